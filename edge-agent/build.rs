@@ -1,0 +1,37 @@
+//! Embeds every manifest in the repository's `models/` directory into the binary, so a device needs
+//! no manifest files next to it.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let models = manifest_dir.join("../models");
+    println!("cargo:rerun-if-changed={}", models.display());
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&models)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.retain(|p| p.extension().is_some_and(|x| x == "toml"));
+    entries.sort();
+    let mut out = String::from(
+        "/// Built-in manifests: (name, TOML text).\npub static MANIFESTS: &[(&str, &str)] = &[\n",
+    );
+    for path in entries {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 manifest name");
+        let abs = path.canonicalize().expect("manifest path");
+        writeln!(
+            out,
+            "    ({stem:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .expect("write to string");
+    }
+    out.push_str("];\n");
+    let dest =
+        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_manifests.rs");
+    std::fs::write(dest, out).expect("write builtin_manifests.rs");
+}

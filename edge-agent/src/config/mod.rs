@@ -1,0 +1,14 @@
+//! Configuration: typed sections, span-aware loading and offline validation.
+//!
+//! Loading deserialises each section on its own, so one broken section does not hide the problems
+//! of the others; every problem carries `file:line:col` (see [`Diagnostic`]).
+
+mod diagnostic;
+mod load;
+mod types;
+mod validate;
+
+pub use diagnostic::{Diagnostic, Severity, SourceText};
+pub use load::{ConfigError, LoadedConfig, load_file, parse_str};
+pub use types::*;
+pub use validate::{ValidateOptions, validate};

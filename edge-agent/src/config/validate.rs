@@ -1,0 +1,505 @@
+//! Offline checks of a parsed config: everything that can be known without cameras or a network.
+//!
+//! Files that do not exist on this machine are warnings (the config may be written for a device);
+//! files that exist but are wrong (corrupt weights, not a certificate) are errors.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::diagnostic::{Diagnostic, Severity};
+use super::load::{LoadedConfig, PathSeg};
+use super::types::*;
+use crate::models::{FileState, ManifestSet, ModelStore};
+
+use PathSeg::{Index, Key};
+
+/// Options for [`validate`].
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// Skip hashing model weights (fast checks, e.g. remote config).
+    pub skip_model_hashes: bool,
+}
+
+/// Ids become MQTT topic levels and file names: keep them to a safe alphabet.
+fn id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("is empty")
+    } else if id.len() > 64 {
+        Some("is longer than 64 characters")
+    } else if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        Some("may only contain ASCII letters, digits, '-', '_' and '.'")
+    } else {
+        None
+    }
+}
+
+/// Runs every offline check; the result is sorted by position.
+pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic> {
+    let mut v = Validator {
+        loaded,
+        out: Vec::new(),
+    };
+    let c = &loaded.config;
+    v.device(&c.device);
+    v.runtime(&c.runtime);
+    v.models(&c.models, opts);
+    v.cameras(&c.cameras);
+    v.mqtt(&c.mqtt, &c.device);
+    v.storage(&c.storage);
+    v.http(&c.http);
+    let mut out = v.out;
+    out.sort_by_key(|d| (d.line, d.col, d.severity));
+    out
+}
+
+struct Validator<'a> {
+    loaded: &'a LoadedConfig,
+    out: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &[PathSeg<'_>], message: impl Into<String>, hint: impl Into<String>) {
+        self.out.push(
+            self.loaded
+                .diagnostic_at(Severity::Error, path, message, hint),
+        );
+    }
+
+    fn warn(&mut self, path: &[PathSeg<'_>], message: impl Into<String>, hint: impl Into<String>) {
+        self.out.push(
+            self.loaded
+                .diagnostic_at(Severity::Warning, path, message, hint),
+        );
+    }
+
+    fn id(&mut self, path: &[PathSeg<'_>], what: &str, id: &str) {
+        if let Some(problem) = id_problem(id) {
+            self.error(
+                path,
+                format!("{what} `{id}` {problem}"),
+                "use a short id such as `cam-01`; it becomes an MQTT topic level",
+            );
+        }
+    }
+
+    /// A file the agent will read: absent is a warning, unreadable or wrong content an error.
+    fn file(&mut self, path: &[PathSeg<'_>], file: &Path, what: &str, must_contain: Option<&str>) {
+        let resolved = self.loaded.resolve_path(file);
+        if !resolved.exists() {
+            self.warn(
+                path,
+                format!("{what} {} does not exist on this machine", resolved.display()),
+                "fine if this config is for another device; `check --strict` on the device must pass",
+            );
+            return;
+        }
+        match std::fs::read(&resolved) {
+            Err(e) => self.error(
+                path,
+                format!("{what} {} is not readable: {e}", resolved.display()),
+                "fix the file permissions for the agent's user",
+            ),
+            Ok(bytes) => {
+                if let Some(marker) = must_contain
+                    && !String::from_utf8_lossy(&bytes).contains(marker)
+                {
+                    self.error(
+                        path,
+                        format!("{what} {} is not PEM (no `{marker}`)", resolved.display()),
+                        "convert it to PEM, e.g. `openssl x509 -in cert.der -inform der -out cert.pem`",
+                    );
+                }
+            }
+        }
+    }
+
+    fn device(&mut self, d: &DeviceConfig) {
+        self.id(&[Key("device"), Key("site_id")], "site_id", &d.site_id);
+        self.id(
+            &[Key("device"), Key("device_id")],
+            "device_id",
+            &d.device_id,
+        );
+    }
+
+    fn runtime(&mut self, r: &RuntimeConfig) {
+        let at = |k| [Key("runtime"), Key(k)];
+        if let Some(lib) = &r.onnxruntime {
+            let resolved = self.loaded.resolve_path(lib);
+            if !resolved.exists() {
+                self.warn(&at("onnxruntime"), format!("ONNX Runtime library {} does not exist on this machine", resolved.display()), "install libonnxruntime.so.1.31.1 there, or remove the key to search ORT_DYLIB_PATH and system directories");
+            }
+        }
+        for (key, n) in [
+            ("intra_threads", r.intra_threads),
+            ("inter_threads", r.inter_threads),
+        ] {
+            if n > 64 {
+                self.error(
+                    &at(key),
+                    format!("{key} = {n} is more threads than any supported device has"),
+                    "use at most the number of cores (0 = automatic for intra_threads)",
+                );
+            }
+        }
+        if r.inter_threads == 0 {
+            self.error(
+                &at("inter_threads"),
+                "inter_threads must be at least 1",
+                "use 1 unless models have parallel branches",
+            );
+        }
+        if r.workers == 0 || r.workers > 16 {
+            self.error(
+                &at("workers"),
+                format!("workers = {} is outside 1..=16", r.workers),
+                "one worker per 2 cores is a good start",
+            );
+        }
+        if r.execution_provider != ExecutionProviderKind::Tensorrt
+            && r.tensorrt != TensorRtConfig::default()
+        {
+            self.warn(
+                &[Key("runtime"), Key("tensorrt")],
+                "[runtime.tensorrt] is set but execution_provider is not `tensorrt`",
+                "set execution_provider = \"tensorrt\" or remove the section",
+            );
+        }
+        if let Some(dir) = &r.tensorrt.engine_cache_dir
+            && r.execution_provider == ExecutionProviderKind::Tensorrt
+            && !self.loaded.resolve_path(dir).is_dir()
+        {
+            self.warn(
+                &[Key("runtime"), Key("tensorrt"), Key("engine_cache_dir")],
+                format!("engine cache directory {} does not exist", dir.display()),
+                "create it so engines survive restarts (building one takes minutes on a Jetson)",
+            );
+        }
+    }
+
+    fn models(&mut self, m: &ModelsConfig, opts: &ValidateOptions) {
+        let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
+        let set = match ManifestSet::load(manifest_dir.as_deref()) {
+            Ok(set) => set,
+            Err(e) => {
+                self.error(
+                    &[Key("models"), Key("manifest_dir")],
+                    e.to_string(),
+                    "fix or remove the manifest named in the message",
+                );
+                return;
+            }
+        };
+        let cache = m.cache_dir.as_ref().map(|d| self.loaded.resolve_path(d));
+        let store = ModelStore::new(ModelStore::default_dir(cache.as_deref()));
+        for (role, name) in m.roles() {
+            let at = [Key("models"), Key(role)];
+            let Some(manifest) = set.get(name) else {
+                self.error(
+                    &at,
+                    format!("unknown model `{name}` for {role}"),
+                    format!("known models: {}", set.names().join(", ")),
+                );
+                continue;
+            };
+            if opts.skip_model_hashes {
+                continue;
+            }
+            for (file, expected) in manifest.all_files() {
+                match store.check_file(file, expected) {
+                    Ok(s) => match s.state {
+                        FileState::Ok => {}
+                        FileState::Missing => self.warn(&at, format!("{role} `{name}`: {} is not in the model cache", s.path.display()), format!("run `edge-agent models fetch {name}` (cache: {})", store.dir().display())),
+                        FileState::Mismatch { actual } => self.error(&at, format!("{role} `{name}`: {} has sha256 {actual}, expected {expected}", s.path.display()), "the file is corrupt or not this model: delete it and run `edge-agent models fetch`"),
+                    },
+                    Err(e) => self.error(&at, e.to_string(), "fix the cache directory permissions"),
+                }
+            }
+        }
+    }
+
+    fn cameras(&mut self, cams: &[CameraConfig]) {
+        if cams.is_empty() {
+            self.warn(
+                &[Key("cameras")],
+                "no [[cameras]] configured",
+                "add a [[cameras]] section with id and url",
+            );
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, cam) in cams.iter().enumerate() {
+            let at = |k| [Key("cameras"), Index(i), Key(k)];
+            self.id(&at("id"), "camera id", &cam.id);
+            if let Some(first) = seen.insert(cam.id.as_str(), i) {
+                let line = self
+                    .loaded
+                    .span_of(&[Key("cameras"), Index(first), Key("id")])
+                    .map_or(0, |s| self.loaded.source.line_col(s.start).0);
+                self.error(
+                    &at("id"),
+                    format!(
+                        "duplicate camera id `{}` (first used on line {line})",
+                        cam.id
+                    ),
+                    "give every camera on a device its own id",
+                );
+            }
+            if !(cam.target_fps > 0.0 && cam.target_fps <= 60.0) {
+                self.error(
+                    &at("target_fps"),
+                    format!("target_fps = {} is outside (0, 60]", cam.target_fps),
+                    "5 is enough for plates and rules; 10-15 for speed estimates",
+                );
+            }
+            self.camera_url(&at("url"), &cam.url);
+        }
+    }
+
+    fn camera_url(&mut self, at: &[PathSeg<'_>], raw: &str) {
+        let hint =
+            "use rtsp://[user:pass@]host[:port]/path, v4l2:///dev/videoN, or a file or folder path";
+        if raw.trim().is_empty() {
+            self.error(at, "camera url is empty", hint);
+            return;
+        }
+        if let Some((scheme, _)) = raw.split_once("://") {
+            match url::Url::parse(raw) {
+                Err(e) => self.error(
+                    at,
+                    format!("camera url `{}` is not a valid URL: {e}", redact_url(raw)),
+                    hint,
+                ),
+                Ok(u) => match scheme {
+                    "rtsp" | "rtsps" => {
+                        if u.host_str().is_none_or(str::is_empty) {
+                            self.error(
+                                at,
+                                format!("camera url `{}` has no host", redact_url(raw)),
+                                hint,
+                            );
+                        }
+                    }
+                    "v4l2" => {
+                        if !u.path().starts_with("/dev/video") {
+                            self.error(
+                                at,
+                                format!("v4l2 url `{raw}` must name a /dev/videoN device"),
+                                hint,
+                            );
+                        }
+                    }
+                    "file" => {
+                        let p = Path::new(u.path());
+                        if !p.exists() {
+                            self.warn(
+                                at,
+                                format!(
+                                    "video source {} does not exist on this machine",
+                                    p.display()
+                                ),
+                                "check the path on the device",
+                            );
+                        }
+                    }
+                    other => {
+                        self.error(at, format!("unsupported camera url scheme `{other}`"), hint)
+                    }
+                },
+            }
+        } else {
+            let p = self.loaded.resolve_path(Path::new(raw));
+            if !p.exists() {
+                self.warn(
+                    at,
+                    format!(
+                        "video source {} does not exist on this machine",
+                        p.display()
+                    ),
+                    "check the path on the device",
+                );
+            }
+        }
+    }
+
+    fn mqtt(&mut self, m: &MqttConfig, d: &DeviceConfig) {
+        let at = |k| [Key("mqtt"), Key(k)];
+        let mut tls_scheme = None;
+        if let Some(broker) = &m.broker {
+            match url::Url::parse(broker) {
+                Err(e) => self.error(
+                    &at("broker"),
+                    format!("broker `{broker}` is not a URL: {e}"),
+                    "use mqtt://host:1883 or mqtts://host:8883",
+                ),
+                Ok(u) => {
+                    tls_scheme = match u.scheme() {
+                        "mqtt" | "tcp" => Some(false),
+                        "mqtts" | "ssl" => Some(true),
+                        other => {
+                            self.error(
+                                &at("broker"),
+                                format!("unsupported broker scheme `{other}`"),
+                                "use mqtt:// or mqtts://",
+                            );
+                            None
+                        }
+                    };
+                    if u.host_str().is_none_or(str::is_empty) {
+                        self.error(
+                            &at("broker"),
+                            format!("broker `{broker}` has no host"),
+                            "use mqtt://host:1883 or mqtts://host:8883",
+                        );
+                    }
+                }
+            }
+        } else if m.embedded_listen.parse::<SocketAddr>().is_err() {
+            self.error(
+                &at("embedded_listen"),
+                format!(
+                    "embedded_listen `{}` is not an address:port",
+                    m.embedded_listen
+                ),
+                "e.g. 127.0.0.1:1883",
+            );
+        }
+        match (tls_scheme, &m.tls) {
+            (Some(true), None) => self.error(
+                &at("broker"),
+                "mqtts:// broker without [mqtt.tls]",
+                "add [mqtt.tls] with ca_file (and client_cert_file/client_key_file for mutual TLS)",
+            ),
+            (Some(false), Some(_)) => self.error(
+                &at("tls"),
+                "[mqtt.tls] is set but the broker URL is plain mqtt://",
+                "use mqtts:// so the link is encrypted",
+            ),
+            _ => {}
+        }
+        if let Some(tls) = &m.tls {
+            let tat = |k| [Key("mqtt"), Key("tls"), Key(k)];
+            self.file(
+                &tat("ca_file"),
+                &tls.ca_file,
+                "CA certificate",
+                Some("BEGIN CERTIFICATE"),
+            );
+            match (&tls.client_cert_file, &tls.client_key_file) {
+                (Some(c), Some(k)) => {
+                    self.file(
+                        &tat("client_cert_file"),
+                        c,
+                        "client certificate",
+                        Some("BEGIN CERTIFICATE"),
+                    );
+                    self.file(
+                        &tat("client_key_file"),
+                        k,
+                        "client key",
+                        Some("PRIVATE KEY"),
+                    );
+                }
+                (Some(_), None) => self.error(
+                    &tat("client_cert_file"),
+                    "client_cert_file without client_key_file",
+                    "add the certificate's private key as client_key_file",
+                ),
+                (None, Some(_)) => self.error(
+                    &tat("client_key_file"),
+                    "client_key_file without client_cert_file",
+                    "add the client certificate as client_cert_file",
+                ),
+                (None, None) => {}
+            }
+        }
+        if let Some(pw) = &m.password_file {
+            if m.username.is_none() {
+                self.error(
+                    &at("password_file"),
+                    "password_file without username",
+                    "add username",
+                );
+            }
+            self.file(&at("password_file"), pw, "password file", None);
+        }
+        let prefix = &m.topic_prefix;
+        if prefix.is_empty()
+            || prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.contains(['+', '#'])
+            || prefix.contains("//")
+        {
+            self.error(
+                &at("topic_prefix"),
+                format!("topic_prefix `{prefix}` is not a valid topic prefix"),
+                "use levels without wildcards or empty levels, e.g. `tayninh/traffic`",
+            );
+        }
+        if let Some(id) = &m.client_id {
+            self.id(&at("client_id"), "client_id", id);
+        } else if d.device_id.len() > 23 {
+            self.warn(&at("client_id"), "device_id is longer than 23 characters, the MQTT 3.1.1 client-id limit some brokers enforce", "set a shorter mqtt.client_id");
+        }
+        if m.keep_alive_s < 5 || m.keep_alive_s > 3600 {
+            self.error(
+                &at("keep_alive_s"),
+                format!("keep_alive_s = {} is outside 5..=3600", m.keep_alive_s),
+                "30 s suits 4G links",
+            );
+        }
+    }
+
+    fn storage(&mut self, s: &StorageConfig) {
+        if s.max_size_mb < 16 {
+            self.error(
+                &[Key("storage"), Key("max_size_mb")],
+                format!(
+                    "max_size_mb = {} is too small for even one evidence image set",
+                    s.max_size_mb
+                ),
+                "use at least 64; 1024 holds days of events on a 4G outage",
+            );
+        }
+    }
+
+    fn http(&mut self, h: &HttpConfig) {
+        if !h.enabled {
+            return;
+        }
+        let at = |k| [Key("http"), Key(k)];
+        match h.listen.parse::<SocketAddr>() {
+            Err(_) => self.error(
+                &at("listen"),
+                format!("listen `{}` is not an address:port", h.listen),
+                "e.g. 127.0.0.1:8080, or 0.0.0.0:8080 with a token_file",
+            ),
+            Ok(addr) => {
+                if !addr.ip().is_loopback() && h.token_file.is_none() {
+                    self.error(
+                        &at("listen"),
+                        format!("the local API listens on {addr} without a token"),
+                        "set http.token_file, or listen on 127.0.0.1",
+                    );
+                }
+            }
+        }
+        if let Some(t) = &h.token_file {
+            self.file(&at("token_file"), t, "token file", None);
+        }
+    }
+}
+
+/// Camera URLs carry passwords; never print them.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}

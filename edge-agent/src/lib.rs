@@ -1,0 +1,12 @@
+//! edge-agent: turns camera streams into trustworthy traffic events on ARM cameras and Jetson nodes.
+//!
+//! The stages follow `DESIGN.md`: config → runtime (ONNX Runtime) → models → … Each module owns one
+//! concern and its tests.
+
+pub mod config;
+pub mod logging;
+pub mod models;
+pub mod runtime;
+
+/// Cargo features compiled into this build, for `edge-agent version` and the status message.
+pub const ENABLED_FEATURES: &[&str] = &[];

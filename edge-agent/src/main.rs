@@ -1,0 +1,53 @@
+//! The `edge-agent` command line. Each subcommand lives in `cmds/`.
+
+mod cmds;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edge_agent::logging::{self, LogFormat};
+
+/// Edge video analytics agent: reads Vietnamese licence plates and flags unusual traffic on the
+/// device, and delivers events with evidence to the integration centre over MQTT.
+#[derive(Debug, Parser)]
+#[command(name = "edge-agent", version, propagate_version = true)]
+struct Cli {
+    /// Log format: human-readable text, or JSON lines for fleet log collection.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "EDGE_AGENT_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Default log level (RUST_LOG overrides it).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent with a config file.
+    Run(cmds::run::Args),
+    /// Validate config files offline; every problem is printed as file:line:col.
+    Check(cmds::check::Args),
+    /// Print the agent version, the ONNX Runtime library in use and the enabled features.
+    Version(cmds::version::Args),
+    /// List, verify and fetch model weights.
+    Models(cmds::models::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, &cli.log_level);
+    let result = match cli.command {
+        Command::Run(args) => cmds::run::run(args),
+        Command::Check(args) => cmds::check::run(args),
+        Command::Version(args) => cmds::version::run(args),
+        Command::Models(args) => cmds::models::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Filling the cache: from a mirror directory, a mirror URL, or the manifest's official URL.
+//!
+//! Every file is written to a temporary name, hashed, and renamed into place only when its sha256
+//! matches the manifest, so a corrupt source never leaves a file in the cache.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{FileState, ModelError, ModelManifest, ModelStore};
+
+/// Where a file may come from, tried in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchSource {
+    /// A directory holding files under their manifest names.
+    Dir(PathBuf),
+    /// An `http(s)://` base URL holding files under their manifest names.
+    Url(String),
+}
+
+impl FetchSource {
+    /// A directory path or an `http(s)://` URL.
+    pub fn parse(s: &str) -> Self {
+        if s.starts_with("http://") || s.starts_with("https://") {
+            Self::Url(s.trim_end_matches('/').to_string())
+        } else {
+            Self::Dir(PathBuf::from(s))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Dir(d) => d.display().to_string(),
+            Self::Url(u) => u.clone(),
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchOutcome {
+    AlreadyCached {
+        file: String,
+    },
+    Fetched {
+        file: String,
+        from: String,
+        bytes: u64,
+    },
+}
+
+/// Makes every file of `manifest` present and verified in `store`.
+///
+/// Sources are tried in order, then the manifest's URL. A source that lacks the file is skipped; a
+/// source whose copy has the wrong hash is an error (a corrupt mirror must be noticed, not hidden).
+pub fn fetch_model(
+    store: &ModelStore,
+    manifest: &ModelManifest,
+    sources: &[FetchSource],
+) -> Result<Vec<FetchOutcome>, ModelError> {
+    std::fs::create_dir_all(store.dir()).map_err(|source| ModelError::Io {
+        path: store.dir().to_path_buf(),
+        source,
+    })?;
+    let mut outcomes = Vec::new();
+    for (file, expected) in manifest.all_files() {
+        if store.check_file(file, expected)?.state == FileState::Ok {
+            outcomes.push(FetchOutcome::AlreadyCached {
+                file: file.to_string(),
+            });
+            continue;
+        }
+        let official = manifest
+            .url_of(file)
+            .map(|u| FetchSource::Url(u.to_string()));
+        let mut fetched = None;
+        for source in sources {
+            let (origin, result) = match source {
+                FetchSource::Dir(d) => {
+                    let p = d.join(file);
+                    let result = p
+                        .exists()
+                        .then(|| copy_verified(store, file, expected, &p))
+                        .transpose();
+                    (p.display().to_string(), result)
+                }
+                FetchSource::Url(base) => {
+                    let url = format!("{base}/{file}");
+                    let result = download_verified(store, file, expected, &url);
+                    (url, result)
+                }
+            };
+            if let Some(bytes) = result? {
+                fetched = Some((bytes, origin));
+                break;
+            }
+        }
+        if fetched.is_none()
+            && let Some(FetchSource::Url(url)) = &official
+        {
+            let bytes = download_verified(store, file, expected, url)?.ok_or_else(|| {
+                ModelError::Download {
+                    url: url.clone(),
+                    message: "404 not found".into(),
+                }
+            })?;
+            fetched = Some((bytes, url.clone()));
+        }
+        match fetched {
+            Some((bytes, from)) => {
+                tracing::info!(file, %from, bytes, "fetched and verified");
+                outcomes.push(FetchOutcome::Fetched {
+                    file: file.to_string(),
+                    from,
+                    bytes,
+                });
+            }
+            None => {
+                return Err(ModelError::NoSource {
+                    file: file.to_string(),
+                    tried: sources
+                        .iter()
+                        .map(FetchSource::describe)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Streams `reader` into a temp file in the cache while hashing, then renames it into place if the
+/// hash matches.
+fn write_verified(
+    store: &ModelStore,
+    file: &str,
+    expected: &str,
+    origin: &str,
+    reader: &mut dyn Read,
+) -> Result<u64, ModelError> {
+    let dest = store.path_of(file);
+    let tmp = store.path_of(&format!(".{file}.partial"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ModelError::Io { path, source }
+    };
+    let result = (|| {
+        let mut out = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(io(Path::new(origin)))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(io(&tmp))?;
+            total += n as u64;
+        }
+        out.sync_all().map_err(io(&tmp))?;
+        let actual = hex::encode(hasher.finalize());
+        if actual != expected {
+            return Err(ModelError::HashMismatch {
+                file: file.to_string(),
+                origin: origin.to_string(),
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+        std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+        Ok(total)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn copy_verified(
+    store: &ModelStore,
+    file: &str,
+    expected: &str,
+    src: &Path,
+) -> Result<u64, ModelError> {
+    let mut reader = std::fs::File::open(src).map_err(|source| ModelError::Io {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    write_verified(
+        store,
+        file,
+        expected,
+        &src.display().to_string(),
+        &mut reader,
+    )
+}
+
+/// Downloads and verifies one file; `Ok(None)` when the server has no such file (404).
+fn download_verified(
+    store: &ModelStore,
+    file: &str,
+    expected: &str,
+    url: &str,
+) -> Result<Option<u64>, ModelError> {
+    let response = match ureq::get(url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::StatusCode(404)) => return Ok(None),
+        Err(e) => {
+            return Err(ModelError::Download {
+                url: url.to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let mut reader = response.into_body().into_reader();
+    write_verified(store, file, expected, url, &mut reader).map(Some)
+}

@@ -1,0 +1,120 @@
+//! The set of known manifests: the ones built into the binary plus an optional directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{ModelError, ModelManifest};
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_manifests.rs"));
+}
+
+/// All manifests known to this agent, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestSet {
+    manifests: BTreeMap<String, ModelManifest>,
+}
+
+impl ManifestSet {
+    /// The manifests compiled into the binary from the repository's `models/` directory.
+    pub fn builtin() -> Result<Self, ModelError> {
+        let mut set = Self::default();
+        for (name, text) in builtin::MANIFESTS {
+            set.insert(ModelManifest::parse(
+                &PathBuf::from(format!("models/{name}.toml")),
+                text,
+            )?);
+        }
+        Ok(set)
+    }
+
+    /// Built-in manifests, then every `*.toml` in `dir` (which may replace a built-in one).
+    pub fn load(extra_dir: Option<&Path>) -> Result<Self, ModelError> {
+        let mut set = Self::builtin()?;
+        if let Some(dir) = extra_dir {
+            let entries = std::fs::read_dir(dir).map_err(|source| ModelError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let manifest = ModelManifest::parse(&path, &text)?;
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                if stem != manifest.name {
+                    return Err(ModelError::Manifest {
+                        path,
+                        message: format!(
+                            "file must be named after the model: {}.toml",
+                            manifest.name
+                        ),
+                    });
+                }
+                set.insert(manifest);
+            }
+        }
+        Ok(set)
+    }
+
+    fn insert(&mut self, m: ModelManifest) {
+        self.manifests.insert(m.name.clone(), m);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ModelManifest> {
+        self.manifests.get(name)
+    }
+
+    /// Like [`Self::get`] but an error listing the known names.
+    pub fn require(&self, name: &str) -> Result<&ModelManifest, ModelError> {
+        self.get(name).ok_or_else(|| ModelError::UnknownModel {
+            name: name.to_string(),
+            known: self.names().join(", "),
+        })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.manifests.keys().map(String::as_str).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ModelManifest> {
+        self.manifests.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_manifest_parses_and_is_named_after_its_file() {
+        let set = ManifestSet::builtin().expect("built-in manifests parse");
+        assert!(
+            set.names().contains(&"yolox_nano_coco_416"),
+            "names: {:?}",
+            set.names()
+        );
+        for m in set.iter() {
+            assert!(m.file.starts_with(&m.name));
+        }
+    }
+
+    #[test]
+    fn unknown_model_error_lists_known_names() {
+        let set = ManifestSet::builtin().unwrap();
+        let err = set.require("nope").unwrap_err().to_string();
+        assert!(
+            err.contains("nope") && err.contains("yolox_nano_coco_416"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,465 @@
+//! End-to-end tests of the command line: config checking, ONNX Runtime discovery, model cache.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use common::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn example_configs_pass_check() {
+    let configs: Vec<_> = std::fs::read_dir(repo_root().join("configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    assert!(
+        configs.len() >= 3,
+        "expected the three example configs, found {configs:?}"
+    );
+    let out = run(bin().arg("check").args(&configs));
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains(": error:"));
+}
+
+const HEAD: &str = "[device]\nsite_id = \"site-1\"\ndevice_id = \"dev-1\"\n\n";
+
+#[test]
+fn unknown_key_is_reported_at_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "unknown.toml",
+        &format!("{HEAD}[[cameras]]\nid = \"a\"\nurl = \"rtsp://h/x\"\nfps = 5\n"),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:8:1: error:", cfg.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown field `fps`") && err.contains("target_fps"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn wrong_type_is_reported_at_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "type.toml",
+        &format!("{HEAD}[storage]\nmax_size_mb = \"lots\"\n"),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:6:15: error:", cfg.display())),
+        "{err}"
+    );
+    assert!(err.contains("invalid type"), "{err}");
+}
+
+#[test]
+fn duplicate_camera_id_names_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEAD}[[cameras]]\nid = \"gate\"\nurl = \"rtsp://h/a\"\n\n[[cameras]]\nid = \"gate\"\nurl = \"rtsp://h/b\"\n"
+    );
+    let cfg = write(dir.path(), "dup.toml", &text);
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:10:6: error: duplicate camera id `gate` (first used on line 6)",
+            cfg.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_not_just_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEAD}[runtime]\nthreads = 2\n\n[[cameras]]\nid = \"a/b\"\nurl = \"ftp://h/x\"\n\n[mqtt]\nbroker = \"mqtts://ioc:8883\"\n"
+    );
+    let cfg = write(dir.path(), "many.toml", &text);
+    // The [runtime] error stops deserialisation of that section only; semantic checks need a
+    // config that parsed, so fix it and count the semantic ones separately.
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(stderr(&out).contains(":6:1: error: in [runtime]: unknown field `threads`"));
+    let fixed = write(
+        dir.path(),
+        "many2.toml",
+        &text.replace("threads = 2", "intra_threads = 2"),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&fixed));
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    for needle in [
+        ":9:6: error: camera id `a/b`",
+        ":10:7: error: unsupported camera url scheme `ftp`",
+        ":13:10: error: mqtts:// broker without [mqtt.tls]",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in\n{err}");
+    }
+}
+
+#[test]
+fn strict_check_turns_missing_files_into_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        format!("{HEAD}[http]\nlisten = \"0.0.0.0:8080\"\ntoken_file = \"/nonexistent/token\"\n");
+    let cfg = write(dir.path(), "strict.toml", &text);
+    let lenient = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(lenient.status.success());
+    let strict = run(bin()
+        .args(["check", "--strict", "--skip-model-hashes"])
+        .arg(&cfg));
+    assert!(!strict.status.success());
+    assert!(stderr(&strict).contains("/nonexistent/token does not exist"));
+}
+
+#[test]
+fn version_prints_onnxruntime_version_and_path() {
+    let lib = ort_lib();
+    let out = run(bin().arg("version").env("ORT_DYLIB_PATH", &lib));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("edge-agent {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(text.contains("onnxruntime: 1.31.1"), "{text}");
+    assert!(text.contains(&lib.display().to_string()), "{text}");
+    assert!(text.contains("features:"), "{text}");
+}
+
+#[test]
+fn missing_onnxruntime_library_is_a_clear_error_not_a_panic() {
+    let out = run(bin()
+        .arg("version")
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.31.1"));
+    assert_eq!(out.status.code(), Some(1), "a panic exits 101");
+    let err = stderr(&out);
+    assert!(
+        err.contains("/nonexistent/libonnxruntime.so.1.31.1") && err.contains("ORT_DYLIB_PATH"),
+        "{err}"
+    );
+    assert!(
+        err.contains("onnxruntime==1.31.1"),
+        "the error says what to do: {err}"
+    );
+}
+
+#[test]
+fn a_library_that_is_not_onnxruntime_is_refused() {
+    let libz = [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/aarch64-linux-gnu/libz.so.1",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.is_file())
+    .expect("libz.so.1 is part of every Debian system");
+    let out = run(bin().arg("version").env("ORT_DYLIB_PATH", libz));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&libz.display().to_string()) && err.contains("is not ONNX Runtime"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_too_old_onnxruntime_is_refused_with_its_version() {
+    let old = std::env::var_os("EDGE_AGENT_TEST_OLD_ORT").expect(
+        "EDGE_AGENT_TEST_OLD_ORT must name libonnxruntime.so.1.20.1 (scripts/test.sh fetches it from the PyPI wheel)",
+    );
+    let out = run(bin().arg("version").env("ORT_DYLIB_PATH", &old));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("version 1.20.1") && err.contains("needs 1.31 or newer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configured_library_path_wins_over_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "c.toml",
+        &format!("{HEAD}[runtime]\nonnxruntime = \"/nonexistent/from-config.so\"\n"),
+    );
+    let out = run(bin()
+        .arg("version")
+        .arg("--config")
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/from-config.so (from config runtime.onnxruntime)"));
+}
+
+#[test]
+fn fetch_then_verify_then_detect_corruption() {
+    let mirror = shared_dir().join("models");
+    let cache = tempfile::tempdir().unwrap();
+    let fetch = run(bin()
+        .args([
+            "models",
+            "fetch",
+            "yolox_nano_coco_416",
+            "vn_plate_ocr_9x37_64x128",
+            "--from",
+        ])
+        .arg(&mirror)
+        .arg("--cache-dir")
+        .arg(cache.path()));
+    assert!(fetch.status.success());
+    assert!(
+        stdout(&fetch).contains("3 fetched"),
+        "model + labels + OCR model"
+    );
+    let verify = run(bin()
+        .args([
+            "models",
+            "verify",
+            "yolox_nano_coco_416",
+            "vn_plate_ocr_9x37_64x128",
+            "--cache-dir",
+        ])
+        .arg(cache.path()));
+    assert!(verify.status.success());
+    assert!(stdout(&verify).contains("all verified"));
+
+    // Flip one byte of a cached weight: verify must name the file and both hashes.
+    let weight = cache.path().join("yolox_nano_coco_416.onnx");
+    let mut bytes = std::fs::read(&weight).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&weight, &bytes).unwrap();
+    let actual = edge_agent::models::sha256_file(&weight).unwrap();
+    let verify = run(bin()
+        .args(["models", "verify", "yolox_nano_coco_416", "--cache-dir"])
+        .arg(cache.path()));
+    assert_eq!(verify.status.code(), Some(1));
+    let text = stdout(&verify);
+    assert!(
+        text.contains("yolox_nano_coco_416.onnx")
+            && text.contains("e8af074932d4ed7e232278e3055cefcdea3edf178874a3694ae292649fb464dd")
+            && text.contains(&actual),
+        "{text}"
+    );
+
+    // A second fetch repairs it from the mirror.
+    let refetch = run(bin()
+        .args(["models", "fetch", "yolox_nano_coco_416", "--from"])
+        .arg(&mirror)
+        .arg("--cache-dir")
+        .arg(cache.path()));
+    assert!(refetch.status.success());
+    assert_eq!(
+        edge_agent::models::sha256_file(&weight).unwrap(),
+        "e8af074932d4ed7e232278e3055cefcdea3edf178874a3694ae292649fb464dd"
+    );
+}
+
+#[test]
+fn a_corrupt_mirror_copy_is_refused_and_nothing_enters_the_cache() {
+    let mirror = tempfile::tempdir().unwrap();
+    let mut bytes =
+        std::fs::read(shared_dir().join("models/vn_plate_ocr_9x37_64x128.onnx")).unwrap();
+    bytes[500] ^= 0x01;
+    std::fs::write(mirror.path().join("vn_plate_ocr_9x37_64x128.onnx"), &bytes).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(bin()
+        .args(["models", "fetch", "vn_plate_ocr_9x37_64x128", "--from"])
+        .arg(mirror.path())
+        .arg("--cache-dir")
+        .arg(cache.path()));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("vn_plate_ocr_9x37_64x128.onnx") && err.contains("sha256 mismatch"),
+        "{err}"
+    );
+    assert!(
+        err.contains("expected c1ae2ae031b10f8ab7ed6e3cdaf8d9c753477e299dbad3579c8f705a7d882134"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(cache.path()).unwrap().count(),
+        0,
+        "no partial or corrupt file may remain"
+    );
+}
+
+/// A minimal HTTP/1.1 file server on 127.0.0.1 serving `dir`, answering `requests` requests.
+fn serve_dir(dir: std::path::PathBuf, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            reader.read_line(&mut line).unwrap();
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            match std::fs::read(dir.join(&path)) {
+                Ok(body) => {
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .unwrap();
+                    stream.write_all(&body).unwrap();
+                }
+                Err(_) => write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap(),
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn fetch_over_http_from_a_local_mirror() {
+    let url = serve_dir(shared_dir().join("models"), 4);
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(bin()
+        .args([
+            "models",
+            "fetch",
+            "vn_plate_ocr_9x37_64x128",
+            "--from",
+            &url,
+            "--cache-dir",
+        ])
+        .arg(cache.path()));
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(&format!("from {url}/vn_plate_ocr_9x37_64x128.onnx")));
+    let verify = run(bin()
+        .args([
+            "models",
+            "verify",
+            "vn_plate_ocr_9x37_64x128",
+            "--cache-dir",
+        ])
+        .arg(cache.path()));
+    assert!(verify.status.success());
+}
+
+#[test]
+fn a_model_no_source_has_is_an_error_naming_the_file() {
+    let empty = tempfile::tempdir().unwrap();
+    let url = serve_dir(empty.path().to_path_buf(), 2);
+    let cache = tempfile::tempdir().unwrap();
+    // ppocrv4_det has no official URL, and the mirror answers 404.
+    let out = run(bin()
+        .args([
+            "models",
+            "fetch",
+            "ppocrv4_det",
+            "--from",
+            &url,
+            "--cache-dir",
+        ])
+        .arg(cache.path()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no source for ppocrv4_det.onnx"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn models_list_shows_every_manifest() {
+    let out = run(bin().args(["models", "list"]));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for name in [
+        "yolox_nano_coco_416",
+        "vn_plate_det_yolo26n_640_e2e",
+        "vn_plate_det_yolo26n_640_e2e_opset19",
+        "vn_plate_ocr_9x37_64x128",
+        "ppocrv4_det",
+        "ppocrv4_rec",
+        "vn_vehicle_yolo11n_int8_dyn",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+}
+
+#[test]
+fn json_logs_for_fleets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "c.toml",
+        &format!("{HEAD}[runtime]\nonnxruntime = \"/nonexistent/x.so\"\n"),
+    );
+    let out = run(bin()
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&cfg));
+    assert!(!out.status.success());
+    let first_json = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(str::to_string);
+    let line = first_json.expect("at least one JSON log line");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("log line is JSON");
+    assert!(
+        v.get("level").is_some() && v.get("timestamp").is_some(),
+        "{v}"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["check", "--help"],
+        vec!["version", "--help"],
+        vec!["models", "--help"],
+        vec!["models", "fetch", "--help"],
+        vec!["models", "verify", "--help"],
+        vec!["models", "list", "--help"],
+    ] {
+        let out = run(bin().args(&args));
+        assert!(out.status.success(), "{args:?}");
+        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    }
+}
