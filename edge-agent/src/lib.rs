@@ -4,6 +4,8 @@
 //! concern and its tests.
 
 pub mod config;
+pub mod imageio;
+pub mod inference;
 pub mod logging;
 pub mod models;
 pub mod runtime;

@@ -32,6 +32,8 @@ enum Command {
     Version(cmds::version::Args),
     /// List, verify and fetch model weights.
     Models(cmds::models::Args),
+    /// Run a detector on images; one JSON line per image with boxes in image pixels.
+    Detect(cmds::detect::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmds::check::run(args),
         Command::Version(args) => cmds::version::run(args),
         Command::Models(args) => cmds::models::run(args),
+        Command::Detect(args) => cmds::detect::run(args),
     };
     match result {
         Ok(code) => code,

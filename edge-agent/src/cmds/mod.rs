@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod detect;
 pub mod models;
 pub mod run;
 pub mod version;

@@ -1,0 +1,332 @@
+//! A loaded model: manifest + session + preprocessor + decoder, with per-stage timings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::decode::{
+    self, CtcRead, DbnetParams, EndToEndParams, SlotRead, UltralyticsParams, YoloxParams,
+};
+use super::preprocess::{Preprocessor, TensorData};
+use super::{Detection, InferenceError, Rect, RgbImage, create_session};
+use crate::config::RuntimeConfig;
+use crate::models::{DecoderSpec, ModelManifest, ModelStore};
+
+/// Time spent in each stage of the last call.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    pub preprocess: Duration,
+    pub run: Duration,
+    pub postprocess: Duration,
+}
+
+/// Decoded outputs, one entry per input image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelOutput {
+    Detections(Vec<Vec<Detection>>),
+    Slots(Vec<SlotRead>),
+    Ctc(Vec<CtcRead>),
+    TextBoxes(Vec<Vec<[f32; 4]>>),
+}
+
+/// One model ready to run. Not `Sync`: each inference worker owns its own.
+pub struct Model {
+    manifest: ModelManifest,
+    session: Session,
+    pre: Preprocessor,
+    labels: Vec<Arc<str>>,
+    dictionary: Vec<String>,
+    alphabet: Vec<char>,
+    last: StageTimes,
+}
+
+fn read_lines(
+    store: &ModelStore,
+    manifest: &ModelManifest,
+    file: &str,
+) -> Result<Vec<String>, InferenceError> {
+    let expected = manifest
+        .files
+        .iter()
+        .find(|f| f.file == file)
+        .map(|f| f.sha256.as_str())
+        .unwrap_or_default();
+    let status = store
+        .check_file(file, expected)
+        .map_err(|e| InferenceError::File {
+            path: store.path_of(file),
+            message: e.to_string(),
+        })?;
+    if status.state != crate::models::FileState::Ok {
+        return Err(InferenceError::File {
+            path: status.path.clone(),
+            message: status.to_string(),
+        });
+    }
+    let text = std::fs::read_to_string(&status.path).map_err(|e| InferenceError::File {
+        path: status.path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(text.lines().map(str::to_string).collect())
+}
+
+/// Runs `session` on one input tensor and hands the named f32 output to `decode`.
+fn run_session<R>(
+    session: &mut Session,
+    manifest: &ModelManifest,
+    shape: &[usize],
+    data: &TensorData,
+    decode: impl FnOnce(&[usize], &[f32]) -> Result<R, InferenceError>,
+) -> Result<R, InferenceError> {
+    let run_err = |e: ort::Error| InferenceError::Run {
+        model: manifest.name.clone(),
+        message: e.to_string(),
+    };
+    let input = manifest.input.name.as_str();
+    let shape = shape.to_vec();
+    let outputs = match data {
+        TensorData::F32(v) => session.run(ort::inputs![input => TensorRef::from_array_view((shape, v.as_slice())).map_err(run_err)?]),
+        TensorData::U8(v) => session.run(ort::inputs![input => TensorRef::from_array_view((shape, v.as_slice())).map_err(run_err)?]),
+    }
+    .map_err(run_err)?;
+    let out_name = manifest.output.name.as_str();
+    let value = outputs.get(out_name).ok_or_else(|| {
+        InferenceError::Output(format!(
+            "model `{}` has no output `{out_name}`",
+            manifest.name
+        ))
+    })?;
+    let (out_shape, values) = value.try_extract_tensor::<f32>().map_err(run_err)?;
+    let dims: Vec<usize> = out_shape.iter().map(|&d| d.max(0) as usize).collect();
+    decode(&dims, values)
+}
+
+impl Model {
+    /// Verifies the weights in `store`, creates the session and loads labels or dictionaries.
+    pub fn load(
+        manifest: &ModelManifest,
+        store: &ModelStore,
+        rt: &RuntimeConfig,
+    ) -> Result<Self, InferenceError> {
+        let path = store
+            .verified_path(manifest)
+            .map_err(|e| InferenceError::File {
+                path: store.path_of(&manifest.file),
+                message: e.to_string(),
+            })?;
+        let session = create_session(&path, rt)?;
+        let labels: Vec<Arc<str>> = match &manifest.labels_file {
+            Some(f) => read_lines(store, manifest, f)?
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .map(Arc::from)
+                .collect(),
+            None => manifest
+                .labels
+                .iter()
+                .map(|l| Arc::from(l.as_str()))
+                .collect(),
+        };
+        let dictionary = match &manifest.decoder {
+            DecoderSpec::CtcOcr { dictionary } => read_lines(store, manifest, dictionary)?,
+            _ => Vec::new(),
+        };
+        let alphabet = match &manifest.decoder {
+            DecoderSpec::SlotOcr { alphabet, .. } => alphabet.chars().collect(),
+            _ => Vec::new(),
+        };
+        Ok(Self {
+            manifest: manifest.clone(),
+            pre: Preprocessor::new(&manifest.input)?,
+            session,
+            labels,
+            dictionary,
+            alphabet,
+            last: StageTimes::default(),
+        })
+    }
+
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    /// Class name of a detection (`class_N` when the manifest has no label for it).
+    pub fn label(&self, class_id: usize) -> Arc<str> {
+        self.labels
+            .get(class_id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("class_{class_id}")))
+    }
+
+    /// Timings of the last [`Model::infer`] call.
+    pub fn last_times(&self) -> StageTimes {
+        self.last
+    }
+
+    /// Runs the model on image regions (`None` = whole image) and decodes per the manifest.
+    pub fn infer(
+        &mut self,
+        items: &[(&RgbImage, Option<Rect>)],
+    ) -> Result<ModelOutput, InferenceError> {
+        let t0 = Instant::now();
+        let batch = self.pre.prepare(items)?;
+        let t1 = Instant::now();
+        let Self {
+            session,
+            manifest,
+            alphabet,
+            dictionary,
+            labels,
+            ..
+        } = self;
+        let name = &manifest.name;
+        let labels = labels.len();
+        let mut t2 = t1;
+        let output = run_session(
+            session,
+            manifest,
+            &batch.shape,
+            &batch.data,
+            |dims, data| {
+                t2 = Instant::now();
+                let n = items.len();
+                let per_item = data.len() / n.max(1);
+                let geoms = &batch.geometries;
+                Ok(match &manifest.decoder {
+                    DecoderSpec::Yolox {
+                        strides,
+                        score_threshold,
+                        nms_iou,
+                        class_agnostic_nms,
+                    } => {
+                        let p = YoloxParams {
+                            strides,
+                            input_w: batch.shape[3] as u32,
+                            input_h: batch.shape[2] as u32,
+                            num_classes: dims.last().copied().unwrap_or(0).saturating_sub(5),
+                            score_threshold: *score_threshold,
+                            nms_iou: *nms_iou,
+                            class_agnostic: *class_agnostic_nms,
+                        };
+                        if p.num_classes != labels && labels > 0 {
+                            return Err(InferenceError::Output(format!(
+                                "model `{name}` has {} classes but {labels} labels",
+                                p.num_classes
+                            )));
+                        }
+                        let per = data
+                            .chunks(per_item)
+                            .zip(geoms)
+                            .map(|(o, g)| decode::decode_yolox(o, &p, g));
+                        ModelOutput::Detections(per.collect::<Result<_, _>>()?)
+                    }
+                    DecoderSpec::YoloEnd2end {
+                        score_threshold,
+                        nms_iou,
+                    } => {
+                        let p = EndToEndParams {
+                            rows: per_item / 6,
+                            score_threshold: *score_threshold,
+                            nms_iou: *nms_iou,
+                        };
+                        let per = data
+                            .chunks(per_item)
+                            .zip(geoms)
+                            .map(|(o, g)| decode::decode_end2end(o, &p, g));
+                        ModelOutput::Detections(per.collect::<Result<_, _>>()?)
+                    }
+                    DecoderSpec::Ultralytics {
+                        score_threshold,
+                        nms_iou,
+                        class_agnostic_nms,
+                    } => {
+                        let channels = dims.get(1).copied().unwrap_or(0);
+                        let p = UltralyticsParams {
+                            num_classes: channels.saturating_sub(4),
+                            anchors: dims.get(2).copied().unwrap_or(0),
+                            score_threshold: *score_threshold,
+                            nms_iou: *nms_iou,
+                            class_agnostic: *class_agnostic_nms,
+                        };
+                        let per = data
+                            .chunks(per_item)
+                            .zip(geoms)
+                            .map(|(o, g)| decode::decode_ultralytics(o, &p, g));
+                        ModelOutput::Detections(per.collect::<Result<_, _>>()?)
+                    }
+                    DecoderSpec::SlotOcr {
+                        slots, pad_char, ..
+                    } => ModelOutput::Slots(decode::decode_slots(
+                        data, n, *slots, alphabet, *pad_char,
+                    )?),
+                    DecoderSpec::CtcOcr { .. } => {
+                        let steps = dims.get(1).copied().unwrap_or(0);
+                        ModelOutput::Ctc(decode::decode_ctc(data, n, steps, dictionary)?)
+                    }
+                    DecoderSpec::Dbnet {
+                        threshold,
+                        box_threshold,
+                        unclip_ratio,
+                        min_area,
+                    } => {
+                        let p = DbnetParams {
+                            threshold: *threshold,
+                            box_threshold: *box_threshold,
+                            unclip_ratio: *unclip_ratio,
+                            min_area: *min_area,
+                        };
+                        let (h, w) = (
+                            dims.get(2).copied().unwrap_or(0),
+                            dims.get(3).copied().unwrap_or(0),
+                        );
+                        let per = data
+                            .chunks(per_item)
+                            .zip(geoms)
+                            .map(|(o, g)| decode::decode_dbnet(o, w, h, &p, g));
+                        ModelOutput::TextBoxes(per.collect::<Result<_, _>>()?)
+                    }
+                })
+            },
+        )?;
+        self.last = StageTimes {
+            preprocess: t1 - t0,
+            run: t2 - t1,
+            postprocess: t2.elapsed(),
+        };
+        Ok(output)
+    }
+
+    /// Detections for one image region (detector models only).
+    pub fn detect(
+        &mut self,
+        img: &RgbImage,
+        region: Option<Rect>,
+    ) -> Result<Vec<Detection>, InferenceError> {
+        match self.infer(&[(img, region)])? {
+            ModelOutput::Detections(mut d) => Ok(d.pop().unwrap_or_default()),
+            _ => Err(InferenceError::WrongKind {
+                model: self.manifest.name.clone(),
+                kind: self.manifest.decoder.kind(),
+                wanted: "detection",
+            }),
+        }
+    }
+
+    /// Runs a raw tensor through the model and returns the output's shape and values; for wiring
+    /// checks against reference fingerprints.
+    pub fn run_raw(
+        &mut self,
+        shape: &[usize],
+        data: &TensorData,
+    ) -> Result<(Vec<usize>, Vec<f32>), InferenceError> {
+        run_session(
+            &mut self.session,
+            &self.manifest,
+            shape,
+            data,
+            |dims, values| Ok((dims.to_vec(), values.to_vec())),
+        )
+    }
+}

@@ -1,0 +1,71 @@
+//! ONNX Runtime sessions with the configured execution provider and threads.
+//!
+//! A provider that fails to register is an error: a Jetson silently running on its CPU would miss
+//! every deadline while looking healthy.
+
+use std::path::Path;
+
+use ort::ep;
+use ort::session::Session;
+
+use super::InferenceError;
+use crate::config::{ExecutionProviderKind, RuntimeConfig};
+use crate::runtime;
+
+/// Creates one session for `model_path`. [`runtime::init`] must have succeeded.
+pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, InferenceError> {
+    let env = runtime::environment().ok_or(InferenceError::RuntimeNotInitialised)?;
+    let err = |stage: &str, e: ort::Error| InferenceError::Session {
+        model: model_path.to_path_buf(),
+        message: format!("{stage}: {e}"),
+    };
+    let mut builder = Session::builder(env).map_err(|e| err("session options", e))?;
+    if rt.intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(rt.intra_threads)
+            .map_err(|e| err("intra_threads", e.into()))?;
+    }
+    builder = builder
+        .with_inter_threads(rt.inter_threads.max(1))
+        .map_err(|e| err("inter_threads", e.into()))?;
+    let providers = match rt.execution_provider {
+        ExecutionProviderKind::Cpu => vec![ep::CPU::default().build().error_on_failure()],
+        ExecutionProviderKind::Cuda => vec![
+            ep::CUDA::default()
+                .with_device_id(rt.cuda.device_id)
+                .build()
+                .error_on_failure(),
+        ],
+        ExecutionProviderKind::Tensorrt => {
+            let mut trt = ep::TensorRT::default()
+                .with_device_id(rt.cuda.device_id)
+                .with_fp16(rt.tensorrt.fp16);
+            if let Some(dir) = &rt.tensorrt.engine_cache_dir {
+                trt = trt
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(dir.display());
+            }
+            if let Some(core) = rt.tensorrt.dla_core {
+                trt = trt.with_dla(true).with_dla_core(core);
+            }
+            // CUDA runs the nodes TensorRT cannot take; both must register.
+            vec![
+                trt.build().error_on_failure(),
+                ep::CUDA::default()
+                    .with_device_id(rt.cuda.device_id)
+                    .build()
+                    .error_on_failure(),
+            ]
+        }
+    };
+    builder =
+        builder
+            .with_execution_providers(providers)
+            .map_err(|e| InferenceError::Provider {
+                provider: rt.execution_provider.as_str(),
+                message: e.to_string(),
+            })?;
+    builder
+        .commit_from_file(model_path)
+        .map_err(|e| err("loading the model", e))
+}
