@@ -463,3 +463,59 @@ fn every_subcommand_has_help() {
         assert!(stdout(&out).contains("Usage:"), "{args:?}");
     }
 }
+
+#[test]
+fn detect_finds_the_dog_bicycle_and_car_at_the_golden_boxes() {
+    let img = shared_dir().join("footage/images/coco_dog.jpg");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(bin()
+        .args(["detect", "--model", "yolox_nano_coco_416"])
+        .arg(&img)
+        .arg("--annotate")
+        .arg(out_dir.path())
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(out.status.success());
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    assert_eq!(
+        line["file"],
+        img.display().to_string(),
+        "file is echoed as given"
+    );
+    let dets = line["detections"].as_array().unwrap();
+    let find = |label: &str| {
+        dets.iter()
+            .find(|d| d["label"] == label)
+            .unwrap_or_else(|| panic!("no {label} in {dets:?}"))
+    };
+    let close = |d: &serde_json::Value, want: [f64; 4]| {
+        let b = d["box"].as_array().unwrap();
+        b.iter()
+            .zip(want)
+            .all(|(g, w)| (g.as_f64().unwrap() - w).abs() <= 1.5)
+    };
+    assert!(close(find("dog"), [132.8, 206.6, 325.7, 543.1]));
+    assert!(close(find("bicycle"), [51.7, 137.2, 572.3, 423.6]));
+    assert!(close(find("car"), [466.3, 78.4, 692.5, 171.3]));
+    let png = out_dir.path().join("coco_dog.png");
+    let annotated = image::open(&png).expect("annotated PNG").to_rgb8();
+    assert_eq!(annotated.dimensions(), (768, 576));
+}
+
+#[test]
+fn detect_reports_an_unreadable_image_by_name_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "broken.jpg", "\u{FF}not really a jpeg");
+    let good = shared_dir().join("footage/images/coco_dog.jpg");
+    let out = run(bin()
+        .args(["detect", "--model", "yolox_nano_coco_416"])
+        .arg(&bad)
+        .arg(&good)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("broken.jpg"), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "the good image is still processed"
+    );
+}

@@ -74,11 +74,6 @@ pub fn load_model(
     Model::load(manifest, &store, &rt).with_context(|| format!("loading model `{name}`"))
 }
 
-/// Decodes an image file to RGB, naming the file on failure.
-pub fn open_rgb(path: &PathBuf) -> anyhow::Result<RgbImage> {
-    Ok(edge_agent::imageio::read_rgb(path)?)
-}
-
 fn round(v: f32, digits: i32) -> f64 {
     let k = 10f64.powi(digits);
     (v as f64 * k).round() / k
@@ -97,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for path in &args.images {
         let result = (|| -> anyhow::Result<()> {
-            let img = open_rgb(path)?;
+            let img = edge_agent::imageio::read_rgb(path)?;
             let dets: Vec<Detection> = match model.infer(&[(&img, None)])? {
                 ModelOutput::Detections(mut d) => d.pop().unwrap_or_default(),
                 ModelOutput::TextBoxes(mut b) => b

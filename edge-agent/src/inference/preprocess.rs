@@ -422,10 +422,16 @@ mod tests {
         let TensorData::F32(v) = &batch.data else {
             panic!("f32")
         };
-        assert!((v[0] - 1.0).abs() < 1e-6 && (v[479] - 1.0).abs() < 1e-6, "first image fills 480 columns");
+        assert!(
+            (v[0] - 1.0).abs() < 1e-6 && (v[479] - 1.0).abs() < 1e-6,
+            "first image fills 480 columns"
+        );
         let second = 3 * 48 * 480;
         assert!((v[second] + 1.0).abs() < 1e-6, "black normalises to -1");
-        assert!((v[second + 95] + 1.0).abs() < 1e-6 && v[second + 96].abs() < 1e-6, "96 image columns, then pad normalised to 0");
+        assert!(
+            (v[second + 95] + 1.0).abs() < 1e-6 && v[second + 96].abs() < 1e-6,
+            "96 image columns, then pad normalised to 0"
+        );
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! OpenCV preprocessing. Matching it exactly keeps our outputs equal to the reference ones.
 //!
 //! The algorithm is OpenCV's: 11-bit fixed-point weights from `(d + 0.5) * scale - 0.5`, a horizontal
-//! pass into 32-bit rows, then a vertical pass with the rounding of OpenCV's SIMD path (`(a >> 4) * b
-//! >> 16`, then `(sum + 2) >> 2`); an exact 2× downscale takes OpenCV's area shortcut. Verified bit-exact
-//! against OpenCV 5.0 for down- and upscales, odd widths and the 2× case (fixtures in `testdata/resize`).
-//! The inner loops are plain integer arithmetic that the compiler vectorises.
+//! pass into 32-bit rows, then a vertical pass with the rounding of OpenCV's SIMD path (each row term
+//! is `((s >> 4) * w) >> 16`, the sum is rounded with `(sum + 2) >> 2`); an exact 2× downscale takes
+//! OpenCV's area shortcut. Verified bit-exact against OpenCV 5.0 for down- and upscales, odd widths and
+//! the 2× case (fixtures in `testdata/resize`). The inner loops are plain integer arithmetic that the
+//! compiler vectorises.
 
 use super::{InferenceError, Rect, RgbImage};
 
