@@ -34,6 +34,8 @@ enum Command {
     Models(cmds::models::Args),
     /// Run a detector on images; one JSON line per image with boxes in image pixels.
     Detect(cmds::detect::Args),
+    /// Measure steady-state preprocessing, ONNX Runtime and postprocessing time per model.
+    Bench(cmds::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Version(args) => cmds::version::run(args),
         Command::Models(args) => cmds::models::run(args),
         Command::Detect(args) => cmds::detect::run(args),
+        Command::Bench(args) => cmds::bench::run(args),
     };
     match result {
         Ok(code) => code,

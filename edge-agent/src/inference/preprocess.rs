@@ -90,7 +90,6 @@ struct Plan {
 pub struct Preprocessor {
     spec: InputSpec,
     resizer: LinearResizer,
-    resized: Vec<u8>,
     /// `lut[c][v]` = normalised value of pixel value `v` for tensor channel `c`.
     lut: [[f32; 256]; 3],
     pad_norm: [f32; 3],
@@ -132,7 +131,6 @@ impl Preprocessor {
         Ok(Self {
             spec: spec.clone(),
             resizer: LinearResizer::new(),
-            resized: Vec::new(),
             lut,
             pad_norm,
             batch: InputBatch::new(spec.dtype),
@@ -246,36 +244,66 @@ impl Preprocessor {
             TensorData::F32(v) => v.resize(n * per_image, 0.0),
             TensorData::U8(v) => v.resize(n * per_image, 0),
         }
+        let swap = self.spec.color == ColorOrder::Bgr;
         for (i, ((img, _), (region, plan))) in items.iter().zip(plans).enumerate() {
-            self.resizer.resize_rgb(
-                img,
-                region,
-                plan.resized_w,
-                plan.resized_h,
-                &mut self.resized,
-            )?;
-            let src = Resized {
-                data: &self.resized,
-                w: plan.resized_w as usize,
-                h: plan.resized_h as usize,
-            };
-            let at = (plan.pad_x as usize, plan.pad_y as usize);
-            let swap = self.spec.color == ColorOrder::Bgr;
+            let (px, py, rw, rh) = (
+                plan.pad_x as usize,
+                plan.pad_y as usize,
+                plan.resized_w as usize,
+                plan.resized_h as usize,
+            );
             match &mut self.batch.data {
                 TensorData::F32(v) => {
                     let out = &mut v[i * per_image..(i + 1) * per_image];
-                    fill_nchw_f32(out, w, h, &src, at, swap, &self.lut, self.pad_norm)
+                    let plane = w * h;
+                    for c in 0..3 {
+                        fill_outside(
+                            &mut out[c * plane..(c + 1) * plane],
+                            w,
+                            h,
+                            (px, py, rw, rh),
+                            self.pad_norm[c],
+                        );
+                    }
+                    let lut = &self.lut;
+                    self.resizer.resize_rows(
+                        img,
+                        region,
+                        plan.resized_w,
+                        plan.resized_h,
+                        |y, row| {
+                            let at = (y + py) * w + px;
+                            for c in 0..3 {
+                                let src_c = if swap { 2 - c } else { c };
+                                let dst = &mut out[c * plane + at..c * plane + at + rw];
+                                for (d, p) in dst.iter_mut().zip(row.chunks_exact(3)) {
+                                    *d = lut[c][p[src_c] as usize];
+                                }
+                            }
+                        },
+                    )?;
                 }
                 TensorData::U8(v) => {
                     let out = &mut v[i * per_image..(i + 1) * per_image];
-                    fill_nhwc_u8(
-                        out,
-                        w,
-                        &src,
-                        at,
-                        swap,
-                        self.spec.pad_value.clamp(0.0, 255.0) as u8,
-                    )
+                    let pad = self.spec.pad_value.clamp(0.0, 255.0) as u8;
+                    out.fill(pad);
+                    self.resizer.resize_rows(
+                        img,
+                        region,
+                        plan.resized_w,
+                        plan.resized_h,
+                        |y, row| {
+                            let start = ((y + py) * w + px) * 3;
+                            let dst = &mut out[start..start + rw * 3];
+                            if swap {
+                                for (d, s) in dst.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
+                                    d.copy_from_slice(&[s[2], s[1], s[0]]);
+                                }
+                            } else {
+                                dst.copy_from_slice(row);
+                            }
+                        },
+                    )?;
                 }
             }
             self.batch.geometries.push(Geometry {
@@ -292,59 +320,19 @@ impl Preprocessor {
     }
 }
 
-struct Resized<'a> {
-    data: &'a [u8],
+/// Fills the part of a `w × h` plane outside the `(x, y, rw, rh)` image rectangle with `value`.
+fn fill_outside(
+    plane: &mut [f32],
     w: usize,
     h: usize,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn fill_nchw_f32(
-    out: &mut [f32],
-    w: usize,
-    h: usize,
-    src: &Resized<'_>,
-    (px, py): (usize, usize),
-    swap: bool,
-    lut: &[[f32; 256]; 3],
-    pad: [f32; 3],
+    (x, y, rw, rh): (usize, usize, usize, usize),
+    value: f32,
 ) {
-    let plane = w * h;
-    for c in 0..3 {
-        let src_c = if swap { 2 - c } else { c };
-        let dst = &mut out[c * plane..(c + 1) * plane];
-        dst.fill(pad[c]);
-        let lut = &lut[c];
-        for y in 0..src.h {
-            let row = &src.data[y * src.w * 3..(y + 1) * src.w * 3];
-            let drow = &mut dst[(y + py) * w + px..(y + py) * w + px + src.w];
-            for (d, px) in drow.iter_mut().zip(row.chunks_exact(3)) {
-                *d = lut[px[src_c] as usize];
-            }
-        }
-    }
-}
-
-fn fill_nhwc_u8(
-    out: &mut [u8],
-    w: usize,
-    src: &Resized<'_>,
-    (px, py): (usize, usize),
-    swap: bool,
-    pad: u8,
-) {
-    out.fill(pad);
-    for y in 0..src.h {
-        let row = &src.data[y * src.w * 3..(y + 1) * src.w * 3];
-        let start = ((y + py) * w + px) * 3;
-        let drow = &mut out[start..start + src.w * 3];
-        if swap {
-            for (d, s) in drow.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
-                d.copy_from_slice(&[s[2], s[1], s[0]]);
-            }
-        } else {
-            drow.copy_from_slice(row);
-        }
+    plane[..y * w].fill(value);
+    plane[(y + rh) * w..h * w].fill(value);
+    for row in y..y + rh {
+        plane[row * w..row * w + x].fill(value);
+        plane[row * w + x + rw..(row + 1) * w].fill(value);
     }
 }
 

@@ -1,0 +1,157 @@
+//! `edge-agent bench`: steady-state preprocessing, ONNX Runtime and postprocessing time per model.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use edge_agent::inference::{Rect, RgbImage};
+use edge_agent::models::{DecoderSpec, ManifestSet};
+
+use super::detect::load_model;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Models to measure [default: every built-in model].
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// ONNX Runtime intra-op thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Timed iterations per model and thread count (after 5 warm-up runs).
+    #[arg(long, default_value_t = 30)]
+    iterations: usize,
+    /// Camera frame for detectors [default: footage/images/vn_hwcam_03.jpg under EDGE_AGENT_SHARED].
+    #[arg(long)]
+    frame: Option<PathBuf>,
+    /// Directory of plate crops for OCR models [default: footage/plate_crops under EDGE_AGENT_SHARED].
+    #[arg(long)]
+    crops: Option<PathBuf>,
+    /// OCR batch size (slot OCR is also measured at batch 1).
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Model cache directory.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+fn shared_default(rel: &str) -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("EDGE_AGENT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared"));
+    let p = base.join(rel);
+    anyhow::ensure!(
+        p.exists(),
+        "{} not found: pass --frame/--crops or set EDGE_AGENT_SHARED",
+        p.display()
+    );
+    Ok(p)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let frame_path = match &args.frame {
+        Some(p) => p.clone(),
+        None => shared_default("footage/images/vn_hwcam_03.jpg")?,
+    };
+    let crops_dir = match &args.crops {
+        Some(p) => p.clone(),
+        None => shared_default("footage/plate_crops")?,
+    };
+    let frame = edge_agent::imageio::read_rgb(&frame_path)?;
+    let crops = read_crops(&crops_dir, args.batch.max(1))?;
+    let set = ManifestSet::builtin()?;
+    let names: Vec<String> = if args.models.is_empty() {
+        set.names().iter().map(|s| s.to_string()).collect()
+    } else {
+        args.models.clone()
+    };
+    println!(
+        "frame {} ({}x{}), {} plate crops from {}",
+        frame_path.display(),
+        frame.width(),
+        frame.height(),
+        crops.len(),
+        crops_dir.display()
+    );
+    println!(
+        "{:<38} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "model", "thr", "batch", "pre ms", "ort ms", "post ms", "total ms", "pre+post"
+    );
+    for name in &names {
+        let manifest = set.require(name)?;
+        let is_ocr = matches!(
+            manifest.decoder,
+            DecoderSpec::SlotOcr { .. } | DecoderSpec::CtcOcr { .. } | DecoderSpec::Dbnet { .. }
+        );
+        for &threads in &args.threads {
+            let mut model = load_model(name, None, args.cache_dir.as_ref(), threads)?;
+            let mut batches: Vec<Vec<(&RgbImage, Option<Rect>)>> = Vec::new();
+            if !is_ocr {
+                batches.push(vec![(&frame, None)]);
+            } else if matches!(manifest.decoder, DecoderSpec::SlotOcr { .. }) {
+                batches.push(vec![(&crops[0], None)]);
+                batches.push(
+                    crops
+                        .iter()
+                        .take(args.batch.min(manifest.input.max_batch))
+                        .map(|c| (c, None))
+                        .collect(),
+                );
+            } else {
+                batches.push(vec![(&crops[0], None)]);
+            }
+            for items in &batches {
+                let (mut pre, mut ort, mut post) = (Vec::new(), Vec::new(), Vec::new());
+                for i in 0..args.iterations + 5 {
+                    model
+                        .infer(items)
+                        .with_context(|| format!("running {name}"))?;
+                    if i >= 5 {
+                        let t = model.last_times();
+                        pre.push(t.preprocess);
+                        ort.push(t.run);
+                        post.push(t.postprocess);
+                    }
+                }
+                let (p, o, q) = (median(pre), median(ort), median(post));
+                println!(
+                    "{:<38} {:>3} {:>5} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7.1}%",
+                    name,
+                    threads,
+                    items.len(),
+                    ms(p),
+                    ms(o),
+                    ms(q),
+                    ms(p + o + q),
+                    100.0 * (ms(p) + ms(q)) / ms(o)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_crops(dir: &Path, n: usize) -> anyhow::Result<Vec<RgbImage>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg" || x == "png"))
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no plate crops in {}", dir.display());
+    files
+        .iter()
+        .cycle()
+        .take(n)
+        .map(|p| Ok(edge_agent::imageio::read_rgb(p)?))
+        .collect()
+}
