@@ -22,7 +22,8 @@ log "checking the example site configs"
 "$BIN" check configs/*.toml
 log "vehicles and people (YOLOX-Nano) on a city junction camera, 40 frames"
 "$BIN" detect --model yolox_nano_coco_416 --annotate "$OUT/vehicles" "$SHARED"/footage/frames/vn_citycam_haiphong_10fps/*.jpg \
-  | tee "$OUT/vehicles.jsonl" | head -3
+  > "$OUT/vehicles.jsonl"
+echo "$(wc -l < "$OUT/vehicles.jsonl") frames; first: $(head -c 400 "$OUT/vehicles.jsonl")..."
 log "licence plates (Vietnamese plate detector) on highway and street images"
 "$BIN" detect --model vn_plate_det_yolo26n_640_e2e --threshold 0.5 --annotate "$OUT/plates" "$SHARED"/footage/images/*.jpg \
   | tee "$OUT/plates.jsonl"

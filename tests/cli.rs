@@ -519,3 +519,50 @@ fn detect_reports_an_unreadable_image_by_name_and_goes_on() {
         "the good image is still processed"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_detect_quietly() {
+    use std::io::Read;
+    let frames = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps");
+    let mut child = bin()
+        .args(["detect", "--model", "yolox_nano_coco_416"])
+        .args((1..=6).map(|i| frames.join(format!("frame_{i:04}.jpg"))))
+        .env("ORT_DYLIB_PATH", ort_lib())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe is dropped
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn run_loads_every_model_then_says_the_pipeline_is_not_there_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "run.toml",
+        &format!("{HEAD}[[cameras]]\nid = \"cam-1\"\nurl = \"rtsp://127.0.0.1:8554/cam\"\n"),
+    );
+    let out = run(bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("model loaded") && err.contains("yolox_nano_coco_416@e8af074932d4"),
+        "{err}"
+    );
+    assert!(
+        err.contains("provider=\"cpu\"") || err.contains("provider=cpu"),
+        "{err}"
+    );
+    assert!(
+        err.contains("camera pipeline is not part of this build yet"),
+        "{err}"
+    );
+}

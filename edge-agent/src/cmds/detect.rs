@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|d| json!({"label": &*model.label(d.class_id), "score": round(d.score, 4), "box": d.bbox.map(|v| round(v, 1))}))
                 .collect();
-            println!("{}", json!({"file": path, "detections": json_dets}));
+            super::output::line(json!({"file": path, "detections": json_dets}))?;
             if let Some(dir) = &args.annotate {
                 let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
                 let out = dir.join(format!("{stem}.png"));
@@ -134,6 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(())
         })();
         if let Err(e) = result {
+            if e.is::<super::output::StdoutClosed>() {
+                return Err(e);
+            }
             failed += 1;
             eprintln!("error: {}: {e:#}", path.display());
         }

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod check;
 pub mod detect;
 pub mod models;
+pub mod output;
 pub mod run;
 pub mod version;

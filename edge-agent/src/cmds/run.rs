@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use edge_agent::config::{self, Severity, ValidateOptions};
+use edge_agent::inference::Model;
 use edge_agent::models::{ManifestSet, ModelStore};
 use edge_agent::runtime;
 
@@ -53,12 +54,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|d| loaded.resolve_path(d));
     let store = ModelStore::new(ModelStore::default_dir(cache.as_deref()));
+    let mut rt = cfg.runtime.clone();
+    rt.onnxruntime = lib_path;
     for (role, name) in cfg.models.roles() {
         let manifest = set.require(name)?;
-        let path = store
-            .verified_path(manifest)
-            .with_context(|| format!("model for {role}"))?;
-        tracing::info!(role, model = %manifest.model_id(), path = %path.display(), "model verified");
+        let model = Model::load(manifest, &store, &rt)
+            .with_context(|| format!("loading the {role} model `{name}`"))?;
+        tracing::info!(role, model = %manifest.model_id(), provider = model.provider().as_str(), "model loaded");
     }
     tracing::info!(
         site = %cfg.device.site_id,
@@ -67,6 +69,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "start-up checks passed"
     );
     anyhow::bail!(
-        "the camera pipeline is not part of this build yet; `run` stops after its start-up checks (config, ONNX Runtime, verified models)"
+        "the camera pipeline is not part of this build yet; `run` stops after its start-up checks (config, ONNX Runtime, models loaded into sessions)"
     )
 }

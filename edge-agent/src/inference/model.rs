@@ -11,7 +11,7 @@ use super::decode::{
 };
 use super::preprocess::{Preprocessor, TensorData};
 use super::{Detection, InferenceError, Rect, RgbImage, create_session};
-use crate::config::RuntimeConfig;
+use crate::config::{ExecutionProviderKind, RuntimeConfig};
 use crate::models::{DecoderSpec, ModelManifest, ModelStore};
 
 /// Time spent in each stage of the last call.
@@ -39,6 +39,7 @@ pub struct Model {
     labels: Vec<Arc<str>>,
     dictionary: Vec<String>,
     alphabet: Vec<char>,
+    provider: ExecutionProviderKind,
     last: StageTimes,
 }
 
@@ -144,8 +145,15 @@ impl Model {
             labels,
             dictionary,
             alphabet,
+            provider: rt.execution_provider,
             last: StageTimes::default(),
         })
+    }
+
+    /// The execution provider this model's session runs on. Registration failures are errors, so
+    /// this is the provider that is actually active, never a silent fallback.
+    pub fn provider(&self) -> ExecutionProviderKind {
+        self.provider
     }
 
     pub fn manifest(&self) -> &ModelManifest {
