@@ -6,6 +6,7 @@
 pub mod config;
 pub mod logging;
 pub mod models;
+pub mod plate;
 pub mod runtime;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
