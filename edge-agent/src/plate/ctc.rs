@@ -8,9 +8,8 @@
 //! after-blank), the product of the CTC lattice with the grammar's automaton. Separators are
 //! allowed between characters except inside a province code or a two-letter series.
 
-use super::decode::{DecodeOptions, PlateDecode, ProvincePrior};
+use super::decode::{DecodeOptions, PlateDecode, province_prior};
 use super::grammar::{self, Rule, Shape, TEMPLATES, Template};
-use super::province;
 use super::symbols::{NUM_SYMBOLS, index_of, symbol};
 
 /// Reduced column of the CTC blank.
@@ -153,7 +152,7 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
         if !opts.allow_military && tpl.shape == Shape::Military {
             continue;
         }
-        if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts.province)
+        if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts)
             && best.as_ref().is_none_or(|(b, _, _)| score > *b)
         {
             best = Some((score, path, tpl));
@@ -247,7 +246,7 @@ fn viterbi(
     steps: usize,
     lp: &[f32],
     tpl: &Template,
-    prior: ProvincePrior,
+    opts: &DecodeOptions,
 ) -> Option<(f32, Vec<(usize, usize)>)> {
     let n = tpl.pos.len();
     let states = (n + 1) * LASTS * 2;
@@ -310,16 +309,10 @@ fn viterbi(
                 for c in pos.set.indices() {
                     for pc in tpl.pos[j - 1].set.indices() {
                         let penalty = match pos.rule {
-                            Rule::Province => {
-                                let known = province::is_known_code(pc * 10 + c);
-                                match prior {
-                                    ProvincePrior::Hard if !known => continue,
-                                    ProvincePrior::Soft { log_penalty } if !known => {
-                                        log_penalty.min(0.0)
-                                    }
-                                    _ => 0.0,
-                                }
-                            }
+                            Rule::Province => match province_prior(opts, pc * 10 + c) {
+                                Some(bonus) => bonus,
+                                None => continue,
+                            },
                             rule => {
                                 if !grammar::pair_allowed(rule, pc, c, true) {
                                     continue;

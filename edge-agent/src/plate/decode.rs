@@ -112,6 +112,38 @@ pub struct DecodeOptions {
     pub max_log_loss: f32,
     /// Whether military plates (`TM-12-34`) are candidates. Default true.
     pub allow_military: bool,
+    /// Province codes this camera mostly sees (its own province); empty by default.
+    pub local_codes: CodeSet,
+    /// Natural-log bonus for texts whose code is in `local_codes` (≥ 0). `ln(k)` says a local code
+    /// is a priori k times as likely as any other code: most traffic at a provincial camera is
+    /// local, and the OCR's worst errors are digit-for-digit in the code (77 read as 37 or 71).
+    pub local_log_bonus: f32,
+}
+
+/// A set of two-digit province codes, as a bit mask (copyable, no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CodeSet(pub u128);
+
+impl CodeSet {
+    /// The set of `codes` (values ≥ 100 are ignored).
+    pub fn of(codes: &[u8]) -> CodeSet {
+        CodeSet(
+            codes
+                .iter()
+                .filter(|&&c| c < 100)
+                .fold(0u128, |m, &c| m | (1u128 << c)),
+        )
+    }
+
+    /// Every code of a province by its post-2025 name (e.g. `Tây Ninh` → {62, 70}).
+    pub fn of_province(province_2025: &str) -> CodeSet {
+        CodeSet::of(&province::codes_of(province_2025))
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(self, code: u8) -> bool {
+        code < 100 && self.0 & (1u128 << code) != 0
+    }
 }
 
 impl Default for DecodeOptions {
@@ -121,6 +153,8 @@ impl Default for DecodeOptions {
             hints: PlateHints::default(),
             max_log_loss: 1000f32.ln(),
             allow_military: true,
+            local_codes: CodeSet::default(),
+            local_log_bonus: 0.0,
         }
     }
 }
@@ -151,7 +185,8 @@ pub struct PlateDecode {
     pub changed: bool,
     /// Classification of `text` when `valid`.
     pub plate: Option<PlateInfo>,
-    /// Natural-log probability of the chosen slot sequence (characters and pads).
+    /// Natural-log probability of the chosen sequence under the model (characters and pads for
+    /// the slot OCR, the best path for CTC), without priors.
     pub log_prob: f32,
 }
 
@@ -241,7 +276,7 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
         if n > t.slots || (!opts.allow_military && tpl.shape == Shape::Military) {
             continue;
         }
-        if let Some((score, path)) = viterbi(&t, tpl, opts.province) {
+        if let Some((score, path)) = viterbi(&t, tpl, opts) {
             let total = score + pad_tail[n];
             if best.as_ref().is_none_or(|(b, _)| total > *b) {
                 best = Some((total, path));
@@ -249,6 +284,14 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
         }
     }
 
+    // The prior picks among formats; plausibility and the reported probability use the model's
+    // own probabilities only.
+    let best = best.map(|(_, path)| {
+        let chars: f32 = (0..path.len)
+            .map(|s| t.lp[s][usize::from(path.syms[s])])
+            .sum();
+        (chars + pad_tail[path.len], path)
+    });
     let plausible = best
         .as_ref()
         .is_some_and(|(score, _)| *score >= raw_log - opts.max_log_loss.max(0.0));
@@ -338,7 +381,7 @@ struct Path {
 
 /// Best path through one format: max over strings of Σ log p(slot i = char i). Returns the score
 /// of the characters (pads excluded) and the path.
-fn viterbi(t: &Table, tpl: &Template, prior: ProvincePrior) -> Option<(f32, Path)> {
+fn viterbi(t: &Table, tpl: &Template, opts: &DecodeOptions) -> Option<(f32, Path)> {
     const NEG: f32 = f32::NEG_INFINITY;
     let n = tpl.pos.len();
     // score[i][c]: best score of positions 0..=i with symbol c at i; back[i][c]: symbol at i-1.
@@ -373,16 +416,10 @@ fn viterbi(t: &Table, tpl: &Template, prior: ProvincePrior) -> Option<(f32, Path
                 }
                 let pc = pc as u8;
                 let s = match pos.rule {
-                    Rule::Province => {
-                        let known = province::is_known_code(pc * 10 + c);
-                        match prior {
-                            ProvincePrior::Hard if !known => continue,
-                            ProvincePrior::Soft { log_penalty } if !known => {
-                                ps + log_penalty.min(0.0)
-                            }
-                            _ => ps,
-                        }
-                    }
+                    Rule::Province => match province_prior(opts, pc * 10 + c) {
+                        Some(bonus) => ps + bonus,
+                        None => continue,
+                    },
                     rule => {
                         if !grammar::pair_allowed(rule, pc, c, true) {
                             continue;
@@ -415,6 +452,23 @@ fn viterbi(t: &Table, tpl: &Template, prior: ProvincePrior) -> Option<(f32, Path
         c = back[i][c as usize];
     }
     Some((total, path))
+}
+
+/// Log-prior of a province code under `opts`, or `None` where the code is ruled out.
+pub(crate) fn province_prior(opts: &DecodeOptions, code: u8) -> Option<f32> {
+    let local = if opts.local_codes.contains(code) {
+        opts.local_log_bonus.max(0.0)
+    } else {
+        0.0
+    };
+    if province::is_known_code(code) {
+        return Some(local);
+    }
+    match opts.province {
+        ProvincePrior::Hard => None,
+        ProvincePrior::Soft { log_penalty } => Some(log_penalty.min(0.0) + local),
+        ProvincePrior::Off => Some(local),
+    }
 }
 
 /// Index and value of the largest entry.
