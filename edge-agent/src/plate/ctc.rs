@@ -107,9 +107,8 @@ fn column_of(key: &str) -> usize {
         return 1 + usize::from(ix);
     }
     match c {
-        '-' | '‐' | '‑' | '–' | '—' | '－' | '.' | '·' | '。' | '．' | ':' | '：' | ' ' | '\u{3000}' => {
-            COL_SEP
-        }
+        '-' | '‐' | '‑' | '–' | '—' | '－' | '.' | '·' | '。' | '．' | ':' | '：' | ' '
+        | '\u{3000}' => COL_SEP,
         _ => COL_OTHER,
     }
 }
@@ -149,7 +148,9 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
 
     let mut best: Option<(f32, Vec<(usize, usize)>, &Template)> = None;
     for tpl in TEMPLATES {
-        if !opts.allow_military && tpl.shape == Shape::Military {
+        if (!opts.allow_military && tpl.shape == Shape::Military)
+            || !grammar::shape_allowed(tpl.shape, opts.hints.vehicle)
+        {
             continue;
         }
         if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts)
@@ -222,10 +223,11 @@ fn greedy(lat: &CtcLattice, lp: &[f32]) -> (String, f32, f32) {
         .chunks_exact(CTC_WIDTH)
         .zip(lp.chunks_exact(CTC_WIDTH))
     {
-        let (col, _) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+        let (col, _) =
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+            );
         log += lrow[col];
         if col != prev && col != COL_BLANK && col != COL_SEP {
             text.push(if col == COL_OTHER {
@@ -284,7 +286,8 @@ fn viterbi(
         for (j, pos) in tpl.pos.iter().enumerate() {
             let base = j * LASTS * 2;
             let slice = &prev[base..base + LASTS * 2];
-            if pos.rule == Rule::Free || j == 0 {
+            let rule = grammar::rule_for(pos.rule, opts.hints.vehicle);
+            if rule == Rule::Free || j == 0 {
                 // Best and runner-up source; the best is barred only for a repeat of its label.
                 let (mut b1, mut s1, mut b2, mut s2) = (NEG, usize::MAX, NEG, usize::MAX);
                 for (k, &v) in slice.iter().enumerate() {
@@ -300,7 +303,11 @@ fn viterbi(
                 }
                 for c in pos.set.indices() {
                     let c = usize::from(c);
-                    let (src, sc) = if s1 == pack(j, c, false) { (s2, b2) } else { (s1, b1) };
+                    let (src, sc) = if s1 == pack(j, c, false) {
+                        (s2, b2)
+                    } else {
+                        (s1, b1)
+                    };
                     if sc > NEG {
                         relax(&mut cur, pack(j + 1, c, false), sc + row[1 + c], src);
                     }
@@ -308,7 +315,7 @@ fn viterbi(
             } else {
                 for c in pos.set.indices() {
                     for pc in tpl.pos[j - 1].set.indices() {
-                        let penalty = match pos.rule {
+                        let penalty = match rule {
                             Rule::Province => match province_prior(opts, pc * 10 + c) {
                                 Some(bonus) => bonus,
                                 None => continue,
@@ -328,7 +335,12 @@ fn viterbi(
                             let src = pack(j, pc, blank);
                             let v = prev[src];
                             if v > NEG {
-                                relax(&mut cur, pack(j + 1, c, false), v + penalty + row[1 + c], src);
+                                relax(
+                                    &mut cur,
+                                    pack(j + 1, c, false),
+                                    v + penalty + row[1 + c],
+                                    src,
+                                );
                             }
                         }
                     }

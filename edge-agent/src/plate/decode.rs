@@ -103,7 +103,9 @@ pub enum ProvincePrior {
 pub struct DecodeOptions {
     /// Province-code constraint.
     pub province: ProvincePrior,
-    /// What the caller knows about the vehicle (decides display of `DD L DDDDD`).
+    /// What the caller knows about the vehicle. Decides the display of `DD L DDDDD`, and a known
+    /// vehicle narrows the search: a car gets no motorbike-only series, a motorbike no 7-character
+    /// car plate.
     pub hints: PlateHints,
     /// Largest drop in log-probability (natural log, ≥ 0) from the unconstrained argmax that the
     /// grammar may impose. Beyond it no format is plausible and the argmax text is returned marked
@@ -273,7 +275,10 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
     let mut best: Option<(f32, Path)> = None;
     for tpl in TEMPLATES {
         let n = tpl.pos.len();
-        if n > t.slots || (!opts.allow_military && tpl.shape == Shape::Military) {
+        if n > t.slots
+            || (!opts.allow_military && tpl.shape == Shape::Military)
+            || !grammar::shape_allowed(tpl.shape, opts.hints.vehicle)
+        {
             continue;
         }
         if let Some((score, path)) = viterbi(&t, tpl, opts) {
@@ -355,13 +360,13 @@ fn argmax(sp: &SlotProbs) -> (String, f32, f32) {
     let mut pads = 0usize;
     for s in 0..sp.slots {
         let row = sp.row(s);
-        let (k, p) = row
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bk, bp), (k, p)| {
-                if p > bp { (k, p) } else { (bk, bp) }
-            });
+        let (k, p) =
+            row.iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |(bk, bp), (k, p)| {
+                    if p > bp { (k, p) } else { (bk, bp) }
+                });
         let p = if p.is_finite() { p.max(0.0) } else { 0.0 };
         log += p.max(PROB_FLOOR).ln();
         min = min.min(p);
@@ -395,7 +400,8 @@ fn viterbi(t: &Table, tpl: &Template, opts: &DecodeOptions) -> Option<(f32, Path
         let (prev, cur) = score.split_at_mut(i);
         let prev = &prev[i - 1];
         let cur = &mut cur[0];
-        if pos.rule == Rule::Free {
+        let rule = grammar::rule_for(pos.rule, opts.hints.vehicle);
+        if rule == Rule::Free {
             // Unconstrained: every symbol follows the best previous one.
             let (bp, bs) = best_of(prev);
             if bs == NEG {
@@ -415,7 +421,7 @@ fn viterbi(t: &Table, tpl: &Template, opts: &DecodeOptions) -> Option<(f32, Path
                     continue;
                 }
                 let pc = pc as u8;
-                let s = match pos.rule {
+                let s = match rule {
                     Rule::Province => match province_prior(opts, pc * 10 + c) {
                         Some(bonus) => ps + bonus,
                         None => continue,

@@ -13,7 +13,11 @@ fn matrix(slots: &[&[(char, f32)]]) -> SlotProbs {
         let named: f32 = spec.iter().map(|&(_, p)| p).sum();
         let rest = (1.0 - named).max(0.0) / (k - spec.len()) as f32;
         for &c in &alphabet {
-            probs.push(spec.iter().find(|&&(x, _)| x == c).map_or(rest, |&(_, p)| p));
+            probs.push(
+                spec.iter()
+                    .find(|&&(x, _)| x == c)
+                    .map_or(rest, |&(_, p)| p),
+            );
         }
     }
     SlotProbs::vn_plate_ocr(probs)
@@ -90,9 +94,15 @@ fn letter_digit_confusions_follow_the_position() {
 #[test]
 fn forbidden_series_letters_take_the_next_letter() {
     // I and O are never series letters: the model's second choice among allowed letters wins.
-    let d = decode(&confident("51L12345", &[(2, &[('I', 0.6), ('1', 0.25), ('L', 0.1)])]));
+    let d = decode(&confident(
+        "51L12345",
+        &[(2, &[('I', 0.6), ('1', 0.25), ('L', 0.1)])],
+    ));
     assert_eq!(d.text, "51L12345");
-    let d = decode(&confident("51D12345", &[(2, &[('O', 0.6), ('0', 0.25), ('D', 0.1)])]));
+    let d = decode(&confident(
+        "51D12345",
+        &[(2, &[('O', 0.6), ('0', 0.25), ('D', 0.1)])],
+    ));
     assert_eq!(d.text, "51D12345");
 }
 
@@ -119,7 +129,10 @@ fn province_prior_hard_soft_off() {
     // Argmax code 10 (not issued). Pairs: 17 = .5×.3, 70 = .4×.6, 77 = .4×.3.
     let p = confident(
         "70L12345",
-        &[(0, &[('1', 0.5), ('7', 0.4)]), (1, &[('0', 0.6), ('7', 0.3)])],
+        &[
+            (0, &[('1', 0.5), ('7', 0.4)]),
+            (1, &[('0', 0.6), ('7', 0.3)]),
+        ],
     );
     let hard = decode_slots(&p, &DecodeOptions::default()).unwrap();
     assert_eq!(hard.raw_text, "10L12345");
@@ -204,7 +217,10 @@ fn vehicle_hint_sets_the_display() {
         },
         ..DecodeOptions::default()
     };
-    assert_eq!(decode_slots(&p, &opts).unwrap().plate.unwrap().display, "77-Y3 7868");
+    assert_eq!(
+        decode_slots(&p, &opts).unwrap().plate.unwrap().display,
+        "77-Y3 7868"
+    );
     assert_eq!(decode(&p).plate.unwrap().display, "77Y-378.68");
 }
 
@@ -217,7 +233,11 @@ fn other_alphabets_map_onto_plate_symbols() {
     for s in 0..9 {
         let c = want.chars().nth(s).unwrap_or('_');
         for &a in &alphabet {
-            let hit = if c == 'D' { a == 'Đ' } else { a.to_ascii_uppercase() == c };
+            let hit = if c == 'D' {
+                a == 'Đ'
+            } else {
+                a.to_ascii_uppercase() == c
+            };
             probs.push(if hit { 0.9 } else { 0.1 / 38.0 });
         }
     }
@@ -329,18 +349,38 @@ fn recorded_model_outputs() {
         ..DecodeOptions::default()
     };
     let mut legible = 0;
-    // (exact, character edits) for argmax, grammar, grammar + local prior.
-    let mut score = [(0usize, 0usize); 3];
+    // (exact, character edits) for argmax, grammar, grammar + local prior, grammar + vehicle
+    // class (from the crop's name) + local prior.
+    let mut score = [(0usize, 0usize); 4];
     let mut crops = 0;
     for case in &rec.slot {
         let d = decode(&case.probs(&rec.alphabet));
         assert_eq!(d.raw_text, case.argmax, "{}", case.id);
         // Whatever the grammar outputs is a plate, or flagged.
-        assert_eq!(d.valid, crate::plate::grammar::is_valid(&d.text), "{}", case.id);
+        assert_eq!(
+            d.valid,
+            crate::plate::grammar::is_valid(&d.text),
+            "{}",
+            case.id
+        );
         if case.id.ends_with(".jpg") {
             crops += 1;
             let dl = decode_slots(&case.probs(&rec.alphabet), &local).unwrap();
-            for (k, text) in [&case.argmax, &d.text, &dl.text].into_iter().enumerate() {
+            let vehicle = if case.id.contains("person_moto") || case.id.contains("_cls1_") {
+                VehicleKind::Motorbike
+            } else {
+                VehicleKind::Car
+            };
+            let hinted = DecodeOptions {
+                hints: PlateHints {
+                    vehicle,
+                    rows: None,
+                },
+                ..local
+            };
+            let dh = decode_slots(&case.probs(&rec.alphabet), &hinted).unwrap();
+            let texts = [&case.argmax, &d.text, &dl.text, &dh.text];
+            for (k, text) in texts.into_iter().enumerate() {
                 score[k].0 += usize::from(*text == case.gt);
                 score[k].1 += levenshtein(text, &case.gt);
             }
@@ -354,7 +394,10 @@ fn recorded_model_outputs() {
         }
     }
     assert_eq!((crops, legible), (60, 12));
-    eprintln!("plate crops (exact, char edits): argmax {:?}, grammar {:?}, grammar + local prior {:?}", score[0], score[1], score[2]);
+    eprintln!(
+        "plate crops (exact, char edits): argmax {:?}, grammar {:?}, + local prior {:?}, + vehicle {:?}",
+        score[0], score[1], score[2], score[3]
+    );
     assert_eq!(score[0], (14, 132));
     assert!(score[1].0 >= 14 && score[1].1 < 132, "{:?}", score[1]);
     assert!(score[2].0 >= 17 && score[2].1 <= 105, "{:?}", score[2]);

@@ -95,6 +95,12 @@ pub fn csv_rows(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
         .collect();
     lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_string))
+                .collect()
+        })
         .collect()
 }

@@ -196,7 +196,9 @@ pub enum PlateError {
         raw: String,
     },
     /// No format has this many characters.
-    #[error("`{text}` has {len} characters; Vietnamese plates have 6 to 10 (`51F12345`, `29B125662`)")]
+    #[error(
+        "`{text}` has {len} characters; Vietnamese plates have 6 to 10 (`51F12345`, `29B125662`)"
+    )]
     Length {
         /// Normalised text.
         text: String,
@@ -212,7 +214,9 @@ pub enum PlateError {
         code: u8,
     },
     /// A character does not fit the closest format.
-    #[error("`{text}`: character {position} `{found}` does not fit a {format} plate (expected {expected})")]
+    #[error(
+        "`{text}`: character {position} `{found}` does not fit a {format} plate (expected {expected})"
+    )]
     Format {
         /// Normalised text.
         text: String,
@@ -383,6 +387,26 @@ pub(crate) fn pair_allowed(rule: Rule, prev: u8, cur: u8, strict_province: bool)
                 || special_series(prev, cur).is_some()
         }
         Rule::SpecialPair => special_series(prev, cur).is_some(),
+    }
+}
+
+/// Whether the decoders consider format `shape` for a vehicle: a car has no motorbike-only series
+/// (letter + digit, electric moped) and a motorbike no 7-character car plate. Validation ignores
+/// this; only the search space of the decoders shrinks.
+pub(crate) fn shape_allowed(shape: Shape, vehicle: VehicleKind) -> bool {
+    match vehicle {
+        VehicleKind::Car => !matches!(shape, Shape::Moto5 | Shape::Electric),
+        VehicleKind::Motorbike => shape != Shape::Car4,
+        VehicleKind::Unknown => true,
+    }
+}
+
+/// The pair rule the decoders apply for a vehicle: on a car, a two-letter series must be a
+/// special one (two civilian letters are a motorbike series).
+pub(crate) fn rule_for(rule: Rule, vehicle: VehicleKind) -> Rule {
+    match (rule, vehicle) {
+        (Rule::SeriesPair, VehicleKind::Car) => Rule::SpecialPair,
+        (rule, _) => rule,
     }
 }
 

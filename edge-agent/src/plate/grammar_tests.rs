@@ -285,7 +285,13 @@ fn crop_labels_validate_and_malformed_ones_do_not() {
         } else {
             VehicleKind::Car
         };
-        let res = parse_normalized(&r["plate_norm"], &PlateHints { vehicle, rows: None });
+        let res = parse_normalized(
+            &r["plate_norm"],
+            &PlateHints {
+                vehicle,
+                rows: None,
+            },
+        );
         if r["label_format_ok"] == "yes" {
             let p = res.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(p.vehicle, vehicle, "{name} {}", p.text);
@@ -382,7 +388,10 @@ fn lengths_and_empty_input() {
 fn errors_say_what_was_expected() {
     let e = parse_normalized("51F1234S", &PlateHints::default()).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("character 8 `S`") && msg.contains("a digit"), "{msg}");
+    assert!(
+        msg.contains("character 8 `S`") && msg.contains("a digit"),
+        "{msg}"
+    );
     let e = parse_normalized("10A12345", &PlateHints::default()).unwrap_err();
     assert!(e.to_string().contains("10 is not an issued province code"));
 }

@@ -90,7 +90,11 @@ const TABLE: &[Province] = &[
     p(79, "Khánh Hòa", "Khánh Hòa"),
     // [verify] 80 is the national Traffic Police Department's code (central agencies, some foreign
     // missions); it is not a province.
-    p(80, "Cục Cảnh sát giao thông (central)", "Cục Cảnh sát giao thông (central)"),
+    p(
+        80,
+        "Cục Cảnh sát giao thông (central)",
+        "Cục Cảnh sát giao thông (central)",
+    ),
     p(81, "Gia Lai", "Gia Lai"),
     p(82, "Kon Tum", "Quảng Ngãi"),
     p(83, "Sóc Trăng", "Cần Thơ"),

@@ -193,9 +193,7 @@ impl<E: Clone> TrackVote<E> {
     pub fn result(&self) -> Option<VoteResult<E>> {
         let groups = self.groups();
         let total: f32 = self.reads.iter().map(PlateRead::weight).sum();
-        let (members, weight) = groups
-            .into_iter()
-            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let (members, weight) = groups.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
         let len = self.reads.get(*members.first()?)?.text.len();
 
         // Per-position weighted vote over the 36 symbols.
@@ -205,14 +203,22 @@ impl<E: Clone> TrackVote<E> {
             let mut votes = [0f32; 36];
             for &m in &members {
                 let r = &self.reads[m];
-                if let Some(ix) = r.text.as_bytes().get(i).and_then(|&c| super::symbols::index_of(c)) {
+                if let Some(ix) = r
+                    .text
+                    .as_bytes()
+                    .get(i)
+                    .and_then(|&c| super::symbols::index_of(c))
+                {
                     votes[ix as usize] += r.char_weight(i);
                 }
             }
             let (win, w) = votes
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+                );
             text.push(super::symbols::symbol(win as u8) as char);
             char_conf.push(w / members.len() as f32);
         }
