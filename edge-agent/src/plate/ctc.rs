@@ -114,6 +114,9 @@ fn column_of(key: &str) -> usize {
 }
 
 const NEG: f32 = f32::NEG_INFINITY;
+
+/// The non-blank steps of a path as (step, reduced column).
+type StepPath = Vec<(usize, usize)>;
 /// `last` value for "a separator was the last label".
 const LAST_SEP: usize = NUM_SYMBOLS;
 /// `last` value for "nothing emitted yet".
@@ -146,7 +149,7 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
     let lp: Vec<f32> = lat.probs.iter().map(|&p| p.max(1e-12).ln()).collect();
     let (raw_text, raw_log, raw_conf) = greedy(lat, &lp);
 
-    let mut best: Option<(f32, Vec<(usize, usize)>, &Template)> = None;
+    let mut best: Option<(f32, StepPath, &Template)> = None;
     for tpl in TEMPLATES {
         if (!opts.allow_military && tpl.shape == Shape::Military)
             || !grammar::shape_allowed(tpl.shape, opts.hints.vehicle)
@@ -249,7 +252,7 @@ fn viterbi(
     lp: &[f32],
     tpl: &Template,
     opts: &DecodeOptions,
-) -> Option<(f32, Vec<(usize, usize)>)> {
+) -> Option<(f32, StepPath)> {
     let n = tpl.pos.len();
     let states = (n + 1) * LASTS * 2;
     let mut prev = vec![NEG; states];

@@ -70,7 +70,8 @@ fn eight_read_for_b_in_the_series_becomes_b() {
 #[test]
 fn letter_digit_confusions_follow_the_position() {
     // (plate, slot, argmax char, second char): each argmax char is of the wrong class there.
-    let cases: [(&str, usize, &'static [(char, f32)]); 10] = [
+    type Case = (&'static str, usize, &'static [(char, f32)]);
+    let cases: [Case; 10] = [
         ("51D12345", 2, &[('0', 0.7), ('D', 0.2)]), // 0 → D in the series
         ("51F12340", 7, &[('D', 0.7), ('0', 0.2)]), // D → 0 in the serial
         ("51F12340", 7, &[('O', 0.7), ('0', 0.2)]), // O → 0
@@ -163,6 +164,65 @@ fn province_prior_hard_soft_off() {
         ..DecodeOptions::default()
     };
     assert_eq!(decode_slots(&p, &off).unwrap().text, "10L12345");
+}
+
+#[test]
+fn local_province_prior_prefers_the_sites_codes() {
+    // 37 (Nghệ An) is issued, so the grammar alone keeps it; a Gia Lai camera mostly sees 77.
+    let p = confident("77L24314", &[(0, &[('3', 0.38), ('7', 0.3)])]);
+    assert_eq!(decode(&p).text, "37L24314");
+    let local = DecodeOptions {
+        local_codes: CodeSet::of_province("Gia Lai"),
+        local_log_bonus: 20f32.ln(),
+        ..DecodeOptions::default()
+    };
+    let d = decode_slots(&p, &local).unwrap();
+    assert_eq!(d.text, "77L24314");
+    assert!(d.changed);
+    // The reported probability is the model's, without the prior.
+    assert!((d.log_prob - (0.3f32.ln() + 8.0 * 0.98f32.ln())).abs() < 1e-4);
+    // A plate clearly from elsewhere is not pulled over.
+    let p = confident("51F12345", &[]);
+    assert_eq!(decode_slots(&p, &local).unwrap().text, "51F12345");
+}
+
+#[test]
+fn code_sets() {
+    let tn = CodeSet::of_province("Tây Ninh");
+    assert!(tn.contains(62) && tn.contains(70) && !tn.contains(77));
+    assert_eq!(CodeSet::of(&[200, 100]), CodeSet::default());
+    assert!(!CodeSet::of(&[99]).contains(200));
+}
+
+#[test]
+fn vehicle_class_narrows_the_formats() {
+    // Argmax `51F123456` (a motorbike-shaped 9th character, weakly) on a car: 8 characters.
+    let p = confident("51F123456", &[(8, &[('6', 0.6), ('_', 0.39)])]);
+    assert_eq!(decode(&p).text, "51F123456");
+    let on = |vehicle| DecodeOptions {
+        hints: PlateHints {
+            vehicle,
+            rows: None,
+        },
+        ..DecodeOptions::default()
+    };
+    assert_eq!(
+        decode_slots(&p, &on(VehicleKind::Car)).unwrap().text,
+        "51F12345"
+    );
+    // Two civilian letters are a motorbike series: on a car only special series remain.
+    let p = confident("30LD12345", &[(3, &[('B', 0.6), ('D', 0.35)])]);
+    assert_eq!(decode(&p).text, "30LB12345");
+    assert_eq!(
+        decode_slots(&p, &on(VehicleKind::Car)).unwrap().text,
+        "30LD12345"
+    );
+    // A 7-character plate is an old car plate: a motorbike takes an 8th character.
+    let p = confident("51F1234", &[(7, &[('_', 0.6), ('5', 0.39)])]);
+    assert_eq!(decode(&p).text, "51F1234");
+    let d = decode_slots(&p, &on(VehicleKind::Motorbike)).unwrap();
+    assert_eq!(d.text, "51F12345");
+    assert_eq!(d.plate.unwrap().display, "51-F1 2345");
 }
 
 #[test]
