@@ -162,6 +162,9 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
             best = Some((score, path, tpl));
         }
     }
+    // The province prior picks among paths; plausibility and the reported probability use the
+    // model's own probabilities only.
+    let best = best.map(|(_, path, tpl)| (path_log_prob(lat.steps, &lp, &path), path, tpl));
     let plausible = best
         .as_ref()
         .is_some_and(|(s, _, _)| *s >= raw_log - opts.max_log_loss.max(0.0));
@@ -212,6 +215,23 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
         plate: None,
         log_prob: raw_log,
     })
+}
+
+/// Log-probability of a path given by its non-blank steps (every other step is blank).
+fn path_log_prob(steps: usize, lp: &[f32], path: &[(usize, usize)]) -> f32 {
+    let mut it = path.iter().peekable();
+    (0..steps)
+        .map(|t| {
+            let col = match it.peek() {
+                Some(&&(pt, c)) if pt == t => {
+                    it.next();
+                    c
+                }
+                _ => COL_BLANK,
+            };
+            lp[t * CTC_WIDTH + col]
+        })
+        .sum()
 }
 
 /// Greedy CTC: best column per step, repeats collapsed, blanks and separators dropped. Returns the

@@ -208,3 +208,24 @@ fn bench_decode_ctc() {
         inputs.len()
     );
 }
+
+#[test]
+fn local_prior_and_reported_probability() {
+    // `37` read, `7` second: a Gia Lai camera prefers 77; log_prob stays the model's.
+    let l = lattice("~3~7~L~1~2~3~4~5", &[(1, '7', 0.3)]);
+    assert_eq!(decode(&l).text, "37L12345");
+    let local = DecodeOptions {
+        local_codes: crate::plate::decode::CodeSet::of_province("Gia Lai"),
+        local_log_bonus: 20f32.ln(),
+        ..DecodeOptions::default()
+    };
+    let d = decode_ctc(&l, &local).unwrap();
+    assert_eq!(d.text, "77L12345");
+    // 16 steps: the 7 at step 1 (0.3), every other step its own label (0.9).
+    let expected = 0.3f32.ln() + 15.0 * 0.9f32.ln();
+    assert!(
+        (d.log_prob - expected).abs() < 1e-3,
+        "{} vs {expected}",
+        d.log_prob
+    );
+}
