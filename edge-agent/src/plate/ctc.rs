@@ -8,7 +8,7 @@
 //! after-blank), the product of the CTC lattice with the grammar's automaton. Separators are
 //! allowed between characters except inside a province code or a two-letter series.
 
-use super::decode::{DecodeOptions, PlateDecode, province_prior};
+use super::decode::{DecodeOptions, PlateDecode, ProvincePrior, province_prior};
 use super::grammar::{self, Rule, Shape, TEMPLATES, Template};
 use super::symbols::{NUM_SYMBOLS, index_of, symbol};
 
@@ -278,8 +278,22 @@ fn viterbi(
     let mut prev = vec![NEG; states];
     let mut cur = vec![NEG; states];
     // Back-pointers: predecessor state for every (step, state).
-    let mut back = vec![u16::MAX; steps * states];
+    // Zeroed (cheap to allocate); only entries of reached states are ever read back.
+    let mut back = vec![0u16; steps * states];
     prev[pack(0, LAST_NONE, true)] = 0.0;
+    // Positions with at least one live state in `prev`; dead positions are skipped.
+    let mut live = vec![false; n + 1];
+    live[0] = true;
+    let per_pos = LASTS * 2;
+    // Pruning that cannot change the answer: a prefix that trails the greedy prefix by more than
+    // the loss budget ends, at best, that far below the greedy path, i.e. implausible. The soft
+    // province penalty is added to the margin because scores include it.
+    let margin = opts.max_log_loss.max(0.0)
+        + match opts.province {
+            ProvincePrior::Soft { log_penalty } => -log_penalty.min(0.0),
+            _ => 0.0,
+        };
+    let mut greedy_prefix = 0f32;
 
     for t in 0..steps {
         let row = &lp[t * CTC_WIDTH..(t + 1) * CTC_WIDTH];
@@ -292,7 +306,11 @@ fn viterbi(
             }
         };
         // Stay at the same position: blank, repeat of the last label, or a separator.
-        for (s, &ps) in prev.iter().enumerate() {
+        for s in (0..=n)
+            .filter(|&j| live[j])
+            .flat_map(|j| j * per_pos..(j + 1) * per_pos)
+        {
+            let ps = prev[s];
             if ps == NEG {
                 continue;
             }
@@ -307,6 +325,9 @@ fn viterbi(
         }
         // Emit the character of position j (moving to j + 1).
         for (j, pos) in tpl.pos.iter().enumerate() {
+            if !live[j] {
+                continue;
+            }
             let base = j * LASTS * 2;
             let slice = &prev[base..base + LASTS * 2];
             let rule = grammar::rule_for(pos.rule, opts.hints.vehicle);
@@ -369,6 +390,19 @@ fn viterbi(
                     }
                 }
             }
+        }
+        greedy_prefix += row.iter().copied().fold(NEG, f32::max);
+        let floor = greedy_prefix - margin;
+        live.fill(false);
+        for (s, v) in cur.iter_mut().enumerate() {
+            if *v < floor {
+                *v = NEG;
+            } else {
+                live[s / per_pos] = true;
+            }
+        }
+        if !live.contains(&true) {
+            return None;
         }
         std::mem::swap(&mut prev, &mut cur);
     }

@@ -192,19 +192,11 @@ fn bench_decode_ctc() {
     let rec = recorded();
     let inputs: Vec<CtcLattice> = rec.ctc.iter().map(|c| c.lattice()).collect();
     let opts = DecodeOptions::default();
-    let rounds = 50;
-    let start = std::time::Instant::now();
-    let mut sink = 0usize;
-    for _ in 0..rounds {
-        for l in &inputs {
-            sink += decode_ctc(std::hint::black_box(l), &opts)
-                .map(|d| d.text.len())
-                .unwrap_or(0);
-        }
-    }
-    let per = start.elapsed().as_secs_f64() * 1e6 / (rounds * inputs.len()) as f64;
+    let (min, median) = crate::plate::fixtures::micros_per_call(&inputs, 50, |l| {
+        decode_ctc(l, &opts).map(|d| d.text.len()).unwrap_or(0)
+    });
     eprintln!(
-        "decode_ctc: {per:.1} µs per decode ({} recorded 40-step lattices × {rounds}; {sink})",
+        "decode_ctc: {min:.1} µs per decode (median pass {median:.1} µs; {} recorded 40-step lattices, 50 passes)",
         inputs.len()
     );
 }
@@ -228,4 +220,33 @@ fn local_prior_and_reported_probability() {
         "{} vs {expected}",
         d.log_prob
     );
+}
+
+/// The Viterbi prunes prefixes that trail the greedy prefix by more than the loss budget; that must
+/// never change a plausible answer. Without a budget nothing is pruned.
+#[test]
+fn pruning_keeps_plausible_answers() {
+    let rec = recorded();
+    let unpruned = DecodeOptions {
+        max_log_loss: 1e9,
+        ..DecodeOptions::default()
+    };
+    let mut lattices: Vec<CtcLattice> = rec.ctc.iter().map(|c| c.lattice()).collect();
+    lattices.push(lattice("~B~B~A-2~9~5~9~9", &[(1, '8', 0.3), (3, '8', 0.3)]));
+    lattices.push(lattice("~3~0~K~?~3~1~8~9~6", &[(7, '~', 0.09)]));
+    let mut compared = 0;
+    for l in &lattices {
+        let pruned = decode(l);
+        let full = decode_ctc(l, &unpruned).unwrap();
+        if pruned.valid {
+            assert_eq!(pruned.text, full.text);
+            assert!((pruned.log_prob - full.log_prob).abs() < 1e-4);
+            compared += 1;
+        } else {
+            // Invalid under the budget: the unpruned best is beyond it.
+            let budget = DecodeOptions::default().max_log_loss;
+            assert!(!full.valid || full.log_prob < pruned.log_prob - budget);
+        }
+    }
+    assert!(compared >= 8, "{compared}");
 }

@@ -471,19 +471,11 @@ fn bench_decode_slots() {
     let rec = recorded();
     let inputs: Vec<SlotProbs> = rec.slot.iter().map(|c| c.probs(&rec.alphabet)).collect();
     let opts = DecodeOptions::default();
-    let rounds = 200;
-    let start = std::time::Instant::now();
-    let mut sink = 0usize;
-    for _ in 0..rounds {
-        for p in &inputs {
-            sink += decode_slots(std::hint::black_box(p), &opts)
-                .map(|d| d.text.len())
-                .unwrap_or(0);
-        }
-    }
-    let per = start.elapsed().as_secs_f64() * 1e6 / (rounds * inputs.len()) as f64;
+    let (min, median) = crate::plate::fixtures::micros_per_call(&inputs, 200, |p| {
+        decode_slots(p, &opts).map(|d| d.text.len()).unwrap_or(0)
+    });
     eprintln!(
-        "decode_slots: {per:.2} µs per decode ({} recorded 9×37 matrices × {rounds}; {sink})",
+        "decode_slots: {min:.2} µs per decode (median pass {median:.2} µs; {} recorded 9×37 matrices, 200 passes)",
         inputs.len()
     );
 }

@@ -104,3 +104,25 @@ pub fn csv_rows(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
         })
         .collect()
 }
+
+/// Microseconds per call of `f` over `inputs`: (fastest, median) of `batches` passes. The fastest
+/// pass is the figure to quote on a shared machine; the median shows the noise.
+pub fn micros_per_call<T>(
+    inputs: &[T],
+    batches: usize,
+    mut f: impl FnMut(&T) -> usize,
+) -> (f64, f64) {
+    let mut sink = 0usize;
+    let mut per: Vec<f64> = (0..batches.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            for x in inputs {
+                sink = sink.wrapping_add(f(std::hint::black_box(x)));
+            }
+            start.elapsed().as_secs_f64() * 1e6 / inputs.len().max(1) as f64
+        })
+        .collect();
+    std::hint::black_box(sink);
+    per.sort_by(f64::total_cmp);
+    (per[0], per[per.len() / 2])
+}
