@@ -149,26 +149,24 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
     let lp: Vec<f32> = lat.probs.iter().map(|&p| p.max(1e-12).ln()).collect();
     let (raw_text, raw_log, raw_conf) = greedy(lat, &lp);
 
-    let mut best: Option<(f32, StepPath, &Template)> = None;
+    // Each format's best path, scored with the priors; among the plausible ones (judged on the
+    // model's own probabilities, without priors) the best scored wins.
+    let floor = raw_log - opts.max_log_loss.max(0.0);
+    let mut best: Option<(f32, f32, StepPath, &Template)> = None;
     for tpl in TEMPLATES {
         if (!opts.allow_military && tpl.shape == Shape::Military)
             || !grammar::shape_allowed(tpl.shape, opts.hints.vehicle)
         {
             continue;
         }
-        if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts)
-            && best.as_ref().is_none_or(|(b, _, _)| score > *b)
-        {
-            best = Some((score, path, tpl));
+        if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts) {
+            let model = path_log_prob(lat.steps, &lp, &path);
+            if model >= floor && best.as_ref().is_none_or(|(b, ..)| score > *b) {
+                best = Some((score, model, path, tpl));
+            }
         }
     }
-    // The province prior picks among paths; plausibility and the reported probability use the
-    // model's own probabilities only.
-    let best = best.map(|(_, path, tpl)| (path_log_prob(lat.steps, &lp, &path), path, tpl));
-    let plausible = best
-        .as_ref()
-        .is_some_and(|(s, _, _)| *s >= raw_log - opts.max_log_loss.max(0.0));
-    if let (true, Some((score, path, tpl))) = (plausible, best) {
+    if let Some((_, score, path, tpl)) = best {
         // path: (step, label column) for every non-blank step; chars are runs of symbol columns.
         let mut text = String::new();
         let mut char_conf: Vec<f32> = Vec::new();

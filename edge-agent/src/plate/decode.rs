@@ -272,7 +272,10 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
         pad_tail[s] = pad_tail[s + 1] + t.lp[s][PAD];
     }
 
-    let mut best: Option<(f32, Path)> = None;
+    // Each format's best path, scored with the priors; among the plausible ones (judged on the
+    // model's own probabilities, without priors) the best scored wins.
+    let floor = raw_log - opts.max_log_loss.max(0.0);
+    let mut best: Option<(f32, f32, Path)> = None;
     for tpl in TEMPLATES {
         let n = tpl.pos.len();
         if n > t.slots
@@ -283,25 +286,18 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
         }
         if let Some((score, path)) = viterbi(&t, tpl, opts) {
             let total = score + pad_tail[n];
-            if best.as_ref().is_none_or(|(b, _)| total > *b) {
-                best = Some((total, path));
+            let model: f32 = (0..n)
+                .map(|s| t.lp[s][usize::from(path.syms[s])])
+                .sum::<f32>()
+                + pad_tail[n];
+            if model >= floor && best.as_ref().is_none_or(|(b, _, _)| total > *b) {
+                best = Some((total, model, path));
             }
         }
     }
 
-    // The prior picks among formats; plausibility and the reported probability use the model's
-    // own probabilities only.
-    let best = best.map(|(_, path)| {
-        let chars: f32 = (0..path.len)
-            .map(|s| t.lp[s][usize::from(path.syms[s])])
-            .sum();
-        (chars + pad_tail[path.len], path)
-    });
-    let plausible = best
-        .as_ref()
-        .is_some_and(|(score, _)| *score >= raw_log - opts.max_log_loss.max(0.0));
     match best {
-        Some((score, path)) if plausible => {
+        Some((_, score, path)) => {
             let text: String = path.syms[..path.len]
                 .iter()
                 .map(|&ix| symbol(ix) as char)
