@@ -31,6 +31,28 @@ pub struct CtcLattice {
     pub probs: Vec<f32>,
 }
 
+impl CtcLattice {
+    /// Joins the lattices of a plate's rows, top first, into one (a single-line OCR reads a
+    /// two-row plate one row at a time). A certain-blank step goes between rows so that equal
+    /// characters at the seam (`…9` / `9…`) stay two characters.
+    pub fn join_rows(rows: &[CtcLattice]) -> CtcLattice {
+        let mut probs = Vec::new();
+        let mut steps = 0;
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                let mut sep = [0f32; CTC_WIDTH];
+                sep[COL_BLANK] = 1.0;
+                probs.extend_from_slice(&sep);
+                steps += 1;
+            }
+            let n = r.steps.min(r.probs.len() / CTC_WIDTH);
+            probs.extend_from_slice(&r.probs[..n * CTC_WIDTH]);
+            steps += n;
+        }
+        CtcLattice { steps, probs }
+    }
+}
+
 /// Why a CTC output cannot be reduced or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CtcError {
@@ -146,6 +168,22 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
             classes: CTC_WIDTH,
         });
     }
+    // NaN, infinite or negative outputs count as zero probability.
+    let clean = CtcLattice {
+        steps: lat.steps,
+        probs: lat
+            .probs
+            .iter()
+            .map(|&p| {
+                if p.is_finite() {
+                    p.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+    };
+    let lat = &clean;
     let lp: Vec<f32> = lat.probs.iter().map(|&p| p.max(1e-12).ln()).collect();
     let (raw_text, raw_log, raw_conf) = greedy(lat, &lp);
 

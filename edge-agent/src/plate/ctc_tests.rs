@@ -250,3 +250,47 @@ fn pruning_keeps_plausible_answers() {
     }
     assert!(compared >= 8, "{compared}");
 }
+
+#[test]
+fn non_finite_outputs_do_not_panic() {
+    let mut l = lattice("~5~1F~1~2~3~4~5", &[]);
+    l.probs[3] = f32::NAN;
+    l.probs[50] = f32::INFINITY;
+    l.probs[90] = -3.0;
+    let d = decode(&l);
+    assert_eq!(d.text, "51F12345");
+    assert!(d.confidence.is_finite() && d.log_prob.is_finite());
+}
+
+#[test]
+fn two_rows_read_separately_join_top_first() {
+    // PP-OCR reads `29-V5` and `2108` as two lines; the top row ends with 5, the bottom starts
+    // with 2. A seam between equal characters must not merge them either.
+    let top = lattice("~2~9~-~V~5~", &[]);
+    let bottom = lattice("~2~1~0~8~", &[]);
+    let joined = CtcLattice::join_rows(&[top.clone(), bottom]);
+    assert_eq!(joined.steps, 11 + 1 + 9);
+    let moto = DecodeOptions {
+        hints: crate::plate::grammar::PlateHints {
+            vehicle: crate::plate::grammar::VehicleKind::Motorbike,
+            rows: Some(2),
+        },
+        ..DecodeOptions::default()
+    };
+    let d = decode_ctc(&joined, &moto).unwrap();
+    assert_eq!(d.text, "29V52108");
+    assert_eq!(d.plate.unwrap().display, "29-V5 2108");
+    // `29-B1` / `125.62`: without the seam the two 1s would collapse into one.
+    let a = lattice("~2~9-B1", &[]);
+    let b = lattice("1~2~5.6~2", &[]);
+    let naive = CtcLattice {
+        steps: a.steps + b.steps,
+        probs: [a.probs.clone(), b.probs.clone()].concat(),
+    };
+    assert_eq!(decode(&naive).raw_text, "29B12562");
+    let d = decode(&CtcLattice::join_rows(&[a, b]));
+    assert_eq!(d.raw_text, "29B112562");
+    assert_eq!(d.text, "29B112562");
+    assert_eq!(CtcLattice::join_rows(&[]).steps, 0);
+    assert_eq!(CtcLattice::join_rows(&[top]).steps, 11);
+}
