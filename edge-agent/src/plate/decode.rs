@@ -162,7 +162,7 @@ impl Default for DecodeOptions {
 }
 
 /// The decoded plate text of one crop.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PlateDecode {
     /// Normalised text `[0-9A-Z]`; when `valid` is false, the unconstrained argmax text.
     pub text: String,

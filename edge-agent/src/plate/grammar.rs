@@ -1,7 +1,7 @@
 //! Vietnamese plate grammar: normalise OCR text, validate it against the plate formats, classify
 //! it, and write it the way the physical plate does.
 //!
-//! The formats are data ([`TEMPLATES`]): one list of per-position character classes per format, so
+//! The formats are data (`TEMPLATES`): one list of per-position character classes per format, so
 //! the validator here and the constrained decoders (`decode.rs`, `ctc.rs`) cannot disagree about
 //! what a plate is. Rules (anchors §5b; Circular 58/2020, 24/2023, 79/2024/TT-BCA):
 //! - civilian: province code (2 digits) + series + serial of 4 (old) or 5 digits;
@@ -23,11 +23,11 @@ pub const CIVIL_LETTERS: CharSet = CharSet::of(b"ABCDEFGHKLMNPSTUVXYZ");
 /// Car series letters: the civilian ones plus R (trailers and semi-trailers).
 pub const CAR_SERIES: CharSet = CIVIL_LETTERS.union(CharSet::of(b"R"));
 /// First letters of military unit codes: A corps, B arms/commands, H academies, K military regions,
-/// P special bodies, Q services, T general departments. [verify] against Circular 169/2021/TT-BQP.
+/// P special bodies, Q services, T general departments. \[verify\] against Circular 169/2021/TT-BQP.
 pub const MILITARY_FIRST: CharSet = CharSet::of(b"ABHKPQT");
 
 /// Two-letter series written after a province code that mark a special owner.
-/// `TD` is `TĐ` after normalisation. [verify] DA, HC, MK and TĐ against the Circular 79/2024 annex.
+/// `TD` is `TĐ` after normalisation. \[verify\] DA, HC, MK and TĐ against the Circular 79/2024 annex.
 pub const SPECIAL_SERIES: &[([u8; 2], PlateCategory)] = &[
     (*b"LD", PlateCategory::Enterprise),
     (*b"DA", PlateCategory::Project),
@@ -46,29 +46,30 @@ const SPECIAL_FIRST: CharSet = CharSet::of(b"LDKCHMTNQ");
 const SPECIAL_SECOND: CharSet = CharSet::of(b"DATCKGVN");
 
 /// What kind of owner or vehicle a plate's series says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PlateCategory {
     /// Ordinary car series (one letter).
     Car,
     /// Ordinary motorbike series (letter + digit, or two civilian letters).
     Motorbike,
-    /// Electric moped, series `MĐ` + digit. [verify]
+    /// Electric moped, series `MĐ` + digit. \[verify\]
     ElectricMoped,
     /// Trailer or semi-trailer, car series `R`.
     Trailer,
     /// `LD`: foreign-invested enterprise or leased foreign vehicle.
     Enterprise,
-    /// `DA`: vehicle of a foreign-funded project. [verify]
+    /// `DA`: vehicle of a foreign-funded project. \[verify\]
     Project,
     /// `KT`: vehicle of a military-run enterprise.
     MilitaryEnterprise,
     /// `CD`: special-purpose vehicle of the People's Public Security.
     PoliceSpecial,
-    /// `HC`: vehicle allowed only within a restricted area. [verify]
+    /// `HC`: vehicle allowed only within a restricted area. \[verify\]
     RestrictedRange,
-    /// `MK`: tractor. [verify]
+    /// `MK`: tractor. \[verify\]
     Tractor,
-    /// `TĐ`: domestically built vehicle on a pilot scheme. [verify]
+    /// `TĐ`: domestically built vehicle on a pilot scheme. \[verify\]
     Pilot,
     /// `NG`: diplomatic mission or consulate.
     Diplomatic,
@@ -123,7 +124,8 @@ impl fmt::Display for PlateCategory {
 }
 
 /// The vehicle a plate is on, as far as text and hints tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum VehicleKind {
     /// Car, truck, bus, trailer (plates `51F-123.45`).
     Car,
@@ -145,7 +147,7 @@ pub struct PlateHints {
 }
 
 /// A validated, classified plate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlateInfo {
     /// Normalised text `[0-9A-Z]`, top row first: `29B125662`.
     pub text: String,

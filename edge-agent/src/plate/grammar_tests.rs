@@ -419,3 +419,21 @@ fn a_dropped_digit_can_still_be_valid() {
     );
     assert_eq!(p.serial.len(), 4);
 }
+
+#[test]
+fn serialises_for_events() {
+    for (_, cat) in SPECIAL_SERIES {
+        assert_eq!(
+            serde_json::to_value(cat).unwrap(),
+            serde_json::Value::from(cat.as_str())
+        );
+    }
+    let p = parse("29-B1 256.62", &PlateHints::default()).unwrap();
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["display"], "29-B1 256.62");
+    assert_eq!(v["category"], "motorbike");
+    assert_eq!(v["vehicle"], "motorbike");
+    assert_eq!(v["province"]["code"], 29);
+    assert_eq!(v["province"]["province_2025"], "Hà Nội");
+    assert_eq!(v["rows"], 2);
+}

@@ -4,12 +4,12 @@
 //! plate format. Sources: Circular 58/2020/TT-BCA and 24/2023/TT-BCA annexes for the pre-2025 list;
 //! for the 1 July 2025 province mergers (Resolution 202/2025/QH15, 63 → 34 provinces), the Ministry
 //! of Public Security guidance reported by Lao Động ("from 17 only 10 provinces have one plate code"):
-//! every old code stays valid and belongs to the merged province. **[verify]** against the annex of
+//! every old code stays valid and belongs to the merged province. **\[verify\]** against the annex of
 //! Circular 79/2024/TT-BCA as amended after the mergers: whether new registrations in a merged
 //! province still use every old code is not settled by the sources we have.
 
 /// A registration area behind a two-digit plate code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Province {
     /// The two-digit code as printed (11–99).
     pub code: u8,

@@ -87,7 +87,7 @@ impl Default for VoteConfig {
 }
 
 /// The consensus of a track.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VoteResult<E = u64> {
     /// Consensus text.
     pub text: String,
