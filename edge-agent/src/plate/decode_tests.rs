@@ -479,3 +479,78 @@ fn bench_decode_slots() {
         inputs.len()
     );
 }
+
+/// Random peaked matrices: every answer follows the grammar, and no valid text one substitution
+/// (or two, at the province code and the series) away scores higher — a check of the Viterbi against brute force in the
+/// neighbourhood of its answer.
+#[test]
+fn random_matrices_give_locally_optimal_valid_text() {
+    let alphabet: Vec<char> = VN_PLATE_OCR_ALPHABET.chars().collect();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let score = |p: &SlotProbs, text: &str| -> f32 {
+        (0..9)
+            .map(|s| {
+                let c = text.chars().nth(s).unwrap_or('_');
+                let k = alphabet.iter().position(|&a| a == c).unwrap();
+                p.row(s)[k].max(1e-12).ln()
+            })
+            .sum()
+    };
+    let mut valid = 0;
+    for _ in 0..100 {
+        let mut probs = Vec::with_capacity(9 * 37);
+        for _ in 0..9 {
+            // A few strong classes per slot, like a real softmax.
+            let mut row: Vec<f32> = (0..37).map(|_| rand().powi(8)).collect();
+            let sum: f32 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= sum);
+            probs.extend(row);
+        }
+        let p = SlotProbs::vn_plate_ocr(probs);
+        let d = decode_slots(
+            &p,
+            &DecodeOptions {
+                max_log_loss: 1e9,
+                ..DecodeOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(d.valid, "with no loss budget some format always fits");
+        assert!(crate::plate::grammar::is_valid(&d.text), "{}", d.text);
+        assert!((0.0..=1.0).contains(&d.confidence));
+        valid += 1;
+        let best = score(&p, &d.text);
+        assert!((best - d.log_prob).abs() < 1e-3);
+        let chars: Vec<char> = d.text.chars().collect();
+        let symbols: Vec<char> = VN_PLATE_OCR_ALPHABET[..36].chars().collect();
+        for i in 0..chars.len() {
+            for &a in &symbols {
+                let mut alt = chars.clone();
+                alt[i] = a;
+                let alt: String = alt.into_iter().collect();
+                if crate::plate::grammar::is_valid(&alt) {
+                    assert!(score(&p, &alt) <= best + 1e-4, "{alt} beats {}", d.text);
+                }
+                // Pairs only where two positions constrain each other: province code, series.
+                if (i == 0 || i == 2) && i + 1 < chars.len() {
+                    for &b in &symbols {
+                        let mut alt2 = chars.clone();
+                        alt2[i] = a;
+                        alt2[i + 1] = b;
+                        let alt2: String = alt2.into_iter().collect();
+                        if crate::plate::grammar::is_valid(&alt2) {
+                            assert!(score(&p, &alt2) <= best + 1e-4, "{alt2} beats {}", d.text);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(valid, 100);
+}

@@ -223,9 +223,13 @@ impl<E: Clone> TrackVote<E> {
             char_conf.push(w / members.len() as f32);
         }
 
-        // A position-wise mix of valid reads can break a pair rule; then the strongest read of the
-        // group stands for it.
+        // A position-wise mix of valid reads can break a pair rule or make an unissued province
+        // code (17 and 70 → 10); then the strongest read of the group stands for it. A text that
+        // some read had is kept as is (it may carry a code admitted by a soft province prior).
         let mut plate = grammar::parse_normalized(&text, &self.hints).ok();
+        if plate.is_none() && members.iter().any(|&m| self.reads[m].text == text) {
+            plate = grammar::parse_lenient(&text, &self.hints).ok();
+        }
         if plate.is_none() {
             let strongest = members
                 .iter()

@@ -228,3 +228,15 @@ fn reads_from_the_decoder() {
     assert_eq!(r.agreeing_reads, 1, "only the B/8 read was repaired alone");
     assert_eq!(r.best_evidence, "a");
 }
+
+#[test]
+fn a_mix_that_makes_an_unissued_code_is_not_reported() {
+    // 1 from the first read and 0 from the second would give province 10.
+    let v = vote(vec![
+        read("17A12345", 0.9, &[(1, 0.3)], 1, 1.0),
+        read("70A12345", 0.8, &[(0, 0.2)], 2, 1.0),
+    ]);
+    let r = v.result().unwrap();
+    assert_eq!(r.text, "17A12345");
+    assert_eq!(r.plate.unwrap().province_code, Some(17));
+}
