@@ -294,3 +294,82 @@ fn two_rows_read_separately_join_top_first() {
     assert_eq!(CtcLattice::join_rows(&[]).steps, 0);
     assert_eq!(CtcLattice::join_rows(&[top]).steps, 11);
 }
+
+/// Brute force on small random lattices: over every label path of a 7-step lattice with support
+/// {blank, T, M, 1, 2, separator}, the best path whose collapsed text is a plate (military
+/// `TM` + 4 digits; separators not first or last) has the probability the Viterbi reports.
+#[test]
+fn viterbi_matches_brute_force_on_small_lattices() {
+    let support = [COL_BLANK, col('T'), col('M'), col('1'), col('2'), COL_SEP];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let steps = 7;
+    let opts = DecodeOptions {
+        max_log_loss: 1e9,
+        ..DecodeOptions::default()
+    };
+    for _ in 0..6 {
+        let mut probs = vec![0f32; steps * CTC_WIDTH];
+        for t in 0..steps {
+            let w: Vec<f32> = support.iter().map(|_| 0.05 + rand()).collect();
+            let sum: f32 = w.iter().sum();
+            for (&c, &v) in support.iter().zip(&w) {
+                probs[t * CTC_WIDTH + c] = v / sum;
+            }
+        }
+        let l = CtcLattice { steps, probs };
+        let mut best = f32::NEG_INFINITY;
+        let mut best_text = String::new();
+        let mut labels = vec![0usize; steps];
+        for code in 0..support.len().pow(steps as u32) {
+            let mut rest = code;
+            for lab in labels.iter_mut() {
+                *lab = support[rest % support.len()];
+                rest /= support.len();
+            }
+            // Collapse repeats, drop blanks; separators may not lead or trail.
+            let mut tokens = Vec::new();
+            let mut prev = usize::MAX;
+            for &lab in &labels {
+                if lab != prev && lab != COL_BLANK {
+                    tokens.push(lab);
+                }
+                prev = lab;
+            }
+            if tokens.first() == Some(&COL_SEP) || tokens.last() == Some(&COL_SEP) {
+                continue;
+            }
+            let text: String = tokens
+                .iter()
+                .filter(|&&c| c != COL_SEP)
+                .map(|&c| symbol((c - 1) as u8) as char)
+                .collect();
+            if !crate::plate::grammar::is_valid(&text) {
+                continue;
+            }
+            let s: f32 = labels
+                .iter()
+                .enumerate()
+                .map(|(t, &c)| l.probs[t * CTC_WIDTH + c].ln())
+                .sum();
+            if s > best {
+                best = s;
+                best_text = text;
+            }
+        }
+        assert!(best > f32::NEG_INFINITY);
+        let d = decode_ctc(&l, &opts).unwrap();
+        assert!(
+            (d.log_prob - best).abs() < 1e-3,
+            "{} {} vs {best_text} {best}",
+            d.text,
+            d.log_prob
+        );
+        assert_eq!(d.text, best_text);
+    }
+}
