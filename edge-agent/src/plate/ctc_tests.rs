@@ -207,7 +207,7 @@ fn local_prior_and_reported_probability() {
     let l = lattice("~3~7~L~1~2~3~4~5", &[(1, '7', 0.3)]);
     assert_eq!(decode(&l).text, "37L12345");
     let local = DecodeOptions {
-        local_codes: crate::plate::decode::CodeSet::of_province("Gia Lai"),
+        local_codes: crate::plate::province::CodeSet::of_province("Gia Lai"),
         local_log_bonus: 20f32.ln(),
         ..DecodeOptions::default()
     };

@@ -13,7 +13,7 @@
 //! confusion table.
 
 use super::grammar::{self, PlateHints, PlateInfo, Rule, Shape, TEMPLATES, Template};
-use super::province;
+use super::province::{self, CodeSet};
 use super::symbols::{NUM_SYMBOLS, symbol};
 
 /// The slot OCR's output for one crop.
@@ -120,32 +120,6 @@ pub struct DecodeOptions {
     /// is a priori k times as likely as any other code: most traffic at a provincial camera is
     /// local, and the OCR's worst errors are digit-for-digit in the code (77 read as 37 or 71).
     pub local_log_bonus: f32,
-}
-
-/// A set of two-digit province codes, as a bit mask (copyable, no allocation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CodeSet(pub u128);
-
-impl CodeSet {
-    /// The set of `codes` (values ≥ 100 are ignored).
-    pub fn of(codes: &[u8]) -> CodeSet {
-        CodeSet(
-            codes
-                .iter()
-                .filter(|&&c| c < 100)
-                .fold(0u128, |m, &c| m | (1u128 << c)),
-        )
-    }
-
-    /// Every code of a province by its post-2025 name (e.g. `Tây Ninh` → {62, 70}).
-    pub fn of_province(province_2025: &str) -> CodeSet {
-        CodeSet::of(&province::codes_of(province_2025))
-    }
-
-    /// Whether `code` is in the set.
-    pub fn contains(self, code: u8) -> bool {
-        code < 100 && self.0 & (1u128 << code) != 0
-    }
 }
 
 impl Default for DecodeOptions {

@@ -187,14 +187,6 @@ fn local_province_prior_prefers_the_sites_codes() {
 }
 
 #[test]
-fn code_sets() {
-    let tn = CodeSet::of_province("Tây Ninh");
-    assert!(tn.contains(62) && tn.contains(70) && !tn.contains(77));
-    assert_eq!(CodeSet::of(&[200, 100]), CodeSet::default());
-    assert!(!CodeSet::of(&[99]).contains(200));
-}
-
-#[test]
 fn vehicle_class_narrows_the_formats() {
     // Argmax `51F123456` (a motorbike-shaped 9th character, weakly) on a car: 8 characters.
     let p = confident("51F123456", &[(8, &[('6', 0.6), ('_', 0.39)])]);

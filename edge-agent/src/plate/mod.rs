@@ -42,13 +42,13 @@ mod fixtures;
 
 pub use ctc::{CtcError, CtcLabelMap, CtcLattice, decode_ctc};
 pub use decode::{
-    CodeSet, DecodeError, DecodeOptions, PlateDecode, ProvincePrior, SlotProbs,
-    VN_PLATE_OCR_ALPHABET, decode_slots,
+    DecodeError, DecodeOptions, PlateDecode, ProvincePrior, SlotProbs, VN_PLATE_OCR_ALPHABET,
+    decode_slots,
 };
 pub use grammar::{
     PlateCategory, PlateError, PlateHints, PlateInfo, VehicleKind, is_valid, normalize,
     normalize_rows, parse, parse_lenient, parse_normalized,
 };
-pub use province::Province;
+pub use province::{CodeSet, Province};
 pub use repair::{Repair, repair_text};
 pub use vote::{PlateRead, TrackVote, VoteConfig, VoteResult};

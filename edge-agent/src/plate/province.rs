@@ -158,6 +158,32 @@ pub fn codes_of(province_2025: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A set of two-digit province codes, as a bit mask (copyable, no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CodeSet(pub u128);
+
+impl CodeSet {
+    /// The set of `codes` (values ≥ 100 are ignored).
+    pub fn of(codes: &[u8]) -> CodeSet {
+        CodeSet(
+            codes
+                .iter()
+                .filter(|&&c| c < 100)
+                .fold(0u128, |m, &c| m | (1u128 << c)),
+        )
+    }
+
+    /// Every code of a province by its post-2025 name (e.g. `Tây Ninh` → {62, 70}).
+    pub fn of_province(province_2025: &str) -> CodeSet {
+        CodeSet::of(&codes_of(province_2025))
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(self, code: u8) -> bool {
+        code < 100 && self.0 & (1u128 << code) != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +241,15 @@ mod tests {
         old.sort_unstable();
         old.dedup();
         assert_eq!(old.len(), 63);
+    }
+
+    #[test]
+    fn code_sets() {
+        let tn = CodeSet::of_province("Tây Ninh");
+        assert!(tn.contains(62) && tn.contains(70) && !tn.contains(77));
+        assert_eq!(CodeSet::of(&[200, 100]), CodeSet::default());
+        assert!(!CodeSet::of(&[99]).contains(200));
+        assert!(CodeSet::of(&[0, 99]).contains(0));
     }
 
     #[test]
