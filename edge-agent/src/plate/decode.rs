@@ -33,7 +33,8 @@ pub struct SlotProbs {
 pub const VN_PLATE_OCR_ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_";
 
 impl SlotProbs {
-    /// Probabilities from `vn_plate_ocr_9x37_64x128` (`[9, 37]`, alphabet [`VN_PLATE_OCR_ALPHABET`]).
+    /// Probabilities from `vn_plate_ocr_9x37_64x128` (`[9, 37]`, alphabet
+    /// [`VN_PLATE_OCR_ALPHABET`]).
     pub fn vn_plate_ocr(probs: Vec<f32>) -> Self {
         SlotProbs {
             alphabet: VN_PLATE_OCR_ALPHABET.chars().collect(),
@@ -146,10 +147,10 @@ pub struct PlateDecode {
     /// and trailing pads alike; 0 when `valid` is false.
     ///
     /// The minimum, not the mean: a plate is wrong as soon as one character is, and the mean
-    /// (geometric or not) dilutes one bad slot among eight good ones (0.3 among 1.0s has a geometric
-    /// mean of 0.87). It also does not depend on the plate length or the OCR kind (the CTC decoder
-    /// reports the same statistic), so one threshold serves every camera and model. Pads count
-    /// because a doubtful pad is a doubtful length.
+    /// (geometric or not) dilutes one bad slot among eight good ones (0.3 among 1.0s has a
+    /// geometric mean of 0.87). It also does not depend on the plate length or the OCR kind (the
+    /// CTC decoder reports the same statistic), so one threshold serves every camera and model.
+    /// Pads count because a doubtful pad is a doubtful length.
     pub confidence: f32,
     /// Unconstrained argmax text, trailing pads stripped (the reference post-processing).
     pub raw_text: String,

@@ -473,8 +473,8 @@ fn bench_decode_slots() {
 }
 
 /// Random peaked matrices: every answer follows the grammar, and no valid text one substitution
-/// (or two, at the province code and the series) away scores higher — a check of the Viterbi against brute force in the
-/// neighbourhood of its answer.
+/// (or two, at the province code and the series) away scores higher — a check of the Viterbi
+/// against brute force in the neighbourhood of its answer.
 #[test]
 fn random_matrices_give_locally_optimal_valid_text() {
     let alphabet: Vec<char> = VN_PLATE_OCR_ALPHABET.chars().collect();

@@ -23,11 +23,13 @@ pub const CIVIL_LETTERS: CharSet = CharSet::of(b"ABCDEFGHKLMNPSTUVXYZ");
 /// Car series letters: the civilian ones plus R (trailers and semi-trailers).
 pub const CAR_SERIES: CharSet = CIVIL_LETTERS.union(CharSet::of(b"R"));
 /// First letters of military unit codes: A corps, B arms/commands, H academies, K military regions,
-/// P special bodies, Q services, T general departments. \[verify\] against Circular 169/2021/TT-BQP.
+/// P special bodies, Q services, T general departments. \[verify\] against Circular
+/// 169/2021/TT-BQP.
 pub const MILITARY_FIRST: CharSet = CharSet::of(b"ABHKPQT");
 
 /// Two-letter series written after a province code that mark a special owner.
-/// `TD` is `TĐ` after normalisation. \[verify\] DA, HC, MK and TĐ against the Circular 79/2024 annex.
+/// `TD` is `TĐ` after normalisation. \[verify\] DA, HC, MK and TĐ against the Circular 79/2024
+/// annex.
 pub const SPECIAL_SERIES: &[([u8; 2], PlateCategory)] = &[
     (*b"LD", PlateCategory::Enterprise),
     (*b"DA", PlateCategory::Project),
@@ -233,9 +235,10 @@ pub enum PlateError {
     },
 }
 
-/// Normalises OCR text to `[0-9A-Z]`: upper-cases ASCII letters, maps `Đ`/`đ` to `D` and full-width
-/// forms to ASCII, and drops everything else (separators `-` `.` `·` `:`, spaces, line breaks, and
-/// stray punctuation the OCR emits). Rows must come top row first, as OCR reads them.
+/// Normalises OCR text to `[0-9A-Z]`: upper-cases ASCII letters, maps `Đ`/`đ` (and look-alikes) to
+/// `D` and full-width forms to ASCII, and drops everything else (separators `-` `.` `·` `:`,
+/// spaces, line breaks, and stray punctuation the OCR emits). Rows must come top row first, as OCR
+/// reads them.
 pub fn normalize(raw: &str) -> String {
     raw.chars().filter_map(normalize_char).collect()
 }
@@ -250,7 +253,8 @@ pub fn normalize_char(c: char) -> Option<char> {
     match c {
         '0'..='9' | 'A'..='Z' => Some(c),
         'a'..='z' => Some(c.to_ascii_uppercase()),
-        'Đ' | 'đ' => Some('D'),
+        // Đ, and the look-alike Eth (Ð) and African D (Ɖ) some OCR dictionaries use for it.
+        'Đ' | 'đ' | 'Ð' | 'Ɖ' | 'ɖ' => Some('D'),
         // Full-width digits and letters, which CJK-trained OCR dictionaries contain.
         '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
             let ascii = (c as u32 - 0xFF00 + 0x20) as u8 as char;

@@ -23,6 +23,7 @@ fn normalize_strips_separators_and_maps_letters() {
     assert_eq!(normalize(" 50ld-004.54\r\n"), "50LD00454");
     assert_eq!(normalize("29-MĐ1 123.45"), "29MD112345");
     assert_eq!(normalize("đ"), "D");
+    assert_eq!(normalize("29-MÐ1"), "29MD1");
     assert_eq!(normalize("30E:95863"), "30E95863");
     assert_eq!(normalize("３０Ａ－９９９．９９"), "30A99999");
     assert_eq!(normalize("·—_?"), "");

@@ -3,19 +3,19 @@
 //! Kept as data apart from the grammar because it changes with administrative reforms, not with the
 //! plate format. Sources: Circular 58/2020/TT-BCA and 24/2023/TT-BCA annexes for the pre-2025 list;
 //! for the 1 July 2025 province mergers (Resolution 202/2025/QH15, 63 → 34 provinces), the Ministry
-//! of Public Security guidance reported by Lao Động ("from 17 only 10 provinces have one plate code"):
-//! every old code stays valid and belongs to the merged province. **\[verify\]** against the annex of
-//! Circular 79/2024/TT-BCA as amended after the mergers: whether new registrations in a merged
-//! province still use every old code is not settled by the sources we have.
+//! of Public Security guidance reported by Lao Động ("from 17 only 10 provinces have one plate
+//! code"): every old code stays valid and belongs to the merged province. **\[verify\]** against
+//! the annex of Circular 79/2024/TT-BCA as amended after the mergers: whether new registrations in
+//! a merged province still use every old code is not settled by the sources we have.
 
 /// A registration area behind a two-digit plate code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Province {
     /// The two-digit code as printed (11–99).
     pub code: u8,
-    /// The province (or body) that issued the code before the 2025 mergers, e.g. `Bình Định` for 77.
+    /// The province (or body) that issued the code before the 2025 mergers (77: `Bình Định`).
     pub name: &'static str,
-    /// The province the code belongs to since 1 July 2025, e.g. `Gia Lai` for 77.
+    /// The province the code belongs to since 1 July 2025 (77: `Gia Lai`).
     pub province_2025: &'static str,
 }
 

@@ -2,10 +2,11 @@
 //! a string, a text typed by an operator, a watchlist entry).
 //!
 //! The text becomes a pseudo probability matrix — each character likely, its look-alikes
-//! (`0`/`O`/`D`/`Q`, `1`/`I`, `2`/`Z`, `4`/`A`, `5`/`S`, `6`/`G`, `7`/`T`, `8`/`B`) somewhat likely,
-//! anything else almost impossible, length fixed — and goes through the constrained slot decoder.
-//! So a look-alike is swapped only where the position demands the other class, and the same
-//! grammar decides as for model output. With the default loss budget at most two swaps are made.
+//! (`0`/`O`/`D`/`Q`, `1`/`I`, `2`/`Z`, `4`/`A`, `5`/`S`, `6`/`G`, `7`/`T`, `8`/`B`) somewhat
+//! likely, anything else almost impossible, length fixed — and goes through the constrained slot
+//! decoder. So a look-alike is swapped only where the position demands the other class, and the
+//! same grammar decides as for model output. With the default loss budget at most two swaps are
+//! made.
 
 use super::decode::{DecodeOptions, SlotProbs, decode_slots};
 use super::grammar::{self, PlateHints, PlateInfo};
@@ -122,6 +123,7 @@ mod tests {
             ("3OE-958.63", "30E95863", 1),
             ("190-013.70", "19D01370", 1),
             ("BBA-295.99", "88A29599", 2),
+            ("8BA29599", "88A29599", 1),
             ("51O-123.45", "51D12345", 1),
             ("30G-7O5.16", "30G70516", 1),
             ("TM-I2-34", "TM1234", 1),
