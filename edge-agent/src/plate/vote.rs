@@ -6,8 +6,11 @@
 //! Hamming distance are grouped, the heaviest group wins, and each of its positions is voted with
 //! the readers' per-character confidences as weights.
 
-use super::decode::PlateDecode;
+use super::decode::{
+    DecodeOptions, MAX_SLOTS, PlateDecode, SlotProbs, VN_PLATE_OCR_ALPHABET, decode_slots,
+};
 use super::grammar::{self, PlateHints, PlateInfo};
+use super::symbols::{NUM_SYMBOLS, index_of, symbol};
 
 /// One read of a track's plate.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,49 +200,58 @@ impl<E: Clone> TrackVote<E> {
         let len = self.reads.get(*members.first()?)?.text.len();
 
         // Per-position weighted vote over the 36 symbols.
-        let mut text = String::with_capacity(len);
-        let mut char_conf = Vec::with_capacity(len);
-        for i in 0..len {
-            let mut votes = [0f32; 36];
-            for &m in &members {
-                let r = &self.reads[m];
-                if let Some(ix) = r
-                    .text
-                    .as_bytes()
-                    .get(i)
-                    .and_then(|&c| super::symbols::index_of(c))
-                {
-                    votes[ix as usize] += r.char_weight(i);
+        let mut votes = vec![[0f32; NUM_SYMBOLS]; len];
+        for &m in &members {
+            let r = &self.reads[m];
+            for (i, row) in votes.iter_mut().enumerate() {
+                if let Some(ix) = r.text.as_bytes().get(i).and_then(|&c| index_of(c)) {
+                    row[usize::from(ix)] += r.char_weight(i);
                 }
             }
-            let (win, w) = votes
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (k, &v)| if v > b.1 { (k, v) } else { b },
-                );
-            text.push(super::symbols::symbol(win as u8) as char);
-            char_conf.push(w / members.len() as f32);
         }
+        let n = members.len() as f32;
 
-        // A position-wise mix of valid reads can break a pair rule or make an unissued province
-        // code (17 and 70 → 10); then the strongest read of the group stands for it. A text that
-        // some read had is kept as is (it may carry a code admitted by a soft province prior).
-        let mut plate = grammar::parse_normalized(&text, &self.hints).ok();
-        if plate.is_none() && members.iter().any(|&m| self.reads[m].text == text) {
-            plate = grammar::parse_lenient(&text, &self.hints).ok();
-        }
+        // The consensus is the most probable plate under the vote shares, found by the same
+        // constrained decoder as single reads: a plain per-position winner could mix reads into
+        // no plate (`QT` and `LD` → `QD`) or an unissued code (17 and 70 → 10).
+        let mut text = self.consensus(&votes);
+        let mut plate = text
+            .as_deref()
+            .and_then(|t| grammar::parse_normalized(t, &self.hints).ok());
+        // A read's own text may carry a code only a soft province prior admits.
         if plate.is_none() {
-            let strongest = members
+            let winner: String = votes
                 .iter()
-                .copied()
-                .max_by(|&a, &b| self.reads[a].weight().total_cmp(&self.reads[b].weight()))?;
-            let r = &self.reads[strongest];
-            text = r.text.clone();
-            char_conf = (0..len).map(|i| r.char_weight(i)).collect();
-            plate = grammar::parse_lenient(&text, &self.hints).ok();
+                .map(|row| symbol(argmax(row)) as char)
+                .collect();
+            if members.iter().any(|&m| self.reads[m].text == winner) {
+                plate = grammar::parse_lenient(&winner, &self.hints).ok();
+                text = Some(winner);
+            }
         }
+        let mut char_conf: Vec<f32>;
+        let text = match (text, plate.is_some()) {
+            (Some(t), true) => {
+                char_conf = t
+                    .bytes()
+                    .zip(&votes)
+                    .map(|(c, row)| index_of(c).map_or(0.0, |ix| row[usize::from(ix)] / n))
+                    .collect();
+                t
+            }
+            _ => {
+                // Nothing better: the strongest read of the group stands.
+                let strongest = members
+                    .iter()
+                    .copied()
+                    .max_by(|&a, &b| self.reads[a].weight().total_cmp(&self.reads[b].weight()))?;
+                let r = &self.reads[strongest];
+                char_conf = (0..len).map(|i| r.char_weight(i)).collect();
+                plate = grammar::parse_lenient(&r.text, &self.hints).ok();
+                r.text.clone()
+            }
+        };
+        char_conf.truncate(len);
 
         let agreeing: Vec<usize> = members
             .iter()
@@ -278,6 +290,38 @@ impl<E: Clone> TrackVote<E> {
         })
     }
 
+    /// Constrained decode of the vote shares (one slot per position plus a certain pad).
+    fn consensus(&self, votes: &[[f32; NUM_SYMBOLS]]) -> Option<String> {
+        let slots = votes.len() + 1;
+        if slots > MAX_SLOTS {
+            return None;
+        }
+        let mut probs = Vec::with_capacity(slots * (NUM_SYMBOLS + 1));
+        for row in votes {
+            let total: f32 = row.iter().sum();
+            for &v in row {
+                probs.push(if total > 0.0 { v / total } else { 0.0 });
+            }
+            probs.push(0.0);
+        }
+        probs.extend(std::iter::repeat_n(0.0, NUM_SYMBOLS));
+        probs.push(1.0);
+        let sp = SlotProbs {
+            alphabet: VN_PLATE_OCR_ALPHABET.chars().collect(),
+            pad: '_',
+            slots,
+            probs,
+        };
+        let opts = DecodeOptions {
+            hints: self.hints,
+            ..DecodeOptions::default()
+        };
+        decode_slots(&sp, &opts)
+            .ok()
+            .filter(|d| d.valid)
+            .map(|d| d.text)
+    }
+
     /// Greedy clustering, strongest reads first: a read joins the first group whose seed (its
     /// strongest read) has the same length and is within `max_hamming`; else it seeds a group.
     fn groups(&self) -> Vec<(Vec<usize>, f32)> {
@@ -303,6 +347,17 @@ impl<E: Clone> TrackVote<E> {
         }
         groups
     }
+}
+
+/// Index of the largest entry (the first on ties).
+fn argmax(row: &[f32; NUM_SYMBOLS]) -> u8 {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best as u8
 }
 
 /// Hamming distance of two equal-length texts, `None` when lengths differ.

@@ -141,21 +141,29 @@ fn invalid_reads_are_counted_not_voted() {
 }
 
 #[test]
-fn a_mix_that_breaks_the_grammar_falls_back_to_the_strongest_read() {
-    // QT and LD are both special series; Q from one read and D from the other is not a series.
+fn a_mix_that_breaks_the_grammar_is_decoded_to_the_best_plate() {
+    // QT and LD are both special series. Per position Q (0.9 vs 0.1) and D (0.8 vs 0.2) win, but
+    // `50QD…` is no plate: the consensus is the best plate under the vote shares, QT (0.9 × 0.2)
+    // over LD (0.1 × 0.8).
     let v = vote(vec![
         read("50QT00454", 0.9, &[(3, 0.2)], 1, 1.0),
         read("50LD00454", 0.8, &[(2, 0.1)], 2, 1.0),
     ]);
     let r = v.result().unwrap();
-    // Per position Q (0.9 vs 0.1) and D (0.8 vs 0.2) win: `50QD…` is no plate, so the strongest
-    // read (confidence 0.2 against 0.1) stands.
     assert_eq!(r.text, "50QT00454");
     assert_eq!(r.plate.unwrap().category, PlateCategory::InternationalOrg);
-    assert_eq!(
-        r.char_conf,
-        vec![0.9, 0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9, 0.9]
+    // Character confidence is the mean support over the group's two reads.
+    let want = [0.85, 0.85, 0.45, 0.1, 0.85, 0.85, 0.85, 0.85, 0.85];
+    assert!(
+        r.char_conf
+            .iter()
+            .zip(want)
+            .all(|(a, b)| (a - b).abs() < 1e-6),
+        "{:?}",
+        r.char_conf
     );
+    assert!((r.confidence - 0.1).abs() < 1e-6);
+    assert_eq!(r.agreeing_reads, 1);
 }
 
 #[test]
@@ -239,4 +247,19 @@ fn a_mix_that_makes_an_unissued_code_is_not_reported() {
     let r = v.result().unwrap();
     assert_eq!(r.text, "17A12345");
     assert_eq!(r.plate.unwrap().province_code, Some(17));
+}
+
+#[test]
+fn reads_admitted_by_a_soft_province_prior_keep_their_code() {
+    // A site decoding with a soft prior may accept a code the table does not know yet.
+    let mut r = read("10A12345", 0.9, &[], 1, 1.0);
+    assert!(!r.valid);
+    r.valid = true;
+    let v = vote(vec![r.clone(), r.clone(), r]);
+    let res = v.result().unwrap();
+    assert_eq!(res.text, "10A12345");
+    assert_eq!(res.agreeing_reads, 3);
+    let plate = res.plate.unwrap();
+    assert_eq!(plate.province_code, Some(10));
+    assert!(plate.province.is_none());
 }
