@@ -4,7 +4,9 @@
 //! One read is often wrong in one or two characters (blur, a tilted motorbike plate); a few reads
 //! of the same plate are rarely wrong in the same place. Reads of equal length within a small
 //! Hamming distance are grouped, the heaviest group wins, and each of its positions is voted with
-//! the readers' per-character confidences as weights.
+//! the readers' per-character confidences as weights. The consensus is the most probable plate
+//! under those vote shares (the constrained slot decoder run on them), so mixing reads can never
+//! produce a text that is no plate.
 
 use super::decode::{
     DecodeOptions, MAX_SLOTS, PlateDecode, SlotProbs, VN_PLATE_OCR_ALPHABET, decode_slots,
