@@ -8,6 +8,7 @@ pub mod imageio;
 pub mod inference;
 pub mod logging;
 pub mod models;
+pub mod plate;
 pub mod runtime;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
