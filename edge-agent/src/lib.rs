@@ -3,6 +3,7 @@
 //! The stages follow `DESIGN.md`: config → runtime (ONNX Runtime) → models → … Each module owns one
 //! concern and its tests.
 
+pub mod anpr;
 pub mod config;
 pub mod imageio;
 pub mod inference;

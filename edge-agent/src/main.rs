@@ -34,6 +34,8 @@ enum Command {
     Models(cmds::models::Args),
     /// Run a detector on images; one JSON line per image with boxes in image pixels.
     Detect(cmds::detect::Args),
+    /// Read Vietnamese licence plates in images or plate crops; `--report` scores a footage folder.
+    Plates(cmds::plates::Args),
     /// Measure steady-state preprocessing, ONNX Runtime and postprocessing time per model.
     Bench(cmds::bench::Args),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Models(args) => cmds::models::run(args),
         Command::Detect(args) => cmds::detect::run(args),
         Command::Bench(args) => cmds::bench::run(args),
+        Command::Plates(args) => cmds::plates::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,5 +5,6 @@ pub mod check;
 pub mod detect;
 pub mod models;
 pub mod output;
+pub mod plates;
 pub mod run;
 pub mod version;

@@ -1,0 +1,212 @@
+//! ANPR: from a frame to plate reads. Plate detector on the full frame (dedicated ANPR camera) and
+//! on upscaled vehicle crops (scene camera, finds small far plates), candidates merged, OCR batched,
+//! then grammar-constrained decoding of the OCR's probabilities (`crate::plate`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::inference::decode::{iou, nms};
+use crate::inference::{Detection, InferenceError, Model, ModelOutput, Rect, RgbImage};
+use crate::plate::{DecodeOptions, PlateDecode, PlateHints, SlotProbs, VehicleKind, decode_slots};
+
+/// Where plate candidates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateMode {
+    /// Plate detector on the full frame only.
+    FullFrame,
+    /// Vehicle detector first, plate detector on each vehicle crop.
+    VehicleCrops,
+    /// Both, merged: the best reader on mixed footage.
+    Both,
+}
+
+/// Reader settings.
+#[derive(Debug, Clone)]
+pub struct ReaderOptions {
+    pub mode: PlateMode,
+    /// Plate detector score for a candidate to be read at all.
+    pub candidate_score: f32,
+    /// Read confidence (the decoder's minimum slot probability) below which a read is reported as
+    /// low-confidence.
+    pub min_confidence: f32,
+    /// Vehicle detector labels whose crops are searched for plates.
+    pub vehicle_labels: Vec<String>,
+    /// Vehicle detector score for a crop to be searched.
+    pub vehicle_score: f32,
+    /// Grammar decoder settings.
+    pub decode: DecodeOptions,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        Self {
+            mode: PlateMode::Both,
+            candidate_score: 0.25,
+            min_confidence: 0.5,
+            vehicle_labels: ["car", "motorcycle", "bus", "truck", "Motor"].map(String::from).to_vec(),
+            vehicle_score: 0.3,
+            decode: DecodeOptions::default(),
+        }
+    }
+}
+
+/// One plate found in a frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct FramePlate {
+    /// Plate box in frame pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Plate detector score.
+    pub detector_score: f32,
+    /// The vehicle the plate was found on, when it came from a vehicle crop.
+    pub vehicle: Option<String>,
+    pub read: PlateDecode,
+    /// True when the read is under `min_confidence` or not a valid plate: shown, not trusted.
+    pub low_confidence: bool,
+}
+
+/// The models of the plate reader; one per worker.
+pub struct PlateReader {
+    plate_detector: Model,
+    ocr: Model,
+    vehicle_detector: Option<Model>,
+    opts: ReaderOptions,
+}
+
+struct Candidate {
+    det: Detection,
+    vehicle: Option<(Arc<str>, VehicleKind)>,
+}
+
+fn vehicle_kind(label: &str) -> VehicleKind {
+    match label {
+        "motorcycle" | "Motor" | "bicycle" => VehicleKind::Motorbike,
+        "car" | "bus" | "truck" => VehicleKind::Car,
+        _ => VehicleKind::Unknown,
+    }
+}
+
+impl PlateReader {
+    /// `vehicle_detector` is needed for [`PlateMode::VehicleCrops`] and [`PlateMode::Both`].
+    pub fn new(plate_detector: Model, ocr: Model, vehicle_detector: Option<Model>, opts: ReaderOptions) -> Result<Self, InferenceError> {
+        if opts.mode != PlateMode::FullFrame && vehicle_detector.is_none() {
+            return Err(InferenceError::Spec(format!("plate mode {:?} needs a vehicle detector", opts.mode)));
+        }
+        Ok(Self { plate_detector, ocr, vehicle_detector, opts })
+    }
+
+    pub fn options(&self) -> &ReaderOptions {
+        &self.opts
+    }
+
+    /// Every plate in a frame, most confident first.
+    pub fn read_frame(&mut self, frame: &RgbImage) -> Result<Vec<FramePlate>, InferenceError> {
+        let mut candidates = Vec::new();
+        if self.opts.mode != PlateMode::VehicleCrops {
+            for det in self.plate_detector.detect(frame, None)? {
+                candidates.push(Candidate { det, vehicle: None });
+            }
+        }
+        if self.opts.mode != PlateMode::FullFrame
+            && let Some(vehicles) = self.vehicle_detector.as_mut()
+        {
+            let found = vehicles.detect(frame, None)?;
+            for v in found.iter().filter(|v| v.score >= self.opts.vehicle_score) {
+                let label = vehicles.label(v.class_id);
+                if !self.opts.vehicle_labels.iter().any(|l| **l == *label) {
+                    continue;
+                }
+                let Some(region) = Rect::covering(v.bbox, frame.width(), frame.height()) else { continue };
+                if region.w < 16 || region.h < 16 {
+                    continue;
+                }
+                let kind = vehicle_kind(&label);
+                for det in self.plate_detector.detect(frame, Some(region))? {
+                    candidates.push(Candidate { det, vehicle: Some((label.clone(), kind)) });
+                }
+            }
+        }
+        candidates.retain(|c| c.det.score >= self.opts.candidate_score);
+        let candidates = merge(candidates);
+        let regions: Vec<Rect> = candidates.iter().filter_map(|c| Rect::covering(c.det.bbox, frame.width(), frame.height())).collect();
+        let candidates: Vec<Candidate> = candidates.into_iter().filter(|c| Rect::covering(c.det.bbox, frame.width(), frame.height()).is_some()).collect();
+        let reads = self.read_regions(frame, &regions, candidates.iter().map(|c| c.vehicle.as_ref().map_or(VehicleKind::Unknown, |v| v.1)))?;
+        let mut plates: Vec<FramePlate> = candidates
+            .into_iter()
+            .zip(reads)
+            .map(|(c, read)| {
+                let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
+                FramePlate { bbox: c.det.bbox, detector_score: c.det.score, vehicle: c.vehicle.map(|v| v.0.to_string()), read, low_confidence }
+            })
+            .collect();
+        plates.sort_by(|a, b| (a.low_confidence, -a.read.confidence).partial_cmp(&(b.low_confidence, -b.read.confidence)).unwrap_or(std::cmp::Ordering::Equal));
+        Ok(plates)
+    }
+
+    /// Reads plate crops (each image is one plate).
+    pub fn read_crops(&mut self, crops: &[&RgbImage]) -> Result<Vec<PlateDecode>, InferenceError> {
+        let mut out = Vec::with_capacity(crops.len());
+        let max = self.ocr.manifest().input.max_batch.max(1);
+        for chunk in crops.chunks(max) {
+            let items: Vec<(&RgbImage, Option<Rect>)> = chunk.iter().map(|c| (*c, None)).collect();
+            out.extend(self.ocr_batch(&items, std::iter::repeat(VehicleKind::Unknown))?);
+        }
+        Ok(out)
+    }
+
+    fn read_regions(
+        &mut self,
+        frame: &RgbImage,
+        regions: &[Rect],
+        kinds: impl Iterator<Item = VehicleKind>,
+    ) -> Result<Vec<PlateDecode>, InferenceError> {
+        let kinds: Vec<VehicleKind> = kinds.collect();
+        let mut out = Vec::with_capacity(regions.len());
+        let max = self.ocr.manifest().input.max_batch.max(1);
+        for (chunk, kinds) in regions.chunks(max).zip(kinds.chunks(max)) {
+            let items: Vec<(&RgbImage, Option<Rect>)> = chunk.iter().map(|r| (frame, Some(*r))).collect();
+            out.extend(self.ocr_batch(&items, kinds.iter().copied())?);
+        }
+        Ok(out)
+    }
+
+    fn ocr_batch(
+        &mut self,
+        items: &[(&RgbImage, Option<Rect>)],
+        kinds: impl Iterator<Item = VehicleKind>,
+    ) -> Result<Vec<PlateDecode>, InferenceError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ModelOutput::Slots(reads) = self.ocr.infer(items)? else {
+            return Err(InferenceError::WrongKind { model: self.ocr.manifest().name.clone(), kind: self.ocr.manifest().decoder.kind(), wanted: "slot OCR" });
+        };
+        let crate::models::DecoderSpec::SlotOcr { alphabet, pad_char, slots } = &self.ocr.manifest().decoder else {
+            unreachable!("slot output comes from a slot decoder")
+        };
+        reads
+            .into_iter()
+            .zip(kinds)
+            .map(|(r, vehicle)| {
+                let probs = SlotProbs { alphabet: alphabet.chars().collect(), pad: *pad_char, slots: *slots, probs: r.probs };
+                let opts = DecodeOptions { hints: PlateHints { vehicle, rows: None }, ..self.opts.decode };
+                decode_slots(&probs, &opts).map_err(|e| InferenceError::Output(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// One candidate per plate: boxes overlapping by IoU > 0.5 are the same plate; the higher score wins
+/// but keeps the vehicle it was found on.
+fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let dets: Vec<Detection> = candidates.iter().map(|c| c.det.clone()).collect();
+    let kept = nms(dets, 0.5, true);
+    kept.into_iter()
+        .map(|d| {
+            let vehicle = candidates.iter().filter(|c| iou(&c.det.bbox, &d.bbox) > 0.5).find_map(|c| c.vehicle.clone());
+            Candidate { det: d, vehicle }
+        })
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! `edge-agent plates IMAGE...`: read Vietnamese plates; `--crops` for plate crops; `--report DIR` for
+//! exact-match accuracy against a footage folder's ground truth.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use edge_agent::anpr::{FramePlate, PlateMode, PlateReader, ReaderOptions};
+use edge_agent::inference::RgbImage;
+use edge_agent::plate::PlateDecode;
+use serde_json::{Value, json};
+
+use super::detect::load_model;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Images (or plate crops with --crops).
+    #[arg(required_unless_present = "report")]
+    images: Vec<PathBuf>,
+    /// Each input is one plate crop: OCR only, no box in the output.
+    #[arg(long)]
+    crops: bool,
+    /// Where plate candidates come from.
+    #[arg(long, value_enum, default_value_t = PlateMode::Both)]
+    mode: PlateMode,
+    /// Score a footage folder (images/ + ground_truth.csv, plate_crops/ + labels.csv) and print
+    /// exact-match counts.
+    #[arg(long, conflicts_with = "images")]
+    report: Option<PathBuf>,
+    /// Print a JSON summary line at the end of --report.
+    #[arg(long)]
+    json: bool,
+    /// Read confidence below which a read is reported as low-confidence.
+    #[arg(long, default_value_t = 0.5)]
+    min_confidence: f32,
+    /// Models: vehicle detector, plate detector, OCR.
+    #[arg(long, default_value = "yolox_nano_coco_416")]
+    vehicle_model: String,
+    #[arg(long, default_value = "vn_plate_det_yolo26n_640_e2e")]
+    plate_model: String,
+    #[arg(long, default_value = "vn_plate_ocr_9x37_64x128")]
+    ocr_model: String,
+    /// Model cache directory.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn reader(args: &Args) -> anyhow::Result<PlateReader> {
+    let cache = args.cache_dir.as_ref();
+    let plate = load_model(&args.plate_model, None, cache, args.threads)?;
+    let ocr = load_model(&args.ocr_model, None, cache, args.threads)?;
+    let needs_vehicles = !args.crops && args.mode != PlateMode::FullFrame;
+    let vehicles = if needs_vehicles { Some(load_model(&args.vehicle_model, None, cache, args.threads)?) } else { None };
+    let opts = ReaderOptions { mode: args.mode, min_confidence: args.min_confidence, ..ReaderOptions::default() };
+    Ok(PlateReader::new(plate, ocr, vehicles, opts)?)
+}
+
+fn read_json(d: &PlateDecode, low_confidence: bool) -> Value {
+    json!({
+        "text": d.text,
+        "display": d.plate.as_ref().map(|p| p.display.clone()),
+        "confidence": (d.confidence as f64 * 1e4).round() / 1e4,
+        "char_confidence": d.char_conf.iter().map(|c| (*c as f64 * 1e3).round() / 1e3).collect::<Vec<_>>(),
+        "valid": d.valid,
+        "low_confidence": low_confidence,
+        "rows": d.plate.as_ref().and_then(|p| p.rows),
+        "province": d.plate.as_ref().and_then(|p| p.province.map(|pr| pr.name)),
+        "raw_text": d.raw_text,
+    })
+}
+
+fn plate_json(p: &FramePlate) -> Value {
+    let mut v = read_json(&p.read, p.low_confidence);
+    v["box"] = json!(p.bbox.map(|c| (c as f64 * 10.0).round() / 10.0));
+    v["detector_score"] = json!((p.detector_score as f64 * 1e4).round() / 1e4);
+    v["vehicle"] = json!(p.vehicle);
+    v
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut reader = reader(&args)?;
+    if let Some(dir) = &args.report {
+        return report(&mut reader, dir, args.json);
+    }
+    let mut failed = 0;
+    for path in &args.images {
+        let result = (|| -> anyhow::Result<()> {
+            let img = edge_agent::imageio::read_rgb(path)?;
+            let plates: Vec<Value> = if args.crops {
+                let d = reader.read_crops(&[&img])?.pop().context("no read")?;
+                let low = !d.valid || d.confidence < args.min_confidence;
+                vec![read_json(&d, low)]
+            } else {
+                reader.read_frame(&img)?.iter().map(plate_json).collect()
+            };
+            super::output::line(json!({"file": path, "plates": plates}))
+        })();
+        if let Err(e) = result {
+            if e.is::<super::output::StdoutClosed>() {
+                return Err(e);
+            }
+            failed += 1;
+            eprintln!("error: {}: {e:#}", path.display());
+        }
+    }
+    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Minimal CSV reading (header row, optional double quotes); the ground-truth files are simple.
+fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let split = |line: &str| -> Vec<String> {
+        let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+        for ch in line.chars() {
+            match ch {
+                '"' => quoted = !quoted,
+                ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        fields
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = split(lines.next().context("empty CSV")?);
+    Ok(lines.map(|l| header.iter().cloned().zip(split(l)).collect()).collect())
+}
+
+fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::Result<ExitCode> {
+    // Images: a scored plate counts when a trusted read with its exact text overlaps its box.
+    let gt = read_csv(&dir.join("ground_truth.csv"))?;
+    let mut by_file: Vec<(String, Vec<&HashMap<String, String>>)> = Vec::new();
+    for row in gt.iter().filter(|r| r.get("scored").map(String::as_str) == Some("yes")) {
+        let file = row["file"].clone();
+        match by_file.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, rows)) => rows.push(row),
+            None => by_file.push((file, vec![row])),
+        }
+    }
+    let (mut img_ok, mut img_total) = (0, 0);
+    for (file, rows) in &by_file {
+        let img = edge_agent::imageio::read_rgb(&dir.join(file))?;
+        let plates = reader.read_frame(&img)?;
+        for row in rows {
+            img_total += 1;
+            let want = &row["plate_norm"];
+            let gt_box: [f32; 4] = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"].map(|k| row[k].parse().unwrap_or(0.0));
+            let hit = plates.iter().any(|p| !p.low_confidence && &p.read.text == want && overlaps(&p.bbox, &gt_box));
+            img_ok += usize::from(hit);
+            let seen: Vec<&str> = plates.iter().map(|p| p.read.text.as_str()).collect();
+            println!("{:<5} {file:<32} {want:<10} reads {seen:?}", if hit { "ok" } else { "MISS" });
+        }
+    }
+    // Crops: exact text of a trusted read.
+    let labels = read_csv(&dir.join("plate_crops/labels.csv"))?;
+    let scored: Vec<&HashMap<String, String>> = labels.iter().filter(|r| r.get("label_format_ok").map(String::as_str) == Some("yes")).collect();
+    let imgs: Vec<RgbImage> = scored.iter().map(|r| edge_agent::imageio::read_rgb(&dir.join("plate_crops").join(&r["filename"]))).collect::<Result<_, _>>()?;
+    let refs: Vec<&RgbImage> = imgs.iter().collect();
+    let reads = reader.read_crops(&refs)?;
+    let mut crop_ok = 0;
+    let min_conf = reader.options().min_confidence;
+    for (row, read) in scored.iter().zip(&reads) {
+        let trusted = read.valid && read.confidence >= min_conf;
+        let hit = trusted && read.text == row["plate_norm"];
+        crop_ok += usize::from(hit);
+        println!("{:<5} {:<56} {:<10} read {} ({:.2}{})", if hit { "ok" } else { "MISS" }, row["filename"], row["plate_norm"], read.text, read.confidence, if trusted { "" } else { ", low confidence" });
+    }
+    println!("images: {img_ok}/{img_total} scored plates exact");
+    println!("plate crops: {crop_ok}/{} exact", scored.len());
+    if json_summary {
+        println!("{}", json!({"images_exact": img_ok, "images_scored": img_total, "crops_exact": crop_ok, "crops_scored": scored.len()}));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn overlaps(a: &[f32; 4], b: &[f32; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
