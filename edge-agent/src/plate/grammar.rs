@@ -190,6 +190,13 @@ impl PlateInfo {
     }
 }
 
+impl fmt::Display for PlateInfo {
+    /// The plate as printed (`29-B1 256.62`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
 /// Why a text is not a plate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlateError {

@@ -227,6 +227,7 @@ fn formats_display_and_classification() {
 fn parse_accepts_display_text() {
     let p = parse("29-B1 256.62", &PlateHints::default()).unwrap();
     assert_eq!(p.text, "29B125662");
+    assert_eq!(p.to_string(), "29-B1 256.62");
     assert_eq!(p.province.map(|p| p.name), Some("Hà Nội"));
     assert_eq!(
         parse("70A-123.45", &PlateHints::default())
