@@ -37,6 +37,9 @@ pub struct ReaderOptions {
     pub vehicle_score: f32,
     /// Grammar decoder settings.
     pub decode: DecodeOptions,
+    /// Test-time augmentation: also read slightly inset crops and average the OCR probabilities
+    /// before decoding; steadies reads of small, blurry plates at the cost of more OCR calls.
+    pub ocr_views: usize,
 }
 
 impl Default for ReaderOptions {
@@ -45,9 +48,12 @@ impl Default for ReaderOptions {
             mode: PlateMode::Both,
             candidate_score: 0.25,
             min_confidence: 0.5,
-            vehicle_labels: ["car", "motorcycle", "bus", "truck", "Motor"].map(String::from).to_vec(),
+            vehicle_labels: ["car", "motorcycle", "bus", "truck", "Motor"]
+                .map(String::from)
+                .to_vec(),
             vehicle_score: 0.3,
             decode: DecodeOptions::default(),
+            ocr_views: 1,
         }
     }
 }
@@ -90,11 +96,24 @@ fn vehicle_kind(label: &str) -> VehicleKind {
 
 impl PlateReader {
     /// `vehicle_detector` is needed for [`PlateMode::VehicleCrops`] and [`PlateMode::Both`].
-    pub fn new(plate_detector: Model, ocr: Model, vehicle_detector: Option<Model>, opts: ReaderOptions) -> Result<Self, InferenceError> {
+    pub fn new(
+        plate_detector: Model,
+        ocr: Model,
+        vehicle_detector: Option<Model>,
+        opts: ReaderOptions,
+    ) -> Result<Self, InferenceError> {
         if opts.mode != PlateMode::FullFrame && vehicle_detector.is_none() {
-            return Err(InferenceError::Spec(format!("plate mode {:?} needs a vehicle detector", opts.mode)));
+            return Err(InferenceError::Spec(format!(
+                "plate mode {:?} needs a vehicle detector",
+                opts.mode
+            )));
         }
-        Ok(Self { plate_detector, ocr, vehicle_detector, opts })
+        Ok(Self {
+            plate_detector,
+            ocr,
+            vehicle_detector,
+            opts,
+        })
     }
 
     pub fn options(&self) -> &ReaderOptions {
@@ -118,42 +137,77 @@ impl PlateReader {
                 if !self.opts.vehicle_labels.iter().any(|l| **l == *label) {
                     continue;
                 }
-                let Some(region) = Rect::covering(v.bbox, frame.width(), frame.height()) else { continue };
+                let Some(region) = Rect::covering(v.bbox, frame.width(), frame.height()) else {
+                    continue;
+                };
                 if region.w < 16 || region.h < 16 {
                     continue;
                 }
                 let kind = vehicle_kind(&label);
                 for det in self.plate_detector.detect(frame, Some(region))? {
-                    candidates.push(Candidate { det, vehicle: Some((label.clone(), kind)) });
+                    candidates.push(Candidate {
+                        det,
+                        vehicle: Some((label.clone(), kind)),
+                    });
                 }
             }
         }
         candidates.retain(|c| c.det.score >= self.opts.candidate_score);
         let candidates = merge(candidates);
-        let regions: Vec<Rect> = candidates.iter().filter_map(|c| Rect::covering(c.det.bbox, frame.width(), frame.height())).collect();
-        let candidates: Vec<Candidate> = candidates.into_iter().filter(|c| Rect::covering(c.det.bbox, frame.width(), frame.height()).is_some()).collect();
-        let reads = self.read_regions(frame, &regions, candidates.iter().map(|c| c.vehicle.as_ref().map_or(VehicleKind::Unknown, |v| v.1)))?;
+        let regions: Vec<Rect> = candidates
+            .iter()
+            .filter_map(|c| Rect::covering(c.det.bbox, frame.width(), frame.height()))
+            .collect();
+        let candidates: Vec<Candidate> = candidates
+            .into_iter()
+            .filter(|c| Rect::covering(c.det.bbox, frame.width(), frame.height()).is_some())
+            .collect();
+        let reads = self.read_regions(
+            frame,
+            &regions,
+            candidates
+                .iter()
+                .map(|c| c.vehicle.as_ref().map_or(VehicleKind::Unknown, |v| v.1)),
+        )?;
         let mut plates: Vec<FramePlate> = candidates
             .into_iter()
             .zip(reads)
             .map(|(c, read)| {
                 let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
-                FramePlate { bbox: c.det.bbox, detector_score: c.det.score, vehicle: c.vehicle.map(|v| v.0.to_string()), read, low_confidence }
+                FramePlate {
+                    bbox: c.det.bbox,
+                    detector_score: c.det.score,
+                    vehicle: c.vehicle.map(|v| v.0.to_string()),
+                    read,
+                    low_confidence,
+                }
             })
             .collect();
-        plates.sort_by(|a, b| (a.low_confidence, -a.read.confidence).partial_cmp(&(b.low_confidence, -b.read.confidence)).unwrap_or(std::cmp::Ordering::Equal));
+        plates.sort_by(|a, b| {
+            (a.low_confidence, -a.read.confidence)
+                .partial_cmp(&(b.low_confidence, -b.read.confidence))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         Ok(plates)
     }
 
     /// Reads plate crops (each image is one plate).
     pub fn read_crops(&mut self, crops: &[&RgbImage]) -> Result<Vec<PlateDecode>, InferenceError> {
-        let mut out = Vec::with_capacity(crops.len());
-        let max = self.ocr.manifest().input.max_batch.max(1);
-        for chunk in crops.chunks(max) {
-            let items: Vec<(&RgbImage, Option<Rect>)> = chunk.iter().map(|c| (*c, None)).collect();
-            out.extend(self.ocr_batch(&items, std::iter::repeat(VehicleKind::Unknown))?);
-        }
-        Ok(out)
+        let items: Vec<(&RgbImage, Rect)> = crops
+            .iter()
+            .map(|c| {
+                (
+                    *c,
+                    Rect {
+                        x: 0,
+                        y: 0,
+                        w: c.width(),
+                        h: c.height(),
+                    },
+                )
+            })
+            .collect();
+        self.read_items(&items, &vec![VehicleKind::Unknown; items.len()])
     }
 
     fn read_regions(
@@ -162,40 +216,106 @@ impl PlateReader {
         regions: &[Rect],
         kinds: impl Iterator<Item = VehicleKind>,
     ) -> Result<Vec<PlateDecode>, InferenceError> {
-        let kinds: Vec<VehicleKind> = kinds.collect();
-        let mut out = Vec::with_capacity(regions.len());
+        let items: Vec<(&RgbImage, Rect)> = regions.iter().map(|r| (frame, *r)).collect();
+        self.read_items(&items, &kinds.collect::<Vec<_>>())
+    }
+
+    /// OCR of every view of every region in batches, probabilities averaged per region, then the
+    /// grammar-constrained decode.
+    fn read_items(
+        &mut self,
+        items: &[(&RgbImage, Rect)],
+        kinds: &[VehicleKind],
+    ) -> Result<Vec<PlateDecode>, InferenceError> {
+        let views: Vec<Vec<Rect>> = items
+            .iter()
+            .map(|(_, r)| views_of(*r, self.opts.ocr_views))
+            .collect();
+        let flat: Vec<(&RgbImage, Option<Rect>)> = items
+            .iter()
+            .zip(&views)
+            .flat_map(|((img, _), vs)| vs.iter().map(move |v| (*img, Some(*v))))
+            .collect();
         let max = self.ocr.manifest().input.max_batch.max(1);
-        for (chunk, kinds) in regions.chunks(max).zip(kinds.chunks(max)) {
-            let items: Vec<(&RgbImage, Option<Rect>)> = chunk.iter().map(|r| (frame, Some(*r))).collect();
-            out.extend(self.ocr_batch(&items, kinds.iter().copied())?);
+        let mut probs: Vec<Vec<f32>> = Vec::with_capacity(flat.len());
+        for chunk in flat.chunks(max) {
+            match self.ocr.infer(chunk)? {
+                ModelOutput::Slots(reads) => probs.extend(reads.into_iter().map(|r| r.probs)),
+                _ => return Err(self.not_slot_ocr()),
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut at = 0;
+        for (vs, kind) in views.iter().zip(kinds) {
+            let group = &probs[at..at + vs.len()];
+            at += vs.len();
+            let mut mean = group[0].clone();
+            for p in &group[1..] {
+                mean.iter_mut().zip(p).for_each(|(m, v)| *m += v);
+            }
+            mean.iter_mut().for_each(|m| *m /= vs.len() as f32);
+            out.push(self.decode(mean, *kind)?);
         }
         Ok(out)
     }
 
-    fn ocr_batch(
-        &mut self,
-        items: &[(&RgbImage, Option<Rect>)],
-        kinds: impl Iterator<Item = VehicleKind>,
-    ) -> Result<Vec<PlateDecode>, InferenceError> {
-        if items.is_empty() {
-            return Ok(Vec::new());
+    fn not_slot_ocr(&self) -> InferenceError {
+        let m = self.ocr.manifest();
+        InferenceError::WrongKind {
+            model: m.name.clone(),
+            kind: m.decoder.kind(),
+            wanted: "slot OCR",
         }
-        let ModelOutput::Slots(reads) = self.ocr.infer(items)? else {
-            return Err(InferenceError::WrongKind { model: self.ocr.manifest().name.clone(), kind: self.ocr.manifest().decoder.kind(), wanted: "slot OCR" });
-        };
-        let crate::models::DecoderSpec::SlotOcr { alphabet, pad_char, slots } = &self.ocr.manifest().decoder else {
-            unreachable!("slot output comes from a slot decoder")
-        };
-        reads
-            .into_iter()
-            .zip(kinds)
-            .map(|(r, vehicle)| {
-                let probs = SlotProbs { alphabet: alphabet.chars().collect(), pad: *pad_char, slots: *slots, probs: r.probs };
-                let opts = DecodeOptions { hints: PlateHints { vehicle, rows: None }, ..self.opts.decode };
-                decode_slots(&probs, &opts).map_err(|e| InferenceError::Output(e.to_string()))
-            })
-            .collect()
     }
+
+    fn decode(&self, probs: Vec<f32>, vehicle: VehicleKind) -> Result<PlateDecode, InferenceError> {
+        let crate::models::DecoderSpec::SlotOcr {
+            alphabet,
+            pad_char,
+            slots,
+        } = &self.ocr.manifest().decoder
+        else {
+            return Err(self.not_slot_ocr());
+        };
+        let probs = SlotProbs {
+            alphabet: alphabet.chars().collect(),
+            pad: *pad_char,
+            slots: *slots,
+            probs,
+        };
+        let opts = DecodeOptions {
+            hints: PlateHints {
+                vehicle,
+                rows: None,
+            },
+            ..self.opts.decode
+        };
+        decode_slots(&probs, &opts).map_err(|e| InferenceError::Output(e.to_string()))
+    }
+}
+
+/// The crop itself, then crops inset by a pixel or two on varying sides: small shifts of the plate
+/// inside the OCR's fixed input, whose errors are largely independent.
+fn views_of(r: Rect, n: usize) -> Vec<Rect> {
+    const INSETS: [(u32, u32, u32, u32); 5] = [
+        (1, 1, 1, 1),
+        (2, 0, 0, 1),
+        (0, 1, 2, 0),
+        (1, 0, 1, 2),
+        (0, 2, 1, 0),
+    ];
+    let mut out = vec![r];
+    for &(l, t, rr, b) in INSETS.iter().take(n.saturating_sub(1)) {
+        if r.w > l + rr + 8 && r.h > t + b + 8 {
+            out.push(Rect {
+                x: r.x + l,
+                y: r.y + t,
+                w: r.w - l - rr,
+                h: r.h - t - b,
+            });
+        }
+    }
+    out
 }
 
 /// One candidate per plate: boxes overlapping by IoU > 0.5 are the same plate; the higher score wins
@@ -205,7 +325,10 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let kept = nms(dets, 0.5, true);
     kept.into_iter()
         .map(|d| {
-            let vehicle = candidates.iter().filter(|c| iou(&c.det.bbox, &d.bbox) > 0.5).find_map(|c| c.vehicle.clone());
+            let vehicle = candidates
+                .iter()
+                .filter(|c| iou(&c.det.bbox, &d.bbox) > 0.5)
+                .find_map(|c| c.vehicle.clone());
             Candidate { det: d, vehicle }
         })
         .collect()

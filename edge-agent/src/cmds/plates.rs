@@ -31,6 +31,9 @@ pub struct Args {
     /// Print a JSON summary line at the end of --report.
     #[arg(long)]
     json: bool,
+    /// OCR views per plate (1 = the crop only; more average the OCR over slightly inset crops).
+    #[arg(long, default_value_t = 1)]
+    ocr_views: usize,
     /// Read confidence below which a read is reported as low-confidence.
     #[arg(long, default_value_t = 0.5)]
     min_confidence: f32,
@@ -54,8 +57,22 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
     let plate = load_model(&args.plate_model, None, cache, args.threads)?;
     let ocr = load_model(&args.ocr_model, None, cache, args.threads)?;
     let needs_vehicles = !args.crops && args.mode != PlateMode::FullFrame;
-    let vehicles = if needs_vehicles { Some(load_model(&args.vehicle_model, None, cache, args.threads)?) } else { None };
-    let opts = ReaderOptions { mode: args.mode, min_confidence: args.min_confidence, ..ReaderOptions::default() };
+    let vehicles = if needs_vehicles {
+        Some(load_model(&args.vehicle_model, None, cache, args.threads)?)
+    } else {
+        None
+    };
+    let opts = ReaderOptions {
+        // Crops skip detection altogether, so no vehicle detector is loaded for them.
+        mode: if args.crops {
+            PlateMode::FullFrame
+        } else {
+            args.mode
+        },
+        min_confidence: args.min_confidence,
+        ocr_views: args.ocr_views.max(1),
+        ..ReaderOptions::default()
+    };
     Ok(PlateReader::new(plate, ocr, vehicles, opts)?)
 }
 
@@ -107,12 +124,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("error: {}: {e:#}", path.display());
         }
     }
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Minimal CSV reading (header row, optional double quotes); the ground-truth files are simple.
 fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let split = |line: &str| -> Vec<String> {
         let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
         for ch in line.chars() {
@@ -127,14 +149,19 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
     };
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = split(lines.next().context("empty CSV")?);
-    Ok(lines.map(|l| header.iter().cloned().zip(split(l)).collect()).collect())
+    Ok(lines
+        .map(|l| header.iter().cloned().zip(split(l)).collect())
+        .collect())
 }
 
 fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::Result<ExitCode> {
     // Images: a scored plate counts when a trusted read with its exact text overlaps its box.
     let gt = read_csv(&dir.join("ground_truth.csv"))?;
     let mut by_file: Vec<(String, Vec<&HashMap<String, String>>)> = Vec::new();
-    for row in gt.iter().filter(|r| r.get("scored").map(String::as_str) == Some("yes")) {
+    for row in gt
+        .iter()
+        .filter(|r| r.get("scored").map(String::as_str) == Some("yes"))
+    {
         let file = row["file"].clone();
         match by_file.iter_mut().find(|(f, _)| *f == file) {
             Some((_, rows)) => rows.push(row),
@@ -148,17 +175,29 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
         for row in rows {
             img_total += 1;
             let want = &row["plate_norm"];
-            let gt_box: [f32; 4] = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"].map(|k| row[k].parse().unwrap_or(0.0));
-            let hit = plates.iter().any(|p| !p.low_confidence && &p.read.text == want && overlaps(&p.bbox, &gt_box));
+            let gt_box: [f32; 4] =
+                ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"].map(|k| row[k].parse().unwrap_or(0.0));
+            let hit = plates
+                .iter()
+                .any(|p| !p.low_confidence && &p.read.text == want && overlaps(&p.bbox, &gt_box));
             img_ok += usize::from(hit);
             let seen: Vec<&str> = plates.iter().map(|p| p.read.text.as_str()).collect();
-            println!("{:<5} {file:<32} {want:<10} reads {seen:?}", if hit { "ok" } else { "MISS" });
+            println!(
+                "{:<5} {file:<32} {want:<10} reads {seen:?}",
+                if hit { "ok" } else { "MISS" }
+            );
         }
     }
     // Crops: exact text of a trusted read.
     let labels = read_csv(&dir.join("plate_crops/labels.csv"))?;
-    let scored: Vec<&HashMap<String, String>> = labels.iter().filter(|r| r.get("label_format_ok").map(String::as_str) == Some("yes")).collect();
-    let imgs: Vec<RgbImage> = scored.iter().map(|r| edge_agent::imageio::read_rgb(&dir.join("plate_crops").join(&r["filename"]))).collect::<Result<_, _>>()?;
+    let scored: Vec<&HashMap<String, String>> = labels
+        .iter()
+        .filter(|r| r.get("label_format_ok").map(String::as_str) == Some("yes"))
+        .collect();
+    let imgs: Vec<RgbImage> = scored
+        .iter()
+        .map(|r| edge_agent::imageio::read_rgb(&dir.join("plate_crops").join(&r["filename"])))
+        .collect::<Result<_, _>>()?;
     let refs: Vec<&RgbImage> = imgs.iter().collect();
     let reads = reader.read_crops(&refs)?;
     let mut crop_ok = 0;
@@ -167,12 +206,23 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
         let trusted = read.valid && read.confidence >= min_conf;
         let hit = trusted && read.text == row["plate_norm"];
         crop_ok += usize::from(hit);
-        println!("{:<5} {:<56} {:<10} read {} ({:.2}{})", if hit { "ok" } else { "MISS" }, row["filename"], row["plate_norm"], read.text, read.confidence, if trusted { "" } else { ", low confidence" });
+        println!(
+            "{:<5} {:<56} {:<10} read {} ({:.2}{})",
+            if hit { "ok" } else { "MISS" },
+            row["filename"],
+            row["plate_norm"],
+            read.text,
+            read.confidence,
+            if trusted { "" } else { ", low confidence" }
+        );
     }
     println!("images: {img_ok}/{img_total} scored plates exact");
     println!("plate crops: {crop_ok}/{} exact", scored.len());
     if json_summary {
-        println!("{}", json!({"images_exact": img_ok, "images_scored": img_total, "crops_exact": crop_ok, "crops_scored": scored.len()}));
+        println!(
+            "{}",
+            json!({"images_exact": img_ok, "images_scored": img_total, "crops_exact": crop_ok, "crops_scored": scored.len()})
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,111 @@
+//! Plate reading end to end on the shared footage: output format and accuracy floors.
+//!
+//! The floors are today's measured figures, so a change that reads fewer plates fails here.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const IMAGES_EXACT_FLOOR: u64 = 14; // of 14 scored plates
+const CROPS_TRUSTED_EXACT_FLOOR: u64 = 11; // of 59, reads at confidence >= 0.5
+const CROPS_ANY_EXACT_FLOOR: u64 = 14; // of 59, every read
+
+fn report(min_confidence: &str) -> Value {
+    let out = run(bin()
+        .args([
+            "plates",
+            "--json",
+            "--min-confidence",
+            min_confidence,
+            "--report",
+        ])
+        .arg(shared_dir().join("footage"))
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(out.status.success());
+    let last = stdout(&out)
+        .lines()
+        .last()
+        .map(str::to_string)
+        .unwrap_or_default();
+    serde_json::from_str(&last).expect("JSON summary line")
+}
+
+#[test]
+fn accuracy_does_not_fall_below_todays_figures() {
+    let trusted = report("0.5");
+    assert_eq!(trusted["images_scored"], 14);
+    assert_eq!(trusted["crops_scored"], 59);
+    assert!(
+        trusted["images_exact"].as_u64().unwrap() >= IMAGES_EXACT_FLOOR,
+        "{trusted}"
+    );
+    assert!(
+        trusted["crops_exact"].as_u64().unwrap() >= CROPS_TRUSTED_EXACT_FLOOR,
+        "{trusted}"
+    );
+    let any = report("0");
+    assert!(
+        any["crops_exact"].as_u64().unwrap() >= CROPS_ANY_EXACT_FLOOR,
+        "{any}"
+    );
+}
+
+#[test]
+fn plates_prints_one_line_per_image_with_text_display_confidence_and_box() {
+    let img = shared_dir().join("footage/images/vn_moto_parked_01.jpg");
+    let out = run(bin()
+        .arg("plates")
+        .arg(&img)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(out.status.success());
+    let line: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    assert_eq!(line["file"], img.display().to_string());
+    let plates = line["plates"].as_array().unwrap();
+    let trusted: Vec<&Value> = plates
+        .iter()
+        .filter(|p| p["low_confidence"] == false)
+        .collect();
+    for want in [
+        ("29V737694", "29-V7 376.94"),
+        ("89L138424", "89-L1 384.24"),
+        ("18B254779", "18-B2 547.79"),
+    ] {
+        let p = trusted
+            .iter()
+            .find(|p| p["text"] == want.0)
+            .unwrap_or_else(|| panic!("{} not read: {plates:?}", want.0));
+        assert_eq!(p["display"], want.1);
+        assert!(p["confidence"].as_f64().unwrap() >= 0.5);
+        assert_eq!(p["box"].as_array().unwrap().len(), 4);
+    }
+    // The red tail-light the detector fires on is not reported as a trusted plate.
+    assert!(trusted.iter().all(|p| p["valid"] == true), "{trusted:?}");
+}
+
+#[test]
+fn plates_crops_mode_reads_each_input_as_one_plate_without_a_box() {
+    let crops = shared_dir().join("footage/plate_crops");
+    let files = [
+        "cam16_20251001_112237_person_moto_5_plate_0_0.jpg",
+        "cam6_20251008_080201_obj01_cls1_lp00_c084.jpg",
+    ];
+    let out = run(bin()
+        .args(["plates", "--crops"])
+        .args(files.iter().map(|f| crops.join(f)))
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(out.status.success());
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        let p = &l["plates"][0];
+        assert!(p.get("box").is_none(), "{l}");
+        assert!(
+            p["text"].as_str().is_some_and(|t| !t.is_empty()) && p["confidence"].is_number(),
+            "{l}"
+        );
+    }
+}
