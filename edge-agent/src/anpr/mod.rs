@@ -120,6 +120,20 @@ impl PlateReader {
         &self.opts
     }
 
+    /// ONNX Runtime time summed over the reader's models since the last call (which resets it).
+    pub fn take_model_time(&mut self) -> std::time::Duration {
+        let mut models: Vec<&mut Model> = vec![&mut self.plate_detector, &mut self.ocr];
+        models.extend(self.vehicle_detector.as_mut());
+        models
+            .into_iter()
+            .map(|m| {
+                let t = m.total_times().run;
+                m.reset_totals();
+                t
+            })
+            .sum()
+    }
+
     /// Every plate in a frame, most confident first.
     pub fn read_frame(&mut self, frame: &RgbImage) -> Result<Vec<FramePlate>, InferenceError> {
         let mut candidates = Vec::new();

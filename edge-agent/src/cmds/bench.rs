@@ -33,6 +33,10 @@ pub struct Args {
     /// Model cache directory.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Instead of single models, measure the whole plate reader: images/s on a folder of images
+    /// (each plate mode) and crops/s on plate crops, beside the ONNX Runtime time inside them.
+    #[arg(long)]
+    plates: Option<PathBuf>,
 }
 
 fn shared_default(rel: &str) -> anyhow::Result<PathBuf> {
@@ -58,6 +62,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.plates {
+        return plates(&args, dir);
+    }
     let frame_path = match &args.frame {
         Some(p) => p.clone(),
         None => shared_default("footage/images/vn_hwcam_03.jpg")?,
@@ -67,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => shared_default("footage/plate_crops")?,
     };
     let frame = edge_agent::imageio::read_rgb(&frame_path)?;
-    let crops = read_crops(&crops_dir, args.batch.max(1))?;
+    let crops = read_images(&crops_dir, Some(args.batch.max(1)))?;
     let set = ManifestSet::builtin()?;
     let names: Vec<String> = if args.models.is_empty() {
         set.names().iter().map(|s| s.to_string()).collect()
@@ -140,18 +147,94 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_crops(dir: &Path, n: usize) -> anyhow::Result<Vec<RgbImage>> {
+/// The images of a folder in name order: all of them, or exactly `n` (repeating the list as needed).
+fn read_images(dir: &Path, n: Option<usize>) -> anyhow::Result<Vec<RgbImage>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jpg" || x == "png"))
         .collect();
     files.sort();
-    anyhow::ensure!(!files.is_empty(), "no plate crops in {}", dir.display());
+    anyhow::ensure!(!files.is_empty(), "no images in {}", dir.display());
+    let n = n.unwrap_or(files.len());
     files
         .iter()
         .cycle()
         .take(n)
         .map(|p| Ok(edge_agent::imageio::read_rgb(p)?))
         .collect()
+}
+
+fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
+    use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions};
+    let images = read_images(images_dir, None)?;
+    let crops_dir = match &args.crops {
+        Some(p) => p.clone(),
+        None => shared_default("footage/plate_crops")?,
+    };
+    let crops = read_images(&crops_dir, None)?;
+    let threads = args.threads.last().copied().unwrap_or(2);
+    println!(
+        "{} images from {}, {} crops, {threads} ONNX Runtime threads",
+        images.len(),
+        images_dir.display(),
+        crops.len()
+    );
+    for mode in [PlateMode::FullFrame, PlateMode::Both] {
+        let load = |name: &str| load_model(name, None, args.cache_dir.as_ref(), threads);
+        let vehicles = (mode != PlateMode::FullFrame)
+            .then(|| load("yolox_nano_coco_416"))
+            .transpose()?;
+        let opts = ReaderOptions {
+            mode,
+            ..ReaderOptions::default()
+        };
+        let mut reader = PlateReader::new(
+            load("vn_plate_det_yolo26n_640_e2e")?,
+            load("vn_plate_ocr_9x37_64x128")?,
+            vehicles,
+            opts,
+        )?;
+        for img in &images {
+            reader.read_frame(img)?; // warm-up
+        }
+        reader.take_model_time();
+        let rounds = args.iterations.max(1).div_ceil(images.len()).max(3);
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for img in &images {
+                reader.read_frame(img)?;
+            }
+        }
+        let wall = t.elapsed();
+        let ort = reader.take_model_time();
+        let n = (rounds * images.len()) as f64;
+        println!(
+            "images {mode:?}: {:.1} images/s, {:.2} ms/image, ONNX Runtime {:.2} ms/image ({:.0}% of the time)",
+            n / wall.as_secs_f64(),
+            ms(wall) / n,
+            ms(ort) / n,
+            100.0 * ort.as_secs_f64() / wall.as_secs_f64()
+        );
+        if mode == PlateMode::FullFrame {
+            let refs: Vec<&RgbImage> = crops.iter().collect();
+            reader.read_crops(&refs)?;
+            reader.take_model_time();
+            let t = std::time::Instant::now();
+            for _ in 0..rounds {
+                reader.read_crops(&refs)?;
+            }
+            let wall = t.elapsed();
+            let ort = reader.take_model_time();
+            let n = (rounds * crops.len()) as f64;
+            println!(
+                "crops (batched): {:.1} crops/s, {:.3} ms/crop, ONNX Runtime {:.3} ms/crop ({:.0}% of the time)",
+                n / wall.as_secs_f64(),
+                ms(wall) / n,
+                ms(ort) / n,
+                100.0 * ort.as_secs_f64() / wall.as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

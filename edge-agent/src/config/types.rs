@@ -53,6 +53,11 @@ pub struct RuntimeConfig {
     /// Inference workers, each with its own session per model. Default 1.
     #[serde(default = "one")]
     pub workers: usize,
+    /// Let ONNX Runtime's worker threads spin-wait between runs. Default false: with several models
+    /// run in turn on a few cores, idle sessions' spinning threads steal the cores from the active
+    /// one (and burn power on a solar-powered pole).
+    #[serde(default)]
+    pub spin_wait: bool,
     /// `[runtime.cuda]`: CUDA options. Default device 0.
     #[serde(default)]
     pub cuda: CudaConfig,
@@ -69,6 +74,7 @@ impl Default for RuntimeConfig {
             intra_threads: 0,
             inter_threads: 1,
             workers: 1,
+            spin_wait: false,
             cuda: CudaConfig::default(),
             tensorrt: TensorRtConfig::default(),
         }

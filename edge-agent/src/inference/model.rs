@@ -41,6 +41,7 @@ pub struct Model {
     alphabet: Vec<char>,
     provider: ExecutionProviderKind,
     last: StageTimes,
+    total: StageTimes,
 }
 
 fn read_lines(
@@ -147,6 +148,7 @@ impl Model {
             alphabet,
             provider: rt.execution_provider,
             last: StageTimes::default(),
+            total: StageTimes::default(),
         })
     }
 
@@ -171,6 +173,15 @@ impl Model {
     /// Timings of the last [`Model::infer`] call.
     pub fn last_times(&self) -> StageTimes {
         self.last
+    }
+
+    /// Timings summed over every [`Model::infer`] call since the last [`Model::reset_totals`].
+    pub fn total_times(&self) -> StageTimes {
+        self.total
+    }
+
+    pub fn reset_totals(&mut self) {
+        self.total = StageTimes::default();
     }
 
     /// Runs the model on image regions (`None` = whole image) and decodes per the manifest.
@@ -298,11 +309,15 @@ impl Model {
                 })
             },
         )?;
-        self.last = StageTimes {
+        let last = StageTimes {
             preprocess: t1 - t0,
             run: t2 - t1,
             postprocess: t2.elapsed(),
         };
+        self.last = last;
+        self.total.preprocess += last.preprocess;
+        self.total.run += last.run;
+        self.total.postprocess += last.postprocess;
         Ok(output)
     }
 

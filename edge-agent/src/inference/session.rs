@@ -26,6 +26,10 @@ pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, 
             .map_err(|e| err("intra_threads", e.into()))?;
     }
     builder = builder
+        .with_intra_op_spinning(rt.spin_wait)
+        .map_err(|e| err("spin_wait", e.into()))?
+        .with_inter_op_spinning(rt.spin_wait)
+        .map_err(|e| err("spin_wait", e.into()))?
         .with_inter_threads(rt.inter_threads.max(1))
         .map_err(|e| err("inter_threads", e.into()))?;
     let providers = match rt.execution_provider {
