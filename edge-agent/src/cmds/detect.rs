@@ -89,62 +89,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut failed = 0;
-    for path in &args.images {
-        let result = (|| -> anyhow::Result<()> {
-            let img = edge_agent::imageio::read_rgb(path)?;
-            let dets: Vec<Detection> = match model.infer(&[(&img, None)])? {
-                ModelOutput::Detections(mut d) => d.pop().unwrap_or_default(),
-                ModelOutput::TextBoxes(mut b) => b
-                    .pop()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|bbox| Detection {
-                        class_id: 0,
-                        score: 1.0,
-                        bbox,
-                    })
-                    .collect(),
-                _ => anyhow::bail!(
-                    "`{}` is a {} model, not a detector; use `edge-agent plates` for OCR",
-                    args.model,
-                    model.manifest().decoder.kind()
-                ),
-            };
-            let dets: Vec<Detection> = dets
+    super::output::for_each_input(&args.images, |path| {
+        let img = edge_agent::imageio::read_rgb(path)?;
+        let dets: Vec<Detection> = match model.infer(&[(&img, None)])? {
+            ModelOutput::Detections(mut d) => d.pop().unwrap_or_default(),
+            ModelOutput::TextBoxes(mut b) => b
+                .pop()
+                .unwrap_or_default()
                 .into_iter()
-                .filter(|d| args.threshold.is_none_or(|t| d.score > t))
-                .collect();
-            let json_dets: Vec<_> = dets
+                .map(|bbox| Detection {
+                    class_id: 0,
+                    score: 1.0,
+                    bbox,
+                })
+                .collect(),
+            _ => anyhow::bail!(
+                "`{}` is a {} model, not a detector; use `edge-agent plates` for OCR",
+                args.model,
+                model.manifest().decoder.kind()
+            ),
+        };
+        let dets: Vec<Detection> = dets
+            .into_iter()
+            .filter(|d| args.threshold.is_none_or(|t| d.score > t))
+            .collect();
+        let json_dets: Vec<_> = dets
                 .iter()
                 .map(|d| json!({"label": &*model.label(d.class_id), "score": round(d.score, 4), "box": d.bbox.map(|v| round(v, 1))}))
                 .collect();
-            super::output::line(json!({"file": path, "detections": json_dets}))?;
-            if let Some(dir) = &args.annotate {
-                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
-                let out = dir.join(format!("{stem}.png"));
-                let mut canvas = img;
-                for d in &dets {
-                    draw_box(&mut canvas, d.bbox, palette(d.class_id));
-                }
-                canvas
-                    .save(&out)
-                    .with_context(|| format!("writing {}", out.display()))?;
+        super::output::line(json!({"file": path, "detections": json_dets}))?;
+        if let Some(dir) = &args.annotate {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+            let out = dir.join(format!("{stem}.png"));
+            let mut canvas = img;
+            for d in &dets {
+                draw_box(&mut canvas, d.bbox, palette(d.class_id));
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            if e.is::<super::output::StdoutClosed>() {
-                return Err(e);
-            }
-            failed += 1;
-            eprintln!("error: {}: {e:#}", path.display());
+            canvas
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
         }
-    }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
 

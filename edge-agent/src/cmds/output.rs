@@ -16,3 +16,26 @@ pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Runs `each` on every input path; a failure is reported with the path and the loop goes on, a
+/// closed stdout ends it. Exits non-zero when any input failed.
+pub fn for_each_input(
+    paths: &[std::path::PathBuf],
+    mut each: impl FnMut(&std::path::PathBuf) -> anyhow::Result<()>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut failed = 0;
+    for path in paths {
+        if let Err(e) = each(path) {
+            if e.is::<StdoutClosed>() {
+                return Err(e);
+            }
+            failed += 1;
+            eprintln!("error: {}: {e:#}", path.display());
+        }
+    }
+    Ok(if failed > 0 {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}

@@ -103,31 +103,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.report {
         return report(&mut reader, dir, args.json);
     }
-    let mut failed = 0;
-    for path in &args.images {
-        let result = (|| -> anyhow::Result<()> {
-            let img = edge_agent::imageio::read_rgb(path)?;
-            let plates: Vec<Value> = if args.crops {
-                let d = reader.read_crops(&[&img])?.pop().context("no read")?;
-                let low = !d.valid || d.confidence < args.min_confidence;
-                vec![read_json(&d, low)]
-            } else {
-                reader.read_frame(&img)?.iter().map(plate_json).collect()
-            };
-            super::output::line(json!({"file": path, "plates": plates}))
-        })();
-        if let Err(e) = result {
-            if e.is::<super::output::StdoutClosed>() {
-                return Err(e);
-            }
-            failed += 1;
-            eprintln!("error: {}: {e:#}", path.display());
-        }
-    }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    super::output::for_each_input(&args.images, |path| {
+        let img = edge_agent::imageio::read_rgb(path)?;
+        let plates: Vec<Value> = if args.crops {
+            let d = reader.read_crops(&[&img])?.pop().context("no read")?;
+            let low = !d.valid || d.confidence < args.min_confidence;
+            vec![read_json(&d, low)]
+        } else {
+            reader.read_frame(&img)?.iter().map(plate_json).collect()
+        };
+        super::output::line(json!({"file": path, "plates": plates}))
     })
 }
 

@@ -27,6 +27,11 @@ pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32, class_agnostic: bool) -
     keep
 }
 
+/// `[x1, y1, x2, y2]` of a box given by centre and size.
+fn corners(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
+    [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
+}
+
 fn check_len(out: &[f32], expected: usize, what: &str) -> Result<(), InferenceError> {
     if out.len() == expected {
         Ok(())
@@ -86,7 +91,7 @@ pub fn decode_yolox(
                 let cy = (r[1] + gy as f32) * sf;
                 let w = r[2].exp() * sf;
                 let h = r[3].exp() * sf;
-                let bbox = g.to_source([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]);
+                let bbox = g.to_source(corners(cx, cy, w, h));
                 dets.push(Detection {
                     class_id,
                     score,
@@ -167,7 +172,7 @@ pub fn decode_ultralytics(
             continue;
         }
         let (cx, cy, w, h) = (out[a], out[n + a], out[2 * n + a], out[3 * n + a]);
-        let bbox = g.to_source([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]);
+        let bbox = g.to_source(corners(cx, cy, w, h));
         dets.push(Detection {
             class_id,
             score,
