@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use edge_agent::anpr::{FramePlate, PlateMode, PlateReader, ReaderOptions};
 use edge_agent::inference::RgbImage;
-use edge_agent::plate::PlateDecode;
+use edge_agent::plate::{CodeSet, DecodeOptions, PlateDecode};
 use serde_json::{Value, json};
 
 use super::detect::load_model;
@@ -34,6 +34,13 @@ pub struct Args {
     /// OCR views per plate (1 = the crop only; more average the OCR over slightly inset crops).
     #[arg(long, default_value_t = 1)]
     ocr_views: usize,
+    /// Province codes this camera mostly sees (e.g. `70,62` for Tây Ninh): a prior that a read
+    /// of one of them is likelier, since most traffic at a provincial camera is local.
+    #[arg(long, value_delimiter = ',')]
+    local_codes: Vec<u8>,
+    /// How much likelier a local code is a priori (a factor, used as ln(factor)).
+    #[arg(long, default_value_t = 20.0)]
+    local_factor: f32,
     /// Read confidence below which a read is reported as low-confidence.
     #[arg(long, default_value_t = 0.5)]
     min_confidence: f32,
@@ -71,6 +78,15 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         },
         min_confidence: args.min_confidence,
         ocr_views: args.ocr_views.max(1),
+        decode: DecodeOptions {
+            local_codes: CodeSet::of(&args.local_codes),
+            local_log_bonus: if args.local_codes.is_empty() {
+                0.0
+            } else {
+                args.local_factor.max(1.0).ln()
+            },
+            ..DecodeOptions::default()
+        },
         ..ReaderOptions::default()
     };
     Ok(PlateReader::new(plate, ocr, vehicles, opts)?)
