@@ -9,6 +9,7 @@ pub mod imageio;
 pub mod inference;
 pub mod logging;
 pub mod models;
+pub mod pipeline;
 pub mod plate;
 pub mod runtime;
 
