@@ -74,7 +74,7 @@ impl<E: Clone> PlateScheduler<E> {
         for (i, c) in candidates.iter().enumerate() {
             let h = c.bbox[3] - c.bbox[1];
             let w = c.bbox[2] - c.bbox[0];
-            if !(h >= self.cfg.min_box_height) {
+            if h.is_nan() || h < self.cfg.min_box_height {
                 continue;
             }
             let state = self.tracks.get(&c.track_id);
