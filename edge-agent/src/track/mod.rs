@@ -29,6 +29,10 @@ use kalman::BoxFilter;
 
 /// Recent detections whose majority class a track reports.
 const CLASS_WINDOW: usize = 15;
+/// An unmatched detection overlapping a detection matched this frame (same family) by at least
+/// this much is a second box on one object — class-aware NMS keeps a car box and a truck box on
+/// the same vehicle — and starts no track.
+const DUPLICATE_IOU: f32 = 0.7;
 
 /// Where a track is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -177,21 +181,21 @@ impl Tracker {
     }
 
     /// Advances to stream time `t` (monotonic; a time earlier than the previous frame is treated
-    /// as the same instant) and associates this frame's detections.
+    /// as the previous frame's time) and associates this frame's detections.
     pub fn update(&mut self, t: Duration, detections: &[Detection]) -> TrackerUpdate {
-        let dt = match self.last_time {
+        let (t, dt) = match self.last_time {
             Some(prev) if t < prev => {
                 tracing::warn!(
                     ?t,
                     ?prev,
-                    "tracker: stream time went backwards; using dt = 0"
+                    "tracker: stream time went backwards; using the previous frame's time"
                 );
-                0.0
+                (prev, 0.0)
             }
-            Some(prev) => (t - prev).as_secs_f32(),
-            None => 0.0,
+            Some(prev) => (t, (t - prev).as_secs_f32()),
+            None => (t, 0.0),
         };
-        self.last_time = Some(self.last_time.map_or(t, |p| p.max(t)));
+        self.last_time = Some(t);
         let mut ended = Vec::new();
 
         // Tracks unseen for longer than max_lost end before matching, so an object that comes
@@ -274,6 +278,15 @@ impl Tracker {
             let Some(family) = self.family_of.get(d.class_id).copied().flatten() else {
                 continue;
             };
+            let duplicate = self.slots.iter().any(|s| {
+                s.family == family
+                    && s.track
+                        .matched_detection
+                        .is_some_and(|m| iou(&detections[m].bbox, &d.bbox) >= DUPLICATE_IOU)
+            });
+            if duplicate {
+                continue;
+            }
             self.created += 1;
             let filter = BoxFilter::new(d.bbox);
             let mut slot = Slot {
@@ -310,6 +323,7 @@ impl Tracker {
             })
             .collect();
         tracks.sort_unstable_by_key(|tr| tr.id);
+        ended.sort_unstable();
         TrackerUpdate { tracks, ended }
     }
 

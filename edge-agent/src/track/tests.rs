@@ -423,6 +423,29 @@ fn vehicle_class_flips_keep_the_id_and_report_the_majority() {
 }
 
 #[test]
+fn a_second_box_on_the_same_vehicle_starts_no_track() {
+    // Class-aware NMS keeps both a car and a truck box on one vehicle.
+    let mut tr = Tracker::new(TrackerConfig::default());
+    for f in 0..10 {
+        let x = 100.0 + 4.0 * f as f32;
+        let dets = [
+            det(CAR, 0.8, rect(x, 100.0, 120.0, 80.0)),
+            det(TRUCK, 0.7, rect(x + 2.0, 98.0, 121.0, 83.0)),
+        ];
+        let u = tr.update(secs(f as f64 * 0.1), &dets);
+        assert!(u.tracks.len() <= 1, "frame {f}: {:?}", u.tracks);
+    }
+    assert_eq!((tr.tracks_created(), tr.tracks_confirmed()), (1, 1));
+    // A person on the same box is a different object (a rider) and does get a track.
+    let mut tr = Tracker::new(TrackerConfig::default());
+    for f in 0..5 {
+        let b = rect(300.0, 300.0, 50.0, 90.0);
+        tr.update(secs(f as f64 * 0.1), &[det(3, 0.8, b), det(PERSON, 0.8, b)]);
+    }
+    assert_eq!(tr.tracks_confirmed(), 2);
+}
+
+#[test]
 fn a_person_track_never_takes_a_car_detection() {
     let mut tr = Tracker::new(TrackerConfig::default());
     let b = rect(500.0, 300.0, 60.0, 120.0);
