@@ -12,6 +12,7 @@ pub mod models;
 pub mod pipeline;
 pub mod plate;
 pub mod runtime;
+pub mod track;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
 pub const ENABLED_FEATURES: &[&str] = &[];
