@@ -4,6 +4,7 @@
 //! concern and its tests.
 
 pub mod anpr;
+pub mod audit;
 pub mod config;
 pub mod imageio;
 pub mod inference;
@@ -11,6 +12,7 @@ pub mod logging;
 pub mod models;
 pub mod pipeline;
 pub mod plate;
+pub mod privacy;
 pub mod runtime;
 pub mod track;
 

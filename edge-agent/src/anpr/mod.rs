@@ -250,6 +250,36 @@ impl PlateReader {
         Ok(out)
     }
 
+    /// Plate boxes on the full frame at or above `candidate_score` (a dedicated ANPR camera tracks
+    /// these directly), without reading them.
+    pub fn detect_plates(&mut self, frame: &RgbImage) -> Result<Vec<Detection>, InferenceError> {
+        let min = self.opts.candidate_score;
+        let mut found = self.plate_detector.detect(frame, None)?;
+        found.retain(|d| d.score >= min);
+        Ok(found)
+    }
+
+    /// Reads plates whose boxes are already known (a dedicated ANPR camera's tracked plates), OCR
+    /// batched. One entry per box, `None` for a box outside the frame.
+    pub fn read_boxes(
+        &mut self,
+        frame: &RgbImage,
+        plates: &[([f32; 4], VehicleKind)],
+    ) -> Result<Vec<Option<PlateDecode>>, InferenceError> {
+        let inside: Vec<(usize, Rect)> = plates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (b, _))| Some((i, Rect::covering(*b, frame.width(), frame.height())?)))
+            .collect();
+        let regions: Vec<Rect> = inside.iter().map(|x| x.1).collect();
+        let reads = self.read_regions(frame, &regions, inside.iter().map(|x| plates[x.0].1))?;
+        let mut out = vec![None; plates.len()];
+        for ((i, _), read) in inside.into_iter().zip(reads) {
+            out[i] = Some(read);
+        }
+        Ok(out)
+    }
+
     /// Reads plate crops (each image is one plate).
     pub fn read_crops(&mut self, crops: &[&RgbImage]) -> Result<Vec<PlateDecode>, InferenceError> {
         let items: Vec<(&RgbImage, Rect)> = crops

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct FrameQueues<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// Signalled when a frame leaves a queue, for [`FrameQueues::push_blocking`].
+    room: Condvar,
     capacity: usize,
 }
 
@@ -49,6 +51,7 @@ impl<T> FrameQueues<T> {
                 shutdown: false,
             }),
             ready: Condvar::new(),
+            room: Condvar::new(),
             capacity: capacity.max(1),
         }
     }
@@ -80,6 +83,32 @@ impl<T> FrameQueues<T> {
         dropped
     }
 
+    /// Queues a frame, waiting while the camera's queue is full: for replaying files, where every
+    /// frame should be analysed and the source can simply wait. Returns false after shutdown.
+    pub fn push_blocking(&self, camera: usize, frame: T) -> bool {
+        let mut s = self.lock();
+        loop {
+            if s.shutdown {
+                return false;
+            }
+            match s.queues.get(camera) {
+                None => return false,
+                Some(q) if q.len() < self.capacity => break,
+                Some(_) => {
+                    s = self
+                        .room
+                        .wait_timeout(s, Duration::from_millis(100))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        s.queues[camera].push_back(frame);
+        drop(s);
+        self.ready.notify_one();
+        true
+    }
+
     /// Marks a camera's source as finished; its queued frames are still handed out.
     pub fn close(&self, camera: usize) {
         let mut s = self.lock();
@@ -94,6 +123,7 @@ impl<T> FrameQueues<T> {
     pub fn shutdown(&self) {
         self.lock().shutdown = true;
         self.ready.notify_all();
+        self.room.notify_all();
     }
 
     /// The next frame, round-robin over cameras that have one and are not being worked on.
@@ -112,6 +142,7 @@ impl<T> FrameQueues<T> {
                 {
                     s.busy[cam] = true;
                     s.next = (cam + 1) % n;
+                    self.room.notify_all();
                     return Take::Frame(cam, frame);
                 }
             }
@@ -213,6 +244,21 @@ mod tests {
         assert_eq!(q.take(T), Take::Idle);
         q.release(1);
         assert_eq!(q.take(T), Take::Finished);
+    }
+
+    #[test]
+    fn blocking_push_waits_for_room() {
+        let q = Arc::new(FrameQueues::new(1, 1));
+        assert!(q.push_blocking(0, 1));
+        let q2 = q.clone();
+        let h = std::thread::spawn(move || q2.push_blocking(0, 2));
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(q.depths(), vec![1]);
+        assert_eq!(q.take(T), Take::Frame(0, 1));
+        assert_eq!(h.join().ok(), Some(true));
+        q.release(0);
+        assert_eq!(q.take(T), Take::Frame(0, 2));
+        assert_eq!(q.dropped(), vec![0]);
     }
 
     #[test]
