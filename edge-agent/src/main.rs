@@ -38,6 +38,8 @@ enum Command {
     Plates(cmds::plates::Args),
     /// Measure steady-state preprocessing, ONNX Runtime and postprocessing time per model.
     Bench(cmds::bench::Args),
+    /// Check the audit log's hash chain (config changes, exports, deletions, API access).
+    Audit(cmds::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => cmds::detect::run(args),
         Command::Bench(args) => cmds::bench::run(args),
         Command::Plates(args) => cmds::plates::run(args),
+        Command::Audit(args) => cmds::audit::run(args),
     };
     match result {
         Ok(code) => code,
