@@ -4,13 +4,17 @@
 //! concern and its tests.
 
 pub mod anpr;
+pub mod clock;
 pub mod config;
+pub mod events;
 pub mod imageio;
 pub mod inference;
 pub mod logging;
 pub mod models;
 pub mod plate;
+pub mod publish;
 pub mod runtime;
+pub mod spool;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
 pub const ENABLED_FEATURES: &[&str] = &[];
