@@ -40,6 +40,12 @@ enum Command {
     Bench(cmds::bench::Args),
     /// Check the audit log's hash chain (config changes, exports, deletions, API access).
     Audit(cmds::audit::Args),
+    /// Print the event JSON Schema, or regenerate/check schema/ and docs/events.md.
+    Schema(cmds::schema::Args),
+    /// Submit synthetic events with evidence through the spool and publisher (tests, benchmark).
+    Emit(cmds::emit::Args),
+    /// Subscribe to events like an integrator: dedupe, verify evidence, report sequence gaps.
+    Watch(cmds::watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmds::bench::run(args),
         Command::Plates(args) => cmds::plates::run(args),
         Command::Audit(args) => cmds::audit::run(args),
+        Command::Schema(args) => cmds::schema::run(args),
+        Command::Emit(args) => cmds::emit::run(args),
+        Command::Watch(args) => cmds::watch::run(args),
     };
     match result {
         Ok(code) => code,
