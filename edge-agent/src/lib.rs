@@ -10,6 +10,7 @@ pub mod inference;
 pub mod logging;
 pub mod models;
 pub mod plate;
+pub mod rules;
 pub mod runtime;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.

@@ -38,6 +38,8 @@ enum Command {
     Plates(cmds::plates::Args),
     /// Measure steady-state preprocessing, ONNX Runtime and postprocessing time per model.
     Bench(cmds::bench::Args),
+    /// Draw a camera's zones, lines and directions on one of its frames (PNG) to check a config.
+    Zones(cmds::zones::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => cmds::detect::run(args),
         Command::Bench(args) => cmds::bench::run(args),
         Command::Plates(args) => cmds::plates::run(args),
+        Command::Zones(args) => cmds::zones::run(args),
     };
     match result {
         Ok(code) => code,

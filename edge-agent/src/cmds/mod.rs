@@ -8,3 +8,4 @@ pub mod output;
 pub mod plates;
 pub mod run;
 pub mod version;
+pub mod zones;
