@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod plate;
 pub mod privacy;
 pub mod publish;
+pub mod rules;
 pub mod runtime;
 pub mod spool;
 pub mod track;

@@ -46,6 +46,8 @@ enum Command {
     Emit(cmds::emit::Args),
     /// Subscribe to events like an integrator: dedupe, verify evidence, report sequence gaps.
     Watch(cmds::watch::Args),
+    /// Draw a camera's zones, lines and directions on one of its frames (PNG) to check a config.
+    Zones(cmds::zones::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => cmds::schema::run(args),
         Command::Emit(args) => cmds::emit::run(args),
         Command::Watch(args) => cmds::watch::run(args),
+        Command::Zones(args) => cmds::zones::run(args),
     };
     match result {
         Ok(code) => code,

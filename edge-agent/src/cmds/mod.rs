@@ -12,3 +12,4 @@ pub mod run;
 pub mod schema;
 pub mod version;
 pub mod watch;
+pub mod zones;

@@ -231,6 +231,22 @@ pub struct CameraConfig {
     /// Set false to keep a camera configured but not opened. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `[w, h]` of the camera's frames; zones, lines and calibration points are checked against
+    /// it. Default: none (not checked).
+    #[serde(default)]
+    pub frame_size: Option<[u32; 2]>,
+    /// `[[cameras.zones]]`: polygons for rules. Default: none.
+    #[serde(default)]
+    pub zones: Vec<super::rules::ZoneConfig>,
+    /// `[[cameras.lines]]`: counting lines. Default: none.
+    #[serde(default)]
+    pub lines: Vec<super::rules::LineConfig>,
+    /// `[[cameras.rules]]`: behaviour rules. Default: none.
+    #[serde(default)]
+    pub rules: Vec<super::rules::RuleConfig>,
+    /// `[cameras.calibration]`: image-to-ground mapping for speeds and metres. Default: none.
+    #[serde(default)]
+    pub calibration: Option<super::rules::CalibrationConfig>,
 }
 
 fn default_fps() -> f64 {

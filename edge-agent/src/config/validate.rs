@@ -257,6 +257,20 @@ impl Validator<'_> {
                 );
             }
             self.camera_url(&at("url"), &cam.url);
+            self.camera_rules(i, cam);
+        }
+    }
+
+    /// Zones, lines, rules and calibration: the checks live with the engine
+    /// ([`crate::rules::check_camera`]) so both refuse the same configs.
+    fn camera_rules(&mut self, i: usize, cam: &CameraConfig) {
+        for p in crate::rules::check_camera(cam) {
+            let mut path = vec![Key("cameras"), Index(i)];
+            path.extend(p.at.iter().map(|a| match *a {
+                crate::rules::At::Key(k) => Key(k),
+                crate::rules::At::Index(n) => Index(n),
+            }));
+            self.error(&path, p.message, p.hint);
         }
     }
 
