@@ -11,6 +11,7 @@ pub mod logging;
 pub mod models;
 pub mod plate;
 pub mod runtime;
+pub mod source;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
 pub const ENABLED_FEATURES: &[&str] = &[];
