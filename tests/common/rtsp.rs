@@ -48,6 +48,18 @@ impl RtspServer {
         }
     }
 
+    /// Freezes (`true`, SIGSTOP) or thaws (`false`, SIGCONT) the server: connections stay open but
+    /// nothing is sent, like a hung camera.
+    pub fn freeze(&self, frozen: bool) {
+        let child = self.child.as_ref().expect("server running");
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("run kill (procps; scripts/lib.sh installs it)");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// (Re)starts the server on the same port; returns once it accepts connections.
     pub fn restart(&mut self) {
         self.kill();
