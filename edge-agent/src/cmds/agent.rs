@@ -12,7 +12,6 @@ use edge_agent::models::{ManifestSet, ModelStore};
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{CameraSpec, WorkerModels};
 use edge_agent::publish::status::config_hash;
-use edge_agent::rules::RuleEngine;
 use edge_agent::runtime;
 
 /// Loads and validates the config; any error stops the start with the same report as `check`.
@@ -120,23 +119,16 @@ pub fn camera_spec(
     cam: &CameraConfig,
     url: Option<&str>,
     fps: Option<f64>,
-) -> anyhow::Result<CameraSpec> {
-    let size = cam.frame_size.map_or((0, 0), |s| (s[0], s[1]));
-    let rules = if cam.has_rules() {
-        Some(
-            RuleEngine::new(cam, size)
-                .with_context(|| format!("building the rules of camera `{}`", cam.id))?,
-        )
-    } else {
-        None
-    };
-    Ok(CameraSpec {
+) -> CameraSpec {
+    let rules = (!cam.rules.is_empty() || !cam.zones.is_empty() || !cam.lines.is_empty())
+        .then(|| Box::new(cam.clone()));
+    CameraSpec {
         id: cam.id.clone(),
         url: url.map_or_else(|| cam.url.clone(), str::to_string),
         target_fps: fps.unwrap_or(cam.target_fps),
         role: cam.role,
         rules,
-    })
+    }
 }
 
 /// Shared fields of this device's events.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::anpr::{PlateReader, vehicle_kind};
-use crate::config::CameraRole;
+use crate::config::{CameraConfig, CameraRole};
 use crate::inference::{Detection, InferenceError, Model, RgbImage};
 use crate::plate::{PlateRead, VehicleKind, VoteResult};
 use crate::rules::{RuleEngine, RuleEvent, TrackSample};
@@ -89,6 +89,9 @@ pub struct CameraState {
     pub role: CameraRole,
     tracker: Tracker,
     plates: PlateScheduler<Arc<PlateCrop>>,
+    /// The camera's zones, lines and rules, built into `rules` at the first frame, when the
+    /// stream's real frame size is known.
+    rules_config: Option<Box<CameraConfig>>,
     rules: Option<RuleEngine>,
     /// Label of every live track, for reports made after the track is gone.
     labels: HashMap<u64, Arc<str>>,
@@ -113,14 +116,15 @@ impl CameraState {
         role: CameraRole,
         tracker: TrackerConfig,
         plates: PlateSchedule,
-        rules: Option<RuleEngine>,
+        rules_config: Option<Box<CameraConfig>>,
     ) -> Self {
         CameraState {
             id,
             role,
             tracker: Tracker::new(tracker),
             plates: PlateScheduler::new(plates),
-            rules,
+            rules_config,
+            rules: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
             stats: CameraStats::default(),
@@ -151,6 +155,12 @@ impl CameraState {
             seq: frame.seq,
         };
         let mut out: Vec<Observation> = Vec::new();
+        if let Some(cfg) = self.rules_config.take() {
+            match RuleEngine::new(&cfg, (frame.width, frame.height)) {
+                Ok(engine) => self.rules = Some(engine),
+                Err(e) => tracing::error!(camera = %self.id, error = %e, "rules disabled for this camera"),
+            }
+        }
 
         let t0 = Instant::now();
         let (detections, labels) = self.detect(models, &image)?;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::config::EvidenceConfig;
 use crate::events::evidence::{self, EvidenceError, EvidenceImage};
 use crate::events::{
-    EvidenceRole, Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync,
+    Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync,
 };
 use crate::plate::VoteResult;
 use crate::rules::{self, RuleKind};

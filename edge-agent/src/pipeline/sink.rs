@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
-use crate::publish::{CameraHealth, Delivery};
+use crate::publish::Delivery;
+use crate::publish::status::CameraHealth;
 use crate::source::{SourceCounters, StreamStatus};
 
 use super::camera::{FrameContext, Observation};
