@@ -70,7 +70,8 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         Model::load(manifest, &store, &rt)
             .with_context(|| format!("loading the {role} model `{name}`"))
     };
-    let plates = plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
+    let plates =
+        plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
     let mut ids = Vec::new();
     for (role, name) in cfg.models.roles() {
         if !plates && role != "detector" {
@@ -115,11 +116,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
 }
 
 /// A camera of the config as the pipeline runs it; `url` replaces the configured source.
-pub fn camera_spec(
-    cam: &CameraConfig,
-    url: Option<&str>,
-    fps: Option<f64>,
-) -> CameraSpec {
+pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> CameraSpec {
     let rules = (!cam.rules.is_empty() || !cam.zones.is_empty() || !cam.lines.is_empty())
         .then(|| Box::new(cam.clone()));
     CameraSpec {

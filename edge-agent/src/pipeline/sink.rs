@@ -166,6 +166,9 @@ impl Sink for EventSink {
                 },
             );
         }
-        self.emit(self.builder.camera_health(camera, status, counters), Vec::new());
+        self.emit(
+            self.builder.camera_health(camera, status, counters),
+            Vec::new(),
+        );
     }
 }
