@@ -86,7 +86,17 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
         };
         arrow(img, d0, d1, 4.0, [255, 255, 255]);
         arrow(img, d0, d1, 2.0, c);
-        label(img, a, &l.id, c, scale);
+        // At the far end, above the line, so it does not hide a zone label at the near end.
+        label(
+            img,
+            P::new(
+                a.x.max(b.x) - 6.0 * (l.id.len() as f64 + 1.0) * f64::from(scale),
+                a.y.min(b.y) - 12.0 * f64::from(scale),
+            ),
+            &l.id,
+            c,
+            scale,
+        );
         legend.push(LegendEntry {
             what: "line",
             id: l.id.clone(),

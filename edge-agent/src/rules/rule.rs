@@ -59,8 +59,12 @@ struct Open {
 #[derive(Debug, Clone, Default)]
 struct PerTrack {
     still: Still,
-    /// Furthest point along the lane reached (wrong_way): (t, position).
-    peak: Option<(f64, f64)>,
+    /// Furthest point along the lane reached (wrong_way): (t, along, across).
+    peak: Option<(f64, f64, f64)>,
+    /// Frames since the peak, and how many of them moved backwards (wrong_way).
+    steps: u32,
+    back_steps: u32,
+    prev_along: f64,
     over: u32,
     under: u32,
     max_speed: f64,
@@ -460,26 +464,35 @@ impl Rule {
         }
     }
 
-    /// Position along the lane direction, in pixels or ground metres.
-    fn along(&self, ctx: &Ctx<'_>, p: P) -> Option<f64> {
+    /// Position along and across the lane direction, in pixels or ground metres.
+    fn along(&self, ctx: &Ctx<'_>, p: P) -> Option<(f64, f64)> {
         let z = ctx.zones.get(self.zone?)?;
         let (origin, u) = z.direction?;
-        match self.p.min_distance {
-            Distance::Px(_) => Some(p.sub(origin).dot(u)),
+        let (d, u) = match self.p.min_distance {
+            Distance::Px(_) => (p.sub(origin), u),
             Distance::M(_) => {
                 let c = ctx.calib?;
                 let (a, b) = z.arrow?;
                 let (ga, gb) = (c.h.map(a)?, c.h.map(b)?);
-                let gu = gb.sub(ga).unit()?;
-                Some(c.h.map(p)?.sub(ga).dot(gu))
+                (c.h.map(p)?.sub(ga), gb.sub(ga).unit()?)
             }
-        }
+        };
+        Some((d.dot(u), u.cross(d)))
     }
 
+    /// wrong_way: since its furthest point along the lane, the track went back at least the
+    /// distance, for at least the duration, mostly frame by frame (a box that jumps once when
+    /// occluded does not count) and mostly along the lane axis (a car crossing the lane at an
+    /// angle does not count).
     fn wrong_way(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
         let (need, unit) = match self.p.min_distance {
             Distance::Px(d) => (d, "distance_px"),
             Distance::M(d) => (d, "distance_m"),
+        };
+        // Jitter below this is neither forward nor backward.
+        let step_eps = match self.p.min_distance {
+            Distance::Px(_) => 0.5,
+            Distance::M(_) => 0.05,
         };
         for tr in ctx.visible_tracks() {
             if !self.class_ok(tr) {
@@ -500,19 +513,27 @@ impl Rule {
                 continue;
             }
             let Some(o) = tr.last() else { continue };
-            let Some(s) = self.along(ctx, o.p) else {
+            let Some((s, w)) = self.along(ctx, o.p) else {
                 continue;
             };
             let st = self.per.entry(tr.id).or_default();
-            let (pt, ps) = *st.peak.get_or_insert((ctx.t, s));
-            if s > ps {
-                st.peak = Some((ctx.t, s));
+            let Some((pt, ps, pw)) = st.peak.filter(|p| s <= p.1) else {
+                st.peak = Some((ctx.t, s, w));
+                st.steps = 0;
+                st.back_steps = 0;
+                st.prev_along = s;
                 continue;
+            };
+            st.steps += 1;
+            if s < st.prev_along - step_eps {
+                st.back_steps += 1;
             }
-            let (back, dur) = (ps - s, ctx.t - pt);
-            if (back >= need && dur + 1e-9 >= self.p.min_duration_s)
-                || self.open.contains_key(&Some(tr.id))
-            {
+            st.prev_along = s;
+            let steady = 2 * st.back_steps >= st.steps;
+            let (back, across, dur) = (ps - s, (w - pw).abs(), ctx.t - pt);
+            let fire =
+                back >= need && back >= across && steady && dur + 1e-9 >= self.p.min_duration_s;
+            if fire || self.open.contains_key(&Some(tr.id)) {
                 let d = json!({unit: round(back, 2), "duration_s": round(dur, 2), "started_s": round(pt, 3)});
                 self.raise(ctx, out, Some(tr), d);
             }

@@ -439,6 +439,27 @@ fn wrong_way_needs_both_distance_and_duration() {
 }
 
 #[test]
+fn crossing_the_lane_at_an_angle_or_a_box_jumping_back_once_is_not_wrong_way() {
+    // Drifts 70 px back while crossing 100 px of lane (a car heading for the vanishing point).
+    let mut s = wrong_way("min_distance_px = 50\nmin_duration_s = 0.5\n");
+    s.run(2.0, |t| {
+        vec![(
+            1,
+            "car",
+            bx(500.0 - 70.0 * t / 2.0, 300.0 + 100.0 * t, 80.0, 60.0),
+        )]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    // A parked car's box whose bottom jumps 80 px back once (occluded) and stays.
+    let mut s = wrong_way("min_distance_px = 50\nmin_duration_s = 0.5\n");
+    s.run(4.0, |t| {
+        let x = if t < 1.0 { 500.0 } else { 420.0 };
+        vec![(1, "car", bx(x, 400.0, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+}
+
+#[test]
 fn a_stationary_jittering_car_is_not_wrong_way() {
     let mut s = wrong_way("min_distance_px = 30\nmin_duration_s = 1\n");
     let j = std::cell::RefCell::new(Jitter(3));
