@@ -3,6 +3,7 @@
 //! font: no font file to ship, no extra dependency.
 
 use image::{Rgb, RgbImage};
+use std::ops::{Add, Sub};
 
 use super::geometry::{P, in_polygon};
 use crate::config::CameraConfig;
@@ -134,8 +135,8 @@ fn blend(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3], alpha: f64) {
         return;
     }
     let px = img.get_pixel_mut(x as u32, y as u32);
-    for k in 0..3 {
-        px.0[k] = (f64::from(px.0[k]) * (1.0 - alpha) + f64::from(c[k]) * alpha).round() as u8;
+    for (ch, cv) in px.0.iter_mut().zip(c) {
+        *ch = (f64::from(*ch) * (1.0 - alpha) + f64::from(cv) * alpha).round() as u8;
     }
 }
 

@@ -2,6 +2,7 @@
 //! the open events whose lifecycle it drives.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::{Add, Sub};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -236,7 +237,7 @@ impl Rule {
     }
 
     fn class_ok(&self, tr: &Track) -> bool {
-        self.classes.iter().any(|c| *c == tr.label)
+        self.classes.contains(&tr.label)
     }
 
     fn in_zone(&self, tr: &Track) -> bool {
@@ -341,19 +342,15 @@ impl Rule {
     ) {
         if self.kind == RuleKindConfig::LineCount && self.period_start.is_some() {
             let details = self.count_details(t);
-            if !self.open.contains_key(&None) {
-                self.open.insert(
-                    None,
-                    Open {
-                        started: t,
-                        last_update: t,
-                        details: details.clone(),
-                    },
-                );
-                self.emit(out, Phase::New, td, None, details.clone(), zones, lines);
-            }
-            if let Some(o) = self.open.get_mut(&None) {
-                o.details = details;
+            let fresh = !self.open.contains_key(&None);
+            let o = self.open.entry(None).or_insert(Open {
+                started: t,
+                last_update: t,
+                details: Value::Null,
+            });
+            o.details = details.clone();
+            if fresh {
+                self.emit(out, Phase::New, td, None, details, zones, lines);
             }
         }
         self.end_all(t, td, tracks, zones, lines, "stream_end", out);
