@@ -846,6 +846,41 @@ fn speed_from_a_known_homography_is_right_within_its_uncertainty() {
 }
 
 #[test]
+fn speeding_ends_below_the_limit_and_a_measured_rectangle_calibrates_too() {
+    // The same road calibrated by its side lengths instead of ground coordinates.
+    let calib = CALIB.replace(
+        "ground = [[0, 0], [10, 0], [10, 40], [0, 40]]",
+        "distances = [10, 40, 10, 40]",
+    );
+    let mut s = Sim::new(
+        &format!("{calib}[[rules]]\nid = \"speed\"\nkind = \"speeding\"\nlimit_kmh = 60\n"),
+        10.0,
+    );
+    let h = ground_to_image();
+    // 90 km/h for 1.5 s, then 30 km/h.
+    s.run(4.0, |t| {
+        let y = if t < 1.5 {
+            2.0 + 25.0 * t
+        } else {
+            2.0 + 37.5 + 8.33 * (t - 1.5)
+        };
+        let p = h.map(P::new(5.0, y)).unwrap();
+        vec![(1, "car", bx(p.x, p.y, 80.0, 60.0))]
+    });
+    let news = s.of(RuleKind::Speeding, Phase::New);
+    assert_eq!(news.len(), 1, "{:?}", s.events);
+    let v = news[0].details["speed_kmh"].as_f64().unwrap();
+    assert!(
+        (v - 90.0).abs() <= news[0].details["uncertainty_kmh"].as_f64().unwrap(),
+        "{v}"
+    );
+    let ends = s.of(RuleKind::Speeding, Phase::End);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].details["reason"], "below_limit");
+    assert!(ends[0].details["max_speed_kmh"].as_f64().unwrap() >= 80.0);
+}
+
+#[test]
 fn under_the_limit_is_not_speeding() {
     let s = speeding_sim(45.0, 1.0);
     assert_eq!(s.count(RuleKind::Speeding, Phase::New), 0, "{:?}", s.events);
