@@ -55,7 +55,7 @@ require_shared() {
 }
 
 setup_env() {
-  need_apt pkg-config mosquitto mosquitto-clients openssl nasm
+  need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
   ORT_DYLIB_PATH="$(fetch_ort "$ORT_VERSION")"
   export ORT_DYLIB_PATH
   export EDGE_AGENT_MODEL_CACHE="$CACHE/models"
