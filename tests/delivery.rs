@@ -760,14 +760,14 @@ fn site_broker_bridged_to_centre_delivers_everything() {
     let bridge = format!(
         "connection centre\naddress 127.0.0.1:{}\ntopic edge/# out 1\ncleansession false\n\
          remote_clientid site-bridge\nremote_username bridge\nremote_password secret3\n\
-         restart_timeout 1\n",
+         restart_timeout 1\nnotifications false\n",
         centre.port
     );
     let site = Broker::start(dir.path(), "site", &bridge);
     let watch = start_watcher(&watcher_args(
         centre.port,
         "w-centre",
-        &["--count", "200", "--timeout", "90"],
+        &["--count", "200", "--timeout", "30"],
     ));
     // Give the bridge time to connect before the first event.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -780,6 +780,13 @@ fn site_broker_bridged_to_centre_delivers_everything() {
     assert!(out.status.success(), "{}", stderr(&out));
     let ids = committed(&stdout(&out));
     let lines = watch.finish();
+    if event_ids(&lines).len() < ids.len() {
+        eprintln!(
+            "--- site broker log:\n{}\n--- centre broker log:\n{}",
+            site.log(),
+            centre.log()
+        );
+    }
     assert_all_seen(&ids, &lines);
 }
 
