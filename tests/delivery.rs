@@ -591,8 +591,7 @@ fn full_spool_keeps_the_newest_and_reports_evictions() {
     // Health reports the evictions to the centre.
     let health = lines
         .iter()
-        .filter(|v| v["type"] == "health")
-        .last()
+        .rfind(|v| v["type"] == "health")
         .expect("no health message");
     assert_eq!(
         health["payload"]["spool"]["evicted_events"], evicted_events,
