@@ -928,8 +928,14 @@ fn benchmark_delivery() {
         ],
     ));
     assert!(out.status.success());
+    eprintln!("BENCH mosquitto throughput: {}", report_of(&out));
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &["--count", "2000", "--rate", "200", "--quiet", "--report"],
+    ));
+    assert!(out.status.success());
     eprintln!(
-        "BENCH mosquitto (password, evidence, fsync): {}",
+        "BENCH mosquitto latency at 200 events/s: {}",
         report_of(&out)
     );
 
@@ -954,8 +960,14 @@ fn benchmark_delivery() {
         ],
     ));
     assert!(out.status.success());
+    eprintln!("BENCH embedded broker throughput: {}", report_of(&out));
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &["--count", "2000", "--rate", "200", "--quiet", "--report"],
+    ));
+    assert!(out.status.success());
     eprintln!(
-        "BENCH embedded broker (evidence, fsync): {}",
+        "BENCH embedded broker latency at 200 events/s: {}",
         report_of(&out)
     );
 
