@@ -659,6 +659,7 @@ fn tls_and_auth_failures_are_clear_retried_and_lose_nothing() {
             expected.iter().any(|x| err.contains(x)),
             "expected one of {expected:?} in: {err}"
         );
+        assert!(err.contains("hint="), "no hint in: {err}");
         assert!(
             err.matches("MQTT connection failed").count() >= 2,
             "expected retries with backoff: {err}"
