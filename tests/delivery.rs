@@ -229,6 +229,18 @@ impl Broker {
         }
     }
 
+    /// Freezes the broker (SIGSTOP) so publishes pile up unacknowledged, then SIGKILLs it: the
+    /// case where rumqttc alone drops in-flight QoS 1 messages (stack-facts §5).
+    fn freeze_and_kill(&mut self, frozen: Duration) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            sh(Command::new("kill").args(["-STOP", &pid]));
+            std::thread::sleep(frozen);
+            sh(Command::new("kill").args(["-KILL", &pid]));
+            let _ = c.wait();
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
@@ -438,15 +450,27 @@ fn broker_restarted_three_times_loses_no_event() {
     let cfg = password_config(dir.path(), "restart", "restart", broker.port, "secret1");
     let emit = emit_cmd(
         &cfg,
-        &["--count", "2000", "--rate", "400", "--flush-timeout", "60"],
+        &[
+            "--count",
+            "2000",
+            "--rate",
+            "400",
+            "--flush-timeout",
+            "60",
+            "--report",
+        ],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    for _ in 0..3 {
+    for round in 0..3 {
         std::thread::sleep(Duration::from_millis(1200));
-        broker.stop();
+        if round == 1 {
+            broker.freeze_and_kill(Duration::from_millis(300));
+        } else {
+            broker.stop();
+        }
         std::thread::sleep(Duration::from_millis(400));
         broker.restart();
     }
@@ -458,6 +482,17 @@ fn broker_restarted_three_times_loses_no_event() {
         stderr(&out).contains("MQTT connection failed"),
         "the restarts were not noticed: {}",
         stderr(&out)
+    );
+    // Each event is 3 messages (2 evidence + event). More than that were sent: what was in flight
+    // at each loss went again from the spool.
+    let report = report_of(&out);
+    assert!(
+        report["mqtt"]["connects"].as_u64().unwrap() >= 4,
+        "{report}"
+    );
+    assert!(
+        report["mqtt"]["published"].as_u64().unwrap() > 6000,
+        "{report}"
     );
     let lines = watch.finish();
     assert_all_seen(&ids, &lines);
