@@ -964,7 +964,22 @@ fn benchmark_delivery() {
         ],
     ));
     assert!(out.status.success());
-    eprintln!("BENCH mosquitto throughput: {}", report_of(&out));
+    eprintln!("BENCH mosquitto throughput, 1 thread: {}", report_of(&out));
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &[
+            "--count",
+            "5000",
+            "--threads",
+            "4",
+            "--quiet",
+            "--report",
+            "--flush-timeout",
+            "120",
+        ],
+    ));
+    assert!(out.status.success());
+    eprintln!("BENCH mosquitto throughput, 4 threads: {}", report_of(&out));
     let out = run(&mut emit_cmd(
         &cfg,
         &["--count", "2000", "--rate", "200", "--quiet", "--report"],
@@ -996,7 +1011,28 @@ fn benchmark_delivery() {
         ],
     ));
     assert!(out.status.success());
-    eprintln!("BENCH embedded broker throughput: {}", report_of(&out));
+    eprintln!(
+        "BENCH embedded broker throughput, 1 thread: {}",
+        report_of(&out)
+    );
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &[
+            "--count",
+            "5000",
+            "--threads",
+            "4",
+            "--quiet",
+            "--report",
+            "--flush-timeout",
+            "120",
+        ],
+    ));
+    assert!(out.status.success());
+    eprintln!(
+        "BENCH embedded broker throughput, 4 threads: {}",
+        report_of(&out)
+    );
     let out = run(&mut emit_cmd(
         &cfg,
         &["--count", "2000", "--rate", "200", "--quiet", "--report"],

@@ -47,6 +47,9 @@ pub struct Args {
     /// Do not print a line per committed event.
     #[arg(long)]
     quiet: bool,
+    /// Submitting threads, like cameras feeding one agent; they share spool commits.
+    #[arg(long, default_value_t = 1)]
+    threads: u64,
 }
 
 fn default_frame() -> anyhow::Result<PathBuf> {
@@ -135,22 +138,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let delivery = Delivery::start(&loaded, StatusInfo::from_config(&loaded))
         .with_context(|| format!("starting delivery for {}", args.config.display()))?;
     let t0 = Instant::now();
-    for n in 0..args.count {
-        if args.rate > 0.0 {
-            let due = t0 + Duration::from_secs_f64(n as f64 / args.rate);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
+    let threads = args.threads.max(1);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|k| {
+                let (delivery, images, loaded, args) = (&delivery, &images, &loaded, &args);
+                scope.spawn(move || -> anyhow::Result<()> {
+                    // Thread k submits events k, k+threads, ...; the rate is shared.
+                    for n in (k..args.count).step_by(threads as usize) {
+                        if args.rate > 0.0 {
+                            let due = t0 + Duration::from_secs_f64(n as f64 / args.rate);
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                        }
+                        let event = synthetic_event(loaded, &args.camera, n);
+                        let id = event.event_id;
+                        let seq = delivery
+                            .submit(event, images.clone())
+                            .context("submitting an event to the spool")?;
+                        if !args.quiet {
+                            output::line(json!({"event_id": id, "seq": seq}))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a submitting thread panicked"))??;
         }
-        let event = synthetic_event(&loaded, &args.camera, n);
-        let id = event.event_id;
-        let seq = delivery
-            .submit(event, images.clone())
-            .context("submitting an event to the spool")?;
-        if !args.quiet {
-            output::line(json!({"event_id": id, "seq": seq}))?;
-        }
-    }
+        Ok(())
+    })?;
     let submit_time = t0.elapsed();
     let flushed = delivery.wait_idle(Duration::from_secs_f64(args.flush_timeout));
     let total_time = t0.elapsed();
@@ -162,6 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         output::line(json!({
             "report": "delivery",
             "submitted": args.count,
+            "threads": threads,
             "left_in_spool": left,
             "flushed": flushed,
             "evidence_bytes_per_event": evidence_bytes,

@@ -23,7 +23,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{LoadedConfig, MqttProtocol};
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, Topics};
-use crate::spool::{Spool, SpoolError, SpoolStats};
+use crate::spool::{Spool, SpoolError, SpoolStats, Submission};
 use backoff::Backoff;
 use link::{Link, LinkEvent};
 use settings::{MqttSettings, SettingsError};
@@ -40,6 +40,9 @@ pub enum DeliveryError {
     Embedded(#[from] embedded::EmbeddedError),
     #[error("starting the publisher thread: {0}")]
     Thread(std::io::Error),
+    /// The shared commit that carried this event failed (the committing caller got the cause).
+    #[error("spool commit failed: {0}")]
+    Commit(String),
 }
 
 /// Everything [`Delivery`] needs, usually from [`DeliveryOptions::from_config`].
@@ -103,8 +106,13 @@ pub struct Delivery {
     inner: Arc<Inner>,
 }
 
+type Waiting = (Submission, Instant, Arc<Mutex<Option<Result<u64, String>>>>);
+
 struct Inner {
     spool: Mutex<Spool>,
+    /// Submissions waiting for the next group commit.
+    queue: Mutex<Vec<Waiting>>,
+    max_bytes: u64,
     topics: Topics,
     wake: Notify,
     shared: Mutex<Shared>,
@@ -146,6 +154,8 @@ impl Delivery {
         let (stop, stop_rx) = watch::channel(None);
         let inner = Arc::new(Inner {
             spool: Mutex::new(spool),
+            queue: Mutex::new(Vec::new()),
+            max_bytes: opts.max_spool_bytes,
             topics: opts.topics.clone(),
             wake: Notify::new(),
             shared: Mutex::new(Shared::default()),
@@ -177,24 +187,65 @@ impl Delivery {
 
     /// Spools the event with its evidence and returns its `seq` once the commit is on disk. Sets
     /// `seq` and `evidence` on the event; everything else is the caller's.
-    pub fn submit(
-        &self,
-        mut event: Event,
-        evidence: Vec<EvidenceImage>,
-    ) -> Result<u64, DeliveryError> {
-        let t = Instant::now();
-        let seq = {
-            let mut spool = lock(&self.inner.spool);
-            let seq = spool.submit(&mut event, &evidence, &self.inner.topics)?;
-            // Under the spool lock, so the publisher cannot see the row before its timestamp.
-            let mut sh = lock(&self.inner.shared);
-            if sh.submitted_at.len() < MAX_LATENCY_SAMPLES {
-                sh.submitted_at.insert(spool.last_row(), t);
+    ///
+    /// Concurrent callers share commits (group commit): whoever holds the spool commits every
+    /// submission waiting at that moment in one transaction, so N cameras pay for one fsync, and
+    /// each caller still returns only after its own event is on disk.
+    pub fn submit(&self, event: Event, evidence: Vec<EvidenceImage>) -> Result<u64, DeliveryError> {
+        // Refuse an event that can never fit here, so it cannot fail a shared commit.
+        let bytes = evidence.iter().map(|e| e.jpeg.len() as u64).sum::<u64>() + 4096;
+        if bytes > self.inner.max_bytes {
+            return Err(SpoolError::TooLarge {
+                bytes,
+                max: self.inner.max_bytes,
             }
-            seq
-        };
+            .into());
+        }
+        let slot: Arc<Mutex<Option<Result<u64, String>>>> = Arc::new(Mutex::new(None));
+        lock(&self.inner.queue).push((
+            Submission {
+                event,
+                evidence,
+                seq: 0,
+                row: 0,
+            },
+            Instant::now(),
+            Arc::clone(&slot),
+        ));
+        let mut spool = lock(&self.inner.spool);
+        // Slots are filled before the committer releases the spool, so ours is either done or
+        // still in the queue.
+        if let Some(done) = lock(&slot).take() {
+            return done.map_err(DeliveryError::Commit);
+        }
+        let batch = std::mem::take(&mut *lock(&self.inner.queue));
+        let (mut subs, waits): (Vec<Submission>, Vec<(Instant, Arc<Mutex<_>>)>) =
+            batch.into_iter().map(|(s, t, w)| (s, (t, w))).unzip();
+        let result = spool.submit_many(&mut subs, &self.inner.topics);
+        if result.is_ok() {
+            let mut sh = lock(&self.inner.shared);
+            for (sub, (t, _)) in subs.iter().zip(&waits) {
+                if sh.submitted_at.len() < MAX_LATENCY_SAMPLES {
+                    sh.submitted_at.insert(sub.row, *t);
+                }
+            }
+        }
+        let error = result.as_ref().err().map(|e| e.to_string());
+        for (sub, (_, w)) in subs.iter().zip(&waits) {
+            *lock(w) = Some(match &error {
+                None => Ok(sub.seq),
+                Some(e) => Err(e.clone()),
+            });
+        }
+        drop(spool);
         self.inner.wake.notify_one();
-        Ok(seq)
+        if let Err(e) = result {
+            return Err(DeliveryError::Spool(e));
+        }
+        lock(&slot)
+            .take()
+            .unwrap_or_else(|| Err("submission lost".into()))
+            .map_err(DeliveryError::Commit)
     }
 
     /// Latest state of a camera, reported in the next `health` message.

@@ -134,3 +134,57 @@ fn connection_errors_get_a_hint_naming_what_to_fix() {
         );
     }
 }
+
+#[test]
+fn concurrent_submitters_share_commits_and_get_unique_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{dead}"), "test").unwrap();
+    mqtt.client_id = "dev-group".into();
+    let opts = DeliveryOptions {
+        mqtt,
+        topics: Topics::new("edge", "s", "d"),
+        spool_dir: dir.path().join("spool"),
+        max_spool_bytes: 1 << 24,
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        health_interval: Duration::from_secs(1),
+        embedded: None,
+    };
+    let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
+    let mut seqs: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let d = delivery.clone();
+                s.spawn(move || {
+                    (0..50)
+                        .map(|_| {
+                            let e = Event::new(
+                                EventKind::Intrusion,
+                                Phase::New,
+                                "s",
+                                "d",
+                                "c",
+                                Utc::now(),
+                            );
+                            d.submit(e, Vec::new()).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(delivery.stats().spool.events, 200);
+    // Nothing is reachable: everything stays spooled for the next start.
+    assert_eq!(delivery.shutdown(Duration::ZERO), 200);
+}

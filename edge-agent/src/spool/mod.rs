@@ -52,6 +52,17 @@ pub struct OutMessage {
     pub payload: Vec<u8>,
 }
 
+/// One event with its evidence, on its way into the spool.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub event: Event,
+    pub evidence: Vec<EvidenceImage>,
+    /// Assigned on commit.
+    pub seq: u64,
+    /// Row id of the event message, assigned on commit.
+    pub row: i64,
+}
+
 /// Depth and eviction counters, for `health` and `stats()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SpoolStats {
@@ -159,79 +170,105 @@ impl Spool {
         evidence: &[EvidenceImage],
         topics: &Topics,
     ) -> Result<u64, SpoolError> {
-        event.evidence = evidence
-            .iter()
-            .map(|img| EvidenceRef {
-                role: img.role,
-                sha256: img.sha256.clone(),
-                topic: topics.evidence(&img.sha256),
-                width: img.width,
-                height: img.height,
-                bytes: img.jpeg.len() as u64,
-            })
-            .collect();
+        let mut one = [Submission {
+            event: event.clone(),
+            evidence: evidence.to_vec(),
+            seq: 0,
+            row: 0,
+        }];
+        let result = self.submit_many(&mut one, topics);
+        let [done] = one;
+        *event = done.event;
+        result.map(|()| done.seq)
+    }
+
+    /// Commits several submissions in one transaction and one fsync (group commit: concurrent
+    /// cameras share the cost of the disk flush). Fills `seq` and `row` of each.
+    pub fn submit_many(
+        &mut self,
+        items: &mut [Submission],
+        topics: &Topics,
+    ) -> Result<(), SpoolError> {
+        let mut st = self.stats;
         let tx = self.conn.transaction()?;
-        let last: Option<i64> = tx
-            .prepare_cached("SELECT last FROM seqs WHERE device_id = ?1")?
-            .query_row([&event.device_id], |r| r.get(0))
-            .optional()?;
-        let seq = last.unwrap_or(0) as u64 + 1;
-        tx.prepare_cached(
-            "INSERT INTO seqs(device_id, last) VALUES (?1, ?2)
-             ON CONFLICT(device_id) DO UPDATE SET last = excluded.last",
-        )?
-        .execute(params![event.device_id, seq as i64])?;
-        event.seq = seq;
-        let payload = serde_json::to_vec(&event)?;
-        let new_bytes =
-            payload.len() as u64 + evidence.iter().map(|e| e.jpeg.len() as u64).sum::<u64>();
-        if new_bytes > self.stats.max_bytes {
-            return Err(SpoolError::TooLarge {
-                bytes: new_bytes,
-                max: self.stats.max_bytes,
-            });
-        }
-        let over = (self.stats.bytes + new_bytes).saturating_sub(self.stats.max_bytes);
-        let evicted = if over > 0 {
-            evict(&tx, over)?
-        } else {
-            Evicted::default()
-        };
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO outbox(kind, bytes, topic, payload) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for img in evidence {
+        for item in items.iter_mut() {
+            let event = &mut item.event;
+            let evidence = &item.evidence;
+            event.evidence = evidence
+                .iter()
+                .map(|img| EvidenceRef {
+                    role: img.role,
+                    sha256: img.sha256.clone(),
+                    topic: topics.evidence(&img.sha256),
+                    width: img.width,
+                    height: img.height,
+                    bytes: img.jpeg.len() as u64,
+                })
+                .collect();
+            let last: Option<i64> = tx
+                .prepare_cached("SELECT last FROM seqs WHERE device_id = ?1")?
+                .query_row([&event.device_id], |r| r.get(0))
+                .optional()?;
+            let seq = last.unwrap_or(0) as u64 + 1;
+            tx.prepare_cached(
+                "INSERT INTO seqs(device_id, last) VALUES (?1, ?2)
+                 ON CONFLICT(device_id) DO UPDATE SET last = excluded.last",
+            )?
+            .execute(params![event.device_id, seq as i64])?;
+            event.seq = seq;
+            let payload = serde_json::to_vec(&event)?;
+            let new_bytes =
+                payload.len() as u64 + evidence.iter().map(|e| e.jpeg.len() as u64).sum::<u64>();
+            if new_bytes > st.max_bytes {
+                return Err(SpoolError::TooLarge {
+                    bytes: new_bytes,
+                    max: st.max_bytes,
+                });
+            }
+            let over = (st.bytes + new_bytes).saturating_sub(st.max_bytes);
+            let evicted = if over > 0 {
+                evict(&tx, over)?
+            } else {
+                Evicted::default()
+            };
+            {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO outbox(kind, bytes, topic, payload) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for img in evidence {
+                    ins.execute(params![
+                        KIND_EVIDENCE,
+                        img.jpeg.len() as i64,
+                        topics.evidence(&img.sha256),
+                        img.jpeg
+                    ])?;
+                }
                 ins.execute(params![
-                    KIND_EVIDENCE,
-                    img.jpeg.len() as i64,
-                    topics.evidence(&img.sha256),
-                    img.jpeg
+                    KIND_EVENT,
+                    payload.len() as i64,
+                    topics.event(event.kind),
+                    payload
                 ])?;
             }
-            ins.execute(params![
-                KIND_EVENT,
-                payload.len() as i64,
-                topics.event(event.kind),
-                payload
-            ])?;
+            item.seq = seq;
+            item.row = tx.last_insert_rowid();
+            st.bytes = st.bytes - evicted.bytes + new_bytes;
+            st.events = st.events - evicted.events + 1;
+            st.evidence = st.evidence - evicted.evidence + evidence.len() as u64;
+            st.evicted_events += evicted.events;
+            st.evicted_evidence += evicted.evidence;
+            if evicted.events + evicted.evidence > 0 {
+                tracing::warn!(
+                    evicted_events = evicted.events,
+                    evicted_evidence = evicted.evidence,
+                    total_evicted_events = st.evicted_events,
+                    "spool full: evicted the oldest messages"
+                );
+            }
         }
         tx.commit()?;
-        let s = &mut self.stats;
-        s.bytes = s.bytes - evicted.bytes + new_bytes;
-        s.events = s.events - evicted.events + 1;
-        s.evidence = s.evidence - evicted.evidence + evidence.len() as u64;
-        s.evicted_events += evicted.events;
-        s.evicted_evidence += evicted.evidence;
-        if evicted.events + evicted.evidence > 0 {
-            tracing::warn!(
-                evicted_events = evicted.events,
-                evicted_evidence = evicted.evidence,
-                total_evicted_events = s.evicted_events,
-                "spool full: evicted the oldest messages"
-            );
-        }
-        Ok(seq)
+        self.stats = st;
+        Ok(())
     }
 
     /// Up to `limit` unacknowledged messages with an id above `after`, in id order.
