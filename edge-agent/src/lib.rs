@@ -4,14 +4,23 @@
 //! concern and its tests.
 
 pub mod anpr;
+pub mod audit;
+pub mod clock;
 pub mod config;
+pub mod events;
 pub mod imageio;
 pub mod inference;
 pub mod logging;
 pub mod models;
+pub mod pipeline;
 pub mod plate;
+pub mod privacy;
+pub mod publish;
+pub mod rules;
 pub mod runtime;
 pub mod source;
+pub mod spool;
+pub mod track;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
 pub const ENABLED_FEATURES: &[&str] = &[];

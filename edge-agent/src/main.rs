@@ -38,6 +38,16 @@ enum Command {
     Plates(cmds::plates::Args),
     /// Measure steady-state preprocessing, ONNX Runtime and postprocessing time per model.
     Bench(cmds::bench::Args),
+    /// Check the audit log's hash chain (config changes, exports, deletions, API access).
+    Audit(cmds::audit::Args),
+    /// Print the event JSON Schema, or regenerate/check schema/ and docs/events.md.
+    Schema(cmds::schema::Args),
+    /// Submit synthetic events with evidence through the spool and publisher (tests, benchmark).
+    Emit(cmds::emit::Args),
+    /// Subscribe to events like an integrator: dedupe, verify evidence, report sequence gaps.
+    Watch(cmds::watch::Args),
+    /// Draw a camera's zones, lines and directions on one of its frames (PNG) to check a config.
+    Zones(cmds::zones::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +61,11 @@ fn main() -> ExitCode {
         Command::Detect(args) => cmds::detect::run(args),
         Command::Bench(args) => cmds::bench::run(args),
         Command::Plates(args) => cmds::plates::run(args),
+        Command::Audit(args) => cmds::audit::run(args),
+        Command::Schema(args) => cmds::schema::run(args),
+        Command::Emit(args) => cmds::emit::run(args),
+        Command::Watch(args) => cmds::watch::run(args),
+        Command::Zones(args) => cmds::zones::run(args),
     };
     match result {
         Ok(code) => code,

@@ -86,7 +86,8 @@ struct Candidate {
     vehicle: Option<(Arc<str>, VehicleKind)>,
 }
 
-fn vehicle_kind(label: &str) -> VehicleKind {
+/// The plate family a detector label implies (motorbike plates are two-row).
+pub fn vehicle_kind(label: &str) -> VehicleKind {
     match label {
         "motorcycle" | "Motor" | "bicycle" => VehicleKind::Motorbike,
         "car" | "bus" | "truck" => VehicleKind::Car,
@@ -203,6 +204,80 @@ impl PlateReader {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         Ok(plates)
+    }
+
+    /// Plates on vehicles already found (the pipeline's tracked boxes): the plate detector on each
+    /// vehicle's crop, its best candidate read, OCR batched across vehicles. One entry per vehicle,
+    /// `None` where no candidate reached `candidate_score`.
+    pub fn read_vehicles(
+        &mut self,
+        frame: &RgbImage,
+        vehicles: &[([f32; 4], VehicleKind)],
+    ) -> Result<Vec<Option<FramePlate>>, InferenceError> {
+        let mut found: Vec<(usize, Detection, Rect)> = Vec::new();
+        for (i, (bbox, _)) in vehicles.iter().enumerate() {
+            let Some(region) = Rect::covering(*bbox, frame.width(), frame.height()) else {
+                continue;
+            };
+            if region.w < 16 || region.h < 16 {
+                continue;
+            }
+            let best = self
+                .plate_detector
+                .detect(frame, Some(region))?
+                .into_iter()
+                .filter(|d| d.score >= self.opts.candidate_score)
+                .max_by(|a, b| a.score.total_cmp(&b.score));
+            if let Some(det) = best
+                && let Some(plate) = Rect::covering(det.bbox, frame.width(), frame.height())
+            {
+                found.push((i, det, plate));
+            }
+        }
+        let regions: Vec<Rect> = found.iter().map(|f| f.2).collect();
+        let reads = self.read_regions(frame, &regions, found.iter().map(|f| vehicles[f.0].1))?;
+        let mut out: Vec<Option<FramePlate>> = vec![None; vehicles.len()];
+        for ((i, det, _), read) in found.into_iter().zip(reads) {
+            let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
+            out[i] = Some(FramePlate {
+                bbox: det.bbox,
+                detector_score: det.score,
+                vehicle: None,
+                read,
+                low_confidence,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Plate boxes on the full frame at or above `candidate_score` (a dedicated ANPR camera tracks
+    /// these directly), without reading them.
+    pub fn detect_plates(&mut self, frame: &RgbImage) -> Result<Vec<Detection>, InferenceError> {
+        let min = self.opts.candidate_score;
+        let mut found = self.plate_detector.detect(frame, None)?;
+        found.retain(|d| d.score >= min);
+        Ok(found)
+    }
+
+    /// Reads plates whose boxes are already known (a dedicated ANPR camera's tracked plates), OCR
+    /// batched. One entry per box, `None` for a box outside the frame.
+    pub fn read_boxes(
+        &mut self,
+        frame: &RgbImage,
+        plates: &[([f32; 4], VehicleKind)],
+    ) -> Result<Vec<Option<PlateDecode>>, InferenceError> {
+        let inside: Vec<(usize, Rect)> = plates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (b, _))| Some((i, Rect::covering(*b, frame.width(), frame.height())?)))
+            .collect();
+        let regions: Vec<Rect> = inside.iter().map(|x| x.1).collect();
+        let reads = self.read_regions(frame, &regions, inside.iter().map(|x| plates[x.0].1))?;
+        let mut out = vec![None; plates.len()];
+        for ((i, _), read) in inside.into_iter().zip(reads) {
+            out[i] = Some(read);
+        }
+        Ok(out)
     }
 
     /// Reads plate crops (each image is one plate).

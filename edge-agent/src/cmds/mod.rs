@@ -1,10 +1,15 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod detect;
+pub mod emit;
 pub mod models;
 pub mod output;
 pub mod plates;
 pub mod run;
+pub mod schema;
 pub mod version;
+pub mod watch;
+pub mod zones;

@@ -38,7 +38,7 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http",
+    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence",
 ];
 
 /// Reads and parses a config file.
@@ -102,9 +102,13 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let storage =
         optional_section::<StorageConfig>(&source, section("storage"), "storage", &mut diags);
     let http = optional_section::<HttpConfig>(&source, section("http"), "http", &mut diags);
+    let evidence =
+        optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
 
-    match (device, runtime, models, mqtt, storage, http, cameras) {
+    match (
+        device, runtime, models, mqtt, storage, http, cameras, evidence,
+    ) {
         (
             Some(device),
             Some(runtime),
@@ -113,6 +117,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
             Some(storage),
             Some(http),
             Some(cameras),
+            Some(evidence),
         ) if diags.is_empty() => {
             let config = Config {
                 device,
@@ -122,6 +127,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 mqtt,
                 storage,
                 http,
+                evidence,
             };
             Ok(LoadedConfig {
                 config,

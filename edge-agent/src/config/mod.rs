@@ -5,10 +5,12 @@
 
 mod diagnostic;
 mod load;
+mod rules;
 mod types;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Severity, SourceText};
 pub use load::{ConfigError, LoadedConfig, load_file, parse_str};
+pub use rules::*;
 pub use types::*;
 pub use validate::{ValidateOptions, validate};

@@ -17,6 +17,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub storage: StorageConfig,
     pub http: HttpConfig,
+    pub evidence: EvidenceConfig,
 }
 
 /// `[device]`: who this device is. Both ids become MQTT topic levels.
@@ -230,6 +231,22 @@ pub struct CameraConfig {
     /// Set false to keep a camera configured but not opened. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `[w, h]` of the camera's frames; zones, lines and calibration points are checked against
+    /// it. Default: none (not checked).
+    #[serde(default)]
+    pub frame_size: Option<[u32; 2]>,
+    /// `[[cameras.zones]]`: polygons for rules. Default: none.
+    #[serde(default)]
+    pub zones: Vec<super::rules::ZoneConfig>,
+    /// `[[cameras.lines]]`: counting lines. Default: none.
+    #[serde(default)]
+    pub lines: Vec<super::rules::LineConfig>,
+    /// `[[cameras.rules]]`: behaviour rules. Default: none.
+    #[serde(default)]
+    pub rules: Vec<super::rules::RuleConfig>,
+    /// `[cameras.calibration]`: image-to-ground mapping for speeds and metres. Default: none.
+    #[serde(default)]
+    pub calibration: Option<super::rules::CalibrationConfig>,
 }
 
 fn default_fps() -> f64 {
@@ -277,6 +294,18 @@ pub struct MqttConfig {
     /// `[mqtt.tls]`: present means TLS. Default: none.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// First reconnect delay in milliseconds; doubles per failure, with jitter. Default 500.
+    #[serde(default = "default_reconnect_min_ms")]
+    pub reconnect_min_ms: u64,
+    /// Longest reconnect delay in seconds. Default 30.
+    #[serde(default = "default_reconnect_max_s")]
+    pub reconnect_max_s: u64,
+    /// Seconds between `health` messages. Default 30.
+    #[serde(default = "default_health_interval_s")]
+    pub health_interval_s: u64,
+    /// Publishes awaiting PUBACK at once. Default 100.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: u16,
 }
 
 impl Default for MqttConfig {
@@ -291,6 +320,10 @@ impl Default for MqttConfig {
             password_file: None,
             keep_alive_s: default_keep_alive(),
             tls: None,
+            reconnect_min_ms: default_reconnect_min_ms(),
+            reconnect_max_s: default_reconnect_max_s(),
+            health_interval_s: default_health_interval_s(),
+            max_inflight: default_max_inflight(),
         }
     }
 }
@@ -303,6 +336,18 @@ fn default_prefix() -> String {
 }
 fn default_keep_alive() -> u64 {
     30
+}
+fn default_reconnect_min_ms() -> u64 {
+    500
+}
+fn default_reconnect_max_s() -> u64 {
+    30
+}
+fn default_health_interval_s() -> u64 {
+    30
+}
+fn default_max_inflight() -> u16 {
+    100
 }
 
 /// MQTT protocol version.
@@ -385,4 +430,39 @@ impl Default for HttpConfig {
 
 fn default_http_listen() -> String {
     "127.0.0.1:8080".into()
+}
+
+/// `[evidence]`: the JPEGs attached to events.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Frames wider than this are downscaled before encoding (0 = full size). Default 1280.
+    #[serde(default = "default_frame_max_width")]
+    pub frame_max_width: u32,
+    /// JPEG quality 1..=100. Default 80.
+    #[serde(default = "default_jpeg_quality")]
+    pub jpeg_quality: u8,
+    /// Margin around the object crop, as a fraction of the box size on each side. Default 0.15.
+    #[serde(default = "default_crop_padding")]
+    pub crop_padding: f32,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self {
+            frame_max_width: default_frame_max_width(),
+            jpeg_quality: default_jpeg_quality(),
+            crop_padding: default_crop_padding(),
+        }
+    }
+}
+
+fn default_frame_max_width() -> u32 {
+    1280
+}
+fn default_jpeg_quality() -> u8 {
+    80
+}
+fn default_crop_padding() -> f32 {
+    0.15
 }

@@ -51,6 +51,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.mqtt(&c.mqtt, &c.device);
     v.storage(&c.storage);
     v.http(&c.http);
+    v.evidence(&c.evidence);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -256,6 +257,20 @@ impl Validator<'_> {
                 );
             }
             self.camera_url(&at("url"), &cam.url);
+            self.camera_rules(i, cam);
+        }
+    }
+
+    /// Zones, lines, rules and calibration: the checks live with the engine
+    /// ([`crate::rules::check_camera`]) so both refuse the same configs.
+    fn camera_rules(&mut self, i: usize, cam: &CameraConfig) {
+        for p in crate::rules::check_camera(cam) {
+            let mut path = vec![Key("cameras"), Index(i)];
+            path.extend(p.at.iter().map(|a| match *a {
+                crate::rules::At::Key(k) => Key(k),
+                crate::rules::At::Index(n) => Index(n),
+            }));
+            self.error(&path, p.message, p.hint);
         }
     }
 
@@ -449,6 +464,71 @@ impl Validator<'_> {
                 &at("keep_alive_s"),
                 format!("keep_alive_s = {} is outside 5..=3600", m.keep_alive_s),
                 "30 s suits 4G links",
+            );
+        }
+        if m.reconnect_min_ms < 10 || m.reconnect_min_ms > 60_000 {
+            self.error(
+                &at("reconnect_min_ms"),
+                format!(
+                    "reconnect_min_ms = {} is outside 10..=60000",
+                    m.reconnect_min_ms
+                ),
+                "500 ms is a good first delay",
+            );
+        }
+        if m.reconnect_max_s == 0 || m.reconnect_max_s * 1000 < m.reconnect_min_ms {
+            self.error(
+                &at("reconnect_max_s"),
+                format!(
+                    "reconnect_max_s = {} is below reconnect_min_ms",
+                    m.reconnect_max_s
+                ),
+                "use at least 1 and no less than the first delay; 30 s suits 4G links",
+            );
+        }
+        if m.health_interval_s == 0 || m.health_interval_s > 86_400 {
+            self.error(
+                &at("health_interval_s"),
+                format!(
+                    "health_interval_s = {} is outside 1..=86400",
+                    m.health_interval_s
+                ),
+                "30 s is usual",
+            );
+        }
+        if m.max_inflight == 0 {
+            self.error(
+                &at("max_inflight"),
+                "max_inflight must be at least 1",
+                "100 is usual; lower it for brokers with a small receive maximum",
+            );
+        }
+    }
+
+    fn evidence(&mut self, e: &EvidenceConfig) {
+        let at = |k| [Key("evidence"), Key(k)];
+        if !(1..=100).contains(&e.jpeg_quality) {
+            self.error(
+                &at("jpeg_quality"),
+                format!("jpeg_quality = {} is outside 1..=100", e.jpeg_quality),
+                "75-85 keeps plates legible at a fraction of the size",
+            );
+        }
+        if !(0.0..=2.0).contains(&e.crop_padding) {
+            self.error(
+                &at("crop_padding"),
+                format!("crop_padding = {} is outside 0..=2", e.crop_padding),
+                "0.15 adds 15% of the box on each side",
+            );
+        }
+        if e.frame_max_width != 0 && e.frame_max_width < 64 {
+            self.error(
+                &at("frame_max_width"),
+                format!(
+                    "frame_max_width = {} is too small to show anything",
+                    e.frame_max_width
+                ),
+                "use 0 (full size) or at least 320",
             );
         }
     }

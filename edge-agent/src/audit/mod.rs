@@ -1,0 +1,307 @@
+//! The audit log: an append-only file of JSON lines, each record holding the hash of the one before,
+//! so an edited, removed or reordered record breaks the chain (`edge-agent audit verify`).
+//!
+//! Records config and watchlist changes, evidence exports, deletions and local API access by token
+//! id — who did what and when (Circular 67/2024/TT-BCA: camera data is not deleted without a record).
+//! Truncating the newest records cannot be seen from the file alone; the current head hash is what
+//! a remote party should keep (it goes out with the device's health).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the log, from 0.
+    pub index: u64,
+    /// Wall clock, milliseconds since the Unix epoch (UTC).
+    pub time_ms: u64,
+    /// Who: `token:<id>` for the local API, `mqtt` for remote config, `local` for the CLI.
+    pub actor: String,
+    /// What, e.g. `config.apply`, `config.rollback`, `watchlist.set`, `evidence.export`,
+    /// `evidence.delete`, `privacy.blur_disabled`, `api.access`.
+    pub action: String,
+    /// Action-specific facts (versions, hashes, counts, reasons).
+    pub details: serde_json::Value,
+    /// `hash` of the previous record ([`GENESIS`] for the first).
+    pub prev: String,
+    /// sha256 over `prev` and this record's other fields.
+    pub hash: String,
+}
+
+/// Audit log failures; verification errors name the line.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit log {path}, line {line}: {reason}")]
+    Broken {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+fn record_hash(r: &AuditRecord) -> String {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        index: u64,
+        time_ms: u64,
+        actor: &'a str,
+        action: &'a str,
+        details: &'a serde_json::Value,
+        prev: &'a str,
+    }
+    let body = Body {
+        index: r.index,
+        time_ms: r.time_ms,
+        actor: &r.actor,
+        action: &r.action,
+        details: &r.details,
+        prev: &r.prev,
+    };
+    // serde_json's maps are sorted by key, so the bytes are canonical.
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// An open audit log, positioned after its last record.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    head: String,
+    next: u64,
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log, verifying the whole chain first: a broken log is reported,
+    /// never silently extended.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let io = |source| AuditError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let (next, head) = if path.exists() {
+            let n = verify(path)?;
+            (n.records, n.head)
+        } else {
+            (0, GENESIS.to_string())
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            file,
+            head,
+            next,
+        })
+    }
+
+    /// Appends a record and syncs it to disk before returning.
+    pub fn append(
+        &mut self,
+        actor: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<AuditRecord, AuditError> {
+        let time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut r = AuditRecord {
+            index: self.next,
+            time_ms,
+            actor: actor.into(),
+            action: action.into(),
+            details,
+            prev: self.head.clone(),
+            hash: String::new(),
+        };
+        r.hash = record_hash(&r);
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(&r).map_err(|e| io(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.head = r.hash.clone();
+        self.next += 1;
+        Ok(r)
+    }
+
+    /// Hash of the newest record ([`GENESIS`] when empty).
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+}
+
+/// Result of a successful verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub records: u64,
+    pub head: String,
+}
+
+/// Checks every record: valid JSON, consecutive indexes, `prev` equal to the previous `hash`,
+/// and `hash` recomputed from the content.
+pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+    let file = File::open(path).map_err(|source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let broken = |line: usize, reason: String| AuditError::Broken {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut head = GENESIS.to_string();
+    let mut count = 0u64;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i + 1;
+        let line = line.map_err(|source| AuditError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            return Err(broken(n, "empty line".into()));
+        }
+        let r: AuditRecord = serde_json::from_str(&line)
+            .map_err(|e| broken(n, format!("not an audit record: {e}")))?;
+        if r.index != count {
+            return Err(broken(
+                n,
+                format!(
+                    "record index {} where {count} was expected (a record was removed or moved)",
+                    r.index
+                ),
+            ));
+        }
+        if r.prev != head {
+            return Err(broken(
+                n,
+                "prev does not match the previous record's hash (a record was removed, moved or edited)".into(),
+            ));
+        }
+        if record_hash(&r) != r.hash {
+            return Err(broken(
+                n,
+                "hash does not match the record's content (edited)".into(),
+            ));
+        }
+        head = r.hash;
+        count += 1;
+    }
+    Ok(Verified {
+        records: count,
+        head,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log_with(n: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit/audit.jsonl");
+        let mut log = AuditLog::open(&path).expect("open");
+        for i in 0..n {
+            log.append(
+                "token:ops-1",
+                "config.apply",
+                json!({"version": i, "hash": "ab12"}),
+            )
+            .expect("append");
+        }
+        (dir, path)
+    }
+
+    fn lines(p: &Path) -> Vec<String> {
+        std::fs::read_to_string(p)
+            .expect("read")
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn write(p: &Path, lines: &[String]) {
+        std::fs::write(p, lines.join("\n") + "\n").expect("write");
+    }
+
+    #[test]
+    fn chain_verifies_and_survives_reopen() {
+        let (_d, path) = log_with(3);
+        let v = verify(&path).expect("valid");
+        assert_eq!(v.records, 3);
+        let mut log = AuditLog::open(&path).expect("reopen");
+        assert_eq!(log.head(), v.head);
+        let r = log
+            .append("local", "evidence.export", json!({"sha256": "ff"}))
+            .expect("append");
+        assert_eq!(r.index, 3);
+        assert_eq!(r.prev, v.head);
+        assert_eq!(verify(&path).expect("valid").records, 4);
+    }
+
+    #[test]
+    fn edited_record_is_detected() {
+        let (_d, path) = log_with(4);
+        let mut l = lines(&path);
+        l[1] = l[1].replace("token:ops-1", "token:ops-2");
+        write(&path, &l);
+        let e = verify(&path).expect_err("edited").to_string();
+        assert!(e.contains("line 2") && e.contains("edited"), "{e}");
+    }
+
+    #[test]
+    fn removed_record_is_detected() {
+        let (_d, path) = log_with(4);
+        let mut l = lines(&path);
+        l.remove(1);
+        write(&path, &l);
+        let e = verify(&path).expect_err("removed").to_string();
+        assert!(e.contains("line 2") && e.contains("removed"), "{e}");
+    }
+
+    #[test]
+    fn reordered_records_are_detected() {
+        let (_d, path) = log_with(4);
+        let mut l = lines(&path);
+        l.swap(1, 2);
+        write(&path, &l);
+        let e = verify(&path).expect_err("reordered").to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_log_is_not_extended() {
+        let (_d, path) = log_with(2);
+        let mut l = lines(&path);
+        l[0] = l[0].replace("\"version\":0", "\"version\":9");
+        write(&path, &l);
+        assert!(AuditLog::open(&path).is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! `edge-agent replay --config FILE VIDEO`: the whole pipeline on a recorded video, for tuning a
+//! site's config and for tests; events as JSON lines and a summary of what happened.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use edge_agent::events::Topics;
+use edge_agent::pipeline::sink::EventSink;
+use edge_agent::pipeline::{self, PipelineOptions, Summary};
+use serde_json::json;
+
+use super::agent;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Config file: the camera's role, rate and rules, the models and the runtime.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Video file (MP4, H.264) or folder of images to run through the pipeline.
+    video: String,
+    /// The camera of the config the video stands for [default: the first camera].
+    #[arg(long)]
+    camera: Option<String>,
+    /// Write every event as a JSON line (the event schema) to this file.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Save evidence JPEGs as DIR/{sha256}.jpg.
+    #[arg(long)]
+    evidence: Option<PathBuf>,
+    /// Pace the video by its timestamps like a live camera; frames are dropped when inference
+    /// falls behind. Default: as fast as possible, every sampled frame analysed.
+    #[arg(long)]
+    realtime: bool,
+    /// Frames per second to analyse [default: the camera's target_fps].
+    #[arg(long)]
+    fps: Option<f64>,
+    /// Skip plate reading (detection, tracking and rules only).
+    #[arg(long)]
+    no_plates: bool,
+    /// Print the summary as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let loaded = agent::checked_config(&args.config)?;
+    let cfg = &loaded.config;
+    let cam = match &args.camera {
+        Some(id) => cfg
+            .cameras
+            .iter()
+            .find(|c| &c.id == id)
+            .with_context(|| format!("{} has no camera `{id}`", args.config.display()))?,
+        None => cfg
+            .cameras
+            .first()
+            .with_context(|| format!("{} has no [[cameras]]", args.config.display()))?,
+    };
+    let spec = agent::camera_spec(cam, Some(&args.video), args.fps)?;
+    let models = agent::load_models(&loaded, !args.no_plates)?;
+    let builder = agent::event_builder(&loaded, &models);
+    let topics = Topics::new(
+        &cfg.mqtt.topic_prefix,
+        &cfg.device.site_id,
+        &cfg.device.device_id,
+    );
+    let mut sink = EventSink::new(builder, topics);
+    if let Some(path) = &args.events {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("creating the events file {}", path.display()))?;
+        sink = sink.with_jsonl(file);
+    }
+    if let Some(dir) = &args.evidence {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the evidence folder {}", dir.display()))?;
+        sink = sink.with_evidence_dir(dir.clone());
+    }
+    let sink = Arc::new(sink);
+    let mut opts = PipelineOptions {
+        lossless: !args.realtime,
+        ..PipelineOptions::default()
+    };
+    opts.source.realtime = args.realtime;
+    let summary = pipeline::run(vec![spec], models.workers, &opts, sink.clone())
+        .with_context(|| format!("replaying {}", args.video))?;
+    sink.flush().context("writing the events file")?;
+    let counts = sink.counts();
+    if args.json {
+        println!("{}", summary_json(&summary, &counts, sink.failures()));
+    } else {
+        print_summary(&summary, &counts, sink.failures());
+    }
+    Ok(if sink.failures() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
+type Counts = std::collections::BTreeMap<edge_agent::events::EventKind, u64>;
+
+/// The summary as JSON: the same figures as the text.
+pub fn summary_json(summary: &Summary, counts: &Counts, failures: u64) -> serde_json::Value {
+    let wall = summary.wall.as_secs_f64();
+    let cameras: Vec<_> = summary
+        .cameras
+        .iter()
+        .map(|c| {
+            let s = &c.stats;
+            json!({
+                "camera": c.id,
+                "frames_decoded": c.decoded,
+                "frames_sampled": c.sampled,
+                "frames_processed": s.processed,
+                "frames_dropped": c.dropped,
+                "frames_failed": c.failed,
+                "decode_errors": c.source.decode_errors,
+                "reconnects": c.source.reconnects,
+                "processing_fps": if wall > 0.0 { s.processed as f64 / wall } else { 0.0 },
+                "tracks": c.tracks,
+                "max_live_tracks": s.max_tracks,
+                "plate_reads": s.plate_reads,
+                "plates_reported": s.plates_reported,
+                "stage_ms": {
+                    "detect_p50": ms(s.detect.quantile(0.5)), "detect_p99": ms(s.detect.quantile(0.99)),
+                    "track_p50": ms(s.track.quantile(0.5)), "track_p99": ms(s.track.quantile(0.99)),
+                    "plates_p50": ms(s.plates.quantile(0.5)), "plates_p99": ms(s.plates.quantile(0.99)),
+                    "rules_p50": ms(s.rules.quantile(0.5)), "rules_p99": ms(s.rules.quantile(0.99)),
+                    "frame_p50": ms(s.frame.quantile(0.5)), "frame_p99": ms(s.frame.quantile(0.99)),
+                    "capture_to_event_p50": ms(s.capture_to_event.quantile(0.5)),
+                    "capture_to_event_p99": ms(s.capture_to_event.quantile(0.99)),
+                },
+            })
+        })
+        .collect();
+    let events: serde_json::Map<String, serde_json::Value> = counts
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+        .collect();
+    json!({
+        "wall_s": wall,
+        "cameras": cameras,
+        "events": events,
+        "event_failures": failures,
+    })
+}
+
+fn print_summary(summary: &Summary, counts: &Counts, failures: u64) {
+    let wall = summary.wall.as_secs_f64();
+    println!("replay finished in {wall:.2} s");
+    for c in &summary.cameras {
+        let s = &c.stats;
+        println!("camera {}:", c.id);
+        println!(
+            "  frames: {} decoded, {} sampled, {} processed, {} dropped, {} failed; {} decode errors",
+            c.decoded, c.sampled, s.processed, c.dropped, c.failed, c.source.decode_errors
+        );
+        let fps = if wall > 0.0 {
+            s.processed as f64 / wall
+        } else {
+            0.0
+        };
+        println!("  processing: {fps:.1} frames/s");
+        println!(
+            "  tracks: {} confirmed (at most {} at once); plates: {} reads, {} reported",
+            c.tracks, s.max_tracks, s.plate_reads, s.plates_reported
+        );
+        println!(
+            "  per frame p50/p99 ms: detect {:.1}/{:.1}, track {:.2}/{:.2}, plates {:.1}/{:.1}, rules {:.2}/{:.2}, whole {:.1}/{:.1}",
+            ms(s.detect.quantile(0.5)),
+            ms(s.detect.quantile(0.99)),
+            ms(s.track.quantile(0.5)),
+            ms(s.track.quantile(0.99)),
+            ms(s.plates.quantile(0.5)),
+            ms(s.plates.quantile(0.99)),
+            ms(s.rules.quantile(0.5)),
+            ms(s.rules.quantile(0.99)),
+            ms(s.frame.quantile(0.5)),
+            ms(s.frame.quantile(0.99)),
+        );
+        if s.capture_to_event.count() > 0 {
+            println!(
+                "  capture to event p50/p99 ms: {:.1}/{:.1}",
+                ms(s.capture_to_event.quantile(0.5)),
+                ms(s.capture_to_event.quantile(0.99))
+            );
+        }
+    }
+    let total: u64 = counts.values().sum();
+    let by_kind: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "events: {total}{}{}",
+        if by_kind.is_empty() { "" } else { " — " },
+        by_kind.join(", ")
+    );
+    if failures > 0 {
+        println!("events that could not be built or stored: {failures} (see the log)");
+    }
+}

@@ -1,0 +1,423 @@
+//! `edge-agent watch`: the reference consumer for operators and integrators. It shows what a
+//! correct client of the event contract does: a persistent session with QoS 1, dedupe by
+//! `event_id`, sha256 check of every evidence image, and a report of `seq` gaps per device (events
+//! evicted from a full spool, or lost on the way).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use edge_agent::config::{self, MqttProtocol};
+use edge_agent::events::Event;
+use edge_agent::events::evidence::sha256_hex;
+use edge_agent::publish::backoff::Backoff;
+use edge_agent::publish::link::{Link, LinkEvent};
+use edge_agent::publish::settings::{MqttSettings, TlsMaterial};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Take the broker, TLS files, credentials and topic prefix from this agent config.
+    #[arg(long, required_unless_present = "broker")]
+    config: Option<PathBuf>,
+    /// Broker URL, `mqtt://host:1883` or `mqtts://host:8883` (overrides --config).
+    #[arg(long)]
+    broker: Option<String>,
+    /// PEM CA that signed the broker certificate (mqtts://).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    #[arg(long)]
+    username: Option<String>,
+    /// File holding the password.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// MQTT protocol version.
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
+    /// Client id; the broker keeps this consumer's session (and queues events) under it.
+    #[arg(long, default_value = "edge-agent-watch")]
+    client_id: String,
+    /// Start a fresh session instead of resuming the stored one.
+    #[arg(long)]
+    clean_session: bool,
+    /// Join this shared-subscription group (`$share/GROUP/...`) so several consumers split the load.
+    #[arg(long)]
+    share: Option<String>,
+    /// Topic prefix (default: the config's, else `edge`).
+    #[arg(long)]
+    topic_prefix: Option<String>,
+    /// Which devices, as `SITE/DEVICE` with MQTT wildcards.
+    #[arg(long, default_value = "+/+")]
+    devices: String,
+    /// Save verified evidence JPEGs here as `{sha256}.jpg`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Exit after this many distinct events.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Exit after this many seconds without a new event (once one has arrived).
+    #[arg(long)]
+    idle_timeout: Option<f64>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Protocol {
+    V311,
+    V5,
+}
+
+fn settings(args: &Args) -> anyhow::Result<(MqttSettings, String)> {
+    let loaded = match &args.config {
+        Some(p) => Some(config::load_file(p).with_context(|| format!("loading {}", p.display()))?),
+        None => None,
+    };
+    let mut s = match (&args.broker, &loaded) {
+        (Some(url), _) => MqttSettings::from_url(url, "--broker")?,
+        (None, Some(l)) => MqttSettings::from_config(l)?,
+        (None, None) => bail!("give --config FILE or --broker URL"),
+    };
+    let read = |p: &PathBuf, flag: &str| {
+        std::fs::read(p).with_context(|| format!("reading {flag} {}", p.display()))
+    };
+    if let Some(ca) = &args.ca {
+        let client = match (&args.cert, &args.key) {
+            (Some(c), Some(k)) => Some((read(c, "--cert")?, read(k, "--key")?)),
+            _ => None,
+        };
+        s.tls = Some(TlsMaterial {
+            ca_pem: read(ca, "--ca")?,
+            client,
+        });
+    } else if args.broker.is_some() && s.tls.is_some() {
+        bail!("--broker is mqtts:// but --ca is missing");
+    }
+    if let Some(u) = &args.username {
+        s.username = Some(u.clone());
+    }
+    if let Some(p) = &args.password_file {
+        let text = read(p, "--password-file")?;
+        s.password = Some(
+            String::from_utf8_lossy(&text)
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        );
+    }
+    if let Some(p) = args.protocol {
+        s.protocol = match p {
+            Protocol::V311 => MqttProtocol::V311,
+            Protocol::V5 => MqttProtocol::V5,
+        };
+    }
+    s.client_id = args.client_id.clone();
+    s.clean_session = args.clean_session;
+    let prefix = args
+        .topic_prefix
+        .clone()
+        .or_else(|| loaded.as_ref().map(|l| l.config.mqtt.topic_prefix.clone()))
+        .unwrap_or_else(|| "edge".into());
+    Ok((s, prefix))
+}
+
+/// Per-device sequence bookkeeping.
+#[derive(Default)]
+struct Device {
+    seqs: BTreeSet<u64>,
+}
+
+impl Device {
+    fn missing(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut prev: Option<u64> = None;
+        for &s in &self.seqs {
+            if let Some(p) = prev
+                && s > p + 1
+            {
+                out.push((p + 1, s - 1));
+            }
+            prev = Some(s);
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    seen: HashSet<Uuid>,
+    duplicates: u64,
+    invalid: u64,
+    evidence_ok: HashSet<String>,
+    evidence_bad: u64,
+    devices: BTreeMap<String, Device>,
+    /// Evidence referenced by events but not (yet) received.
+    awaited: HashSet<String>,
+}
+
+struct Watch {
+    args: Args,
+    tally: Tally,
+}
+
+impl Watch {
+    fn print(&self, v: serde_json::Value, text: String) -> anyhow::Result<()> {
+        if self.args.json {
+            output::line(v)
+        } else {
+            output::line(text)
+        }
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8]) -> anyhow::Result<()> {
+        let levels: Vec<&str> = topic.split('/').collect();
+        let n = levels.len();
+        if n >= 2 && levels[n - 2] == "evidence" {
+            let sha = levels[n - 1];
+            let actual = sha256_hex(payload);
+            if actual == sha {
+                if self.tally.evidence_ok.insert(sha.to_string()) {
+                    self.tally.awaited.remove(sha);
+                    if let Some(dir) = &self.args.out {
+                        let p = dir.join(format!("{sha}.jpg"));
+                        std::fs::write(&p, payload)
+                            .with_context(|| format!("saving evidence {}", p.display()))?;
+                    }
+                }
+            } else {
+                self.tally.evidence_bad += 1;
+                self.print(
+                    json!({"type": "evidence_mismatch", "topic": topic, "sha256": actual}),
+                    format!("EVIDENCE MISMATCH {topic}: bytes hash to {actual}"),
+                )?;
+            }
+            return Ok(());
+        }
+        if n >= 2 && levels[n - 2] == "events" {
+            let event: Event = match serde_json::from_slice(payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.tally.invalid += 1;
+                    return self.print(
+                        json!({"type": "invalid", "topic": topic, "error": e.to_string()}),
+                        format!("INVALID event on {topic}: {e}"),
+                    );
+                }
+            };
+            if !self.tally.seen.insert(event.event_id) {
+                self.tally.duplicates += 1;
+                return Ok(());
+            }
+            let device_key = format!("{}/{}", event.site_id, event.device_id);
+            let dev = self.tally.devices.entry(device_key.clone()).or_default();
+            let jumped = dev.seqs.last().copied().filter(|last| event.seq > last + 1);
+            dev.seqs.insert(event.seq);
+            let mut ok = 0;
+            for r in &event.evidence {
+                if self.tally.evidence_ok.contains(&r.sha256) {
+                    ok += 1;
+                } else {
+                    self.tally.awaited.insert(r.sha256.clone());
+                }
+            }
+            let plate = event
+                .object
+                .as_ref()
+                .and_then(|o| o.plate.as_ref())
+                .map(|p| format!(" plate {} ({:.2})", p.display, p.confidence))
+                .unwrap_or_default();
+            self.print(
+                json!({"type": "event", "event_id": event.event_id, "seq": event.seq,
+                       "kind": event.kind, "device": device_key, "camera": event.camera_id,
+                       "capture_time": event.capture_time, "evidence_verified": ok,
+                       "evidence_total": event.evidence.len()}),
+                format!(
+                    "ALERT {} {} {} seq={} {}{} evidence {}/{} verified",
+                    event.kind,
+                    device_key,
+                    event.camera_id,
+                    event.seq,
+                    event.capture_time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                    plate,
+                    ok,
+                    event.evidence.len()
+                ),
+            )?;
+            if let Some(last) = jumped {
+                self.print(
+                    json!({"type": "gap", "device": device_key, "from": last + 1, "to": event.seq - 1}),
+                    format!("GAP {device_key}: seq {}..{} not received (yet)", last + 1, event.seq - 1),
+                )?;
+            }
+            return Ok(());
+        }
+        let kind = levels.last().copied().unwrap_or("");
+        let body: serde_json::Value = serde_json::from_slice(payload)
+            .unwrap_or_else(|_| json!(String::from_utf8_lossy(payload)));
+        self.print(
+            json!({"type": kind, "topic": topic, "payload": body}),
+            format!("{} {topic} {body}", kind.to_uppercase()),
+        )
+    }
+
+    fn summary(&self) -> anyhow::Result<()> {
+        let t = &self.tally;
+        let devices: BTreeMap<&String, serde_json::Value> = t
+            .devices
+            .iter()
+            .map(|(k, d)| {
+                let missing = d.missing();
+                let count: u64 = missing.iter().map(|(a, b)| b - a + 1).sum();
+                (
+                    k,
+                    json!({"first_seq": d.seqs.first(), "last_seq": d.seqs.last(),
+                           "received": d.seqs.len(), "missing": count,
+                           "missing_ranges": missing.iter().take(20).collect::<Vec<_>>()}),
+                )
+            })
+            .collect();
+        let v = json!({"type": "summary", "events": t.seen.len(), "duplicates": t.duplicates,
+                       "invalid": t.invalid, "evidence_verified": t.evidence_ok.len(),
+                       "evidence_mismatched": t.evidence_bad, "evidence_missing": t.awaited.len(),
+                       "devices": devices});
+        let text = format!(
+            "SUMMARY {} events ({} duplicates dropped, {} invalid); evidence {} verified, {} mismatched, {} missing; gaps: {}",
+            t.seen.len(),
+            t.duplicates,
+            t.invalid,
+            t.evidence_ok.len(),
+            t.evidence_bad,
+            t.awaited.len(),
+            t.devices
+                .iter()
+                .map(|(k, d)| format!("{k} {:?}", d.missing()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.print(v, text)
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (settings, prefix) = settings(&args)?;
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --out {}", dir.display()))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let mut w = Watch {
+        args,
+        tally: Tally::default(),
+    };
+    rt.block_on(watch(&mut w, settings, prefix))?;
+    w.summary()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow::Result<()> {
+    let base = format!("{prefix}/{}", w.args.devices);
+    let filters: Vec<String> = ["events/#", "evidence/+", "status", "health"]
+        .iter()
+        .map(|t| match &w.args.share {
+            Some(g) => format!("$share/{g}/{base}/{t}"),
+            None => format!("{base}/{t}"),
+        })
+        .collect();
+    let start = Instant::now();
+    let end = w.args.timeout.map(|s| start + Duration::from_secs_f64(s));
+    let idle = w.args.idle_timeout.map(Duration::from_secs_f64);
+    let mut last_new = None::<Instant>;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let mut link = Link::connect(&settings, None);
+        let (mut pending_subacks, mut resumed) = (usize::MAX, false);
+        let error = loop {
+            let now = Instant::now();
+            let mut wake = now + Duration::from_secs(3600);
+            if let Some(e) = end {
+                wake = wake.min(e);
+            }
+            if let (Some(i), Some(l)) = (idle, last_new) {
+                wake = wake.min(l + i);
+            }
+            if now >= wake {
+                return Ok(());
+            }
+            tokio::select! {
+                ev = link.events.recv() => match ev {
+                    Some(LinkEvent::Connected { session_present }) => {
+                        backoff.reset();
+                        tracing::info!(session_present, broker = %format!("{}:{}", settings.host, settings.port), "connected");
+                        for f in &filters {
+                            link.subscribe(f).await.map_err(|e| anyhow::anyhow!("subscribing to {f}: {e}"))?;
+                        }
+                        pending_subacks = filters.len();
+                        resumed = session_present;
+                    }
+                    Some(LinkEvent::Message { topic, payload }) => {
+                        let before = w.tally.seen.len();
+                        w.on_message(&topic, &payload)?;
+                        if w.tally.seen.len() > before {
+                            last_new = Some(Instant::now());
+                            if w.args.count.is_some_and(|c| w.tally.seen.len() as u64 >= c) {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Some(LinkEvent::SubAck { granted }) => {
+                        if !granted {
+                            eprintln!("error: the broker refused a subscription (check the ACL for this user)");
+                        }
+                        pending_subacks = pending_subacks.saturating_sub(1);
+                        if pending_subacks == 0 {
+                            w.print(
+                                json!({"type": "subscribed", "session_present": resumed, "filters": filters}),
+                                format!("SUBSCRIBED {}:{} (session {})", settings.host, settings.port,
+                                        if resumed { "resumed" } else { "new" }),
+                            )?;
+                        }
+                    }
+                    Some(LinkEvent::Closed(e)) => break e,
+                    None => break "connection task ended".to_string(),
+                    Some(_) => {}
+                },
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+                _ = &mut ctrl_c => return Ok(()),
+            }
+        };
+        drop(link);
+        let delay = backoff.next_delay();
+        eprintln!(
+            "warning: MQTT connection to {}:{} failed: {error}; retrying in {} ms",
+            settings.host,
+            settings.port,
+            delay.as_millis()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = &mut ctrl_c => return Ok(()),
+        }
+        if end.is_some_and(|e| Instant::now() >= e) {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The event contract between the device and the integration centre (DESIGN.md "Events and
+//! topics"): typed Rust values that serialise to versioned JSON, the committed JSON Schema made from
+//! them, and the MQTT topic layout.
+//!
+//! The pipeline builds an [`Event`] and hands it with its [`evidence::EvidenceImage`]s to
+//! `publish::Delivery::submit`, which assigns `seq`, fills the evidence references and spools it.
+
+pub mod evidence;
+pub mod examples;
+pub mod schema;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the JSON layout; bumped on any change a consumer must know about.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One alert or observation, as published on `{prefix}/{site}/{device}/events/{kind}`.
+///
+/// Consumers dedupe by `event_id` (delivery is at-least-once) and detect loss by gaps in `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    /// Layout version, [`SCHEMA_VERSION`] when produced by this build.
+    pub schema_version: u32,
+    /// UUIDv7: unique, and sorts by creation time.
+    pub event_id: Uuid,
+    /// Per-device monotonic number, persisted across restarts; assigned by the spool on submit.
+    pub seq: u64,
+    pub kind: EventKind,
+    pub phase: Phase,
+    pub site_id: String,
+    pub device_id: String,
+    pub camera_id: String,
+    /// Time the frame was captured, RFC 3339 UTC.
+    #[serde(with = "rfc3339")]
+    #[schemars(with = "DateTime<Utc>")]
+    pub capture_time: DateTime<Utc>,
+    /// Whether `capture_time` comes from a synchronised clock; an unsynced clock makes it evidence
+    /// of order only.
+    pub time_sync: TimeSync,
+    /// The object the event is about; absent for camera-level events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectInfo>,
+    /// The rule that fired; absent for plain observations such as `plate_read`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleInfo>,
+    /// Images published separately on `evidence/{sha256}`.
+    #[serde(default)]
+    pub evidence: Vec<EvidenceRef>,
+    /// Models that produced the event, so a reviewer can tell which weights read the plate.
+    #[serde(default)]
+    pub models: Vec<ModelId>,
+    /// sha256 prefix of the config in force, to tie the event to rules and zones.
+    pub config_hash: String,
+}
+
+impl Event {
+    /// A new event with a fresh UUIDv7; `seq` and `evidence` are filled in on submit.
+    pub fn new(
+        kind: EventKind,
+        phase: Phase,
+        site_id: impl Into<String>,
+        device_id: impl Into<String>,
+        camera_id: impl Into<String>,
+        capture_time: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            event_id: Uuid::now_v7(),
+            seq: 0,
+            kind,
+            phase,
+            site_id: site_id.into(),
+            device_id: device_id.into(),
+            camera_id: camera_id.into(),
+            capture_time,
+            time_sync: TimeSync::Unknown,
+            object: None,
+            rule: None,
+            evidence: Vec::new(),
+            models: Vec::new(),
+            config_hash: String::new(),
+        }
+    }
+}
+
+/// Capture times are always written in UTC with a `Z`, with as many fraction digits as needed.
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What happened. The MQTT topic ends with this name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A plate was read on a vehicle track (consensus of the per-track vote).
+    PlateRead,
+    /// A read plate is on a watchlist.
+    WatchlistHit,
+    /// A track moved against a line's allowed direction.
+    WrongWay,
+    /// A vehicle stayed still in a zone longer than allowed.
+    StoppedVehicle,
+    /// A person stayed in a zone longer than allowed.
+    Loitering,
+    /// An object entered a forbidden zone.
+    Intrusion,
+    /// A track crossed a counting line.
+    LineCrossing,
+    /// Periodic per-line counts.
+    LineCount,
+    ZoneEnter,
+    ZoneExit,
+    /// More objects in a zone than allowed.
+    Overcrowding,
+    /// Traffic density or speed in a zone crossed the congestion threshold.
+    Congestion,
+    /// Estimated speed over the limit (always an estimate, see `rule.details`).
+    Speeding,
+    /// A sharp deceleration of a track.
+    SuddenStop,
+    /// A camera stream was lost, recovered, or degraded.
+    CameraHealth,
+}
+
+impl EventKind {
+    /// Every kind, in the order of the contract.
+    pub const ALL: [EventKind; 15] = [
+        Self::PlateRead,
+        Self::WatchlistHit,
+        Self::WrongWay,
+        Self::StoppedVehicle,
+        Self::Loitering,
+        Self::Intrusion,
+        Self::LineCrossing,
+        Self::LineCount,
+        Self::ZoneEnter,
+        Self::ZoneExit,
+        Self::Overcrowding,
+        Self::Congestion,
+        Self::Speeding,
+        Self::SuddenStop,
+        Self::CameraHealth,
+    ];
+
+    /// The snake_case name used in JSON and topics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlateRead => "plate_read",
+            Self::WatchlistHit => "watchlist_hit",
+            Self::WrongWay => "wrong_way",
+            Self::StoppedVehicle => "stopped_vehicle",
+            Self::Loitering => "loitering",
+            Self::Intrusion => "intrusion",
+            Self::LineCrossing => "line_crossing",
+            Self::LineCount => "line_count",
+            Self::ZoneEnter => "zone_enter",
+            Self::ZoneExit => "zone_exit",
+            Self::Overcrowding => "overcrowding",
+            Self::Congestion => "congestion",
+            Self::Speeding => "speeding",
+            Self::SuddenStop => "sudden_stop",
+            Self::CameraHealth => "camera_health",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle of a situation: one `new`, any number of `update`s, one `end` (Frigate's model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    New,
+    Update,
+    End,
+}
+
+/// State of the device clock when the frame was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSync {
+    Synced,
+    Unsynced,
+    Unknown,
+}
+
+/// The tracked object an event is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectInfo {
+    /// Detector label, e.g. `car`, `motorcycle`, `person`.
+    pub class: String,
+    /// Tracker id, unique per camera while the agent runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    /// Box in frame pixels: x1, y1, x2, y2.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Detector confidence, 0..1.
+    pub score: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<PlateInfo>,
+}
+
+/// A read licence plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlateInfo {
+    /// Normalised `[0-9A-Z]`, top row first, e.g. `29B125662`.
+    pub text: String,
+    /// As printed on the plate, e.g. `29-B1 256.62`.
+    pub display: String,
+    /// Whole-plate confidence, 0..1.
+    pub confidence: f32,
+    /// Confidence of each character of `text`.
+    pub char_confidence: Vec<f32>,
+    /// 1 for long plates, 2 for square (motorbike) plates.
+    pub rows: u8,
+    /// Province or issuing body from the plate's code, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
+    /// Whether the text matches a Vietnamese plate series.
+    pub valid: bool,
+}
+
+/// The rule that produced the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RuleInfo {
+    /// Rule id from the config.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// Rule-specific measurements (dwell seconds, speed estimate, counts …).
+    #[serde(default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which picture an evidence image is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceRole {
+    /// The whole frame, downscaled.
+    Frame,
+    /// The object (the plate crop for plate events).
+    Object,
+}
+
+/// A reference to a JPEG published on `topic`; the consumer checks its sha256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EvidenceRef {
+    pub role: EvidenceRole,
+    /// Lowercase hex sha256 of the JPEG bytes.
+    pub sha256: String,
+    /// Full MQTT topic the JPEG is published on.
+    pub topic: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+/// A model that contributed to an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelId {
+    /// Manifest name.
+    pub name: String,
+    /// First 12 hex digits of the weight file's sha256.
+    pub sha256: String,
+}
+
+/// The MQTT topics of one device, `{prefix}/{site}/{device}/…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    base: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str, site_id: &str, device_id: &str) -> Self {
+        Self {
+            base: format!("{prefix}/{site_id}/{device_id}"),
+        }
+    }
+    pub fn event(&self, kind: EventKind) -> String {
+        format!("{}/events/{kind}", self.base)
+    }
+    pub fn evidence(&self, sha256: &str) -> String {
+        format!("{}/evidence/{sha256}", self.base)
+    }
+    /// Retained birth message, and the LWT `offline`.
+    pub fn status(&self) -> String {
+        format!("{}/status", self.base)
+    }
+    pub fn health(&self) -> String {
+        format!("{}/health", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_serialise_as_their_topic_names() {
+        for kind in EventKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            let back: EventKind = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, kind);
+        }
+    }
+
+    #[test]
+    fn event_round_trips_and_uses_contract_names() {
+        let t = DateTime::parse_from_rfc3339("2026-03-01T07:15:30.250+07:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut e = Event::new(EventKind::PlateRead, Phase::New, "s", "d", "c", t);
+        e.object = Some(ObjectInfo {
+            class: "car".into(),
+            track_id: Some(4),
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            score: 0.9,
+            plate: None,
+        });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["capture_time"], "2026-03-01T00:15:30.250Z");
+        assert_eq!(v["object"]["box"][2], 3.0);
+        assert_eq!(v["kind"], "plate_read");
+        assert_eq!(v["event_id"].as_str().unwrap().as_bytes()[14], b'7');
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn topics_follow_the_layout() {
+        let t = Topics::new("tayninh/traffic", "s1", "d1");
+        assert_eq!(
+            t.event(EventKind::WrongWay),
+            "tayninh/traffic/s1/d1/events/wrong_way"
+        );
+        assert_eq!(t.evidence("ab"), "tayninh/traffic/s1/d1/evidence/ab");
+        assert_eq!(t.status(), "tayninh/traffic/s1/d1/status");
+        assert_eq!(t.health(), "tayninh/traffic/s1/d1/health");
+    }
+}

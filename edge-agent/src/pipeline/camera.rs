@@ -1,0 +1,382 @@
+//! Everything that happens to one camera's frame after decoding: detection, tracking, plate reads
+//! scheduled per track, rules; in frame order, by whichever worker took the frame.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::anpr::{PlateReader, vehicle_kind};
+use crate::config::CameraRole;
+use crate::inference::{Detection, InferenceError, Model, RgbImage};
+use crate::plate::{PlateRead, VehicleKind, VoteResult};
+use crate::rules::{RuleEngine, RuleEvent, TrackSample};
+use crate::track::{Track, TrackState, Tracker, TrackerConfig};
+
+use super::metrics::Histogram;
+use super::plates::{Candidate, PlateSchedule, PlateScheduler};
+
+/// A frame admitted by the sampler, with the instant it was received (for capture-to-event latency).
+pub struct Sampled {
+    pub frame: crate::source::Frame,
+    pub received: Instant,
+}
+
+/// The plate crop a read came from; the best one of a track becomes the event's object evidence.
+#[derive(Debug)]
+pub struct PlateCrop {
+    pub image: RgbImage,
+    /// Plate box in frame pixels.
+    pub bbox: [f32; 4],
+}
+
+/// A track's plate consensus, reported once per track: when the vote becomes confident, or when the
+/// track ends without having been confident (then `result.confident` is false).
+#[derive(Debug, Clone)]
+pub struct PlateObservation {
+    pub track_id: u64,
+    pub label: Arc<str>,
+    /// The vehicle's box at the time of the report (the plate's box on an ANPR camera).
+    pub bbox: [f32; 4],
+    pub result: VoteResult<Arc<PlateCrop>>,
+    /// True when reported at the track's end rather than the moment it became confident.
+    pub at_track_end: bool,
+}
+
+/// A rule event with the track it concerns and that track's plate, if read.
+#[derive(Debug, Clone)]
+pub struct RuleObservation {
+    pub event: RuleEvent,
+    pub track: Option<Track>,
+    pub label: Option<Arc<str>>,
+    pub plate: Option<VoteResult<Arc<PlateCrop>>>,
+}
+
+/// What processing one frame produced, handed to the sink with the frame itself for evidence.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Plate(PlateObservation),
+    Rule(RuleObservation),
+}
+
+/// The models one worker owns (ONNX Runtime sessions are not shared between threads).
+pub struct WorkerModels {
+    /// Vehicle and person detector (COCO labels).
+    pub detector: Model,
+    /// Plate detector + OCR; `None` when plate reading is disabled.
+    pub plates: Option<PlateReader>,
+}
+
+/// Per-stage times and counts of one camera.
+#[derive(Debug, Clone, Default)]
+pub struct CameraStats {
+    pub processed: u64,
+    pub detect: Histogram,
+    pub track: Histogram,
+    pub plates: Histogram,
+    pub rules: Histogram,
+    /// Whole frame, from taking it off the queue to the last observation.
+    pub frame: Histogram,
+    /// From receipt of the frame by the decode thread to each observation it produced.
+    pub capture_to_event: Histogram,
+    pub plate_reads: u64,
+    pub plates_reported: u64,
+    pub max_tracks: usize,
+}
+
+/// The state one camera keeps between frames.
+pub struct CameraState {
+    pub id: String,
+    pub role: CameraRole,
+    tracker: Tracker,
+    plates: PlateScheduler<Arc<PlateCrop>>,
+    rules: Option<RuleEngine>,
+    /// Label of every live track, for reports made after the track is gone.
+    labels: HashMap<u64, Arc<str>>,
+    /// Last stream time seen, for closing rules at the end.
+    last_t: Duration,
+    pub stats: CameraStats,
+}
+
+/// The frame an observation refers to.
+pub struct FrameContext<'a> {
+    pub image: &'a RgbImage,
+    pub capture_time: SystemTime,
+    pub stream_time: Duration,
+    pub seq: u64,
+}
+
+const VEHICLE_LABELS: [&str; 4] = ["car", "motorcycle", "bus", "truck"];
+
+impl CameraState {
+    pub fn new(
+        id: String,
+        role: CameraRole,
+        tracker: TrackerConfig,
+        plates: PlateSchedule,
+        rules: Option<RuleEngine>,
+    ) -> Self {
+        CameraState {
+            id,
+            role,
+            tracker: Tracker::new(tracker),
+            plates: PlateScheduler::new(plates),
+            rules,
+            labels: HashMap::new(),
+            last_t: Duration::ZERO,
+            stats: CameraStats::default(),
+        }
+    }
+
+    /// Runs every stage on one frame; observations go to `emit` with the frame.
+    pub fn process(
+        &mut self,
+        models: &mut WorkerModels,
+        sampled: Sampled,
+        emit: &mut dyn FnMut(Observation, &FrameContext<'_>),
+    ) -> Result<(), InferenceError> {
+        let started = Instant::now();
+        let frame = sampled.frame;
+        let t = frame.stream_time;
+        self.last_t = t;
+        let image = RgbImage::from_raw(frame.width, frame.height, frame.rgb).ok_or_else(|| {
+            InferenceError::Spec(format!(
+                "camera {}: frame {} has {}×{} pixels but a buffer of another size",
+                self.id, frame.seq, frame.width, frame.height
+            ))
+        })?;
+        let ctx = FrameContext {
+            image: &image,
+            capture_time: frame.capture_time,
+            stream_time: t,
+            seq: frame.seq,
+        };
+        let mut out: Vec<Observation> = Vec::new();
+
+        let t0 = Instant::now();
+        let (detections, labels) = self.detect(models, &image)?;
+        self.stats.detect.record(t0.elapsed());
+
+        let t0 = Instant::now();
+        let update = self.tracker.update(t, &detections);
+        self.stats.track.record(t0.elapsed());
+        self.stats.max_tracks = self.stats.max_tracks.max(update.tracks.len());
+        let label_of = |class_id: usize| -> Arc<str> {
+            labels
+                .get(class_id)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(format!("class_{class_id}")))
+        };
+
+        for tr in &update.tracks {
+            self.labels
+                .entry(tr.id)
+                .or_insert_with(|| label_of(tr.class_id));
+        }
+
+        let t0 = Instant::now();
+        if let Some(reader) = models.plates.as_mut() {
+            self.read_plates(reader, &image, t, &update.tracks, &label_of, &mut out)?;
+        }
+        for id in &update.ended {
+            let label = self.labels.remove(id).unwrap_or_else(|| Arc::from(""));
+            if let Some(result) = self.plates.end(*id) {
+                self.stats.plates_reported += 1;
+                out.push(Observation::Plate(PlateObservation {
+                    track_id: *id,
+                    label,
+                    bbox: result.best_evidence.bbox,
+                    result,
+                    at_track_end: true,
+                }));
+            }
+        }
+        self.stats.plates.record(t0.elapsed());
+
+        let t0 = Instant::now();
+        if let Some(rules) = self.rules.as_mut() {
+            let names: Vec<Arc<str>> = update.tracks.iter().map(|tr| label_of(tr.class_id)).collect();
+            let samples: Vec<TrackSample<'_>> = update
+                .tracks
+                .iter()
+                .zip(&names)
+                .filter(|(tr, _)| tr.state == TrackState::Confirmed)
+                .map(|(tr, name)| TrackSample {
+                    track_id: tr.id,
+                    label: name,
+                    bbox: tr.bbox,
+                    score: tr.score,
+                })
+                .collect();
+            for event in rules.update(t, &samples, &update.ended) {
+                let track = event
+                    .track_id
+                    .and_then(|id| update.tracks.iter().find(|tr| tr.id == id).cloned());
+                let label = track.as_ref().map(|tr| label_of(tr.class_id));
+                let plate = event.track_id.and_then(|id| self.plates.consensus(id));
+                out.push(Observation::Rule(RuleObservation {
+                    event,
+                    track,
+                    label,
+                    plate,
+                }));
+            }
+        }
+        self.stats.rules.record(t0.elapsed());
+
+        for o in out {
+            emit(o, &ctx);
+            self.stats.capture_to_event.record(sampled.received.elapsed());
+        }
+        self.stats.processed += 1;
+        self.stats.frame.record(started.elapsed());
+        Ok(())
+    }
+
+    /// Vehicles and people on a scene camera; plates on an ANPR camera (which tracks plates).
+    fn detect(
+        &self,
+        models: &mut WorkerModels,
+        image: &RgbImage,
+    ) -> Result<(Vec<Detection>, Vec<Arc<str>>), InferenceError> {
+        match (self.role, models.plates.as_mut()) {
+            (CameraRole::Anpr, Some(reader)) => {
+                Ok((reader.detect_plates(image)?, vec![Arc::from("plate")]))
+            }
+            _ => {
+                let found = models.detector.detect(image, None)?;
+                let max = found.iter().map(|d| d.class_id + 1).max().unwrap_or(0);
+                let labels = (0..max).map(|c| models.detector.label(c)).collect();
+                Ok((found, labels))
+            }
+        }
+    }
+
+    fn read_plates(
+        &mut self,
+        reader: &mut PlateReader,
+        image: &RgbImage,
+        t: Duration,
+        tracks: &[Track],
+        label_of: &dyn Fn(usize) -> Arc<str>,
+        out: &mut Vec<Observation>,
+    ) -> Result<(), InferenceError> {
+        let anpr = self.role == CameraRole::Anpr;
+        let candidates: Vec<(Candidate, Arc<str>)> = tracks
+            .iter()
+            .filter(|tr| tr.state == TrackState::Confirmed && tr.matched_detection.is_some())
+            .filter_map(|tr| {
+                let label = label_of(tr.class_id);
+                let kind = if anpr {
+                    VehicleKind::Unknown
+                } else if VEHICLE_LABELS.contains(&&*label) {
+                    vehicle_kind(&label)
+                } else {
+                    return None;
+                };
+                Some((
+                    Candidate {
+                        track_id: tr.id,
+                        bbox: tr.bbox,
+                        kind,
+                    },
+                    label,
+                ))
+            })
+            .collect();
+        let plain: Vec<Candidate> = candidates.iter().map(|c| c.0).collect();
+        let chosen = self.plates.select(t, &plain);
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        let boxes: Vec<([f32; 4], VehicleKind)> =
+            chosen.iter().map(|&i| (plain[i].bbox, plain[i].kind)).collect();
+        // (plate box, detector score, read) per chosen track.
+        let reads: Vec<Option<([f32; 4], f32, crate::plate::PlateDecode)>> = if anpr {
+            reader
+                .read_boxes(image, &boxes)?
+                .into_iter()
+                .zip(&boxes)
+                .map(|(r, b)| r.map(|r| (b.0, 1.0, r)))
+                .collect()
+        } else {
+            reader
+                .read_vehicles(image, &boxes)?
+                .into_iter()
+                .map(|p| p.map(|p| (p.bbox, p.detector_score, p.read)))
+                .collect()
+        };
+        for (&i, read) in chosen.iter().zip(reads) {
+            let Some((plate_box, det_score, decode)) = read else {
+                continue;
+            };
+            self.stats.plate_reads += 1;
+            let (cand, label) = &candidates[i];
+            let crop = Arc::new(PlateCrop {
+                image: crop_padded(image, plate_box, 0.15),
+                bbox: plate_box,
+            });
+            // Taller, more certainly detected plates make the better evidence crop.
+            let quality = (plate_box[3] - plate_box[1]).max(0.0) * det_score;
+            let read = PlateRead::from_decode(&decode, crop, quality);
+            if let Some(result) = self.plates.add(cand.track_id, cand.kind, read) {
+                self.stats.plates_reported += 1;
+                out.push(Observation::Plate(PlateObservation {
+                    track_id: cand.track_id,
+                    label: label.clone(),
+                    bbox: cand.bbox,
+                    result,
+                    at_track_end: false,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Tracks confirmed so far.
+    pub fn tracks_confirmed(&self) -> u64 {
+        self.tracker.tracks_confirmed()
+    }
+
+    /// End of stream: every track ends; unreported plates and open rule events are closed.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Observation)) {
+        let ended = self.tracker.finish();
+        for id in ended {
+            let label = self.labels.remove(&id).unwrap_or_else(|| Arc::from(""));
+            if let Some(result) = self.plates.end(id) {
+                self.stats.plates_reported += 1;
+                emit(Observation::Plate(PlateObservation {
+                    track_id: id,
+                    label,
+                    bbox: result.best_evidence.bbox,
+                    result,
+                    at_track_end: true,
+                }));
+            }
+        }
+        if let Some(rules) = self.rules.as_mut() {
+            for event in rules.finish(self.last_t) {
+                emit(Observation::Rule(RuleObservation {
+                    event,
+                    track: None,
+                    label: None,
+                    plate: None,
+                }));
+            }
+        }
+    }
+}
+
+/// The box grown by `pad` of its size on each side, clipped to the image.
+pub fn crop_padded(image: &RgbImage, b: [f32; 4], pad: f32) -> RgbImage {
+    let (w, h) = (b[2] - b[0], b[3] - b[1]);
+    let grown = [
+        b[0] - w * pad,
+        b[1] - h * pad,
+        b[2] + w * pad,
+        b[3] + h * pad,
+    ];
+    match crate::inference::Rect::covering(grown, image.width(), image.height()) {
+        Some(r) => image::imageops::crop_imm(image, r.x, r.y, r.w, r.h).to_image(),
+        None => RgbImage::new(1, 1),
+    }
+}

@@ -1,0 +1,256 @@
+//! Turns the pipeline's observations into contract events ([`crate::events::Event`]) with their
+//! evidence JPEGs: the frame the event arose on and the object (the plate crop for plates).
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::EvidenceConfig;
+use crate::events::evidence::{self, EvidenceError, EvidenceImage};
+use crate::events::{
+    EvidenceRole, Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync,
+};
+use crate::plate::VoteResult;
+use crate::rules::{self, RuleKind};
+use crate::source::{SourceCounters, StreamStatus};
+
+use super::camera::{FrameContext, Observation, PlateCrop};
+
+/// Fills the fields every event of this device shares.
+#[derive(Debug, Clone)]
+pub struct EventBuilder {
+    pub site_id: String,
+    pub device_id: String,
+    pub config_hash: String,
+    pub models: Vec<ModelId>,
+    pub evidence: EvidenceConfig,
+    pub time_sync: TimeSync,
+}
+
+fn utc(t: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(t)
+}
+
+fn kind_of(k: RuleKind) -> EventKind {
+    match k {
+        RuleKind::WrongWay => EventKind::WrongWay,
+        RuleKind::StoppedVehicle => EventKind::StoppedVehicle,
+        RuleKind::Loitering => EventKind::Loitering,
+        RuleKind::Intrusion => EventKind::Intrusion,
+        RuleKind::LineCrossing => EventKind::LineCrossing,
+        RuleKind::LineCount => EventKind::LineCount,
+        RuleKind::ZoneEnter => EventKind::ZoneEnter,
+        RuleKind::ZoneExit => EventKind::ZoneExit,
+        RuleKind::Overcrowding => EventKind::Overcrowding,
+        RuleKind::Congestion => EventKind::Congestion,
+        RuleKind::Speeding => EventKind::Speeding,
+        RuleKind::SuddenStop => EventKind::SuddenStop,
+    }
+}
+
+fn phase_of(p: rules::Phase) -> Phase {
+    match p {
+        rules::Phase::New => Phase::New,
+        rules::Phase::Update => Phase::Update,
+        rules::Phase::End => Phase::End,
+    }
+}
+
+/// The event's plate from a track's vote.
+pub fn plate_info(v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
+    PlateInfo {
+        text: v.text.clone(),
+        display: v
+            .plate
+            .as_ref()
+            .map_or_else(|| v.text.clone(), |p| p.display.clone()),
+        confidence: v.confidence,
+        char_confidence: v.char_conf.clone(),
+        rows: v.plate.as_ref().and_then(|p| p.rows).unwrap_or(1),
+        province: v
+            .plate
+            .as_ref()
+            .and_then(|p| p.province.map(|x| x.name.to_string())),
+        valid: v.plate.is_some(),
+    }
+}
+
+impl EventBuilder {
+    fn base(&self, kind: EventKind, phase: Phase, camera: &str, t: SystemTime) -> Event {
+        let mut e = Event::new(
+            kind,
+            phase,
+            &self.site_id,
+            &self.device_id,
+            camera,
+            utc(t),
+        );
+        e.time_sync = self.time_sync;
+        e.models = self.models.clone();
+        e.config_hash = self.config_hash.clone();
+        e
+    }
+
+    fn frame_jpeg(&self, frame: &FrameContext<'_>) -> Result<EvidenceImage, EvidenceError> {
+        evidence::encode_frame(
+            frame.image.as_raw(),
+            frame.image.width(),
+            frame.image.height(),
+            self.evidence.frame_max_width,
+            self.evidence.jpeg_quality,
+        )
+    }
+
+    /// The event and its evidence for one observation. `frame` is absent for reports made at the
+    /// end of a stream; such events carry only the object crop they kept.
+    pub fn build(
+        &self,
+        camera: &str,
+        obs: &Observation,
+        frame: Option<&FrameContext<'_>>,
+    ) -> Result<(Event, Vec<EvidenceImage>), EvidenceError> {
+        let now = SystemTime::now();
+        let t = frame.map_or(now, |f| f.capture_time);
+        let mut images = Vec::new();
+        match obs {
+            Observation::Plate(p) => {
+                let mut e = self.base(EventKind::PlateRead, Phase::New, camera, t);
+                let crop = &p.result.best_evidence;
+                e.object = Some(ObjectInfo {
+                    class: p.label.to_string(),
+                    track_id: Some(p.track_id),
+                    bbox: p.bbox,
+                    score: p.result.confidence,
+                    plate: Some(plate_info(&p.result)),
+                });
+                let mut details = Map::new();
+                details.insert("confident".into(), Value::Bool(p.result.confident));
+                details.insert("reads".into(), Value::from(p.result.valid_reads));
+                details.insert("agreeing_reads".into(), Value::from(p.result.agreeing_reads));
+                details.insert("at_track_end".into(), Value::Bool(p.at_track_end));
+                details.insert("plate_box".into(), Value::from(crop.bbox.to_vec()));
+                e.rule = Some(RuleInfo {
+                    id: "plate_reader".into(),
+                    zone: None,
+                    line: None,
+                    details,
+                });
+                if let Some(f) = frame
+                    && !p.at_track_end
+                {
+                    images.push(self.frame_jpeg(f)?);
+                }
+                if crop.image.width() > 1 {
+                    images.push(evidence::encode_crop(
+                        crop.image.as_raw(),
+                        crop.image.width(),
+                        crop.image.height(),
+                        [
+                            0.0,
+                            0.0,
+                            crop.image.width() as f32,
+                            crop.image.height() as f32,
+                        ],
+                        0.0,
+                        0,
+                        self.evidence.jpeg_quality,
+                    )?);
+                }
+                Ok((e, images))
+            }
+            Observation::Rule(r) => {
+                let ev = &r.event;
+                let mut e = self.base(kind_of(ev.kind), phase_of(ev.phase), camera, t);
+                let bbox = ev.bbox.or(r.track.as_ref().map(|tr| tr.bbox));
+                if let Some(bbox) = bbox {
+                    let class = ev
+                        .label
+                        .clone()
+                        .or_else(|| r.label.as_ref().map(|l| l.to_string()))
+                        .unwrap_or_default();
+                    e.object = Some(ObjectInfo {
+                        class,
+                        track_id: ev.track_id,
+                        bbox,
+                        score: r.track.as_ref().map_or(0.0, |tr| tr.score),
+                        plate: r.plate.as_ref().map(plate_info),
+                    });
+                }
+                let details = match &ev.details {
+                    Value::Object(m) => m.clone(),
+                    Value::Null => Map::new(),
+                    other => {
+                        let mut m = Map::new();
+                        m.insert("value".into(), other.clone());
+                        m
+                    }
+                };
+                e.rule = Some(RuleInfo {
+                    id: ev.rule_id.clone(),
+                    zone: ev.zone.clone(),
+                    line: ev.line.clone(),
+                    details,
+                });
+                // Evidence for the start of a situation; updates and ends refer back to it.
+                if ev.phase == rules::Phase::New
+                    && let Some(f) = frame
+                {
+                    images.push(self.frame_jpeg(f)?);
+                    if let Some(b) = bbox {
+                        images.push(evidence::encode_crop(
+                            f.image.as_raw(),
+                            f.image.width(),
+                            f.image.height(),
+                            b,
+                            self.evidence.crop_padding,
+                            0,
+                            self.evidence.jpeg_quality,
+                        )?);
+                    }
+                }
+                Ok((e, images))
+            }
+        }
+    }
+
+    /// A `camera_health` event for a stream going up, down or stalling.
+    pub fn camera_health(
+        &self,
+        camera: &str,
+        status: &StreamStatus,
+        counters: SourceCounters,
+    ) -> Event {
+        let (phase, state, mut details) = match status {
+            StreamStatus::Connected { description } => {
+                let mut d = Map::new();
+                d.insert("description".into(), Value::from(description.clone()));
+                (Phase::End, "online", d)
+            }
+            StreamStatus::Disconnected { reason, retry_in } => {
+                let mut d = Map::new();
+                d.insert("reason".into(), Value::from(reason.clone()));
+                d.insert("retry_in_s".into(), Value::from(retry_in.as_secs_f64()));
+                (Phase::New, "reconnecting", d)
+            }
+            StreamStatus::Stalled { for_ } => {
+                let mut d = Map::new();
+                d.insert("stalled_s".into(), Value::from(for_.as_secs_f64()));
+                (Phase::New, "stalled", d)
+            }
+        };
+        details.insert("state".into(), Value::from(state));
+        details.insert("frames".into(), Value::from(counters.frames));
+        details.insert("decode_errors".into(), Value::from(counters.decode_errors));
+        details.insert("reconnects".into(), Value::from(counters.reconnects));
+        details.insert("stalls".into(), Value::from(counters.stalls));
+        let mut e = self.base(EventKind::CameraHealth, phase, camera, SystemTime::now());
+        e.rule = Some(RuleInfo {
+            id: "camera_health".into(),
+            zone: None,
+            line: None,
+            details,
+        });
+        e
+    }
+}

@@ -1,0 +1,170 @@
+//! The pipeline's standard sink: builds contract events with evidence and hands them to the
+//! durable delivery (spool → MQTT), to a JSON-lines file, or both, counting them by kind.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::events::evidence::EvidenceImage;
+use crate::events::{Event, EventKind, EvidenceRef, Topics};
+use crate::publish::{CameraHealth, Delivery};
+use crate::source::{SourceCounters, StreamStatus};
+
+use super::camera::{FrameContext, Observation};
+use super::report::EventBuilder;
+use super::runner::Sink;
+
+/// Events to the spool and/or a JSON-lines file.
+pub struct EventSink {
+    builder: EventBuilder,
+    topics: Topics,
+    delivery: Option<Delivery>,
+    jsonl: Option<Mutex<BufWriter<File>>>,
+    evidence_dir: Option<PathBuf>,
+    counts: Mutex<BTreeMap<EventKind, u64>>,
+    /// Local numbering when there is no spool to assign `seq`.
+    next_seq: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl EventSink {
+    pub fn new(builder: EventBuilder, topics: Topics) -> Self {
+        EventSink {
+            builder,
+            topics,
+            delivery: None,
+            jsonl: None,
+            evidence_dir: None,
+            counts: Mutex::new(BTreeMap::new()),
+            next_seq: AtomicU64::new(1),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Submit every event to the durable delivery.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Also write every event as one JSON line to `file`.
+    pub fn with_jsonl(mut self, file: File) -> Self {
+        self.jsonl = Some(Mutex::new(BufWriter::new(file)));
+        self
+    }
+
+    /// Also save evidence JPEGs as `{dir}/{sha256}.jpg`.
+    pub fn with_evidence_dir(mut self, dir: PathBuf) -> Self {
+        self.evidence_dir = Some(dir);
+        self
+    }
+
+    /// Events emitted so far, by kind.
+    pub fn counts(&self) -> BTreeMap<EventKind, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Events that could not be built or stored (each logged).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Flushes the JSON-lines file.
+    pub fn flush(&self) -> std::io::Result<()> {
+        if let Some(w) = &self.jsonl {
+            let mut w = w.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    fn emit(&self, mut event: Event, images: Vec<EvidenceImage>) {
+        let kind = event.kind;
+        event.evidence = images
+            .iter()
+            .map(|im| EvidenceRef {
+                role: im.role,
+                sha256: im.sha256.clone(),
+                topic: self.topics.evidence(&im.sha256),
+                width: im.width,
+                height: im.height,
+                bytes: im.jpeg.len() as u64,
+            })
+            .collect();
+        if let Some(dir) = &self.evidence_dir {
+            for im in &images {
+                let path = dir.join(format!("{}.jpg", im.sha256));
+                if let Err(e) = std::fs::write(&path, &im.jpeg) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot save evidence");
+                }
+            }
+        }
+        let seq = match &self.delivery {
+            Some(d) => match d.submit(event.clone(), images) {
+                Ok(seq) => seq,
+                Err(e) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(kind = %kind, error = %e, "event not spooled");
+                    return;
+                }
+            },
+            None => self.next_seq.fetch_add(1, Ordering::Relaxed),
+        };
+        event.seq = seq;
+        if let Some(w) = &self.jsonl {
+            let line = match serde_json::to_string(&event) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "event not serialisable");
+                    return;
+                }
+            };
+            if let Ok(mut w) = w.lock()
+                && let Err(e) = writeln!(w, "{line}")
+            {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "cannot write the events file");
+            }
+        }
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(kind).or_default() += 1;
+        }
+    }
+}
+
+impl Sink for EventSink {
+    fn observation(&self, camera: &str, obs: Observation, frame: Option<&FrameContext<'_>>) {
+        match self.builder.build(camera, &obs, frame) {
+            Ok((event, images)) => self.emit(event, images),
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(camera, error = %e, "cannot build the event's evidence");
+            }
+        }
+    }
+
+    fn stream_status(&self, camera: &str, status: &StreamStatus, counters: SourceCounters) {
+        if let Some(d) = &self.delivery {
+            let (state, error) = match status {
+                StreamStatus::Connected { .. } => ("online", None),
+                StreamStatus::Disconnected { reason, .. } => ("reconnecting", Some(reason.clone())),
+                StreamStatus::Stalled { .. } => ("reconnecting", Some("stalled".to_string())),
+            };
+            d.set_camera_health(
+                camera,
+                CameraHealth {
+                    state: state.into(),
+                    fps: 0.0,
+                    frames_dropped: counters.dropped,
+                    last_frame: None,
+                    error,
+                },
+            );
+        }
+        self.emit(self.builder.camera_health(camera, status, counters), Vec::new());
+    }
+}

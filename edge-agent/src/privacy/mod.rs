@@ -1,0 +1,176 @@
+//! Privacy by default (DESIGN.md "Privacy and accountability"): people are pixelated in evidence
+//! images, and plates not on a watchlist can leave the device as a keyed hash, so the centre can
+//! link repeat sightings of one vehicle without learning its plate.
+
+use sha2::{Digest, Sha256};
+
+use crate::inference::RgbImage;
+
+/// Replaces every `block`×`block` cell overlapping the box `[x1, y1, x2, y2]` (grown by `pad` of
+/// its size) with the cell's mean colour. Pixelation, unlike a light blur, cannot be undone by
+/// deconvolution; the cells are aligned to the box so nothing outside it changes.
+pub fn pixelate(img: &mut RgbImage, b: [f32; 4], pad: f32, block: u32) {
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 || !b.iter().all(|v| v.is_finite()) {
+        return;
+    }
+    let (bw, bh) = ((b[2] - b[0]).max(0.0), (b[3] - b[1]).max(0.0));
+    let x0 = (b[0] - bw * pad).floor().clamp(0.0, w as f32) as u32;
+    let y0 = (b[1] - bh * pad).floor().clamp(0.0, h as f32) as u32;
+    let x1 = (b[2] + bw * pad).ceil().clamp(0.0, w as f32) as u32;
+    let y1 = (b[3] + bh * pad).ceil().clamp(0.0, h as f32) as u32;
+    let block = block.max(2);
+    let mut cy = y0;
+    while cy < y1 {
+        let ey = (cy + block).min(y1);
+        let mut cx = x0;
+        while cx < x1 {
+            let ex = (cx + block).min(x1);
+            let mut sum = [0u64; 3];
+            for y in cy..ey {
+                for x in cx..ex {
+                    let p = img.get_pixel(x, y).0;
+                    for c in 0..3 {
+                        sum[c] += u64::from(p[c]);
+                    }
+                }
+            }
+            let n = u64::from((ex - cx) * (ey - cy)).max(1);
+            let mean = image::Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8]);
+            for y in cy..ey {
+                for x in cx..ex {
+                    img.put_pixel(x, y, mean);
+                }
+            }
+            cx = ex;
+        }
+        cy = ey;
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Turns plate texts into stable pseudonyms under a site key.
+#[derive(Clone)]
+pub struct PlateHasher {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for PlateHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlateHasher(<key hidden>)")
+    }
+}
+
+impl PlateHasher {
+    /// `key` is the site's secret (at least 16 bytes is sensible; the config check enforces it).
+    pub fn new(key: &[u8]) -> Self {
+        PlateHasher { key: key.to_vec() }
+    }
+
+    /// `hmac-sha256:` and the lowercase hex HMAC of the normalised text (`[0-9A-Z]`), so the same
+    /// plate read with or without punctuation hashes the same.
+    pub fn hash(&self, text: &str) -> String {
+        let norm: String = text
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        format!(
+            "hmac-sha256:{}",
+            hex::encode(hmac_sha256(&self.key, norm.as_bytes()))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231() {
+        // Test case 1.
+        let got = hmac_sha256(&[0x0b; 20], b"Hi There");
+        assert_eq!(
+            hex::encode(got),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        // Test case 2.
+        let got = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(got),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block is hashed first.
+        let got = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            hex::encode(got),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn plate_hash_is_stable_per_key_and_differs_across_keys() {
+        let a = PlateHasher::new(b"site-key-tay-ninh-0001");
+        let b = PlateHasher::new(b"site-key-tay-ninh-0002");
+        assert_eq!(a.hash("51F12345"), a.hash("51F-123.45"));
+        assert_eq!(a.hash("51F12345"), a.hash("51f12345"));
+        assert_ne!(a.hash("51F12345"), b.hash("51F12345"));
+        assert_ne!(a.hash("51F12345"), a.hash("51F12346"));
+        assert!(a.hash("51F12345").starts_with("hmac-sha256:"));
+        assert!(!format!("{a:?}").contains("tay"));
+    }
+
+    #[test]
+    fn pixelate_changes_inside_the_box_only() {
+        // A checkerboard: pixelation to 8-px cells must flatten it inside the box.
+        let mut img = RgbImage::from_fn(64, 48, |x, y| {
+            if (x + y) % 2 == 0 {
+                image::Rgb([255, 255, 255])
+            } else {
+                image::Rgb([0, 0, 0])
+            }
+        });
+        let before = img.clone();
+        pixelate(&mut img, [16.0, 8.0, 40.0, 32.0], 0.0, 8);
+        for (x, y, p) in img.enumerate_pixels() {
+            let inside = (16..40).contains(&x) && (8..32).contains(&y);
+            if inside {
+                assert!(
+                    p.0.iter().all(|&c| (120..=135).contains(&c)),
+                    "({x},{y}) not flattened: {p:?}"
+                );
+            } else {
+                assert_eq!(*p, *before.get_pixel(x, y), "({x},{y}) changed outside");
+            }
+        }
+    }
+
+    #[test]
+    fn pixelate_clips_and_ignores_bad_boxes() {
+        let mut img = RgbImage::from_pixel(10, 10, image::Rgb([9, 9, 9]));
+        pixelate(&mut img, [-5.0, -5.0, 50.0, 50.0], 0.1, 4);
+        pixelate(&mut img, [f32::NAN, 0.0, 3.0, 3.0], 0.0, 4);
+        pixelate(&mut img, [8.0, 8.0, 2.0, 2.0], 0.0, 4);
+        assert!(img.pixels().all(|p| p.0 == [9, 9, 9]));
+    }
+}

@@ -1,0 +1,486 @@
+//! Delivery: the spool plus the MQTT publisher, behind one handle the pipeline can clone.
+//!
+//! The guarantee (docs/delivery.md): at-least-once from capture to broker acknowledgement.
+//! [`Delivery::submit`] returns after the spool commit; a publisher task sends spooled messages in
+//! order with QoS 1 and deletes each one on its PUBACK; after every (re)connect it starts again from
+//! the oldest unacknowledged row, whatever the broker says about the session.
+
+pub mod backoff;
+pub mod embedded;
+pub mod link;
+pub mod settings;
+pub mod status;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{Notify, watch};
+
+use crate::config::{LoadedConfig, MqttProtocol};
+use crate::events::evidence::EvidenceImage;
+use crate::events::{Event, Topics};
+use crate::spool::{Spool, SpoolError, SpoolStats};
+use backoff::Backoff;
+use link::{Link, LinkEvent};
+use settings::{MqttSettings, SettingsError};
+use status::{CameraHealth, Health, LinkStats, StatusInfo};
+
+/// Why delivery could not start or accept an event.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Embedded(#[from] embedded::EmbeddedError),
+    #[error("starting the publisher thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Everything [`Delivery`] needs, usually from [`DeliveryOptions::from_config`].
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    pub mqtt: MqttSettings,
+    pub topics: Topics,
+    pub spool_dir: PathBuf,
+    pub max_spool_bytes: u64,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    pub health_interval: Duration,
+    /// Start the embedded broker on this address first.
+    pub embedded: Option<SocketAddr>,
+}
+
+impl DeliveryOptions {
+    /// Reads `[mqtt]` and `[storage]` (certificate and password files included).
+    pub fn from_config(loaded: &LoadedConfig) -> Result<Self, DeliveryError> {
+        let c = &loaded.config;
+        let m = &c.mqtt;
+        let embedded = if m.broker.is_none() {
+            Some(m.embedded_listen.parse().map_err(|e| {
+                SettingsError::Invalid(format!(
+                    "[mqtt].embedded_listen `{}` is not address:port: {e}",
+                    m.embedded_listen
+                ))
+            })?)
+        } else {
+            None
+        };
+        Ok(Self {
+            mqtt: MqttSettings::from_config(loaded)?,
+            topics: Topics::new(&m.topic_prefix, &c.device.site_id, &c.device.device_id),
+            spool_dir: loaded.resolve_path(&c.storage.spool_dir),
+            max_spool_bytes: c.storage.max_size_mb.saturating_mul(1 << 20),
+            reconnect_min: Duration::from_millis(m.reconnect_min_ms),
+            reconnect_max: Duration::from_secs(m.reconnect_max_s),
+            health_interval: Duration::from_secs(m.health_interval_s),
+            embedded,
+        })
+    }
+}
+
+/// Counters for `health`, benchmarks and tests.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryStats {
+    pub spool: SpoolStats,
+    pub link: LinkStats,
+    /// Time to open the spool at start (crash recovery included).
+    pub spool_open: Duration,
+    /// Submit-to-PUBACK latency of events submitted by this process.
+    pub latency_p50: Option<Duration>,
+    pub latency_p99: Option<Duration>,
+    pub latency_samples: usize,
+}
+
+/// The handle the pipeline uses. Cheap to clone; all clones share one spool and one publisher.
+#[derive(Clone)]
+pub struct Delivery {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    spool: Mutex<Spool>,
+    topics: Topics,
+    wake: Notify,
+    shared: Mutex<Shared>,
+    stop: watch::Sender<Option<Instant>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    started: Instant,
+    spool_open: Duration,
+}
+
+#[derive(Default)]
+struct Shared {
+    link: LinkStats,
+    cameras: BTreeMap<String, CameraHealth>,
+    submitted_at: HashMap<i64, Instant>,
+    latencies: Vec<Duration>,
+}
+
+const MAX_LATENCY_SAMPLES: usize = 1 << 20;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Delivery {
+    /// Opens the spool under `[storage].spool_dir`, starts the embedded broker when no broker is
+    /// configured, and starts the publisher on its own thread. `birth` is the retained status.
+    pub fn start(config: &LoadedConfig, birth: StatusInfo) -> Result<Self, DeliveryError> {
+        Self::start_with(DeliveryOptions::from_config(config)?, birth)
+    }
+
+    /// Same as [`Delivery::start`] with explicit options.
+    pub fn start_with(opts: DeliveryOptions, birth: StatusInfo) -> Result<Self, DeliveryError> {
+        let t0 = Instant::now();
+        let spool = Spool::open(&opts.spool_dir, opts.max_spool_bytes)?;
+        let spool_open = t0.elapsed();
+        if let Some(addr) = opts.embedded {
+            embedded::start(addr, opts.mqtt.protocol)?;
+        }
+        let (stop, stop_rx) = watch::channel(None);
+        let inner = Arc::new(Inner {
+            spool: Mutex::new(spool),
+            topics: opts.topics.clone(),
+            wake: Notify::new(),
+            shared: Mutex::new(Shared::default()),
+            stop,
+            thread: Mutex::new(None),
+            started: Instant::now(),
+            spool_open,
+        });
+        let worker = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("mqtt-publisher".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the publisher runtime");
+                        return;
+                    }
+                };
+                rt.block_on(publisher(worker, opts, birth, stop_rx));
+            })
+            .map_err(DeliveryError::Thread)?;
+        *lock(&inner.thread) = Some(handle);
+        Ok(Self { inner })
+    }
+
+    /// Spools the event with its evidence and returns its `seq` once the commit is on disk. Sets
+    /// `seq` and `evidence` on the event; everything else is the caller's.
+    pub fn submit(
+        &self,
+        mut event: Event,
+        evidence: Vec<EvidenceImage>,
+    ) -> Result<u64, DeliveryError> {
+        let t = Instant::now();
+        let seq = {
+            let mut spool = lock(&self.inner.spool);
+            let seq = spool.submit(&mut event, &evidence, &self.inner.topics)?;
+            // Under the spool lock, so the publisher cannot see the row before its timestamp.
+            let mut sh = lock(&self.inner.shared);
+            if sh.submitted_at.len() < MAX_LATENCY_SAMPLES {
+                sh.submitted_at.insert(spool.last_row(), t);
+            }
+            seq
+        };
+        self.inner.wake.notify_one();
+        Ok(seq)
+    }
+
+    /// Latest state of a camera, reported in the next `health` message.
+    pub fn set_camera_health(&self, camera_id: &str, health: CameraHealth) {
+        lock(&self.inner.shared)
+            .cameras
+            .insert(camera_id.to_string(), health);
+    }
+
+    /// Spool depth, evictions, link state and latency.
+    pub fn stats(&self) -> DeliveryStats {
+        let spool = lock(&self.inner.spool).stats();
+        let sh = lock(&self.inner.shared);
+        let mut lat = sh.latencies.clone();
+        lat.sort_unstable();
+        let pct =
+            |p: f64| (!lat.is_empty()).then(|| lat[((lat.len() - 1) as f64 * p).round() as usize]);
+        DeliveryStats {
+            spool,
+            link: sh.link.clone(),
+            spool_open: self.inner.spool_open,
+            latency_p50: pct(0.5),
+            latency_p99: pct(0.99),
+            latency_samples: lat.len(),
+        }
+    }
+
+    /// The device's topics.
+    pub fn topics(&self) -> &Topics {
+        &self.inner.topics
+    }
+
+    /// Waits until every spooled message is acknowledged; false on timeout.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = lock(&self.inner.spool).stats();
+            if s.events + s.evidence == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Publishes what it can within `timeout`, says goodbye (retained `offline`) if connected, and
+    /// stops the publisher. Whatever is left stays in the spool for the next start. Returns the
+    /// number of messages left.
+    pub fn shutdown(&self, timeout: Duration) -> u64 {
+        let _ = self.inner.stop.send(Some(Instant::now() + timeout));
+        self.inner.wake.notify_one();
+        if let Some(h) = lock(&self.inner.thread).take() {
+            let _ = h.join();
+        }
+        let s = lock(&self.inner.spool).stats();
+        s.events + s.evidence
+    }
+}
+
+/// Per-connection bookkeeping: which spool row each packet id carries.
+#[derive(Default)]
+struct Conn {
+    connected: bool,
+    /// Spool row per requested publish, in request order (`None`: birth/health, not spooled).
+    requested: VecDeque<Option<i64>>,
+    /// Packet id → spool row, for publishes on the wire.
+    on_wire: HashMap<u16, i64>,
+    /// Highest spool row requested on this connection.
+    cursor: i64,
+    acked: Vec<i64>,
+}
+
+impl Conn {
+    fn outstanding(&self) -> usize {
+        self.requested.len() + self.on_wire.len()
+    }
+}
+
+fn health_payload(inner: &Inner) -> Vec<u8> {
+    let spool = lock(&inner.spool).stats();
+    let sh = lock(&inner.shared);
+    let h = Health {
+        time: Utc::now(),
+        uptime_s: inner.started.elapsed().as_secs(),
+        spool,
+        mqtt: sh.link.clone(),
+        cameras: sh.cameras.clone(),
+    };
+    serde_json::to_vec(&h).unwrap_or_default()
+}
+
+fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
+    match ev {
+        LinkEvent::Connected { session_present } => {
+            conn.connected = true;
+            let depth = lock(&inner.spool).stats();
+            let mut sh = lock(&inner.shared);
+            sh.link.connected = true;
+            sh.link.connects += 1;
+            tracing::info!(
+                session_present,
+                events = depth.events,
+                evidence = depth.evidence,
+                "connected to MQTT broker; sending everything unacknowledged from the spool"
+            );
+        }
+        LinkEvent::Sent(pkid) => {
+            if let Some(Some(row)) = conn.requested.pop_front() {
+                conn.on_wire.insert(pkid, row);
+            }
+        }
+        LinkEvent::Acked(pkid) => {
+            if let Some(row) = conn.on_wire.remove(&pkid) {
+                conn.acked.push(row);
+            }
+        }
+        LinkEvent::Closed(e) => return Some(e),
+        LinkEvent::Message { .. } | LinkEvent::SubAck { .. } => {}
+    }
+    None
+}
+
+fn flush_acks(inner: &Inner, conn: &mut Conn) {
+    if conn.acked.is_empty() {
+        return;
+    }
+    let rows = std::mem::take(&mut conn.acked);
+    {
+        let now = Instant::now();
+        let mut sh = lock(&inner.shared);
+        sh.link.acked += rows.len() as u64;
+        for row in &rows {
+            if let Some(t) = sh.submitted_at.remove(row)
+                && sh.latencies.len() < MAX_LATENCY_SAMPLES
+            {
+                sh.latencies.push(now - t);
+            }
+        }
+    }
+    if let Err(e) = lock(&inner.spool).ack(&rows) {
+        // The rows stay and are sent again: a duplicate, never a loss.
+        tracing::error!(error = %e, "cannot delete acknowledged messages from the spool");
+    }
+}
+
+fn feed(inner: &Inner, link: &Link, conn: &mut Conn, max_inflight: usize) {
+    while conn.connected && conn.outstanding() < max_inflight {
+        let want = (max_inflight - conn.outstanding()).min(64);
+        let batch = match lock(&inner.spool).next_batch(conn.cursor, want) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                return;
+            }
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len();
+        for m in batch {
+            if let Err(e) = link.try_publish(&m.topic, m.payload, false, true) {
+                tracing::debug!(error = %e, "request channel full");
+                return;
+            }
+            conn.requested.push_back(Some(m.id));
+            conn.cursor = m.id;
+        }
+        lock(&inner.shared).link.published += n as u64;
+    }
+}
+
+async fn publisher(
+    inner: Arc<Inner>,
+    opts: DeliveryOptions,
+    mut birth: StatusInfo,
+    mut stop: watch::Receiver<Option<Instant>>,
+) {
+    let topics = opts.topics.clone();
+    let offline = status::offline_payload(&birth.site_id, &birth.device_id);
+    birth.state = "online".into();
+    let birth_payload = serde_json::to_vec(&birth).unwrap_or_default();
+    let max_inflight = usize::from(opts.mqtt.max_inflight.max(1));
+    let mut backoff = Backoff::new(opts.reconnect_min, opts.reconnect_max);
+    let mut health = tokio::time::interval(opts.health_interval);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if opts.mqtt.protocol == MqttProtocol::V5 {
+        tracing::debug!("publishing over MQTT 5");
+    }
+    loop {
+        let mut link = Link::connect(&opts.mqtt, Some((topics.status(), offline.clone())));
+        let mut conn = Conn::default();
+        let error = loop {
+            let deadline = *stop.borrow();
+            if let Some(deadline) = deadline {
+                let s = lock(&inner.spool).stats();
+                let drained =
+                    conn.connected && s.events + s.evidence == 0 && conn.on_wire.is_empty();
+                if drained || Instant::now() >= deadline {
+                    if conn.connected {
+                        let _ = link.try_publish(&topics.status(), offline.clone(), true, true);
+                        link.disconnect().await;
+                    }
+                    lock(&inner.shared).link.connected = false;
+                    return;
+                }
+            }
+            let sleep_until = deadline.map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                |d| {
+                    tokio::time::Instant::from_std(
+                        d.min(Instant::now() + Duration::from_millis(50)),
+                    )
+                },
+            );
+            let mut closed = None;
+            tokio::select! {
+                ev = link.events.recv() => {
+                    let ev = ev.unwrap_or_else(|| LinkEvent::Closed("connection task ended".into()));
+                    let was_connected = conn.connected;
+                    closed = handle(&inner, &mut conn, ev);
+                    if !was_connected && conn.connected {
+                        backoff.reset();
+                        if link.try_publish(&topics.status(), birth_payload.clone(), true, true).is_ok() {
+                            conn.requested.push_back(None);
+                        }
+                        // Health right away too: the centre learns of evictions during the outage.
+                        if link.try_publish(&topics.health(), health_payload(&inner), false, true).is_ok() {
+                            conn.requested.push_back(None);
+                        }
+                    }
+                    while closed.is_none() {
+                        match link.events.try_recv() {
+                            Ok(ev) => closed = handle(&inner, &mut conn, ev),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = inner.wake.notified() => {}
+                _ = health.tick() => {
+                    if conn.connected && link.try_publish(&topics.health(), health_payload(&inner), false, true).is_ok() {
+                        conn.requested.push_back(None);
+                    }
+                }
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep_until(sleep_until) => {}
+            }
+            flush_acks(&inner, &mut conn);
+            if let Some(e) = closed {
+                break e;
+            }
+            feed(&inner, &link, &mut conn, max_inflight);
+        };
+        drop(link);
+        let delay = backoff.next_delay();
+        {
+            let mut sh = lock(&inner.shared);
+            sh.link.connected = false;
+            sh.link.failures += 1;
+            sh.link.last_error = Some(error.clone());
+        }
+        tracing::warn!(
+            broker = %format!("{}:{}", opts.mqtt.host, opts.mqtt.port),
+            error = %error,
+            attempt = backoff.attempts(),
+            retry_in_ms = delay.as_millis() as u64,
+            "MQTT connection failed; events stay in the spool"
+        );
+        let wait_until = Instant::now() + delay;
+        loop {
+            let deadline = *stop.borrow();
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            let until = deadline.map_or(wait_until, |d| d.min(wait_until));
+            if Instant::now() >= wait_until {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

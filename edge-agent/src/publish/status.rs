@@ -1,0 +1,169 @@
+//! The availability side channel (DESIGN.md, as Frigate and Sparkplug B do it): a retained birth
+//! message on `status` at every connect, the broker-sent last will `offline`, and a periodic
+//! `health` message with spool depth, evictions, link state and camera health.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::LoadedConfig;
+use crate::events::ModelId;
+use crate::spool::SpoolStats;
+
+/// The retained birth message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusInfo {
+    /// `online` in the birth, `offline` in the last will and the goodbye.
+    pub state: String,
+    pub agent_version: String,
+    pub site_id: String,
+    pub device_id: String,
+    /// Models loaded, with sha256 prefixes.
+    pub models: Vec<ModelId>,
+    /// sha256 prefix of the config file in force.
+    pub config_hash: String,
+    /// ONNX Runtime execution provider actually registered.
+    pub execution_provider: String,
+    /// Camera ids configured and enabled.
+    pub cameras: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+impl StatusInfo {
+    /// Birth fields that come from the config; the pipeline adds models and the provider.
+    pub fn from_config(loaded: &LoadedConfig) -> Self {
+        let c = &loaded.config;
+        Self {
+            state: "online".into(),
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            site_id: c.device.site_id.clone(),
+            device_id: c.device.device_id.clone(),
+            models: Vec::new(),
+            config_hash: config_hash(loaded),
+            execution_provider: c.runtime.execution_provider.as_str().into(),
+            cameras: c
+                .cameras
+                .iter()
+                .filter(|cam| cam.enabled)
+                .map(|cam| cam.id.clone())
+                .collect(),
+            started_at: Some(Utc::now()),
+        }
+    }
+
+    /// The example shown in docs/events.md.
+    pub fn example() -> Self {
+        Self {
+            state: "online".into(),
+            agent_version: "0.1.0".into(),
+            site_id: "tn-ql22-km12".into(),
+            device_id: "pole-03".into(),
+            models: vec![ModelId {
+                name: "yolox_nano_coco_416".into(),
+                sha256: "3d1e8a0c44f2".into(),
+            }],
+            config_hash: "5f1c0a9e2b7d".into(),
+            execution_provider: "cpu".into(),
+            cameras: vec!["cam-north".into()],
+            started_at: DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+}
+
+/// The first 12 hex digits of the sha256 of the config text: ties events to the config in force.
+pub fn config_hash(loaded: &LoadedConfig) -> String {
+    let full = crate::events::evidence::sha256_hex(loaded.source.text.as_bytes());
+    full[..12].to_string()
+}
+
+/// Payload of the last will and of the goodbye on a clean shutdown.
+pub fn offline_payload(site_id: &str, device_id: &str) -> Vec<u8> {
+    serde_json::json!({"state": "offline", "site_id": site_id, "device_id": device_id})
+        .to_string()
+        .into_bytes()
+}
+
+/// A camera's state as the pipeline sees it, reported in `health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CameraHealth {
+    /// `online`, `reconnecting`, `lost` or `disabled`.
+    pub state: String,
+    /// Frames per second analysed over the last interval.
+    pub fps: f32,
+    /// Frames dropped before inference since start (load shedding).
+    pub frames_dropped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_frame: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// State of the link to the broker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LinkStats {
+    pub connected: bool,
+    /// Successful connections since start (the first one included).
+    pub connects: u64,
+    /// Failed attempts and lost connections since start.
+    pub failures: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Spooled messages handed to the broker (re-sends included).
+    pub published: u64,
+    /// PUBACKs received for spooled messages.
+    pub acked: u64,
+}
+
+/// The periodic `health` message.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Health {
+    pub time: DateTime<Utc>,
+    pub uptime_s: u64,
+    pub spool: SpoolStats,
+    pub mqtt: LinkStats,
+    pub cameras: BTreeMap<String, CameraHealth>,
+}
+
+impl Health {
+    /// The example shown in docs/events.md.
+    pub fn example() -> Self {
+        let time = DateTime::parse_from_rfc3339("2026-03-01T00:16:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        Self {
+            time,
+            uptime_s: 960,
+            spool: SpoolStats {
+                events: 12,
+                evidence: 20,
+                bytes: 1_482_112,
+                max_bytes: 1 << 30,
+                evicted_events: 0,
+                evicted_evidence: 0,
+            },
+            mqtt: LinkStats {
+                connected: true,
+                connects: 2,
+                failures: 5,
+                last_error: Some("I/O: Connection refused (os error 111)".into()),
+                published: 5_230,
+                acked: 5_218,
+            },
+            cameras: BTreeMap::from([(
+                "cam-north".to_string(),
+                CameraHealth {
+                    state: "online".into(),
+                    fps: 5.0,
+                    frames_dropped: 3,
+                    last_frame: Some(time),
+                    error: None,
+                },
+            )]),
+        }
+    }
+}

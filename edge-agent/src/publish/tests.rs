@@ -1,0 +1,109 @@
+//! Delivery through the embedded broker, in process: spool → publisher → broker → subscriber.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::*;
+use crate::events::{EventKind, Phase};
+
+#[test]
+fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let mut mqtt = MqttSettings::from_url(&url, "test").unwrap();
+    mqtt.client_id = "dev-under-test".into();
+    let opts = DeliveryOptions {
+        mqtt: mqtt.clone(),
+        topics: Topics::new("edge", "s", "d"),
+        spool_dir: dir.path().join("spool"),
+        max_spool_bytes: 1 << 24,
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        health_interval: Duration::from_secs(1),
+        embedded: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+    };
+    let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sub = mqtt;
+    sub.client_id = "subscriber".into();
+    sub.clean_session = true;
+    let (ids, seqs) = rt.block_on(async {
+        let mut link = Link::connect(&sub, None);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+                Ok(Some(LinkEvent::Connected { .. })) => break,
+                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
+                Ok(Some(_)) => {}
+                other => panic!("subscriber did not connect: {other:?}"),
+            }
+        }
+        link.subscribe("edge/s/d/events/#").await.unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+                Ok(Some(LinkEvent::SubAck { granted })) => {
+                    assert!(granted);
+                    break;
+                }
+                Ok(Some(_)) => {}
+                other => panic!("no SUBACK: {other:?}"),
+            }
+        }
+        let mut submitted = Vec::new();
+        for _ in 0..50 {
+            let e = Event::new(
+                EventKind::LineCrossing,
+                Phase::New,
+                "s",
+                "d",
+                "c",
+                Utc::now(),
+            );
+            submitted.push(e.event_id);
+            delivery.submit(e, Vec::new()).unwrap();
+        }
+        let (mut ids, mut seqs) = (HashSet::new(), Vec::new());
+        while ids.len() < 50 {
+            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+                Ok(Some(LinkEvent::Message { topic, payload })) => {
+                    assert_eq!(topic, "edge/s/d/events/line_crossing");
+                    let e: Event = serde_json::from_slice(&payload).unwrap();
+                    if ids.insert(e.event_id) {
+                        seqs.push(e.seq);
+                    }
+                }
+                Ok(Some(_)) => {}
+                other => panic!("only {} of 50 events arrived: {other:?}", ids.len()),
+            }
+        }
+        assert!(submitted.iter().all(|id| ids.contains(id)));
+        (ids, seqs)
+    });
+    assert_eq!(ids.len(), 50);
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<u64>>(),
+        "published in seq order"
+    );
+    assert!(
+        delivery.wait_idle(Duration::from_secs(10)),
+        "{:?}",
+        delivery.stats()
+    );
+    let stats = delivery.stats();
+    assert_eq!(stats.spool.events, 0);
+    assert!(
+        stats.link.acked >= 50 && stats.link.connected,
+        "{:?}",
+        stats.link
+    );
+    assert_eq!(stats.latency_samples, 50);
+    assert_eq!(delivery.shutdown(Duration::from_secs(1)), 0);
+}

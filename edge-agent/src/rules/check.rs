@@ -1,0 +1,835 @@
+//! Every semantic check of a camera's zones, lines, rules and calibration, in one place, so that
+//! `edge-agent check` (which pins each problem to `file:line:col`) and [`super::RuleEngine::new`]
+//! refuse exactly the same configs. Also resolves each rule's thresholds with their defaults.
+
+use std::collections::HashMap;
+
+use super::geometry::{Homography, P, area2, self_intersection};
+use crate::config::{CalibrationConfig, CameraConfig, RuleConfig, RuleKindConfig};
+
+/// A step of the path from the camera's table to the offending value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Key(&'static str),
+    Index(usize),
+}
+
+/// One problem with a camera's rules config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Where, relative to the `[[cameras]]` table.
+    pub at: Vec<At>,
+    pub message: String,
+    pub hint: String,
+}
+
+/// The COCO labels the detector reports that rules can filter on.
+pub const LABELS: &[&str] = &["person", "bicycle", "car", "motorcycle", "bus", "truck"];
+/// Road vehicles: the default classes of vehicle rules.
+pub const VEHICLES: &[&str] = &["car", "motorcycle", "bus", "truck"];
+
+/// Optional keys of `[[cameras.rules]]`, with the kinds they apply to and whether they are required.
+const RULE_KEYS: &[&str] = &[
+    "zone",
+    "line",
+    "dwell_s",
+    "min_duration_s",
+    "min_distance_px",
+    "min_distance_m",
+    "min_count",
+    "interval_s",
+    "limit_kmh",
+    "min_frames",
+    "still_radius_px",
+    "min_speed_px_s",
+    "min_speed_kmh",
+    "within_s",
+    "min_vehicles",
+    "group_s",
+];
+
+/// (allowed keys, required keys) of a kind.
+fn kind_keys(kind: RuleKindConfig) -> (&'static [&'static str], &'static [&'static str]) {
+    use RuleKindConfig::*;
+    match kind {
+        Zone => (&["zone"], &["zone"]),
+        LineCrossing => (&["line"], &["line"]),
+        LineCount => (&["line", "interval_s"], &["line"]),
+        WrongWay => (
+            &[
+                "zone",
+                "min_distance_px",
+                "min_distance_m",
+                "min_duration_s",
+            ],
+            &["zone"],
+        ),
+        StoppedVehicle => (&["zone", "dwell_s", "still_radius_px"], &[]),
+        Loitering => (&["zone", "dwell_s"], &["zone"]),
+        Intrusion => (&["zone", "dwell_s"], &["zone"]),
+        Overcrowding => (
+            &["zone", "min_count", "min_duration_s"],
+            &["zone", "min_count"],
+        ),
+        Congestion => (
+            &["zone", "min_count", "min_duration_s", "still_radius_px"],
+            &["zone", "min_count"],
+        ),
+        Speeding => (&["zone", "limit_kmh", "min_frames"], &["limit_kmh"]),
+        SuddenStop => (
+            &[
+                "zone",
+                "min_speed_px_s",
+                "min_speed_kmh",
+                "within_s",
+                "min_vehicles",
+                "group_s",
+                "still_radius_px",
+            ],
+            &["zone"],
+        ),
+    }
+}
+
+fn key_is_set(r: &RuleConfig, key: &str) -> bool {
+    match key {
+        "zone" => r.zone.is_some(),
+        "line" => r.line.is_some(),
+        "dwell_s" => r.dwell_s.is_some(),
+        "min_duration_s" => r.min_duration_s.is_some(),
+        "min_distance_px" => r.min_distance_px.is_some(),
+        "min_distance_m" => r.min_distance_m.is_some(),
+        "min_count" => r.min_count.is_some(),
+        "interval_s" => r.interval_s.is_some(),
+        "limit_kmh" => r.limit_kmh.is_some(),
+        "min_frames" => r.min_frames.is_some(),
+        "still_radius_px" => r.still_radius_px.is_some(),
+        "min_speed_px_s" => r.min_speed_px_s.is_some(),
+        "min_speed_kmh" => r.min_speed_kmh.is_some(),
+        "within_s" => r.within_s.is_some(),
+        "min_vehicles" => r.min_vehicles.is_some(),
+        "group_s" => r.group_s.is_some(),
+        _ => false,
+    }
+}
+
+/// A parsed `"HH:MM-HH:MM"` window in minutes after local midnight; `end` may be below `start`
+/// (the window wraps midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Window {
+    /// Whether a local time (seconds after midnight) falls in the window.
+    pub fn contains(&self, secs_of_day: u32) -> bool {
+        let m = (secs_of_day / 60) % 1440;
+        if self.start < self.end {
+            m >= self.start && m < self.end
+        } else {
+            m >= self.start || m < self.end
+        }
+    }
+}
+
+/// Parses `"HH:MM-HH:MM"`; `24:00` is allowed as an end.
+pub fn parse_window(s: &str) -> Result<Window, String> {
+    let hm = |part: &str, end: bool| -> Result<u32, String> {
+        let (h, m) = part
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("`{part}` is not HH:MM"))?;
+        let bad = || format!("`{part}` is not a time HH:MM");
+        if h.is_empty() || h.len() > 2 || m.len() != 2 {
+            return Err(bad());
+        }
+        let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if m >= 60 || h > 24 || (h == 24 && (m != 0 || !end)) {
+            return Err(bad());
+        }
+        Ok(h * 60 + m)
+    };
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("time window `{s}` is not HH:MM-HH:MM"))?;
+    let (start, end) = (hm(a, false)?, hm(b, true)?);
+    if start == end % 1440 && !(start == 0 && end == 1440) {
+        return Err(format!(
+            "time window `{s}` starts and ends at the same time"
+        ));
+    }
+    Ok(Window {
+        start,
+        end: if end == 1440 && start != 0 { 0 } else { end },
+    })
+}
+
+/// The calibration as a homography from image pixels to ground metres.
+pub fn calibration_homography(c: &CalibrationConfig) -> Result<Homography, Problem> {
+    let problem = |key: &'static str, message: String, hint: &str| Problem {
+        at: vec![At::Key("calibration"), At::Key(key)],
+        message,
+        hint: hint.into(),
+    };
+    if c.image.len() != 4 {
+        return Err(problem(
+            "image",
+            format!(
+                "calibration.image has {} points, needs exactly 4",
+                c.image.len()
+            ),
+            "give the 4 corners of a measured quadrilateral on the road surface",
+        ));
+    }
+    let img: [P; 4] = std::array::from_fn(|i| P::from_arr(c.image[i]));
+    let ground: [P; 4] = match (&c.ground, &c.distances) {
+        (Some(g), None) => {
+            if g.len() != 4 {
+                return Err(problem(
+                    "ground",
+                    format!("calibration.ground has {} points, needs exactly 4", g.len()),
+                    "give the ground position in metres of each image point, in the same order",
+                ));
+            }
+            std::array::from_fn(|i| P::from_arr(g[i]))
+        }
+        (None, Some(d)) => {
+            if d.len() != 4 || d.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(problem(
+                    "distances",
+                    "calibration.distances needs 4 positive lengths in metres".into(),
+                    "measure sides 1→2, 2→3, 3→4, 4→1 of a rectangle on the road",
+                ));
+            }
+            let w = (d[0] + d[2]) / 2.0;
+            let l = (d[1] + d[3]) / 2.0;
+            [
+                P::new(0.0, 0.0),
+                P::new(w, 0.0),
+                P::new(w, l),
+                P::new(0.0, l),
+            ]
+        }
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                "distances",
+                "calibration has both `ground` and `distances`".into(),
+                "keep one: `ground` for surveyed points, `distances` for a measured rectangle",
+            ));
+        }
+        (None, None) => {
+            return Err(problem(
+                "image",
+                "calibration needs `ground` or `distances`".into(),
+                "add the ground position of each point in metres, or the 4 side lengths",
+            ));
+        }
+    };
+    if self_intersection(&img).is_some() || area2(&img).abs() < 1.0 {
+        return Err(problem(
+            "image",
+            "calibration.image points do not form a simple quadrilateral".into(),
+            "list the 4 points in order around the shape, no three in a row",
+        ));
+    }
+    Homography::from_4(&img, &ground).ok_or_else(|| {
+        problem(
+            "image",
+            "the calibration points give a non-invertible homography".into(),
+            "no three points may be in a row, and the ground points must match the image order",
+        )
+    })
+}
+
+/// Checks a camera's zones, lines, rules and calibration. Empty means the engine will accept it.
+pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut push = |at: Vec<At>, message: String, hint: &str| {
+        out.push(Problem {
+            at,
+            message,
+            hint: hint.into(),
+        })
+    };
+    use At::{Index, Key};
+    let frame = cam.frame_size;
+    if let Some([w, h]) = frame
+        && (w == 0 || h == 0)
+    {
+        push(
+            vec![Key("frame_size")],
+            format!("frame_size [{w}, {h}] is empty"),
+            "give the stream's width and height in pixels, e.g. [1920, 1080]",
+        );
+    }
+    let check_point =
+        |at: Vec<At>, p: [f64; 2], what: &str, push: &mut dyn FnMut(Vec<At>, String, &str)| {
+            if !(p[0].is_finite() && p[1].is_finite()) {
+                push(
+                    at,
+                    format!("{what} point {p:?} is not a number"),
+                    "use pixel coordinates",
+                );
+            } else if let Some([w, h]) = frame
+                && (p[0] < 0.0 || p[1] < 0.0 || p[0] > f64::from(w) || p[1] > f64::from(h))
+            {
+                push(
+                    at,
+                    format!(
+                        "{what} point [{}, {}] is outside the {w}x{h} frame",
+                        p[0], p[1]
+                    ),
+                    "coordinates are pixels of the full frame, origin top-left; check frame_size",
+                );
+            }
+        };
+    let check_classes =
+        |at: Vec<At>, classes: &[String], push: &mut dyn FnMut(Vec<At>, String, &str)| {
+            for (k, c) in classes.iter().enumerate() {
+                if !LABELS.contains(&c.as_str()) {
+                    let mut at = at.clone();
+                    at.push(Index(k));
+                    push(
+                        at,
+                        format!("unknown class `{c}`"),
+                        "use COCO labels: person, bicycle, car, motorcycle, bus, truck",
+                    );
+                }
+            }
+        };
+
+    let mut zone_ids: HashMap<&str, usize> = HashMap::new();
+    for (i, z) in cam.zones.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("zones"), Index(i), Key(k)];
+        if let Some(first) = zone_ids.insert(z.id.as_str(), i) {
+            push(
+                at("id"),
+                format!("duplicate zone id `{}` (also zone #{})", z.id, first + 1),
+                "give every zone of a camera its own id",
+            );
+        }
+        id_ok(&z.id, "zone", at("id"), &mut push);
+        if z.polygon.len() < 3 {
+            push(
+                at("polygon"),
+                format!(
+                    "zone `{}` has {} points; a polygon needs at least 3",
+                    z.id,
+                    z.polygon.len()
+                ),
+                "list the corners [[x, y], ...] in order around the zone",
+            );
+        } else {
+            let poly: Vec<P> = z.polygon.iter().map(|p| P::from_arr(*p)).collect();
+            if let Some((a, b)) = self_intersection(&poly) {
+                push(
+                    at("polygon"),
+                    format!(
+                        "zone `{}` polygon crosses itself (edge {}→{} crosses edge {}→{})",
+                        z.id,
+                        a + 1,
+                        (a + 1) % poly.len() + 1,
+                        b + 1,
+                        (b + 1) % poly.len() + 1
+                    ),
+                    "list the corners in order around the zone (clockwise or anticlockwise)",
+                );
+            } else if area2(&poly).abs() < 1.0 {
+                push(
+                    at("polygon"),
+                    format!("zone `{}` polygon has no area", z.id),
+                    "the corners must not all lie on one line",
+                );
+            }
+        }
+        for (k, p) in z.polygon.iter().enumerate() {
+            let mut a = at("polygon");
+            a.push(Index(k));
+            check_point(a, *p, &format!("zone `{}`", z.id), &mut push);
+        }
+        check_classes(at("classes"), &z.classes, &mut push);
+        if z.inertia == 0 || z.inertia > 100 {
+            push(
+                at("inertia"),
+                format!("inertia = {} is outside 1..=100 frames", z.inertia),
+                "3 frames suits 5-10 fps",
+            );
+        }
+        if let Some([a, b]) = z.direction {
+            check_point(at("direction"), a, "direction", &mut push);
+            check_point(at("direction"), b, "direction", &mut push);
+            if P::from_arr(a).dist(P::from_arr(b)) < 1.0 {
+                push(
+                    at("direction"),
+                    format!("zone `{}` direction has zero length", z.id),
+                    "draw the arrow from a point to another point further along the lane",
+                );
+            }
+        }
+    }
+
+    let mut line_ids: HashMap<&str, usize> = HashMap::new();
+    for (i, l) in cam.lines.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("lines"), Index(i), Key(k)];
+        if let Some(first) = line_ids.insert(l.id.as_str(), i) {
+            push(
+                at("id"),
+                format!("duplicate line id `{}` (also line #{})", l.id, first + 1),
+                "give every line of a camera its own id",
+            );
+        }
+        id_ok(&l.id, "line", at("id"), &mut push);
+        for (k, p) in l.points.iter().enumerate() {
+            let mut a = at("points");
+            a.push(Index(k));
+            check_point(a, *p, &format!("line `{}`", l.id), &mut push);
+        }
+        let (a, b) = (P::from_arr(l.points[0]), P::from_arr(l.points[1]));
+        if a.dist(b) < 2.0 {
+            push(
+                at("points"),
+                format!("line `{}` is degenerate: its two points are the same", l.id),
+                "give two distinct points [[x1, y1], [x2, y2]]",
+            );
+        } else if let Some([d0, d1]) = l.direction {
+            let v = P::from_arr(d1).sub(P::from_arr(d0));
+            let seg = b.sub(a);
+            match v.unit() {
+                None => push(
+                    at("direction"),
+                    format!("line `{}` direction has zero length", l.id),
+                    "draw the arrow across the line, from one side to the other",
+                ),
+                Some(u) if seg.unit().is_some_and(|s| s.cross(u).abs() < 0.17) => push(
+                    at("direction"),
+                    format!(
+                        "line `{}` direction runs along the line, not across it",
+                        l.id
+                    ),
+                    "draw the arrow across the line in the direction of travel to count",
+                ),
+                Some(_) => {}
+            }
+        }
+        if !(l.hysteresis_px.is_finite() && l.hysteresis_px >= 0.0 && l.hysteresis_px <= 200.0) {
+            push(
+                at("hysteresis_px"),
+                format!("hysteresis_px = {} is outside 0..=200", l.hysteresis_px),
+                "a few pixels (6) absorb box jitter",
+            );
+        }
+    }
+
+    if let Some(c) = &cam.calibration {
+        for (k, p) in c.image.iter().enumerate() {
+            check_point(
+                vec![Key("calibration"), Key("image"), Index(k)],
+                *p,
+                "calibration",
+                &mut push,
+            );
+        }
+        if !(c.error_pct.is_finite() && (0.0..=50.0).contains(&c.error_pct)) {
+            push(
+                vec![Key("calibration"), Key("error_pct")],
+                format!("error_pct = {} is outside 0..=50", c.error_pct),
+                "a tape-measured rectangle is good to about 5 %",
+            );
+        }
+        if let Err(p) = calibration_homography(c) {
+            out_push(&mut push, p);
+        }
+    }
+
+    let mut rule_ids: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in cam.rules.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("rules"), Index(i), Key(k)];
+        if let Some(first) = rule_ids.insert(r.id.as_str(), i) {
+            push(
+                at("id"),
+                format!("duplicate rule id `{}` (also rule #{})", r.id, first + 1),
+                "give every rule of a camera its own id; events name it",
+            );
+        }
+        id_ok(&r.id, "rule", at("id"), &mut push);
+        let kind = r.kind.as_str();
+        let (allowed, required) = kind_keys(r.kind);
+        for key in RULE_KEYS {
+            let set = key_is_set(r, key);
+            if set && !allowed.contains(key) {
+                push(
+                    at(key),
+                    format!("`{key}` does not apply to a {kind} rule"),
+                    &format!("keys of {kind}: {}", allowed.join(", ")),
+                );
+            }
+            if !set && required.contains(key) {
+                push(
+                    at("kind"),
+                    format!("a {kind} rule needs `{key}`"),
+                    "add the key to this [[cameras.rules]] entry",
+                );
+            }
+        }
+        if let Some(z) = &r.zone
+            && allowed.contains(&"zone")
+        {
+            match cam.zones.iter().find(|zc| &zc.id == z) {
+                None => push(
+                    at("zone"),
+                    format!(
+                        "rule `{}` names zone `{z}`, which this camera does not define",
+                        r.id
+                    ),
+                    &known("zones", cam.zones.iter().map(|z| z.id.as_str())),
+                ),
+                Some(zc) => {
+                    let needs_direction = r.kind == RuleKindConfig::WrongWay;
+                    if needs_direction && zc.direction.is_none() {
+                        push(
+                            at("zone"),
+                            format!("wrong_way needs a lane: zone `{z}` has no `direction`"),
+                            "add direction = [[x1, y1], [x2, y2]] (the travel direction) to the zone",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(l) = &r.line
+            && allowed.contains(&"line")
+            && !cam.lines.iter().any(|lc| &lc.id == l)
+        {
+            push(
+                at("line"),
+                format!(
+                    "rule `{}` names line `{l}`, which this camera does not define",
+                    r.id
+                ),
+                &known("lines", cam.lines.iter().map(|l| l.id.as_str())),
+            );
+        }
+        check_classes(at("classes"), &r.classes, &mut push);
+        for (k, w) in r.active.iter().enumerate() {
+            if let Err(e) = parse_window(w) {
+                let mut a = at("active");
+                a.push(Index(k));
+                push(
+                    a,
+                    e,
+                    "write windows as \"HH:MM-HH:MM\" in local time, e.g. \"22:00-05:00\"",
+                );
+            }
+        }
+        let positive: [(&'static str, Option<f64>); 10] = [
+            ("update_every_s", Some(r.update_every_s)),
+            ("dwell_s", r.dwell_s),
+            ("min_duration_s", r.min_duration_s),
+            ("min_distance_px", r.min_distance_px),
+            ("min_distance_m", r.min_distance_m),
+            ("interval_s", r.interval_s),
+            ("limit_kmh", r.limit_kmh),
+            ("min_speed_px_s", r.min_speed_px_s),
+            ("min_speed_kmh", r.min_speed_kmh),
+            ("within_s", r.within_s),
+        ];
+        for (key, v) in positive.into_iter().chain([
+            ("group_s", r.group_s),
+            ("still_radius_px", r.still_radius_px),
+        ]) {
+            if let Some(v) = v {
+                let zero_ok = matches!(key, "dwell_s" | "min_duration_s");
+                if !v.is_finite() || v < 0.0 || (v == 0.0 && !zero_ok) || v > 86_400.0 {
+                    push(
+                        at(key),
+                        format!("{key} = {v} must be a positive number"),
+                        "seconds, pixels, metres or km/h as the key name says",
+                    );
+                }
+            }
+        }
+        if r.min_count == Some(0) {
+            push(
+                at("min_count"),
+                "min_count must be at least 1".into(),
+                "e.g. 10 vehicles",
+            );
+        }
+        if r.min_frames == Some(0) {
+            push(
+                at("min_frames"),
+                "min_frames must be at least 1".into(),
+                "3 frames is a good start",
+            );
+        }
+        if r.min_vehicles == Some(0) {
+            push(
+                at("min_vehicles"),
+                "min_vehicles must be at least 1".into(),
+                "2 vehicles is a good start",
+            );
+        }
+        for (key, both) in [
+            (
+                "min_distance_m",
+                r.min_distance_m.is_some() && r.min_distance_px.is_some(),
+            ),
+            (
+                "min_speed_kmh",
+                r.min_speed_kmh.is_some() && r.min_speed_px_s.is_some(),
+            ),
+        ] {
+            if both {
+                push(
+                    at(key),
+                    format!("give `{key}` or its pixel form, not both"),
+                    "metres need calibration; pixels work without",
+                );
+            }
+        }
+        let needs_calibration = r.kind == RuleKindConfig::Speeding
+            || r.min_distance_m.is_some()
+            || r.min_speed_kmh.is_some();
+        if needs_calibration && cam.calibration.is_none() {
+            push(
+                at("kind"),
+                format!(
+                    "rule `{}` works in metres but the camera has no [cameras.calibration]",
+                    r.id
+                ),
+                "add [cameras.calibration] with 4 image points and their ground positions",
+            );
+        }
+    }
+    out
+}
+
+fn out_push(push: &mut impl FnMut(Vec<At>, String, &str), p: Problem) {
+    push(p.at, p.message, &p.hint);
+}
+
+fn known<'a>(what: &str, ids: impl Iterator<Item = &'a str>) -> String {
+    let ids: Vec<&str> = ids.collect();
+    if ids.is_empty() {
+        format!("this camera defines no {what}; add [[cameras.{what}]]")
+    } else {
+        format!("{what} of this camera: {}", ids.join(", "))
+    }
+}
+
+fn id_ok(id: &str, what: &str, at: Vec<At>, push: &mut impl FnMut(Vec<At>, String, &str)) {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !ok {
+        push(
+            at,
+            format!("{what} id `{id}` must be 1-64 ASCII letters, digits, '-', '_' or '.'"),
+            "use a short id such as `lane-1`; events carry it",
+        );
+    }
+}
+
+/// A rule's thresholds with defaults applied (documented in `configs/README.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub dwell_s: f64,
+    pub min_duration_s: f64,
+    pub min_distance: Distance,
+    pub min_count: u32,
+    pub interval_s: f64,
+    pub limit_kmh: f64,
+    pub min_frames: u32,
+    pub still_radius_px: Option<f64>,
+    pub min_speed: Speed,
+    pub within_s: f64,
+    pub min_vehicles: u32,
+    pub group_s: f64,
+    pub update_every_s: f64,
+}
+
+/// A distance threshold in image pixels or ground metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Distance {
+    Px(f64),
+    M(f64),
+}
+
+/// A speed threshold in pixels per second or km/h on the ground.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    PxPerS(f64),
+    Kmh(f64),
+}
+
+/// Default thresholds of a kind, overridden by what the rule sets.
+pub fn params(r: &RuleConfig) -> Params {
+    use RuleKindConfig::*;
+    let dwell_default = match r.kind {
+        Intrusion => 0.0,
+        _ => 30.0,
+    };
+    let duration_default = match r.kind {
+        WrongWay => 1.0,
+        Overcrowding => 5.0,
+        _ => 30.0,
+    };
+    Params {
+        dwell_s: r.dwell_s.unwrap_or(dwell_default),
+        min_duration_s: r.min_duration_s.unwrap_or(duration_default),
+        min_distance: match (r.min_distance_m, r.min_distance_px) {
+            (Some(m), _) => Distance::M(m),
+            (None, px) => Distance::Px(px.unwrap_or(60.0)),
+        },
+        min_count: r.min_count.unwrap_or(1),
+        interval_s: r.interval_s.unwrap_or(60.0),
+        limit_kmh: r.limit_kmh.unwrap_or(f64::INFINITY),
+        min_frames: r.min_frames.unwrap_or(3),
+        still_radius_px: r.still_radius_px,
+        min_speed: match (r.min_speed_kmh, r.min_speed_px_s) {
+            (Some(k), _) => Speed::Kmh(k),
+            (None, px) => Speed::PxPerS(px.unwrap_or(80.0)),
+        },
+        within_s: r.within_s.unwrap_or(2.0),
+        min_vehicles: r.min_vehicles.unwrap_or(2),
+        group_s: r.group_s.unwrap_or(5.0),
+        update_every_s: r.update_every_s,
+    }
+}
+
+/// The classes a rule applies to: its own list, else the kind's default.
+pub fn rule_classes(r: &RuleConfig) -> Vec<String> {
+    use RuleKindConfig::*;
+    if !r.classes.is_empty() {
+        return r.classes.clone();
+    }
+    let default: &[&str] = match r.kind {
+        Loitering | Intrusion => &["person"],
+        WrongWay | StoppedVehicle | Congestion | Speeding | SuddenStop => VEHICLES,
+        Zone | LineCrossing | LineCount | Overcrowding => LABELS,
+    };
+    default.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ValidateOptions, parse_str, validate};
+
+    /// Each problem is reported at the value that causes it, as `line:col`.
+    #[test]
+    fn config_problems_are_pinned_to_their_value() {
+        let text = r#"[device]
+site_id = "s"
+device_id = "d"
+
+[[cameras]]
+id = "c"
+url = "rtsp://h/x"
+frame_size = [1000, 800]
+
+[[cameras.zones]]
+id = "a"
+polygon = [[0, 0], [100, 100], [100, 0], [0, 100]]
+
+[[cameras.zones]]
+id = "a"
+polygon = [[0, 0], [1200, 0], [0, 100]]
+
+[[cameras.lines]]
+id = "l"
+points = [[10, 10], [10, 10]]
+
+[[cameras.rules]]
+id = "r"
+kind = "loitering"
+zone = "b"
+active = ["22:00-25:00"]
+limit_kmh = 50
+
+[cameras.calibration]
+image = [[0, 0], [10, 10], [20, 20], [30, 30]]
+ground = [[0, 0], [1, 0], [1, 1], [0, 1]]
+"#;
+        let loaded = parse_str(std::path::Path::new("t.toml"), text.into()).unwrap();
+        let opts = ValidateOptions {
+            skip_model_hashes: true,
+        };
+        let diags: Vec<String> = validate(&loaded, &opts)
+            .iter()
+            .filter(|d| d.severity == crate::config::Severity::Error)
+            .map(|d| format!("{}:{} {}", d.line, d.col, d.message))
+            .collect();
+        let all = diags.join("\n");
+        for (at, needle) in [
+            ("12:11", "crosses itself"),
+            ("15:6", "duplicate zone id `a`"),
+            ("16:20", "outside the 1000x800 frame"),
+            ("20:10", "degenerate"),
+            ("25:8", "zone `b`"),
+            ("26:11", "is not a time"),
+            ("27:13", "does not apply to a loitering rule"),
+            ("30:9", "simple quadrilateral"),
+        ] {
+            assert!(
+                diags
+                    .iter()
+                    .any(|d| d.starts_with(&format!("{at} ")) && d.contains(needle)),
+                "no `{needle}` at {at} in:\n{all}"
+            );
+        }
+        assert_eq!(diags.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn a_singular_calibration_and_a_line_direction_along_the_line_are_refused() {
+        let cam: CameraConfig = toml::from_str(
+            r#"id = "c"
+url = "x"
+[[lines]]
+id = "l"
+points = [[0, 0], [100, 0]]
+direction = [[10, 5], [90, 5]]
+[calibration]
+image = [[0, 0], [100, 0], [100, 100], [0, 100]]
+ground = [[0, 0], [1, 0], [2, 0], [3, 0]]
+"#,
+        )
+        .unwrap();
+        let problems = check_camera(&cam);
+        let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            text.iter().any(|m| m.contains("runs along the line")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|m| m.contains("non-invertible")),
+            "{text:?}"
+        );
+        assert_eq!(problems.len(), 2, "{text:?}");
+    }
+
+    #[test]
+    fn windows_parse_wrap_and_reject_nonsense() {
+        let w = parse_window("22:00-05:00").unwrap();
+        assert!(w.contains(23 * 3600) && w.contains(3600) && !w.contains(12 * 3600));
+        assert!(!w.contains(5 * 3600) && w.contains(22 * 3600));
+        let day = parse_window("07:30-17:00").unwrap();
+        assert!(day.contains(8 * 3600) && !day.contains(7 * 3600) && !day.contains(20 * 3600));
+        let all = parse_window("00:00-24:00").unwrap();
+        assert!(all.contains(0) && all.contains(86_399));
+        for bad in [
+            "25:00-01:00",
+            "10:00",
+            "10:00-10:00",
+            "1000-1100",
+            "10:60-11:00",
+            "24:00-01:00",
+            "a:00-b:00",
+        ] {
+            assert!(parse_window(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,973 @@
+//! Every rule against made-up tracks (nothing real can produce a wrong-way car on demand),
+//! including the field's edge cases: jitter on a line, leaving and re-entering, id switches,
+//! jittering stationary boxes, slow cars, time windows.
+
+use std::time::Duration;
+
+use super::geometry::{Homography, P};
+use super::*;
+
+const W: u32 = 1000;
+const H: u32 = 800;
+
+fn cam(rules_toml: &str) -> CameraConfig {
+    toml::from_str(&format!(
+        "id = \"cam\"\nurl = \"x\"\nframe_size = [{W}, {H}]\n{rules_toml}"
+    ))
+    .unwrap()
+}
+
+/// A box of `w`×`h` pixels standing on `(x, y)` (bottom-centre anchor).
+fn bx(x: f64, y: f64, w: f64, h: f64) -> [f32; 4] {
+    [
+        (x - w / 2.0) as f32,
+        (y - h) as f32,
+        (x + w / 2.0) as f32,
+        y as f32,
+    ]
+}
+
+/// Deterministic jitter in [-1, 1] (a tiny LCG; no rand dependency for tests).
+struct Jitter(u64);
+impl Jitter {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+type Obj = (u64, &'static str, [f32; 4]);
+
+struct Sim {
+    e: RuleEngine,
+    fps: f64,
+    frame: u64,
+    events: Vec<RuleEvent>,
+}
+
+impl Sim {
+    fn new(rules_toml: &str, fps: f64) -> Self {
+        Self {
+            e: RuleEngine::new(&cam(rules_toml), (W, H)).unwrap(),
+            fps,
+            frame: 0,
+            events: Vec::new(),
+        }
+    }
+    fn t(&self) -> f64 {
+        self.frame as f64 / self.fps
+    }
+    fn step(&mut self, objs: &[Obj], ended: &[u64]) {
+        let samples: Vec<TrackSample<'_>> = objs
+            .iter()
+            .map(|(id, label, bbox)| TrackSample {
+                track_id: *id,
+                label,
+                bbox: *bbox,
+                score: 0.9,
+            })
+            .collect();
+        let t = Duration::from_secs_f64(self.t());
+        let ev = self.e.update(t, &samples, ended);
+        self.events.extend(ev);
+        self.frame += 1;
+    }
+    /// Runs `secs` seconds; `f(t)` gives the objects at stream time t.
+    fn run(&mut self, secs: f64, f: impl Fn(f64) -> Vec<Obj>) {
+        let end = self.t() + secs;
+        while self.t() < end - 1e-9 {
+            let objs = f(self.t());
+            self.step(&objs, &[]);
+        }
+    }
+    fn finish(&mut self) {
+        let t = Duration::from_secs_f64(self.t());
+        let ev = self.e.finish(t);
+        self.events.extend(ev);
+    }
+    fn of(&self, kind: RuleKind, phase: Phase) -> Vec<&RuleEvent> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind && e.phase == phase)
+            .collect()
+    }
+    fn count(&self, kind: RuleKind, phase: Phase) -> usize {
+        self.of(kind, phase).len()
+    }
+}
+
+const SQUARE_ZONE: &str = r#"
+[[zones]]
+id = "box"
+polygon = [[200, 200], [600, 200], [600, 600], [200, 600]]
+"#;
+
+// ---------------------------------------------------------------- zones
+
+#[test]
+fn zone_enter_and_exit_need_inertia_frames() {
+    let mut s = Sim::new(
+        &format!("{SQUARE_ZONE}[[rules]]\nid = \"z\"\nkind = \"zone\"\nzone = \"box\"\n"),
+        10.0,
+    );
+    // Walks in from the left at 100 px/s, stays, walks out to the right.
+    s.run(12.0, |t| {
+        let x = 100.0 + 100.0 * t;
+        vec![(1, "person", bx(x, 400.0, 30.0, 80.0))]
+    });
+    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::New), 1);
+    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 1);
+    let new = s.of(RuleKind::ZoneEnter, Phase::New)[0];
+    // Crosses x = 200 at t = 1.0; membership after 3 inside frames (t = 1.2).
+    assert!((new.t.as_secs_f64() - 1.2).abs() < 0.15, "{:?}", new.t);
+    let end = s.of(RuleKind::ZoneExit, Phase::End)[0];
+    assert!((end.t.as_secs_f64() - 5.2).abs() < 0.15, "{:?}", end.t);
+    assert_eq!(end.details["reason"], "left_zone");
+    assert_eq!(end.zone.as_deref(), Some("box"));
+    // Updates, rate-limited to one per 5 s during the 4 s stay: none.
+    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::Update), 0);
+}
+
+#[test]
+fn zone_flicker_on_the_edge_does_not_exit_but_leaving_and_reentering_does() {
+    let mut s = Sim::new(
+        &format!("{SQUARE_ZONE}[[rules]]\nid = \"z\"\nkind = \"zone\"\nzone = \"box\"\n"),
+        10.0,
+    );
+    // Inside, with one-frame excursions outside every 5th frame (a box flickering on the edge).
+    s.run(5.0, |t| {
+        let k = (t * 10.0).round() as u64;
+        let y = if k % 5 == 4 { 610.0 } else { 595.0 };
+        vec![(1, "car", bx(400.0, y, 100.0, 80.0))]
+    });
+    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::New), 1);
+    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 0);
+    // Really leaves for 2 s, then comes back: a second stay.
+    s.run(2.0, |_| vec![(1, "car", bx(400.0, 700.0, 100.0, 80.0))]);
+    s.run(2.0, |_| vec![(1, "car", bx(400.0, 500.0, 100.0, 80.0))]);
+    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 1);
+    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::New), 2);
+    s.finish();
+    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 2);
+    assert_eq!(s.events.last().unwrap().details["reason"], "stream_end");
+}
+
+#[test]
+fn a_track_the_tracker_ends_inside_a_zone_exits_it() {
+    let mut s = Sim::new(
+        &format!("{SQUARE_ZONE}[[rules]]\nid = \"z\"\nkind = \"zone\"\nzone = \"box\"\n"),
+        10.0,
+    );
+    s.run(1.0, |_| vec![(7, "car", bx(400.0, 400.0, 100.0, 80.0))]);
+    s.step(&[], &[7]);
+    let ends = s.of(RuleKind::ZoneExit, Phase::End);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].track_id, Some(7));
+    assert_eq!(ends[0].details["reason"], "track_ended");
+}
+
+#[test]
+fn zone_classes_filter_members() {
+    let mut s = Sim::new(
+        r#"
+[[zones]]
+id = "walk"
+polygon = [[200, 200], [600, 200], [600, 600], [200, 600]]
+classes = ["person"]
+[[rules]]
+id = "z"
+kind = "zone"
+zone = "walk"
+"#,
+        10.0,
+    );
+    s.run(1.0, |_| {
+        vec![
+            (1, "car", bx(400.0, 400.0, 100.0, 80.0)),
+            (2, "person", bx(300.0, 400.0, 20.0, 60.0)),
+        ]
+    });
+    let news = s.of(RuleKind::ZoneEnter, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].track_id, Some(2));
+    assert_eq!(news[0].label.as_deref(), Some("person"));
+}
+
+// ---------------------------------------------------------------- lines
+
+const LINE: &str = r#"
+[[lines]]
+id = "stop"
+points = [[100, 400], [900, 400]]
+direction = [[500, 300], [500, 500]]
+"#;
+
+fn crossing_sim(extra: &str) -> Sim {
+    Sim::new(
+        &format!("{LINE}{extra}[[rules]]\nid = \"x\"\nkind = \"line_crossing\"\nline = \"stop\"\n"),
+        10.0,
+    )
+}
+
+#[test]
+fn a_crossing_in_the_line_direction_counts_once() {
+    let mut s = crossing_sim("");
+    s.run(4.0, |t| {
+        vec![(1, "car", bx(500.0, 300.0 + 50.0 * t, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 1);
+    assert_eq!(s.count(RuleKind::LineCrossing, Phase::End), 1);
+    let e = s.of(RuleKind::LineCrossing, Phase::New)[0];
+    assert_eq!(e.details["direction"], "forward");
+    assert_eq!(e.line.as_deref(), Some("stop"));
+    assert!((e.t.as_secs_f64() - 2.2).abs() < 0.11, "{:?}", e.t);
+}
+
+#[test]
+fn jitter_on_the_line_does_not_count_and_does_not_double_count() {
+    // ±5 px around the line, inside the 6 px dead band: never a crossing.
+    let mut s = crossing_sim("");
+    let j = std::cell::RefCell::new(Jitter(1));
+    s.run(10.0, |_| {
+        vec![(
+            1,
+            "car",
+            bx(500.0, 400.0 + 5.0 * j.borrow_mut().next(), 80.0, 60.0),
+        )]
+    });
+    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 0);
+    // ±15 px: the box really goes from side to side, but one track counts once per direction.
+    let mut s = crossing_sim("");
+    s.run(10.0, |t| {
+        let k = (t * 10.0).round() as i64;
+        vec![(
+            1,
+            "car",
+            bx(500.0, if k % 2 == 0 { 385.0 } else { 415.0 }, 80.0, 60.0),
+        )]
+    });
+    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 1);
+}
+
+#[test]
+fn backward_crossings_and_crossings_beyond_the_segment_do_not_count() {
+    let mut s = crossing_sim("");
+    s.run(4.0, |t| {
+        vec![(1, "car", bx(500.0, 500.0 - 50.0 * t, 80.0, 60.0))]
+    });
+    // Past the end of the segment (x = 950 > 900).
+    s.run(4.0, |t| {
+        vec![(2, "car", bx(950.0, 300.0 + 50.0 * (t - 4.0), 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 0);
+}
+
+#[test]
+fn an_id_switch_at_the_line_counts_the_crossing_once() {
+    let mut s = crossing_sim("");
+    // Track 1 crosses at t≈2.2 and is lost at t = 2.5; the tracker gives the car id 2 at t = 2.8
+    // and ends id 1 at t = 3.0.
+    for k in 0..60u64 {
+        let t = k as f64 / 10.0;
+        let b = bx(500.0, 300.0 + 50.0 * t, 80.0, 60.0);
+        match k {
+            0..25 => s.step(&[(1, "car", b)], &[]),
+            25..28 => s.step(&[], &[]),
+            30 => s.step(&[(2, "car", b)], &[1]),
+            _ => s.step(&[(2, "car", b)], &[]),
+        }
+    }
+    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 1);
+    // Id switch before the line: track 1 lost at y=380, id 3 appears at y=395 and goes on.
+    let mut s = crossing_sim("");
+    for k in 0..60u64 {
+        let t = k as f64 / 10.0;
+        let b = bx(500.0, 300.0 + 50.0 * t, 80.0, 60.0);
+        match k {
+            0..16 => s.step(&[(1, "car", b)], &[]),
+            16 => s.step(&[], &[]),
+            _ => s.step(&[(3, "car", b)], if k == 20 { &[1] } else { &[] }),
+        }
+    }
+    let news = s.of(RuleKind::LineCrossing, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].track_id, Some(3));
+    assert_eq!(
+        news[0].details["previous_track_ids"],
+        serde_json::json!([1])
+    );
+}
+
+#[test]
+fn line_counts_are_reported_per_class_and_direction_every_interval() {
+    let mut s = Sim::new(
+        r#"
+[[lines]]
+id = "mid"
+points = [[100, 400], [900, 400]]
+[[rules]]
+id = "count"
+kind = "line_count"
+line = "mid"
+interval_s = 10
+"#,
+        10.0,
+    );
+    // Three cars down, one motorbike up in the first 10 s; one car down in the next.
+    s.run(25.0, |t| {
+        let mut v = Vec::new();
+        for (id, label, start, dir) in [
+            (1, "car", 0.0, 1.0),
+            (2, "car", 3.0, 1.0),
+            (3, "car", 5.0, 1.0),
+            (4, "motorcycle", 1.0, -1.0),
+            (5, "car", 12.0, 1.0),
+        ] {
+            let dt = t - start;
+            if (0.0..4.0).contains(&dt) {
+                v.push((
+                    id,
+                    label,
+                    bx(
+                        300.0 + 100.0 * id as f64,
+                        400.0 + dir * (-100.0 + 50.0 * dt),
+                        60.0,
+                        50.0,
+                    ),
+                ));
+            }
+        }
+        v
+    });
+    let reports: Vec<&RuleEvent> = s
+        .events
+        .iter()
+        .filter(|e| e.kind == RuleKind::LineCount)
+        .collect();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].phase, Phase::New);
+    assert_eq!(reports[1].phase, Phase::Update);
+    assert_eq!(reports[0].track_id, None);
+    assert_eq!(reports[0].details["forward"]["car"], 3);
+    assert_eq!(reports[0].details["backward"]["motorcycle"], 1);
+    assert_eq!(reports[1].details["forward"]["car"], 1);
+    assert_eq!(reports[1].details["total_forward"]["car"], 4);
+    s.finish();
+    let end = s.events.last().unwrap();
+    assert_eq!((end.kind, end.phase), (RuleKind::LineCount, Phase::End));
+}
+
+// ---------------------------------------------------------------- wrong way
+
+const LANE: &str = r#"
+[[zones]]
+id = "lane"
+polygon = [[100, 300], [900, 300], [900, 500], [100, 500]]
+direction = [[150, 400], [850, 400]]
+"#;
+
+fn wrong_way(extra: &str) -> Sim {
+    Sim::new(
+        &format!("{LANE}[[rules]]\nid = \"ww\"\nkind = \"wrong_way\"\nzone = \"lane\"\n{extra}"),
+        10.0,
+    )
+}
+
+#[test]
+fn wrong_way_fires_against_the_lane_and_not_along_it() {
+    let mut s = wrong_way("min_distance_px = 80\nmin_duration_s = 1.5\n");
+    let j = std::cell::RefCell::new(Jitter(7));
+    // Car 1 goes with the lane, car 2 against it at 100 px/s, both with 3 px of jitter.
+    s.run(6.0, |t| {
+        let mut j = j.borrow_mut();
+        vec![
+            (
+                1,
+                "car",
+                bx(
+                    150.0 + 100.0 * t + 3.0 * j.next(),
+                    350.0 + 3.0 * j.next(),
+                    80.0,
+                    60.0,
+                ),
+            ),
+            (
+                2,
+                "car",
+                bx(
+                    850.0 - 100.0 * t + 3.0 * j.next(),
+                    450.0 + 3.0 * j.next(),
+                    80.0,
+                    60.0,
+                ),
+            ),
+        ]
+    });
+    let news = s.of(RuleKind::WrongWay, Phase::New);
+    assert_eq!(news.len(), 1, "{:?}", s.events);
+    assert_eq!(news[0].track_id, Some(2));
+    // Needs 1.5 s (and 80 px, reached at 0.8 s) after membership at 0.2 s.
+    let t = news[0].t.as_secs_f64();
+    assert!((1.6..=1.9).contains(&t), "fired at {t}");
+    assert!(news[0].details["distance_px"].as_f64().unwrap() >= 80.0);
+}
+
+#[test]
+fn wrong_way_needs_both_distance_and_duration() {
+    // Short distance, long time: 30 px back over 4 s (a car rolling back at a light).
+    let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1\n");
+    s.run(4.0, |t| {
+        vec![(1, "car", bx(500.0 - 7.5 * t, 400.0, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    // Long distance, short time: 150 px back in 0.5 s, then leaves the lane.
+    let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1\n");
+    s.run(0.6, |t| {
+        vec![(1, "car", bx(500.0 - 300.0 * t, 400.0, 80.0, 60.0))]
+    });
+    s.run(2.0, |_| vec![(1, "car", bx(320.0, 700.0, 80.0, 60.0))]);
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    // Both: 60 px/s for 3 s.
+    let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1\n");
+    s.run(3.0, |t| {
+        vec![(1, "car", bx(500.0 - 60.0 * t, 400.0, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 1);
+}
+
+#[test]
+fn a_stationary_jittering_car_is_not_wrong_way() {
+    let mut s = wrong_way("min_distance_px = 30\nmin_duration_s = 1\n");
+    let j = std::cell::RefCell::new(Jitter(3));
+    s.run(30.0, |_| {
+        vec![(
+            1,
+            "car",
+            bx(500.0 + 8.0 * j.borrow_mut().next(), 400.0, 80.0, 60.0),
+        )]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+}
+
+#[test]
+fn wrong_way_in_metres_uses_the_calibration() {
+    // 100 px = 10 m along the lane: 5 m needs 50 px.
+    let calib = r#"
+[calibration]
+image = [[100, 300], [900, 300], [900, 500], [100, 500]]
+ground = [[0, 0], [80, 0], [80, 20], [0, 20]]
+"#;
+    let mut s = Sim::new(
+        &format!(
+            "{LANE}{calib}[[rules]]\nid = \"ww\"\nkind = \"wrong_way\"\nzone = \"lane\"\nmin_distance_m = 5\nmin_duration_s = 0.5\n"
+        ),
+        10.0,
+    );
+    s.run(3.0, |t| {
+        vec![(1, "car", bx(600.0 - 40.0 * t, 400.0, 80.0, 60.0))]
+    });
+    let news = s.of(RuleKind::WrongWay, Phase::New);
+    assert_eq!(news.len(), 1);
+    let m = news[0].details["distance_m"].as_f64().unwrap();
+    assert!((5.0..6.0).contains(&m), "{m}");
+    // 50 px at 40 px/s after entering at 0.2 s: about 1.45 s.
+    assert!(
+        (1.3..1.6).contains(&news[0].t.as_secs_f64()),
+        "{:?}",
+        news[0].t
+    );
+}
+
+// ---------------------------------------------------------------- stopped vehicle
+
+const NO_STOP: &str = r#"
+[[zones]]
+id = "keep-clear"
+polygon = [[100, 100], [900, 100], [900, 700], [100, 700]]
+[[rules]]
+id = "stop"
+kind = "stopped_vehicle"
+zone = "keep-clear"
+dwell_s = 30
+"#;
+
+#[test]
+fn a_jittering_stationary_car_is_stopped_and_updates_are_rate_limited() {
+    let mut s = Sim::new(NO_STOP, 5.0);
+    let j = std::cell::RefCell::new(Jitter(11));
+    // A 120x90 box whose corners jitter by ±4 px independently (anchor and size both wobble).
+    s.run(45.0, |_| {
+        let mut j = j.borrow_mut();
+        let b = bx(500.0, 400.0, 120.0, 90.0);
+        vec![(
+            1,
+            "car",
+            [
+                b[0] + 4.0 * j.next() as f32,
+                b[1] + 4.0 * j.next() as f32,
+                b[2] + 4.0 * j.next() as f32,
+                b[3] + 4.0 * j.next() as f32,
+            ],
+        )]
+    });
+    let news = s.of(RuleKind::StoppedVehicle, Phase::New);
+    assert_eq!(news.len(), 1);
+    // Membership needs 3 frames (0.4 s at 5 fps); stationary counts from the first frame.
+    let t = news[0].t.as_secs_f64();
+    assert!((30.0..=30.5).contains(&t), "{t}");
+    assert_eq!(news[0].details["no_stopping_zone"], true);
+    // 15 s more: updates at most every 5 s.
+    let ups = s.count(RuleKind::StoppedVehicle, Phase::Update);
+    assert!((2..=3).contains(&ups), "{ups} updates");
+    // Drives off: the event ends.
+    s.run(3.0, |t| {
+        vec![(1, "car", bx(500.0 + 80.0 * (t - 45.0), 400.0, 120.0, 90.0))]
+    });
+    let ends = s.of(RuleKind::StoppedVehicle, Phase::End);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].details["reason"], "moved");
+}
+
+#[test]
+fn a_slow_car_is_not_stopped() {
+    // 2 px per frame at 5 fps (10 px/s), well under the 12 px still radius per frame but moving.
+    let mut s = Sim::new(NO_STOP, 5.0);
+    s.run(60.0, |t| {
+        vec![(1, "car", bx(150.0 + 10.0 * t, 400.0, 120.0, 90.0))]
+    });
+    assert_eq!(s.count(RuleKind::StoppedVehicle, Phase::New), 0);
+}
+
+#[test]
+fn stopping_outside_the_zone_or_as_a_person_is_not_stopped_vehicle() {
+    let mut s = Sim::new(NO_STOP, 5.0);
+    s.run(40.0, |_| {
+        vec![
+            (1, "car", bx(950.0, 400.0, 80.0, 60.0)),
+            (2, "person", bx(500.0, 400.0, 30.0, 80.0)),
+        ]
+    });
+    assert_eq!(s.count(RuleKind::StoppedVehicle, Phase::New), 0);
+}
+
+#[test]
+fn an_id_switch_does_not_restart_the_stop_timer() {
+    let mut s = Sim::new(NO_STOP, 5.0);
+    let b = bx(500.0, 400.0, 120.0, 90.0);
+    s.run(20.0, |_| vec![(1, "car", b)]);
+    // The tracker loses the car for two frames and re-finds it as id 2, then ends id 1.
+    s.step(&[], &[]);
+    s.step(&[], &[]);
+    s.step(&[(2, "car", b)], &[]);
+    s.step(&[(2, "car", b)], &[1]);
+    s.run(12.0, |_| vec![(2, "car", b)]);
+    let news = s.of(RuleKind::StoppedVehicle, Phase::New);
+    assert_eq!(news.len(), 1, "{:?}", s.events);
+    assert_eq!(news[0].track_id, Some(2));
+    assert!(news[0].t.as_secs_f64() < 31.0);
+    assert_eq!(
+        news[0].details["previous_track_ids"],
+        serde_json::json!([1])
+    );
+    assert_eq!(s.count(RuleKind::StoppedVehicle, Phase::End), 0);
+}
+
+#[test]
+fn stopped_vehicle_without_zone_watches_the_whole_frame() {
+    let mut s = Sim::new(
+        "[[rules]]\nid = \"stall\"\nkind = \"stopped_vehicle\"\ndwell_s = 5\n",
+        5.0,
+    );
+    s.run(6.0, |_| vec![(1, "truck", bx(950.0, 780.0, 80.0, 60.0))]);
+    let news = s.of(RuleKind::StoppedVehicle, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].zone, None);
+    assert_eq!(news[0].details["no_stopping_zone"], false);
+}
+
+// ---------------------------------------------------------------- loitering, intrusion
+
+#[test]
+fn loitering_needs_the_dwell_and_restarts_after_leaving() {
+    let rules = format!(
+        "{SQUARE_ZONE}[[rules]]\nid = \"loiter\"\nkind = \"loitering\"\nzone = \"box\"\ndwell_s = 20\n"
+    );
+    let mut s = Sim::new(&rules, 5.0);
+    // 15 s in, 3 s out, 15 s in: never 20 s in one stay. A car stays all along: not a person.
+    s.run(15.0, |_| {
+        vec![
+            (1, "person", bx(400.0, 400.0, 30.0, 80.0)),
+            (2, "car", bx(300.0, 300.0, 80.0, 60.0)),
+        ]
+    });
+    s.run(3.0, |_| {
+        vec![
+            (1, "person", bx(700.0, 400.0, 30.0, 80.0)),
+            (2, "car", bx(300.0, 300.0, 80.0, 60.0)),
+        ]
+    });
+    s.run(15.0, |_| {
+        vec![
+            (1, "person", bx(400.0, 400.0, 30.0, 80.0)),
+            (2, "car", bx(300.0, 300.0, 80.0, 60.0)),
+        ]
+    });
+    assert_eq!(s.count(RuleKind::Loitering, Phase::New), 0);
+    s.run(10.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
+    let news = s.of(RuleKind::Loitering, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert!(news[0].details["dwell_s"].as_f64().unwrap() >= 20.0);
+}
+
+fn intrusion(window: &str) -> Sim {
+    Sim::new(
+        &format!(
+            r#"
+[[zones]]
+id = "expressway"
+polygon = [[200, 200], [600, 200], [600, 600], [200, 600]]
+[[rules]]
+id = "no-motorbikes"
+kind = "intrusion"
+zone = "expressway"
+classes = ["motorcycle", "person"]
+{window}
+"#
+        ),
+        10.0,
+    )
+}
+
+#[test]
+fn intrusion_fires_on_entry_for_the_listed_classes() {
+    let mut s = intrusion("");
+    s.run(2.0, |_| {
+        vec![
+            (1, "motorcycle", bx(400.0, 400.0, 40.0, 60.0)),
+            (2, "car", bx(300.0, 400.0, 80.0, 60.0)),
+        ]
+    });
+    let news = s.of(RuleKind::Intrusion, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].track_id, Some(1));
+    assert!(news[0].t.as_secs_f64() < 0.3);
+}
+
+#[test]
+fn time_windows_arm_and_disarm_a_rule() {
+    // Armed 22:00-05:00 local; the stream starts at 21:59:50.
+    let mut s = intrusion("active = [\"22:00-05:00\"]");
+    s.e.set_local_time(Duration::ZERO, 21 * 3600 + 59 * 60 + 50);
+    s.run(9.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
+    assert_eq!(
+        s.count(RuleKind::Intrusion, Phase::New),
+        0,
+        "fired before 22:00"
+    );
+    s.run(2.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
+    assert_eq!(
+        s.count(RuleKind::Intrusion, Phase::New),
+        1,
+        "did not fire after 22:00"
+    );
+    // At 05:00 the window closes and the open event ends.
+    let t = s.t();
+    s.e.set_local_time(Duration::from_secs_f64(t), 5 * 3600 - 1);
+    s.run(2.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
+    let ends = s.of(RuleKind::Intrusion, Phase::End);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].details["reason"], "window_closed");
+    s.run(5.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
+    assert_eq!(s.count(RuleKind::Intrusion, Phase::New), 1);
+}
+
+// ---------------------------------------------------------------- overcrowding, congestion
+
+#[test]
+fn overcrowding_needs_the_count_for_the_duration_and_clears() {
+    let rules = format!(
+        "{SQUARE_ZONE}[[rules]]\nid = \"crowd\"\nkind = \"overcrowding\"\nzone = \"box\"\nmin_count = 5\nmin_duration_s = 3\nclasses = [\"person\"]\n"
+    );
+    let mut s = Sim::new(&rules, 5.0);
+    let people = |n: u64| -> Vec<Obj> {
+        (0..n)
+            .map(|i| {
+                (
+                    i + 1,
+                    "person",
+                    bx(250.0 + 60.0 * i as f64, 400.0, 30.0, 80.0),
+                )
+            })
+            .collect()
+    };
+    s.run(2.0, |_| people(5));
+    s.step(&people(4), &[5]);
+    s.run(1.8, |_| people(4));
+    s.run(5.0, |_| people(6));
+    let news = s.of(RuleKind::Overcrowding, Phase::New);
+    assert_eq!(news.len(), 1);
+    // 6 people from t=4 (members from 4.4 s), held 3 s.
+    assert!(
+        (7.3..=7.7).contains(&news[0].t.as_secs_f64()),
+        "{:?}",
+        news[0].t
+    );
+    assert_eq!(news[0].details["count"], 6);
+    assert_eq!(news[0].track_id, None);
+    s.run(6.0, |_| people(2));
+    assert_eq!(s.count(RuleKind::Overcrowding, Phase::End), 1);
+}
+
+#[test]
+fn congestion_counts_queued_vehicles_and_measures_the_queue() {
+    let rules = format!(
+        "{LANE}[[rules]]\nid = \"queue\"\nkind = \"congestion\"\nzone = \"lane\"\nmin_count = 3\nmin_duration_s = 5\n"
+    );
+    let mut s = Sim::new(&rules, 5.0);
+    // Four cars stopped nose to tail at x = 800, 700, 600, 500; one car moving through.
+    s.run(10.0, |t| {
+        let mut v: Vec<Obj> = (0..4)
+            .map(|i| {
+                (
+                    i + 1,
+                    "car",
+                    bx(800.0 - 100.0 * i as f64, 400.0, 90.0, 60.0),
+                )
+            })
+            .collect();
+        v.push((9, "car", bx(100.0 + 80.0 * t, 350.0, 90.0, 60.0)));
+        v
+    });
+    let news = s.of(RuleKind::Congestion, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].details["count"], 4);
+    assert_eq!(news[0].details["queue_length_px"], 300.0);
+    // Queued after 2 s still, then held 5 s.
+    assert!(
+        (7.0..=7.5).contains(&news[0].t.as_secs_f64()),
+        "{:?}",
+        news[0].t
+    );
+}
+
+// ---------------------------------------------------------------- speeding
+
+/// A perspective road: image trapezoid ↔ ground rectangle 10 m wide, 40 m long.
+const CALIB: &str = r#"
+[calibration]
+image = [[300, 700], [700, 700], [600, 300], [400, 300]]
+ground = [[0, 0], [10, 0], [10, 40], [0, 40]]
+"#;
+
+fn ground_to_image() -> Homography {
+    let img = [
+        P::new(300.0, 700.0),
+        P::new(700.0, 700.0),
+        P::new(600.0, 300.0),
+        P::new(400.0, 300.0),
+    ];
+    let g = [
+        P::new(0.0, 0.0),
+        P::new(10.0, 0.0),
+        P::new(10.0, 40.0),
+        P::new(0.0, 40.0),
+    ];
+    Homography::from_4(&g, &img).unwrap()
+}
+
+fn speeding_sim(kmh: f64, jitter_px: f64) -> Sim {
+    let mut s = Sim::new(
+        &format!("{CALIB}[[rules]]\nid = \"speed\"\nkind = \"speeding\"\nlimit_kmh = 60\n"),
+        10.0,
+    );
+    let h = ground_to_image();
+    let j = std::cell::RefCell::new(Jitter(5));
+    let v = kmh / 3.6;
+    s.run(1.8, |t| {
+        let p = h.map(P::new(5.0, 2.0 + v * t)).unwrap();
+        let mut j = j.borrow_mut();
+        vec![(
+            1,
+            "car",
+            bx(
+                p.x + jitter_px * j.next(),
+                p.y + jitter_px * j.next(),
+                80.0,
+                60.0,
+            ),
+        )]
+    });
+    s
+}
+
+#[test]
+fn speed_from_a_known_homography_is_right_within_its_uncertainty() {
+    for (kmh, jitter) in [(80.0, 0.0), (80.0, 1.5), (100.0, 1.0)] {
+        let s = speeding_sim(kmh, jitter);
+        let news = s.of(RuleKind::Speeding, Phase::New);
+        assert_eq!(news.len(), 1, "{kmh} km/h: {:?}", s.events);
+        let d = &news[0].details;
+        let (v, u) = (
+            d["speed_kmh"].as_f64().unwrap(),
+            d["uncertainty_kmh"].as_f64().unwrap(),
+        );
+        assert!((v - kmh).abs() <= u, "{kmh} km/h estimated {v} ± {u}");
+        assert!(
+            u > 0.0 && u < 0.3 * kmh,
+            "uncertainty {u} out of proportion"
+        );
+        assert_eq!(d["estimate"], true);
+        assert_eq!(d["limit_kmh"], 60.0);
+    }
+}
+
+#[test]
+fn under_the_limit_is_not_speeding() {
+    let s = speeding_sim(45.0, 1.0);
+    assert_eq!(s.count(RuleKind::Speeding, Phase::New), 0, "{:?}", s.events);
+}
+
+// ---------------------------------------------------------------- sudden stop
+
+fn sudden(extra: &str) -> Sim {
+    Sim::new(
+        &format!(
+            "{LANE}[[rules]]\nid = \"halt\"\nkind = \"sudden_stop\"\nzone = \"lane\"\nmin_speed_px_s = 100\nwithin_s = 1.5\n{extra}"
+        ),
+        10.0,
+    )
+}
+
+#[test]
+fn a_hard_stop_in_a_lane_is_a_sudden_stop_and_a_gentle_one_is_not() {
+    let mut s = sudden("");
+    // 200 px/s, then stops dead at t = 2.
+    s.run(5.0, |t| {
+        vec![(1, "car", bx(150.0 + 200.0 * t.min(2.0), 400.0, 80.0, 60.0))]
+    });
+    let news = s.of(RuleKind::SuddenStop, Phase::New);
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].track_id, Some(1));
+    assert!(news[0].details["from_speed_px_s"].as_f64().unwrap() >= 100.0);
+    let t = news[0].t.as_secs_f64();
+    assert!((2.5..=3.0).contains(&t), "{t}");
+    // Decelerating from 200 px/s to 0 over 6 s: not sudden.
+    let mut s = sudden("");
+    s.run(10.0, |t| {
+        let tt = t.min(6.0);
+        vec![(
+            1,
+            "car",
+            bx(
+                150.0 + 200.0 * tt - 200.0 / 12.0 * tt * tt,
+                400.0,
+                80.0,
+                60.0,
+            ),
+        )]
+    });
+    assert_eq!(
+        s.count(RuleKind::SuddenStop, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
+}
+
+#[test]
+fn several_vehicles_stopping_together_are_a_possible_incident() {
+    let mut s = sudden("min_vehicles = 2\ngroup_s = 5\n");
+    s.run(6.0, |t| {
+        vec![
+            (1, "car", bx(150.0 + 200.0 * t.min(2.0), 350.0, 80.0, 60.0)),
+            (2, "car", bx(150.0 + 200.0 * t.min(2.5), 450.0, 80.0, 60.0)),
+        ]
+    });
+    let group: Vec<&RuleEvent> = s
+        .events
+        .iter()
+        .filter(|e| e.kind == RuleKind::SuddenStop && e.track_id.is_none())
+        .collect();
+    assert_eq!(
+        group.first().map(|e| e.phase),
+        Some(Phase::New),
+        "{:?}",
+        s.events
+    );
+    assert_eq!(group[0].details["possible_incident"], true);
+    assert_eq!(group[0].details["vehicles"], 2);
+    // Both drive off: the incident ends.
+    s.run(3.0, |t| {
+        vec![
+            (1, "car", bx(550.0 + 150.0 * (t - 6.0), 350.0, 80.0, 60.0)),
+            (2, "car", bx(650.0 + 150.0 * (t - 6.0), 450.0, 80.0, 60.0)),
+        ]
+    });
+    assert!(
+        s.events.iter().any(|e| e.kind == RuleKind::SuddenStop
+            && e.track_id.is_none()
+            && e.phase == Phase::End)
+    );
+}
+
+// ---------------------------------------------------------------- engine, config
+
+#[test]
+fn the_engine_refuses_what_check_refuses() {
+    let bad = cam("[[rules]]\nid = \"r\"\nkind = \"loitering\"\nzone = \"nowhere\"\n");
+    let err = RuleEngine::new(&bad, (W, H)).err().unwrap().to_string();
+    assert!(err.contains("nowhere") && err.contains("cam"), "{err}");
+    let err = RuleEngine::new(&cam(""), (640, 480))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("frame_size"), "{err}");
+}
+
+#[test]
+fn event_kinds_serialise_with_the_schema_names() {
+    let names: Vec<String> = [
+        RuleKind::WrongWay,
+        RuleKind::StoppedVehicle,
+        RuleKind::Loitering,
+        RuleKind::Intrusion,
+        RuleKind::LineCrossing,
+        RuleKind::LineCount,
+        RuleKind::ZoneEnter,
+        RuleKind::ZoneExit,
+        RuleKind::Overcrowding,
+        RuleKind::Congestion,
+        RuleKind::Speeding,
+        RuleKind::SuddenStop,
+    ]
+    .iter()
+    .map(|k| {
+        serde_json::to_value(k)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "wrong_way",
+            "stopped_vehicle",
+            "loitering",
+            "intrusion",
+            "line_crossing",
+            "line_count",
+            "zone_enter",
+            "zone_exit",
+            "overcrowding",
+            "congestion",
+            "speeding",
+            "sudden_stop"
+        ]
+    );
+    assert_eq!(serde_json::to_value(Phase::Update).unwrap(), "update");
+}

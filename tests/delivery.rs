@@ -1,0 +1,988 @@
+//! End-to-end delivery tests against real mosquitto brokers on 127.0.0.1 (password + ACL, mutual
+//! TLS with certificates made here by openssl, a site→centre bridge), driving the real binary:
+//! `edge-agent emit` submits events through the spool and publisher, `edge-agent watch` consumes.
+//! The claim under test: every event committed by the agent reaches the consumer, across broker
+//! restarts, agent SIGKILLs, TLS/auth failures and a full spool (where the newest are kept).
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn need(tool: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(tool);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "{tool} is missing; scripts/test.sh installs it (mosquitto, mosquitto-clients, openssl)"
+    );
+}
+
+fn sh(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test directory that the `mosquitto` user (mosquitto drops root) can read.
+fn test_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o777);
+    dir
+}
+
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// CA, server (localhost, 127.0.0.1) and client certificates with the v3 extensions rustls needs.
+fn make_certs(dir: &Path, clients: &[&str]) {
+    let openssl = need("openssl");
+    let run = |args: &[&str]| sh(Command::new(&openssl).current_dir(dir).args(args));
+    let ca = |name: &str| {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+    };
+    ca("ca");
+    ca("wrong-ca");
+    let leaf = |name: &str, cn: &str, ext: &str| {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-out",
+            &format!("{name}.crt"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    };
+    leaf(
+        "server",
+        "localhost",
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    );
+    for c in clients {
+        leaf(c, c, "extendedKeyUsage=clientAuth\n");
+    }
+    for e in std::fs::read_dir(dir).unwrap() {
+        chmod(&e.unwrap().path(), 0o644);
+    }
+}
+
+/// Users `edge` (publishes edge/#) and `watcher` (reads edge/#), and the certificate CNs alike.
+fn write_auth(dir: &Path) {
+    let passwd = dir.join("passwd");
+    sh(Command::new(need("mosquitto_passwd"))
+        .args(["-c", "-b"])
+        .arg(&passwd)
+        .args(["edge", "secret1"]));
+    sh(Command::new(need("mosquitto_passwd"))
+        .arg("-b")
+        .arg(&passwd)
+        .args(["watcher", "secret2"]));
+    sh(Command::new(need("mosquitto_passwd"))
+        .arg("-b")
+        .arg(&passwd)
+        .args(["bridge", "secret3"]));
+    std::fs::write(
+        dir.join("acl"),
+        "user edge\ntopic readwrite edge/#\n\nuser edge-device-1\ntopic readwrite edge/#\n\n\
+         user bridge\ntopic readwrite edge/#\n\nuser watcher\ntopic read edge/#\n",
+    )
+    .unwrap();
+    chmod(&passwd, 0o644);
+    chmod(&dir.join("acl"), 0o644);
+}
+
+struct Broker {
+    conf: PathBuf,
+    dir: PathBuf,
+    child: Option<Child>,
+    port: u16,
+    tls_port: u16,
+}
+
+impl Broker {
+    /// A mosquitto with a password+ACL listener and a mutual-TLS listener, persistence on.
+    fn start(dir: &Path, name: &str, extra: &str) -> Broker {
+        Self::start_at(dir, name, extra, free_port())
+    }
+
+    fn start_at(dir: &Path, name: &str, extra: &str, port: u16) -> Broker {
+        let tls_port = free_port();
+        let bdir = dir.join(name);
+        std::fs::create_dir_all(bdir.join("persist")).unwrap();
+        chmod(&bdir, 0o777);
+        chmod(&bdir.join("persist"), 0o777);
+        let d = dir.display();
+        let conf = format!(
+            "per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
+             persistence true\npersistence_location {b}/persist/\nautosave_interval 1\n\
+             max_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {b}/mosquitto.log\n\
+             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+             listener {port} 127.0.0.1\n\
+             listener {tls_port} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n\
+             require_certificate true\nuse_identity_as_username true\ntls_version tlsv1.2\n{extra}\n",
+            b = bdir.display()
+        );
+        let conf_path = bdir.join("mosquitto.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        chmod(&conf_path, 0o644);
+        let mut b = Broker {
+            conf: conf_path,
+            dir: bdir,
+            child: None,
+            port,
+            tls_port,
+        };
+        b.restart();
+        b
+    }
+
+    fn restart(&mut self) {
+        assert!(self.child.is_none());
+        let child = Command::new(need("mosquitto"))
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the broker with SIGTERM (it saves its persistence file, as a service stop does).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            sh(Command::new("kill").args(["-TERM", &c.id().to_string()]));
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An agent config for `emit` against `broker` (a URL), with extra `[mqtt]` lines and TLS section.
+fn agent_config(
+    dir: &Path,
+    name: &str,
+    spool: &str,
+    broker: Option<&str>,
+    mqtt_extra: &str,
+    tail: &str,
+) -> PathBuf {
+    let broker_line = broker
+        .map(|b| format!("broker = \"{b}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "[device]\nsite_id = \"site-1\"\ndevice_id = \"dev-1\"\n\n[mqtt]\n{broker_line}client_id = \"agent-{name}\"\n\
+         reconnect_min_ms = 50\nreconnect_max_s = 1\nhealth_interval_s = 1\n{mqtt_extra}\n\
+         [storage]\nspool_dir = \"{}\"\nmax_size_mb = 64\n\n[evidence]\nframe_max_width = 320\njpeg_quality = 70\n{tail}",
+        dir.join(format!("spool-{spool}")).display()
+    );
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn password_config(dir: &Path, name: &str, spool: &str, port: u16, password: &str) -> PathBuf {
+    let pw = dir.join(format!("{name}.pw"));
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    agent_config(
+        dir,
+        name,
+        spool,
+        Some(&format!("mqtt://127.0.0.1:{port}")),
+        &format!(
+            "username = \"edge\"\npassword_file = \"{}\"\n",
+            pw.display()
+        ),
+        "",
+    )
+}
+
+fn emit_cmd(config: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.env("EDGE_AGENT_SHARED", shared_dir())
+        .args(["--log-format", "text", "emit", "--config"])
+        .arg(config)
+        .args(extra);
+    c
+}
+
+/// Event ids printed by an emit run (committed to the spool).
+fn committed(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["event_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A running `watch` whose JSON lines are collected.
+struct Watcher {
+    child: Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn start(args: &[&str]) -> Watcher {
+        let mut child = bin()
+            .args(["--log-format", "text", "watch", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        let w = Watcher {
+            child,
+            lines,
+            reader: Some(reader),
+        };
+        w.wait_for(
+            |v| v["type"] == "subscribed",
+            Duration::from_secs(20),
+            "subscription",
+        );
+        w
+    }
+
+    fn wait_for(&self, pred: impl Fn(&Value) -> bool, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        while !self.lines.lock().unwrap().iter().any(&pred) {
+            assert!(
+                Instant::now() < deadline,
+                "watch: no {what} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the watcher to exit by itself (--count / --idle-timeout) and returns its lines.
+    fn finish(mut self) -> Vec<Value> {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "watch exited with {status}");
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+fn event_ids(lines: &[Value]) -> HashSet<String> {
+    lines
+        .iter()
+        .filter(|v| v["type"] == "event")
+        .filter_map(|v| v["event_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn summary(lines: &[Value]) -> Value {
+    lines
+        .iter()
+        .rev()
+        .find(|v| v["type"] == "summary")
+        .cloned()
+        .expect("watch printed no summary")
+}
+
+fn assert_all_seen(committed: &[String], lines: &[Value]) {
+    let seen = event_ids(lines);
+    let missing: Vec<_> = committed.iter().filter(|id| !seen.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} committed events never reached the consumer, e.g. {:?}",
+        missing.len(),
+        committed.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let s = summary(lines);
+    assert_eq!(s["evidence_mismatched"], 0, "{s}");
+}
+
+fn watcher_args(port: u16, client_id: &str, extra: &[&str]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("watch-pw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw = dir.join("watcher.pw");
+    std::fs::write(&pw, "secret2\n").unwrap();
+    let mut v: Vec<String> = [
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--username",
+        "watcher",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--client-id",
+        client_id,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn start_watcher(args: &[String]) -> Watcher {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Watcher::start(&refs)
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = test_dir();
+    make_certs(dir.path(), &["edge-device-1", "watcher"]);
+    write_auth(dir.path());
+    dir
+}
+
+#[test]
+fn broker_restarted_three_times_loses_no_event() {
+    let dir = setup();
+    let mut broker = Broker::start(dir.path(), "b", "");
+    let watch = start_watcher(&watcher_args(
+        broker.port,
+        "w-restart",
+        &["--count", "2000", "--timeout", "120"],
+    ));
+    let cfg = password_config(dir.path(), "restart", "restart", broker.port, "secret1");
+    let emit = emit_cmd(
+        &cfg,
+        &["--count", "2000", "--rate", "400", "--flush-timeout", "60"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1200));
+        broker.stop();
+        std::thread::sleep(Duration::from_millis(400));
+        broker.restart();
+    }
+    let out = emit.wait_with_output().unwrap();
+    let ids = committed(&stdout(&out));
+    assert!(out.status.success(), "emit failed: {}", stderr(&out));
+    assert_eq!(ids.len(), 2000);
+    assert!(
+        stderr(&out).contains("MQTT connection failed"),
+        "the restarts were not noticed: {}",
+        stderr(&out)
+    );
+    let lines = watch.finish();
+    assert_all_seen(&ids, &lines);
+    let s = summary(&lines);
+    assert_eq!(s["events"], 2000, "{s}");
+    assert_eq!(s["devices"]["site-1/dev-1"]["missing"], 0, "{s}");
+}
+
+#[test]
+fn agent_sigkilled_three_times_loses_no_event() {
+    let dir = setup();
+    let broker = Broker::start(dir.path(), "b", "");
+    let watch = start_watcher(&watcher_args(
+        broker.port,
+        "w-kill",
+        &["--idle-timeout", "4", "--timeout", "120"],
+    ));
+    let cfg = password_config(dir.path(), "kill", "kill", broker.port, "secret1");
+    let mut ids = Vec::new();
+    let total = 1500;
+    for round in 0..4 {
+        let left = (total - ids.len()).to_string();
+        let mut child = emit_cmd(
+            &cfg,
+            &["--count", &left, "--rate", "500", "--flush-timeout", "60"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        if round < 3 {
+            std::thread::sleep(Duration::from_millis(700 + 150 * round as u64));
+            child.kill().unwrap(); // SIGKILL
+        }
+        let status = child.wait().unwrap();
+        let text = reader.join().unwrap();
+        ids.extend(committed(&text));
+        if round == 3 {
+            assert!(status.success(), "final run did not flush: {status}");
+        }
+    }
+    assert_eq!(ids.len(), total);
+    let lines = watch.finish();
+    assert_all_seen(&ids, &lines);
+    let s = summary(&lines);
+    assert_eq!(s["devices"]["site-1/dev-1"]["missing"], 0, "{s}");
+    assert_eq!(s["evidence_missing"], 0, "{s}");
+}
+
+#[test]
+fn full_spool_keeps_the_newest_and_reports_evictions() {
+    let dir = setup();
+    let dead_port = free_port();
+    let cfg = password_config(dir.path(), "full", "full", dead_port, "secret1");
+    // 1 MiB spool: a few dozen events with evidence fit.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_size_mb = 64", "max_size_mb = 1");
+    std::fs::write(&cfg, text).unwrap();
+    // Evidence goes first, so events alone (about 1 KiB each) must overflow the bound too.
+    const N: usize = 1500;
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &[
+            "--count",
+            &N.to_string(),
+            "--flush-timeout",
+            "0.5",
+            "--report",
+        ],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "messages must be left in the spool"
+    );
+    let ids = committed(&stdout(&out));
+    assert_eq!(ids.len(), N);
+    let report: Value = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["report"] == "delivery")
+        .unwrap();
+    let evicted_events = report["spool"]["evicted_events"].as_u64().unwrap();
+    let evicted_evidence = report["spool"]["evicted_evidence"].as_u64().unwrap();
+    assert!(evicted_evidence > 0 && evicted_events > 0, "{report}");
+    assert!(
+        report["spool"]["bytes"].as_u64().unwrap() <= 1 << 20,
+        "{report}"
+    );
+    assert!(
+        stderr(&out).contains("Connection refused"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The broker comes up on that port; the consumer sees the newest events and the gap.
+    let _broker = Broker::start_at(dir.path(), "late", "", dead_port);
+    let watch = start_watcher(&watcher_args(
+        dead_port,
+        "w-full",
+        &["--idle-timeout", "3", "--timeout", "60"],
+    ));
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &["--count", "0", "--flush-timeout", "30", "--report"],
+    ));
+    assert!(out.status.success(), "flush failed: {}", stderr(&out));
+    let lines = watch.finish();
+    let seen = event_ids(&lines);
+    let kept = N - evicted_events as usize;
+    assert_eq!(seen.len(), kept, "every event that was not evicted arrives");
+    assert!(
+        ids[N - kept..].iter().all(|id| seen.contains(id)),
+        "the newest events are the ones kept"
+    );
+    let s = summary(&lines);
+    assert_eq!(
+        s["devices"]["site-1/dev-1"]["first_seq"],
+        evicted_events + 1,
+        "{s}"
+    );
+    // Health reports the evictions to the centre.
+    let health = lines
+        .iter()
+        .filter(|v| v["type"] == "health")
+        .last()
+        .expect("no health message");
+    assert_eq!(
+        health["payload"]["spool"]["evicted_events"], evicted_events,
+        "{health}"
+    );
+    assert_eq!(
+        health["payload"]["spool"]["evicted_evidence"], evicted_evidence,
+        "{health}"
+    );
+}
+
+#[test]
+fn tls_and_auth_failures_are_clear_retried_and_lose_nothing() {
+    let dir = setup();
+    let broker = Broker::start(dir.path(), "b", "");
+    let d = dir.path().display();
+    let tls = |ca: &str, client: bool| {
+        let mut s = format!("\n[mqtt.tls]\nca_file = \"{d}/{ca}.crt\"\n");
+        if client {
+            s.push_str(&format!(
+                "client_cert_file = \"{d}/edge-device-1.crt\"\nclient_key_file = \"{d}/edge-device-1.key\"\n"
+            ));
+        }
+        s
+    };
+    let url = format!("mqtts://localhost:{}", broker.tls_port);
+    // One spool for all runs: the failed runs' events must go out with the good one.
+    let cases = [
+        (
+            agent_config(
+                dir.path(),
+                "wrong-ca",
+                "same",
+                Some(&url),
+                "",
+                &tls("wrong-ca", true),
+            ),
+            &["UnknownIssuer"][..],
+        ),
+        (
+            agent_config(
+                dir.path(),
+                "no-cert",
+                "same",
+                Some(&url),
+                "",
+                &tls("ca", false),
+            ),
+            &["CertificateRequired", "HandshakeFailure"][..],
+        ),
+        (
+            password_config(dir.path(), "bad-pw", "same", broker.port, "wrong"),
+            &["NotAuthorized"][..],
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (cfg, expected) in &cases {
+        let out = run(&mut emit_cmd(
+            cfg,
+            &["--count", "10", "--flush-timeout", "1.5"],
+        ));
+        assert_eq!(out.status.code(), Some(2), "nothing can be delivered");
+        let err = stderr(&out);
+        assert!(
+            expected.iter().any(|x| err.contains(x)),
+            "expected one of {expected:?} in: {err}"
+        );
+        assert!(
+            err.matches("MQTT connection failed").count() >= 2,
+            "expected retries with backoff: {err}"
+        );
+        ids.extend(committed(&stdout(&out)));
+    }
+    let watch = start_watcher(&watcher_args(
+        broker.port,
+        "w-tls",
+        &["--count", "30", "--timeout", "60"],
+    ));
+    let good = agent_config(dir.path(), "good", "same", Some(&url), "", &tls("ca", true));
+    let out = run(&mut emit_cmd(
+        &good,
+        &["--count", "0", "--flush-timeout", "30"],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = watch.finish();
+    assert_eq!(ids.len(), 30);
+    assert_all_seen(&ids, &lines);
+}
+
+#[test]
+fn mutual_tls_consumer_verifies_and_saves_evidence() {
+    let dir = setup();
+    let broker = Broker::start(dir.path(), "b", "");
+    let d = dir.path();
+    let evidence_dir = d.join("evidence-out");
+    let mut args: Vec<String> = vec![
+        "--broker".into(),
+        format!("mqtts://localhost:{}", broker.tls_port),
+        "--ca".into(),
+        d.join("ca.crt").display().to_string(),
+        "--cert".into(),
+        d.join("watcher.crt").display().to_string(),
+        "--key".into(),
+        d.join("watcher.key").display().to_string(),
+        "--client-id".into(),
+        "w-mtls".into(),
+        "--count".into(),
+        "40".into(),
+        "--timeout".into(),
+        "60".into(),
+        "--out".into(),
+        evidence_dir.display().to_string(),
+    ];
+    let watch = start_watcher(&args);
+    let cfg = agent_config(
+        d,
+        "mtls",
+        "mtls",
+        Some(&format!("mqtts://localhost:{}", broker.tls_port)),
+        "protocol = \"v5\"\n",
+        &format!(
+            "\n[mqtt.tls]\nca_file = \"{0}/ca.crt\"\nclient_cert_file = \"{0}/edge-device-1.crt\"\nclient_key_file = \"{0}/edge-device-1.key\"\n",
+            d.display()
+        ),
+    );
+    let out = run(&mut emit_cmd(&cfg, &["--count", "40"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = committed(&stdout(&out));
+    let lines = watch.finish();
+    assert_all_seen(&ids, &lines);
+    let s = summary(&lines);
+    assert_eq!(s["evidence_missing"], 0, "{s}");
+    // Every event carries a frame and a crop; the same two JPEGs are reused by emit.
+    assert!(
+        lines
+            .iter()
+            .filter(|v| v["type"] == "event")
+            .all(|v| v["evidence_verified"] == 2)
+    );
+    let saved: Vec<_> = std::fs::read_dir(&evidence_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    for p in saved {
+        let bytes = std::fs::read(&p).unwrap();
+        let name = p.file_stem().unwrap().to_str().unwrap().to_string();
+        assert_eq!(edge_agent::events::evidence::sha256_hex(&bytes), name);
+        let img = image::load_from_memory(&bytes).expect("evidence is a JPEG");
+        assert!(img.width() <= 320);
+    }
+    // The retained birth names the device.
+    let status = lines
+        .iter()
+        .find(|v| v["type"] == "status")
+        .expect("no status");
+    assert_eq!(status["payload"]["device_id"], "dev-1", "{status}");
+    args.clear();
+}
+
+#[test]
+fn site_broker_bridged_to_centre_delivers_everything() {
+    let dir = setup();
+    let centre = Broker::start(dir.path(), "centre", "");
+    let bridge = format!(
+        "connection centre\naddress 127.0.0.1:{}\ntopic edge/# out 1\ncleansession false\n\
+         remote_clientid site-bridge\nremote_username bridge\nremote_password secret3\n\
+         restart_timeout 1\n",
+        centre.port
+    );
+    let site = Broker::start(dir.path(), "site", &bridge);
+    let watch = start_watcher(&watcher_args(
+        centre.port,
+        "w-centre",
+        &["--count", "200", "--timeout", "90"],
+    ));
+    // Give the bridge time to connect before the first event.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !site.log().contains("Connecting bridge") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let cfg = password_config(dir.path(), "bridged", "bridged", site.port, "secret1");
+    let out = run(&mut emit_cmd(&cfg, &["--count", "200", "--rate", "300"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = committed(&stdout(&out));
+    let lines = watch.finish();
+    assert_all_seen(&ids, &lines);
+}
+
+#[test]
+fn mqtt5_shared_subscription_splits_and_covers_the_stream() {
+    let dir = setup();
+    let broker = Broker::start(dir.path(), "b", "");
+    let a = start_watcher(&watcher_args(
+        broker.port,
+        "w-share-a",
+        &[
+            "--protocol",
+            "v5",
+            "--share",
+            "ops",
+            "--idle-timeout",
+            "3",
+            "--timeout",
+            "60",
+        ],
+    ));
+    let b = start_watcher(&watcher_args(
+        broker.port,
+        "w-share-b",
+        &[
+            "--protocol",
+            "v5",
+            "--share",
+            "ops",
+            "--idle-timeout",
+            "3",
+            "--timeout",
+            "60",
+        ],
+    ));
+    let cfg = password_config(dir.path(), "v5", "v5", broker.port, "secret1");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[mqtt]\n", "[mqtt]\nprotocol = \"v5\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let out = run(&mut emit_cmd(&cfg, &["--count", "200", "--no-evidence"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = committed(&stdout(&out));
+    let (la, lb) = (a.finish(), b.finish());
+    let (sa, sb) = (event_ids(&la), event_ids(&lb));
+    assert!(
+        !sa.is_empty() && !sb.is_empty(),
+        "both members get a share: {} / {}",
+        sa.len(),
+        sb.len()
+    );
+    let union: HashSet<_> = sa.union(&sb).cloned().collect();
+    assert!(
+        ids.iter().all(|id| union.contains(id)),
+        "the group together sees every event"
+    );
+    assert!(
+        sa.intersection(&sb).count() < ids.len() / 2,
+        "members split the stream"
+    );
+}
+
+#[test]
+fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
+    let dir = test_dir();
+    let port = free_port();
+    let cfg = agent_config(
+        dir.path(),
+        "embedded",
+        "embedded",
+        None,
+        &format!("embedded_listen = \"127.0.0.1:{port}\"\n"),
+        "",
+    );
+    let mut emit = emit_cmd(
+        &cfg,
+        &["--count", "60", "--rate", "10", "--flush-timeout", "5"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "embedded broker did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let watch = Watcher::start(&[
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--clean-session",
+        "--count",
+        "10",
+        "--timeout",
+        "30",
+    ]);
+    let lines = watch.finish();
+    let _ = emit.kill();
+    let _ = emit.wait();
+    let s = summary(&lines);
+    assert_eq!(s["events"], 10, "{s}");
+    assert_eq!(s["evidence_mismatched"], 0, "{s}");
+    // Evidence is published before its event (the very first event may precede the subscription).
+    let verified = lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["evidence_verified"] == 2)
+        .count();
+    assert!(
+        verified >= 9,
+        "{verified} of 10 events had verified evidence"
+    );
+}
+
+fn report_of(out: &std::process::Output) -> Value {
+    stdout(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["report"] == "delivery")
+        .expect("emit printed no report")
+}
+
+/// Figures for the delivery section of the README: throughput through spool + MQTT with evidence
+/// and fsync, publish latency, and spool recovery after SIGKILL with 10 000 events queued.
+/// Run: `cargo test --release --test delivery -- --ignored --nocapture benchmark`.
+#[test]
+#[ignore = "benchmark; prints figures, asserts nothing about speed"]
+fn benchmark_delivery() {
+    let dir = setup();
+    let broker = Broker::start(dir.path(), "bench", "");
+    let cfg = password_config(dir.path(), "bench", "bench", broker.port, "secret1");
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &[
+            "--count",
+            "5000",
+            "--quiet",
+            "--report",
+            "--flush-timeout",
+            "120",
+        ],
+    ));
+    assert!(out.status.success());
+    eprintln!(
+        "BENCH mosquitto (password, evidence, fsync): {}",
+        report_of(&out)
+    );
+
+    let port = free_port();
+    let cfg = agent_config(
+        dir.path(),
+        "bench-embedded",
+        "bench-embedded",
+        None,
+        &format!("embedded_listen = \"127.0.0.1:{port}\"\n"),
+        "",
+    );
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &[
+            "--count",
+            "5000",
+            "--quiet",
+            "--report",
+            "--flush-timeout",
+            "120",
+        ],
+    ));
+    assert!(out.status.success());
+    eprintln!(
+        "BENCH embedded broker (evidence, fsync): {}",
+        report_of(&out)
+    );
+
+    let dead = free_port();
+    let cfg = password_config(
+        dir.path(),
+        "bench-recover",
+        "bench-recover",
+        dead,
+        "secret1",
+    );
+    let mut child = emit_cmd(&cfg, &["--count", "20000", "--flush-timeout", "600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut n = 0;
+    for _ in lines.map_while(Result::ok) {
+        n += 1;
+        if n == 10_000 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &["--count", "0", "--report", "--flush-timeout", "0"],
+    ));
+    let r = report_of(&out);
+    eprintln!(
+        "BENCH recovery after SIGKILL: spool_open_ms={} with {} events / {} evidence queued",
+        r["spool_open_ms"], r["spool"]["events"], r["spool"]["evidence"]
+    );
+}
