@@ -3,6 +3,7 @@
 //! refuse exactly the same configs. Also resolves each rule's thresholds with their defaults.
 
 use std::collections::HashMap;
+use std::ops::Sub;
 
 use super::geometry::{Homography, P, area2, self_intersection};
 use crate::config::{CalibrationConfig, CameraConfig, RuleConfig, RuleKindConfig};
@@ -384,6 +385,14 @@ pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
             let mut a = at("points");
             a.push(Index(k));
             check_point(a, *p, &format!("line `{}`", l.id), &mut push);
+        }
+        for p in l.direction.iter().flatten() {
+            check_point(
+                at("direction"),
+                *p,
+                &format!("line `{}` direction", l.id),
+                &mut push,
+            );
         }
         let (a, b) = (P::from_arr(l.points[0]), P::from_arr(l.points[1]));
         if a.dist(b) < 2.0 {

@@ -3,6 +3,7 @@
 //! font: no font file to ship, no extra dependency.
 
 use image::{Rgb, RgbImage};
+use std::ops::{Add, Sub};
 
 use super::geometry::{P, in_polygon};
 use crate::config::CameraConfig;
@@ -86,7 +87,17 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
         };
         arrow(img, d0, d1, 4.0, [255, 255, 255]);
         arrow(img, d0, d1, 2.0, c);
-        label(img, a, &l.id, c, scale);
+        // At the far end, above the line, so it does not hide a zone label at the near end.
+        label(
+            img,
+            P::new(
+                a.x.max(b.x) - 6.0 * (l.id.len() as f64 + 1.0) * f64::from(scale),
+                a.y.min(b.y) - 12.0 * f64::from(scale),
+            ),
+            &l.id,
+            c,
+            scale,
+        );
         legend.push(LegendEntry {
             what: "line",
             id: l.id.clone(),
@@ -124,8 +135,8 @@ fn blend(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3], alpha: f64) {
         return;
     }
     let px = img.get_pixel_mut(x as u32, y as u32);
-    for k in 0..3 {
-        px.0[k] = (f64::from(px.0[k]) * (1.0 - alpha) + f64::from(c[k]) * alpha).round() as u8;
+    for (ch, cv) in px.0.iter_mut().zip(c) {
+        *ch = (f64::from(*ch) * (1.0 - alpha) + f64::from(cv) * alpha).round() as u8;
     }
 }
 

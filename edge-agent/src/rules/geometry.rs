@@ -1,6 +1,8 @@
 //! Plane geometry the rules need: polygon membership, segment crossings, the image→ground
 //! homography. Small and exact enough for pixel coordinates; no external crate needed.
 
+use std::ops::{Add, Sub};
+
 /// A point or vector in pixels (or metres on the ground plane).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct P {
@@ -14,12 +16,6 @@ impl P {
     }
     pub fn from_arr(a: [f64; 2]) -> Self {
         Self::new(a[0], a[1])
-    }
-    pub fn sub(self, o: P) -> P {
-        P::new(self.x - o.x, self.y - o.y)
-    }
-    pub fn add(self, o: P) -> P {
-        P::new(self.x + o.x, self.y + o.y)
     }
     pub fn scale(self, k: f64) -> P {
         P::new(self.x * k, self.y * k)
@@ -41,6 +37,20 @@ impl P {
     pub fn unit(self) -> Option<P> {
         let n = self.norm();
         (n > 1e-9).then(|| self.scale(1.0 / n))
+    }
+}
+
+impl Sub for P {
+    type Output = P;
+    fn sub(self, o: P) -> P {
+        P::new(self.x - o.x, self.y - o.y)
+    }
+}
+
+impl Add for P {
+    type Output = P;
+    fn add(self, o: P) -> P {
+        P::new(self.x + o.x, self.y + o.y)
     }
 }
 
@@ -193,11 +203,12 @@ fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
             return None;
         }
         a.swap(col, pivot);
-        for row in 0..8 {
+        let pivot_row = a[col];
+        for (row, r) in a.iter_mut().enumerate() {
             if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in col..9 {
-                    a[row][k] -= f * a[col][k];
+                let f = r[col] / pivot_row[col];
+                for (x, p) in r.iter_mut().zip(pivot_row.iter()).skip(col) {
+                    *x -= f * p;
                 }
             }
         }

@@ -29,6 +29,7 @@ mod track;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Sub;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,7 @@
 //! the open events whose lifecycle it drives.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::{Add, Sub};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -59,8 +60,12 @@ struct Open {
 #[derive(Debug, Clone, Default)]
 struct PerTrack {
     still: Still,
-    /// Furthest point along the lane reached (wrong_way): (t, position).
-    peak: Option<(f64, f64)>,
+    /// Furthest point along the lane reached (wrong_way): (t, along, across).
+    peak: Option<(f64, f64, f64)>,
+    /// Frames since the peak, and how many of them moved backwards (wrong_way).
+    steps: u32,
+    back_steps: u32,
+    prev_along: f64,
     over: u32,
     under: u32,
     max_speed: f64,
@@ -232,7 +237,7 @@ impl Rule {
     }
 
     fn class_ok(&self, tr: &Track) -> bool {
-        self.classes.iter().any(|c| *c == tr.label)
+        self.classes.contains(&tr.label)
     }
 
     fn in_zone(&self, tr: &Track) -> bool {
@@ -337,19 +342,15 @@ impl Rule {
     ) {
         if self.kind == RuleKindConfig::LineCount && self.period_start.is_some() {
             let details = self.count_details(t);
-            if !self.open.contains_key(&None) {
-                self.open.insert(
-                    None,
-                    Open {
-                        started: t,
-                        last_update: t,
-                        details: details.clone(),
-                    },
-                );
-                self.emit(out, Phase::New, td, None, details.clone(), zones, lines);
-            }
-            if let Some(o) = self.open.get_mut(&None) {
-                o.details = details;
+            let fresh = !self.open.contains_key(&None);
+            let o = self.open.entry(None).or_insert(Open {
+                started: t,
+                last_update: t,
+                details: Value::Null,
+            });
+            o.details = details.clone();
+            if fresh {
+                self.emit(out, Phase::New, td, None, details, zones, lines);
             }
         }
         self.end_all(t, td, tracks, zones, lines, "stream_end", out);
@@ -460,26 +461,35 @@ impl Rule {
         }
     }
 
-    /// Position along the lane direction, in pixels or ground metres.
-    fn along(&self, ctx: &Ctx<'_>, p: P) -> Option<f64> {
+    /// Position along and across the lane direction, in pixels or ground metres.
+    fn along(&self, ctx: &Ctx<'_>, p: P) -> Option<(f64, f64)> {
         let z = ctx.zones.get(self.zone?)?;
         let (origin, u) = z.direction?;
-        match self.p.min_distance {
-            Distance::Px(_) => Some(p.sub(origin).dot(u)),
+        let (d, u) = match self.p.min_distance {
+            Distance::Px(_) => (p.sub(origin), u),
             Distance::M(_) => {
                 let c = ctx.calib?;
                 let (a, b) = z.arrow?;
                 let (ga, gb) = (c.h.map(a)?, c.h.map(b)?);
-                let gu = gb.sub(ga).unit()?;
-                Some(c.h.map(p)?.sub(ga).dot(gu))
+                (c.h.map(p)?.sub(ga), gb.sub(ga).unit()?)
             }
-        }
+        };
+        Some((d.dot(u), u.cross(d)))
     }
 
+    /// wrong_way: since its furthest point along the lane, the track went back at least the
+    /// distance, for at least the duration, mostly frame by frame (a box that jumps once when
+    /// occluded does not count) and mostly along the lane axis (a car crossing the lane at an
+    /// angle does not count).
     fn wrong_way(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
         let (need, unit) = match self.p.min_distance {
             Distance::Px(d) => (d, "distance_px"),
             Distance::M(d) => (d, "distance_m"),
+        };
+        // Jitter below this is neither forward nor backward.
+        let step_eps = match self.p.min_distance {
+            Distance::Px(_) => 0.5,
+            Distance::M(_) => 0.05,
         };
         for tr in ctx.visible_tracks() {
             if !self.class_ok(tr) {
@@ -500,19 +510,27 @@ impl Rule {
                 continue;
             }
             let Some(o) = tr.last() else { continue };
-            let Some(s) = self.along(ctx, o.p) else {
+            let Some((s, w)) = self.along(ctx, o.p) else {
                 continue;
             };
             let st = self.per.entry(tr.id).or_default();
-            let (pt, ps) = *st.peak.get_or_insert((ctx.t, s));
-            if s > ps {
-                st.peak = Some((ctx.t, s));
+            let Some((pt, ps, pw)) = st.peak.filter(|p| s <= p.1) else {
+                st.peak = Some((ctx.t, s, w));
+                st.steps = 0;
+                st.back_steps = 0;
+                st.prev_along = s;
                 continue;
+            };
+            st.steps += 1;
+            if s < st.prev_along - step_eps {
+                st.back_steps += 1;
             }
-            let (back, dur) = (ps - s, ctx.t - pt);
-            if (back >= need && dur + 1e-9 >= self.p.min_duration_s)
-                || self.open.contains_key(&Some(tr.id))
-            {
+            st.prev_along = s;
+            let steady = 2 * st.back_steps >= st.steps;
+            let (back, across, dur) = (ps - s, (w - pw).abs(), ctx.t - pt);
+            let fire =
+                back >= need && back >= across && steady && dur + 1e-9 >= self.p.min_duration_s;
+            if fire || self.open.contains_key(&Some(tr.id)) {
                 let d = json!({unit: round(back, 2), "duration_s": round(dur, 2), "started_s": round(pt, 3)});
                 self.raise(ctx, out, Some(tr), d);
             }

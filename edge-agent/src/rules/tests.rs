@@ -439,6 +439,27 @@ fn wrong_way_needs_both_distance_and_duration() {
 }
 
 #[test]
+fn crossing_the_lane_at_an_angle_or_a_box_jumping_back_once_is_not_wrong_way() {
+    // Drifts 70 px back while crossing 100 px of lane (a car heading for the vanishing point).
+    let mut s = wrong_way("min_distance_px = 50\nmin_duration_s = 0.5\n");
+    s.run(2.0, |t| {
+        vec![(
+            1,
+            "car",
+            bx(500.0 - 70.0 * t / 2.0, 300.0 + 100.0 * t, 80.0, 60.0),
+        )]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    // A parked car's box whose bottom jumps 80 px back once (occluded) and stays.
+    let mut s = wrong_way("min_distance_px = 50\nmin_duration_s = 0.5\n");
+    s.run(4.0, |t| {
+        let x = if t < 1.0 { 500.0 } else { 420.0 };
+        vec![(1, "car", bx(x, 400.0, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+}
+
+#[test]
 fn a_stationary_jittering_car_is_not_wrong_way() {
     let mut s = wrong_way("min_distance_px = 30\nmin_duration_s = 1\n");
     let j = std::cell::RefCell::new(Jitter(3));
@@ -822,6 +843,41 @@ fn speed_from_a_known_homography_is_right_within_its_uncertainty() {
         assert_eq!(d["estimate"], true);
         assert_eq!(d["limit_kmh"], 60.0);
     }
+}
+
+#[test]
+fn speeding_ends_below_the_limit_and_a_measured_rectangle_calibrates_too() {
+    // The same road calibrated by its side lengths instead of ground coordinates.
+    let calib = CALIB.replace(
+        "ground = [[0, 0], [10, 0], [10, 40], [0, 40]]",
+        "distances = [10, 40, 10, 40]",
+    );
+    let mut s = Sim::new(
+        &format!("{calib}[[rules]]\nid = \"speed\"\nkind = \"speeding\"\nlimit_kmh = 60\n"),
+        10.0,
+    );
+    let h = ground_to_image();
+    // 90 km/h for 1.5 s, then 30 km/h.
+    s.run(4.0, |t| {
+        let y = if t < 1.5 {
+            2.0 + 25.0 * t
+        } else {
+            2.0 + 37.5 + 8.33 * (t - 1.5)
+        };
+        let p = h.map(P::new(5.0, y)).unwrap();
+        vec![(1, "car", bx(p.x, p.y, 80.0, 60.0))]
+    });
+    let news = s.of(RuleKind::Speeding, Phase::New);
+    assert_eq!(news.len(), 1, "{:?}", s.events);
+    let v = news[0].details["speed_kmh"].as_f64().unwrap();
+    assert!(
+        (v - 90.0).abs() <= news[0].details["uncertainty_kmh"].as_f64().unwrap(),
+        "{v}"
+    );
+    let ends = s.of(RuleKind::Speeding, Phase::End);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].details["reason"], "below_limit");
+    assert!(ends[0].details["max_speed_kmh"].as_f64().unwrap() >= 80.0);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! with inertia, the side of each line with hysteresis, and a jitter-proof stationarity test.
 
 use std::collections::VecDeque;
+use std::ops::{Add, Sub};
 use std::time::Duration;
 
 use super::geometry::{P, anchor, in_polygon};
