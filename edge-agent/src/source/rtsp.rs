@@ -306,7 +306,7 @@ impl Worker {
             .to_ascii_lowercase();
         if encoding != "h264" {
             return Err(End::Failed(format!(
-                "the camera sends {encoding}; only H.264 is decoded here: set the camera's stream to H.264 (or build with the gstreamer feature)"
+                "the camera sends {encoding}; only H.264 is decoded here: set the camera's stream to H.264 (H.265 decoding is not built in)"
             )));
         }
         let setup = SetupOptions::default()
