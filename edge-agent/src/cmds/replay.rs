@@ -80,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sink = Arc::new(sink);
     let mut opts = PipelineOptions {
         lossless: !args.realtime,
+        utc_offset_minutes: cfg.device.utc_offset_minutes,
         ..PipelineOptions::default()
     };
     opts.source.realtime = args.realtime;

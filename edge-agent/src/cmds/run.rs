@@ -69,7 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cameras = cameras.len(),
         "agent running"
     );
-    let mut opts = PipelineOptions::default();
+    let mut opts = PipelineOptions {
+        utc_offset_minutes: cfg.device.utc_offset_minutes,
+        ..PipelineOptions::default()
+    };
     opts.source.stop = stop;
     let result = pipeline::run(cameras, models.workers, &opts, sink.clone());
     if let Err(e) = sink.flush() {

@@ -31,6 +31,14 @@ pub struct DeviceConfig {
     /// Free-text description shown in status messages. Default: none.
     #[serde(default)]
     pub description: Option<String>,
+    /// Local time offset from UTC in minutes, for rules with `active` time windows. Default 420
+    /// (Vietnam, UTC+7, no daylight saving).
+    #[serde(default = "default_utc_offset")]
+    pub utc_offset_minutes: i32,
+}
+
+fn default_utc_offset() -> i32 {
+    420
 }
 
 /// `[runtime]`: how models are executed.

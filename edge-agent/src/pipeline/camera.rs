@@ -54,8 +54,8 @@ pub struct RuleObservation {
 /// What processing one frame produced, handed to the sink with the frame itself for evidence.
 #[derive(Debug, Clone)]
 pub enum Observation {
-    Plate(PlateObservation),
-    Rule(RuleObservation),
+    Plate(Box<PlateObservation>),
+    Rule(Box<RuleObservation>),
 }
 
 /// The models one worker owns (ONNX Runtime sessions are not shared between threads).
@@ -93,6 +93,7 @@ pub struct CameraState {
     /// stream's real frame size is known.
     rules_config: Option<Box<CameraConfig>>,
     rules: Option<RuleEngine>,
+    utc_offset_minutes: i32,
     /// Label of every live track, for reports made after the track is gone.
     labels: HashMap<u64, (Arc<str>, [f32; 4])>,
     /// Last stream time seen, for closing rules at the end.
@@ -117,6 +118,7 @@ impl CameraState {
         tracker: TrackerConfig,
         plates: PlateSchedule,
         rules_config: Option<Box<CameraConfig>>,
+        utc_offset_minutes: i32,
     ) -> Self {
         CameraState {
             id,
@@ -124,6 +126,7 @@ impl CameraState {
             tracker: Tracker::new(tracker),
             plates: PlateScheduler::new(plates),
             rules_config,
+            utc_offset_minutes,
             rules: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
@@ -157,7 +160,13 @@ impl CameraState {
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
             match RuleEngine::new(&cfg, (frame.width, frame.height)) {
-                Ok(engine) => self.rules = Some(engine),
+                Ok(mut engine) => {
+                    engine.set_local_time(
+                        t,
+                        local_secs_of_day(frame.capture_time, self.utc_offset_minutes),
+                    );
+                    self.rules = Some(engine);
+                }
                 Err(e) => {
                     tracing::error!(camera = %self.id, error = %e, "rules disabled for this camera")
                 }
@@ -198,13 +207,13 @@ impl CameraState {
                 .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
             if let Some(result) = self.plates.end(*id) {
                 self.stats.plates_reported += 1;
-                out.push(Observation::Plate(PlateObservation {
+                out.push(Observation::Plate(Box::new(PlateObservation {
                     track_id: *id,
                     label,
                     bbox,
                     result,
                     at_track_end: true,
-                }));
+                })));
             }
         }
         self.stats.plates.record(t0.elapsed());
@@ -234,12 +243,12 @@ impl CameraState {
                     .and_then(|id| update.tracks.iter().find(|tr| tr.id == id).cloned());
                 let label = track.as_ref().map(|tr| label_of(tr.class_id));
                 let plate = event.track_id.and_then(|id| self.plates.consensus(id));
-                out.push(Observation::Rule(RuleObservation {
+                out.push(Observation::Rule(Box::new(RuleObservation {
                     event,
                     track,
                     label,
                     plate,
-                }));
+                })));
             }
         }
         self.stats.rules.record(t0.elapsed());
@@ -348,13 +357,13 @@ impl CameraState {
             let read = PlateRead::from_decode(&decode, crop, quality);
             if let Some(result) = self.plates.add(cand.track_id, cand.kind, read) {
                 self.stats.plates_reported += 1;
-                out.push(Observation::Plate(PlateObservation {
+                out.push(Observation::Plate(Box::new(PlateObservation {
                     track_id: cand.track_id,
                     label: label.clone(),
                     bbox: cand.bbox,
                     result,
                     at_track_end: false,
-                }));
+                })));
             }
         }
         Ok(())
@@ -375,26 +384,34 @@ impl CameraState {
                 .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
             if let Some(result) = self.plates.end(id) {
                 self.stats.plates_reported += 1;
-                emit(Observation::Plate(PlateObservation {
+                emit(Observation::Plate(Box::new(PlateObservation {
                     track_id: id,
                     label,
                     bbox,
                     result,
                     at_track_end: true,
-                }));
+                })));
             }
         }
         if let Some(rules) = self.rules.as_mut() {
             for event in rules.finish(self.last_t) {
-                emit(Observation::Rule(RuleObservation {
+                emit(Observation::Rule(Box::new(RuleObservation {
                     event,
                     track: None,
                     label: None,
                     plate: None,
-                }));
+                })));
             }
         }
     }
+}
+
+/// Seconds after local midnight of a wall-clock time.
+fn local_secs_of_day(t: SystemTime, utc_offset_minutes: i32) -> u32 {
+    let unix = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    (unix + i64::from(utc_offset_minutes) * 60).rem_euclid(86_400) as u32
 }
 
 /// The box grown by `pad` of its size on each side, clipped to the image.

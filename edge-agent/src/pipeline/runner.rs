@@ -38,6 +38,8 @@ pub struct PipelineOptions {
     pub source: SourceOptions,
     pub tracker: TrackerConfig,
     pub plates: PlateSchedule,
+    /// Local time offset from UTC, for rules' time windows (`[device].utc_offset_minutes`).
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for PipelineOptions {
@@ -48,6 +50,7 @@ impl Default for PipelineOptions {
             source: SourceOptions::default(),
             tracker: TrackerConfig::default(),
             plates: PlateSchedule::default(),
+            utc_offset_minutes: 420,
         }
     }
 }
@@ -122,6 +125,7 @@ pub fn run(
                 opts.tracker.clone(),
                 opts.plates.clone(),
                 spec.rules,
+                opts.utc_offset_minutes,
             )),
             decoded: AtomicU64::new(0),
             sampled: AtomicU64::new(0),

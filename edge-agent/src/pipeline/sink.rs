@@ -124,8 +124,9 @@ impl EventSink {
                     return;
                 }
             };
+            // Flushed per event: a live agent's file is read while it runs.
             if let Ok(mut w) = w.lock()
-                && let Err(e) = writeln!(w, "{line}")
+                && let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush())
             {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "cannot write the events file");

@@ -1,0 +1,383 @@
+//! The whole pipeline end to end with the real models and footage: `edge-agent replay` on the
+//! Hải Phòng junction clip with `configs/junction-rules.toml` (forward, played backwards by
+//! ffmpeg, and with a frozen stretch), and `edge-agent run` on a real RTSP server on 127.0.0.1
+//! that is killed and restarted mid-stream, events visible on the embedded MQTT broker.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn footage(rel: &str) -> PathBuf {
+    let p = shared_dir().join("footage").join(rel);
+    assert!(p.exists(), "missing footage {}", p.display());
+    p
+}
+
+fn city_clip() -> PathBuf {
+    footage("video/vn_citycam_haiphong.mp4")
+}
+
+fn junction_config() -> PathBuf {
+    repo_root().join("configs/junction-rules.toml")
+}
+
+/// Makes a variant of the city clip with ffmpeg (Debian's; scripts/test.sh installs it).
+fn ffmpeg(dir: &Path, name: &str, filter: &str) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(city_clip())
+        .args([
+            "-vf",
+            filter,
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run ffmpeg ({e}); scripts/test.sh installs it"));
+    assert!(status.success(), "ffmpeg -vf {filter} failed");
+    out
+}
+
+struct Replay {
+    summary: Value,
+    events: Vec<Value>,
+}
+
+fn replay(video: &Path, extra: &[&str]) -> Replay {
+    ort_lib();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let out = run(bin()
+        .args(["replay", "--json", "--config"])
+        .arg(junction_config())
+        .arg(video)
+        .arg("--events")
+        .arg(&events)
+        .args(extra));
+    assert!(out.status.success(), "replay failed: {}", stderr(&out));
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).expect("summary JSON");
+    let events = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event JSON line"))
+        .collect();
+    Replay { summary, events }
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+#[test]
+fn replay_forward_clip_tracks_reads_and_raises_no_wrong_way() {
+    let r = replay(&city_clip(), &[]);
+    let cam = &r.summary["cameras"][0];
+    // 7.1 s sampled at the camera's 10 fps, every sampled frame analysed (nothing dropped).
+    let processed = cam["frames_processed"].as_u64().unwrap();
+    assert_eq!(cam["frames_decoded"], 142);
+    assert_eq!(cam["frames_sampled"].as_u64().unwrap(), processed);
+    assert!((65..=75).contains(&processed), "processed {processed}");
+    assert_eq!(cam["frames_dropped"], 0);
+    assert!(cam["tracks"].as_u64().unwrap() >= 15, "{cam}");
+    assert!(cam["plate_reads"].as_u64().unwrap() > 0, "{cam}");
+    assert!(
+        of_kind(&r.events, "wrong_way").is_empty(),
+        "forward traffic flagged wrong-way"
+    );
+
+    // Every line is a contract event: unique ids, increasing seq, models and config hash named.
+    let mut ids = std::collections::HashSet::new();
+    let mut last_seq = 0;
+    for e in &r.events {
+        assert_eq!(e["schema_version"], 1);
+        assert!(ids.insert(e["event_id"].as_str().unwrap().to_string()));
+        let seq = e["seq"].as_u64().unwrap();
+        assert!(seq > last_seq);
+        last_seq = seq;
+        assert_eq!(e["camera_id"], "haiphong");
+        assert_eq!(e["models"][0]["name"], "yolox_nano_coco_416");
+        assert_eq!(e["config_hash"].as_str().unwrap().len(), 12);
+    }
+    for p in of_kind(&r.events, "plate_read") {
+        let plate = &p["object"]["plate"];
+        assert!(
+            plate["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
+        assert!(plate["confidence"].as_f64().unwrap() >= 0.3, "{p}");
+        assert!(p["object"]["track_id"].as_u64().is_some());
+        assert!(
+            !p["evidence"].as_array().unwrap().is_empty(),
+            "plate without evidence: {p}"
+        );
+    }
+}
+
+#[test]
+fn replay_reversed_clip_raises_wrong_way_with_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let reversed = ffmpeg(dir.path(), "reversed.mp4", "reverse");
+    let r = replay(&reversed, &["--no-plates"]);
+    let wrong: Vec<_> = of_kind(&r.events, "wrong_way");
+    let new: Vec<_> = wrong.iter().filter(|e| e["phase"] == "new").collect();
+    assert!(
+        !new.is_empty(),
+        "no wrong_way on the reversed clip: {:?}",
+        r.summary
+    );
+    for e in &new {
+        assert!(e["object"]["track_id"].as_u64().is_some());
+        assert!(e["rule"]["id"].as_str().unwrap().starts_with("wrong-way"));
+        let roles: Vec<_> = e["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["role"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(roles, ["frame", "object"], "{e}");
+        assert!(e["rule"]["details"]["distance_px"].as_f64().unwrap() >= 50.0);
+    }
+    // Every situation that opened is closed.
+    for e in &new {
+        let track = &e["object"]["track_id"];
+        assert!(
+            wrong
+                .iter()
+                .any(|x| x["phase"] == "end" && &x["object"]["track_id"] == track),
+            "wrong_way of track {track} never ended"
+        );
+    }
+}
+
+#[test]
+fn replay_frozen_stretch_raises_stopped_vehicle_in_the_no_stopping_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 fps, then frame 30 repeated for 7 s: everything in view stands still.
+    let frozen = ffmpeg(
+        dir.path(),
+        "frozen.mp4",
+        "fps=10,loop=loop=70:size=1:start=30,setpts=N/10/TB",
+    );
+    let r = replay(&frozen, &["--no-plates"]);
+    let stopped: Vec<_> = of_kind(&r.events, "stopped_vehicle")
+        .into_iter()
+        .filter(|e| e["phase"] == "new")
+        .collect();
+    assert!(!stopped.is_empty(), "no stopped_vehicle: {:?}", r.summary);
+    for e in &stopped {
+        assert_eq!(e["rule"]["zone"], "keep-clear");
+        assert!(e["rule"]["details"]["dwell_s"].as_f64().unwrap() >= 5.0);
+    }
+    // The forward clip (no freeze) gives none.
+    let forward = replay(&city_clip(), &["--no-plates"]);
+    assert!(of_kind(&forward.events, "stopped_vehicle").is_empty());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// Lines of the agent's events file, re-read on each call.
+fn events_in(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+fn health_states(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "camera_health")
+        .map(|e| {
+            e["rule"]["details"]["state"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_on_rtsp_reconnects_after_the_camera_returns_and_publishes_on_the_embedded_broker() {
+    ort_lib();
+    let clip = footage("video/vn_citycam_haiphong_cbp640_10fps.mp4");
+    let mut server = common::rtsp::RtspServer::start(&clip, "/cam");
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt_port = free_port();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[device]
+site_id = "test-site"
+device_id = "edge-1"
+
+[runtime]
+intra_threads = 2
+
+[mqtt]
+embedded_listen = "127.0.0.1:{mqtt_port}"
+
+[storage]
+spool_dir = "{spool}"
+
+[http]
+enabled = false
+
+[[cameras]]
+id = "rtsp-cam"
+url = "{url}"
+target_fps = 5
+"#,
+            spool = dir.path().join("spool").display(),
+            url = server.url(),
+        ),
+    )
+    .unwrap();
+    let events = dir.path().join("events.jsonl");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events")
+        .arg(&events)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the agent");
+    let stderr = agent.stderr.take().unwrap();
+    let (log_tx, log_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("agent: {line}");
+            let _ = log_tx.send(line);
+        }
+    });
+    let mut agent = Killed(agent);
+
+    // The stream comes up; a subscriber on the embedded broker sees the agent's events.
+    wait_for(Duration::from_secs(60), "the stream to come up", || {
+        health_states(&events_in(&events)).contains(&"online".to_string())
+    });
+    let sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string(), "-v"])
+        .args(["-t", "edge/test-site/edge-1/#"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto_sub (scripts/test.sh installs mosquitto-clients)");
+    let mut sub = Killed(sub);
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Power cut at the camera for 2 s.
+    server.kill();
+    wait_for(Duration::from_secs(20), "the outage to be reported", || {
+        health_states(&events_in(&events)).contains(&"reconnecting".to_string())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let online_before = health_states(&events_in(&events))
+        .iter()
+        .filter(|s| *s == "online")
+        .count();
+    server.restart();
+    let back = wait_for(Duration::from_secs(30), "the stream to come back", || {
+        health_states(&events_in(&events))
+            .iter()
+            .filter(|s| *s == "online")
+            .count()
+            > online_before
+    });
+    eprintln!("stream back {back:?} after the server returned");
+    assert!(back < Duration::from_secs(5), "reconnect took {back:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(agent.0.try_wait().unwrap().is_none(), "the agent exited");
+
+    // Orderly stop: SIGTERM, summary logged, exit 0.
+    let pid = agent.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = agent.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "agent did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "agent exit {status:?}");
+    let logs: Vec<String> = log_rx.try_iter().collect();
+    let summary = logs
+        .iter()
+        .find(|l| l.contains("camera summary"))
+        .unwrap_or_else(|| panic!("no camera summary in the log"));
+    let field = |name: &str| -> u64 {
+        summary
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+    };
+    assert!(field("processed") >= 10, "{summary}");
+    assert!(field("tracks") >= 1, "{summary}");
+
+    let _ = sub.0.kill();
+    let mut out = String::new();
+    if let Some(mut so) = sub.0.stdout.take() {
+        use std::io::Read;
+        let _ = so.read_to_string(&mut out);
+    }
+    assert!(
+        out.contains("edge/test-site/edge-1/events/camera_health"),
+        "the subscriber saw no camera_health event: {out}"
+    );
+    assert!(out.contains("\"state\":\"reconnecting\""), "{out}");
+}
