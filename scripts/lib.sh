@@ -56,6 +56,8 @@ require_shared() {
 
 setup_env() {
   need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
+  # openh264 (bundled C++ source); the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
+  need_apt g++ procps python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   ORT_DYLIB_PATH="$(fetch_ort "$ORT_VERSION")"
   export ORT_DYLIB_PATH
   export EDGE_AGENT_MODEL_CACHE="$CACHE/models"

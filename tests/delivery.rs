@@ -229,6 +229,18 @@ impl Broker {
         }
     }
 
+    /// Freezes the broker (SIGSTOP) so publishes pile up unacknowledged, then SIGKILLs it: the
+    /// case where rumqttc alone drops in-flight QoS 1 messages (stack-facts §5).
+    fn freeze_and_kill(&mut self, frozen: Duration) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            sh(Command::new("kill").args(["-STOP", &pid]));
+            std::thread::sleep(frozen);
+            sh(Command::new("kill").args(["-KILL", &pid]));
+            let _ = c.wait();
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
@@ -438,15 +450,27 @@ fn broker_restarted_three_times_loses_no_event() {
     let cfg = password_config(dir.path(), "restart", "restart", broker.port, "secret1");
     let emit = emit_cmd(
         &cfg,
-        &["--count", "2000", "--rate", "400", "--flush-timeout", "60"],
+        &[
+            "--count",
+            "2000",
+            "--rate",
+            "400",
+            "--flush-timeout",
+            "60",
+            "--report",
+        ],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    for _ in 0..3 {
+    for round in 0..3 {
         std::thread::sleep(Duration::from_millis(1200));
-        broker.stop();
+        if round == 1 {
+            broker.freeze_and_kill(Duration::from_millis(300));
+        } else {
+            broker.stop();
+        }
         std::thread::sleep(Duration::from_millis(400));
         broker.restart();
     }
@@ -458,6 +482,17 @@ fn broker_restarted_three_times_loses_no_event() {
         stderr(&out).contains("MQTT connection failed"),
         "the restarts were not noticed: {}",
         stderr(&out)
+    );
+    // Each event is 3 messages (2 evidence + event). More than that were sent: what was in flight
+    // at each loss went again from the spool.
+    let report = report_of(&out);
+    assert!(
+        report["mqtt"]["connects"].as_u64().unwrap() >= 4,
+        "{report}"
+    );
+    assert!(
+        report["mqtt"]["published"].as_u64().unwrap() > 6000,
+        "{report}"
     );
     let lines = watch.finish();
     assert_all_seen(&ids, &lines);
@@ -591,8 +626,7 @@ fn full_spool_keeps_the_newest_and_reports_evictions() {
     // Health reports the evictions to the centre.
     let health = lines
         .iter()
-        .filter(|v| v["type"] == "health")
-        .last()
+        .rfind(|v| v["type"] == "health")
         .expect("no health message");
     assert_eq!(
         health["payload"]["spool"]["evicted_events"], evicted_events,
@@ -660,6 +694,7 @@ fn tls_and_auth_failures_are_clear_retried_and_lose_nothing() {
             expected.iter().any(|x| err.contains(x)),
             "expected one of {expected:?} in: {err}"
         );
+        assert!(err.contains("hint="), "no hint in: {err}");
         assert!(
             err.matches("MQTT connection failed").count() >= 2,
             "expected retries with backoff: {err}"
@@ -760,14 +795,14 @@ fn site_broker_bridged_to_centre_delivers_everything() {
     let bridge = format!(
         "connection centre\naddress 127.0.0.1:{}\ntopic edge/# out 1\ncleansession false\n\
          remote_clientid site-bridge\nremote_username bridge\nremote_password secret3\n\
-         restart_timeout 1\n",
+         restart_timeout 1\nnotifications false\n",
         centre.port
     );
     let site = Broker::start(dir.path(), "site", &bridge);
     let watch = start_watcher(&watcher_args(
         centre.port,
         "w-centre",
-        &["--count", "200", "--timeout", "90"],
+        &["--count", "200", "--timeout", "30"],
     ));
     // Give the bridge time to connect before the first event.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -780,6 +815,13 @@ fn site_broker_bridged_to_centre_delivers_everything() {
     assert!(out.status.success(), "{}", stderr(&out));
     let ids = committed(&stdout(&out));
     let lines = watch.finish();
+    if event_ids(&lines).len() < ids.len() {
+        eprintln!(
+            "--- site broker log:\n{}\n--- centre broker log:\n{}",
+            site.log(),
+            centre.log()
+        );
+    }
     assert_all_seen(&ids, &lines);
 }
 
@@ -922,8 +964,14 @@ fn benchmark_delivery() {
         ],
     ));
     assert!(out.status.success());
+    eprintln!("BENCH mosquitto throughput: {}", report_of(&out));
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &["--count", "2000", "--rate", "200", "--quiet", "--report"],
+    ));
+    assert!(out.status.success());
     eprintln!(
-        "BENCH mosquitto (password, evidence, fsync): {}",
+        "BENCH mosquitto latency at 200 events/s: {}",
         report_of(&out)
     );
 
@@ -948,8 +996,14 @@ fn benchmark_delivery() {
         ],
     ));
     assert!(out.status.success());
+    eprintln!("BENCH embedded broker throughput: {}", report_of(&out));
+    let out = run(&mut emit_cmd(
+        &cfg,
+        &["--count", "2000", "--rate", "200", "--quiet", "--report"],
+    ));
+    assert!(out.status.success());
     eprintln!(
-        "BENCH embedded broker (evidence, fsync): {}",
+        "BENCH embedded broker latency at 200 events/s: {}",
         report_of(&out)
     );
 

@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod publish;
 pub mod rules;
 pub mod runtime;
+pub mod source;
 pub mod spool;
 pub mod track;
 

@@ -38,6 +38,8 @@ enum Command {
     Plates(cmds::plates::Args),
     /// Measure steady-state preprocessing, ONNX Runtime and postprocessing time per model.
     Bench(cmds::bench::Args),
+    /// Run the whole pipeline on a video file; events as JSON lines and a summary.
+    Replay(cmds::replay::Args),
     /// Check the audit log's hash chain (config changes, exports, deletions, API access).
     Audit(cmds::audit::Args),
     /// Print the event JSON Schema, or regenerate/check schema/ and docs/events.md.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmds::bench::run(args),
         Command::Plates(args) => cmds::plates::run(args),
         Command::Audit(args) => cmds::audit::run(args),
+        Command::Replay(args) => cmds::replay::run(args),
         Command::Schema(args) => cmds::schema::run(args),
         Command::Emit(args) => cmds::emit::run(args),
         Command::Watch(args) => cmds::watch::run(args),

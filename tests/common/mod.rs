@@ -62,3 +62,5 @@ pub fn run(cmd: &mut Command) -> Output {
     );
     out
 }
+
+pub mod rtsp;

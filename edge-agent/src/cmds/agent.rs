@@ -12,7 +12,6 @@ use edge_agent::models::{ManifestSet, ModelStore};
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{CameraSpec, WorkerModels};
 use edge_agent::publish::status::config_hash;
-use edge_agent::rules::RuleEngine;
 use edge_agent::runtime;
 
 /// Loads and validates the config; any error stops the start with the same report as `check`.
@@ -71,7 +70,8 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         Model::load(manifest, &store, &rt)
             .with_context(|| format!("loading the {role} model `{name}`"))
     };
-    let plates = plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
+    let plates =
+        plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
     let mut ids = Vec::new();
     for (role, name) in cfg.models.roles() {
         if !plates && role != "detector" {
@@ -116,27 +116,16 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
 }
 
 /// A camera of the config as the pipeline runs it; `url` replaces the configured source.
-pub fn camera_spec(
-    cam: &CameraConfig,
-    url: Option<&str>,
-    fps: Option<f64>,
-) -> anyhow::Result<CameraSpec> {
-    let size = cam.frame_size.map_or((0, 0), |s| (s[0], s[1]));
-    let rules = if cam.has_rules() {
-        Some(
-            RuleEngine::new(cam, size)
-                .with_context(|| format!("building the rules of camera `{}`", cam.id))?,
-        )
-    } else {
-        None
-    };
-    Ok(CameraSpec {
+pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> CameraSpec {
+    let rules = (!cam.rules.is_empty() || !cam.zones.is_empty() || !cam.lines.is_empty())
+        .then(|| Box::new(cam.clone()));
+    CameraSpec {
         id: cam.id.clone(),
         url: url.map_or_else(|| cam.url.clone(), str::to_string),
         target_fps: fps.unwrap_or(cam.target_fps),
         role: cam.role,
         rules,
-    })
+    }
 }
 
 /// Shared fields of this device's events.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod audit;
 pub mod bench;
 pub mod check;
@@ -8,6 +9,7 @@ pub mod emit;
 pub mod models;
 pub mod output;
 pub mod plates;
+pub mod replay;
 pub mod run;
 pub mod schema;
 pub mod version;

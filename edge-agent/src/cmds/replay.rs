@@ -58,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .first()
             .with_context(|| format!("{} has no [[cameras]]", args.config.display()))?,
     };
-    let spec = agent::camera_spec(cam, Some(&args.video), args.fps)?;
+    let spec = agent::camera_spec(cam, Some(&args.video), args.fps);
     let models = agent::load_models(&loaded, !args.no_plates)?;
     let builder = agent::event_builder(&loaded, &models);
     let topics = Topics::new(

@@ -407,9 +407,10 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
         drop(link);
         let delay = backoff.next_delay();
         eprintln!(
-            "warning: MQTT connection to {}:{} failed: {error}; retrying in {} ms",
+            "warning: MQTT connection to {}:{} failed: {error} ({}); retrying in {} ms",
             settings.host,
             settings.port,
+            edge_agent::publish::link::hint(&error),
             delay.as_millis()
         );
         tokio::select! {

@@ -104,7 +104,9 @@ mod rfc3339 {
 }
 
 /// What happened. The MQTT topic ends with this name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A plate was read on a vehicle track (consensus of the per-track vote).

@@ -40,7 +40,7 @@ before the event that references them; check the sha256 of the bytes against the
     );
     d.push_str("| topic | payload | retained |\n|---|---|---|\n");
     d.push_str(&format!(
-        "| `{}` | event JSON | no |\n| `{}` | JPEG | no |\n| `{}` | birth JSON, or `{{\"state\":\"offline\"}}` (LWT) | yes |\n| `{}` | health JSON | no |\n\n",
+        "| `{}` | event JSON | no |\n| `{}` | JPEG | no |\n| `{}` | birth JSON, or `{{\"state\":\"offline\",…}}` (last will) | yes |\n| `{}` | health JSON | no |\n\n",
         topics.event(EventKind::PlateRead).replace("plate_read", "{kind}"),
         topics.evidence("{sha256}"),
         topics.status(),
@@ -62,7 +62,7 @@ prefix); `config_hash` names the config in force. Speeds are always estimates.\n
     }
     d.push_str(&format!(
         "## Status (birth)\n\nRetained on `{}` at every connect; the broker replaces it with \
-`{{\"state\":\"offline\"}}` (the last will) when the link is lost without a goodbye.\n\n```json\n{}\n```\n\n",
+`{{\"state\":\"offline\", \"site_id\", \"device_id\"}}` (the last will) when the link is lost without a goodbye; a clean shutdown publishes the same itself.\n\n```json\n{}\n```\n\n",
         topics.status(),
         pretty(&StatusInfo::example())
     ));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::anpr::{PlateReader, vehicle_kind};
-use crate::config::CameraRole;
+use crate::config::{CameraConfig, CameraRole};
 use crate::inference::{Detection, InferenceError, Model, RgbImage};
 use crate::plate::{PlateRead, VehicleKind, VoteResult};
 use crate::rules::{RuleEngine, RuleEvent, TrackSample};
@@ -89,9 +89,12 @@ pub struct CameraState {
     pub role: CameraRole,
     tracker: Tracker,
     plates: PlateScheduler<Arc<PlateCrop>>,
+    /// The camera's zones, lines and rules, built into `rules` at the first frame, when the
+    /// stream's real frame size is known.
+    rules_config: Option<Box<CameraConfig>>,
     rules: Option<RuleEngine>,
     /// Label of every live track, for reports made after the track is gone.
-    labels: HashMap<u64, Arc<str>>,
+    labels: HashMap<u64, (Arc<str>, [f32; 4])>,
     /// Last stream time seen, for closing rules at the end.
     last_t: Duration,
     pub stats: CameraStats,
@@ -113,14 +116,15 @@ impl CameraState {
         role: CameraRole,
         tracker: TrackerConfig,
         plates: PlateSchedule,
-        rules: Option<RuleEngine>,
+        rules_config: Option<Box<CameraConfig>>,
     ) -> Self {
         CameraState {
             id,
             role,
             tracker: Tracker::new(tracker),
             plates: PlateScheduler::new(plates),
-            rules,
+            rules_config,
+            rules: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
             stats: CameraStats::default(),
@@ -151,6 +155,14 @@ impl CameraState {
             seq: frame.seq,
         };
         let mut out: Vec<Observation> = Vec::new();
+        if let Some(cfg) = self.rules_config.take() {
+            match RuleEngine::new(&cfg, (frame.width, frame.height)) {
+                Ok(engine) => self.rules = Some(engine),
+                Err(e) => {
+                    tracing::error!(camera = %self.id, error = %e, "rules disabled for this camera")
+                }
+            }
+        }
 
         let t0 = Instant::now();
         let (detections, labels) = self.detect(models, &image)?;
@@ -168,9 +180,11 @@ impl CameraState {
         };
 
         for tr in &update.tracks {
-            self.labels
+            let entry = self
+                .labels
                 .entry(tr.id)
-                .or_insert_with(|| label_of(tr.class_id));
+                .or_insert_with(|| (label_of(tr.class_id), tr.bbox));
+            entry.1 = tr.bbox;
         }
 
         let t0 = Instant::now();
@@ -178,13 +192,16 @@ impl CameraState {
             self.read_plates(reader, &image, t, &update.tracks, &label_of, &mut out)?;
         }
         for id in &update.ended {
-            let label = self.labels.remove(id).unwrap_or_else(|| Arc::from(""));
+            let (label, bbox) = self
+                .labels
+                .remove(id)
+                .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
             if let Some(result) = self.plates.end(*id) {
                 self.stats.plates_reported += 1;
                 out.push(Observation::Plate(PlateObservation {
                     track_id: *id,
                     label,
-                    bbox: result.best_evidence.bbox,
+                    bbox,
                     result,
                     at_track_end: true,
                 }));
@@ -194,7 +211,11 @@ impl CameraState {
 
         let t0 = Instant::now();
         if let Some(rules) = self.rules.as_mut() {
-            let names: Vec<Arc<str>> = update.tracks.iter().map(|tr| label_of(tr.class_id)).collect();
+            let names: Vec<Arc<str>> = update
+                .tracks
+                .iter()
+                .map(|tr| label_of(tr.class_id))
+                .collect();
             let samples: Vec<TrackSample<'_>> = update
                 .tracks
                 .iter()
@@ -225,7 +246,9 @@ impl CameraState {
 
         for o in out {
             emit(o, &ctx);
-            self.stats.capture_to_event.record(sampled.received.elapsed());
+            self.stats
+                .capture_to_event
+                .record(sampled.received.elapsed());
         }
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
@@ -288,8 +311,10 @@ impl CameraState {
         if chosen.is_empty() {
             return Ok(());
         }
-        let boxes: Vec<([f32; 4], VehicleKind)> =
-            chosen.iter().map(|&i| (plain[i].bbox, plain[i].kind)).collect();
+        let boxes: Vec<([f32; 4], VehicleKind)> = chosen
+            .iter()
+            .map(|&i| (plain[i].bbox, plain[i].kind))
+            .collect();
         // (plate box, detector score, read) per chosen track.
         let reads: Vec<Option<([f32; 4], f32, crate::plate::PlateDecode)>> = if anpr {
             reader
@@ -309,6 +334,9 @@ impl CameraState {
             let Some((plate_box, det_score, decode)) = read else {
                 continue;
             };
+            if plate_box[3] - plate_box[1] < self.plates.schedule().min_plate_height {
+                continue;
+            }
             self.stats.plate_reads += 1;
             let (cand, label) = &candidates[i];
             let crop = Arc::new(PlateCrop {
@@ -341,13 +369,16 @@ impl CameraState {
     pub fn finish(&mut self, emit: &mut dyn FnMut(Observation)) {
         let ended = self.tracker.finish();
         for id in ended {
-            let label = self.labels.remove(&id).unwrap_or_else(|| Arc::from(""));
+            let (label, bbox) = self
+                .labels
+                .remove(&id)
+                .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
             if let Some(result) = self.plates.end(id) {
                 self.stats.plates_reported += 1;
                 emit(Observation::Plate(PlateObservation {
                     track_id: id,
                     label,
-                    bbox: result.best_evidence.bbox,
+                    bbox,
                     result,
                     at_track_end: true,
                 }));

@@ -5,7 +5,29 @@
 //! workers, each with its own ONNX Runtime sessions, takes cameras round-robin and runs every
 //! per-frame stage for the frame it took.
 
+pub mod camera;
 pub mod metrics;
 pub mod plates;
 pub mod queue;
+pub mod report;
+pub mod runner;
 pub mod sampler;
+pub mod sink;
+
+pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels};
+pub use runner::{CameraSpec, CameraSummary, PipelineOptions, Sink, Summary, run};
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("camera `{camera}`: {source}")]
+    Source {
+        camera: String,
+        #[source]
+        source: crate::source::SourceError,
+    },
+    #[error("no inference workers (runtime.workers must be at least 1)")]
+    NoWorkers,
+    #[error("cannot start a pipeline thread: {0}")]
+    Thread(#[source] std::io::Error),
+}

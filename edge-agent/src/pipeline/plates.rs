@@ -20,6 +20,11 @@ pub struct PlateSchedule {
     pub max_attempts: u32,
     /// Vehicle boxes shorter than this (pixels) are too far to read. Default 40.
     pub min_box_height: f32,
+    /// A track that ends without a confident vote is still reported (marked not confident) when
+    /// its consensus confidence reaches this; below it the reads are noise. Default 0.3.
+    pub min_report_confidence: f32,
+    /// Plate boxes shorter than this (pixels) are not read: too few pixels per character. Default 10.
+    pub min_plate_height: f32,
     /// Voting and stop rule.
     pub vote: VoteConfig,
 }
@@ -31,6 +36,8 @@ impl Default for PlateSchedule {
             min_interval: Duration::from_millis(200),
             max_attempts: 25,
             min_box_height: 40.0,
+            min_report_confidence: 0.3,
+            min_plate_height: 10.0,
             vote: VoteConfig {
                 max_reads: 16,
                 ..VoteConfig::default()
@@ -140,7 +147,14 @@ impl<E: Clone> PlateScheduler<E> {
         if s.reported {
             return None;
         }
-        s.vote.result()
+        s.vote
+            .result()
+            .filter(|r| r.confidence >= self.cfg.min_report_confidence)
+    }
+
+    /// The settings in force.
+    pub fn schedule(&self) -> &PlateSchedule {
+        &self.cfg
     }
 
     /// The current consensus text of a track, for rule events about it.
@@ -240,6 +254,10 @@ mod tests {
         let c = [cand(9, 100.0)];
         assert_eq!(s.select(Duration::ZERO, &c), vec![0]);
         assert!(s.add(9, VehicleKind::Car, read("30K31896", 0.6)).is_none());
+        // A noise track: one weak read is never reported.
+        assert_eq!(s.select(Duration::ZERO, &[cand(10, 100.0)]), vec![0]);
+        assert!(s.add(10, VehicleKind::Car, read("51F12345", 0.1)).is_none());
+        assert!(s.end(10).is_none());
         assert_eq!(s.select(Duration::from_secs(1), &c), vec![0]);
         assert!(s.select(Duration::from_secs(2), &c).is_empty());
         let end = s.end(9).map(|r| (r.text, r.confident));

@@ -8,9 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::EvidenceConfig;
 use crate::events::evidence::{self, EvidenceError, EvidenceImage};
-use crate::events::{
-    EvidenceRole, Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync,
-};
+use crate::events::{Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync};
 use crate::plate::VoteResult;
 use crate::rules::{self, RuleKind};
 use crate::source::{SourceCounters, StreamStatus};
@@ -78,14 +76,7 @@ pub fn plate_info(v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
 
 impl EventBuilder {
     fn base(&self, kind: EventKind, phase: Phase, camera: &str, t: SystemTime) -> Event {
-        let mut e = Event::new(
-            kind,
-            phase,
-            &self.site_id,
-            &self.device_id,
-            camera,
-            utc(t),
-        );
+        let mut e = Event::new(kind, phase, &self.site_id, &self.device_id, camera, utc(t));
         e.time_sync = self.time_sync;
         e.models = self.models.clone();
         e.config_hash = self.config_hash.clone();
@@ -127,7 +118,10 @@ impl EventBuilder {
                 let mut details = Map::new();
                 details.insert("confident".into(), Value::Bool(p.result.confident));
                 details.insert("reads".into(), Value::from(p.result.valid_reads));
-                details.insert("agreeing_reads".into(), Value::from(p.result.agreeing_reads));
+                details.insert(
+                    "agreeing_reads".into(),
+                    Value::from(p.result.agreeing_reads),
+                );
                 details.insert("at_track_end".into(), Value::Bool(p.at_track_end));
                 details.insert("plate_box".into(), Value::from(crop.bbox.to_vec()));
                 e.rule = Some(RuleInfo {

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::config::CameraRole;
-use crate::rules::RuleEngine;
+use crate::config::{CameraConfig, CameraRole};
 use crate::source::{self, SourceCounters, SourceItem, SourceOptions, StreamStatus};
 use crate::track::TrackerConfig;
 
@@ -23,7 +22,8 @@ pub struct CameraSpec {
     pub url: String,
     pub target_fps: f64,
     pub role: CameraRole,
-    pub rules: Option<RuleEngine>,
+    /// The camera's config when it has zones, lines or rules.
+    pub rules: Option<Box<CameraConfig>>,
 }
 
 /// Pipeline settings.

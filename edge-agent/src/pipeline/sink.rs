@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
-use crate::publish::{CameraHealth, Delivery};
+use crate::publish::Delivery;
+use crate::publish::status::CameraHealth;
 use crate::source::{SourceCounters, StreamStatus};
 
 use super::camera::{FrameContext, Observation};
@@ -165,6 +166,9 @@ impl Sink for EventSink {
                 },
             );
         }
-        self.emit(self.builder.camera_health(camera, status, counters), Vec::new());
+        self.emit(
+            self.builder.camera_health(camera, status, counters),
+            Vec::new(),
+        );
     }
 }

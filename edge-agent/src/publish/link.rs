@@ -83,15 +83,32 @@ fn qos5(at_least_once: bool) -> rumqttc::v5::mqttbytes::QoS {
     }
 }
 
-/// Human text for a connection error, with the detail rumqttc puts in `Debug` when `Display` is
-/// terse.
+/// Human text for a connection error (rumqttc's `Display`, or `Debug` when that is empty).
 fn describe<E: std::fmt::Display + std::fmt::Debug>(e: &E) -> String {
     let display = e.to_string();
-    let debug = format!("{e:?}");
-    if debug.len() > display.len() + 4 && !display.contains("Tls") {
-        format!("{display} ({debug})")
+    if display.trim().is_empty() {
+        format!("{e:?}")
     } else {
         display
+    }
+}
+
+/// What to do about a connection error, for the log line an installer reads.
+pub fn hint(error: &str) -> &'static str {
+    if error.contains("UnknownIssuer") || error.contains("BadSignature") {
+        "the broker's certificate is not signed by [mqtt.tls].ca_file; use the CA that signed it"
+    } else if error.contains("NotValidForName") {
+        "the broker's certificate does not name the host in [mqtt].broker; connect by a name it lists"
+    } else if error.contains("CertificateRequired") || error.contains("HandshakeFailure") {
+        "the broker wants a client certificate: set [mqtt.tls].client_cert_file and client_key_file"
+    } else if error.contains("NotAuthorized") || error.contains("BadUserNamePassword") {
+        "the broker refused the credentials: check [mqtt].username, password_file and the broker ACL"
+    } else if error.contains("Connection refused") {
+        "nothing accepts connections at the broker address; is the broker running and reachable?"
+    } else if error.contains("Expired") {
+        "a certificate has expired; check the device clock and renew the certificate"
+    } else {
+        "events stay in the spool and are sent after the next successful connection"
     }
 }
 

@@ -460,6 +460,7 @@ async fn publisher(
         tracing::warn!(
             broker = %format!("{}:{}", opts.mqtt.host, opts.mqtt.port),
             error = %error,
+            hint = link::hint(&error),
             attempt = backoff.attempts(),
             retry_in_ms = delay.as_millis() as u64,
             "MQTT connection failed; events stay in the spool"

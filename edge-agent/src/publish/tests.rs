@@ -107,3 +107,30 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
     assert_eq!(stats.latency_samples, 50);
     assert_eq!(delivery.shutdown(Duration::from_secs(1)), 0);
 }
+
+#[test]
+fn connection_errors_get_a_hint_naming_what_to_fix() {
+    // The texts rumqttc 0.25 gives against mosquitto (stack-facts §5 and tests/delivery.rs).
+    let cases = [
+        (
+            "TLS: I/O: invalid peer certificate: UnknownIssuer",
+            "ca_file",
+        ),
+        (
+            "Mqtt state: Mqtt serialization/deserialization error: IO: received fatal alert: CertificateRequired",
+            "client_cert_file",
+        ),
+        (
+            "Connection refused, return code: `NotAuthorized`",
+            "password_file",
+        ),
+        ("I/O: Connection refused (os error 111)", "broker running"),
+    ];
+    for (error, key) in cases {
+        assert!(
+            link::hint(error).contains(key),
+            "{error} -> {}",
+            link::hint(error)
+        );
+    }
+}

@@ -94,12 +94,13 @@ impl Spool {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA busy_timeout=5000;
+             -- Small columns first, so counting bytes at start-up reads no blob overflow pages.
              CREATE TABLE IF NOT EXISTS outbox(
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  kind INTEGER NOT NULL,
+                 bytes INTEGER NOT NULL,
                  topic TEXT NOT NULL,
-                 payload BLOB NOT NULL,
-                 bytes INTEGER NOT NULL);
+                 payload BLOB NOT NULL);
              CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, id);
              CREATE TABLE IF NOT EXISTS seqs(device_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
@@ -198,21 +199,21 @@ impl Spool {
         };
         {
             let mut ins = tx.prepare_cached(
-                "INSERT INTO outbox(kind, topic, payload, bytes) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO outbox(kind, bytes, topic, payload) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for img in evidence {
                 ins.execute(params![
                     KIND_EVIDENCE,
+                    img.jpeg.len() as i64,
                     topics.evidence(&img.sha256),
-                    img.jpeg,
-                    img.jpeg.len() as i64
+                    img.jpeg
                 ])?;
             }
             ins.execute(params![
                 KIND_EVENT,
+                payload.len() as i64,
                 topics.event(event.kind),
-                payload,
-                payload.len() as i64
+                payload
             ])?;
         }
         tx.commit()?;

@@ -60,6 +60,7 @@ pub struct Track {
     pub bbox: [f32; 4],
     /// Velocity of the box centre in px/s.
     pub velocity: [f32; 2],
+    /// `Confirmed` when matched this frame, `Lost` while only predicted.
     pub state: TrackState,
     /// Number of frames with a matched detection.
     pub hits: u32,

@@ -1,0 +1,286 @@
+//! mp4/mov files as a source: recorded clips drive tests, demos and offline re-analysis of evidence.
+//! Only the H.264 track is read (audio is ignored); pictures come out in presentation order with
+//! their container timestamps, so variable-frame-rate phone and NVR exports keep real timing.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use mp4::{MediaType, Mp4Reader, TrackType};
+
+use super::h264::{Decoded, H264Decoder, avcc_to_annexb};
+use super::{
+    Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
+};
+
+/// Decodes the H.264 track of an mp4/mov file.
+pub(crate) struct Mp4Source {
+    place: String,
+    reader: Mp4Reader<BufReader<File>>,
+    track_id: u32,
+    sample_count: u32,
+    next_sample: u32,
+    timescale: u32,
+    length_size: usize,
+    /// SPS and PPS from avcC in Annex B form, sent before every keyframe.
+    params: Vec<u8>,
+    decoder: H264Decoder,
+    ready: VecDeque<Decoded>,
+    description: Option<String>,
+    first_pts: Option<i64>,
+    seq: u64,
+    opened: Instant,
+    opened_wall: SystemTime,
+    opts: SourceOptions,
+    counters: SourceCounters,
+    finished: bool,
+    annexb: Vec<u8>,
+}
+
+impl Mp4Source {
+    pub fn open(path: &Path, opts: &SourceOptions) -> Result<Self, SourceError> {
+        let place = path.display().to_string();
+        let container = |reason: String| SourceError::Container {
+            place: place.clone(),
+            reason,
+        };
+        let file = File::open(path).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let size = file
+            .metadata()
+            .map_err(|source| SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        let reader = Mp4Reader::read_header(BufReader::new(file), size).map_err(|e| {
+            container(format!(
+                "{e} (the file is truncated or not an mp4/mov; re-export or re-download it)"
+            ))
+        })?;
+        let mut video: Vec<_> = reader
+            .tracks()
+            .values()
+            .filter(|t| matches!(t.track_type(), Ok(TrackType::Video)))
+            .collect();
+        video.sort_by_key(|t| t.track_id());
+        let Some(track) = video
+            .iter()
+            .find(|t| matches!(t.media_type(), Ok(MediaType::H264)))
+        else {
+            let found = video
+                .first()
+                .and_then(|t| t.media_type().ok())
+                .map_or("no video track".to_string(), |m| {
+                    format!("a {m} video track")
+                });
+            return Err(container(format!(
+                "has {found}; only H.264 is decoded (transcode with `ffmpeg -i IN -c:v libx264 OUT.mp4`)"
+            )));
+        };
+        let avc1 = track
+            .trak
+            .mdia
+            .minf
+            .stbl
+            .stsd
+            .avc1
+            .as_ref()
+            .ok_or_else(|| container("H.264 track without an avc1 sample entry".into()))?;
+        let avcc = &avc1.avcc;
+        let mut params = Vec::new();
+        for nal in avcc
+            .sequence_parameter_sets
+            .iter()
+            .chain(&avcc.picture_parameter_sets)
+        {
+            params.extend_from_slice(&[0, 0, 0, 1]);
+            params.extend_from_slice(&nal.bytes);
+        }
+        let description = format!(
+            "H.264 {}x{} from {} ({} frames)",
+            track.width(),
+            track.height(),
+            place,
+            track.sample_count()
+        );
+        let track_id = track.track_id();
+        let sample_count = track.sample_count();
+        let timescale = track.timescale().max(1);
+        let length_size = usize::from(avcc.length_size_minus_one & 3) + 1;
+        let decoder = H264Decoder::new().map_err(|reason| SourceError::Decode {
+            place: place.clone(),
+            reason,
+        })?;
+        tracing::debug!(file = %place, track_id, sample_count, timescale, "opened mp4");
+        Ok(Self {
+            place,
+            reader,
+            track_id,
+            sample_count,
+            next_sample: 1,
+            timescale,
+            length_size,
+            params,
+            decoder,
+            ready: VecDeque::new(),
+            description: Some(description),
+            first_pts: None,
+            seq: 0,
+            opened: Instant::now(),
+            opened_wall: SystemTime::now(),
+            opts: opts.clone(),
+            counters: SourceCounters::default(),
+            finished: false,
+            annexb: Vec::new(),
+        })
+    }
+
+    /// Reads and decodes the next sample; false once the track is exhausted and flushed.
+    fn feed(&mut self) -> Result<bool, SourceError> {
+        if self.next_sample > self.sample_count {
+            match self.decoder.flush() {
+                Ok(rest) => self.ready.extend(rest),
+                Err(e) => {
+                    self.counters.decode_errors += 1;
+                    tracing::warn!(file = %self.place, error = %e, "flushing the decoder failed");
+                }
+            }
+            self.finished = true;
+            return Ok(!self.ready.is_empty());
+        }
+        let id = self.next_sample;
+        self.next_sample += 1;
+        let sample = match self.reader.read_sample(self.track_id, id) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(self.truncated(id, "missing".into())),
+            Err(e) => return Err(self.truncated(id, e.to_string())),
+        };
+        self.annexb.clear();
+        if sample.is_sync {
+            self.annexb.extend_from_slice(&self.params);
+        }
+        if let Err(e) = avcc_to_annexb(&sample.bytes, self.length_size, &mut self.annexb) {
+            self.counters.decode_errors += 1;
+            tracing::warn!(file = %self.place, sample = id, error = %e, "skipping a malformed sample");
+            return Ok(true);
+        }
+        let pts = sample.start_time as i64 + i64::from(sample.rendering_offset);
+        match self.decoder.push(&self.annexb, pts, self.opened_wall) {
+            Ok(Some(d)) => self.ready.push_back(d),
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.decode_errors += 1;
+                tracing::warn!(file = %self.place, sample = id, error = %e, "decoder rejected a sample");
+            }
+        }
+        Ok(true)
+    }
+
+    fn truncated(&mut self, id: u32, why: String) -> SourceError {
+        self.finished = true;
+        SourceError::Container {
+            place: self.place.clone(),
+            reason: format!(
+                "sample {id} of {} cannot be read ({why}); the file is probably truncated",
+                self.sample_count
+            ),
+        }
+    }
+
+    fn make_frame(&mut self, d: Decoded) -> Frame {
+        let first = *self.first_pts.get_or_insert(d.pts);
+        let ticks = u128::try_from(d.pts - first).unwrap_or(0);
+        let nanos = ticks * 1_000_000_000 / u128::from(self.timescale);
+        let stream_time = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        let frame = Frame {
+            seq: self.seq,
+            capture_time: self.opened_wall + stream_time,
+            stream_time,
+            width: d.width,
+            height: d.height,
+            rgb: d.rgb,
+        };
+        self.seq += 1;
+        self.counters.frames += 1;
+        frame
+    }
+}
+
+impl FrameSource for Mp4Source {
+    fn next_item(&mut self) -> Result<Option<SourceItem>, SourceError> {
+        if let Some(description) = self.description.take() {
+            return Ok(Some(SourceItem::Status(StreamStatus::Connected {
+                description,
+            })));
+        }
+        loop {
+            if self.opts.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if let Some(d) = self.ready.pop_front() {
+                let frame = self.make_frame(d);
+                if self.opts.realtime
+                    && !super::sleep_until(self.opened + frame.stream_time, &self.opts.stop)
+                {
+                    return Ok(None);
+                }
+                return Ok(Some(SourceItem::Frame(frame)));
+            }
+            if self.finished || !self.feed()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.place.clone()
+    }
+
+    fn counters(&self) -> SourceCounters {
+        self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(name: &str) -> std::path::PathBuf {
+        let shared = std::env::var_os("EDGE_AGENT_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        let p = shared.join("footage/video").join(name);
+        assert!(
+            p.is_file(),
+            "missing footage {} (set EDGE_AGENT_SHARED)",
+            p.display()
+        );
+        p
+    }
+
+    #[test]
+    fn reads_the_colour_range_from_each_clip_sps() {
+        // The High-profile clips are yuvj420p (full range); the baseline copy is limited range.
+        for (name, full) in [
+            ("vn_citycam_haiphong.mp4", Some(true)),
+            ("vn_citycam_haiphong_cbp640_10fps.mp4", None),
+        ] {
+            let src = Mp4Source::open(&clip(name), &SourceOptions::default()).unwrap();
+            let sps = super::super::h264::nal_units(&src.params)
+                .next()
+                .unwrap()
+                .to_vec();
+            assert_eq!(sps[0] & 0x1f, 7);
+            let got = super::super::h264::sps_full_range(&sps);
+            assert!(
+                got == full || (full.is_none() && got == Some(false)),
+                "{name}: {got:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! USB/CSI cameras through V4L2 (nokhwa, behind the `v4l2` cargo feature). The device sits behind
+//! a small trait so that pixel conversion, timing, and open/unplug handling are tested with a fake
+//! device here, where no V4L2 device exists (stack-facts §3); capture itself needs real hardware.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::backoff::Backoff;
+use super::{
+    Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
+};
+
+/// Pixel layouts a camera may deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PixelFormat {
+    /// Packed 4:2:2, Y0 U Y1 V, limited range (the V4L2 default for webcams).
+    Yuyv,
+    Mjpeg,
+    Rgb24,
+}
+
+/// One captured buffer, as the device delivered it.
+pub(crate) struct RawFrame {
+    pub format: PixelFormat,
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+/// What the source needs from a camera device.
+pub(crate) trait CaptureDevice: Send {
+    /// Opens the device and starts streaming; returns a description (format, size, rate).
+    fn open(&mut self) -> Result<String, String>;
+    /// Blocks for the next buffer.
+    fn capture(&mut self) -> Result<RawFrame, String>;
+    fn close(&mut self);
+}
+
+/// Opens `v4l2:///dev/videoN`.
+pub(crate) fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+    let index = device_index(url)?;
+    #[cfg(feature = "v4l2")]
+    {
+        let device = native::NokhwaDevice::new(index);
+        Ok(Box::new(V4l2Source::new(url.to_string(), device, opts)))
+    }
+    #[cfg(not(feature = "v4l2"))]
+    {
+        let _ = (index, opts);
+        Err(SourceError::FeatureMissing {
+            place: url.to_string(),
+            what: "V4L2 camera",
+            feature: "v4l2",
+        })
+    }
+}
+
+/// `v4l2:///dev/video2` → 2.
+fn device_index(url: &str) -> Result<u32, SourceError> {
+    let path = url.get("v4l2://".len()..).unwrap_or("");
+    path.strip_prefix("/dev/video")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| SourceError::BadUrl {
+            place: url.to_string(),
+            reason: "expected v4l2:///dev/videoN (N = device number)".into(),
+        })
+}
+
+/// A V4L2 camera as a live source: it reopens the device with backoff when it fails or is unplugged.
+pub(crate) struct V4l2Source<D: CaptureDevice> {
+    place: String,
+    device: D,
+    is_open: bool,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    seq: u64,
+    opened: Instant,
+    last_time: Option<Duration>,
+    opts: SourceOptions,
+    counters: SourceCounters,
+}
+
+impl<D: CaptureDevice> V4l2Source<D> {
+    pub fn new(place: String, device: D, opts: &SourceOptions) -> Self {
+        Self {
+            place,
+            device,
+            is_open: false,
+            backoff: Backoff::new(opts.backoff_min, opts.backoff_max, opts.backoff_jitter),
+            retry_at: None,
+            seq: 0,
+            opened: Instant::now(),
+            last_time: None,
+            opts: opts.clone(),
+            counters: SourceCounters::default(),
+        }
+    }
+
+    fn disconnected(&mut self, why: String) -> SourceItem {
+        let retry_in = self.backoff.next_delay();
+        self.retry_at = Some(Instant::now() + retry_in);
+        self.counters.reconnects += 1;
+        let reason = format!("{}: {why}", self.place);
+        tracing::warn!(camera = %self.place, %reason, "V4L2 camera unavailable; retrying");
+        SourceItem::Status(StreamStatus::Disconnected { reason, retry_in })
+    }
+}
+
+impl<D: CaptureDevice> FrameSource for V4l2Source<D> {
+    fn next_item(&mut self) -> Result<Option<SourceItem>, SourceError> {
+        loop {
+            if self.opts.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if let Some(at) = self.retry_at.take()
+                && !super::sleep_until(at, &self.opts.stop)
+            {
+                return Ok(None);
+            }
+            if !self.is_open {
+                return Ok(Some(match self.device.open() {
+                    Ok(description) => {
+                        self.is_open = true;
+                        SourceItem::Status(StreamStatus::Connected { description })
+                    }
+                    Err(e) => self.disconnected(format!("cannot open the camera: {e}")),
+                }));
+            }
+            let raw = match self.device.capture() {
+                Ok(raw) => raw,
+                Err(e) => {
+                    self.device.close();
+                    self.is_open = false;
+                    return Ok(Some(self.disconnected(format!("capture failed: {e}"))));
+                }
+            };
+            let received = SystemTime::now();
+            let rgb = match to_rgb(&raw) {
+                Ok(rgb) => rgb,
+                Err(e) => {
+                    self.counters.decode_errors += 1;
+                    tracing::debug!(camera = %self.place, error = %e, "dropping a bad camera buffer");
+                    continue;
+                }
+            };
+            self.backoff.reset();
+            let mut stream_time = self.opened.elapsed();
+            if let Some(last) = self.last_time
+                && stream_time <= last
+            {
+                stream_time = last + Duration::from_micros(1);
+            }
+            self.last_time = Some(stream_time);
+            let frame = Frame {
+                seq: self.seq,
+                capture_time: received,
+                stream_time,
+                width: rgb.1,
+                height: rgb.2,
+                rgb: rgb.0,
+            };
+            self.seq += 1;
+            self.counters.frames += 1;
+            return Ok(Some(SourceItem::Frame(frame)));
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.place.clone()
+    }
+
+    fn counters(&self) -> SourceCounters {
+        self.counters
+    }
+}
+
+impl<D: CaptureDevice> Drop for V4l2Source<D> {
+    fn drop(&mut self) {
+        if self.is_open {
+            self.device.close();
+        }
+    }
+}
+
+/// Converts a camera buffer to packed RGB8; returns (rgb, width, height).
+pub(crate) fn to_rgb(raw: &RawFrame) -> Result<(Vec<u8>, u32, u32), String> {
+    let (w, h) = (raw.width as usize, raw.height as usize);
+    match raw.format {
+        PixelFormat::Rgb24 => {
+            if raw.data.len() != w * h * 3 {
+                return Err(format!(
+                    "RGB24 buffer of {} bytes for {w}x{h} (want {})",
+                    raw.data.len(),
+                    w * h * 3
+                ));
+            }
+            Ok((raw.data.clone(), raw.width, raw.height))
+        }
+        PixelFormat::Yuyv => {
+            if w % 2 != 0 || raw.data.len() != w * h * 2 {
+                return Err(format!(
+                    "YUYV buffer of {} bytes for {w}x{h} (want {}, even width)",
+                    raw.data.len(),
+                    w * h * 2
+                ));
+            }
+            let mut rgb = vec![0u8; w * h * 3];
+            for (src, dst) in raw.data.chunks_exact(4).zip(rgb.chunks_exact_mut(6)) {
+                let (cb, cr) = (i32::from(src[1]) - 128, i32::from(src[3]) - 128);
+                for (k, y) in [src[0], src[2]].into_iter().enumerate() {
+                    // BT.601 limited range, 16.16 fixed point.
+                    let l = (i32::from(y) - 16) * 76309 + 32768;
+                    dst[k * 3] = ((l + 104597 * cr) >> 16).clamp(0, 255) as u8;
+                    dst[k * 3 + 1] = ((l - 25675 * cb - 53279 * cr) >> 16).clamp(0, 255) as u8;
+                    dst[k * 3 + 2] = ((l + 132201 * cb) >> 16).clamp(0, 255) as u8;
+                }
+            }
+            Ok((rgb, raw.width, raw.height))
+        }
+        PixelFormat::Mjpeg => {
+            let img = crate::imageio::decode_rgb(&raw.data).map_err(|e| format!("MJPEG: {e}"))?;
+            let (iw, ih) = img.dimensions();
+            Ok((img.into_raw(), iw, ih))
+        }
+    }
+}
+
+#[cfg(feature = "v4l2")]
+mod native {
+    //! nokhwa's camera is not `Send`, so it lives on its own thread and is driven over channels.
+
+    use std::sync::mpsc::{Receiver, Sender, channel};
+
+    use nokhwa::Camera;
+    use nokhwa::pixel_format::RgbFormat;
+    use nokhwa::utils::{CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
+
+    use super::{CaptureDevice, PixelFormat, RawFrame};
+
+    enum Request {
+        Open,
+        Capture,
+        Close,
+    }
+
+    enum Reply {
+        Opened(Result<String, String>),
+        Captured(Result<RawFrame, String>),
+    }
+
+    pub(crate) struct NokhwaDevice {
+        requests: Sender<Request>,
+        replies: Receiver<Reply>,
+    }
+
+    impl NokhwaDevice {
+        pub fn new(index: u32) -> Self {
+            let (requests, rx) = channel();
+            let (tx, replies) = channel();
+            std::thread::Builder::new()
+                .name(format!("v4l2-video{index}"))
+                .spawn(move || serve(index, &rx, &tx))
+                .map(drop)
+                .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the V4L2 thread"));
+            Self { requests, replies }
+        }
+
+        fn ask(&self, req: Request) -> Option<Reply> {
+            self.requests.send(req).ok()?;
+            self.replies.recv().ok()
+        }
+    }
+
+    fn serve(index: u32, rx: &Receiver<Request>, tx: &Sender<Reply>) {
+        let mut camera: Option<Camera> = None;
+        for req in rx {
+            let reply = match req {
+                Request::Open => Reply::Opened(open(index).map(|(c, d)| {
+                    camera = Some(c);
+                    d
+                })),
+                Request::Capture => Reply::Captured(match camera.as_mut() {
+                    Some(c) => capture(c),
+                    None => Err("the camera is not open".into()),
+                }),
+                Request::Close => {
+                    if let Some(mut c) = camera.take() {
+                        let _ = c.stop_stream();
+                    }
+                    continue;
+                }
+            };
+            if tx.send(reply).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn open(index: u32) -> Result<(Camera, String), String> {
+        let requested =
+            RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
+        let mut camera =
+            Camera::new(CameraIndex::Index(index), requested).map_err(|e| e.to_string())?;
+        camera.open_stream().map_err(|e| e.to_string())?;
+        let f = camera.camera_format();
+        let description = format!(
+            "{} {}x{} at {} fps (V4L2)",
+            f.format(),
+            f.resolution().width(),
+            f.resolution().height(),
+            f.frame_rate()
+        );
+        Ok((camera, description))
+    }
+
+    fn capture(camera: &mut Camera) -> Result<RawFrame, String> {
+        let buffer = camera.frame().map_err(|e| e.to_string())?;
+        let format = match buffer.source_frame_format() {
+            FrameFormat::YUYV => PixelFormat::Yuyv,
+            FrameFormat::MJPEG => PixelFormat::Mjpeg,
+            FrameFormat::RAWRGB => PixelFormat::Rgb24,
+            other => return Err(format!("unsupported pixel format {other}")),
+        };
+        let res = buffer.resolution();
+        Ok(RawFrame {
+            format,
+            width: res.width(),
+            height: res.height(),
+            data: buffer.buffer().to_vec(),
+        })
+    }
+
+    impl CaptureDevice for NokhwaDevice {
+        fn open(&mut self) -> Result<String, String> {
+            match self.ask(Request::Open) {
+                Some(Reply::Opened(r)) => r,
+                _ => Err("the V4L2 thread ended".into()),
+            }
+        }
+
+        fn capture(&mut self) -> Result<RawFrame, String> {
+            match self.ask(Request::Capture) {
+                Some(Reply::Captured(r)) => r,
+                _ => Err("the V4L2 thread ended".into()),
+            }
+        }
+
+        fn close(&mut self) {
+            let _ = self.requests.send(Request::Close);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// Scripted device: each open/capture pops the next planned outcome.
+    struct FakeDevice {
+        opens: VecDeque<Result<String, String>>,
+        captures: VecDeque<Result<RawFrame, String>>,
+        closed: usize,
+    }
+
+    impl CaptureDevice for FakeDevice {
+        fn open(&mut self) -> Result<String, String> {
+            self.opens
+                .pop_front()
+                .unwrap_or(Err("no such device".into()))
+        }
+        fn capture(&mut self) -> Result<RawFrame, String> {
+            self.captures.pop_front().unwrap_or(Err("unplugged".into()))
+        }
+        fn close(&mut self) {
+            self.closed += 1;
+        }
+    }
+
+    fn yuyv(w: u32, h: u32, y: u8, u: u8, v: u8) -> RawFrame {
+        let data = [y, u, y, v].repeat((w * h / 2) as usize);
+        RawFrame {
+            format: PixelFormat::Yuyv,
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    #[test]
+    fn yuyv_mjpeg_and_rgb_convert_to_rgb() {
+        // Limited-range white, black and pure red (BT.601: Y=81, Cb=90, Cr=240).
+        assert_eq!(to_rgb(&yuyv(2, 1, 235, 128, 128)).unwrap().0, [255; 6]);
+        assert_eq!(to_rgb(&yuyv(2, 1, 16, 128, 128)).unwrap().0, [0; 6]);
+        let red = to_rgb(&yuyv(2, 1, 81, 90, 240)).unwrap().0;
+        assert!(red[0] > 250 && red[1] < 5 && red[2] < 5, "{red:?}");
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_pixel(16, 8, image::Rgb([200, 40, 40]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        let raw = RawFrame {
+            format: PixelFormat::Mjpeg,
+            width: 16,
+            height: 8,
+            data: jpeg,
+        };
+        let (rgb, w, h) = to_rgb(&raw).unwrap();
+        assert_eq!((w, h, rgb.len()), (16, 8, 16 * 8 * 3));
+        assert!((i32::from(rgb[0]) - 200).abs() < 8, "{:?}", &rgb[..3]);
+        let bad = RawFrame {
+            format: PixelFormat::Rgb24,
+            width: 4,
+            height: 4,
+            data: vec![0; 10],
+        };
+        assert!(to_rgb(&bad).unwrap_err().contains("RGB24"));
+        assert!(to_rgb(&yuyv(3, 1, 0, 0, 0)).is_err());
+    }
+
+    #[test]
+    fn open_failures_retry_then_frames_flow_then_unplug_reconnects() {
+        let opts = SourceOptions {
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(20),
+            ..SourceOptions::default()
+        };
+        let device = FakeDevice {
+            opens: VecDeque::from([
+                Err("Permission denied".into()),
+                Ok("YUYV 4x2 at 30 fps".into()),
+                Ok("YUYV 4x2 at 30 fps".into()),
+            ]),
+            captures: VecDeque::from([
+                Ok(yuyv(4, 2, 235, 128, 128)),
+                Ok(RawFrame {
+                    format: PixelFormat::Mjpeg,
+                    width: 4,
+                    height: 2,
+                    data: b"garbage".to_vec(),
+                }),
+                Ok(yuyv(4, 2, 16, 128, 128)),
+                Err("No such device (os error 19)".into()),
+                Ok(yuyv(4, 2, 126, 128, 128)),
+            ]),
+            closed: 0,
+        };
+        let mut src = V4l2Source::new("v4l2:///dev/video0".into(), device, &opts);
+        let mut log = Vec::new();
+        let mut frames = Vec::new();
+        while frames.len() < 3 {
+            match src.next_item().unwrap().unwrap() {
+                SourceItem::Frame(f) => {
+                    log.push("frame");
+                    frames.push(f);
+                }
+                SourceItem::Status(StreamStatus::Connected { .. }) => log.push("connected"),
+                SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+                    assert!(reason.starts_with("v4l2:///dev/video0: "), "{reason}");
+                    log.push("disconnected");
+                }
+                SourceItem::Status(s) => panic!("unexpected {s:?}"),
+            }
+        }
+        assert_eq!(
+            log,
+            [
+                "disconnected",
+                "connected",
+                "frame",
+                "frame",
+                "disconnected",
+                "connected",
+                "frame"
+            ]
+        );
+        assert_eq!(frames.iter().map(|f| f.seq).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(frames[0].rgb[0], 255);
+        assert_eq!(frames[1].rgb[0], 0);
+        assert!(
+            frames
+                .windows(2)
+                .all(|w| w[1].stream_time > w[0].stream_time)
+        );
+        let c = src.counters();
+        assert_eq!((c.frames, c.decode_errors, c.reconnects), (3, 1, 2));
+        assert_eq!(src.device.closed, 1);
+    }
+
+    #[test]
+    fn device_urls_parse_or_explain() {
+        assert_eq!(device_index("v4l2:///dev/video2").unwrap(), 2);
+        let err = device_index("v4l2://camera").unwrap_err().to_string();
+        assert!(err.contains("v4l2:///dev/videoN"), "{err}");
+        #[cfg(not(feature = "v4l2"))]
+        {
+            let err = open("v4l2:///dev/video0", &SourceOptions::default())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("--features v4l2"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Video sources against real inputs: the three clips in the shared footage (exact frame counts,
+//! sizes, timing, pixels against ffmpeg's frames), a truncated copy, the extracted-frames folder,
+//! and a real RTSP server on 127.0.0.1 that is killed mid-stream and restarted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use edge_agent::source::{self, Frame, FrameSource, SourceItem, SourceOptions, StreamStatus};
+
+fn footage(rel: &str) -> PathBuf {
+    let p = common::shared_dir().join("footage").join(rel);
+    assert!(
+        p.exists(),
+        "missing footage {}; the shared mirror is incomplete",
+        p.display()
+    );
+    p
+}
+
+/// Reads a file or folder source to the end: (Connected description, frames).
+fn read_all(src: &mut dyn FrameSource) -> (String, Vec<Frame>) {
+    let mut description = String::new();
+    let mut frames = Vec::new();
+    while let Some(item) = src.next_item().unwrap() {
+        match item {
+            SourceItem::Frame(f) => frames.push(f),
+            SourceItem::Status(StreamStatus::Connected { description: d }) => description = d,
+            SourceItem::Status(s) => panic!("file sources report no {s:?}"),
+        }
+    }
+    (description, frames)
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum::<u64>() as f64
+        / a.len() as f64
+}
+
+#[test]
+fn mp4_clips_decode_every_frame_in_presentation_order() {
+    // (clip, frames, width, height, container duration in s)
+    let clips = [
+        ("vn_citycam_haiphong.mp4", 142, 1006, 720, 7.0667),
+        ("vn_citycam_02.mp4", 205, 1018, 720, 10.2667),
+        ("vn_citycam_haiphong_cbp640_10fps.mp4", 71, 640, 458, 7.1),
+    ];
+    for (name, count, w, h, duration) in clips {
+        let path = footage(&format!("video/{name}"));
+        let mut src = source::open(path.to_str().unwrap(), &SourceOptions::default()).unwrap();
+        let (description, frames) = read_all(src.as_mut());
+        assert!(
+            description.contains(&format!("H.264 {w}x{h}")),
+            "{name}: {description}"
+        );
+        assert_eq!(frames.len(), count, "{name}: frame count");
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(f.seq, i as u64, "{name}");
+            assert_eq!((f.width, f.height), (w, h), "{name} frame {i}");
+            assert_eq!(f.rgb.len(), (w * h * 3) as usize);
+        }
+        assert_eq!(frames[0].stream_time, Duration::ZERO, "{name}");
+        for pair in frames.windows(2) {
+            assert!(
+                pair[1].stream_time > pair[0].stream_time,
+                "{name}: stream_time not increasing at seq {}: {:?} then {:?}",
+                pair[1].seq,
+                pair[0].stream_time,
+                pair[1].stream_time
+            );
+            assert_eq!(
+                pair[1]
+                    .capture_time
+                    .duration_since(pair[0].capture_time)
+                    .unwrap(),
+                pair[1].stream_time - pair[0].stream_time
+            );
+        }
+        // The last frame starts one frame interval before the end of the track.
+        let last = frames.last().unwrap().stream_time.as_secs_f64();
+        let interval = duration / count as f64;
+        assert!(
+            (last + interval - duration).abs() < 1.5 * interval,
+            "{name}: last frame at {last:.3} s, track lasts {duration} s"
+        );
+        let c = src.counters();
+        assert_eq!((c.frames, c.decode_errors), (count as u64, 0), "{name}");
+    }
+}
+
+#[test]
+fn decoded_pixels_match_ffmpeg_frames() {
+    // frame_NNNN.jpg = ffmpeg -vf fps=10 of the first clip, frame_0001 at t=0.
+    let path = footage("video/vn_citycam_haiphong.mp4");
+    let mut src = source::open(path.to_str().unwrap(), &SourceOptions::default()).unwrap();
+    let (_, frames) = read_all(src.as_mut());
+    for n in [1usize, 21, 40] {
+        let jpg = footage(&format!(
+            "frames/vn_citycam_haiphong_10fps/frame_{n:04}.jpg"
+        ));
+        let want = edge_agent::imageio::read_rgb(&jpg).unwrap();
+        assert_eq!(want.dimensions(), (1006, 720));
+        let t = (n - 1) as f64 / 10.0;
+        // fps=10 picks the frame nearest each 0.1 s slot; compare the candidates around it.
+        let best = frames
+            .iter()
+            .filter(|f| (f.stream_time.as_secs_f64() - t).abs() <= 0.11)
+            .map(|f| mean_abs_diff(&f.rgb, want.as_raw()))
+            .fold(f64::INFINITY, f64::min);
+        eprintln!("frame_{n:04} (t={t:.1} s): mean abs diff {best:.2}");
+        assert!(best < 4.0, "frame_{n:04}: mean abs diff {best:.2}");
+    }
+}
+
+#[test]
+fn truncated_mp4_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "vn_citycam_haiphong.mp4",
+        "vn_citycam_haiphong_cbp640_10fps.mp4",
+    ] {
+        let bytes = std::fs::read(footage(&format!("video/{name}"))).unwrap();
+        let cut = dir.path().join(format!("cut_{name}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let place = cut.display().to_string();
+        let err = match source::open(&place, &SourceOptions::default()) {
+            Err(e) => e.to_string(),
+            Ok(mut src) => loop {
+                match src.next_item() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("{name}: a truncated file must not end cleanly"),
+                    Err(e) => break e.to_string(),
+                }
+            },
+        };
+        eprintln!("{err}");
+        assert!(err.contains(&place), "{err}");
+        assert!(err.contains("truncated"), "{err}");
+    }
+}
+
+#[test]
+fn realtime_files_are_paced_and_stop_promptly() {
+    let path = footage("video/vn_citycam_haiphong_cbp640_10fps.mp4");
+    let opts = SourceOptions {
+        realtime: true,
+        ..SourceOptions::default()
+    };
+    let mut src = source::open(path.to_str().unwrap(), &opts).unwrap();
+    let t = Instant::now();
+    let mut n = 0;
+    while n < 6 {
+        if let Some(SourceItem::Frame(_)) = src.next_item().unwrap() {
+            n += 1;
+        }
+    }
+    // Frames 0..5 of a 10 fps clip: the sixth is due at 0.5 s.
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(450), "not paced: {took:?}");
+    opts.stop.store(true, Ordering::Relaxed);
+    let t = Instant::now();
+    assert!(src.next_item().unwrap().is_none());
+    assert!(t.elapsed() < Duration::from_millis(200));
+}
+
+#[test]
+fn image_folder_plays_the_extracted_frames() {
+    let dir = footage("frames/vn_citycam_haiphong_10fps");
+    let count = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().is_some_and(|x| x == "jpg")
+        })
+        .count();
+    let mut src = source::open(dir.to_str().unwrap(), &SourceOptions::default()).unwrap();
+    let (description, frames) = read_all(src.as_mut());
+    assert!(
+        description.starts_with(&format!("{count} images")),
+        "{description}"
+    );
+    assert_eq!(frames.len(), count);
+    assert_eq!((frames[0].width, frames[0].height), (1006, 720));
+    assert_eq!(frames[10].stream_time, Duration::from_secs(1));
+}
+
+// ---- RTSP against a real server on 127.0.0.1 ----
+
+fn rtsp_opts() -> SourceOptions {
+    SourceOptions {
+        backoff_min: Duration::from_millis(250),
+        backoff_max: Duration::from_secs(1),
+        stall_timeout: Duration::from_secs(3),
+        ..SourceOptions::default()
+    }
+}
+
+/// Next item, failing the test if none comes within `limit`.
+fn next_within(src: &mut dyn FrameSource, limit: Duration, what: &str) -> SourceItem {
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < limit, "no {what} within {limit:?}");
+        if let Some(item) = src.next_item().unwrap() {
+            return item;
+        }
+    }
+}
+
+fn cbp_clip() -> PathBuf {
+    footage("video/vn_citycam_haiphong_cbp640_10fps.mp4")
+}
+
+#[test]
+fn rtsp_survives_the_server_being_killed_and_restarted() {
+    let mut server = common::rtsp::RtspServer::start(&cbp_clip(), "/cam");
+    let mut src = source::open(&server.url(), &rtsp_opts()).unwrap();
+    let limit = Duration::from_secs(10);
+
+    // Connected, then frames.
+    match next_within(src.as_mut(), limit, "Connected") {
+        SourceItem::Status(StreamStatus::Connected { description }) => {
+            assert!(description.contains("H.264 640x458"), "{description}");
+        }
+        other => panic!("expected Connected first, got {other:?}"),
+    }
+    let mut before = Vec::new();
+    while before.len() < 10 {
+        match next_within(src.as_mut(), limit, "frame") {
+            SourceItem::Frame(f) => before.push(f),
+            SourceItem::Status(s) => panic!("unexpected {s:?} while streaming"),
+        }
+    }
+    assert_eq!((before[0].width, before[0].height), (640, 458));
+
+    // Power cut at the camera; back after 2 s on the same port.
+    server.kill();
+    let killed = Instant::now();
+    let mut disconnected = false;
+    let mut last_before = before.last().unwrap().clone();
+    while !disconnected {
+        match next_within(src.as_mut(), limit, "Disconnected") {
+            SourceItem::Frame(f) => last_before = f, // already queued before the kill
+            SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+                assert!(reason.contains(&server.url()), "{reason}");
+                disconnected = true;
+            }
+            SourceItem::Status(StreamStatus::Stalled { .. }) => {}
+            SourceItem::Status(s) => panic!("unexpected {s:?}"),
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(killed.elapsed()));
+    server.restart();
+    let back = Instant::now();
+
+    let connected_after;
+    loop {
+        match next_within(src.as_mut(), limit, "Connected after restart") {
+            SourceItem::Status(StreamStatus::Connected { .. }) => {
+                connected_after = back.elapsed();
+                break;
+            }
+            SourceItem::Status(
+                StreamStatus::Disconnected { .. } | StreamStatus::Stalled { .. },
+            ) => {}
+            SourceItem::Frame(f) => panic!("frame {f:?} while the server was down"),
+        }
+    }
+    eprintln!("reconnected {connected_after:?} after the server came back");
+    assert!(
+        connected_after < Duration::from_secs(5),
+        "reconnect took {connected_after:?}"
+    );
+
+    let mut after = Vec::new();
+    while after.len() < 5 {
+        if let SourceItem::Frame(f) = next_within(src.as_mut(), limit, "frame after restart") {
+            after.push(f);
+        }
+    }
+    assert_eq!(after[0].seq, last_before.seq + 1, "seq has no gaps");
+    let gap = after[0].stream_time - last_before.stream_time;
+    assert!(
+        gap >= Duration::from_secs(2),
+        "stream_time shows the outage: {gap:?}"
+    );
+    assert!(
+        after
+            .windows(2)
+            .all(|w| w[1].stream_time > w[0].stream_time)
+    );
+    let c = src.counters();
+    assert!(c.reconnects >= 1 && c.frames >= 15, "{c:?}");
+    eprintln!("counters: {c:?}");
+}
+
+#[test]
+fn rtsp_hung_server_is_reported_stalled_and_recovered() {
+    let server = common::rtsp::RtspServer::start(&cbp_clip(), "/cam");
+    let opts = SourceOptions {
+        stall_timeout: Duration::from_millis(1500),
+        ..rtsp_opts()
+    };
+    let mut src = source::open(&server.url(), &opts).unwrap();
+    let limit = Duration::from_secs(10);
+    let mut frames = 0;
+    while frames < 5 {
+        if let SourceItem::Frame(_) = next_within(src.as_mut(), limit, "frame") {
+            frames += 1;
+        }
+    }
+    // The socket stays open but nothing arrives: only the stall timer can notice.
+    server.freeze(true);
+    let frozen = Instant::now();
+    let stalled = loop {
+        match next_within(src.as_mut(), limit, "Stalled") {
+            SourceItem::Status(StreamStatus::Stalled { for_ }) => break for_,
+            SourceItem::Frame(_) => {} // queued before the freeze
+            SourceItem::Status(s) => panic!("expected Stalled, got {s:?}"),
+        }
+    };
+    let noticed = frozen.elapsed();
+    assert!(stalled >= Duration::from_millis(1500), "{stalled:?}");
+    assert!(
+        noticed < Duration::from_secs(4),
+        "stall noticed after {noticed:?}"
+    );
+    match next_within(src.as_mut(), limit, "Disconnected") {
+        SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+            assert!(reason.contains("no frame for"), "{reason}");
+        }
+        other => panic!("expected Disconnected after Stalled, got {other:?}"),
+    }
+    server.freeze(false);
+    loop {
+        match next_within(src.as_mut(), limit, "Connected after thaw") {
+            SourceItem::Status(StreamStatus::Connected { .. }) => break,
+            SourceItem::Status(_) => {}
+            SourceItem::Frame(f) => panic!("frame {f:?} before reconnecting"),
+        }
+    }
+    assert!(matches!(
+        next_within(src.as_mut(), limit, "frame after thaw"),
+        SourceItem::Frame(_)
+    ));
+    let c = src.counters();
+    assert!(c.stalls >= 1 && c.reconnects >= 1, "{c:?}");
+}
+
+#[test]
+fn rtsp_unknown_mount_is_reported_and_retried() {
+    let server = common::rtsp::RtspServer::start(&cbp_clip(), "/cam");
+    let url = format!("rtsp://viewer:pa55@127.0.0.1:{}/nope", server.port);
+    let opts = rtsp_opts();
+    let mut src = source::open(&url, &opts).unwrap();
+    let redacted = format!("rtsp://viewer:***@127.0.0.1:{}/nope", server.port);
+    for _ in 0..2 {
+        match next_within(src.as_mut(), Duration::from_secs(10), "Disconnected") {
+            SourceItem::Status(StreamStatus::Disconnected { reason, retry_in }) => {
+                assert!(reason.starts_with(&redacted), "{reason}");
+                assert!(reason.contains("404"), "{reason}");
+                assert!(!reason.contains("pa55"));
+                assert!(retry_in <= Duration::from_millis(1200));
+            }
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
+    }
+    assert_eq!(src.describe(), redacted);
+    opts.stop.store(true, Ordering::Relaxed);
+    assert!(src.next_item().unwrap().is_none());
+}
+
+/// Decode speed of each clip, single thread. Run with
+/// `cargo test --release --test sources -- --ignored --nocapture decode_speed`.
+#[test]
+#[ignore = "benchmark; run in release"]
+fn decode_speed() {
+    for name in [
+        "vn_citycam_haiphong.mp4",
+        "vn_citycam_02.mp4",
+        "vn_citycam_haiphong_cbp640_10fps.mp4",
+    ] {
+        let path: &Path = &footage(&format!("video/{name}"));
+        let mut best = f64::INFINITY;
+        let mut n = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let mut src = source::open(path.to_str().unwrap(), &SourceOptions::default()).unwrap();
+            n = read_all(src.as_mut()).1.len();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "{name}: {n} frames in {best:.3} s = {:.0} frames/s (demux + decode + RGB)",
+            n as f64 / best
+        );
+    }
+}
