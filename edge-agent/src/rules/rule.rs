@@ -21,6 +21,9 @@ const RECENT_S: f64 = 1.0;
 const STOP_CONFIRM_S: f64 = 0.6;
 /// Seconds of track history a speed is fitted over.
 const SPEED_WINDOW_S: f64 = 1.0;
+/// Seconds between two steps of wrong_way's steadiness test: long enough that box jitter does not
+/// swamp a slow vehicle's motion at any frame rate.
+const STEP_S: f64 = 0.2;
 /// Seconds of history a sudden stop's approach speed is fitted over.
 const APPROACH_WINDOW_S: f64 = 0.5;
 
@@ -62,10 +65,12 @@ struct PerTrack {
     still: Still,
     /// Furthest point along the lane reached (wrong_way): (t, along, across).
     peak: Option<(f64, f64, f64)>,
-    /// Frames since the peak, and how many of them moved backwards (wrong_way).
+    /// Steps of [`STEP_S`] since the peak, and how many of them moved backwards (wrong_way).
     steps: u32,
     back_steps: u32,
+    /// Position along the lane and time at the last step.
     prev_along: f64,
+    prev_t: f64,
     over: u32,
     under: u32,
     max_speed: f64,
@@ -352,6 +357,8 @@ impl Rule {
             if fresh {
                 self.emit(out, Phase::New, td, None, details, zones, lines);
             }
+            // A second finish reports nothing more.
+            self.period_start = None;
         }
         self.end_all(t, td, tracks, zones, lines, "stream_end", out);
     }
@@ -478,9 +485,9 @@ impl Rule {
     }
 
     /// wrong_way: since its furthest point along the lane, the track went back at least the
-    /// distance, for at least the duration, mostly frame by frame (a box that jumps once when
-    /// occluded does not count) and mostly along the lane axis (a car crossing the lane at an
-    /// angle does not count).
+    /// distance, for at least the duration, steadily (most 0.2 s steps went back: a box that
+    /// jumps once when occluded does not count) and mostly along the lane axis (a car crossing
+    /// the lane at an angle does not count).
     fn wrong_way(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
         let (need, unit) = match self.p.min_distance {
             Distance::Px(d) => (d, "distance_px"),
@@ -519,13 +526,17 @@ impl Rule {
                 st.steps = 0;
                 st.back_steps = 0;
                 st.prev_along = s;
+                st.prev_t = ctx.t;
                 continue;
             };
-            st.steps += 1;
-            if s < st.prev_along - step_eps {
-                st.back_steps += 1;
+            if ctx.t - st.prev_t + 1e-9 >= STEP_S {
+                st.steps += 1;
+                if s < st.prev_along - step_eps {
+                    st.back_steps += 1;
+                }
+                st.prev_along = s;
+                st.prev_t = ctx.t;
             }
-            st.prev_along = s;
             let steady = 2 * st.back_steps >= st.steps;
             let (back, across, dur) = (ps - s, (w - pw).abs(), ctx.t - pt);
             let fire =
