@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: builds the agent, fetches and verifies the models from the mirror, checks the example
-# configs, then runs the real detectors on real Vietnamese traffic footage and writes annotated
-# images. Usage: scripts/demo.sh   (output in .cache/demo/)
+# configs, then runs the agent on a real Vietnamese junction clip with real models — tracking, plate
+# reading and the junction's rules (the clip is also played backwards, so every vehicle drives the
+# wrong way) — with events published on the embedded MQTT broker and read back by `edge-agent watch`.
+# Usage: scripts/demo.sh   (output in .cache/demo/)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_shared
 setup_env
@@ -11,6 +13,7 @@ log "building edge-agent (release)"
 cargo build --release --locked
 BIN="$REPO/target/release/edge-agent"
 OUT="$CACHE/demo"
+rm -rf "$OUT"
 mkdir -p "$OUT"
 
 log "edge-agent version"
@@ -20,22 +23,39 @@ log "fetching and verifying models from $EDGE_AGENT_MIRROR"
 "$BIN" models verify
 log "checking the example site configs"
 "$BIN" check configs/*.toml
-log "vehicles and people (YOLOX-Nano) on a city junction camera, 40 frames"
-"$BIN" detect --model yolox_nano_coco_416 --annotate "$OUT/vehicles" "$SHARED"/footage/frames/vn_citycam_haiphong_10fps/*.jpg \
-  > "$OUT/vehicles.jsonl"
-echo "$(wc -l < "$OUT/vehicles.jsonl") frames; first: $(head -c 400 "$OUT/vehicles.jsonl")..."
-log "plate boxes (Vietnamese plate detector) on highway and street images"
-"$BIN" detect --model vn_plate_det_yolo26n_640_e2e --threshold 0.5 --annotate "$OUT/plates" "$SHARED"/footage/images/*.jpg \
-  > "$OUT/plate_boxes.jsonl"
-log "reading the plates: text, display format, confidence"
-"$BIN" plates "$SHARED"/footage/images/*.jpg | tee "$OUT/plates.jsonl" \
-  | python3 -c 'import json, sys
-for line in sys.stdin:
-    d = json.loads(line)
-    name = d["file"].split("/")[-1]
-    for p in d["plates"]:
-        if not p["low_confidence"]:
-            print("%-26s %-14s confidence %.2f" % (name, p["display"], p["confidence"]))'
-log "accuracy against the footage ground truth"
+
+CLIP="$SHARED/footage/video/vn_citycam_haiphong.mp4"
+log "the junction clip played backwards (ffmpeg): every vehicle now drives against its lane"
+ffmpeg -v error -y -i "$CLIP" -vf reverse -an -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$OUT/reversed.mp4"
+
+# The junction camera's config (configs/junction-rules.toml) with the demo's clip, a spool under
+# .cache and the embedded broker on a spare port.
+PORT=18830
+python3 - "$REPO/configs/junction-rules.toml" "$OUT/agent.toml" "$OUT/reversed.mp4" "$OUT/spool" "$PORT" <<'PY'
+import sys, re
+src, dst, clip, spool, port = sys.argv[1:]
+text = open(src).read()
+text = re.sub(r'(?m)^url = ".*"$', f'url = "{clip}"', text, count=1)
+text = re.sub(r'(?m)^spool_dir = ".*"$', f'spool_dir = "{spool}"', text)
+text = re.sub(r'(?m)^\[mqtt\]$', f'[mqtt]\nembedded_listen = "127.0.0.1:{port}"', text)
+open(dst, "w").write(text)
+PY
+
+log "edge-agent watch: the operator's view, subscribed to the agent's embedded broker"
+"$BIN" watch --broker "mqtt://127.0.0.1:$PORT" --topic-prefix haiphong/traffic --clean-session \
+  --out "$OUT/evidence" --idle-timeout 20 --timeout 180 > "$OUT/watch.txt" 2> "$OUT/watch.log" &
+WATCH=$!
+log "edge-agent run: the agent on the clip, paced like a live camera"
+"$BIN" run --config "$OUT/agent.toml" --events "$OUT/events.jsonl" 2> "$OUT/agent.log"
+grep -E "camera summary|stopped" "$OUT/agent.log" || true
+wait "$WATCH" || true
+log "what the operator saw (edge-agent watch)"
+cat "$OUT/watch.txt"
+
+log "the same clip forward through the whole pipeline, as fast as possible (edge-agent replay)"
+"$BIN" replay --config configs/junction-rules.toml "$CLIP" --events "$OUT/replay.jsonl" 2>/dev/null
+
+log "plates on still images: printed format, confidence, accuracy against the ground truth"
+"$BIN" plates "$SHARED"/footage/images/*.jpg > "$OUT/plates.jsonl"
 "$BIN" plates --report "$SHARED/footage" | tail -2
-log "done: annotated images in $OUT/vehicles and $OUT/plates, JSON lines in $OUT/*.jsonl"
+log "done: events in $OUT/events.jsonl, evidence JPEGs in $OUT/evidence, logs in $OUT/*.log"

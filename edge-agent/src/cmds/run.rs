@@ -74,6 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..PipelineOptions::default()
     };
     opts.source.stop = stop;
+    // A file given as a camera plays at its own pace, like the camera it stands for.
+    opts.source.realtime = true;
     let result = pipeline::run(cameras, models.workers, &opts, sink.clone());
     if let Err(e) = sink.flush() {
         tracing::warn!(error = %e, "cannot flush the events file");
