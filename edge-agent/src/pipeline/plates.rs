@@ -12,7 +12,8 @@ use crate::plate::{PlateHints, PlateRead, TrackVote, VehicleKind, VoteConfig, Vo
 /// Scheduling settings.
 #[derive(Debug, Clone)]
 pub struct PlateSchedule {
-    /// Tracks read per frame at most. Default 3.
+    /// Tracks read per frame at most. Default 1: a plate read (plate detector on the vehicle crop
+    /// + OCR) costs as much as the frame's detection, and 10 fps spreads reads over many frames.
     pub max_reads_per_frame: usize,
     /// Least time between two reads of one track. Default 0.2 s.
     pub min_interval: Duration,
@@ -32,7 +33,7 @@ pub struct PlateSchedule {
 impl Default for PlateSchedule {
     fn default() -> Self {
         PlateSchedule {
-            max_reads_per_frame: 3,
+            max_reads_per_frame: 1,
             min_interval: Duration::from_millis(200),
             max_attempts: 25,
             min_box_height: 40.0,
@@ -177,6 +178,13 @@ impl<E: Clone> PlateScheduler<E> {
 mod tests {
     use super::*;
 
+    fn three_per_frame() -> PlateSchedule {
+        PlateSchedule {
+            max_reads_per_frame: 3,
+            ..PlateSchedule::default()
+        }
+    }
+
     fn cand(id: u64, h: f32) -> Candidate {
         Candidate {
             track_id: id,
@@ -198,7 +206,7 @@ mod tests {
 
     #[test]
     fn largest_unread_first_and_budget() {
-        let mut s: PlateScheduler<u32> = PlateScheduler::new(PlateSchedule::default());
+        let mut s: PlateScheduler<u32> = PlateScheduler::new(three_per_frame());
         let c = [
             cand(1, 50.0),
             cand(2, 200.0),
@@ -213,7 +221,7 @@ mod tests {
 
     #[test]
     fn unread_track_first_after_interval() {
-        let mut s: PlateScheduler<u32> = PlateScheduler::new(PlateSchedule::default());
+        let mut s: PlateScheduler<u32> = PlateScheduler::new(three_per_frame());
         let c = [cand(1, 50.0), cand(2, 200.0), cand(3, 100.0), cand(5, 60.0)];
         assert_eq!(s.select(Duration::ZERO, &c), vec![1, 2, 3]);
         // 100 ms later only the never-read track 1 is eligible.
@@ -224,7 +232,7 @@ mod tests {
 
     #[test]
     fn stops_reading_once_confident_and_reports_once() {
-        let mut s: PlateScheduler<u32> = PlateScheduler::new(PlateSchedule::default());
+        let mut s: PlateScheduler<u32> = PlateScheduler::new(three_per_frame());
         let c = [cand(7, 100.0)];
         let mut reported = 0;
         for i in 0..5u64 {
@@ -248,7 +256,7 @@ mod tests {
     fn unconfident_track_reported_at_end_and_attempts_capped() {
         let cfg = PlateSchedule {
             max_attempts: 2,
-            ..PlateSchedule::default()
+            ..three_per_frame()
         };
         let mut s: PlateScheduler<u32> = PlateScheduler::new(cfg);
         let c = [cand(9, 100.0)];
