@@ -17,3 +17,11 @@ log "cargo test"
 cargo test --workspace --locked 2>&1 | tee "$CACHE/test.log"
 log "example configs"
 cargo run -q --locked -- check configs/*.toml
+if [ "${EDGE_AGENT_CROSS:-0}" = 1 ]; then
+  # ARM builds run under qemu (cross/README.md); opt-in because they add a release build per target.
+  log "aarch64 build under qemu-user: version, golden detect, MQTT publish"
+  "$REPO/cross/test-aarch64.sh"
+  log "tract backend golden test (x86), then the armv7 build under qemu-arm"
+  cargo test --locked -p edge-agent --features tract --test golden tract
+  "$REPO/cross/test-armv7.sh"
+fi

@@ -566,3 +566,24 @@ fn run_loads_every_model_then_says_the_pipeline_is_not_there_yet() {
         "{err}"
     );
 }
+
+#[test]
+fn tract_backend_with_a_gpu_provider_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "tract.toml",
+        &format!("{HEAD}[runtime]\nbackend = \"tract\"\nexecution_provider = \"cuda\"\n"),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:6:", cfg.display())), "{err}");
+    assert!(err.contains("runs on the CPU only"), "{err}");
+    // A binary without the feature must say so rather than fail at the first frame.
+    assert_eq!(
+        err.contains("built without the `tract` feature"),
+        !cfg!(feature = "tract"),
+        "{err}"
+    );
+}

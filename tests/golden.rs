@@ -142,6 +142,39 @@ fn yolox_nano_matches_golden_on_every_image() {
     }
 }
 
+/// The pure-Rust tract backend (armv7 devices have no ONNX Runtime) gives the golden detections too.
+/// Needs `--features tract`: `cargo test --features tract --test golden tract`.
+#[cfg(feature = "tract")]
+#[test]
+fn yolox_nano_on_tract_matches_golden_on_every_image() {
+    let cache = std::env::var_os("EDGE_AGENT_MODEL_CACHE")
+        .map(PathBuf::from)
+        .expect("EDGE_AGENT_MODEL_CACHE must point at a cache filled by `edge-agent models fetch`");
+    let set = ManifestSet::builtin().unwrap();
+    let rt = RuntimeConfig {
+        backend: edge_agent::config::InferenceBackend::Tract,
+        ..RuntimeConfig::default()
+    };
+    let mut m = Model::load(
+        set.require("yolox_nano_coco_416").unwrap(),
+        &ModelStore::new(cache),
+        &rt,
+    )
+    .unwrap_or_else(|e| panic!("tract: {e}"));
+    assert_eq!(m.backend(), edge_agent::config::InferenceBackend::Tract);
+    let mut total = 0;
+    for name in image_names() {
+        let img = image(&format!("images/{name}"));
+        let got = m.detect(&img, None).unwrap();
+        let g = golden("outputs")["images"][&name]["yolox_nano"]
+            .as_array()
+            .unwrap();
+        assert_detections(&name, &m, &img, g, &got, 0.3);
+        total += got.len();
+    }
+    assert!(total > 0, "tract found nothing on the shared images");
+}
+
 #[test]
 fn yolox_nano_matches_golden_on_every_video_frame() {
     let mut m = model("yolox_nano_coco_416");

@@ -64,8 +64,11 @@ pub fn load_model(
     if config.is_none() || threads > 0 {
         rt.intra_threads = threads;
     }
-    let lib = runtime::init(rt.onnxruntime.as_deref()).context("starting ONNX Runtime")?;
-    tracing::debug!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
+    // tract needs no ONNX Runtime library (armv7 devices have none).
+    if rt.backend == config::InferenceBackend::Onnxruntime {
+        let lib = runtime::init(rt.onnxruntime.as_deref()).context("starting ONNX Runtime")?;
+        tracing::debug!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
+    }
     let set = ManifestSet::load(manifest_dir.as_deref())?;
     let manifest = set.require(name)?;
     let store = ModelStore::new(ModelStore::default_dir(

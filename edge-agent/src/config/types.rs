@@ -73,6 +73,10 @@ pub struct RuntimeConfig {
     /// `[runtime.tensorrt]`: TensorRT options.
     #[serde(default)]
     pub tensorrt: TensorRtConfig,
+    /// Inference engine: `onnxruntime` (default) or `tract` (pure Rust, CPU only, for devices with
+    /// no ONNX Runtime build such as armv7; needs a binary built with the `tract` feature).
+    #[serde(default)]
+    pub backend: InferenceBackend,
 }
 
 impl Default for RuntimeConfig {
@@ -86,12 +90,31 @@ impl Default for RuntimeConfig {
             spin_wait: false,
             cuda: CudaConfig::default(),
             tensorrt: TensorRtConfig::default(),
+            backend: InferenceBackend::default(),
         }
     }
 }
 
 fn one() -> usize {
     1
+}
+
+/// Which engine runs the models.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InferenceBackend {
+    #[default]
+    Onnxruntime,
+    Tract,
+}
+
+impl InferenceBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Onnxruntime => "onnxruntime",
+            Self::Tract => "tract",
+        }
+    }
 }
 
 /// Which ONNX Runtime execution provider runs the models.

@@ -161,6 +161,25 @@ impl Validator<'_> {
                 "one worker per 2 cores is a good start",
             );
         }
+        if r.backend == InferenceBackend::Tract
+            && r.execution_provider != ExecutionProviderKind::Cpu
+        {
+            self.error(
+                &at("backend"),
+                format!(
+                    "backend = \"tract\" runs on the CPU only, but execution_provider = \"{}\"",
+                    r.execution_provider.as_str()
+                ),
+                "use backend = \"onnxruntime\" for GPU providers, or execution_provider = \"cpu\"",
+            );
+        }
+        if r.backend == InferenceBackend::Tract && !cfg!(feature = "tract") {
+            self.error(
+                &at("backend"),
+                "backend = \"tract\" but this binary was built without the `tract` feature",
+                "use an edge-agent built with `--features tract` (cross/build.sh ... --features tract)",
+            );
+        }
         if r.execution_provider != ExecutionProviderKind::Tensorrt
             && r.tensorrt != TensorRtConfig::default()
         {

@@ -6,6 +6,8 @@ mod model;
 pub mod preprocess;
 pub mod resize;
 mod session;
+#[cfg(feature = "tract")]
+mod tract;
 
 use std::path::PathBuf;
 
@@ -87,4 +89,8 @@ pub enum InferenceError {
     },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error(
+        "runtime.backend = \"tract\" but this binary was built without the `tract` feature; build with `--features tract`"
+    )]
+    NoTract,
 }

@@ -11,7 +11,7 @@ use super::decode::{
 };
 use super::preprocess::{Preprocessor, TensorData};
 use super::{Detection, InferenceError, Rect, RgbImage, create_session};
-use crate::config::{ExecutionProviderKind, RuntimeConfig};
+use crate::config::{ExecutionProviderKind, InferenceBackend, RuntimeConfig};
 use crate::models::{DecoderSpec, ModelManifest, ModelStore};
 
 /// Time spent in each stage of the last call.
@@ -31,10 +31,17 @@ pub enum ModelOutput {
     TextBoxes(Vec<Vec<[f32; 4]>>),
 }
 
+/// The engine behind a model: ONNX Runtime, or tract where no ONNX Runtime build exists.
+enum Engine {
+    Ort(Session),
+    #[cfg(feature = "tract")]
+    Tract(super::tract::TractModel),
+}
+
 /// One model ready to run. Not `Sync`: each inference worker owns its own.
 pub struct Model {
     manifest: ModelManifest,
-    session: Session,
+    session: Engine,
     pre: Preprocessor,
     labels: Vec<Arc<str>>,
     dictionary: Vec<String>,
@@ -74,14 +81,24 @@ fn read_lines(
     Ok(text.lines().map(str::to_string).collect())
 }
 
-/// Runs `session` on one input tensor and hands the named f32 output to `decode`.
+/// Runs `engine` on one input tensor and hands the named f32 output to `decode`.
 fn run_session<R>(
-    session: &mut Session,
+    engine: &mut Engine,
     manifest: &ModelManifest,
     shape: &[usize],
     data: &TensorData,
     decode: impl FnOnce(&[usize], &[f32]) -> Result<R, InferenceError>,
 ) -> Result<R, InferenceError> {
+    // Without the tract feature the match has one arm; with it, two.
+    #[allow(clippy::infallible_destructuring_match)]
+    let session = match engine {
+        Engine::Ort(session) => session,
+        #[cfg(feature = "tract")]
+        Engine::Tract(model) => {
+            let (dims, values) = model.run(&manifest.name, shape, data)?;
+            return decode(&dims, &values);
+        }
+    };
     let run_err = |e: ort::Error| InferenceError::Run {
         model: manifest.name.clone(),
         message: e.to_string(),
@@ -118,7 +135,16 @@ impl Model {
                 path: store.path_of(&manifest.file),
                 message: e.to_string(),
             })?;
-        let session = create_session(&path, rt)?;
+        let session = match rt.backend {
+            InferenceBackend::Onnxruntime => Engine::Ort(create_session(&path, rt)?),
+            #[cfg(feature = "tract")]
+            InferenceBackend::Tract => Engine::Tract(super::tract::TractModel::load(
+                &path,
+                &manifest.output.name,
+            )?),
+            #[cfg(not(feature = "tract"))]
+            InferenceBackend::Tract => return Err(InferenceError::NoTract),
+        };
         let labels: Vec<Arc<str>> = match &manifest.labels_file {
             Some(f) => read_lines(store, manifest, f)?
                 .into_iter()
@@ -150,6 +176,15 @@ impl Model {
             last: StageTimes::default(),
             total: StageTimes::default(),
         })
+    }
+
+    /// The engine running this model (`onnxruntime` or `tract`).
+    pub fn backend(&self) -> InferenceBackend {
+        match self.session {
+            Engine::Ort(_) => InferenceBackend::Onnxruntime,
+            #[cfg(feature = "tract")]
+            Engine::Tract(_) => InferenceBackend::Tract,
+        }
     }
 
     /// The execution provider this model's session runs on. Registration failures are errors, so
