@@ -242,7 +242,12 @@ impl CameraState {
                     .track_id
                     .and_then(|id| update.tracks.iter().find(|tr| tr.id == id).cloned());
                 let label = track.as_ref().map(|tr| label_of(tr.class_id));
-                let plate = event.track_id.and_then(|id| self.plates.consensus(id));
+                // A rule event names the vehicle's plate only once the vote is worth showing.
+                let min = self.plates.schedule().min_report_confidence;
+                let plate = event
+                    .track_id
+                    .and_then(|id| self.plates.consensus(id))
+                    .filter(|r| r.confidence >= min);
                 out.push(Observation::Rule(Box::new(RuleObservation {
                     event,
                     track,
