@@ -200,21 +200,8 @@ impl CameraState {
         if let Some(reader) = models.plates.as_mut() {
             self.read_plates(reader, &image, t, &update.tracks, &label_of, &mut out)?;
         }
-        for id in &update.ended {
-            let (label, bbox) = self
-                .labels
-                .remove(id)
-                .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
-            if let Some(result) = self.plates.end(*id) {
-                self.stats.plates_reported += 1;
-                out.push(Observation::Plate(Box::new(PlateObservation {
-                    track_id: *id,
-                    label,
-                    bbox,
-                    result,
-                    at_track_end: true,
-                })));
-            }
+        for &id in &update.ended {
+            out.extend(self.end_track(id));
         }
         self.stats.plates.record(t0.elapsed());
 
@@ -374,6 +361,23 @@ impl CameraState {
         Ok(())
     }
 
+    /// A track ended: forget it, and report its plate if it was never reported.
+    fn end_track(&mut self, id: u64) -> Option<Observation> {
+        let (label, bbox) = self
+            .labels
+            .remove(&id)
+            .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
+        let result = self.plates.end(id)?;
+        self.stats.plates_reported += 1;
+        Some(Observation::Plate(Box::new(PlateObservation {
+            track_id: id,
+            label,
+            bbox,
+            result,
+            at_track_end: true,
+        })))
+    }
+
     /// Tracks confirmed so far.
     pub fn tracks_confirmed(&self) -> u64 {
         self.tracker.tracks_confirmed()
@@ -383,19 +387,8 @@ impl CameraState {
     pub fn finish(&mut self, emit: &mut dyn FnMut(Observation)) {
         let ended = self.tracker.finish();
         for id in ended {
-            let (label, bbox) = self
-                .labels
-                .remove(&id)
-                .unwrap_or_else(|| (Arc::from(""), [0.0; 4]));
-            if let Some(result) = self.plates.end(id) {
-                self.stats.plates_reported += 1;
-                emit(Observation::Plate(Box::new(PlateObservation {
-                    track_id: id,
-                    label,
-                    bbox,
-                    result,
-                    at_track_end: true,
-                })));
+            if let Some(obs) = self.end_track(id) {
+                emit(obs);
             }
         }
         if let Some(rules) = self.rules.as_mut() {
