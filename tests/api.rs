@@ -519,6 +519,9 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
         .env("CHROMIUM", chromium)
         .output()
         .expect("run node (Debian's nodejs)");
+    if let Ok(dir) = std::env::var("EDGE_AGENT_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, Path::new(&dir).join("installer.png"));
+    }
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
@@ -591,7 +594,4 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
     }
     assert!(colours.len() > 1000, "only {} colours", colours.len());
     assert!(dark > 10_000, "no dark pixels: the snapshot is missing");
-    if let Ok(dir) = std::env::var("EDGE_AGENT_KEEP_SCREENSHOT") {
-        let _ = std::fs::copy(&shot, Path::new(&dir).join("installer.png"));
-    }
 }
