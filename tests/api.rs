@@ -437,7 +437,7 @@ fn api_needs_a_token_everywhere_but_healthz_and_reports_the_live_pipeline() {
     assert_eq!(v["device"]["device_id"], "edge-api");
     assert_eq!(
         v["cameras"][1]["url"],
-        "rtsp://admin:<redacted>@192.0.2.10:554/Streaming/101"
+        "rtsp://admin:***@192.0.2.10:554/Streaming/101"
     );
 
     // Events: vehicles entering the road zone.
