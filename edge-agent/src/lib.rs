@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod source;
 pub mod spool;
 pub mod track;
+pub mod watchlist;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
 pub const ENABLED_FEATURES: &[&str] = &[];

@@ -46,6 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
+    let trail = agent::audit_trail(&loaded)?;
+    let watchlist = agent::watchlist(&loaded, &trail)?;
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
@@ -67,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         site = %cfg.device.site_id,
         device = %cfg.device.device_id,
         cameras = cameras.len(),
+        watchlist = watchlist.current().len(),
         "agent running"
     );
     let mut opts = PipelineOptions {

@@ -18,6 +18,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub evidence: EvidenceConfig,
+    pub watchlist: WatchlistConfig,
 }
 
 /// `[device]`: who this device is. Both ids become MQTT topic levels.
@@ -415,6 +416,19 @@ pub struct StorageConfig {
     /// eviction counted. Default 1024.
     #[serde(default = "default_spool_mb")]
     pub max_size_mb: u64,
+    /// The hash-chained audit log (config changes, watchlist loads, evidence exports, deletions,
+    /// local API access). Default `<spool_dir>/audit.jsonl`.
+    #[serde(default)]
+    pub audit_file: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    /// The audit log's path as written (relative paths are resolved against the config's folder).
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit_file
+            .clone()
+            .unwrap_or_else(|| self.spool_dir.join("audit.jsonl"))
+    }
 }
 
 impl Default for StorageConfig {
@@ -422,6 +436,7 @@ impl Default for StorageConfig {
         Self {
             spool_dir: default_spool_dir(),
             max_size_mb: default_spool_mb(),
+            audit_file: None,
         }
     }
 }
@@ -496,4 +511,14 @@ fn default_jpeg_quality() -> u8 {
 }
 fn default_crop_padding() -> f32 {
     0.15
+}
+
+/// `[watchlist]`: plates reported in clear as `watchlist_hit` events (format: `watchlist.rs`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistConfig {
+    /// Text file, one plate per line with an optional `# label`. Default: none (empty list; it
+    /// can still arrive over MQTT `watchlist/set`).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
