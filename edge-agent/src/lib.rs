@@ -4,6 +4,7 @@
 //! concern and its tests.
 
 pub mod anpr;
+pub mod api;
 pub mod audit;
 pub mod clock;
 pub mod config;
