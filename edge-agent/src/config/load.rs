@@ -38,7 +38,7 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence",
+    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence", "health",
 ];
 
 /// Reads and parses a config file.
@@ -105,6 +105,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let evidence =
         optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
+    let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence,
@@ -128,6 +129,8 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
+                // Some whenever no diagnostic was raised.
+                health: health.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,
