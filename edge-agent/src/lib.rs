@@ -9,6 +9,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod imageio;
 pub mod inference;
 pub mod logging;
