@@ -22,26 +22,34 @@ need_apt() {
   fi
 }
 
-# Extracts libonnxruntime.so.VERSION from the PyPI wheel into $CACHE/onnxruntime-VERSION/.
+# Extracts libonnxruntime.so.VERSION from the PyPI `onnxruntime` wheel and prints its path.
+# PLATFORM is a pip platform tag (`manylinux_2_28_aarch64` for the aarch64 build, cross/); without
+# it, the host's wheel. Cache: $CACHE/onnxruntime-VERSION[-PLATFORM]/, filled once.
 fetch_ort() {
-  local version="$1" dir="$CACHE/onnxruntime-$1"
+  local version="$1" platform="${2:-}"
+  local dir="$CACHE/onnxruntime-$version${platform:+-$platform}"
   local lib="$dir/libonnxruntime.so.$version"
   if [ ! -f "$lib" ]; then
-    log "fetching ONNX Runtime $version from the PyPI wheel"
-    mkdir -p "$dir/whl"
-    python3 -m pip download -q --no-deps --only-binary=:all: "onnxruntime==$version" -d "$dir/whl"
+    log "fetching ONNX Runtime $version${platform:+ ($platform)} from the PyPI wheel"
+    rm -rf "$dir/whl" && mkdir -p "$dir/whl"
+    python3 -m pip download -q --no-deps --only-binary=:all: ${platform:+--platform "$platform"} \
+      "onnxruntime==$version" -d "$dir/whl"
     python3 - "$dir" "$version" <<'PY'
 import sys, zipfile, glob, os
 d, v = sys.argv[1], sys.argv[2]
-whl = glob.glob(os.path.join(d, "whl", f"onnxruntime-{v}-*.whl"))[0]
-with zipfile.ZipFile(whl) as z:
+wheels = glob.glob(os.path.join(d, "whl", f"onnxruntime-{v}-*.whl"))
+if len(wheels) != 1:
+    sys.exit(f"error: expected one onnxruntime {v} wheel in {d}/whl, found {wheels}")
+with zipfile.ZipFile(wheels[0]) as z:
     for name in z.namelist():
         base = os.path.basename(name)
         if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime"):
-            with open(os.path.join(d, base), "wb") as f:
+            with open(os.path.join(d, base + ".part"), "wb") as f:
                 f.write(z.read(name))
+            os.replace(os.path.join(d, base + ".part"), os.path.join(d, base))
 PY
     rm -rf "$dir/whl"
+    [ -f "$lib" ] || { echo "error: the onnxruntime $version wheel${platform:+ for $platform} has no libonnxruntime.so.$version" >&2; return 1; }
   fi
   printf '%s\n' "$lib"
 }

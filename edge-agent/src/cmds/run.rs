@@ -48,6 +48,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
+    let trail = agent::audit_trail(&loaded)?;
+    let watchlist = agent::watchlist(&loaded, &trail)?;
     // The local API comes up before the models load, so an installer sees the device at once.
     let hub = Arc::new(LiveHub::new());
     for c in cfg.cameras.iter().filter(|c| c.enabled) {
@@ -83,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         site = %cfg.device.site_id,
         device = %cfg.device.device_id,
         cameras = cameras.len(),
+        watchlist = watchlist.current().len(),
         "agent running"
     );
     let mut opts = PipelineOptions {
