@@ -595,3 +595,71 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
     assert!(colours.len() > 1000, "only {} colours", colours.len());
     assert!(dark > 10_000, "no dark pixels: the snapshot is missing");
 }
+
+fn write_config(dir: &Path, http: &str) -> PathBuf {
+    let p = dir.join("c.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[storage]\nspool_dir = \"{}\"\n\n[http]\n{http}\n\n[[cameras]]\nid = \"c\"\nurl = \"{}\"\n",
+            dir.join("spool").display(),
+            shared_dir()
+                .join("footage/video/vn_citycam_haiphong_cbp640_10fps.mp4")
+                .display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn check_refuses_a_public_listen_without_a_token_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "listen = \"0.0.0.0:8080\"");
+    let out = run(bin().arg("check").arg(&cfg));
+    assert!(!out.status.success());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("c.toml:9:10") && text.contains("without a token"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_token_file_or_a_taken_port_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("api.tokens");
+    std::fs::write(&tokens, "installer:short\n").unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "listen = \"127.0.0.1:0\"\ntoken_file = \"{}\"",
+            tokens.display()
+        ),
+    );
+    let out = run(bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("API token file {}, line 1", tokens.display()))
+            && err.contains("at least 16 characters"),
+        "{err}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let cfg = write_config(dir.path(), &format!("listen = \"{addr}\""));
+    let out = run(bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on {addr} for the local API")),
+        "{err}"
+    );
+}
