@@ -663,3 +663,44 @@ fn a_bad_token_file_or_a_taken_port_stops_the_start_with_a_clear_error() {
         "{err}"
     );
 }
+
+/// Cost of the API on a live agent: a snapshot that must be encoded (overlay + JPEG), a cached one,
+/// and a metrics scrape; printed, not asserted. Run with
+/// `cargo test --release --test api -- --ignored --nocapture api_request_cost`.
+#[test]
+#[ignore]
+fn api_request_cost() {
+    let agent = start_agent(5);
+    wait_until("/readyz", Duration::from_secs(90), || {
+        (get(&agent, "/readyz").status == 200).then_some(())
+    });
+    let time = |path: &str| {
+        let t = Instant::now();
+        let r = get(&agent, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        (t.elapsed(), r.body.len())
+    };
+    let (mut fresh, mut cached, mut scrape) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut jpeg_bytes, mut metrics_bytes) = (0, 0);
+    for _ in 0..15 {
+        // Past the 250 ms reuse window: this one is encoded.
+        std::thread::sleep(Duration::from_millis(400));
+        let (d, n) = time("/cameras/junction/snapshot.jpg");
+        fresh.push(d);
+        jpeg_bytes = n;
+        cached.push(time("/cameras/junction/snapshot.jpg").0);
+        let (d, n) = time("/metrics");
+        scrape.push(d);
+        metrics_bytes = n;
+    }
+    let p50 = |v: &mut Vec<Duration>| {
+        v.sort();
+        (v[v.len() / 2], v[v.len() - 1])
+    };
+    let (f50, fmax) = p50(&mut fresh);
+    let (c50, cmax) = p50(&mut cached);
+    let (m50, mmax) = p50(&mut scrape);
+    eprintln!(
+        "640x458 snapshot encoded: p50 {f50:?} max {fmax:?} ({jpeg_bytes} B); reused: p50 {c50:?} max {cmax:?}; /metrics: p50 {m50:?} max {mmax:?} ({metrics_bytes} B, 1 camera)"
+    );
+}
