@@ -12,6 +12,7 @@ use edge_agent::inference::Model;
 use edge_agent::models::{ManifestSet, ModelStore};
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{CameraSpec, WorkerModels};
+use edge_agent::privacy::{PlateHasher, PrivacyPolicy};
 use edge_agent::publish::status::config_hash;
 use edge_agent::runtime;
 use edge_agent::watchlist::{SharedWatchlist, Watchlist};
@@ -140,6 +141,7 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         models: models.ids.clone(),
         evidence: loaded.config.evidence.clone(),
         time_sync: TimeSync::Unknown,
+        privacy: PrivacyPolicy::default(),
     }
 }
 
@@ -186,4 +188,50 @@ pub fn watchlist(loaded: &LoadedConfig, trail: &AuditTrail) -> anyhow::Result<Sh
         json!({"file": path.display().to_string(), "plates": list.len(), "hash": list.hash()}),
     );
     Ok(SharedWatchlist::new(list))
+}
+
+/// The privacy rules events are built under: the plate key when `hash_plates` is on, the watchlist,
+/// and the cameras whose evidence is not pixelated — each of those logged with its reason and
+/// recorded in the audit log, so the choice is visible long after start-up.
+pub fn privacy_policy(
+    loaded: &LoadedConfig,
+    watchlist: SharedWatchlist,
+    trail: &AuditTrail,
+) -> anyhow::Result<PrivacyPolicy> {
+    let p = &loaded.config.privacy;
+    let hasher = match (&p.plate_key_file, p.hash_plates) {
+        (Some(file), true) => Some(PlateHasher::load(&loaded.resolve_path(file))?),
+        (None, true) => anyhow::bail!("[privacy] hash_plates = true needs plate_key_file"),
+        (_, false) => None,
+    };
+    let mut policy = PrivacyPolicy {
+        hasher,
+        watchlist,
+        ..PrivacyPolicy::default()
+    };
+    for cam in loaded.config.cameras.iter().filter(|c| c.enabled) {
+        if cam.privacy.blur_people {
+            continue;
+        }
+        let reason = cam.privacy.reason.as_deref().unwrap_or("").trim();
+        if reason.is_empty() {
+            anyhow::bail!(
+                "camera `{}` has blur_people = false without a reason in [cameras.privacy]",
+                cam.id
+            );
+        }
+        tracing::warn!(camera = %cam.id, reason, "people are NOT pixelated in this camera's evidence");
+        trail.record(
+            "privacy.blur_disabled",
+            "local",
+            json!({"camera": cam.id, "reason": reason}),
+        );
+        policy.unblurred_cameras.insert(cam.id.clone());
+    }
+    tracing::info!(
+        hash_plates = policy.hasher.is_some(),
+        unblurred_cameras = policy.unblurred_cameras.len(),
+        "privacy settings in force"
+    );
+    Ok(policy)
 }

@@ -48,12 +48,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let trail = agent::audit_trail(&loaded)?;
     let watchlist = agent::watchlist(&loaded, &trail)?;
+    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
-    let builder = agent::event_builder(&loaded, &models);
+    let mut builder = agent::event_builder(&loaded, &models);
+    builder.privacy = privacy;
     let mut sink =
         EventSink::new(builder, delivery.topics().clone()).with_delivery(delivery.clone());
     if let Some(path) = &args.events {

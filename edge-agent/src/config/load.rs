@@ -47,6 +47,7 @@ const SECTIONS: &[&str] = &[
     "http",
     "evidence",
     "watchlist",
+    "privacy",
 ];
 
 /// Reads and parses a config file.
@@ -117,6 +118,8 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     // which already sends the match to its error arm.
     let watchlist =
         optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
+    let privacy =
+        optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence,
@@ -141,6 +144,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 http,
                 evidence,
                 watchlist: watchlist.unwrap_or_default(),
+                privacy: privacy.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,
