@@ -53,7 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
+    birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
     let mut builder = agent::event_builder(&loaded, &models);
     builder.privacy = privacy;
     let mut sink =
