@@ -279,8 +279,8 @@ impl CameraState {
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
         if let Some(hub) = &self.live {
+            // `ctx` borrows the image; take what it holds before the image moves into the hub.
             let (seq, capture_time) = (ctx.seq, ctx.capture_time);
-            drop(ctx);
             hub.frame_processed(
                 &self.id,
                 Arc::new(image),
