@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions};
+use edge_agent::audit::AuditTrail;
 use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
 use edge_agent::events::{ModelId, TimeSync};
 use edge_agent::inference::Model;
@@ -13,6 +14,8 @@ use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{CameraSpec, WorkerModels};
 use edge_agent::publish::status::config_hash;
 use edge_agent::runtime;
+use edge_agent::watchlist::{SharedWatchlist, Watchlist};
+use serde_json::json;
 
 /// Loads and validates the config; any error stops the start with the same report as `check`.
 pub fn checked_config(path: &Path) -> anyhow::Result<LoadedConfig> {
@@ -138,4 +141,49 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         evidence: loaded.config.evidence.clone(),
         time_sync: TimeSync::Unknown,
     }
+}
+
+/// Opens the audit log (`[storage] audit_file`, default `<spool_dir>/audit.jsonl`) and records
+/// the config this start runs with. A broken chain stops the start: it must be looked at, not
+/// silently extended.
+pub fn audit_trail(loaded: &LoadedConfig) -> anyhow::Result<AuditTrail> {
+    let path = loaded.resolve_path(&loaded.config.storage.audit_path());
+    audit_trail_at(loaded, &path)
+}
+
+/// [`audit_trail`] at an explicit path (`replay --audit`).
+pub fn audit_trail_at(loaded: &LoadedConfig, path: &Path) -> anyhow::Result<AuditTrail> {
+    let trail = AuditTrail::open(path).with_context(|| {
+        format!(
+            "opening the audit log {}; `edge-agent audit verify {}` shows what is wrong",
+            path.display(),
+            path.display()
+        )
+    })?;
+    tracing::info!(path = %path.display(), "audit log open");
+    trail.record(
+        "config.load",
+        "local",
+        json!({
+            "file": loaded.source.path.display().to_string(),
+            "config_hash": config_hash(loaded),
+        }),
+    );
+    Ok(trail)
+}
+
+/// Loads `[watchlist] file` (an empty list when none is configured) and records its version.
+pub fn watchlist(loaded: &LoadedConfig, trail: &AuditTrail) -> anyhow::Result<SharedWatchlist> {
+    let Some(file) = &loaded.config.watchlist.file else {
+        return Ok(SharedWatchlist::new(Watchlist::empty()));
+    };
+    let path = loaded.resolve_path(file);
+    let list = Watchlist::load(&path).context("loading the watchlist")?;
+    tracing::info!(path = %path.display(), plates = list.len(), version = list.version(), "watchlist loaded");
+    trail.record(
+        "watchlist.load",
+        "local",
+        json!({"file": path.display().to_string(), "plates": list.len(), "hash": list.hash()}),
+    );
+    Ok(SharedWatchlist::new(list))
 }

@@ -52,6 +52,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.storage(&c.storage);
     v.http(&c.http);
     v.evidence(&c.evidence);
+    v.watchlist(&c.watchlist);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -588,6 +589,24 @@ impl Validator<'_> {
         }
         if let Some(t) = &h.token_file {
             self.file(&at("token_file"), t, "token file", None);
+        }
+    }
+
+    /// A watchlist file that exists must parse (its own line is in the message).
+    fn watchlist(&mut self, w: &WatchlistConfig) {
+        let Some(file) = &w.file else { return };
+        let at = [Key("watchlist"), Key("file")];
+        let resolved = self.loaded.resolve_path(file);
+        if !resolved.exists() {
+            self.file(&at, file, "watchlist", None);
+            return;
+        }
+        if let Err(e) = crate::watchlist::Watchlist::load(&resolved) {
+            self.error(
+                &at,
+                e.to_string(),
+                "one plate per line, optional `# label`; see configs/README.md",
+            );
         }
     }
 }

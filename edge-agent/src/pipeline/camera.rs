@@ -101,6 +101,8 @@ pub struct CameraState {
     /// Size of the last frame, so rules swapped in while running can be built (and refused) at once.
     frame_size: Option<(u32, u32)>,
     pub stats: CameraStats,
+    /// Where the last processed frame goes for the local API; none when nobody looks.
+    live: Option<Arc<super::live::LiveHub>>,
 }
 
 /// The frame an observation refers to.
@@ -134,7 +136,13 @@ impl CameraState {
             last_t: Duration::ZERO,
             frame_size: None,
             stats: CameraStats::default(),
+            live: None,
         }
+    }
+
+    /// Publish every processed frame, with its tracks and plates, to the live hub.
+    pub fn set_live(&mut self, hub: Arc<super::live::LiveHub>) {
+        self.live = Some(hub);
     }
 
     /// Runs every stage on one frame; observations go to `emit` with the frame.
@@ -249,6 +257,18 @@ impl CameraState {
         }
         self.stats.rules.record(t0.elapsed());
 
+        let reported: Vec<(u64, String)> = if self.live.is_some() {
+            out.iter()
+                .filter_map(|o| match o {
+                    Observation::Plate(p) if p.result.confident => {
+                        Some((p.track_id, p.result.text.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for o in out {
             emit(o, &ctx);
             self.stats
@@ -257,6 +277,21 @@ impl CameraState {
         }
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
+        if let Some(hub) = &self.live {
+            let (seq, capture_time) = (ctx.seq, ctx.capture_time);
+            drop(ctx);
+            hub.frame_processed(
+                &self.id,
+                Arc::new(image),
+                seq,
+                capture_time,
+                &update.tracks,
+                &label_of,
+                &reported,
+                &update.ended,
+                &self.stats,
+            );
+        }
         Ok(())
     }
 

@@ -42,6 +42,8 @@ pub struct PipelineOptions {
     pub plates: PlateSchedule,
     /// Local time offset from UTC, for rules' time windows (`[device].utc_offset_minutes`).
     pub utc_offset_minutes: i32,
+    /// Live state for the local HTTP API; none when it is off.
+    pub live: Option<Arc<super::live::LiveHub>>,
 }
 
 impl Default for PipelineOptions {
@@ -53,6 +55,7 @@ impl Default for PipelineOptions {
             tracker: TrackerConfig::default(),
             plates: PlateSchedule::default(),
             utc_offset_minutes: 420,
+            live: None,
         }
     }
 }
@@ -228,6 +231,7 @@ pub fn run_controlled(
         let slots = p.slots.clone();
         let sink = sink.clone();
         let stop = opts.source.stop.clone();
+        let live = opts.live.clone();
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
             .spawn(move || {
@@ -259,6 +263,14 @@ pub fn run_controlled(
                         tracing::error!(camera = %cam.spec_id, frame = seq, error = %e, "frame not processed");
                     }
                     drop(state);
+                    if let Some(hub) = &live {
+                        let dropped = queues.dropped().get(index).copied().unwrap_or(0);
+                        hub.set_losses(
+                            &cam.spec_id,
+                            dropped,
+                            cam.failed.load(Ordering::Relaxed),
+                        );
+                    }
                     queues.release(index);
                 }
             })
@@ -345,16 +357,20 @@ impl Pipeline {
         src: Box<dyn FrameSource>,
         stop: Arc<AtomicBool>,
     ) -> Result<(), PipelineError> {
+        let mut state = CameraState::new(
+            spec.id.clone(),
+            spec.role,
+            self.opts.tracker.clone(),
+            self.opts.plates.clone(),
+            spec.rules.clone(),
+            self.opts.utc_offset_minutes,
+        );
+        if let Some(hub) = &self.opts.live {
+            state.set_live(hub.clone());
+        }
         let cam = Arc::new(CameraShared {
             spec_id: spec.id.clone(),
-            state: Mutex::new(CameraState::new(
-                spec.id.clone(),
-                spec.role,
-                self.opts.tracker.clone(),
-                self.opts.plates.clone(),
-                spec.rules.clone(),
-                self.opts.utc_offset_minutes,
-            )),
+            state: Mutex::new(state),
             decoded: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -375,6 +391,7 @@ impl Pipeline {
             self.queues.clone(),
             self.sink.clone(),
             self.opts.lossless,
+            self.opts.live.clone(),
         );
         let decoder = match decoder {
             Ok(d) => d,
@@ -530,6 +547,7 @@ fn spawn_decoder(
     queues: Arc<FrameQueues<Sampled>>,
     sink: Arc<dyn Sink>,
     lossless: bool,
+    live: Option<Arc<super::live::LiveHub>>,
 ) -> Result<JoinHandle<()>, PipelineError> {
     thread::Builder::new()
         .name(format!("decode-{}", cam.spec_id))
@@ -539,7 +557,11 @@ fn spawn_decoder(
                 match src.next_item() {
                     Ok(Some(SourceItem::Frame(frame))) => {
                         cam.decoded.fetch_add(1, Ordering::Relaxed);
-                        if !sampler.admit(frame.stream_time) {
+                        let admitted = sampler.admit(frame.stream_time);
+                        if let Some(hub) = &live {
+                            hub.frame_decoded(&cam.spec_id, admitted, src.counters());
+                        }
+                        if !admitted {
                             continue;
                         }
                         cam.sampled.fetch_add(1, Ordering::Relaxed);
@@ -567,6 +589,9 @@ fn spawn_decoder(
                                 tracing::warn!(camera = %cam.spec_id, stalled_ms = for_.as_millis() as u64, "stream stalled")
                             }
                         }
+                        if let Some(hub) = &live {
+                            hub.stream_status(&cam.spec_id, &status, src.counters());
+                        }
                         sink.stream_status(&cam.spec_id, &status, src.counters());
                     }
                     Ok(None) => break,
@@ -576,12 +601,18 @@ fn spawn_decoder(
                             reason: e.to_string(),
                             retry_in: Duration::ZERO,
                         };
+                        if let Some(hub) = &live {
+                            hub.stream_status(&cam.spec_id, &status, src.counters());
+                        }
                         sink.stream_status(&cam.spec_id, &status, src.counters());
                         break;
                     }
                 }
             }
             *lock(&cam.counters) = src.counters();
+            if let Some(hub) = &live {
+                hub.stream_ended(&cam.spec_id, src.counters());
+            }
             queues.close(index);
         })
         .map_err(PipelineError::Thread)
