@@ -61,13 +61,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
+    birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
     hub.set_delivery(delivery.clone());
-    let builder = agent::event_builder(&loaded, &models);
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
+    let mut builder = agent::event_builder(&loaded, &models);
+    builder.privacy = privacy;
     let mut sink =
         EventSink::new(builder, delivery.topics().clone()).with_delivery(delivery.clone());
     if let Some(path) = &args.events {
