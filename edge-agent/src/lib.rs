@@ -4,10 +4,12 @@
 //! concern and its tests.
 
 pub mod anpr;
+pub mod api;
 pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod imageio;
 pub mod inference;
 pub mod logging;

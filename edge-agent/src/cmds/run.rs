@@ -8,6 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
+use edge_agent::api::ApiServer;
+use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
@@ -49,6 +51,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let trail = agent::audit_trail(&loaded)?;
     let watchlist = agent::watchlist(&loaded, &trail)?;
     let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
+    // The local API comes up before the models load, so an installer sees the device at once.
+    let hub = Arc::new(LiveHub::new());
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.add_camera(c, &c.url, c.target_fps);
+    }
+    let api = if cfg.http.enabled {
+        Some(ApiServer::start(&loaded, hub.clone()).context("starting the local HTTP API")?)
+    } else {
+        None
+    };
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
@@ -56,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
     agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
+    hub.set_delivery(delivery.clone());
     let mut builder = agent::event_builder(&loaded, &models);
     builder.privacy = privacy;
     let mut sink =
@@ -67,6 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .open(path)
             .with_context(|| format!("opening the events file {}", path.display()))?;
         sink = sink.with_jsonl(file);
+    }
+    if api.is_some() {
+        sink = sink.with_live(hub.clone());
     }
     let sink = Arc::new(sink);
     tracing::info!(
@@ -81,6 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..PipelineOptions::default()
     };
     opts.source.stop = stop;
+    opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
     let result = pipeline::run(cameras, models.workers, &opts, sink.clone());
@@ -92,6 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         unacknowledged = left,
         "stopped; unacknowledged events stay in the spool"
     );
+    if let Some(api) = api {
+        api.stop();
+    }
     let summary = result.context("running the pipeline")?;
     for c in &summary.cameras {
         tracing::info!(

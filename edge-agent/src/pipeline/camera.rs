@@ -99,6 +99,8 @@ pub struct CameraState {
     /// Last stream time seen, for closing rules at the end.
     last_t: Duration,
     pub stats: CameraStats,
+    /// Where the last processed frame goes for the local API; none when nobody looks.
+    live: Option<Arc<super::live::LiveHub>>,
 }
 
 /// The frame an observation refers to.
@@ -134,7 +136,13 @@ impl CameraState {
             labels: HashMap::new(),
             last_t: Duration::ZERO,
             stats: CameraStats::default(),
+            live: None,
         }
+    }
+
+    /// Publish every processed frame, with its tracks and plates, to the live hub.
+    pub fn set_live(&mut self, hub: Arc<super::live::LiveHub>) {
+        self.live = Some(hub);
     }
 
     /// Runs every stage on one frame; observations go to `emit` with the frame.
@@ -250,6 +258,18 @@ impl CameraState {
         }
         self.stats.rules.record(t0.elapsed());
 
+        let reported: Vec<(u64, String)> = if self.live.is_some() {
+            out.iter()
+                .filter_map(|o| match o {
+                    Observation::Plate(p) if p.result.confident => {
+                        Some((p.track_id, p.result.text.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for o in out {
             emit(o, &ctx);
             self.stats
@@ -258,6 +278,21 @@ impl CameraState {
         }
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
+        if let Some(hub) = &self.live {
+            let (seq, capture_time) = (ctx.seq, ctx.capture_time);
+            drop(ctx);
+            hub.frame_processed(
+                &self.id,
+                Arc::new(image),
+                seq,
+                capture_time,
+                &update.tracks,
+                &label_of,
+                &reported,
+                &update.ended,
+                &self.stats,
+            );
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! per-frame stage for the frame it took.
 
 pub mod camera;
+pub mod live;
 pub mod metrics;
 pub mod plates;
 pub mod queue;

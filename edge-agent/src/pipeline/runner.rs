@@ -40,6 +40,8 @@ pub struct PipelineOptions {
     pub plates: PlateSchedule,
     /// Local time offset from UTC, for rules' time windows (`[device].utc_offset_minutes`).
     pub utc_offset_minutes: i32,
+    /// Live state for the local HTTP API; none when it is off.
+    pub live: Option<Arc<super::live::LiveHub>>,
 }
 
 impl Default for PipelineOptions {
@@ -51,6 +53,7 @@ impl Default for PipelineOptions {
             tracker: TrackerConfig::default(),
             plates: PlateSchedule::default(),
             utc_offset_minutes: 420,
+            live: None,
         }
     }
 }
@@ -117,16 +120,20 @@ pub fn run(
         })?;
         tracing::info!(camera = %spec.id, source = %src.describe(), fps = spec.target_fps, "camera opened");
         sources.push((src, spec.target_fps));
+        let mut state = CameraState::new(
+            spec.id.clone(),
+            spec.role,
+            opts.tracker.clone(),
+            opts.plates.clone(),
+            spec.rules,
+            opts.utc_offset_minutes,
+        );
+        if let Some(hub) = &opts.live {
+            state.set_live(hub.clone());
+        }
         shared.push(Arc::new(CameraShared {
-            spec_id: spec.id.clone(),
-            state: Mutex::new(CameraState::new(
-                spec.id,
-                spec.role,
-                opts.tracker.clone(),
-                opts.plates.clone(),
-                spec.rules,
-                opts.utc_offset_minutes,
-            )),
+            spec_id: spec.id,
+            state: Mutex::new(state),
             decoded: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -142,6 +149,7 @@ pub fn run(
         let cam = shared[index].clone();
         let sink = sink.clone();
         let lossless = opts.lossless;
+        let live = opts.live.clone();
         let handle = thread::Builder::new()
             .name(format!("decode-{}", cam.spec_id))
             .spawn(move || {
@@ -150,7 +158,11 @@ pub fn run(
                     match src.next_item() {
                         Ok(Some(SourceItem::Frame(frame))) => {
                             cam.decoded.fetch_add(1, Ordering::Relaxed);
-                            if !sampler.admit(frame.stream_time) {
+                            let admitted = sampler.admit(frame.stream_time);
+                            if let Some(hub) = &live {
+                                hub.frame_decoded(&cam.spec_id, admitted, src.counters());
+                            }
+                            if !admitted {
                                 continue;
                             }
                             cam.sampled.fetch_add(1, Ordering::Relaxed);
@@ -178,6 +190,9 @@ pub fn run(
                                     tracing::warn!(camera = %cam.spec_id, stalled_ms = for_.as_millis() as u64, "stream stalled")
                                 }
                             }
+                            if let Some(hub) = &live {
+                                hub.stream_status(&cam.spec_id, &status, src.counters());
+                            }
                             sink.stream_status(&cam.spec_id, &status, src.counters());
                         }
                         Ok(None) => break,
@@ -187,6 +202,9 @@ pub fn run(
                                 reason: e.to_string(),
                                 retry_in: Duration::ZERO,
                             };
+                            if let Some(hub) = &live {
+                                hub.stream_status(&cam.spec_id, &status, src.counters());
+                            }
                             sink.stream_status(&cam.spec_id, &status, src.counters());
                             break;
                         }
@@ -194,6 +212,9 @@ pub fn run(
                 }
                 if let Ok(mut c) = cam.counters.lock() {
                     *c = src.counters();
+                }
+                if let Some(hub) = &live {
+                    hub.stream_ended(&cam.spec_id, src.counters());
                 }
                 queues.close(index);
             })
@@ -207,6 +228,7 @@ pub fn run(
         let shared = shared.clone();
         let sink = sink.clone();
         let stop = opts.source.stop.clone();
+        let live = opts.live.clone();
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
             .spawn(move || {
@@ -233,6 +255,14 @@ pub fn run(
                         tracing::error!(camera = %cam.spec_id, frame = seq, error = %e, "frame not processed");
                     }
                     drop(state);
+                    if let Some(hub) = &live {
+                        let dropped = queues.dropped().get(index).copied().unwrap_or(0);
+                        hub.set_losses(
+                            &cam.spec_id,
+                            dropped,
+                            cam.failed.load(Ordering::Relaxed),
+                        );
+                    }
                     queues.release(index);
                 }
             })

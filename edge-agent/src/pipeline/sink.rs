@@ -31,6 +31,8 @@ pub struct EventSink {
     /// Local numbering when there is no spool to assign `seq`.
     next_seq: AtomicU64,
     failures: AtomicU64,
+    /// Recent events for the local API.
+    live: Option<std::sync::Arc<super::live::LiveHub>>,
 }
 
 impl EventSink {
@@ -45,7 +47,14 @@ impl EventSink {
             counts: Mutex::new(BTreeMap::new()),
             next_seq: AtomicU64::new(1),
             failures: AtomicU64::new(0),
+            live: None,
         }
+    }
+
+    /// Also keep every event in the live hub's recent list (`/events/recent`).
+    pub fn with_live(mut self, hub: std::sync::Arc<super::live::LiveHub>) -> Self {
+        self.live = Some(hub);
+        self
     }
 
     /// Submit every event to the durable delivery.
@@ -142,6 +151,9 @@ impl EventSink {
             None => self.next_seq.fetch_add(1, Ordering::Relaxed),
         };
         event.seq = seq;
+        if let Some(hub) = &self.live {
+            hub.event(&event);
+        }
         if let Some(w) = &self.jsonl {
             let line = match serde_json::to_string(&event) {
                 Ok(l) => l,
