@@ -437,7 +437,7 @@ fn api_needs_a_token_everywhere_but_healthz_and_reports_the_live_pipeline() {
     assert_eq!(v["device"]["device_id"], "edge-api");
     assert_eq!(
         v["cameras"][1]["url"],
-        "rtsp://admin:<redacted>@192.0.2.10:554/Streaming/101"
+        "rtsp://admin:***@192.0.2.10:554/Streaming/101"
     );
 
     // Events: vehicles entering the road zone.
@@ -519,6 +519,9 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
         .env("CHROMIUM", chromium)
         .output()
         .expect("run node (Debian's nodejs)");
+    if let Ok(dir) = std::env::var("EDGE_AGENT_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, Path::new(&dir).join("installer.png"));
+    }
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
@@ -591,7 +594,4 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
     }
     assert!(colours.len() > 1000, "only {} colours", colours.len());
     assert!(dark > 10_000, "no dark pixels: the snapshot is missing");
-    if let Ok(dir) = std::env::var("EDGE_AGENT_KEEP_SCREENSHOT") {
-        let _ = std::fs::copy(&shot, Path::new(&dir).join("installer.png"));
-    }
 }

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod plate;
 pub mod privacy;
 pub mod publish;
+pub mod remote;
 pub mod rules;
 pub mod runtime;
 pub mod source;

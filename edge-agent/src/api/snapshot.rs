@@ -22,7 +22,7 @@ pub fn overlay(frame: &LiveFrame, cam: Option<&CameraConfig>) -> RgbImage {
         draw::render(&mut img, cam);
     }
     for o in &frame.objects {
-        let mut text = format!("#{} {}", o.track_id, o.label);
+        let mut text = format!("{} {}", o.track_id, o.label);
         if let Some(p) = &o.plate {
             text.push(' ');
             text.push_str(p);

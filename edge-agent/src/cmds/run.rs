@@ -50,7 +50,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let trail = agent::audit_trail(&loaded)?;
     let watchlist = agent::watchlist(&loaded, &trail)?;
-    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
     // The local API comes up before the models load, so an installer sees the device at once.
     let hub = Arc::new(LiveHub::new());
     for c in cfg.cameras.iter().filter(|c| c.enabled) {
@@ -61,14 +60,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
     birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
-    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
     hub.set_delivery(delivery.clone());
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
     let mut builder = agent::event_builder(&loaded, &models);
     builder.privacy = privacy;
     let mut sink =

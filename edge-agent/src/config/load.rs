@@ -47,8 +47,8 @@ const SECTIONS: &[&str] = &[
     "http",
     "evidence",
     "watchlist",
-    "privacy",
     "health",
+    "privacy",
 ];
 
 /// Reads and parses a config file.
@@ -119,9 +119,9 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     // which already sends the match to its error arm.
     let watchlist =
         optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
+    let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
     let privacy =
         optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
-    let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence,
@@ -146,9 +146,9 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 http,
                 evidence,
                 watchlist: watchlist.unwrap_or_default(),
-                privacy: privacy.unwrap_or_default(),
                 // Some whenever no diagnostic was raised.
                 health: health.unwrap_or_default(),
+                privacy: privacy.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,

@@ -321,6 +321,18 @@ impl Topics {
     pub fn health(&self) -> String {
         format!("{}/health", self.base)
     }
+    /// Inbound: a new config (docs/remote.md).
+    pub fn config_set(&self) -> String {
+        format!("{}/config/set", self.base)
+    }
+    /// Inbound: a new watchlist.
+    pub fn watchlist_set(&self) -> String {
+        format!("{}/watchlist/set", self.base)
+    }
+    /// Retained: the running config and the outcome of the last remote change.
+    pub fn config_state(&self) -> String {
+        format!("{}/config/state", self.base)
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,8 @@ pub struct CameraState {
     labels: HashMap<u64, (Arc<str>, [f32; 4])>,
     /// Last stream time seen, for closing rules at the end.
     last_t: Duration,
+    /// Size of the last frame, so rules swapped in while running can be built (and refused) at once.
+    frame_size: Option<(u32, u32)>,
     pub stats: CameraStats,
     /// Where the last processed frame goes for the local API; none when nobody looks.
     live: Option<Arc<super::live::LiveHub>>,
@@ -135,6 +137,7 @@ impl CameraState {
             rules: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
+            frame_size: None,
             stats: CameraStats::default(),
             live: None,
         }
@@ -156,6 +159,7 @@ impl CameraState {
         let frame = sampled.frame;
         let t = frame.stream_time;
         self.last_t = t;
+        self.frame_size = Some((frame.width, frame.height));
         let image = RgbImage::from_raw(frame.width, frame.height, frame.rgb).ok_or_else(|| {
             InferenceError::Spec(format!(
                 "camera {}: frame {} has {}×{} pixels but a buffer of another size",
@@ -279,8 +283,8 @@ impl CameraState {
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
         if let Some(hub) = &self.live {
+            // `ctx` borrows the image; take what it holds before the image moves into the hub.
             let (seq, capture_time) = (ctx.seq, ctx.capture_time);
-            drop(ctx);
             hub.frame_processed(
                 &self.id,
                 Arc::new(image),
@@ -416,6 +420,50 @@ impl CameraState {
             result,
             at_track_end: true,
         })))
+    }
+
+    /// Builds the rule engine for `rules` against the stream's frame size, without installing it:
+    /// the first half of an atomic swap. `Ok(None)` when there are no rules or no frame has been
+    /// seen yet (the engine is then built at the first frame, as at start).
+    pub fn build_rules(&self, rules: Option<&CameraConfig>) -> Result<Option<RuleEngine>, String> {
+        match (rules, self.frame_size) {
+            (Some(cfg), Some(size)) => RuleEngine::new(cfg, size)
+                .map(Some)
+                .map_err(|e| format!("camera `{}`: rules: {e}", self.id)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Replaces the camera's zones, lines and rules in place; the tracker, plate votes and stream
+    /// go on. Events the old rules still had open are closed through `emit`. `engine` is what
+    /// [`CameraState::build_rules`] returned for `rules`.
+    pub fn set_rules(
+        &mut self,
+        rules: Option<Box<CameraConfig>>,
+        engine: Option<RuleEngine>,
+        emit: &mut dyn FnMut(Observation),
+    ) {
+        if let Some(mut old) = self.rules.take() {
+            for event in old.finish(self.last_t) {
+                emit(Observation::Rule(Box::new(RuleObservation {
+                    event,
+                    track: None,
+                    label: None,
+                    plate: None,
+                })));
+            }
+        }
+        self.rules_config = None;
+        match engine {
+            Some(mut engine) => {
+                engine.set_local_time(
+                    self.last_t,
+                    local_secs_of_day(SystemTime::now(), self.utc_offset_minutes),
+                );
+                self.rules = Some(engine);
+            }
+            None => self.rules_config = rules,
+        }
     }
 
     /// Tracks confirmed so far.
