@@ -56,7 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         hub.add_camera(c, &c.url, c.target_fps);
     }
     let api = if cfg.http.enabled {
-        Some(ApiServer::start(&loaded, hub.clone()).context("starting the local HTTP API")?)
+        // Access records go to the log until the shared audit trail is wired in here.
+        Some(ApiServer::start(&loaded, hub.clone(), None).context("starting the local HTTP API")?)
     } else {
         None
     };
