@@ -15,7 +15,7 @@ use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
 use edge_agent::publish::status::StatusInfo;
 
-use super::agent;
+use super::{agent, remote};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +29,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let loaded = agent::checked_config(&args.config)?;
+    let disk = agent::checked_config(&args.config)?;
+    let trail = agent::audit_trail(&disk)?;
+    let watchlist = agent::watchlist(&disk, &trail)?;
+    // A remote config stored by an earlier run may replace the file's cameras (docs/remote.md).
+    let remote_setup = remote::startup(disk, &watchlist);
+    let loaded = remote_setup.loaded().clone();
     let cfg = &loaded.config;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -48,8 +53,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
-    let trail = agent::audit_trail(&loaded)?;
-    let watchlist = agent::watchlist(&loaded, &trail)?;
     // The local API comes up before the models load, so an installer sees the device at once.
     let hub = Arc::new(LiveHub::new());
     for c in cfg.cameras.iter().filter(|c| c.enabled) {
@@ -101,7 +104,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
-    let result = pipeline::run(cameras, models.workers, &opts, sink.clone());
+    let (control, control_rx) = pipeline::control();
+    remote::serve(
+        remote_setup,
+        &delivery,
+        control,
+        watchlist.clone(),
+        hub.clone(),
+        trail.clone(),
+    )?;
+    let result = pipeline::run_controlled(
+        cameras,
+        models.workers,
+        &opts,
+        sink.clone(),
+        Some(control_rx),
+    );
     if let Err(e) = sink.flush() {
         tracing::warn!(error = %e, "cannot flush the events file");
     }

@@ -207,10 +207,9 @@ pub fn run_controlled(
     let mut opened = Vec::with_capacity(cameras.len());
     for spec in cameras {
         let stop = Arc::new(AtomicBool::new(false));
-        let src = p.open(&spec, &stop).map_err(|e| {
-            stop.store(true, Ordering::Relaxed);
-            e
-        });
+        let src = p
+            .open(&spec, &stop)
+            .inspect_err(|_| stop.store(true, Ordering::Relaxed));
         match src {
             Ok(src) => opened.push((spec, src, stop)),
             Err(e) => {
@@ -384,14 +383,16 @@ impl Pipeline {
             index
         };
         let decoder = spawn_decoder(
-            index,
+            Decoder {
+                index,
+                fps: spec.target_fps,
+                cam: cam.clone(),
+                queues: self.queues.clone(),
+                sink: self.sink.clone(),
+                lossless: self.opts.lossless,
+                live: self.opts.live.clone(),
+            },
             src,
-            spec.target_fps,
-            cam.clone(),
-            self.queues.clone(),
-            self.sink.clone(),
-            self.opts.lossless,
-            self.opts.live.clone(),
         );
         let decoder = match decoder {
             Ok(d) => d,
@@ -539,16 +540,30 @@ impl Pipeline {
     }
 }
 
-fn spawn_decoder(
+/// What a decode thread needs besides its source.
+struct Decoder {
     index: usize,
-    mut src: Box<dyn FrameSource>,
     fps: f64,
     cam: Arc<CameraShared>,
     queues: Arc<FrameQueues<Sampled>>,
     sink: Arc<dyn Sink>,
     lossless: bool,
     live: Option<Arc<super::live::LiveHub>>,
+}
+
+fn spawn_decoder(
+    d: Decoder,
+    mut src: Box<dyn FrameSource>,
 ) -> Result<JoinHandle<()>, PipelineError> {
+    let Decoder {
+        index,
+        fps,
+        cam,
+        queues,
+        sink,
+        lossless,
+        live,
+    } = d;
     thread::Builder::new()
         .name(format!("decode-{}", cam.spec_id))
         .spawn(move || {
