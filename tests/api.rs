@@ -21,7 +21,7 @@ struct Agent {
     child: Child,
     addr: String,
     logs: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Agent {
@@ -154,7 +154,7 @@ enabled = false
         child,
         addr: String::new(),
         logs,
-        _dir: dir,
+        dir,
     };
     let start = Instant::now();
     loop {
@@ -483,6 +483,23 @@ fn api_needs_a_token_everywhere_but_healthz_and_reports_the_live_pipeline() {
         "no access record in the log"
     );
     assert!(!logs.contains(TOKEN), "the token itself was logged");
+    // ... and in the hash-chained audit log, which still verifies.
+    let audit = agent.dir.path().join("spool/audit.jsonl");
+    let records = std::fs::read_to_string(&audit).expect("audit log in the spool dir");
+    let access: Vec<serde_json::Value> = records
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["action"] == "api.access")
+        .collect();
+    assert!(
+        access
+            .iter()
+            .any(|r| r["actor"] == "token:installer" && r["details"]["path"] == "/metrics"),
+        "{records}"
+    );
+    assert!(!records.contains(TOKEN));
+    let verify = run(bin().args(["audit", "verify"]).arg(&audit));
+    assert!(verify.status.success(), "{}", stderr(&verify));
 }
 
 /// Where scripts/test.sh installs playwright-core (`.cache/npm`, or `EDGE_AGENT_NPM_DIR`).

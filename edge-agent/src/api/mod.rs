@@ -305,10 +305,11 @@ async fn snapshot(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Re
     let jpeg = match st.hub.cached_snapshot(&id, frame.seq, SNAPSHOT_REUSE) {
         Some(j) => j,
         None => {
-            let cfg = cam.config;
+            let (cfg, blur) = (cam.config, cam.blur_people);
             let seq = frame.seq;
             let encoded =
-                tokio::task::spawn_blocking(move || snapshot::encode(&frame, cfg.as_ref())).await;
+                tokio::task::spawn_blocking(move || snapshot::encode(&frame, cfg.as_ref(), blur))
+                    .await;
             match encoded {
                 Ok(Ok(j)) => {
                     let j = bytes::Bytes::from(j);

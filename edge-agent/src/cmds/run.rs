@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use edge_agent::api::ApiServer;
+use edge_agent::api::{ApiServer, AuditSink};
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
@@ -59,12 +59,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         hub.add_camera(c, &c.url, c.target_fps);
     }
     let api = if cfg.http.enabled {
-        // Access records go to the log until the shared audit trail is wired in here.
-        Some(ApiServer::start(&loaded, hub.clone(), None).context("starting the local HTTP API")?)
+        let access = trail.clone();
+        let audit: AuditSink = Box::new(move |actor, details| {
+            access.record("api.access", actor, details);
+        });
+        Some(
+            ApiServer::start(&loaded, hub.clone(), Some(audit))
+                .context("starting the local HTTP API")?,
+        )
     } else {
         None
     };
     let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.set_blur_people(&c.id, privacy.blurs(&c.id));
+    }
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
