@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod publish;
 pub mod rules;
 pub mod runtime;
+pub mod service;
 pub mod source;
 pub mod spool;
 pub mod track;
