@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::config::{CameraConfig, CameraRole};
-use crate::source::{self, SourceCounters, SourceItem, SourceOptions, StreamStatus};
+use crate::config::{CameraConfig, CameraRole, HealthConfig};
+use crate::health::{Monitor, Report, Transition};
+use crate::service::Liveness;
+use crate::source::{self, Frame, SourceCounters, SourceItem, SourceOptions, StreamStatus};
 use crate::track::TrackerConfig;
 
 use super::PipelineError;
@@ -40,6 +42,10 @@ pub struct PipelineOptions {
     pub plates: PlateSchedule,
     /// Local time offset from UTC, for rules' time windows (`[device].utc_offset_minutes`).
     pub utc_offset_minutes: i32,
+    /// Camera health and tamper checks (`[health]`).
+    pub health: HealthConfig,
+    /// Progress record for the systemd watchdog (`run` under systemd); `None` elsewhere.
+    pub liveness: Option<Arc<Liveness>>,
 }
 
 impl Default for PipelineOptions {
@@ -51,6 +57,8 @@ impl Default for PipelineOptions {
             tracker: TrackerConfig::default(),
             plates: PlateSchedule::default(),
             utc_offset_minutes: 420,
+            health: HealthConfig::default(),
+            liveness: None,
         }
     }
 }
@@ -62,6 +70,11 @@ pub trait Sink: Send + Sync {
     fn observation(&self, camera: &str, obs: Observation, frame: Option<&FrameContext<'_>>);
     /// A camera's stream went up, down or stalled.
     fn stream_status(&self, camera: &str, status: &StreamStatus, counters: SourceCounters);
+    /// A camera's image health changed (frozen, covered, defocused, scene changed, low fps, ok);
+    /// `frame` is the frame that decided it.
+    fn health_transition(&self, _camera: &str, _transition: &Transition, _frame: Option<&Frame>) {}
+    /// A camera's current health, about once a second while frames arrive.
+    fn health_report(&self, _camera: &str, _report: &Report) {}
 }
 
 /// Counts of one camera over the run.
@@ -142,14 +155,32 @@ pub fn run(
         let cam = shared[index].clone();
         let sink = sink.clone();
         let lossless = opts.lossless;
+        let liveness = opts.liveness.clone();
+        let mut monitor = Monitor::new(opts.health.clone(), fps);
         let handle = thread::Builder::new()
             .name(format!("decode-{}", cam.spec_id))
             .spawn(move || {
                 let mut sampler = FpsSampler::new(fps);
+                let mut last_report: Option<Instant> = None;
                 loop {
                     match src.next_item() {
                         Ok(Some(SourceItem::Frame(frame))) => {
                             cam.decoded.fetch_add(1, Ordering::Relaxed);
+                            let counters = src.counters();
+                            let transition = monitor.on_frame(&frame, counters);
+                            if let Some(tr) = &transition {
+                                tracing::warn!(camera = %cam.spec_id, from = tr.from, to = tr.to, details = %serde_json::Value::Object(tr.details()), "camera health changed");
+                                sink.health_transition(&cam.spec_id, tr, Some(&frame));
+                            }
+                            if transition.is_some()
+                                || last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                            {
+                                sink.health_report(
+                                    &cam.spec_id,
+                                    &monitor.report(counters, Some(frame.capture_time)),
+                                );
+                                last_report = Some(Instant::now());
+                            }
                             if !sampler.admit(frame.stream_time) {
                                 continue;
                             }
@@ -167,6 +198,16 @@ pub fn run(
                             }
                         }
                         Ok(Some(SourceItem::Status(status))) => {
+                            monitor.on_stream(&status);
+                            if let Some(l) = &liveness {
+                                match &status {
+                                    StreamStatus::Connected { .. } => l.up(index),
+                                    StreamStatus::Disconnected { retry_in, .. } => {
+                                        l.down(index, *retry_in)
+                                    }
+                                    StreamStatus::Stalled { .. } => l.down(index, Duration::ZERO),
+                                }
+                            }
                             match &status {
                                 StreamStatus::Connected { description } => {
                                     tracing::info!(camera = %cam.spec_id, %description, "stream up")
@@ -195,6 +236,9 @@ pub fn run(
                 if let Ok(mut c) = cam.counters.lock() {
                     *c = src.counters();
                 }
+                if let Some(l) = &liveness {
+                    l.finished(index);
+                }
                 queues.close(index);
             })
             .map_err(PipelineError::Thread)?;
@@ -207,6 +251,7 @@ pub fn run(
         let shared = shared.clone();
         let sink = sink.clone();
         let stop = opts.source.stop.clone();
+        let liveness = opts.liveness.clone();
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
             .spawn(move || {
@@ -233,11 +278,18 @@ pub fn run(
                         tracing::error!(camera = %cam.spec_id, frame = seq, error = %e, "frame not processed");
                     }
                     drop(state);
+                    if let Some(l) = &liveness {
+                        l.progress(index);
+                    }
                     queues.release(index);
                 }
             })
             .map_err(PipelineError::Thread)?;
         pool.push(handle);
+    }
+
+    if let Some(l) = &opts.liveness {
+        l.start(&shared.iter().map(|c| c.spec_id.clone()).collect::<Vec<_>>());
     }
 
     for h in pool {
