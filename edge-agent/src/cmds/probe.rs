@@ -686,5 +686,8 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(u64::from(s.f_bavail) * u64::from(s.f_frsize))
+    // The field types differ between targets (u32 on armv7).
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(s.f_bavail) * u64::from(s.f_frsize);
+    Ok(free)
 }
