@@ -57,6 +57,8 @@ require_shared() {
 setup_env() {
   need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
   # openh264 (bundled C++ source); the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
+  # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip
+  need_apt systemd adduser binutils
   need_apt g++ procps ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   ORT_DYLIB_PATH="$(fetch_ort "$ORT_VERSION")"
   export ORT_DYLIB_PATH
