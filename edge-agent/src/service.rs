@@ -4,6 +4,7 @@
 //! progress, never from a plain timer, so a hung decoder or inference worker gets the agent
 //! restarted by systemd.
 
+use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -139,10 +140,11 @@ enum CameraLife {
     Finished,
 }
 
-/// Whether every camera's pipeline is making progress; updated by the pipeline's threads.
+/// Whether every camera's pipeline is making progress; updated by the pipeline's threads. Cameras
+/// are known by id, so a camera added or restarted while running (remote config) is followed too.
 #[derive(Debug)]
 pub struct Liveness {
-    cameras: Mutex<Vec<(String, CameraLife)>>,
+    cameras: Mutex<BTreeMap<String, CameraLife>>,
     started: AtomicBool,
     stale_after: Duration,
     /// Grace after a reconnect delay, covering the connection attempt itself.
@@ -154,14 +156,14 @@ impl Liveness {
     /// down camera after its retry delay plus `connect_grace` without news.
     pub fn new(stale_after: Duration, connect_grace: Duration) -> Self {
         Self {
-            cameras: Mutex::new(Vec::new()),
+            cameras: Mutex::new(BTreeMap::new()),
             started: AtomicBool::new(false),
             stale_after,
             connect_grace,
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Vec<(String, CameraLife)>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, CameraLife>) -> R) -> R {
         let mut g = self.cameras.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
     }
@@ -170,10 +172,9 @@ impl Liveness {
     pub fn start(&self, cameras: &[String]) {
         let now = Instant::now();
         self.with(|c| {
-            *c = cameras
-                .iter()
-                .map(|id| (id.clone(), CameraLife::Starting(now)))
-                .collect();
+            for id in cameras {
+                c.entry(id.clone()).or_insert(CameraLife::Starting(now));
+            }
         });
         self.started.store(true, Ordering::Release);
     }
@@ -183,37 +184,38 @@ impl Liveness {
         self.started.load(Ordering::Acquire)
     }
 
-    fn set(&self, index: usize, life: CameraLife) {
-        self.with(|c| {
-            if let Some(e) = c.get_mut(index) {
-                e.1 = life;
+    fn set(&self, camera: &str, life: CameraLife) {
+        self.with(|c| match c.get_mut(camera) {
+            Some(e) => *e = life,
+            None => {
+                c.insert(camera.to_string(), life);
             }
         });
     }
 
-    /// A frame of camera `index` went through inference.
-    pub fn progress(&self, index: usize) {
-        self.set(index, CameraLife::Progress(Instant::now()));
+    /// A frame of `camera` went through inference.
+    pub fn progress(&self, camera: &str) {
+        self.set(camera, CameraLife::Progress(Instant::now()));
     }
 
-    /// Camera `index` is down and its source retries after `retry_in`.
-    pub fn down(&self, index: usize, retry_in: Duration) {
+    /// `camera` is down and its source retries after `retry_in`.
+    pub fn down(&self, camera: &str, retry_in: Duration) {
         self.set(
-            index,
+            camera,
             CameraLife::Down {
                 until: Instant::now() + retry_in + self.connect_grace,
             },
         );
     }
 
-    /// Camera `index` is up again; frames are expected within `stale_after`.
-    pub fn up(&self, index: usize) {
-        self.progress(index);
+    /// `camera` (new, restarted or reconnected) is up; frames are expected within `stale_after`.
+    pub fn up(&self, camera: &str) {
+        self.progress(camera);
     }
 
-    /// Camera `index`'s source ended.
-    pub fn finished(&self, index: usize) {
-        self.set(index, CameraLife::Finished);
+    /// `camera`'s source ended, or the camera was removed.
+    pub fn finished(&self, camera: &str) {
+        self.set(camera, CameraLife::Finished);
     }
 
     /// The cameras that are not making progress at `now` (empty = feed the watchdog).
@@ -223,7 +225,7 @@ impl Liveness {
         }
         self.with(|c| {
             c.iter()
-                .filter(|(_, life)| match *life {
+                .filter(|(_, life)| match **life {
                     CameraLife::Starting(t) | CameraLife::Progress(t) => {
                         now.saturating_duration_since(t) > self.stale_after
                     }
@@ -357,20 +359,25 @@ mod tests {
         assert!(!l.stale(t0).is_empty(), "not started is not alive");
         l.start(&["a".into(), "b".into()]);
         assert!(l.stale(t0).is_empty());
-        l.progress(0);
-        l.progress(1);
+        l.progress("a");
+        l.progress("b");
         let later = Instant::now() + Duration::from_secs(11);
         assert_eq!(l.stale(later), ["a", "b"]);
-        l.progress(0);
-        l.down(1, Duration::from_secs(30));
+        l.progress("a");
+        l.down("b", Duration::from_secs(30));
         assert!(l.stale(Instant::now() + Duration::from_secs(9)).is_empty());
         // The down camera's loop promised news within 30 + 5 s.
         assert_eq!(
             l.stale(Instant::now() + Duration::from_secs(36)),
             ["a", "b"]
         );
-        l.finished(0);
-        assert_eq!(l.stale(Instant::now() + Duration::from_secs(36)), ["b"]);
+        l.finished("a");
+        // A camera added while running is followed from its first news.
+        l.up("c");
+        assert_eq!(
+            l.stale(Instant::now() + Duration::from_secs(36)),
+            ["b", "c"]
+        );
     }
 
     #[test]
@@ -406,7 +413,7 @@ mod tests {
             let live = live.clone();
             std::thread::spawn(move || {
                 for _ in 0..10 {
-                    live.progress(0);
+                    live.progress("cam");
                     std::thread::sleep(Duration::from_millis(30));
                 }
             })

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use edge_agent::api::ApiServer;
+use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
@@ -47,12 +49,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
+    let trail = agent::audit_trail(&loaded)?;
+    let watchlist = agent::watchlist(&loaded, &trail)?;
+    // The local API comes up before the models load, so an installer sees the device at once.
+    let hub = Arc::new(LiveHub::new());
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.add_camera(c, &c.url, c.target_fps);
+    }
+    let api = if cfg.http.enabled {
+        Some(ApiServer::start(&loaded, hub.clone()).context("starting the local HTTP API")?)
+    } else {
+        None
+    };
+    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
+    birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
-    let builder = agent::event_builder(&loaded, &models);
+    hub.set_delivery(delivery.clone());
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
+    let mut builder = agent::event_builder(&loaded, &models);
+    builder.privacy = privacy;
     let mut sink =
         EventSink::new(builder, delivery.topics().clone()).with_delivery(delivery.clone());
     if let Some(path) = &args.events {
@@ -63,11 +82,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening the events file {}", path.display()))?;
         sink = sink.with_jsonl(file);
     }
+    if api.is_some() {
+        sink = sink.with_live(hub.clone());
+    }
     let sink = Arc::new(sink);
     tracing::info!(
         site = %cfg.device.site_id,
         device = %cfg.device.device_id,
         cameras = cameras.len(),
+        watchlist = watchlist.current().len(),
         "agent running"
     );
     let mut opts = PipelineOptions {
@@ -75,6 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         health: cfg.health.clone(),
         ..PipelineOptions::default()
     };
+    opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
     // systemd (Type=notify): READY=1 once cameras are open and workers run, WATCHDOG=1 only while
@@ -124,6 +148,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         unacknowledged = left,
         "stopped; unacknowledged events stay in the spool"
     );
+    if let Some(api) = api {
+        api.stop();
+    }
     let summary = result.context("running the pipeline")?;
     for c in &summary.cameras {
         tracing::info!(

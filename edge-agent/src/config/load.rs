@@ -38,7 +38,17 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence", "health",
+    "device",
+    "runtime",
+    "models",
+    "cameras",
+    "mqtt",
+    "storage",
+    "http",
+    "evidence",
+    "watchlist",
+    "health",
+    "privacy",
 ];
 
 /// Reads and parses a config file.
@@ -105,7 +115,13 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let evidence =
         optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
+    // Sections added later are not part of the match below: a failed one leaves a diagnostic,
+    // which already sends the match to its error arm.
+    let watchlist =
+        optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
     let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
+    let privacy =
+        optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence,
@@ -129,8 +145,10 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
+                watchlist: watchlist.unwrap_or_default(),
                 // Some whenever no diagnostic was raised.
                 health: health.unwrap_or_default(),
+                privacy: privacy.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,

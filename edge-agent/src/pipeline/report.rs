@@ -1,6 +1,7 @@
 //! Turns the pipeline's observations into contract events ([`crate::events::Event`]) with their
 //! evidence JPEGs: the frame the event arose on and the object (the plate crop for plates).
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,9 @@ use serde_json::{Map, Value};
 use crate::config::EvidenceConfig;
 use crate::events::evidence::{self, EvidenceError, EvidenceImage};
 use crate::events::{Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync};
+use crate::inference::RgbImage;
 use crate::plate::VoteResult;
+use crate::privacy::{PlateDisclosure, PrivacyPolicy, pixelate_people};
 use crate::rules::{self, RuleKind};
 use crate::source::{SourceCounters, StreamStatus};
 
@@ -24,6 +27,8 @@ pub struct EventBuilder {
     pub models: Vec<ModelId>,
     pub evidence: EvidenceConfig,
     pub time_sync: TimeSync,
+    /// Plate hashing, the watchlist and per-camera pixelation of people.
+    pub privacy: PrivacyPolicy,
 }
 
 fn utc(t: SystemTime) -> DateTime<Utc> {
@@ -71,7 +76,18 @@ pub fn plate_info(v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
             .as_ref()
             .and_then(|p| p.province.map(|x| x.name.to_string())),
         valid: v.plate.is_some(),
+        text_hmac: None,
     }
+}
+
+/// The plate as a pseudonym only: no text, display or province (which gives away the first two
+/// digits), just what a reviewer needs to weigh the sighting.
+fn hashed(mut info: PlateInfo, hmac: String) -> PlateInfo {
+    info.text.clear();
+    info.display.clear();
+    info.province = None;
+    info.text_hmac = Some(hmac);
+    info
 }
 
 impl EventBuilder {
@@ -83,14 +99,34 @@ impl EventBuilder {
         e
     }
 
-    fn frame_jpeg(&self, frame: &FrameContext<'_>) -> Result<EvidenceImage, EvidenceError> {
+    /// The frame as evidence may show it: people pixelated unless this camera has it off.
+    fn evidence_image<'f>(&self, camera: &str, frame: &'f FrameContext<'_>) -> Cow<'f, RgbImage> {
+        if self.privacy.blurs(camera) && !frame.people.is_empty() {
+            let mut img = frame.image.clone();
+            pixelate_people(&mut img, &frame.people);
+            Cow::Owned(img)
+        } else {
+            Cow::Borrowed(frame.image)
+        }
+    }
+
+    fn frame_jpeg(&self, image: &RgbImage) -> Result<EvidenceImage, EvidenceError> {
         evidence::encode_frame(
-            frame.image.as_raw(),
-            frame.image.width(),
-            frame.image.height(),
+            image.as_raw(),
+            image.width(),
+            image.height(),
             self.evidence.frame_max_width,
             self.evidence.jpeg_quality,
         )
+    }
+
+    /// A rule event's plate as it may be disclosed (in clear only when listed or hashing is off).
+    fn rule_plate(&self, v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
+        let info = plate_info(v);
+        match self.privacy.disclose(&v.text) {
+            PlateDisclosure::Hashed(h) => hashed(info, h),
+            PlateDisclosure::Hit { .. } | PlateDisclosure::Clear => info,
+        }
     }
 
     /// The event and its evidence for one observation. `frame` is absent for reports made at the
@@ -106,16 +142,36 @@ impl EventBuilder {
         let mut images = Vec::new();
         match obs {
             Observation::Plate(p) => {
-                let mut e = self.base(EventKind::PlateRead, Phase::New, camera, t);
                 let crop = &p.result.best_evidence;
+                let mut details = Map::new();
+                // A listed plate is an alert in clear; an unlisted one is a sighting, sent as a
+                // pseudonym and without images when hashing is on (an image shows the plate).
+                let (kind, plate, with_images) = match self.privacy.disclose(&p.result.text) {
+                    PlateDisclosure::Hit { entry, list_hash } => {
+                        if let Some(label) = entry.label {
+                            details.insert("label".into(), Value::from(label));
+                        }
+                        details.insert(
+                            "watchlist_version".into(),
+                            Value::from(list_hash.chars().take(12).collect::<String>()),
+                        );
+                        (EventKind::WatchlistHit, plate_info(&p.result), true)
+                    }
+                    PlateDisclosure::Hashed(h) => (
+                        EventKind::PlateRead,
+                        hashed(plate_info(&p.result), h),
+                        false,
+                    ),
+                    PlateDisclosure::Clear => (EventKind::PlateRead, plate_info(&p.result), true),
+                };
+                let mut e = self.base(kind, Phase::New, camera, t);
                 e.object = Some(ObjectInfo {
                     class: p.label.to_string(),
                     track_id: Some(p.track_id),
                     bbox: p.bbox,
                     score: p.result.confidence,
-                    plate: Some(plate_info(&p.result)),
+                    plate: Some(plate),
                 });
-                let mut details = Map::new();
                 details.insert("confident".into(), Value::Bool(p.result.confident));
                 details.insert("reads".into(), Value::from(p.result.valid_reads));
                 details.insert(
@@ -125,16 +181,24 @@ impl EventBuilder {
                 details.insert("at_track_end".into(), Value::Bool(p.at_track_end));
                 details.insert("plate_box".into(), Value::from(crop.bbox.to_vec()));
                 e.rule = Some(RuleInfo {
-                    id: "plate_reader".into(),
+                    id: if kind == EventKind::WatchlistHit {
+                        "watchlist".into()
+                    } else {
+                        "plate_reader".into()
+                    },
                     zone: None,
                     line: None,
                     details,
                 });
+                if !with_images {
+                    return Ok((e, images));
+                }
                 if let Some(f) = frame
                     && !p.at_track_end
                 {
-                    images.push(self.frame_jpeg(f)?);
+                    images.push(self.frame_jpeg(&self.evidence_image(camera, f))?);
                 }
+                // The plate crop is the plate itself: never pixelated.
                 if crop.image.width() > 1 {
                     images.push(evidence::encode_crop(
                         crop.image.as_raw(),
@@ -168,7 +232,7 @@ impl EventBuilder {
                         track_id: ev.track_id,
                         bbox,
                         score: r.track.as_ref().map_or(0.0, |tr| tr.score),
-                        plate: r.plate.as_ref().map(plate_info),
+                        plate: r.plate.as_ref().map(|v| self.rule_plate(v)),
                     });
                 }
                 let details = match &ev.details {
@@ -190,12 +254,13 @@ impl EventBuilder {
                 if ev.phase == rules::Phase::New
                     && let Some(f) = frame
                 {
-                    images.push(self.frame_jpeg(f)?);
+                    let img = self.evidence_image(camera, f);
+                    images.push(self.frame_jpeg(&img)?);
                     if let Some(b) = bbox {
                         images.push(evidence::encode_crop(
-                            f.image.as_raw(),
-                            f.image.width(),
-                            f.image.height(),
+                            img.as_raw(),
+                            img.width(),
+                            img.height(),
                             b,
                             self.evidence.crop_padding,
                             0,

@@ -1,0 +1,290 @@
+//! Validation of remote documents: the `edge-agent check` code path, plus the rules that only apply
+//! to a change made while running (identity and connection sections stay as they are).
+
+use crate::config::{self, ConfigError, LoadedConfig, PathSeg, Severity, ValidateOptions};
+use crate::events::evidence::sha256_hex;
+
+use super::payload::{ConfigPayload, WatchlistPayload};
+use super::state::Problem;
+use super::{CONFIG_ORIGIN, WATCHLIST_ORIGIN};
+
+/// A remote config that passed every check.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub loaded: LoadedConfig,
+    pub version: String,
+    /// Same as events' `config_hash`.
+    pub hash: String,
+    pub warnings: Vec<Problem>,
+}
+
+/// Sections a remote config may not change: who the device is, how it reaches the broker, where it
+/// stores things, and the inference set-up the workers were started with. Changing them needs a
+/// restart with an edited file (docs/remote.md).
+const FIXED_SECTIONS: &[&str] = &[
+    "device", "runtime", "models", "mqtt", "storage", "http", "evidence",
+];
+
+/// Parses and validates `payload` as a replacement for `running`. Relative paths resolve against
+/// the directory of the config file the agent was started with, as they would on disk.
+pub fn check_config(
+    payload: &ConfigPayload,
+    running: &LoadedConfig,
+) -> Result<Accepted, Vec<Problem>> {
+    let problems = |diags: &[config::Diagnostic]| -> Vec<Problem> {
+        diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| Problem::from_diagnostic(d, CONFIG_ORIGIN))
+            .collect()
+    };
+    let loaded = match config::parse_str(&running.source.path, payload.toml.clone()) {
+        Ok(l) => l,
+        Err(ConfigError::Invalid(diags)) => return Err(problems(&diags)),
+        Err(e) => return Err(vec![Problem::new(e.to_string(), "")]),
+    };
+    // Model weights are those of the running config (the section may not change), already hashed
+    // at start-up; everything else is checked exactly as `edge-agent check` does.
+    let diags = config::validate(
+        &loaded,
+        &ValidateOptions {
+            skip_model_hashes: true,
+        },
+    );
+    let mut errors = problems(&diags);
+    let (new, old) = (&loaded.config, &running.config);
+    let differs = |name: &str| match name {
+        "device" => new.device != old.device,
+        "runtime" => new.runtime != old.runtime,
+        "models" => new.models != old.models,
+        "mqtt" => new.mqtt != old.mqtt,
+        "storage" => new.storage != old.storage,
+        "http" => new.http != old.http,
+        "evidence" => new.evidence != old.evidence,
+        _ => false,
+    };
+    for name in FIXED_SECTIONS.iter().copied().filter(|n| differs(n)) {
+        let d = loaded.diagnostic_at(
+            Severity::Error,
+            &[PathSeg::Key(name)],
+            format!("[{name}] differs from the running config and cannot be changed remotely"),
+            format!("send [{name}] as it is on the device; changing it needs an edited file and a restart"),
+        );
+        errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+    }
+    if !new.cameras.iter().any(|c| c.enabled) {
+        let d = loaded.diagnostic_at(
+            Severity::Error,
+            &[PathSeg::Key("cameras")],
+            "no enabled camera",
+            "a running agent needs at least one [[cameras]] with enabled = true",
+        );
+        errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|p| (p.line, p.col));
+        return Err(errors);
+    }
+    let warnings = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| Problem::from_diagnostic(d, CONFIG_ORIGIN))
+        .collect();
+    Ok(Accepted {
+        hash: crate::publish::status::config_hash(&loaded),
+        loaded,
+        version: payload.version.clone(),
+        warnings,
+    })
+}
+
+/// First 12 hex digits of the sha256 of a watchlist's text.
+pub fn watchlist_hash(text: &str) -> String {
+    sha256_hex(text.as_bytes())[..12].to_string()
+}
+
+/// Longest accepted line of a watchlist.
+const MAX_LINE_CHARS: usize = 512;
+
+/// Checks a watchlist's text and counts its entries: one plate per line, `#` starts a label or a
+/// comment (the format of `crate::watchlist` on the privacy branch; switch to its parser when it
+/// lands so there is one definition).
+pub fn check_watchlist(payload: &WatchlistPayload) -> Result<usize, Vec<Problem>> {
+    let mut errors = Vec::new();
+    let mut entries = 0usize;
+    for (i, line) in payload.watchlist.lines().enumerate() {
+        let at = |col: usize, message: String, hint: &str| Problem {
+            at: Some(format!("{WATCHLIST_ORIGIN}:{}:{col}", i + 1)),
+            line: Some(i + 1),
+            col: Some(col),
+            message,
+            hint: hint.into(),
+        };
+        if line.chars().count() > MAX_LINE_CHARS {
+            errors.push(at(
+                1,
+                format!("line is longer than {MAX_LINE_CHARS} characters"),
+                "one plate per line",
+            ));
+            continue;
+        }
+        if let Some((col, c)) = line
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && *c != '\t')
+        {
+            errors.push(at(
+                col + 1,
+                format!("control character U+{:04X}", c as u32),
+                "remove it",
+            ));
+            continue;
+        }
+        let plate = line.split('#').next().unwrap_or("").trim();
+        if plate.is_empty() {
+            continue;
+        }
+        let normal: String = plate
+            .chars()
+            .filter(|c| !matches!(c, '-' | '.' | ' ' | '\t'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        if !(5..=10).contains(&normal.len()) || !normal.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            let col = line
+                .find(plate)
+                .map_or(1, |b| line[..b].chars().count() + 1);
+            errors.push(at(
+                col,
+                format!("`{plate}` is not a plate"),
+                "write one plate per line, e.g. 51F-123.45; a label goes after #",
+            ));
+            continue;
+        }
+        entries += 1;
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    pub(crate) const BASE: &str = r#"[device]
+site_id = "site-1"
+device_id = "dev-1"
+
+[mqtt]
+topic_prefix = "test"
+
+[storage]
+spool_dir = "spool"
+
+[[cameras]]
+id = "cam-1"
+url = "clip.mp4"
+target_fps = 5
+
+[[cameras]]
+id = "cam-2"
+url = "other.mp4"
+frame_size = [1280, 720]
+"#;
+
+    fn running() -> LoadedConfig {
+        config::parse_str(Path::new("/etc/edge-agent/agent.toml"), BASE.to_string())
+            .expect("base parses")
+    }
+
+    fn payload(toml: &str) -> ConfigPayload {
+        ConfigPayload {
+            version: "v2".into(),
+            toml: toml.into(),
+            actor: None,
+        }
+    }
+
+    #[test]
+    fn same_config_is_accepted_with_the_events_hash() {
+        let ok = check_config(&payload(BASE), &running()).expect("accepted");
+        assert_eq!(ok.hash, crate::publish::status::config_hash(&running()));
+        assert_eq!(ok.version, "v2");
+        // Relative camera paths resolve as in the file on disk.
+        assert_eq!(ok.loaded.base_dir(), Path::new("/etc/edge-agent"));
+    }
+
+    #[test]
+    fn syntax_error_is_located_in_the_remote_text() {
+        let text = BASE.replace("target_fps = 5", "target_fps = = 5");
+        let e = check_config(&payload(&text), &running()).expect_err("bad syntax");
+        assert_eq!(e[0].at.as_deref(), Some("mqtt:config/set:14:14"), "{e:?}");
+        assert!(e[0].message.contains("TOML syntax"), "{e:?}");
+    }
+
+    #[test]
+    fn validation_errors_are_those_of_check() {
+        let text = BASE.replace("target_fps = 5", "target_fps = 500");
+        let e = check_config(&payload(&text), &running()).expect_err("bad fps");
+        assert!(e[0].message.contains("outside (0, 60]"), "{e:?}");
+        assert_eq!(e[0].line, Some(14));
+        let text = format!(
+            "{BASE}\n[[cameras.zones]]\nid = \"z\"\npolygon = [[0, 0], [5000, 0], [5000, 10]]\n"
+        );
+        let e = check_config(&payload(&text), &running()).expect_err("zone outside the frame");
+        assert!(
+            e.iter().all(|p| p
+                .at
+                .as_deref()
+                .is_some_and(|a| a.starts_with("mqtt:config/set:"))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn identity_sections_cannot_change() {
+        let text = BASE
+            .replace("dev-1", "dev-2")
+            .replace("topic_prefix = \"test\"", "topic_prefix = \"other\"");
+        let e = check_config(&payload(&text), &running()).expect_err("identity");
+        let msgs: Vec<&str> = e.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            msgs.iter().any(|m| m.starts_with("[device] differs")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.starts_with("[mqtt] differs")),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn camera_changes_are_allowed_but_not_none_enabled() {
+        let text = BASE.replace("other.mp4", "third.mp4");
+        assert!(check_config(&payload(&text), &running()).is_ok());
+        let text = BASE
+            .replace("target_fps = 5", "target_fps = 5\nenabled = false")
+            .replace("frame_size", "enabled = false\nframe_size");
+        let e = check_config(&payload(&text), &running()).expect_err("none enabled");
+        assert!(e[0].message.contains("no enabled camera"), "{e:?}");
+    }
+
+    #[test]
+    fn watchlist_lines_are_checked() {
+        let w = |t: &str| WatchlistPayload {
+            version: "1".into(),
+            watchlist: t.into(),
+            actor: None,
+        };
+        assert_eq!(
+            check_watchlist(&w("# list\n51F-123.45 # stolen\n\n29B125662\n")),
+            Ok(2)
+        );
+        let e = check_watchlist(&w("51F-123.45\n  not a plate!\n")).expect_err("bad");
+        assert_eq!(e[0].at.as_deref(), Some("mqtt:watchlist/set:2:3"));
+        assert_eq!(watchlist_hash("a").len(), 12);
+    }
+}
