@@ -138,6 +138,15 @@ pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> C
     }
 }
 
+/// The clock's sync state now, logged when it is not synchronised (events carry it).
+pub fn clock_sync() -> TimeSync {
+    let state = edge_agent::health::clock_state();
+    if state.sync != TimeSync::Synced {
+        tracing::warn!(clock = %state.describe(), "the device clock is not known to be synchronised; event times are evidence of order only");
+    }
+    state.sync
+}
+
 /// Shared fields of this device's events.
 pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
     EventBuilder {
@@ -146,7 +155,8 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         config_hash: config_hash(loaded),
         models: models.ids.clone(),
         evidence: loaded.config.evidence.clone(),
-        time_sync: TimeSync::Unknown,
+        // Read once at start; the `health` message carries the live state.
+        time_sync: clock_sync(),
         privacy: PrivacyPolicy::default(),
     }
 }
