@@ -38,7 +38,7 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence",
+    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence", "plates",
 ];
 
 /// Reads and parses a config file.
@@ -104,10 +104,11 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let http = optional_section::<HttpConfig>(&source, section("http"), "http", &mut diags);
     let evidence =
         optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
+    let plates = optional_section::<PlatesConfig>(&source, section("plates"), "plates", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
 
     match (
-        device, runtime, models, mqtt, storage, http, cameras, evidence,
+        device, runtime, models, mqtt, storage, http, cameras, evidence, plates,
     ) {
         (
             Some(device),
@@ -118,6 +119,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
             Some(http),
             Some(cameras),
             Some(evidence),
+            Some(plates),
         ) if diags.is_empty() => {
             let config = Config {
                 device,
@@ -128,6 +130,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
+                plates,
             };
             Ok(LoadedConfig {
                 config,
