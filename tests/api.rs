@@ -575,6 +575,7 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
     #[derive(serde::Deserialize)]
     struct Cams {
         zones: Vec<edge_agent::config::ZoneConfig>,
+        lines: Vec<edge_agent::config::LineConfig>,
     }
     let toml_text = result["toml"].as_str().expect("toml text");
     let snip: Snip = toml::from_str(toml_text)
@@ -592,8 +593,23 @@ fn installer_page_in_headless_chromium_shows_the_camera_and_draws_a_zone() {
             "point {p:?} is not where the click at {fx},{fy} was"
         );
     }
-    assert!(
-        result["validate"].as_str().unwrap_or("").starts_with("OK"),
+    assert_eq!(snip.cameras.lines.len(), 1, "{toml_text}");
+    let line = &snip.cameras.lines[0];
+    assert_eq!(line.id, "line-1");
+    for (p, f) in line
+        .points
+        .iter()
+        .zip(result["line"].as_array().expect("line"))
+    {
+        let (fx, fy) = (f[0].as_f64().unwrap(), f[1].as_f64().unwrap());
+        assert!(
+            (p[0] - fx * 640.0).abs() <= 2.0 && (p[1] - fy * 458.0).abs() <= 2.0,
+            "line end {p:?} is not where the click at {fx},{fy} was"
+        );
+    }
+    assert_eq!(
+        result["validate"].as_str().unwrap_or(""),
+        "OK: 2 zones, 1 lines",
         "{result}"
     );
 

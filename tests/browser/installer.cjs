@@ -14,8 +14,9 @@ if (!url || !token || !shot) {
   process.exit(2);
 }
 
-// Fractions of the snapshot where the zone's corners are clicked.
+// Fractions of the snapshot where the zone's corners, then the line's ends, are clicked.
 const CLICKS = [[0.2, 0.3], [0.8, 0.3], [0.85, 0.85], [0.15, 0.85]];
+const LINE = [[0.1, 0.6], [0.9, 0.55]];
 
 (async () => {
   const browser = await chromium.launch({
@@ -52,6 +53,11 @@ const CLICKS = [[0.2, 0.3], [0.8, 0.3], [0.85, 0.85], [0.15, 0.85]];
       await editor.click({ position: { x: fx * box.width, y: fy * box.height } });
     }
     await page.click('#finish');
+    // A line: two clicks finish it.
+    await page.check('input[name=mode][value=line]');
+    for (const [fx, fy] of LINE) {
+      await editor.click({ position: { x: fx * box.width, y: fy * box.height } });
+    }
     await page.click('#validate');
     await page.waitForFunction(() => {
       const t = document.getElementById('validate-result').textContent;
@@ -70,6 +76,7 @@ const CLICKS = [[0.2, 0.3], [0.8, 0.3], [0.85, 0.85], [0.15, 0.85]];
       validate: document.getElementById('validate-result').textContent,
     }));
     result.clicked = CLICKS;
+    result.line = LINE;
     await page.screenshot({ path: shot });
     console.log(JSON.stringify(result));
   } finally {
