@@ -377,6 +377,7 @@ fn health_payload(inner: &Inner) -> Vec<u8> {
         mqtt: sh.link.clone(),
         cameras: sh.cameras.clone(),
         audit_head: sh.audit.head(),
+        time_sync: Some(crate::health::clock_state()),
     };
     serde_json::to_vec(&h).unwrap_or_default()
 }

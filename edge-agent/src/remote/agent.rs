@@ -11,6 +11,7 @@ use super::payload::{ConfigPayload, WatchlistPayload};
 use super::state::{ConfigState, Problem, Request, Status, WatchlistState};
 use super::store::{Persisted, RemoteStore};
 use super::validate::{check_config, check_watchlist, watchlist_hash};
+use crate::watchlist::Watchlist;
 
 /// Puts a validated change into effect.
 pub trait Applier: Send {
@@ -22,7 +23,7 @@ pub trait Applier: Send {
         new: &LoadedConfig,
     ) -> Result<Vec<String>, String>;
     /// Replaces the watchlist; on `Err(reason)` the previous list stays in force.
-    fn apply_watchlist(&mut self, text: &str, version: &str) -> Result<(), String>;
+    fn apply_watchlist(&mut self, list: Watchlist) -> Result<(), String>;
 }
 
 /// Where audit records go: `(actor, action, details)`.
@@ -36,24 +37,30 @@ pub struct Startup {
     pub applied_at: DateTime<Utc>,
     /// Hash of the config file on disk.
     pub base_hash: String,
-    /// The last good watchlist: (text, meta).
-    pub watchlist: Option<(String, Persisted)>,
+    /// The stored remote watchlist, when it replaced the list that is configured now.
+    pub watchlist: Option<(Watchlist, Persisted)>,
 }
 
 /// Chooses the config to start with: the stored remote config when it was applied over the file
 /// that is on disk now, else the file (an installer's edit wins over an older remote change).
-pub fn startup(disk: LoadedConfig, store: &RemoteStore) -> Startup {
+/// The same for the watchlist: `file_list_hash` is the hash of the configured list (`[watchlist]
+/// file`, or the empty list).
+pub fn startup(disk: LoadedConfig, file_list_hash: &str, store: &RemoteStore) -> Startup {
     let base_hash = config_hash(&disk);
     let now = Utc::now();
     let watchlist = match store.load_watchlist() {
+        Ok(Some((_, meta))) if meta.base_hash.as_deref() != Some(file_list_hash) => {
+            tracing::info!(remote_version = %meta.version, "the configured watchlist changed since the remote one was set; the configured one wins");
+            None
+        }
         Ok(Some((text, meta))) => {
             let p = WatchlistPayload {
                 version: meta.version.clone(),
-                watchlist: text.clone(),
+                watchlist: text,
                 actor: None,
             };
             match check_watchlist(&p) {
-                Ok(_) => Some((text, meta)),
+                Ok(list) => Some((list, meta)),
                 Err(e) => {
                     tracing::warn!(problems = ?e, "stored watchlist is not valid; ignored");
                     None
@@ -120,6 +127,8 @@ pub struct RemoteAgent {
     version: String,
     applied_at: DateTime<Utc>,
     base_hash: String,
+    /// Hash of the configured watchlist the remote one replaces.
+    list_base_hash: String,
     watchlist: Option<WatchlistState>,
     store: RemoteStore,
     applier: Box<dyn Applier>,
@@ -141,19 +150,26 @@ fn audit_details(
 
 impl RemoteAgent {
     /// The agent runs `startup.loaded` (and its watchlist, already applied by the caller).
-    pub fn new(startup: Startup, store: RemoteStore, applier: Box<dyn Applier>) -> Self {
+    /// `file_list_hash` as for [`startup`].
+    pub fn new(
+        startup: Startup,
+        file_list_hash: &str,
+        store: RemoteStore,
+        applier: Box<dyn Applier>,
+    ) -> Self {
         let watchlist = startup
             .watchlist
             .as_ref()
-            .map(|(text, meta)| WatchlistState {
+            .map(|(list, meta)| WatchlistState {
                 version: meta.version.clone(),
-                hash: meta.hash.clone(),
-                entries: count_entries(text),
+                hash: list.version().to_string(),
+                entries: list.len(),
             });
         let mut agent = RemoteAgent {
             version: startup.version,
             applied_at: startup.applied_at,
             base_hash: startup.base_hash,
+            list_base_hash: file_list_hash.to_string(),
             running: startup.loaded,
             watchlist,
             store,
@@ -307,23 +323,21 @@ impl RemoteAgent {
         };
         request.version = Some(payload.version.clone());
         let actor = payload.actor.clone();
-        let hash = watchlist_hash(&payload.watchlist);
-        let entries = match check_watchlist(&payload) {
-            Ok(n) => n,
+        let list = match check_watchlist(&payload) {
+            Ok(list) => list,
             Err(errors) => {
                 tracing::warn!(version = %payload.version, problems = errors.len(), "watchlist/set rejected");
                 self.audit(
                     actor.as_deref(),
                     "watchlist.reject",
-                    audit_details(Some(&payload.version), Some(&hash), &errors),
+                    audit_details(Some(&payload.version), None, &errors),
                 );
                 return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
             }
         };
-        if let Err(reason) = self
-            .applier
-            .apply_watchlist(&payload.watchlist, &payload.version)
-        {
+        let hash = list.version().to_string();
+        let entries = list.len();
+        if let Err(reason) = self.applier.apply_watchlist(list) {
             let errors = vec![Problem::new(
                 format!("applying watchlist {} failed: {reason}", payload.version),
                 "the previous watchlist stays in force",
@@ -337,9 +351,9 @@ impl RemoteAgent {
         }
         let meta = Persisted {
             version: payload.version.clone(),
-            hash: hash.clone(),
+            hash: watchlist_hash(&payload.watchlist),
             applied_at: Utc::now(),
-            base_hash: None,
+            base_hash: Some(self.list_base_hash.clone()),
         };
         let mut warnings = Vec::new();
         if let Err(e) = self.store.save_watchlist(&payload.watchlist, &meta) {
@@ -366,15 +380,6 @@ impl RemoteAgent {
             vec![format!("watchlist: {entries} entries")],
         )
     }
-}
-
-fn count_entries(text: &str) -> usize {
-    let p = WatchlistPayload {
-        version: String::new(),
-        watchlist: text.to_string(),
-        actor: None,
-    };
-    check_watchlist(&p).unwrap_or(0)
 }
 
 fn placeholder_state() -> ConfigState {

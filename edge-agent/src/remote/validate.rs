@@ -3,6 +3,7 @@
 
 use crate::config::{self, ConfigError, LoadedConfig, PathSeg, Severity, ValidateOptions};
 use crate::events::evidence::sha256_hex;
+use crate::watchlist::{Watchlist, WatchlistError};
 
 use super::payload::{ConfigPayload, WatchlistPayload};
 use super::state::Problem;
@@ -103,70 +104,22 @@ pub fn watchlist_hash(text: &str) -> String {
     sha256_hex(text.as_bytes())[..12].to_string()
 }
 
-/// Longest accepted line of a watchlist.
-const MAX_LINE_CHARS: usize = 512;
-
-/// Checks a watchlist's text and counts its entries: one plate per line, `#` starts a label or a
-/// comment (the format of `crate::watchlist` on the privacy branch; switch to its parser when it
-/// lands so there is one definition).
-pub fn check_watchlist(payload: &WatchlistPayload) -> Result<usize, Vec<Problem>> {
-    let mut errors = Vec::new();
-    let mut entries = 0usize;
-    for (i, line) in payload.watchlist.lines().enumerate() {
-        let at = |col: usize, message: String, hint: &str| Problem {
-            at: Some(format!("{WATCHLIST_ORIGIN}:{}:{col}", i + 1)),
-            line: Some(i + 1),
-            col: Some(col),
-            message,
-            hint: hint.into(),
-        };
-        if line.chars().count() > MAX_LINE_CHARS {
-            errors.push(at(
-                1,
-                format!("line is longer than {MAX_LINE_CHARS} characters"),
-                "one plate per line",
-            ));
-            continue;
+/// Parses a watchlist with [`Watchlist::parse_named`], the one definition of the format; the
+/// error names the line in the sent text.
+pub fn check_watchlist(payload: &WatchlistPayload) -> Result<Watchlist, Vec<Problem>> {
+    Watchlist::parse_named(&payload.watchlist, WATCHLIST_ORIGIN).map_err(|e| {
+        let mut p = Problem::new(
+            e.to_string(),
+            "one plate per line, e.g. 51F-123.45; a label goes after #",
+        );
+        if let WatchlistError::Line { line, reason, .. } = &e {
+            p.at = Some(format!("{WATCHLIST_ORIGIN}:{line}:1"));
+            p.line = Some(*line);
+            p.col = Some(1);
+            p.message = reason.clone();
         }
-        if let Some((col, c)) = line
-            .chars()
-            .enumerate()
-            .find(|(_, c)| c.is_control() && *c != '\t')
-        {
-            errors.push(at(
-                col + 1,
-                format!("control character U+{:04X}", c as u32),
-                "remove it",
-            ));
-            continue;
-        }
-        let plate = line.split('#').next().unwrap_or("").trim();
-        if plate.is_empty() {
-            continue;
-        }
-        let normal: String = plate
-            .chars()
-            .filter(|c| !matches!(c, '-' | '.' | ' ' | '\t'))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        if !(5..=10).contains(&normal.len()) || !normal.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            let col = line
-                .find(plate)
-                .map_or(1, |b| line[..b].chars().count() + 1);
-            errors.push(at(
-                col,
-                format!("`{plate}` is not a plate"),
-                "write one plate per line, e.g. 51F-123.45; a label goes after #",
-            ));
-            continue;
-        }
-        entries += 1;
-    }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(errors)
-    }
+        vec![p]
+    })
 }
 
 #[cfg(test)]
@@ -279,12 +232,12 @@ frame_size = [1280, 720]
             watchlist: t.into(),
             actor: None,
         };
-        assert_eq!(
-            check_watchlist(&w("# list\n51F-123.45 # stolen\n\n29B125662\n")),
-            Ok(2)
-        );
+        let list =
+            check_watchlist(&w("# list\n51F-123.45 # stolen\n\n29B125662\n")).expect("valid");
+        assert_eq!(list.len(), 2);
         let e = check_watchlist(&w("51F-123.45\n  not a plate!\n")).expect_err("bad");
-        assert_eq!(e[0].at.as_deref(), Some("mqtt:watchlist/set:2:3"));
+        assert_eq!(e[0].at.as_deref(), Some("mqtt:watchlist/set:2:1"));
+        assert!(e[0].message.contains("not part of a plate"), "{e:?}");
         assert_eq!(watchlist_hash("a").len(), 12);
     }
 }
