@@ -566,6 +566,9 @@ impl Pipeline {
             tracing::info!(camera = %r.spec.id, "camera removed");
             self.retire(r);
         }
+        if let Some(hub) = &self.opts.live {
+            hub.cameras_changed(&wanted);
+        }
         Ok(changes)
     }
 }
