@@ -45,9 +45,11 @@ const CLICKS = [[0.2, 0.3], [0.8, 0.3], [0.85, 0.85], [0.15, 0.85]];
     await page.waitForFunction(() => document.querySelectorAll('#events li .kind').length > 0,
       null, { timeout: 60000 });
 
-    const box = await page.locator('#editor').boundingBox();
+    const editor = page.locator('#editor');
+    const box = await editor.boundingBox();
     for (const [fx, fy] of CLICKS) {
-      await page.mouse.click(box.x + fx * box.width, box.y + fy * box.height);
+      // Relative to the canvas, which playwright scrolls into view first.
+      await editor.click({ position: { x: fx * box.width, y: fy * box.height } });
     }
     await page.click('#finish');
     await page.click('#validate');
@@ -57,6 +59,7 @@ const CLICKS = [[0.2, 0.3], [0.8, 0.3], [0.85, 0.85], [0.15, 0.85]];
     }, null, { timeout: 15000 });
     // One more snapshot refresh so the screenshot shows a live frame under the drawn zone.
     await page.waitForTimeout(1500);
+    await page.evaluate(() => window.scrollTo(0, 0));
 
     const result = await page.evaluate(() => ({
       natural: [document.getElementById('snapshot').naturalWidth,

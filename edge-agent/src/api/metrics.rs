@@ -131,7 +131,8 @@ pub fn render(
             c.target_fps,
         );
     }
-    let counters: [(&str, &str, fn(&CameraLive) -> u64); 7] = [
+    type Counter = (&'static str, &'static str, fn(&CameraLive) -> u64);
+    let counters: [Counter; 7] = [
         (
             "edge_agent_camera_frames_decoded_total",
             "Frames decoded by the camera's source.",

@@ -16,7 +16,8 @@ fn secret_key(key: &str) -> bool {
         .any(|w| k.contains(w))
 }
 
-/// `scheme://user:pass@host/...` → `scheme://user:<redacted>@host/...`; other text unchanged.
+/// `scheme://user:pass@host/...` → `scheme://user:***@host/...` (as the sources log camera URLs);
+/// other text unchanged.
 pub fn redact_url(s: &str) -> String {
     let Some(start) = s.find("://").map(|i| i + 3) else {
         return s.to_string();
@@ -29,7 +30,7 @@ pub fn redact_url(s: &str) -> String {
     };
     let userinfo = &authority[..at];
     let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-    format!("{}{user}:{REDACTED}{}", &s[..start], &rest[at..])
+    format!("{}{user}:***{}", &s[..start], &rest[at..])
 }
 
 fn redact(v: &mut Value) {
@@ -64,11 +65,11 @@ mod tests {
     fn urls_lose_their_password_only() {
         assert_eq!(
             redact_url("rtsp://admin:hunter2@10.0.0.5:554/Streaming/101"),
-            "rtsp://admin:<redacted>@10.0.0.5:554/Streaming/101"
+            "rtsp://admin:***@10.0.0.5:554/Streaming/101"
         );
         assert_eq!(
             redact_url("rtsp://admin@cam/x?a=b@c"),
-            "rtsp://admin:<redacted>@cam/x?a=b@c"
+            "rtsp://admin:***@cam/x?a=b@c"
         );
         assert_eq!(redact_url("rtsp://cam/x"), "rtsp://cam/x");
         assert_eq!(redact_url("/data/clip.mp4"), "/data/clip.mp4");
@@ -101,10 +102,7 @@ token_file = "/etc/edge/api.tokens"
         assert!(!s.contains("mqtt.pass") && !s.contains("c.key") && !s.contains("api.tokens"));
         assert_eq!(v["mqtt"]["username"], "edge");
         assert_eq!(v["mqtt"]["tls"]["ca_file"], "/etc/edge/ca.pem");
-        assert_eq!(
-            v["cameras"][0]["url"],
-            "rtsp://admin:<redacted>@10.1.2.3/stream"
-        );
+        assert_eq!(v["cameras"][0]["url"], "rtsp://admin:***@10.1.2.3/stream");
         assert_eq!(v["http"]["token_file"], REDACTED);
     }
 }

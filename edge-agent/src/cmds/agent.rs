@@ -9,11 +9,13 @@ use edge_agent::audit::AuditTrail;
 use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
 use edge_agent::events::{ModelId, TimeSync};
 use edge_agent::inference::Model;
-use edge_agent::models::{ManifestSet, ModelStore};
+use edge_agent::models::{ManifestSet, ModelCard, ModelStore};
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{CameraSpec, WorkerModels};
+use edge_agent::privacy::{PlateHasher, PrivacyPolicy};
 use edge_agent::publish::status::config_hash;
 use edge_agent::runtime;
+use edge_agent::spool::Retention;
 use edge_agent::watchlist::{SharedWatchlist, Watchlist};
 use serde_json::json;
 
@@ -41,6 +43,8 @@ pub fn checked_config(path: &Path) -> anyhow::Result<LoadedConfig> {
 pub struct Models {
     pub workers: Vec<WorkerModels>,
     pub ids: Vec<ModelId>,
+    /// Model card summaries for the status message.
+    pub cards: Vec<ModelCard>,
     pub provider: String,
 }
 
@@ -76,6 +80,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
     let plates =
         plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
     let mut ids = Vec::new();
+    let mut cards = Vec::new();
     for (role, name) in cfg.models.roles() {
         if !plates && role != "detector" {
             continue;
@@ -85,6 +90,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
             name: m.name.clone(),
             sha256: m.sha256.chars().take(12).collect(),
         });
+        cards.push(ModelCard::from_manifest(m));
     }
     let mut workers = Vec::new();
     let mut provider = String::new();
@@ -114,6 +120,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
     Ok(Models {
         workers,
         ids,
+        cards,
         provider,
     })
 }
@@ -140,6 +147,7 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         models: models.ids.clone(),
         evidence: loaded.config.evidence.clone(),
         time_sync: TimeSync::Unknown,
+        privacy: PrivacyPolicy::default(),
     }
 }
 
@@ -186,4 +194,94 @@ pub fn watchlist(loaded: &LoadedConfig, trail: &AuditTrail) -> anyhow::Result<Sh
         json!({"file": path.display().to_string(), "plates": list.len(), "hash": list.hash()}),
     );
     Ok(SharedWatchlist::new(list))
+}
+
+/// The privacy rules events are built under: the plate key when `hash_plates` is on, the watchlist,
+/// and the cameras whose evidence is not pixelated — each of those logged with its reason and
+/// recorded in the audit log, so the choice is visible long after start-up.
+pub fn privacy_policy(
+    loaded: &LoadedConfig,
+    watchlist: SharedWatchlist,
+    trail: &AuditTrail,
+) -> anyhow::Result<PrivacyPolicy> {
+    let p = &loaded.config.privacy;
+    let hasher = match (&p.plate_key_file, p.hash_plates) {
+        (Some(file), true) => Some(PlateHasher::load(&loaded.resolve_path(file))?),
+        (None, true) => anyhow::bail!("[privacy] hash_plates = true needs plate_key_file"),
+        (_, false) => None,
+    };
+    let mut policy = PrivacyPolicy {
+        hasher,
+        watchlist,
+        ..PrivacyPolicy::default()
+    };
+    for cam in loaded.config.cameras.iter().filter(|c| c.enabled) {
+        if cam.privacy.blur_people {
+            continue;
+        }
+        let reason = cam.privacy.reason.as_deref().unwrap_or("").trim();
+        if reason.is_empty() {
+            anyhow::bail!(
+                "camera `{}` has blur_people = false without a reason in [cameras.privacy]",
+                cam.id
+            );
+        }
+        tracing::warn!(camera = %cam.id, reason, "people are NOT pixelated in this camera's evidence");
+        trail.record(
+            "privacy.blur_disabled",
+            "local",
+            json!({"camera": cam.id, "reason": reason}),
+        );
+        policy.unblurred_cameras.insert(cam.id.clone());
+    }
+    tracing::info!(
+        hash_plates = policy.hasher.is_some(),
+        unblurred_cameras = policy.unblurred_cameras.len(),
+        "privacy settings in force"
+    );
+    Ok(policy)
+}
+
+/// Puts `[privacy.retention]` and the audit trail in force on the delivery's spool, and checks ages
+/// once a minute from a background thread (a quiet camera submits nothing that would trigger it).
+pub fn spool_retention(
+    loaded: &LoadedConfig,
+    delivery: &edge_agent::publish::Delivery,
+    trail: &AuditTrail,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    let r = &loaded.config.privacy.retention;
+    let retention = Retention::from_hours(r.evidence_hours, r.event_hours);
+    delivery
+        .with_spool(|s| {
+            s.set_audit(trail.clone());
+            s.set_retention(retention)
+        })
+        .context("enforcing [privacy.retention] on the spool")?;
+    tracing::info!(
+        evidence_hours = r.evidence_hours,
+        event_hours = r.event_hours,
+        "retention in force (0 = no age limit)"
+    );
+    if retention == Retention::default() {
+        return Ok(());
+    }
+    let delivery = delivery.clone();
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || {
+            let mut waited = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                waited += 1;
+                if waited >= 60 {
+                    waited = 0;
+                    if let Err(e) = delivery.with_spool(|s| s.expire()) {
+                        tracing::error!(error = %e, "spool retention check failed");
+                    }
+                }
+            }
+        })
+        .context("starting the retention thread")?;
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use edge_agent::api::ApiServer;
+use edge_agent::api::{ApiServer, AuditSink};
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
@@ -59,17 +59,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         hub.add_camera(c, &c.url, c.target_fps);
     }
     let api = if cfg.http.enabled {
-        Some(ApiServer::start(&loaded, hub.clone()).context("starting the local HTTP API")?)
+        let access = trail.clone();
+        let audit: AuditSink = Box::new(move |actor, details| {
+            access.record("api.access", actor, details);
+        });
+        Some(
+            ApiServer::start(&loaded, hub.clone(), Some(audit))
+                .context("starting the local HTTP API")?,
+        )
     } else {
         None
     };
+    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.set_blur_people(&c.id, privacy.blurs(&c.id));
+    }
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
+    birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
     hub.set_delivery(delivery.clone());
-    let builder = agent::event_builder(&loaded, &models);
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
+    let mut builder = agent::event_builder(&loaded, &models);
+    builder.privacy = privacy;
     let mut sink =
         EventSink::new(builder, delivery.topics().clone()).with_delivery(delivery.clone());
     if let Some(path) = &args.events {

@@ -48,6 +48,7 @@ const SECTIONS: &[&str] = &[
     "evidence",
     "watchlist",
     "health",
+    "privacy",
 ];
 
 /// Reads and parses a config file.
@@ -119,6 +120,8 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let watchlist =
         optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
     let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
+    let privacy =
+        optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence,
@@ -145,6 +148,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 watchlist: watchlist.unwrap_or_default(),
                 // Some whenever no diagnostic was raised.
                 health: health.unwrap_or_default(),
+                privacy: privacy.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,

@@ -53,6 +53,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.http(&c.http);
     v.evidence(&c.evidence);
     v.watchlist(&c.watchlist);
+    v.privacy(&c.privacy, &c.cameras);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -589,6 +590,48 @@ impl Validator<'_> {
         }
         if let Some(t) = &h.token_file {
             self.file(&at("token_file"), t, "token file", None);
+        }
+    }
+
+    /// Turning blurring off needs a reason; hashing needs a usable key.
+    fn privacy(&mut self, p: &PrivacyConfig, cams: &[CameraConfig]) {
+        for (i, cam) in cams.iter().enumerate() {
+            let reason = cam.privacy.reason.as_deref().map(str::trim).unwrap_or("");
+            if !cam.privacy.blur_people && reason.is_empty() {
+                self.error(
+                    &[Key("cameras"), Index(i), Key("privacy"), Key("blur_people")],
+                    format!(
+                        "camera `{}` turns off pixelation of people without a reason",
+                        cam.id
+                    ),
+                    "add `reason = \"...\"` to [cameras.privacy] (it is logged and audited), or remove blur_people = false",
+                );
+            }
+        }
+        let at = |k| [Key("privacy"), Key(k)];
+        match (&p.plate_key_file, p.hash_plates) {
+            (None, true) => self.error(
+                &at("hash_plates"),
+                "hash_plates = true needs plate_key_file",
+                "point plate_key_file at a file holding the site's secret key (e.g. `head -c 32 /dev/urandom > site.key`)",
+            ),
+            (Some(file), _) => {
+                let resolved = self.loaded.resolve_path(file);
+                match std::fs::read(&resolved) {
+                    Ok(key) if crate::privacy::key_from_file_bytes(&key).len() < crate::privacy::MIN_KEY_BYTES => self.error(
+                        &at("plate_key_file"),
+                        format!(
+                            "plate key {} is shorter than {} bytes",
+                            resolved.display(),
+                            crate::privacy::MIN_KEY_BYTES
+                        ),
+                        "use a random key, e.g. `head -c 32 /dev/urandom > site.key`",
+                    ),
+                    Ok(_) => {}
+                    Err(_) => self.file(&at("plate_key_file"), file, "plate key", None),
+                }
+            }
+            (None, false) => {}
         }
     }
 

@@ -111,6 +111,9 @@ pub struct FrameContext<'a> {
     pub capture_time: SystemTime,
     pub stream_time: Duration,
     pub seq: u64,
+    /// Boxes of the people seen on this frame (detections and person tracks), which evidence
+    /// images pixelate (`[cameras.privacy]`).
+    pub people: Vec<[f32; 4]>,
 }
 
 const VEHICLE_LABELS: [&str; 4] = ["car", "motorcycle", "bus", "truck"];
@@ -163,11 +166,12 @@ impl CameraState {
                 self.id, frame.seq, frame.width, frame.height
             ))
         })?;
-        let ctx = FrameContext {
+        let mut ctx = FrameContext {
             image: &image,
             capture_time: frame.capture_time,
             stream_time: t,
             seq: frame.seq,
+            people: Vec::new(),
         };
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
@@ -200,6 +204,7 @@ impl CameraState {
                 .unwrap_or_else(|| Arc::from(format!("class_{class_id}")))
         };
 
+        ctx.people = person_boxes(&detections, &update.tracks, &label_of);
         for tr in &update.tracks {
             let entry = self
                 .labels
@@ -278,8 +283,8 @@ impl CameraState {
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
         if let Some(hub) = &self.live {
+            // `ctx` borrows the image; take what it holds before the image moves into the hub.
             let (seq, capture_time) = (ctx.seq, ctx.capture_time);
-            drop(ctx);
             hub.frame_processed(
                 &self.id,
                 Arc::new(image),
@@ -485,6 +490,27 @@ impl CameraState {
             }
         }
     }
+}
+
+/// Every person box of the frame: this frame's detections plus the person tracks (which cover a
+/// person the detector missed on this one frame).
+fn person_boxes(
+    detections: &[Detection],
+    tracks: &[Track],
+    label_of: &dyn Fn(usize) -> Arc<str>,
+) -> Vec<[f32; 4]> {
+    let is_person = |c: usize| &*label_of(c) == "person";
+    detections
+        .iter()
+        .filter(|d| is_person(d.class_id))
+        .map(|d| d.bbox)
+        .chain(
+            tracks
+                .iter()
+                .filter(|t| is_person(t.class_id))
+                .map(|t| t.bbox),
+        )
+        .collect()
 }
 
 /// Seconds after local midnight of a wall-clock time.

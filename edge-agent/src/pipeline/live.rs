@@ -98,6 +98,8 @@ pub struct CameraLive {
     pub source: SourceCounters,
     pub stats: CameraStats,
     pub frame: Option<LiveFrame>,
+    /// Pixelate people in snapshots, as in evidence (`[privacy]`); on unless the camera turns it off.
+    pub blur_people: bool,
     processed_at: VecDeque<Instant>,
     plates: HashMap<u64, String>,
 }
@@ -119,6 +121,7 @@ impl CameraLive {
             source: SourceCounters::default(),
             stats: CameraStats::default(),
             frame: None,
+            blur_people: true,
             processed_at: VecDeque::new(),
             plates: HashMap::new(),
         }
@@ -189,6 +192,12 @@ impl LiveHub {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(cam.id.clone(), Arc::new(Mutex::new(live)));
+    }
+
+    /// Whether snapshots of `camera` pixelate people (the camera's privacy setting).
+    pub fn set_blur_people(&self, camera: &str, blur: bool) {
+        let e = self.entry(camera);
+        lock(&e).blur_people = blur;
     }
 
     /// The delivery whose spool and MQTT state `/metrics` reports.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
 use crate::publish::Delivery;
@@ -25,6 +26,7 @@ pub struct EventSink {
     delivery: Option<Delivery>,
     jsonl: Option<Mutex<BufWriter<File>>>,
     evidence_dir: Option<PathBuf>,
+    audit: AuditTrail,
     counts: Mutex<BTreeMap<EventKind, u64>>,
     /// Local numbering when there is no spool to assign `seq`.
     next_seq: AtomicU64,
@@ -43,6 +45,7 @@ impl EventSink {
             delivery: None,
             jsonl: None,
             evidence_dir: None,
+            audit: AuditTrail::disabled(),
             counts: Mutex::new(BTreeMap::new()),
             next_seq: AtomicU64::new(1),
             failures: AtomicU64::new(0),
@@ -79,6 +82,12 @@ impl EventSink {
     /// Also save evidence JPEGs as `{dir}/{sha256}.jpg`.
     pub fn with_evidence_dir(mut self, dir: PathBuf) -> Self {
         self.evidence_dir = Some(dir);
+        self
+    }
+
+    /// Record every evidence export (`with_evidence_dir`) in this audit trail.
+    pub fn with_audit(mut self, trail: AuditTrail) -> Self {
+        self.audit = trail;
         self
     }
 
@@ -120,11 +129,29 @@ impl EventSink {
             })
             .collect();
         if let Some(dir) = &self.evidence_dir {
+            let mut written = Vec::new();
             for im in &images {
                 let path = dir.join(format!("{}.jpg", im.sha256));
-                if let Err(e) = std::fs::write(&path, &im.jpeg) {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot save evidence");
+                match std::fs::write(&path, &im.jpeg) {
+                    Ok(()) => written.push(im.sha256.clone()),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot save evidence")
+                    }
                 }
+            }
+            if !written.is_empty() {
+                // Evidence copied out of the agent's control: who, what and where (Circular 67).
+                self.audit.record(
+                    "evidence.export",
+                    "local",
+                    serde_json::json!({
+                        "dir": dir.display().to_string(),
+                        "event_id": event.event_id.to_string(),
+                        "kind": kind.as_str(),
+                        "camera": event.camera_id,
+                        "sha256": written,
+                    }),
+                );
             }
         }
         let seq = match &self.delivery {

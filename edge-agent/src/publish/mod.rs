@@ -254,6 +254,12 @@ impl Delivery {
             .map_err(DeliveryError::Commit)
     }
 
+    /// Runs `f` on the spool, e.g. to set retention and the audit trail at start-up, or to
+    /// enforce retention periodically.
+    pub fn with_spool<R>(&self, f: impl FnOnce(&mut Spool) -> R) -> R {
+        f(&mut lock(&self.inner.spool))
+    }
+
     /// Latest state of a camera, reported in the next `health` message.
     pub fn set_camera_health(&self, camera_id: &str, health: CameraHealth) {
         lock(&self.inner.shared)

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::LoadedConfig;
 use crate::events::ModelId;
+use crate::models::ModelCard;
 use crate::spool::SpoolStats;
 
 /// The retained birth message.
@@ -30,6 +31,9 @@ pub struct StatusInfo {
     pub cameras: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// One model card summary per loaded model: task, training data, licence, known limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_cards: Vec<ModelCard>,
 }
 
 impl StatusInfo {
@@ -51,6 +55,7 @@ impl StatusInfo {
                 .map(|cam| cam.id.clone())
                 .collect(),
             started_at: Some(Utc::now()),
+            model_cards: Vec::new(),
         }
     }
 
@@ -71,6 +76,17 @@ impl StatusInfo {
             started_at: DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
+            model_cards: vec![ModelCard {
+                name: "yolox_nano_coco_416".into(),
+                task: "object_detection".into(),
+                training_data: "COCO 2017 (80 classes)".into(),
+                licence: "Apache-2.0".into(),
+                known_limits: vec![
+                    "cars truncated by the image edge can be missed".into(),
+                    "night scenes with headlight glare produce wrong classes (a car labelled train)"
+                        .into(),
+                ],
+            }],
         }
     }
 }
@@ -145,6 +161,8 @@ impl Health {
                 max_bytes: 1 << 30,
                 evicted_events: 0,
                 evicted_evidence: 0,
+                expired_events: 0,
+                expired_evidence: 4,
             },
             mqtt: LinkStats {
                 connected: true,

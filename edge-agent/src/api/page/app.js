@@ -21,7 +21,7 @@ async function api(path, opts = {}) {
   if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
   const r = await fetch(path, Object.assign({}, opts, { headers, cache: 'no-store' }));
   if (r.status === 401) {
-    showLogin('The agent refused the token.');
+    showLogin(state.token ? 'The agent refused the token.' : '');
     throw new Error('unauthorised');
   }
   return r;
@@ -85,7 +85,7 @@ async function refreshCameras() {
     tr.dataset.camera = c.id;
     const cells = [
       c.name ? c.id + ' (' + c.name + ')' : c.id,
-      c.state + (c.state_detail ? ': ' + c.state_detail : ''),
+      c.state,
       c.fps.toFixed(1) + ' / ' + c.target_fps,
       c.decoded, c.processed, c.dropped, c.decode_errors,
       fmtAge(c.frame ? c.frame.age_s : null),
@@ -93,7 +93,10 @@ async function refreshCameras() {
     cells.forEach((v, i) => {
       const td = document.createElement('td');
       td.textContent = v;
-      if (i === 1) td.className = 'state-' + c.state;
+      if (i === 1) {
+        td.className = 'state-' + c.state;
+        td.title = c.state_detail || '';
+      }
       tr.appendChild(td);
     });
     return tr;
