@@ -78,6 +78,8 @@ require_shared() {
 setup_env() {
   need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
   # openh264 (bundled C++ source); the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
+  # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip
+  need_apt systemd adduser binutils
   need_apt g++ procps ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   # the installer page's browser test (tests/api.rs): Debian's Chromium driven by playwright-core
   need_apt chromium

@@ -21,6 +21,7 @@ pub mod publish;
 pub mod remote;
 pub mod rules;
 pub mod runtime;
+pub mod service;
 pub mod source;
 pub mod spool;
 pub mod track;

@@ -14,7 +14,7 @@ use crate::plate::{
 };
 
 /// Where plate candidates come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum PlateMode {
     /// Plate detector on the full frame only.

@@ -135,6 +135,9 @@ impl Tokens {
 /// Where access records go besides the log: the agent's audit trail (`actor`, `details`).
 pub type AuditSink = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
 
+/// Per (token id, path): when last recorded, and requests since.
+type Seen = (Option<Instant>, u64);
+
 /// Records authenticated API requests by token id (`token:<id>`), the accountability trail
 /// DESIGN.md asks for; the only place API access is recorded. Every request is logged at debug
 /// level. The first request of a token to a path is recorded (log at info, and the audit sink),
@@ -142,8 +145,7 @@ pub type AuditSink = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
 /// a page polling snapshots every second must not write 86 400 audit records a day.
 pub struct AccessLog {
     window: Duration,
-    /// Per (token id, path): when last recorded, and requests since.
-    seen: Mutex<HashMap<(String, String), (Option<Instant>, u64)>>,
+    seen: Mutex<HashMap<(String, String), Seen>>,
     audit: Option<AuditSink>,
 }
 

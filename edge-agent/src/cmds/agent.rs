@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions};
+use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions, Readers};
 use edge_agent::audit::AuditTrail;
 use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
 use edge_agent::events::{ModelId, TimeSync};
@@ -81,7 +81,9 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
     let mut ids = Vec::new();
     let mut cards = Vec::new();
-    for (role, name) in cfg.models.roles() {
+    let recognizer = (plates && cfg.plates.readers != Readers::Slot)
+        .then_some(("plate_recognizer", cfg.plates.recognizer.as_str()));
+    for (role, name) in cfg.models.roles().into_iter().chain(recognizer) {
         if !plates && role != "detector" {
             continue;
         }
@@ -98,16 +100,25 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         let detector = load("detector", &cfg.models.detector)?;
         provider = detector.provider().as_str().to_string();
         let reader = if plates {
+            let opts = cfg.plates.reader_options();
+            // Vehicle crops need a vehicle detector of their own; the pipeline passes tracked
+            // vehicles instead, so the reader reads whole frames on plates only.
             let opts = ReaderOptions {
                 mode: PlateMode::FullFrame,
-                ..ReaderOptions::default()
+                ..opts
             };
-            Some(PlateReader::new(
+            let reader = PlateReader::new(
                 load("plate_detector", &cfg.models.plate_detector)?,
                 load("plate_ocr", &cfg.models.plate_ocr)?,
                 None,
                 opts,
-            )?)
+            )?;
+            Some(match cfg.plates.readers {
+                Readers::Slot => reader,
+                Readers::Ppocr | Readers::Fused => {
+                    reader.with_recognizer(load("plate_recognizer", &cfg.plates.recognizer)?)?
+                }
+            })
         } else {
             None
         };
@@ -138,6 +149,15 @@ pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> C
     }
 }
 
+/// The clock's sync state now, logged when it is not synchronised (events carry it).
+pub fn clock_sync() -> TimeSync {
+    let state = edge_agent::health::clock_state();
+    if state.sync != TimeSync::Synced {
+        tracing::warn!(clock = %state.describe(), "the device clock is not known to be synchronised; event times are evidence of order only");
+    }
+    state.sync
+}
+
 /// Shared fields of this device's events.
 pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
     EventBuilder {
@@ -146,7 +166,8 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         config_hash: config_hash(loaded),
         models: models.ids.clone(),
         evidence: loaded.config.evidence.clone(),
-        time_sync: TimeSync::Unknown,
+        // Read once at start; the `health` message carries the live state.
+        time_sync: clock_sync(),
         privacy: PrivacyPolicy::default(),
     }
 }

@@ -101,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = PipelineOptions {
         lossless: !args.realtime,
         utc_offset_minutes: cfg.device.utc_offset_minutes,
+        health: cfg.health.clone(),
         ..PipelineOptions::default()
     };
     opts.source.realtime = args.realtime;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
 use edge_agent::publish::status::StatusInfo;
+use edge_agent::service::{self, Liveness, Notifier};
 
 use super::{agent, remote};
 
@@ -107,9 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let mut opts = PipelineOptions {
         utc_offset_minutes: cfg.device.utc_offset_minutes,
+        health: cfg.health.clone(),
         ..PipelineOptions::default()
     };
-    opts.source.stop = stop;
     opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
@@ -123,6 +124,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         hub.clone(),
         trail.clone(),
     )?;
+    // systemd (Type=notify): READY=1 once cameras are open and workers run, WATCHDOG=1 only while
+    // every camera makes progress, STOPPING=1 at shutdown.
+    let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;
+    let liveness = Arc::new(Liveness::new(
+        Duration::from_secs_f64(cfg.health.watchdog_stale_s.max(1.0)),
+        // A reconnect attempt may take a connection step per stall timeout.
+        opts.source.stall_timeout * 4,
+    ));
+    opts.liveness = Some(liveness.clone());
+    let supervisor_stop = Arc::new(AtomicBool::new(false));
+    let supervisor = {
+        let (liveness, stop, pipeline_stop) =
+            (liveness.clone(), supervisor_stop.clone(), stop.clone());
+        let status = format!("running {} camera(s)", cameras.len());
+        std::thread::Builder::new()
+            .name("sd-notify".into())
+            .spawn(move || {
+                // A signal stops the pipeline; systemd hears STOPPING=1 at once.
+                let either = AtomicBool::new(false);
+                let watch =
+                    || pipeline_stop.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        while !watch() {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        either.store(true, Ordering::Relaxed);
+                    });
+                    service::supervise(&notifier, &liveness, &either, &status);
+                });
+            })
+            .context("starting the systemd notification thread")?
+    };
+    opts.source.stop = stop;
     let result = pipeline::run_controlled(
         cameras,
         models.workers,
@@ -130,6 +165,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         sink.clone(),
         Some(control_rx),
     );
+    supervisor_stop.store(true, Ordering::Relaxed);
+    if supervisor.join().is_err() {
+        tracing::error!("the systemd notification thread panicked");
+    }
     if let Err(e) = sink.flush() {
         tracing::warn!(error = %e, "cannot flush the events file");
     }

@@ -171,7 +171,7 @@ fn thumbnail(g: &Grey) -> Vec<u8> {
                     c += 1;
                 }
             }
-            out.push(if c > 0 { (s / c) as u8 } else { 0 });
+            out.push(s.checked_div(c).unwrap_or(0) as u8);
         }
     }
     out

@@ -69,6 +69,8 @@ fn from_adjtimex() -> Option<ClockState> {
         tracing::debug!(error = %std::io::Error::last_os_error(), "adjtimex unavailable");
         return None;
     }
+    // `c_long` is i64 here but i32 on armv7.
+    #[allow(clippy::useless_conversion)]
     Some(interpret_adjtimex(
         rc,
         tx.status,

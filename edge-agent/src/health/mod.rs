@@ -12,7 +12,7 @@ pub mod clock;
 pub mod monitor;
 
 pub use clock::{ClockState, clock_state};
-pub use monitor::{Condition, Monitor, Snapshot, Transition};
+pub use monitor::{Condition, Monitor, Report, Snapshot, Transition};
 
 #[cfg(test)]
 mod tests;

@@ -155,6 +155,19 @@ impl Transition {
     }
 }
 
+/// A camera's current health, for the `health` message.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// `ok`, `down` or the most serious active condition.
+    pub state: &'static str,
+    pub active: Vec<Condition>,
+    pub snapshot: Snapshot,
+    pub expected_fps: f64,
+    pub counters: SourceCounters,
+    /// Capture time of the last frame seen.
+    pub last_frame: Option<SystemTime>,
+}
+
 /// One camera's health monitor; feed it every decoded frame and every stream status.
 #[derive(Debug)]
 pub struct Monitor {
@@ -221,6 +234,18 @@ impl Monitor {
     /// The camera's expected frame rate.
     pub fn expected_fps(&self) -> f64 {
         self.expected_fps
+    }
+
+    /// The current state with the last measurements.
+    pub fn report(&self, counters: SourceCounters, last_frame: Option<SystemTime>) -> Report {
+        Report {
+            state: self.state,
+            active: self.active(),
+            snapshot: self.snapshot.clone(),
+            expected_fps: self.expected_fps,
+            counters,
+            last_frame,
+        }
     }
 
     /// Image checks made so far.

@@ -312,6 +312,40 @@ impl EventBuilder {
         });
         e
     }
+
+    /// A `camera_health` event for a change of the camera's image health (frozen, covered,
+    /// defocused, scene changed, low fps, back to ok), with the measurements and, when the frame is
+    /// given, the picture that decided it as evidence (what the reviewer needs to see).
+    pub fn health_transition(
+        &self,
+        camera: &str,
+        tr: &crate::health::Transition,
+        frame: Option<&crate::source::Frame>,
+    ) -> Result<(Event, Vec<EvidenceImage>), EvidenceError> {
+        let phase = match (tr.from, tr.to) {
+            ("ok", _) => Phase::New,
+            (_, "ok") => Phase::End,
+            _ => Phase::Update,
+        };
+        let mut e = self.base(EventKind::CameraHealth, phase, camera, tr.capture_time);
+        e.rule = Some(RuleInfo {
+            id: "camera_health".into(),
+            zone: None,
+            line: None,
+            details: tr.details(),
+        });
+        let images = match frame {
+            Some(f) => vec![evidence::encode_frame(
+                &f.rgb,
+                f.width,
+                f.height,
+                self.evidence.frame_max_width,
+                self.evidence.jpeg_quality,
+            )?],
+            None => Vec::new(),
+        };
+        Ok((e, images))
+    }
 }
 
 #[cfg(test)]

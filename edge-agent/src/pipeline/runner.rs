@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::config::{CameraConfig, CameraRole};
-use crate::source::{self, FrameSource, SourceCounters, SourceItem, SourceOptions, StreamStatus};
+use crate::config::{CameraConfig, CameraRole, HealthConfig};
+use crate::health::{Monitor, Report, Transition};
+use crate::service::Liveness;
+use crate::source::{
+    self, Frame, FrameSource, SourceCounters, SourceItem, SourceOptions, StreamStatus,
+};
 use crate::track::TrackerConfig;
 
 use super::PipelineError;
@@ -44,6 +48,10 @@ pub struct PipelineOptions {
     pub utc_offset_minutes: i32,
     /// Live state for the local HTTP API; none when it is off.
     pub live: Option<Arc<super::live::LiveHub>>,
+    /// Camera health and tamper checks (`[health]`).
+    pub health: HealthConfig,
+    /// Progress record for the systemd watchdog (`run` under systemd); `None` elsewhere.
+    pub liveness: Option<Arc<Liveness>>,
 }
 
 impl Default for PipelineOptions {
@@ -56,6 +64,8 @@ impl Default for PipelineOptions {
             plates: PlateSchedule::default(),
             utc_offset_minutes: 420,
             live: None,
+            health: HealthConfig::default(),
+            liveness: None,
         }
     }
 }
@@ -67,6 +77,11 @@ pub trait Sink: Send + Sync {
     fn observation(&self, camera: &str, obs: Observation, frame: Option<&FrameContext<'_>>);
     /// A camera's stream went up, down or stalled.
     fn stream_status(&self, camera: &str, status: &StreamStatus, counters: SourceCounters);
+    /// A camera's image health changed (frozen, covered, defocused, scene changed, low fps, ok);
+    /// `frame` is the frame that decided it.
+    fn health_transition(&self, _camera: &str, _transition: &Transition, _frame: Option<&Frame>) {}
+    /// A camera's current health, about once a second while frames arrive.
+    fn health_report(&self, _camera: &str, _report: &Report) {}
 }
 
 /// Counts of one camera over the run.
@@ -231,6 +246,7 @@ pub fn run_controlled(
         let sink = sink.clone();
         let stop = opts.source.stop.clone();
         let live = opts.live.clone();
+        let liveness = opts.liveness.clone();
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
             .spawn(move || {
@@ -262,6 +278,9 @@ pub fn run_controlled(
                         tracing::error!(camera = %cam.spec_id, frame = seq, error = %e, "frame not processed");
                     }
                     drop(state);
+                    if let Some(l) = &liveness {
+                        l.progress(&cam.spec_id);
+                    }
                     if let Some(hub) = &live {
                         let dropped = queues.dropped().get(index).copied().unwrap_or(0);
                         hub.set_losses(
@@ -275,6 +294,15 @@ pub fn run_controlled(
             })
             .map_err(PipelineError::Thread)?;
         pool.push(handle);
+    }
+
+    if let Some(l) = &opts.liveness {
+        l.start(
+            &p.running
+                .iter()
+                .map(|r| r.spec.id.clone())
+                .collect::<Vec<_>>(),
+        );
     }
 
     // Watch for shutdown and camera changes until the workers are done.
@@ -391,6 +419,8 @@ impl Pipeline {
                 sink: self.sink.clone(),
                 lossless: self.opts.lossless,
                 live: self.opts.live.clone(),
+                monitor: Monitor::new(self.opts.health.clone(), spec.target_fps),
+                liveness: self.opts.liveness.clone(),
             },
             src,
         );
@@ -553,6 +583,10 @@ struct Decoder {
     sink: Arc<dyn Sink>,
     lossless: bool,
     live: Option<Arc<super::live::LiveHub>>,
+    /// Camera health and tamper checks on every decoded frame.
+    monitor: Monitor,
+    /// Progress record for the systemd watchdog.
+    liveness: Option<Arc<Liveness>>,
 }
 
 fn spawn_decoder(
@@ -567,15 +601,36 @@ fn spawn_decoder(
         sink,
         lossless,
         live,
+        mut monitor,
+        liveness,
     } = d;
     thread::Builder::new()
         .name(format!("decode-{}", cam.spec_id))
         .spawn(move || {
             let mut sampler = FpsSampler::new(fps);
+            let mut last_report: Option<Instant> = None;
             loop {
                 match src.next_item() {
                     Ok(Some(SourceItem::Frame(frame))) => {
                         cam.decoded.fetch_add(1, Ordering::Relaxed);
+                        // Health is checked on every decoded frame (cheap: one small grey copy
+                        // per check interval), so a frozen or covered camera is seen even when
+                        // inference is behind and drops frames.
+                        let counters = src.counters();
+                        let transition = monitor.on_frame(&frame, counters);
+                        if let Some(tr) = &transition {
+                            tracing::warn!(camera = %cam.spec_id, from = tr.from, to = tr.to, details = %serde_json::Value::Object(tr.details()), "camera health changed");
+                            sink.health_transition(&cam.spec_id, tr, Some(&frame));
+                        }
+                        if transition.is_some()
+                            || last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                        {
+                            sink.health_report(
+                                &cam.spec_id,
+                                &monitor.report(counters, Some(frame.capture_time)),
+                            );
+                            last_report = Some(Instant::now());
+                        }
                         let admitted = sampler.admit(frame.stream_time);
                         if let Some(hub) = &live {
                             hub.frame_decoded(&cam.spec_id, admitted, src.counters());
@@ -597,6 +652,16 @@ fn spawn_decoder(
                         }
                     }
                     Ok(Some(SourceItem::Status(status))) => {
+                        monitor.on_stream(&status);
+                        if let Some(l) = &liveness {
+                            match &status {
+                                StreamStatus::Connected { .. } => l.up(&cam.spec_id),
+                                StreamStatus::Disconnected { retry_in, .. } => {
+                                    l.down(&cam.spec_id, *retry_in)
+                                }
+                                StreamStatus::Stalled { .. } => l.down(&cam.spec_id, Duration::ZERO),
+                            }
+                        }
                         match &status {
                             StreamStatus::Connected { description } => {
                                 tracing::info!(camera = %cam.spec_id, %description, "stream up")
@@ -629,6 +694,9 @@ fn spawn_decoder(
                 }
             }
             *lock(&cam.counters) = src.counters();
+            if let Some(l) = &liveness {
+                l.finished(&cam.spec_id);
+            }
             if let Some(hub) = &live {
                 hub.stream_ended(&cam.spec_id, src.counters());
             }

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
+use crate::health::{Report, Transition};
 use crate::publish::Delivery;
 use crate::publish::status::CameraHealth;
-use crate::source::{SourceCounters, StreamStatus};
+use crate::source::{Frame, SourceCounters, StreamStatus};
 
 use super::camera::{FrameContext, Observation};
 use super::report::EventBuilder;
@@ -215,6 +216,9 @@ impl Sink for EventSink {
                 CameraHealth {
                     state: state.into(),
                     fps: 0.0,
+                    expected_fps: None,
+                    decode_errors: counters.decode_errors,
+                    conditions: Vec::new(),
                     frames_dropped: counters.dropped,
                     last_frame: None,
                     error,
@@ -225,5 +229,42 @@ impl Sink for EventSink {
             self.builder.camera_health(camera, status, counters),
             Vec::new(),
         );
+    }
+
+    fn health_transition(&self, camera: &str, tr: &Transition, frame: Option<&Frame>) {
+        match self.builder.health_transition(camera, tr, frame) {
+            Ok((event, images)) => self.emit(event, images),
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(camera, error = %e, "cannot build the camera health event");
+            }
+        }
+    }
+
+    fn health_report(&self, camera: &str, report: &Report) {
+        if let Some(d) = &self.delivery {
+            let state = match report.state {
+                "ok" => "online",
+                "down" => "reconnecting",
+                other => other,
+            };
+            d.set_camera_health(
+                camera,
+                CameraHealth {
+                    state: state.into(),
+                    fps: report.snapshot.fps.unwrap_or(0.0),
+                    expected_fps: Some(report.expected_fps as f32),
+                    decode_errors: report.counters.decode_errors,
+                    conditions: report
+                        .active
+                        .iter()
+                        .map(|c| c.as_str().to_string())
+                        .collect(),
+                    frames_dropped: report.counters.dropped,
+                    last_frame: report.last_frame.map(chrono::DateTime::<chrono::Utc>::from),
+                    error: None,
+                },
+            );
+        }
     }
 }

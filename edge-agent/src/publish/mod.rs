@@ -368,6 +368,7 @@ fn health_payload(inner: &Inner) -> Vec<u8> {
         spool,
         mqtt: sh.link.clone(),
         cameras: sh.cameras.clone(),
+        time_sync: Some(crate::health::clock_state()),
     };
     serde_json::to_vec(&h).unwrap_or_default()
 }

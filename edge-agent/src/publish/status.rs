@@ -107,10 +107,21 @@ pub fn offline_payload(site_id: &str, device_id: &str) -> Vec<u8> {
 /// A camera's state as the pipeline sees it, reported in `health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CameraHealth {
-    /// `online`, `reconnecting`, `lost` or `disabled`.
+    /// `online`, `reconnecting`, `lost` or `disabled`; or, while the stream is up but the picture
+    /// is unusable, the most serious condition: `frozen`, `covered`, `defocused`, `scene_changed`
+    /// or `low_fps`.
     pub state: String,
-    /// Frames per second analysed over the last interval.
+    /// Frames per second decoded over the last `[health].fps_window_s`.
     pub fps: f32,
+    /// Frames per second the camera is expected to deliver (its `target_fps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_fps: Option<f32>,
+    /// Pictures or packets the decoder rejected since start.
+    #[serde(default)]
+    pub decode_errors: u64,
+    /// Every active condition, most serious first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
     /// Frames dropped before inference since start (load shedding).
     pub frames_dropped: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +154,9 @@ pub struct Health {
     pub spool: SpoolStats,
     pub mqtt: LinkStats,
     pub cameras: BTreeMap<String, CameraHealth>,
+    /// The device clock's sync state (evidence timestamps are only as good as this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_sync: Option<crate::health::ClockState>,
 }
 
 impl Health {
@@ -177,11 +191,20 @@ impl Health {
                 CameraHealth {
                     state: "online".into(),
                     fps: 5.0,
+                    expected_fps: Some(5.0),
+                    decode_errors: 0,
+                    conditions: Vec::new(),
                     frames_dropped: 3,
                     last_frame: Some(time),
                     error: None,
                 },
             )]),
+            time_sync: Some(crate::health::ClockState {
+                sync: crate::events::TimeSync::Synced,
+                max_error_us: Some(16_500),
+                est_error_us: Some(820),
+                source: "adjtimex".into(),
+            }),
         }
     }
 }
