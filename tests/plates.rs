@@ -8,8 +8,8 @@ use common::*;
 use serde_json::Value;
 
 const IMAGES_EXACT_FLOOR: u64 = 14; // of 14 scored plates
-const CROPS_TRUSTED_EXACT_FLOOR: u64 = 21; // of 59, reads at confidence >= 0.5 (fused readers)
-const CROPS_ANY_EXACT_FLOOR: u64 = 22; // of 59, every read
+const CROPS_TRUSTED_EXACT_FLOOR: u64 = 23; // of 59, reads at confidence >= 0.5 (fused readers)
+const CROPS_ANY_EXACT_FLOOR: u64 = 25; // of 59, every read
 
 fn report(min_confidence: &str) -> Value {
     let out = run(bin()

@@ -352,3 +352,32 @@ fn check_refuses_blurring_off_without_a_reason_and_hashing_without_a_key() {
         "{text}"
     );
 }
+
+#[test]
+fn check_names_the_bad_line_of_a_watchlist_and_a_short_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("watchlist.txt"),
+        "51F-123.45 # stolen\n51F*999.99\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("site.key"), "short\n").unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[watchlist]\nfile = \"watchlist.txt\"\n\n\
+         [privacy]\nhash_plates = true\nplate_key_file = \"site.key\"\n",
+    )
+    .unwrap();
+    let out = run(bin().arg("check").arg(&config));
+    assert!(!out.status.success());
+    let text = stdout(&out) + &stderr(&out);
+    assert!(
+        text.contains("agent.toml:6:") && text.contains("watchlist.txt, line 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("agent.toml:10:") && text.contains("shorter than 16 bytes"),
+        "{text}"
+    );
+}

@@ -399,10 +399,12 @@ frame_size = [640, 458]
     )
 }
 
-fn start_agent(config: &Path) -> (Killed, mpsc::Receiver<String>) {
+fn start_agent(config: &Path, events: &Path) -> (Killed, mpsc::Receiver<String>) {
     let mut agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
         .args(["--log-format", "text", "run", "--config"])
         .arg(config)
+        .arg("--events")
+        .arg(events)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -452,7 +454,8 @@ fn agent_takes_config_over_mqtt_rejects_bad_payloads_and_rolls_back() {
     let config = dir.path().join("agent.toml");
     let disk_text = agent_config(port, &spool, &rtsp.url(), "");
     std::fs::write(&config, &disk_text).expect("write config");
-    let (mut agent, logs) = start_agent(&config);
+    let events = dir.path().join("events.jsonl");
+    let (mut agent, logs) = start_agent(&config, &events);
 
     let first = wait_state(port, "the start-up state", Duration::from_secs(120), |s| {
         s["version"] == "file"
@@ -519,6 +522,20 @@ fn agent_takes_config_over_mqtt_rejects_bad_payloads_and_rolls_back() {
     let v2_hash = s["config_hash"].as_str().expect("hash").to_string();
     assert_ne!(v2_hash, file_hash, "a new hash");
     assert_eq!(s["changes"], serde_json::json!(["cam-b: rules replaced"]));
+    // Events from now on name the new config.
+    let start = Instant::now();
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|e| e["config_hash"] == v2_hash.as_str())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no event names config {v2_hash}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // Valid, but the new camera cannot be opened: rolled back, v2 keeps running.
     let v3 = format!("{v2}\n[[cameras]]\nid = \"cam-c\"\nurl = \"/nonexistent/clip.mp4\"\n");
@@ -600,7 +617,7 @@ fn agent_takes_config_over_mqtt_rejects_bad_payloads_and_rolls_back() {
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-r", "-n"])
         .args(["-t", &format!("{BASE}/config/state")])
         .status();
-    let (mut agent, _logs) = start_agent(&config);
+    let (mut agent, _logs) = start_agent(&config, &events);
     let s = wait_state(
         port,
         "the state after restart",

@@ -528,7 +528,8 @@ impl PlateReader {
 fn layouts_of(r: Rect) -> Vec<Vec<Rect>> {
     let aspect = r.w as f32 / r.h.max(1) as f32;
     let one = vec![r];
-    let top = r.h / 2;
+    // Halves; an odd middle row goes to the top row.
+    let top = r.h.div_ceil(2);
     let two = vec![
         Rect { h: top, ..r },
         Rect {

@@ -273,6 +273,7 @@ pub fn spool_retention(
 ) -> anyhow::Result<()> {
     let r = &loaded.config.privacy.retention;
     let retention = Retention::from_hours(r.evidence_hours, r.event_hours);
+    delivery.set_audit(trail.clone());
     delivery
         .with_spool(|s| {
             s.set_audit(trail.clone());

@@ -10,7 +10,9 @@ use edge_agent::audit::AuditTrail;
 use edge_agent::config::LoadedConfig;
 use edge_agent::pipeline::PipelineControl;
 use edge_agent::pipeline::live::LiveHub;
+use edge_agent::pipeline::sink::EventSink;
 use edge_agent::publish::Delivery;
+use edge_agent::publish::status::config_hash;
 use edge_agent::remote::{self, Applier, RemoteAgent, RemoteStore, Startup};
 use edge_agent::watchlist::{SharedWatchlist, Watchlist};
 
@@ -58,6 +60,7 @@ pub fn startup(disk: LoadedConfig, watchlist: &SharedWatchlist) -> Setup {
 /// Puts validated changes into the running agent.
 struct LiveApplier {
     control: PipelineControl,
+    sink: Arc<EventSink>,
     watchlist: SharedWatchlist,
     hub: Arc<LiveHub>,
 }
@@ -76,6 +79,7 @@ impl Applier for LiveApplier {
             .control
             .apply(specs, APPLY_TIMEOUT)
             .map_err(|e| e.to_string())?;
+        self.sink.set_config_hash(config_hash(new));
         for c in enabled() {
             if self.hub.camera(&c.id).is_none() {
                 self.hub.add_camera(c, &c.url, c.target_fps);
@@ -95,6 +99,7 @@ impl Applier for LiveApplier {
 pub fn serve(
     setup: Setup,
     delivery: &Delivery,
+    sink: Arc<EventSink>,
     control: PipelineControl,
     watchlist: SharedWatchlist,
     hub: Arc<LiveHub>,
@@ -102,6 +107,7 @@ pub fn serve(
 ) -> anyhow::Result<()> {
     let applier = LiveApplier {
         control,
+        sink,
         watchlist,
         hub,
     };

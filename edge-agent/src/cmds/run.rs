@@ -118,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     remote::serve(
         remote_setup,
         &delivery,
+        sink.clone(),
         control,
         watchlist.clone(),
         hub.clone(),

@@ -468,6 +468,10 @@ impl Pipeline {
         if self.opts.source.stop.load(Ordering::Relaxed) {
             return Err("the pipeline is shutting down".into());
         }
+        if wanted.is_empty() {
+            // With no camera left the workers would finish and the agent stop.
+            return Err("no camera to run; at least one must stay enabled".into());
+        }
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = wanted.iter().find(|s| !seen.insert(s.id.as_str())) {
             return Err(format!("camera id `{}` appears twice", dup.id));

@@ -397,3 +397,140 @@ fn placeholder_state() -> ConfigState {
         watchlist: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    const BASE: &str = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"a.mp4\"\n";
+
+    fn disk(text: &str) -> LoadedConfig {
+        match crate::config::parse_str(Path::new("/etc/edge-agent/agent.toml"), text.into()) {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Applies by recording, and refuses when told to: the pipeline side is tested in
+    /// tests/remote.rs with real cameras.
+    struct Recorder {
+        refuse: Arc<Mutex<bool>>,
+        applied: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Applier for Recorder {
+        fn apply_config(
+            &mut self,
+            _old: &LoadedConfig,
+            new: &LoadedConfig,
+        ) -> Result<Vec<String>, String> {
+            if *self.refuse.lock().unwrap() {
+                return Err("camera `cam-2`: cannot open".into());
+            }
+            self.applied.lock().unwrap().push(config_hash(new));
+            Ok(vec!["cam-2: started".into()])
+        }
+        fn apply_watchlist(&mut self, list: Watchlist) -> Result<(), String> {
+            self.applied
+                .lock()
+                .unwrap()
+                .push(format!("list {}", list.len()));
+            Ok(())
+        }
+    }
+
+    fn set(version: &str, toml: &str) -> Inbound {
+        Inbound::Config(bytes::Bytes::from(
+            serde_json::json!({"version": version, "toml": toml}).to_string(),
+        ))
+    }
+
+    #[test]
+    fn apply_reject_rollback_persist_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RemoteStore::in_spool_dir(dir.path());
+        let refuse = Arc::new(Mutex::new(false));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let audit: Arc<Mutex<Vec<String>>> = Arc::default();
+        let audit2 = audit.clone();
+        let recorder = Recorder {
+            refuse: refuse.clone(),
+            applied: applied.clone(),
+        };
+        let mut agent = RemoteAgent::new(
+            startup(disk(BASE), "h0", &store),
+            "h0",
+            store.clone(),
+            Box::new(recorder),
+        )
+        .with_audit(Box::new(move |actor, action, _| {
+            audit2.lock().unwrap().push(format!("{actor} {action}"))
+        }));
+        let file_hash = agent.current().config_hash.clone();
+        assert_eq!(
+            (agent.current().version.as_str(), agent.current().status),
+            ("file", Status::Applied)
+        );
+
+        let v2 = format!("{BASE}\n[[cameras]]\nid = \"cam-2\"\nurl = \"b.mp4\"\n");
+        let s = agent.handle(&set("v2", &v2));
+        assert_eq!(s.status, Status::Applied, "{s:?}");
+        assert_eq!(s.version, "v2");
+        assert_ne!(s.config_hash, file_hash);
+        assert_eq!(s.changes, vec!["cam-2: started"]);
+        let v2_hash = s.config_hash.clone();
+
+        *refuse.lock().unwrap() = true;
+        let s = agent.handle(&set(
+            "v3",
+            &format!("{v2}\n[[cameras]]\nid = \"cam-3\"\nurl = \"c.mp4\"\n"),
+        ));
+        assert_eq!(s.status, Status::RolledBack);
+        assert_eq!(
+            (s.version.as_str(), s.config_hash.as_str()),
+            ("v2", v2_hash.as_str())
+        );
+        assert!(s.errors[0].message.contains("cam-2"), "{s:?}");
+
+        let s = agent.handle(&set(
+            "v4",
+            &BASE.replace("device_id = \"d\"", "device_id = \"x\""),
+        ));
+        assert_eq!(s.status, Status::Rejected);
+        assert_eq!(s.version, "v2");
+
+        let s = agent.handle(&Inbound::Watchlist(bytes::Bytes::from_static(
+            br#"{"version":"w1","watchlist":"51F-123.45\n"}"#,
+        )));
+        assert_eq!(s.status, Status::Applied);
+        assert_eq!(s.watchlist.as_ref().map(|w| w.entries), Some(1));
+        assert_eq!(applied.lock().unwrap().len(), 2);
+        assert_eq!(
+            *audit.lock().unwrap(),
+            vec![
+                "mqtt config.apply",
+                "mqtt config.rollback",
+                "mqtt config.reject",
+                "mqtt watchlist.set"
+            ]
+        );
+
+        // Restart over the same file: the stored v2 and w1 are used.
+        let again = startup(disk(BASE), "h0", &store);
+        assert_eq!(again.version, "v2");
+        assert_eq!(config_hash(&again.loaded), v2_hash);
+        assert_eq!(
+            again
+                .watchlist
+                .as_ref()
+                .map(|(l, m)| (l.len(), m.version.as_str())),
+            Some((1, "w1"))
+        );
+        // The file was edited since, and the configured list changed: both files win.
+        let edited = startup(disk(&format!("{BASE}# edited\n")), "h1", &store);
+        assert_eq!(edited.version, "file");
+        assert!(edited.watchlist.is_none());
+    }
+}

@@ -19,13 +19,11 @@ pub struct Accepted {
     pub warnings: Vec<Problem>,
 }
 
-/// Sections a remote config may not change: who the device is, how it reaches the broker, where it
-/// stores things, and the inference set-up the workers were started with. Changing them needs a
-/// restart with an edited file (docs/remote.md).
-const FIXED_SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "mqtt", "storage", "http", "evidence",
-];
-
+/// Every section but `[[cameras]]` is fixed for a remote config: who the device is, how it reaches
+/// the broker, storage, inference, privacy and the other settings read once at start-up. Changing
+/// them needs an edited file and a restart (docs/remote.md). Compared section by section on the
+/// typed config, so a new section is fixed as soon as it exists.
+const CAMERAS: &str = "cameras";
 /// Parses and validates `payload` as a replacement for `running`. Relative paths resolve against
 /// the directory of the config file the agent was started with, as they would on disk.
 pub fn check_config(
@@ -54,17 +52,15 @@ pub fn check_config(
     );
     let mut errors = problems(&diags);
     let (new, old) = (&loaded.config, &running.config);
-    let differs = |name: &str| match name {
-        "device" => new.device != old.device,
-        "runtime" => new.runtime != old.runtime,
-        "models" => new.models != old.models,
-        "mqtt" => new.mqtt != old.mqtt,
-        "storage" => new.storage != old.storage,
-        "http" => new.http != old.http,
-        "evidence" => new.evidence != old.evidence,
-        _ => false,
+    let sections = |c: &crate::config::Config| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
     };
-    for name in FIXED_SECTIONS.iter().copied().filter(|n| differs(n)) {
+    let (new_sections, old_sections) = (sections(new), sections(old));
+    for (name, value) in &new_sections {
+        if name == CAMERAS || old_sections.get(name) == Some(value) {
+            continue;
+        }
         let d = loaded.diagnostic_at(
             Severity::Error,
             &[PathSeg::Key(name)],
@@ -72,6 +68,25 @@ pub fn check_config(
             format!("send [{name}] as it is on the device; changing it needs an edited file and a restart"),
         );
         errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+    }
+    // A camera's privacy (people pixelated or not, with its audited reason) is put in force at
+    // start-up; remotely it may not change, and a new camera keeps the default.
+    for (i, cam) in new.cameras.iter().enumerate() {
+        let before = old
+            .cameras
+            .iter()
+            .find(|c| c.id == cam.id)
+            .map(|c| &c.privacy);
+        let default = crate::config::CameraPrivacyConfig::default();
+        if &cam.privacy != before.unwrap_or(&default) {
+            let d = loaded.diagnostic_at(
+                Severity::Error,
+                &[PathSeg::Key(CAMERAS), PathSeg::Index(i), PathSeg::Key("privacy")],
+                format!("[cameras.privacy] of `{}` cannot be set remotely", cam.id),
+                "pixelation is decided (and audited) at start-up; change it in the file on the device",
+            );
+            errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+        }
     }
     if !new.cameras.iter().any(|c| c.enabled) {
         let d = loaded.diagnostic_at(
@@ -203,6 +218,12 @@ frame_size = [1280, 720]
             .replace("dev-1", "dev-2")
             .replace("topic_prefix = \"test\"", "topic_prefix = \"other\"");
         let e = check_config(&payload(&text), &running()).expect_err("identity");
+        let privacy = format!("{BASE}\n[cameras.privacy]\nblur_people = false\nreason = \"x\"\n");
+        let p = check_config(&payload(&privacy), &running()).expect_err("privacy");
+        assert!(
+            p[0].message.contains("[cameras.privacy] of `cam-2`"),
+            "{p:?}"
+        );
         let msgs: Vec<&str> = e.iter().map(|p| p.message.as_str()).collect();
         assert!(
             msgs.iter().any(|m| m.starts_with("[device] differs")),
