@@ -1,7 +1,10 @@
 //! Bearer tokens of the local API: read from `[http].token_file`, compared in constant time, and
 //! every authenticated request recorded with the id of the token that made it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -129,10 +132,76 @@ impl Tokens {
     }
 }
 
-/// Records one authenticated API request by the token's id (`token:<id>`), the accountability
-/// trail DESIGN.md asks for. The only place API access is recorded.
-pub fn record_access(token_id: &str, method: &str, path: &str, status: u16) {
-    tracing::info!(target: "edge_agent::api::access", actor = %format!("token:{token_id}"), method, path, status, "api access");
+/// Where access records go besides the log: the agent's audit trail (`actor`, `details`).
+pub type AuditSink = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
+
+/// Per (token id, path): when last recorded, and requests since.
+type Seen = (Option<Instant>, u64);
+
+/// Records authenticated API requests by token id (`token:<id>`), the accountability trail
+/// DESIGN.md asks for; the only place API access is recorded. Every request is logged at debug
+/// level. The first request of a token to a path is recorded (log at info, and the audit sink),
+/// then at most one record per `window` for that pair, carrying how many requests it stands for:
+/// a page polling snapshots every second must not write 86 400 audit records a day.
+pub struct AccessLog {
+    window: Duration,
+    seen: Mutex<HashMap<(String, String), Seen>>,
+    audit: Option<AuditSink>,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("window", &self.window)
+            .field("audit", &self.audit.is_some())
+            .finish()
+    }
+}
+
+impl AccessLog {
+    /// Records coalesced per token and path over `window`.
+    pub fn new(window: Duration, audit: Option<AuditSink>) -> Self {
+        AccessLog {
+            window,
+            seen: Mutex::new(HashMap::new()),
+            audit,
+        }
+    }
+
+    /// One authenticated request.
+    pub fn record(&self, token_id: &str, method: &str, path: &str, status: u16) {
+        let actor = format!("token:{token_id}");
+        tracing::debug!(target: "edge_agent::api::access", actor = %actor, method, path, status, "api request");
+        let now = Instant::now();
+        let due = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = seen
+                .entry((token_id.to_string(), path.to_string()))
+                .or_insert((None, 0));
+            entry.1 += 1;
+            if entry.0.is_none_or(|t| now.duration_since(t) >= self.window) {
+                let n = entry.1;
+                *entry = (Some(now), 0);
+                Some(n)
+            } else {
+                None
+            }
+        };
+        if let Some(requests) = due {
+            tracing::info!(actor = %actor, method, path, status, requests, "api access");
+            if let Some(audit) = &self.audit {
+                audit(
+                    &actor,
+                    serde_json::json!({
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "requests": requests,
+                    }),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +223,38 @@ mod tests {
         assert_eq!(t.check(Some(T1)), None, "scheme required");
         assert_eq!(t.check(Some(&format!("Basic {T1}"))), None);
         assert_eq!(t.check(None), None);
+    }
+
+    #[test]
+    fn access_records_are_coalesced_per_token_and_path() {
+        let got = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let log = AccessLog::new(
+            Duration::from_millis(200),
+            Some(Box::new(move |actor, details| {
+                sink.lock().unwrap().push((actor.to_string(), details));
+            })),
+        );
+        for _ in 0..5 {
+            log.record("installer", "GET", "/metrics", 200);
+        }
+        log.record("ioc-ops", "GET", "/metrics", 200);
+        std::thread::sleep(Duration::from_millis(250));
+        log.record("installer", "GET", "/metrics", 200);
+        let got = got.lock().unwrap();
+        let summary: Vec<(&str, u64)> = got
+            .iter()
+            .map(|(a, d)| (a.as_str(), d["requests"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("token:installer", 1),
+                ("token:ioc-ops", 1),
+                ("token:installer", 5)
+            ]
+        );
+        assert_eq!(got[0].1["path"], "/metrics");
     }
 
     #[test]

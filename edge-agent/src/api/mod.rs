@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use crate::config::{CameraConfig, LoadedConfig};
 use crate::pipeline::live::{CameraLive, LiveHub, StreamState};
 
-pub use auth::{TokenError, Tokens};
+pub use auth::{AccessLog, AuditSink, TokenError, Tokens};
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +58,20 @@ pub struct ApiState {
     pub config: Value,
     /// The configured cameras, for `/config/validate`.
     pub cameras: BTreeMap<String, CameraConfig>,
+    /// Who used the API.
+    pub access: AccessLog,
 }
+
+/// How often one token's use of one path is recorded again (with the count in between).
+pub const ACCESS_RECORD_WINDOW: Duration = Duration::from_secs(600);
 
 impl ApiState {
     /// State for `loaded`'s config; reads the token file if one is set.
-    pub fn from_config(loaded: &LoadedConfig, hub: Arc<LiveHub>) -> Result<Self, ApiError> {
+    pub fn from_config(
+        loaded: &LoadedConfig,
+        hub: Arc<LiveHub>,
+        audit: Option<AuditSink>,
+    ) -> Result<Self, ApiError> {
         let http = &loaded.config.http;
         let tokens = match &http.token_file {
             Some(p) => Some(Tokens::load(&loaded.resolve_path(p))?),
@@ -78,6 +87,7 @@ impl ApiState {
                 .iter()
                 .map(|c| (c.id.clone(), c.clone()))
                 .collect(),
+            access: AccessLog::new(ACCESS_RECORD_WINDOW, audit),
         })
     }
 }
@@ -142,7 +152,8 @@ async fn authenticate(State(st): State<Arc<ApiState>>, req: Request, next: Next)
     };
     let method = req.method().to_string();
     let response = next.run(req).await;
-    auth::record_access(&id, &method, &path, response.status().as_u16());
+    st.access
+        .record(&id, &method, &path, response.status().as_u16());
     response
 }
 
@@ -294,10 +305,11 @@ async fn snapshot(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Re
     let jpeg = match st.hub.cached_snapshot(&id, frame.seq, SNAPSHOT_REUSE) {
         Some(j) => j,
         None => {
-            let cfg = cam.config;
+            let (cfg, blur) = (cam.config, cam.blur_people);
             let seq = frame.seq;
             let encoded =
-                tokio::task::spawn_blocking(move || snapshot::encode(&frame, cfg.as_ref())).await;
+                tokio::task::spawn_blocking(move || snapshot::encode(&frame, cfg.as_ref(), blur))
+                    .await;
             match encoded {
                 Ok(Ok(j)) => {
                     let j = bytes::Bytes::from(j);
@@ -381,13 +393,17 @@ pub struct ApiServer {
 
 impl ApiServer {
     /// Binds `[http].listen` (port 0 picks a free port) and serves on a thread of its own. A port
-    /// already taken is an error here, at start, not later.
-    pub fn start(loaded: &LoadedConfig, hub: Arc<LiveHub>) -> Result<Self, ApiError> {
+    /// already taken is an error here, at start, not later. `audit` receives the access records.
+    pub fn start(
+        loaded: &LoadedConfig,
+        hub: Arc<LiveHub>,
+        audit: Option<AuditSink>,
+    ) -> Result<Self, ApiError> {
         let listen = loaded.config.http.listen.clone();
         let addr: SocketAddr = listen.parse().map_err(|_| ApiError::Listen {
             addr: listen.clone(),
         })?;
-        let state = ApiState::from_config(loaded, hub)?;
+        let state = ApiState::from_config(loaded, hub, audit)?;
         Self::start_with(addr, state)
     }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions};
+use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions, Readers};
 use edge_agent::audit::AuditTrail;
 use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
 use edge_agent::events::{ModelId, TimeSync};
@@ -81,7 +81,9 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
     let mut ids = Vec::new();
     let mut cards = Vec::new();
-    for (role, name) in cfg.models.roles() {
+    let recognizer = (plates && cfg.plates.readers != Readers::Slot)
+        .then_some(("plate_recognizer", cfg.plates.recognizer.as_str()));
+    for (role, name) in cfg.models.roles().into_iter().chain(recognizer) {
         if !plates && role != "detector" {
             continue;
         }
@@ -98,16 +100,25 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         let detector = load("detector", &cfg.models.detector)?;
         provider = detector.provider().as_str().to_string();
         let reader = if plates {
+            let opts = cfg.plates.reader_options();
+            // Vehicle crops need a vehicle detector of their own; the pipeline passes tracked
+            // vehicles instead, so the reader reads whole frames on plates only.
             let opts = ReaderOptions {
                 mode: PlateMode::FullFrame,
-                ..ReaderOptions::default()
+                ..opts
             };
-            Some(PlateReader::new(
+            let reader = PlateReader::new(
                 load("plate_detector", &cfg.models.plate_detector)?,
                 load("plate_ocr", &cfg.models.plate_ocr)?,
                 None,
                 opts,
-            )?)
+            )?;
+            Some(match cfg.plates.readers {
+                Readers::Slot => reader,
+                Readers::Ppocr | Readers::Fused => {
+                    reader.with_recognizer(load("plate_recognizer", &cfg.plates.recognizer)?)?
+                }
+            })
         } else {
             None
         };
@@ -262,6 +273,7 @@ pub fn spool_retention(
 ) -> anyhow::Result<()> {
     let r = &loaded.config.privacy.retention;
     let retention = Retention::from_hours(r.evidence_hours, r.event_hours);
+    delivery.set_audit(trail.clone());
     delivery
         .with_spool(|s| {
             s.set_audit(trail.clone());

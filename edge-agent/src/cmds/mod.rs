@@ -10,6 +10,7 @@ pub mod models;
 pub mod output;
 pub mod plates;
 pub mod probe;
+pub mod remote;
 pub mod replay;
 pub mod run;
 pub mod schema;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use edge_agent::api::ApiServer;
+use edge_agent::api::{ApiServer, AuditSink};
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
@@ -16,7 +16,7 @@ use edge_agent::publish::Delivery;
 use edge_agent::publish::status::StatusInfo;
 use edge_agent::service::{self, Liveness, Notifier};
 
-use super::agent;
+use super::{agent, remote};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,7 +30,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let loaded = agent::checked_config(&args.config)?;
+    let disk = agent::checked_config(&args.config)?;
+    let trail = agent::audit_trail(&disk)?;
+    let watchlist = agent::watchlist(&disk, &trail)?;
+    // A remote config stored by an earlier run may replace the file's cameras (docs/remote.md).
+    let remote_setup = remote::startup(disk, &watchlist);
+    let loaded = remote_setup.loaded().clone();
     let cfg = &loaded.config;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -49,19 +54,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
-    let trail = agent::audit_trail(&loaded)?;
-    let watchlist = agent::watchlist(&loaded, &trail)?;
     // The local API comes up before the models load, so an installer sees the device at once.
     let hub = Arc::new(LiveHub::new());
     for c in cfg.cameras.iter().filter(|c| c.enabled) {
         hub.add_camera(c, &c.url, c.target_fps);
     }
     let api = if cfg.http.enabled {
-        Some(ApiServer::start(&loaded, hub.clone()).context("starting the local HTTP API")?)
+        let access = trail.clone();
+        let audit: AuditSink = Box::new(move |actor, details| {
+            access.record("api.access", actor, details);
+        });
+        Some(
+            ApiServer::start(&loaded, hub.clone(), Some(audit))
+                .context("starting the local HTTP API")?,
+        )
     } else {
         None
     };
     let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.set_blur_people(&c.id, privacy.blurs(&c.id));
+    }
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
@@ -101,6 +114,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
+    let (control, control_rx) = pipeline::control();
+    remote::serve(
+        remote_setup,
+        &delivery,
+        sink.clone(),
+        control,
+        watchlist.clone(),
+        hub.clone(),
+        trail.clone(),
+    )?;
     // systemd (Type=notify): READY=1 once cameras are open and workers run, WATCHDOG=1 only while
     // every camera makes progress, STOPPING=1 at shutdown.
     let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;
@@ -135,7 +158,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .context("starting the systemd notification thread")?
     };
     opts.source.stop = stop;
-    let result = pipeline::run(cameras, models.workers, &opts, sink.clone());
+    let result = pipeline::run_controlled(
+        cameras,
+        models.workers,
+        &opts,
+        sink.clone(),
+        Some(control_rx),
+    );
     supervisor_stop.store(true, Ordering::Relaxed);
     if supervisor.join().is_err() {
         tracing::error!("the systemd notification thread panicked");

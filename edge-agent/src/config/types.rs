@@ -21,6 +21,7 @@ pub struct Config {
     pub watchlist: WatchlistConfig,
     pub health: HealthConfig,
     pub privacy: PrivacyConfig,
+    pub plates: PlatesConfig,
 }
 
 /// `[device]`: who this device is. Both ids become MQTT topic levels.
@@ -177,6 +178,99 @@ impl Default for TensorRtConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// `[plates]`: how plates are read (models are named in `[models]`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatesConfig {
+    /// Where candidates come from when a whole frame is read: `full_frame`, `vehicle_crops` or
+    /// `both`. Default `full_frame` (the pipeline passes tracked vehicles itself).
+    #[serde(default = "default_plate_mode")]
+    pub mode: crate::anpr::PlateMode,
+    /// Which OCR reads plates: `slot` (fastest), `ppocr`, or `fused` (both decoded together; the
+    /// most accurate on small plates, one text-recogniser call per plate row). Default `fused`.
+    #[serde(default = "default_readers")]
+    pub readers: crate::anpr::Readers,
+    /// Text recogniser manifest for `ppocr` and `fused`. Default `ppocrv4_rec`.
+    #[serde(default = "default_recognizer")]
+    pub recognizer: String,
+    /// Read confidence (0–1) under which a read is reported as low-confidence. Default 0.5.
+    #[serde(default = "default_plate_min_confidence")]
+    pub min_confidence: f32,
+    /// Plate detector score (0–1) for a candidate to be read at all. Default 0.25.
+    #[serde(default = "default_candidate_score")]
+    pub candidate_score: f32,
+    /// Province codes this camera mostly sees (e.g. `[70, 62]` in Tây Ninh): a prior that a read of
+    /// one of them is likelier. Default none.
+    #[serde(default)]
+    pub local_codes: Vec<u8>,
+    /// How much likelier a local code is a priori (a factor ≥ 1). Default 20.
+    #[serde(default = "default_local_factor")]
+    pub local_factor: f32,
+    /// Slot-OCR views per plate (1 = the crop only; up to 6 average slightly inset crops). Default 1.
+    #[serde(default = "default_ocr_views")]
+    pub ocr_views: usize,
+}
+
+fn default_plate_mode() -> crate::anpr::PlateMode {
+    crate::anpr::PlateMode::FullFrame
+}
+fn default_readers() -> crate::anpr::Readers {
+    crate::anpr::Readers::Fused
+}
+fn default_recognizer() -> String {
+    "ppocrv4_rec".into()
+}
+fn default_plate_min_confidence() -> f32 {
+    0.5
+}
+fn default_candidate_score() -> f32 {
+    0.25
+}
+fn default_local_factor() -> f32 {
+    20.0
+}
+fn default_ocr_views() -> usize {
+    1
+}
+
+impl Default for PlatesConfig {
+    fn default() -> Self {
+        Self {
+            mode: default_plate_mode(),
+            readers: default_readers(),
+            recognizer: default_recognizer(),
+            min_confidence: default_plate_min_confidence(),
+            candidate_score: default_candidate_score(),
+            local_codes: Vec::new(),
+            local_factor: default_local_factor(),
+            ocr_views: default_ocr_views(),
+        }
+    }
+}
+
+impl PlatesConfig {
+    /// The plate reader's options for this section.
+    pub fn reader_options(&self) -> crate::anpr::ReaderOptions {
+        crate::anpr::ReaderOptions {
+            mode: self.mode,
+            readers: self.readers,
+            candidate_score: self.candidate_score,
+            min_confidence: self.min_confidence,
+            ocr_views: self.ocr_views.max(1),
+            decode: crate::plate::DecodeOptions {
+                local_codes: crate::plate::CodeSet::of(&self.local_codes),
+                local_log_bonus: if self.local_codes.is_empty() {
+                    0.0
+                } else {
+                    self.local_factor.max(1.0).ln()
+                },
+                ..crate::plate::DecodeOptions::default()
+            },
+            ..crate::anpr::ReaderOptions::default()
+        }
+    }
 }
 
 /// `[models]`: where weights live and which manifest fills each role.

@@ -55,6 +55,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.health(&c.health);
     v.watchlist(&c.watchlist);
     v.privacy(&c.privacy, &c.cameras);
+    v.plates(&c.plates, &c.models);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -660,6 +661,57 @@ impl Validator<'_> {
                 format!("watchdog_stale_s = {} is not below the unit's WatchdogSec=30s", h.watchdog_stale_s),
                 "systemd would kill a stalled agent before it stops feeding the watchdog; raise WatchdogSec too",
             );
+        }
+    }
+
+    fn plates(&mut self, p: &PlatesConfig, m: &ModelsConfig) {
+        let at = |k| [Key("plates"), Key(k)];
+        for (k, v) in [
+            ("min_confidence", p.min_confidence),
+            ("candidate_score", p.candidate_score),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                self.error(
+                    &at(k),
+                    format!("{k} = {v} is outside 0..=1"),
+                    "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
+                );
+            }
+        }
+        if !(1..=6).contains(&p.ocr_views) {
+            self.error(
+                &at("ocr_views"),
+                format!("ocr_views = {} is outside 1..=6", p.ocr_views),
+                "1 reads the crop only; each extra view costs one more OCR crop",
+            );
+        }
+        if p.local_factor.is_nan() || p.local_factor < 1.0 {
+            self.error(
+                &at("local_factor"),
+                format!("local_factor = {} is below 1", p.local_factor),
+                "a factor of 1 is no preference; 20 makes a local code 20 times as likely",
+            );
+        }
+        for code in &p.local_codes {
+            if !crate::plate::province::is_known_code(*code) {
+                self.error(
+                    &at("local_codes"),
+                    format!("local code {code} is not an issued province code"),
+                    "use the two-digit codes on this province's plates, e.g. [70] for Tây Ninh",
+                );
+            }
+        }
+        if p.readers != crate::anpr::Readers::Slot && !m.plate_ocr.is_empty() {
+            let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
+            if let Ok(set) = ManifestSet::load(manifest_dir.as_deref())
+                && set.get(&p.recognizer).is_none()
+            {
+                self.error(
+                    &at("recognizer"),
+                    format!("unknown model `{}` for the text recogniser", p.recognizer),
+                    format!("known models: {}", set.names().join(", ")),
+                );
+            }
         }
     }
 

@@ -46,6 +46,14 @@ before the event that references them; check the sha256 of the bytes against the
         topics.status(),
         topics.health(),
     ));
+    d.push_str(&format!(
+        "Remote config ([remote.md](remote.md)): the device subscribes to `{}` and `{}` (JSON \
+envelopes, QoS 1) and answers on `{}` (retained): the running config's version and hash and \
+the outcome of the last request.\n\n",
+        topics.config_set(),
+        topics.watchlist_set(),
+        topics.config_state(),
+    ));
     d.push_str(
         "Fields: `phase` is `new`, `update` or `end`; `time_sync` is `synced`, `unsynced` or \
 `unknown`; `object.box` is `[x1, y1, x2, y2]` in frame pixels; `models` name the weights (sha256 \

@@ -98,6 +98,8 @@ pub struct CameraLive {
     pub source: SourceCounters,
     pub stats: CameraStats,
     pub frame: Option<LiveFrame>,
+    /// Pixelate people in snapshots, as in evidence (`[privacy]`); on unless the camera turns it off.
+    pub blur_people: bool,
     processed_at: VecDeque<Instant>,
     plates: HashMap<u64, String>,
 }
@@ -119,6 +121,7 @@ impl CameraLive {
             source: SourceCounters::default(),
             stats: CameraStats::default(),
             frame: None,
+            blur_people: true,
             processed_at: VecDeque::new(),
             plates: HashMap::new(),
         }
@@ -189,6 +192,32 @@ impl LiveHub {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(cam.id.clone(), Arc::new(Mutex::new(live)));
+    }
+
+    /// A new camera set is running (remote config): new cameras are listed, removed ones dropped,
+    /// and each camera's url, rate, zones and lines follow the new config.
+    pub fn cameras_changed(&self, specs: &[super::CameraSpec]) {
+        let mut cams = self.cameras.write().unwrap_or_else(|e| e.into_inner());
+        cams.retain(|id, _| specs.iter().any(|s| &s.id == id));
+        for s in specs {
+            let e = cams
+                .entry(s.id.clone())
+                .or_insert_with(|| Arc::new(Mutex::new(CameraLive::new(&s.id))))
+                .clone();
+            let mut c = lock(&e);
+            c.url = s.url.clone();
+            c.target_fps = s.target_fps;
+            if let Some(cfg) = &s.rules {
+                c.name = cfg.name.clone();
+            }
+            c.config = s.rules.as_deref().cloned();
+        }
+    }
+
+    /// Whether snapshots of `camera` pixelate people (the camera's privacy setting).
+    pub fn set_blur_people(&self, camera: &str, blur: bool) {
+        let e = self.entry(camera);
+        lock(&e).blur_people = blur;
     }
 
     /// The delivery whose spool and MQTT state `/metrics` reports.
@@ -424,6 +453,33 @@ mod tests {
             ]
         );
         assert_eq!(hub.recent_events(10_000).len(), RECENT_EVENTS);
+    }
+
+    #[test]
+    fn a_new_camera_set_replaces_the_listed_cameras_and_their_zones() {
+        let hub = LiveHub::new();
+        let cam = |id: &str, zones: &str| -> crate::config::CameraConfig {
+            toml::from_str(&format!("id = \"{id}\"\nurl = \"x\"\n{zones}")).unwrap()
+        };
+        hub.add_camera(&cam("a", ""), "x", 5.0);
+        hub.add_camera(&cam("b", ""), "x", 5.0);
+        let with_zone = cam(
+            "b",
+            "[[zones]]\nid = \"z\"\npolygon = [[0, 0], [9, 0], [9, 9]]\n",
+        );
+        let spec = |c: &crate::config::CameraConfig, fps: f64| super::super::CameraSpec {
+            id: c.id.clone(),
+            url: "rtsp://new/x".into(),
+            target_fps: fps,
+            role: c.role,
+            rules: (!c.zones.is_empty()).then(|| Box::new(c.clone())),
+        };
+        hub.cameras_changed(&[spec(&with_zone, 8.0), spec(&cam("c", ""), 2.0)]);
+        assert_eq!(hub.camera_ids(), vec!["b", "c"]);
+        let b = hub.camera("b").unwrap();
+        assert_eq!(b.target_fps, 8.0);
+        assert_eq!(b.config.unwrap().zones[0].id, "z");
+        assert!(hub.camera("c").unwrap().config.is_none());
     }
 
     #[test]

@@ -347,3 +347,227 @@ impl EventBuilder {
         Ok((e, images))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::privacy::PlateHasher;
+    use crate::watchlist::{SharedWatchlist, Watchlist};
+
+    fn shared() -> PathBuf {
+        std::env::var_os("EDGE_AGENT_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+    }
+
+    /// The first Hải Phòng frame and the YOLOX person boxes recorded for it in MODELS.md's
+    /// reference outputs (real detections on real footage).
+    fn frame_with_people() -> (RgbImage, Vec<[f32; 4]>) {
+        let dir = shared().join("footage/frames/vn_citycam_haiphong_10fps");
+        let path = dir.join("frame_0001.jpg");
+        let img = image::open(&path)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot open {} ({e}); set EDGE_AGENT_SHARED to the footage mirror",
+                    path.display()
+                )
+            })
+            .to_rgb8();
+        let golden = shared().join("models/reference/golden_frames.json");
+        let text = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("cannot read {} ({e})", golden.display()));
+        let v: serde_json::Value = serde_json::from_str(&text).expect("golden JSON");
+        let people: Vec<[f32; 4]> = v["vn_citycam_haiphong_10fps"]["frame_0001.jpg"]
+            .as_array()
+            .expect("frame list")
+            .iter()
+            .filter(|d| d["label"] == "person")
+            .map(|d| {
+                let b: Vec<f32> = d["box_xyxy"]
+                    .as_array()
+                    .expect("box")
+                    .iter()
+                    .map(|x| x.as_f64().expect("number") as f32)
+                    .collect();
+                [b[0], b[1], b[2], b[3]]
+            })
+            .collect();
+        assert!(people.len() >= 2, "expected people in the reference frame");
+        (img, people)
+    }
+
+    fn builder(privacy: PrivacyPolicy) -> EventBuilder {
+        EventBuilder {
+            site_id: "s".into(),
+            device_id: "d".into(),
+            config_hash: "abc".into(),
+            models: Vec::new(),
+            evidence: EvidenceConfig::default(),
+            time_sync: TimeSync::Unknown,
+            privacy,
+        }
+    }
+
+    fn ctx<'a>(img: &'a RgbImage, people: &[[f32; 4]]) -> FrameContext<'a> {
+        FrameContext {
+            image: img,
+            capture_time: SystemTime::now(),
+            stream_time: Duration::ZERO,
+            seq: 1,
+            people: people.to_vec(),
+        }
+    }
+
+    /// Inside a (padded) person box, or not.
+    fn inside(people: &[[f32; 4]], x: u32, y: u32) -> bool {
+        people.iter().any(|b| {
+            let (pw, ph) = ((b[2] - b[0]) * 0.05, (b[3] - b[1]) * 0.05);
+            let (x, y) = (x as f32 + 0.5, y as f32 + 0.5);
+            x >= (b[0] - pw).floor() - 1.0
+                && x <= (b[2] + pw).ceil() + 1.0
+                && y >= (b[1] - ph).floor() - 1.0
+                && y <= (b[3] + ph).ceil() + 1.0
+        })
+    }
+
+    #[test]
+    fn people_are_pixelated_in_evidence_and_nothing_else_changes() {
+        let (img, people) = frame_with_people();
+        let b = builder(PrivacyPolicy::default());
+        let f = ctx(&img, &people);
+        let out = b.evidence_image("cam-1", &f);
+        assert!(matches!(out, Cow::Owned(_)));
+        let mut changed_inside = 0u64;
+        let mut total_inside = 0u64;
+        for (x, y, p) in out.enumerate_pixels() {
+            let before = img.get_pixel(x, y);
+            if inside(&people, x, y) {
+                total_inside += 1;
+                changed_inside += u64::from(p != before);
+            } else {
+                assert_eq!(
+                    p, before,
+                    "pixel ({x},{y}) outside every person box changed"
+                );
+            }
+        }
+        // Every cell is flattened to its mean: almost every pixel of a textured person changes.
+        assert!(
+            changed_inside * 10 > total_inside * 7,
+            "only {changed_inside} of {total_inside} pixels inside person boxes changed"
+        );
+        // Each person box holds few distinct colours now (cells, not detail).
+        for p in &people {
+            let mut colours = std::collections::HashSet::new();
+            for y in p[1] as u32..p[3] as u32 {
+                for x in p[0] as u32..p[2] as u32 {
+                    colours.insert(out.get_pixel(x, y).0);
+                }
+            }
+            let cells =
+                ((p[2] - p[0]) / 8.0).ceil() as usize * ((p[3] - p[1]) / 8.0).ceil() as usize + 64;
+            assert!(colours.len() <= cells, "{} colours in {p:?}", colours.len());
+        }
+        // The encoded evidence differs from the unblurred frame's.
+        let blurred = b.frame_jpeg(&out).expect("jpeg");
+        let plain = b.frame_jpeg(&img).expect("jpeg");
+        assert_ne!(blurred.sha256, plain.sha256);
+    }
+
+    #[test]
+    fn a_camera_with_blurring_off_keeps_its_pixels() {
+        let (img, people) = frame_with_people();
+        let mut policy = PrivacyPolicy::default();
+        policy.unblurred_cameras.insert("cam-1".into());
+        let b = builder(policy);
+        let f = ctx(&img, &people);
+        assert!(matches!(b.evidence_image("cam-1", &f), Cow::Borrowed(_)));
+        assert!(matches!(b.evidence_image("cam-2", &f), Cow::Owned(_)));
+        // No people on the frame: nothing to copy.
+        let empty = ctx(&img, &[]);
+        assert!(matches!(
+            b.evidence_image("cam-2", &empty),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    fn plate_obs(text: &str) -> Observation {
+        let crop = Arc::new(PlateCrop {
+            image: RgbImage::from_pixel(40, 12, image::Rgb([200, 200, 200])),
+            bbox: [10.0, 10.0, 50.0, 22.0],
+        });
+        let plate = crate::plate::grammar::parse(text, &Default::default()).ok();
+        Observation::Plate(Box::new(super::super::camera::PlateObservation {
+            track_id: 7,
+            label: Arc::from("car"),
+            bbox: [0.0, 0.0, 100.0, 60.0],
+            result: VoteResult {
+                text: text.into(),
+                char_conf: vec![0.95; text.len()],
+                confidence: 0.95,
+                plate,
+                group_reads: 3,
+                agreeing_reads: 3,
+                valid_reads: 3,
+                invalid_reads: 0,
+                share: 1.0,
+                best_evidence: crop,
+                best_quality: 1.0,
+                confident: true,
+            },
+            at_track_end: false,
+        }))
+    }
+
+    #[test]
+    fn hashed_plates_carry_no_text_and_no_images_and_hits_stay_clear() {
+        let (img, people) = frame_with_people();
+        let f = ctx(&img, &people);
+        let policy = PrivacyPolicy {
+            hasher: Some(PlateHasher::new(b"site-key-tay-ninh-0001")),
+            watchlist: SharedWatchlist::new(
+                Watchlist::parse("51F-123.45 # stolen\n").expect("list"),
+            ),
+            ..PrivacyPolicy::default()
+        };
+        let b = builder(policy);
+
+        let (e, images) = b
+            .build("cam-1", &plate_obs("30K31896"), Some(&f))
+            .expect("event");
+        assert_eq!(e.kind, EventKind::PlateRead);
+        let p = e.object.and_then(|o| o.plate).expect("plate");
+        assert_eq!(
+            p.text_hmac.as_deref(),
+            Some(
+                PlateHasher::new(b"site-key-tay-ninh-0001")
+                    .hash("30K31896")
+                    .as_str()
+            )
+        );
+        assert!(p.text.is_empty() && p.display.is_empty() && p.province.is_none());
+        assert!(images.is_empty(), "a hashed plate went out with images");
+        let json = serde_json::to_string(&e.rule).expect("json")
+            + &serde_json::to_string(&p).expect("json");
+        assert!(!json.contains("30K"), "clear text leaked: {json}");
+
+        let (e, images) = b
+            .build("cam-1", &plate_obs("51F12345"), Some(&f))
+            .expect("event");
+        assert_eq!(e.kind, EventKind::WatchlistHit);
+        let rule = e.rule.clone().expect("rule");
+        assert_eq!(rule.id, "watchlist");
+        assert_eq!(rule.details["label"], "stolen");
+        let p = e.object.and_then(|o| o.plate).expect("plate");
+        assert_eq!((p.text.as_str(), p.text_hmac), ("51F12345", None));
+        assert_eq!(
+            images.len(),
+            2,
+            "a hit carries the frame and the plate crop"
+        );
+    }
+}

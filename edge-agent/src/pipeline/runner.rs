@@ -222,9 +222,9 @@ pub fn run_controlled(
     let mut opened = Vec::with_capacity(cameras.len());
     for spec in cameras {
         let stop = Arc::new(AtomicBool::new(false));
-        let src = p.open(&spec, &stop).inspect_err(|_| {
-            stop.store(true, Ordering::Relaxed);
-        });
+        let src = p
+            .open(&spec, &stop)
+            .inspect_err(|_| stop.store(true, Ordering::Relaxed));
         match src {
             Ok(src) => opened.push((spec, src, stop)),
             Err(e) => {
@@ -411,18 +411,18 @@ impl Pipeline {
             index
         };
         let decoder = spawn_decoder(
-            index,
-            src,
-            spec.target_fps,
-            cam.clone(),
-            self.queues.clone(),
-            self.sink.clone(),
-            self.opts.lossless,
-            self.opts.live.clone(),
-            DecodeHealth {
+            Decoder {
+                index,
+                fps: spec.target_fps,
+                cam: cam.clone(),
+                queues: self.queues.clone(),
+                sink: self.sink.clone(),
+                lossless: self.opts.lossless,
+                live: self.opts.live.clone(),
                 monitor: Monitor::new(self.opts.health.clone(), spec.target_fps),
                 liveness: self.opts.liveness.clone(),
             },
+            src,
         );
         let decoder = match decoder {
             Ok(d) => d,
@@ -467,6 +467,10 @@ impl Pipeline {
     fn apply(&mut self, wanted: Vec<CameraSpec>) -> Result<Vec<String>, String> {
         if self.opts.source.stop.load(Ordering::Relaxed) {
             return Err("the pipeline is shutting down".into());
+        }
+        if wanted.is_empty() {
+            // With no camera left the workers would finish and the agent stop.
+            return Err("no camera to run; at least one must stay enabled".into());
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = wanted.iter().find(|s| !seen.insert(s.id.as_str())) {
@@ -566,32 +570,43 @@ impl Pipeline {
             tracing::info!(camera = %r.spec.id, "camera removed");
             self.retire(r);
         }
+        if let Some(hub) = &self.opts.live {
+            hub.cameras_changed(&wanted);
+        }
         Ok(changes)
     }
 }
 
-/// What a decode thread needs for camera health and the watchdog.
-struct DecodeHealth {
-    monitor: Monitor,
-    liveness: Option<Arc<Liveness>>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn spawn_decoder(
+/// What a decode thread needs besides its source.
+struct Decoder {
     index: usize,
-    mut src: Box<dyn FrameSource>,
     fps: f64,
     cam: Arc<CameraShared>,
     queues: Arc<FrameQueues<Sampled>>,
     sink: Arc<dyn Sink>,
     lossless: bool,
     live: Option<Arc<super::live::LiveHub>>,
-    health: DecodeHealth,
+    /// Camera health and tamper checks on every decoded frame.
+    monitor: Monitor,
+    /// Progress record for the systemd watchdog.
+    liveness: Option<Arc<Liveness>>,
+}
+
+fn spawn_decoder(
+    d: Decoder,
+    mut src: Box<dyn FrameSource>,
 ) -> Result<JoinHandle<()>, PipelineError> {
-    let DecodeHealth {
+    let Decoder {
+        index,
+        fps,
+        cam,
+        queues,
+        sink,
+        lossless,
+        live,
         mut monitor,
         liveness,
-    } = health;
+    } = d;
     thread::Builder::new()
         .name(format!("decode-{}", cam.spec_id))
         .spawn(move || {

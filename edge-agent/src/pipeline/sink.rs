@@ -34,6 +34,8 @@ pub struct EventSink {
     failures: AtomicU64,
     /// Recent events for the local API.
     live: Option<std::sync::Arc<super::live::LiveHub>>,
+    /// The hash of a config applied remotely since start (replaces the builder's).
+    config_hash: Mutex<Option<String>>,
 }
 
 impl EventSink {
@@ -49,6 +51,14 @@ impl EventSink {
             next_seq: AtomicU64::new(1),
             failures: AtomicU64::new(0),
             live: None,
+            config_hash: Mutex::new(None),
+        }
+    }
+
+    /// Events from now on name this config (after a remote config was applied).
+    pub fn set_config_hash(&self, hash: String) {
+        if let Ok(mut h) = self.config_hash.lock() {
+            *h = Some(hash);
         }
     }
 
@@ -102,6 +112,11 @@ impl EventSink {
     }
 
     fn emit(&self, mut event: Event, images: Vec<EvidenceImage>) {
+        if let Ok(h) = self.config_hash.lock()
+            && let Some(h) = h.as_ref()
+        {
+            event.config_hash.clone_from(h);
+        }
         let kind = event.kind;
         event.evidence = images
             .iter()

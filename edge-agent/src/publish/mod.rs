@@ -133,6 +133,8 @@ struct Shared {
     /// The retained `config/state` payload, sent on change and after every (re)connect.
     config_state: Option<Vec<u8>>,
     config_state_sent: bool,
+    /// The audit log whose head hash goes out with `health`.
+    audit: crate::audit::AuditTrail,
 }
 
 const MAX_LATENCY_SAMPLES: usize = 1 << 20;
@@ -254,6 +256,12 @@ impl Delivery {
             .map_err(DeliveryError::Commit)
     }
 
+    /// Sends this audit log's head hash with every `health` message, so the centre holds a copy
+    /// that a truncated log on the device cannot match.
+    pub fn set_audit(&self, trail: crate::audit::AuditTrail) {
+        lock(&self.inner.shared).audit = trail;
+    }
+
     /// Runs `f` on the spool, e.g. to set retention and the audit trail at start-up, or to
     /// enforce retention periodically.
     pub fn with_spool<R>(&self, f: impl FnOnce(&mut Spool) -> R) -> R {
@@ -368,6 +376,7 @@ fn health_payload(inner: &Inner) -> Vec<u8> {
         spool,
         mqtt: sh.link.clone(),
         cameras: sh.cameras.clone(),
+        audit_head: sh.audit.head(),
         time_sync: Some(crate::health::clock_state()),
     };
     serde_json::to_vec(&h).unwrap_or_default()

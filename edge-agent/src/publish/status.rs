@@ -154,6 +154,10 @@ pub struct Health {
     pub spool: SpoolStats,
     pub mqtt: LinkStats,
     pub cameras: BTreeMap<String, CameraHealth>,
+    /// Hash of the newest audit-log record: kept by the centre, it shows later whether the log on
+    /// the device was cut short (`edge-agent audit verify` prints the head to compare).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
     /// The device clock's sync state (evidence timestamps are only as good as this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_sync: Option<crate::health::ClockState>,
@@ -199,6 +203,9 @@ impl Health {
                     error: None,
                 },
             )]),
+            audit_head: Some(
+                "9b2f6c1e0d4a7b3c5e8f1a2d4c6b8e0f1a3c5e7d9b1f3a5c7e9d1b3f5a7c9e1d".into(),
+            ),
             time_sync: Some(crate::health::ClockState {
                 sync: crate::events::TimeSync::Synced,
                 max_error_us: Some(16_500),

@@ -11,6 +11,7 @@ use super::payload::{ConfigPayload, WatchlistPayload};
 use super::state::{ConfigState, Problem, Request, Status, WatchlistState};
 use super::store::{Persisted, RemoteStore};
 use super::validate::{check_config, check_watchlist, watchlist_hash};
+use crate::watchlist::Watchlist;
 
 /// Puts a validated change into effect.
 pub trait Applier: Send {
@@ -22,7 +23,7 @@ pub trait Applier: Send {
         new: &LoadedConfig,
     ) -> Result<Vec<String>, String>;
     /// Replaces the watchlist; on `Err(reason)` the previous list stays in force.
-    fn apply_watchlist(&mut self, text: &str, version: &str) -> Result<(), String>;
+    fn apply_watchlist(&mut self, list: Watchlist) -> Result<(), String>;
 }
 
 /// Where audit records go: `(actor, action, details)`.
@@ -36,24 +37,30 @@ pub struct Startup {
     pub applied_at: DateTime<Utc>,
     /// Hash of the config file on disk.
     pub base_hash: String,
-    /// The last good watchlist: (text, meta).
-    pub watchlist: Option<(String, Persisted)>,
+    /// The stored remote watchlist, when it replaced the list that is configured now.
+    pub watchlist: Option<(Watchlist, Persisted)>,
 }
 
 /// Chooses the config to start with: the stored remote config when it was applied over the file
 /// that is on disk now, else the file (an installer's edit wins over an older remote change).
-pub fn startup(disk: LoadedConfig, store: &RemoteStore) -> Startup {
+/// The same for the watchlist: `file_list_hash` is the hash of the configured list (`[watchlist]
+/// file`, or the empty list).
+pub fn startup(disk: LoadedConfig, file_list_hash: &str, store: &RemoteStore) -> Startup {
     let base_hash = config_hash(&disk);
     let now = Utc::now();
     let watchlist = match store.load_watchlist() {
+        Ok(Some((_, meta))) if meta.base_hash.as_deref() != Some(file_list_hash) => {
+            tracing::info!(remote_version = %meta.version, "the configured watchlist changed since the remote one was set; the configured one wins");
+            None
+        }
         Ok(Some((text, meta))) => {
             let p = WatchlistPayload {
                 version: meta.version.clone(),
-                watchlist: text.clone(),
+                watchlist: text,
                 actor: None,
             };
             match check_watchlist(&p) {
-                Ok(_) => Some((text, meta)),
+                Ok(list) => Some((list, meta)),
                 Err(e) => {
                     tracing::warn!(problems = ?e, "stored watchlist is not valid; ignored");
                     None
@@ -120,6 +127,8 @@ pub struct RemoteAgent {
     version: String,
     applied_at: DateTime<Utc>,
     base_hash: String,
+    /// Hash of the configured watchlist the remote one replaces.
+    list_base_hash: String,
     watchlist: Option<WatchlistState>,
     store: RemoteStore,
     applier: Box<dyn Applier>,
@@ -141,19 +150,26 @@ fn audit_details(
 
 impl RemoteAgent {
     /// The agent runs `startup.loaded` (and its watchlist, already applied by the caller).
-    pub fn new(startup: Startup, store: RemoteStore, applier: Box<dyn Applier>) -> Self {
+    /// `file_list_hash` as for [`startup`].
+    pub fn new(
+        startup: Startup,
+        file_list_hash: &str,
+        store: RemoteStore,
+        applier: Box<dyn Applier>,
+    ) -> Self {
         let watchlist = startup
             .watchlist
             .as_ref()
-            .map(|(text, meta)| WatchlistState {
+            .map(|(list, meta)| WatchlistState {
                 version: meta.version.clone(),
-                hash: meta.hash.clone(),
-                entries: count_entries(text),
+                hash: list.version().to_string(),
+                entries: list.len(),
             });
         let mut agent = RemoteAgent {
             version: startup.version,
             applied_at: startup.applied_at,
             base_hash: startup.base_hash,
+            list_base_hash: file_list_hash.to_string(),
             running: startup.loaded,
             watchlist,
             store,
@@ -307,23 +323,21 @@ impl RemoteAgent {
         };
         request.version = Some(payload.version.clone());
         let actor = payload.actor.clone();
-        let hash = watchlist_hash(&payload.watchlist);
-        let entries = match check_watchlist(&payload) {
-            Ok(n) => n,
+        let list = match check_watchlist(&payload) {
+            Ok(list) => list,
             Err(errors) => {
                 tracing::warn!(version = %payload.version, problems = errors.len(), "watchlist/set rejected");
                 self.audit(
                     actor.as_deref(),
                     "watchlist.reject",
-                    audit_details(Some(&payload.version), Some(&hash), &errors),
+                    audit_details(Some(&payload.version), None, &errors),
                 );
                 return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
             }
         };
-        if let Err(reason) = self
-            .applier
-            .apply_watchlist(&payload.watchlist, &payload.version)
-        {
+        let hash = list.version().to_string();
+        let entries = list.len();
+        if let Err(reason) = self.applier.apply_watchlist(list) {
             let errors = vec![Problem::new(
                 format!("applying watchlist {} failed: {reason}", payload.version),
                 "the previous watchlist stays in force",
@@ -337,9 +351,9 @@ impl RemoteAgent {
         }
         let meta = Persisted {
             version: payload.version.clone(),
-            hash: hash.clone(),
+            hash: watchlist_hash(&payload.watchlist),
             applied_at: Utc::now(),
-            base_hash: None,
+            base_hash: Some(self.list_base_hash.clone()),
         };
         let mut warnings = Vec::new();
         if let Err(e) = self.store.save_watchlist(&payload.watchlist, &meta) {
@@ -368,15 +382,6 @@ impl RemoteAgent {
     }
 }
 
-fn count_entries(text: &str) -> usize {
-    let p = WatchlistPayload {
-        version: String::new(),
-        watchlist: text.to_string(),
-        actor: None,
-    };
-    check_watchlist(&p).unwrap_or(0)
-}
-
 fn placeholder_state() -> ConfigState {
     ConfigState {
         site_id: String::new(),
@@ -390,5 +395,142 @@ fn placeholder_state() -> ConfigState {
         warnings: vec![],
         changes: vec![],
         watchlist: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    const BASE: &str = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"a.mp4\"\n";
+
+    fn disk(text: &str) -> LoadedConfig {
+        match crate::config::parse_str(Path::new("/etc/edge-agent/agent.toml"), text.into()) {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Applies by recording, and refuses when told to: the pipeline side is tested in
+    /// tests/remote.rs with real cameras.
+    struct Recorder {
+        refuse: Arc<Mutex<bool>>,
+        applied: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Applier for Recorder {
+        fn apply_config(
+            &mut self,
+            _old: &LoadedConfig,
+            new: &LoadedConfig,
+        ) -> Result<Vec<String>, String> {
+            if *self.refuse.lock().unwrap() {
+                return Err("camera `cam-2`: cannot open".into());
+            }
+            self.applied.lock().unwrap().push(config_hash(new));
+            Ok(vec!["cam-2: started".into()])
+        }
+        fn apply_watchlist(&mut self, list: Watchlist) -> Result<(), String> {
+            self.applied
+                .lock()
+                .unwrap()
+                .push(format!("list {}", list.len()));
+            Ok(())
+        }
+    }
+
+    fn set(version: &str, toml: &str) -> Inbound {
+        Inbound::Config(bytes::Bytes::from(
+            serde_json::json!({"version": version, "toml": toml}).to_string(),
+        ))
+    }
+
+    #[test]
+    fn apply_reject_rollback_persist_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RemoteStore::in_spool_dir(dir.path());
+        let refuse = Arc::new(Mutex::new(false));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let audit: Arc<Mutex<Vec<String>>> = Arc::default();
+        let audit2 = audit.clone();
+        let recorder = Recorder {
+            refuse: refuse.clone(),
+            applied: applied.clone(),
+        };
+        let mut agent = RemoteAgent::new(
+            startup(disk(BASE), "h0", &store),
+            "h0",
+            store.clone(),
+            Box::new(recorder),
+        )
+        .with_audit(Box::new(move |actor, action, _| {
+            audit2.lock().unwrap().push(format!("{actor} {action}"))
+        }));
+        let file_hash = agent.current().config_hash.clone();
+        assert_eq!(
+            (agent.current().version.as_str(), agent.current().status),
+            ("file", Status::Applied)
+        );
+
+        let v2 = format!("{BASE}\n[[cameras]]\nid = \"cam-2\"\nurl = \"b.mp4\"\n");
+        let s = agent.handle(&set("v2", &v2));
+        assert_eq!(s.status, Status::Applied, "{s:?}");
+        assert_eq!(s.version, "v2");
+        assert_ne!(s.config_hash, file_hash);
+        assert_eq!(s.changes, vec!["cam-2: started"]);
+        let v2_hash = s.config_hash.clone();
+
+        *refuse.lock().unwrap() = true;
+        let s = agent.handle(&set(
+            "v3",
+            &format!("{v2}\n[[cameras]]\nid = \"cam-3\"\nurl = \"c.mp4\"\n"),
+        ));
+        assert_eq!(s.status, Status::RolledBack);
+        assert_eq!(
+            (s.version.as_str(), s.config_hash.as_str()),
+            ("v2", v2_hash.as_str())
+        );
+        assert!(s.errors[0].message.contains("cam-2"), "{s:?}");
+
+        let s = agent.handle(&set(
+            "v4",
+            &BASE.replace("device_id = \"d\"", "device_id = \"x\""),
+        ));
+        assert_eq!(s.status, Status::Rejected);
+        assert_eq!(s.version, "v2");
+
+        let s = agent.handle(&Inbound::Watchlist(bytes::Bytes::from_static(
+            br#"{"version":"w1","watchlist":"51F-123.45\n"}"#,
+        )));
+        assert_eq!(s.status, Status::Applied);
+        assert_eq!(s.watchlist.as_ref().map(|w| w.entries), Some(1));
+        assert_eq!(applied.lock().unwrap().len(), 2);
+        assert_eq!(
+            *audit.lock().unwrap(),
+            vec![
+                "mqtt config.apply",
+                "mqtt config.rollback",
+                "mqtt config.reject",
+                "mqtt watchlist.set"
+            ]
+        );
+
+        // Restart over the same file: the stored v2 and w1 are used.
+        let again = startup(disk(BASE), "h0", &store);
+        assert_eq!(again.version, "v2");
+        assert_eq!(config_hash(&again.loaded), v2_hash);
+        assert_eq!(
+            again
+                .watchlist
+                .as_ref()
+                .map(|(l, m)| (l.len(), m.version.as_str())),
+            Some((1, "w1"))
+        );
+        // The file was edited since, and the configured list changed: both files win.
+        let edited = startup(disk(&format!("{BASE}# edited\n")), "h1", &store);
+        assert_eq!(edited.version, "file");
+        assert!(edited.watchlist.is_none());
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::config::{self, ConfigError, LoadedConfig, PathSeg, Severity, ValidateOptions};
 use crate::events::evidence::sha256_hex;
+use crate::watchlist::{Watchlist, WatchlistError};
 
 use super::payload::{ConfigPayload, WatchlistPayload};
 use super::state::Problem;
@@ -18,13 +19,11 @@ pub struct Accepted {
     pub warnings: Vec<Problem>,
 }
 
-/// Sections a remote config may not change: who the device is, how it reaches the broker, where it
-/// stores things, and the inference set-up the workers were started with. Changing them needs a
-/// restart with an edited file (docs/remote.md).
-const FIXED_SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "mqtt", "storage", "http", "evidence",
-];
-
+/// Every section but `[[cameras]]` is fixed for a remote config: who the device is, how it reaches
+/// the broker, storage, inference, privacy and the other settings read once at start-up. Changing
+/// them needs an edited file and a restart (docs/remote.md). Compared section by section on the
+/// typed config, so a new section is fixed as soon as it exists.
+const CAMERAS: &str = "cameras";
 /// Parses and validates `payload` as a replacement for `running`. Relative paths resolve against
 /// the directory of the config file the agent was started with, as they would on disk.
 pub fn check_config(
@@ -53,17 +52,15 @@ pub fn check_config(
     );
     let mut errors = problems(&diags);
     let (new, old) = (&loaded.config, &running.config);
-    let differs = |name: &str| match name {
-        "device" => new.device != old.device,
-        "runtime" => new.runtime != old.runtime,
-        "models" => new.models != old.models,
-        "mqtt" => new.mqtt != old.mqtt,
-        "storage" => new.storage != old.storage,
-        "http" => new.http != old.http,
-        "evidence" => new.evidence != old.evidence,
-        _ => false,
+    let sections = |c: &crate::config::Config| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
     };
-    for name in FIXED_SECTIONS.iter().copied().filter(|n| differs(n)) {
+    let (new_sections, old_sections) = (sections(new), sections(old));
+    for (name, value) in &new_sections {
+        if name == CAMERAS || old_sections.get(name) == Some(value) {
+            continue;
+        }
         let d = loaded.diagnostic_at(
             Severity::Error,
             &[PathSeg::Key(name)],
@@ -71,6 +68,25 @@ pub fn check_config(
             format!("send [{name}] as it is on the device; changing it needs an edited file and a restart"),
         );
         errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+    }
+    // A camera's privacy (people pixelated or not, with its audited reason) is put in force at
+    // start-up; remotely it may not change, and a new camera keeps the default.
+    for (i, cam) in new.cameras.iter().enumerate() {
+        let before = old
+            .cameras
+            .iter()
+            .find(|c| c.id == cam.id)
+            .map(|c| &c.privacy);
+        let default = crate::config::CameraPrivacyConfig::default();
+        if &cam.privacy != before.unwrap_or(&default) {
+            let d = loaded.diagnostic_at(
+                Severity::Error,
+                &[PathSeg::Key(CAMERAS), PathSeg::Index(i), PathSeg::Key("privacy")],
+                format!("[cameras.privacy] of `{}` cannot be set remotely", cam.id),
+                "pixelation is decided (and audited) at start-up; change it in the file on the device",
+            );
+            errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+        }
     }
     if !new.cameras.iter().any(|c| c.enabled) {
         let d = loaded.diagnostic_at(
@@ -103,70 +119,22 @@ pub fn watchlist_hash(text: &str) -> String {
     sha256_hex(text.as_bytes())[..12].to_string()
 }
 
-/// Longest accepted line of a watchlist.
-const MAX_LINE_CHARS: usize = 512;
-
-/// Checks a watchlist's text and counts its entries: one plate per line, `#` starts a label or a
-/// comment (the format of `crate::watchlist` on the privacy branch; switch to its parser when it
-/// lands so there is one definition).
-pub fn check_watchlist(payload: &WatchlistPayload) -> Result<usize, Vec<Problem>> {
-    let mut errors = Vec::new();
-    let mut entries = 0usize;
-    for (i, line) in payload.watchlist.lines().enumerate() {
-        let at = |col: usize, message: String, hint: &str| Problem {
-            at: Some(format!("{WATCHLIST_ORIGIN}:{}:{col}", i + 1)),
-            line: Some(i + 1),
-            col: Some(col),
-            message,
-            hint: hint.into(),
-        };
-        if line.chars().count() > MAX_LINE_CHARS {
-            errors.push(at(
-                1,
-                format!("line is longer than {MAX_LINE_CHARS} characters"),
-                "one plate per line",
-            ));
-            continue;
+/// Parses a watchlist with [`Watchlist::parse_named`], the one definition of the format; the
+/// error names the line in the sent text.
+pub fn check_watchlist(payload: &WatchlistPayload) -> Result<Watchlist, Vec<Problem>> {
+    Watchlist::parse_named(&payload.watchlist, WATCHLIST_ORIGIN).map_err(|e| {
+        let mut p = Problem::new(
+            e.to_string(),
+            "one plate per line, e.g. 51F-123.45; a label goes after #",
+        );
+        if let WatchlistError::Line { line, reason, .. } = &e {
+            p.at = Some(format!("{WATCHLIST_ORIGIN}:{line}:1"));
+            p.line = Some(*line);
+            p.col = Some(1);
+            p.message = reason.clone();
         }
-        if let Some((col, c)) = line
-            .chars()
-            .enumerate()
-            .find(|(_, c)| c.is_control() && *c != '\t')
-        {
-            errors.push(at(
-                col + 1,
-                format!("control character U+{:04X}", c as u32),
-                "remove it",
-            ));
-            continue;
-        }
-        let plate = line.split('#').next().unwrap_or("").trim();
-        if plate.is_empty() {
-            continue;
-        }
-        let normal: String = plate
-            .chars()
-            .filter(|c| !matches!(c, '-' | '.' | ' ' | '\t'))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        if !(5..=10).contains(&normal.len()) || !normal.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            let col = line
-                .find(plate)
-                .map_or(1, |b| line[..b].chars().count() + 1);
-            errors.push(at(
-                col,
-                format!("`{plate}` is not a plate"),
-                "write one plate per line, e.g. 51F-123.45; a label goes after #",
-            ));
-            continue;
-        }
-        entries += 1;
-    }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(errors)
-    }
+        vec![p]
+    })
 }
 
 #[cfg(test)]
@@ -250,6 +218,12 @@ frame_size = [1280, 720]
             .replace("dev-1", "dev-2")
             .replace("topic_prefix = \"test\"", "topic_prefix = \"other\"");
         let e = check_config(&payload(&text), &running()).expect_err("identity");
+        let privacy = format!("{BASE}\n[cameras.privacy]\nblur_people = false\nreason = \"x\"\n");
+        let p = check_config(&payload(&privacy), &running()).expect_err("privacy");
+        assert!(
+            p[0].message.contains("[cameras.privacy] of `cam-2`"),
+            "{p:?}"
+        );
         let msgs: Vec<&str> = e.iter().map(|p| p.message.as_str()).collect();
         assert!(
             msgs.iter().any(|m| m.starts_with("[device] differs")),
@@ -279,12 +253,12 @@ frame_size = [1280, 720]
             watchlist: t.into(),
             actor: None,
         };
-        assert_eq!(
-            check_watchlist(&w("# list\n51F-123.45 # stolen\n\n29B125662\n")),
-            Ok(2)
-        );
+        let list =
+            check_watchlist(&w("# list\n51F-123.45 # stolen\n\n29B125662\n")).expect("valid");
+        assert_eq!(list.len(), 2);
         let e = check_watchlist(&w("51F-123.45\n  not a plate!\n")).expect_err("bad");
-        assert_eq!(e[0].at.as_deref(), Some("mqtt:watchlist/set:2:3"));
+        assert_eq!(e[0].at.as_deref(), Some("mqtt:watchlist/set:2:1"));
+        assert!(e[0].message.contains("not part of a plate"), "{e:?}");
         assert_eq!(watchlist_hash("a").len(), 12);
     }
 }
