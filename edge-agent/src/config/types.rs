@@ -656,7 +656,8 @@ pub struct HealthConfig {
     /// A changed scene that persists this long becomes the new reference (camera re-aimed on
     /// purpose), seconds; 0 = never. Default 900.
     pub scene_adopt_s: f64,
-    /// Frozen when consecutive checks differ by less than this mean grey level. Default 0.25.
+    /// Frozen when the grey images of consecutive checks differ by less than this mean grey level
+    /// (a live sensor's noise alone stays above it). Default 0.1.
     pub frozen_max_diff: f64,
     /// ... for this many seconds. Default 10.
     pub frozen_s: f64,
@@ -687,7 +688,7 @@ impl Default for HealthConfig {
             scene_change_distance: 0.45,
             scene_change_checks: 10,
             scene_adopt_s: 900.0,
-            frozen_max_diff: 0.25,
+            frozen_max_diff: 0.1,
             frozen_s: 10.0,
             min_fps_ratio: 0.5,
             fps_window_s: 10.0,

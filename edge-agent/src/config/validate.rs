@@ -614,7 +614,7 @@ impl Validator<'_> {
             h.frozen_max_diff,
             0.0,
             255.0,
-            "grey levels; 0.25 catches repeated frames",
+            "grey levels; 0.1 catches repeated frames",
         );
         range("frozen_s", h.frozen_s, 0.1, 86_400.0, "10 s is usual");
         range(

@@ -1,13 +1,13 @@
 //! Cheap image measurements for tamper detection, on a small grey copy of the frame: sharpness
 //! (variance of the Laplacian), brightness and contrast, a grey-level histogram and a coarse edge
-//! map for comparing against the learned scene, and a thumbnail for spotting frozen pictures.
+//! map for comparing against the learned scene. Frozen pictures are found by comparing the grey
+//! images of consecutive checks pixel by pixel: a live sensor always adds some temporal noise, a
+//! frozen stream none.
 
 /// Bins of the grey-level histogram.
 pub const HIST_BINS: usize = 32;
 /// Cells of the coarse edge map, across and down.
 pub const EDGE_GRID: (usize, usize) = (16, 12);
-/// Thumbnail size used to compare consecutive checks.
-const THUMB: (usize, usize) = (64, 48);
 
 /// A grey image, one byte per pixel, row-major.
 #[derive(Debug, Clone)]
@@ -71,8 +71,6 @@ pub struct Measures {
     pub histogram: [f32; HIST_BINS],
     /// Mean gradient magnitude per cell of [`EDGE_GRID`], row-major.
     pub edges: Vec<f32>,
-    /// Small grey thumbnail for frame-to-frame comparison.
-    pub thumb: Vec<u8>,
 }
 
 /// Measures a grey image. Images smaller than 3×3 give zero sharpness and empty edges.
@@ -147,38 +145,11 @@ pub fn measure(g: &Grey) -> Measures {
         sharpness: sharpness as f32,
         histogram,
         edges,
-        thumb: thumbnail(g),
     }
 }
 
-fn thumbnail(g: &Grey) -> Vec<u8> {
-    let (tw, th) = THUMB;
-    let mut out = Vec::with_capacity(tw * th);
-    for ty in 0..th {
-        for tx in 0..tw {
-            let (x0, x1) = (
-                tx * g.width / tw,
-                ((tx + 1) * g.width / tw).max(tx * g.width / tw + 1),
-            );
-            let (y0, y1) = (
-                ty * g.height / th,
-                ((ty + 1) * g.height / th).max(ty * g.height / th + 1),
-            );
-            let (mut s, mut c) = (0u32, 0u32);
-            for y in y0..y1.min(g.height) {
-                for x in x0..x1.min(g.width) {
-                    s += u32::from(g.data[y * g.width + x]);
-                    c += 1;
-                }
-            }
-            out.push(s.checked_div(c).unwrap_or(0) as u8);
-        }
-    }
-    out
-}
-
-/// Mean absolute difference of two thumbnails, in grey levels; infinite when they don't compare.
-pub fn thumb_diff(a: &[u8], b: &[u8]) -> f32 {
+/// Mean absolute difference of two grey images, in grey levels; infinite when they don't compare.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f32 {
     if a.len() != b.len() || a.is_empty() {
         return f32::INFINITY;
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::config::HealthConfig;
 use crate::source::{Frame, SourceCounters, StreamStatus};
 
-use super::analysis::{Grey, Measures, SceneReference, measure, thumb_diff};
+use super::analysis::{Grey, Measures, SceneReference, mean_abs_diff, measure};
 
 /// Something wrong with a camera, most serious first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,6 +101,8 @@ pub struct Snapshot {
     pub scene_distance: Option<f32>,
     /// Seconds the picture has not changed.
     pub unchanged_s: f32,
+    /// Mean grey-level difference from the previous check; `None` at the first check.
+    pub frame_diff: Option<f32>,
     /// Decoded frames per second over the window; `None` until the window is full.
     pub fps: Option<f32>,
 }
@@ -142,6 +144,9 @@ impl Transition {
             d.insert("scene_distance".into(), Value::from(round(v)));
         }
         d.insert("unchanged_s".into(), Value::from(round(s.unchanged_s)));
+        if let Some(v) = s.frame_diff {
+            d.insert("frame_diff".into(), Value::from(round(v)));
+        }
         if let Some(f) = s.fps {
             d.insert("fps".into(), Value::from(round(f)));
         }
@@ -181,7 +186,8 @@ pub struct Monitor {
     learning_since: Option<Duration>,
     baseline: Option<f32>,
     reference: Option<SceneReference>,
-    prev_thumb: Option<Vec<u8>>,
+    /// Grey image of the previous check, for the frozen test.
+    prev_grey: Option<Vec<u8>>,
     unchanged_since: Option<Duration>,
     scene_changed_since: Option<Duration>,
     frame_times: VecDeque<Duration>,
@@ -203,7 +209,7 @@ impl Monitor {
             learning_since: None,
             baseline: None,
             reference: None,
-            prev_thumb: None,
+            prev_grey: None,
             unchanged_since: None,
             scene_changed_since: None,
             frame_times: VecDeque::new(),
@@ -265,7 +271,7 @@ impl Monitor {
         }
         self.conds[Condition::Down.index()].active = down;
         self.down = down;
-        self.prev_thumb = None;
+        self.prev_grey = None;
         self.unchanged_since = None;
         self.scene_changed_since = None;
         self.frame_times.clear();
@@ -300,7 +306,7 @@ impl Monitor {
             self.cfg.analysis_width,
         )?;
         let m = measure(&grey);
-        self.check(t, &m);
+        self.check(t, &m, grey.data);
         let new = self.overall();
         if new == self.state {
             return None;
@@ -340,7 +346,7 @@ impl Monitor {
         Some((self.frame_times.len().saturating_sub(1) as f64 / window) as f32)
     }
 
-    fn check(&mut self, t: Duration, m: &Measures) {
+    fn check(&mut self, t: Duration, m: &Measures, grey: Vec<u8>) {
         self.checks += 1;
         let cfg = &self.cfg;
         let (raise, clear) = (cfg.raise_checks, cfg.clear_checks);
@@ -359,15 +365,15 @@ impl Monitor {
         // Frozen: the picture did not change between checks for `frozen_s`. A covered lens also
         // gives identical frames, which is not a frozen stream.
         let diff = self
-            .prev_thumb
+            .prev_grey
             .as_deref()
-            .map_or(f32::INFINITY, |p| thumb_diff(p, &m.thumb));
+            .map_or(f32::INFINITY, |p| mean_abs_diff(p, &grey));
         if f64::from(diff) < cfg.frozen_max_diff && !covered_now {
             self.unchanged_since.get_or_insert(t);
         } else {
             self.unchanged_since = None;
         }
-        self.prev_thumb = Some(m.thumb.clone());
+        self.prev_grey = Some(grey);
         let unchanged = self
             .unchanged_since
             .map_or(0.0, |s| t.saturating_sub(s).as_secs_f64());
@@ -456,6 +462,7 @@ impl Monitor {
             sharpness_baseline: self.baseline.filter(|_| learned),
             scene_distance: distance,
             unchanged_s: unchanged as f32,
+            frame_diff: diff.is_finite().then_some(diff),
             fps,
         };
     }
