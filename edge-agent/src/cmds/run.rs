@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
+use edge_agent::pipeline;
 use edge_agent::pipeline::sink::EventSink;
-use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
 use edge_agent::publish::status::StatusInfo;
 
@@ -69,10 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cameras = cameras.len(),
         "agent running"
     );
-    let mut opts = PipelineOptions {
-        utc_offset_minutes: cfg.device.utc_offset_minutes,
-        ..PipelineOptions::default()
-    };
+    let mut opts = agent::pipeline_options(&loaded);
     opts.source.stop = stop;
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;

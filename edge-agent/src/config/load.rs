@@ -38,7 +38,8 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence",
+    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence", "tracker",
+    "pipeline",
 ];
 
 /// Reads and parses a config file.
@@ -105,9 +106,17 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let evidence =
         optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
+    let tracker = optional_section::<crate::track::TrackerConfig>(
+        &source,
+        section("tracker"),
+        "tracker",
+        &mut diags,
+    );
+    let pipeline =
+        optional_section::<PipelineConfig>(&source, section("pipeline"), "pipeline", &mut diags);
 
     match (
-        device, runtime, models, mqtt, storage, http, cameras, evidence,
+        device, runtime, models, mqtt, storage, http, cameras, evidence, tracker, pipeline,
     ) {
         (
             Some(device),
@@ -118,6 +127,8 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
             Some(http),
             Some(cameras),
             Some(evidence),
+            Some(tracker),
+            Some(pipeline),
         ) if diags.is_empty() => {
             let config = Config {
                 device,
@@ -128,6 +139,8 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
+                tracker,
+                pipeline,
             };
             Ok(LoadedConfig {
                 config,

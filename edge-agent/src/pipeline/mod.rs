@@ -7,6 +7,7 @@
 
 pub mod camera;
 pub mod metrics;
+pub mod mosaic;
 pub mod plates;
 pub mod queue;
 pub mod report;
@@ -14,7 +15,7 @@ pub mod runner;
 pub mod sampler;
 pub mod sink;
 
-pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels};
+pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels, detector_manifest};
 pub use runner::{CameraSpec, CameraSummary, PipelineOptions, Sink, Summary, run};
 
 /// Why the pipeline could not start.
