@@ -293,6 +293,7 @@ impl CameraState {
         self.stats
             .capture_to_done
             .record(sampled.received.elapsed());
+        crate::source::recycle(image.into_raw());
         Ok(())
     }
 

@@ -151,6 +151,7 @@ pub fn run(
                         Ok(Some(SourceItem::Frame(frame))) => {
                             cam.decoded.fetch_add(1, Ordering::Relaxed);
                             if !sampler.admit(frame.stream_time) {
+                                source::recycle(frame.rgb);
                                 continue;
                             }
                             cam.sampled.fetch_add(1, Ordering::Relaxed);
