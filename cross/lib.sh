@@ -57,31 +57,6 @@ SRC
   printf '%s\n' "$d/usr/bin"
 }
 
-# libonnxruntime.so.VERSION for aarch64 from the PyPI manylinux_2_28_aarch64 wheel. Prints its path.
-fetch_ort_aarch64() {
-  local version="$1" dir="$CROSS_CACHE/onnxruntime-$1-aarch64"
-  local lib="$dir/libonnxruntime.so.$version"
-  if [ ! -f "$lib" ]; then
-    log "fetching ONNX Runtime $version for aarch64 from the PyPI wheel"
-    mkdir -p "$dir/whl"
-    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 \
-      "onnxruntime==$version" -d "$dir/whl"
-    python3 - "$dir" "$version" <<'PY'
-import sys, zipfile, glob, os
-d, v = sys.argv[1], sys.argv[2]
-whl = glob.glob(os.path.join(d, "whl", f"onnxruntime-{v}-*aarch64*.whl"))[0]
-with zipfile.ZipFile(whl) as z:
-    for name in z.namelist():
-        base = os.path.basename(name)
-        if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime"):
-            with open(os.path.join(d, base), "wb") as f:
-                f.write(z.read(name))
-PY
-    rm -rf "$dir/whl"
-  fi
-  printf '%s\n' "$lib"
-}
-
 # Builds the release binary for TARGET with extra cargo args; prints the binary's path.
 cross_build() {
   local target="$1"; shift

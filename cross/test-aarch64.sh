@@ -12,7 +12,7 @@ start=$SECONDS
 BIN="$(cross_build "$TARGET")"
 build_s=$((SECONDS - start))
 QEMU="$(fetch_qemu)/qemu-aarch64"
-ORT_ARM="$(fetch_ort_aarch64 "$ORT_VERSION")"
+ORT_ARM="$(fetch_ort "$ORT_VERSION" manylinux_2_28_aarch64)"
 WORK="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

@@ -22,28 +22,49 @@ need_apt() {
   fi
 }
 
-# Extracts libonnxruntime.so.VERSION from the PyPI wheel into $CACHE/onnxruntime-VERSION/.
+# Extracts libonnxruntime.so.VERSION from the PyPI `onnxruntime` wheel and prints its path.
+# PLATFORM is a pip platform tag (`manylinux_2_28_aarch64` for the aarch64 build, cross/); without
+# it, the host's wheel. Cache: $CACHE/onnxruntime-VERSION[-PLATFORM]/, filled once.
 fetch_ort() {
-  local version="$1" dir="$CACHE/onnxruntime-$1"
+  local version="$1" platform="${2:-}"
+  local dir="$CACHE/onnxruntime-$version${platform:+-$platform}"
   local lib="$dir/libonnxruntime.so.$version"
   if [ ! -f "$lib" ]; then
-    log "fetching ONNX Runtime $version from the PyPI wheel"
-    mkdir -p "$dir/whl"
-    python3 -m pip download -q --no-deps --only-binary=:all: "onnxruntime==$version" -d "$dir/whl"
+    log "fetching ONNX Runtime $version${platform:+ ($platform)} from the PyPI wheel"
+    rm -rf "$dir/whl" && mkdir -p "$dir/whl"
+    python3 -m pip download -q --no-deps --only-binary=:all: ${platform:+--platform "$platform"} \
+      "onnxruntime==$version" -d "$dir/whl"
     python3 - "$dir" "$version" <<'PY'
 import sys, zipfile, glob, os
 d, v = sys.argv[1], sys.argv[2]
-whl = glob.glob(os.path.join(d, "whl", f"onnxruntime-{v}-*.whl"))[0]
-with zipfile.ZipFile(whl) as z:
+wheels = glob.glob(os.path.join(d, "whl", f"onnxruntime-{v}-*.whl"))
+if len(wheels) != 1:
+    sys.exit(f"error: expected one onnxruntime {v} wheel in {d}/whl, found {wheels}")
+with zipfile.ZipFile(wheels[0]) as z:
     for name in z.namelist():
         base = os.path.basename(name)
         if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime"):
-            with open(os.path.join(d, base), "wb") as f:
+            with open(os.path.join(d, base + ".part"), "wb") as f:
                 f.write(z.read(name))
+            os.replace(os.path.join(d, base + ".part"), os.path.join(d, base))
 PY
     rm -rf "$dir/whl"
+    [ -f "$lib" ] || { echo "error: the onnxruntime $version wheel${platform:+ for $platform} has no libonnxruntime.so.$version" >&2; return 1; }
   fi
   printf '%s\n' "$lib"
+}
+
+# Installs tests/browser's npm packages (playwright-core, no browser download) into
+# $EDGE_AGENT_NPM_DIR (default .cache/npm), again only when the lock file changed.
+npm_install() {
+  local dir="${EDGE_AGENT_NPM_DIR:-$CACHE/npm}" lock="$REPO/tests/browser/package-lock.json"
+  if [ ! -f "$dir/node_modules/playwright-core/package.json" ] || ! cmp -s "$lock" "$dir/package-lock.json"; then
+    log "installing npm packages for the browser test into $dir"
+    mkdir -p "$dir"
+    cp "$REPO/tests/browser/package.json" "$lock" "$dir/"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  export EDGE_AGENT_NPM_DIR="$dir"
 }
 
 require_shared() {
@@ -57,7 +78,14 @@ require_shared() {
 setup_env() {
   need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
   # openh264 (bundled C++ source); the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
+  # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip
+  need_apt systemd adduser binutils
   need_apt g++ procps ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the installer page's browser test (tests/api.rs): Debian's Chromium driven by playwright-core
+  need_apt chromium
+  # The machine's Node.js brings npm; Debian's nodejs/npm only where there is none.
+  command -v npm >/dev/null 2>&1 || need_apt nodejs npm
+  npm_install
   ORT_DYLIB_PATH="$(fetch_ort "$ORT_VERSION")"
   export ORT_DYLIB_PATH
   export EDGE_AGENT_MODEL_CACHE="$CACHE/models"

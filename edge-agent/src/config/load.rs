@@ -38,7 +38,19 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence", "tracker",
+    "device",
+    "runtime",
+    "models",
+    "cameras",
+    "mqtt",
+    "storage",
+    "http",
+    "evidence",
+    "watchlist",
+    "health",
+    "privacy",
+    "plates",
+    "tracker",
     "pipeline",
 ];
 
@@ -105,7 +117,15 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let http = optional_section::<HttpConfig>(&source, section("http"), "http", &mut diags);
     let evidence =
         optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
+    let plates = optional_section::<PlatesConfig>(&source, section("plates"), "plates", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
+    // Sections added later are not part of the match below: a failed one leaves a diagnostic,
+    // which already sends the match to its error arm.
+    let watchlist =
+        optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
+    let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
+    let privacy =
+        optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
     let tracker = optional_section::<crate::track::TrackerConfig>(
         &source,
         section("tracker"),
@@ -116,7 +136,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
         optional_section::<PipelineConfig>(&source, section("pipeline"), "pipeline", &mut diags);
 
     match (
-        device, runtime, models, mqtt, storage, http, cameras, evidence, tracker, pipeline,
+        device, runtime, models, mqtt, storage, http, cameras, evidence, plates,
     ) {
         (
             Some(device),
@@ -127,8 +147,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
             Some(http),
             Some(cameras),
             Some(evidence),
-            Some(tracker),
-            Some(pipeline),
+            Some(plates),
         ) if diags.is_empty() => {
             let config = Config {
                 device,
@@ -139,8 +158,13 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
-                tracker,
-                pipeline,
+                watchlist: watchlist.unwrap_or_default(),
+                // Some whenever no diagnostic was raised.
+                health: health.unwrap_or_default(),
+                privacy: privacy.unwrap_or_default(),
+                plates,
+                tracker: tracker.unwrap_or_default(),
+                pipeline: pipeline.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,

@@ -126,7 +126,11 @@ pub struct CameraState {
     labels: HashMap<u64, (Arc<str>, [f32; 4])>,
     /// Last stream time seen, for closing rules at the end.
     last_t: Duration,
+    /// Size of the last frame, so rules swapped in while running can be built (and refused) at once.
+    frame_size: Option<(u32, u32)>,
     pub stats: CameraStats,
+    /// Where the last processed frame goes for the local API; none when nobody looks.
+    live: Option<Arc<super::live::LiveHub>>,
 }
 
 /// The frame an observation refers to.
@@ -135,6 +139,9 @@ pub struct FrameContext<'a> {
     pub capture_time: SystemTime,
     pub stream_time: Duration,
     pub seq: u64,
+    /// Boxes of the people seen on this frame (detections and person tracks), which evidence
+    /// images pixelate (`[cameras.privacy]`).
+    pub people: Vec<[f32; 4]>,
 }
 
 /// A plate found on a vehicle: its box in frame pixels, the plate detector's score, the read.
@@ -161,8 +168,15 @@ impl CameraState {
             rules: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
+            frame_size: None,
             stats: CameraStats::default(),
+            live: None,
         }
+    }
+
+    /// Publish every processed frame, with its tracks and plates, to the live hub.
+    pub fn set_live(&mut self, hub: Arc<super::live::LiveHub>) {
+        self.live = Some(hub);
     }
 
     /// Runs every stage on one frame; observations go to `emit` with the frame.
@@ -176,17 +190,19 @@ impl CameraState {
         let frame = sampled.frame;
         let t = frame.stream_time;
         self.last_t = t;
+        self.frame_size = Some((frame.width, frame.height));
         let image = RgbImage::from_raw(frame.width, frame.height, frame.rgb).ok_or_else(|| {
             InferenceError::Spec(format!(
                 "camera {}: frame {} has {}×{} pixels but a buffer of another size",
                 self.id, frame.seq, frame.width, frame.height
             ))
         })?;
-        let ctx = FrameContext {
+        let mut ctx = FrameContext {
             image: &image,
             capture_time: frame.capture_time,
             stream_time: t,
             seq: frame.seq,
+            people: Vec::new(),
         };
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
@@ -222,6 +238,7 @@ impl CameraState {
                 .unwrap_or_else(|| Arc::from(format!("class_{class_id}")))
         };
 
+        ctx.people = person_boxes(&detections, &update.tracks, &label_of);
         for tr in &update.tracks {
             let entry = self
                 .labels
@@ -282,6 +299,18 @@ impl CameraState {
         }
         self.stats.rules.record(t0.elapsed());
 
+        let reported: Vec<(u64, String)> = if self.live.is_some() {
+            out.iter()
+                .filter_map(|o| match o {
+                    Observation::Plate(p) if p.result.confident => {
+                        Some((p.track_id, p.result.text.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for o in out {
             emit(o, &ctx);
             self.stats
@@ -293,7 +322,24 @@ impl CameraState {
         self.stats
             .capture_to_done
             .record(sampled.received.elapsed());
-        crate::source::recycle(image.into_raw());
+        if let Some(hub) = &self.live {
+            // `ctx` borrows the image; take what it holds before the image moves into the hub.
+            let (seq, capture_time) = (ctx.seq, ctx.capture_time);
+            hub.frame_processed(
+                &self.id,
+                Arc::new(image),
+                seq,
+                capture_time,
+                &update.tracks,
+                &label_of,
+                &reported,
+                &update.ended,
+                &self.stats,
+            );
+        } else {
+            // No one keeps the frame: its buffer goes back to the decoders.
+            crate::source::recycle(image.into_raw());
+        }
         Ok(())
     }
 
@@ -476,6 +522,50 @@ impl CameraState {
         })))
     }
 
+    /// Builds the rule engine for `rules` against the stream's frame size, without installing it:
+    /// the first half of an atomic swap. `Ok(None)` when there are no rules or no frame has been
+    /// seen yet (the engine is then built at the first frame, as at start).
+    pub fn build_rules(&self, rules: Option<&CameraConfig>) -> Result<Option<RuleEngine>, String> {
+        match (rules, self.frame_size) {
+            (Some(cfg), Some(size)) => RuleEngine::new(cfg, size)
+                .map(Some)
+                .map_err(|e| format!("camera `{}`: rules: {e}", self.id)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Replaces the camera's zones, lines and rules in place; the tracker, plate votes and stream
+    /// go on. Events the old rules still had open are closed through `emit`. `engine` is what
+    /// [`CameraState::build_rules`] returned for `rules`.
+    pub fn set_rules(
+        &mut self,
+        rules: Option<Box<CameraConfig>>,
+        engine: Option<RuleEngine>,
+        emit: &mut dyn FnMut(Observation),
+    ) {
+        if let Some(mut old) = self.rules.take() {
+            for event in old.finish(self.last_t) {
+                emit(Observation::Rule(Box::new(RuleObservation {
+                    event,
+                    track: None,
+                    label: None,
+                    plate: None,
+                })));
+            }
+        }
+        self.rules_config = None;
+        match engine {
+            Some(mut engine) => {
+                engine.set_local_time(
+                    self.last_t,
+                    local_secs_of_day(SystemTime::now(), self.utc_offset_minutes),
+                );
+                self.rules = Some(engine);
+            }
+            None => self.rules_config = rules,
+        }
+    }
+
     /// Tracks confirmed so far.
     pub fn tracks_confirmed(&self) -> u64 {
         self.tracker.tracks_confirmed()
@@ -513,6 +603,27 @@ pub fn detector_manifest(manifest: &ModelManifest, tracker: &TrackerConfig) -> M
         *t = tracker.low_score;
     }
     m
+}
+
+/// Every person box of the frame: this frame's detections plus the person tracks (which cover a
+/// person the detector missed on this one frame).
+fn person_boxes(
+    detections: &[Detection],
+    tracks: &[Track],
+    label_of: &dyn Fn(usize) -> Arc<str>,
+) -> Vec<[f32; 4]> {
+    let is_person = |c: usize| &*label_of(c) == "person";
+    detections
+        .iter()
+        .filter(|d| is_person(d.class_id))
+        .map(|d| d.bbox)
+        .chain(
+            tracks
+                .iter()
+                .filter(|t| is_person(t.class_id))
+                .map(|t| t.bbox),
+        )
+        .collect()
 }
 
 /// Seconds after local midnight of a wall-clock time.

@@ -6,6 +6,7 @@
 //! per-frame stage for the frame it took.
 
 pub mod camera;
+pub mod live;
 pub mod metrics;
 pub mod mosaic;
 pub mod plates;
@@ -16,7 +17,10 @@ pub mod sampler;
 pub mod sink;
 
 pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels, detector_manifest};
-pub use runner::{CameraSpec, CameraSummary, PipelineOptions, Sink, Summary, run};
+pub use runner::{
+    ApplyError, CameraSpec, CameraSummary, ControlReceiver, PipelineControl, PipelineOptions, Sink,
+    Summary, control, run, run_controlled,
+};
 
 /// Why the pipeline could not start.
 #[derive(Debug, thiserror::Error)]
