@@ -73,6 +73,62 @@ fn wrong_type_is_reported_at_the_value() {
 }
 
 #[test]
+fn tracker_section_is_checked_and_points_at_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // low_score above high_score would silently switch off the second association stage.
+    let cfg = write(
+        dir.path(),
+        "tracker.toml",
+        &format!(
+            "{HEAD}[tracker]
+high_score = 0.4
+low_score = 0.45
+"
+        ),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:7:13: error:", cfg.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("tracker.low_score") && err.contains("second association stage"),
+        "{err}"
+    );
+    let typo = write(
+        dir.path(),
+        "typo.toml",
+        &format!(
+            "{HEAD}[tracker]
+max_lost = 2
+"
+        ),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&typo));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown field `max_lost`") && err.contains("max_lost_s"),
+        "{err}"
+    );
+    let good = write(
+        dir.path(),
+        "good.toml",
+        &format!(
+            "{HEAD}[tracker]
+low_score = 0.2
+max_lost_s = 0.8
+min_hits = 2
+"
+        ),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&good));
+    assert!(!stderr(&out).contains("tracker"), "{}", stderr(&out));
+}
+
+#[test]
 fn duplicate_camera_id_names_both_places() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(

@@ -109,10 +109,7 @@ classes = ["car", "motorcycle", "bus", "truck"]
 fn apply_keeps_unchanged_cameras_and_changes_nothing_when_it_fails() {
     let clip = clip();
     let url = clip.display().to_string();
-    let workers = vec![WorkerModels {
-        detector: detector(),
-        plates: None,
-    }];
+    let workers = vec![WorkerModels::new(detector(), None)];
     // Paced like a camera, but every sampled frame is analysed, so the test does not depend on how
     // busy the machine is.
     let mut opts = PipelineOptions {

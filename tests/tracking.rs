@@ -377,24 +377,24 @@ fn dropped_frames_keep_ids() {
     assert!(waiting >= 4, "only {waiting} waiting vehicles found");
 }
 
-/// YOLOX-Nano run here on the 40 JPEGs with its threshold lowered to 0.1, so the tracker sees
-/// the low-score band (0.1–0.3) that the manifest's 0.3 threshold cuts off. Loads the model the
-/// way `tests/golden.rs` does.
-fn detector_frames(score_threshold: f32) -> Vec<Vec<Detection>> {
+/// YOLOX-Nano run here on the 40 JPEGs loaded the way the pipeline loads it
+/// ([`edge_agent::pipeline::detector_manifest`]): its threshold lowered to the tracker's
+/// `low_score`, so the tracker sees the low-score band (0.1–0.3) that the manifest's 0.3 cuts off.
+fn detector_frames(tracker: &TrackerConfig) -> Vec<Vec<Detection>> {
     let lib = common::ort_lib();
     edge_agent::runtime::init(Some(&lib)).expect("ONNX Runtime");
     let cache = std::env::var_os("EDGE_AGENT_MODEL_CACHE")
         .map(std::path::PathBuf::from)
         .expect("EDGE_AGENT_MODEL_CACHE must point at a cache filled by `edge-agent models fetch` (scripts/test.sh does both)");
     let set = ManifestSet::builtin().expect("built-in manifests");
-    let mut manifest = set
+    let manifest = set
         .require("yolox_nano_coco_416")
-        .expect("yolox_nano_coco_416 manifest")
-        .clone();
+        .expect("yolox_nano_coco_416 manifest");
+    let mut manifest = edge_agent::pipeline::detector_manifest(manifest, tracker);
     match &mut manifest.decoder {
         DecoderSpec::Yolox {
-            score_threshold: t, ..
-        } => *t = score_threshold,
+            score_threshold, ..
+        } => assert_eq!(*score_threshold, tracker.low_score),
         other => panic!("yolox_nano_coco_416 decoder is {}, not yolox", other.kind()),
     }
     let rt = RuntimeConfig {
@@ -420,7 +420,8 @@ fn detector_frames(score_threshold: f32) -> Vec<Vec<Detection>> {
 
 #[test]
 fn real_detector_with_low_scores_keeps_ids() {
-    let frames = detector_frames(0.1);
+    let cfg = TrackerConfig::default();
+    let frames = detector_frames(&cfg);
     let low = frames
         .iter()
         .flatten()
@@ -430,8 +431,24 @@ fn real_detector_with_low_scores_keeps_ids() {
         low > 100,
         "only {low} detections scored 0.1–0.3: the threshold did not apply"
     );
-    let cfg = TrackerConfig::default();
     let (ids, tracker) = track_all(&frames, cfg.clone());
+    // The second stage did its work: confirmed tracks matched to detections under high_score.
+    let low_matched = ids
+        .iter()
+        .zip(&frames)
+        .flat_map(|(ids, dets)| ids.iter().zip(dets))
+        .filter(|(id, d)| id.is_some() && d.score < cfg.high_score)
+        .count();
+    let below_manifest = ids
+        .iter()
+        .zip(&frames)
+        .flat_map(|(ids, dets)| ids.iter().zip(dets))
+        .filter(|(id, d)| id.is_some() && d.score < 0.3)
+        .count();
+    assert!(
+        below_manifest > 0 && low_matched > below_manifest,
+        "low-score matches: {low_matched} under high_score, {below_manifest} under 0.3"
+    );
     let s = stats(&frames, &ids, &tracker);
     let golden = golden_frames();
     let (golden_ids, golden_tracker) = track_all(&golden, cfg);

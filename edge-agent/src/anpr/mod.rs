@@ -159,6 +159,12 @@ impl PlateReader {
         &self.opts
     }
 
+    /// The plate detector's manifest (its input size and padding), for callers that compose the
+    /// detector's input themselves (the pipeline packs several vehicle crops into one).
+    pub fn plate_detector_manifest(&self) -> &crate::models::ModelManifest {
+        self.plate_detector.manifest()
+    }
+
     /// ONNX Runtime time summed over the reader's models since the last call (which resets it).
     pub fn take_model_time(&mut self) -> std::time::Duration {
         let mut models: Vec<&mut Model> = vec![&mut self.plate_detector, &mut self.ocr];

@@ -10,8 +10,9 @@ use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOpt
 use edge_agent::events::{ModelId, TimeSync};
 use edge_agent::inference::Model;
 use edge_agent::models::{ManifestSet, ModelCard, ModelStore};
+use edge_agent::pipeline::plates::PlateSchedule;
 use edge_agent::pipeline::report::EventBuilder;
-use edge_agent::pipeline::{CameraSpec, WorkerModels};
+use edge_agent::pipeline::{self, CameraSpec, PipelineOptions, WorkerModels};
 use edge_agent::privacy::{PlateHasher, PrivacyPolicy};
 use edge_agent::publish::status::config_hash;
 use edge_agent::runtime;
@@ -94,10 +95,15 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         });
         cards.push(ModelCard::from_manifest(m));
     }
+    // The tracker's second stage needs the detector's low-score boxes: the manifest threshold
+    // (0.3 for YOLOX) would cut them off before the tracker sees them.
+    let detector_manifest =
+        pipeline::detector_manifest(set.require(&cfg.models.detector)?, &cfg.tracker);
     let mut workers = Vec::new();
     let mut provider = String::new();
     for _ in 0..cfg.runtime.workers.max(1) {
-        let detector = load("detector", &cfg.models.detector)?;
+        let detector = Model::load(&detector_manifest, &store, &rt)
+            .with_context(|| format!("loading the detector model `{}`", cfg.models.detector))?;
         provider = detector.provider().as_str().to_string();
         let reader = if plates {
             let opts = cfg.plates.reader_options();
@@ -122,10 +128,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         } else {
             None
         };
-        workers.push(WorkerModels {
-            detector,
-            plates: reader,
-        });
+        workers.push(WorkerModels::new(detector, reader));
     }
     tracing::info!(workers = workers.len(), provider = %provider, "models loaded");
     Ok(Models {
@@ -134,6 +137,29 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         cards,
         provider,
     })
+}
+
+/// Pipeline settings from the config: tracker, queues and plate scheduling, health, local time.
+pub fn pipeline_options(loaded: &LoadedConfig) -> PipelineOptions {
+    let cfg = &loaded.config;
+    let p = &cfg.pipeline;
+    let defaults = PipelineOptions::default();
+    let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
+    PipelineOptions {
+        utc_offset_minutes: cfg.device.utc_offset_minutes,
+        tracker: cfg.tracker.clone(),
+        health: cfg.health.clone(),
+        queue_capacity: p.queue_capacity,
+        plates: PlateSchedule {
+            max_reads_per_frame: p.plate_reads_per_frame,
+            min_call_interval: secs(p.plate_call_interval_s),
+            min_interval: secs(p.plate_read_interval_s),
+            max_attempts: p.plate_max_attempts,
+            min_box_height: p.plate_min_vehicle_height,
+            ..defaults.plates.clone()
+        },
+        ..defaults
+    }
 }
 
 /// A camera of the config as the pipeline runs it; `url` replaces the configured source.

@@ -9,7 +9,7 @@ use anyhow::Context;
 use edge_agent::audit::AuditTrail;
 use edge_agent::events::Topics;
 use edge_agent::pipeline::sink::EventSink;
-use edge_agent::pipeline::{self, PipelineOptions, Summary};
+use edge_agent::pipeline::{self, Summary};
 use serde_json::json;
 
 use super::agent;
@@ -19,9 +19,12 @@ pub struct Args {
     /// Config file: the camera's role, rate and rules, the models and the runtime.
     #[arg(long, short)]
     config: PathBuf,
-    /// Video file (MP4, H.264) or folder of images to run through the pipeline.
-    video: String,
-    /// The camera of the config the video stands for [default: the first camera].
+    /// Video file (MP4, H.264) or folder of images to run through the pipeline. Several videos
+    /// run at once as several cameras with the same settings (ids `ID`, `ID-2`, `ID-3`, ...)
+    /// sharing the inference workers: a multi-camera load test.
+    #[arg(required = true)]
+    video: Vec<String>,
+    /// The camera of the config the videos stand for [default: the first camera].
     #[arg(long)]
     camera: Option<String>,
     /// Write every event as a JSON line (the event schema) to this file.
@@ -63,7 +66,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .first()
             .with_context(|| format!("{} has no [[cameras]]", args.config.display()))?,
     };
-    let spec = agent::camera_spec(cam, Some(&args.video), args.fps);
+    let specs: Vec<_> = args
+        .video
+        .iter()
+        .enumerate()
+        .map(|(i, video)| {
+            let mut spec = agent::camera_spec(cam, Some(video), args.fps);
+            if i > 0 {
+                spec.id = format!("{}-{}", spec.id, i + 1);
+            }
+            spec
+        })
+        .collect();
     // Exported evidence is personal data leaving the agent's control: it is recorded.
     let trail = match (&args.audit, &args.evidence) {
         (Some(path), _) => agent::audit_trail_at(&loaded, path)?,
@@ -98,27 +112,85 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_audit(trail.clone());
     }
     let sink = Arc::new(sink);
-    let mut opts = PipelineOptions {
-        lossless: !args.realtime,
-        utc_offset_minutes: cfg.device.utc_offset_minutes,
-        health: cfg.health.clone(),
-        ..PipelineOptions::default()
-    };
+    let mut opts = agent::pipeline_options(&loaded);
+    opts.lossless = !args.realtime;
     opts.source.realtime = args.realtime;
-    let summary = pipeline::run(vec![spec], models.workers, &opts, sink.clone())
-        .with_context(|| format!("replaying {}", args.video))?;
+    let cpu_before = process_cpu();
+    let summary = pipeline::run(specs, models.workers, &opts, sink.clone())
+        .with_context(|| format!("replaying {}", args.video.join(", ")))?;
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(a, b)| a.saturating_sub(b));
+    let resources = Resources {
+        cpu,
+        peak_rss_kb: peak_rss_kb(),
+    };
     sink.flush().context("writing the events file")?;
     let counts = sink.counts();
     if args.json {
-        println!("{}", summary_json(&summary, &counts, sink.failures()));
+        let mut v = summary_json(&summary, &counts, sink.failures());
+        v["cpu_s"] = json!(resources.cpu.map(|d| d.as_secs_f64()));
+        v["cpu_ms_per_frame"] = json!(resources.cpu_ms_per_frame(&summary));
+        v["peak_rss_mb"] = json!(resources.peak_rss_kb.map(|kb| kb as f64 / 1024.0));
+        println!("{v}");
     } else {
         print_summary(&summary, &counts, sink.failures());
+        resources.print(&summary);
     }
     Ok(if sink.failures() > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// CPU time and memory of the run, measures that hold up on a loaded machine where wall-clock
+/// figures do not.
+struct Resources {
+    /// User + system CPU time of the whole process during the pipeline run.
+    cpu: Option<std::time::Duration>,
+    /// Peak resident set size of the process (model loading included).
+    peak_rss_kb: Option<u64>,
+}
+
+impl Resources {
+    fn cpu_ms_per_frame(&self, summary: &Summary) -> Option<f64> {
+        let frames: u64 = summary.cameras.iter().map(|c| c.stats.processed).sum();
+        self.cpu
+            .filter(|_| frames > 0)
+            .map(|c| c.as_secs_f64() * 1e3 / frames as f64)
+    }
+
+    fn print(&self, summary: &Summary) {
+        if let (Some(cpu), Some(per)) = (self.cpu, self.cpu_ms_per_frame(summary)) {
+            println!(
+                "cpu: {:.2} s user+system, {per:.1} ms per processed frame",
+                cpu.as_secs_f64()
+            );
+        }
+        if let Some(kb) = self.peak_rss_kb {
+            println!("peak RSS: {:.1} MB", kb as f64 / 1024.0);
+        }
+    }
+}
+
+/// User + system CPU time of this process, from `/proc/self/stat` (Linux; `None` elsewhere).
+fn process_cpu() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15, in
+    // clock ticks of 1/100 s on every Linux this runs on.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(std::time::Duration::from_millis((utime + stime) * 10))
+}
+
+/// Peak resident set size (`VmHWM`) of this process in kB (Linux; `None` elsewhere).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `[privacy.retention] export_hours`: deletes the evidence JPEGs older than `max_age` that an
@@ -167,6 +239,10 @@ fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e5).round() / 100.0
 }
 
+fn per_frame_ms(total: std::time::Duration, frames: u64) -> f64 {
+    ms(total) / frames.max(1) as f64
+}
+
 type Counts = std::collections::BTreeMap<edge_agent::events::EventKind, u64>;
 
 /// The summary as JSON: the same figures as the text.
@@ -191,6 +267,16 @@ pub fn summary_json(summary: &Summary, counts: &Counts, failures: u64) -> serde_
                 "max_live_tracks": s.max_tracks,
                 "plate_reads": s.plate_reads,
                 "plates_reported": s.plates_reported,
+                "model_calls": {
+                    "detector": s.detector_calls,
+                    "plate_detector": s.plate_detector_calls,
+                    "vehicles_searched": s.vehicles_searched,
+                    "ocr_crops": s.ocr_crops,
+                },
+                "ort_ms_per_frame": {
+                    "detect": per_frame_ms(s.ort_detect, s.processed),
+                    "plates": per_frame_ms(s.ort_plates, s.processed),
+                },
                 "stage_ms": {
                     "detect_p50": ms(s.detect.quantile(0.5)), "detect_p99": ms(s.detect.quantile(0.99)),
                     "track_p50": ms(s.track.quantile(0.5)), "track_p99": ms(s.track.quantile(0.99)),
@@ -199,6 +285,8 @@ pub fn summary_json(summary: &Summary, counts: &Counts, failures: u64) -> serde_
                     "frame_p50": ms(s.frame.quantile(0.5)), "frame_p99": ms(s.frame.quantile(0.99)),
                     "capture_to_event_p50": ms(s.capture_to_event.quantile(0.5)),
                     "capture_to_event_p99": ms(s.capture_to_event.quantile(0.99)),
+                    "capture_to_done_p50": ms(s.capture_to_done.quantile(0.5)),
+                    "capture_to_done_p99": ms(s.capture_to_done.quantile(0.99)),
                 },
             })
         })
@@ -248,13 +336,32 @@ fn print_summary(summary: &Summary, counts: &Counts, failures: u64) {
             ms(s.frame.quantile(0.5)),
             ms(s.frame.quantile(0.99)),
         );
+        let per = |n: u64| n as f64 / s.processed.max(1) as f64;
+        println!(
+            "  model calls per frame: detector {:.2}, plate detector {:.2} ({:.2} vehicles searched), OCR {:.2} crops",
+            per(s.detector_calls),
+            per(s.plate_detector_calls),
+            per(s.vehicles_searched),
+            per(s.ocr_crops)
+        );
+        println!(
+            "  ONNX Runtime ms per frame: detect {:.1}, plates {:.1}",
+            per_frame_ms(s.ort_detect, s.processed),
+            per_frame_ms(s.ort_plates, s.processed)
+        );
         if s.capture_to_event.count() > 0 {
             println!(
-                "  capture to event p50/p99 ms: {:.1}/{:.1}",
+                "  capture to event p50/p99 ms: {:.1}/{:.1} ({} events)",
                 ms(s.capture_to_event.quantile(0.5)),
-                ms(s.capture_to_event.quantile(0.99))
+                ms(s.capture_to_event.quantile(0.99)),
+                s.capture_to_event.count(),
             );
         }
+        println!(
+            "  capture to frame done p50/p99 ms (every frame, queue wait included): {:.1}/{:.1}",
+            ms(s.capture_to_done.quantile(0.5)),
+            ms(s.capture_to_done.quantile(0.99))
+        );
     }
     let total: u64 = counts.values().sum();
     let by_kind: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edge_agent::api::{ApiServer, AuditSink};
+use edge_agent::pipeline;
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
-use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
 use edge_agent::publish::status::StatusInfo;
 use edge_agent::service::{self, Liveness, Notifier};
@@ -106,11 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         watchlist = watchlist.current().len(),
         "agent running"
     );
-    let mut opts = PipelineOptions {
-        utc_offset_minutes: cfg.device.utc_offset_minutes,
-        health: cfg.health.clone(),
-        ..PipelineOptions::default()
-    };
+    let mut opts = agent::pipeline_options(&loaded);
     opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;

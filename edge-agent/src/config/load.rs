@@ -50,6 +50,8 @@ const SECTIONS: &[&str] = &[
     "health",
     "privacy",
     "plates",
+    "tracker",
+    "pipeline",
 ];
 
 /// Reads and parses a config file.
@@ -124,6 +126,14 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
     let privacy =
         optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
+    let tracker = optional_section::<crate::track::TrackerConfig>(
+        &source,
+        section("tracker"),
+        "tracker",
+        &mut diags,
+    );
+    let pipeline =
+        optional_section::<PipelineConfig>(&source, section("pipeline"), "pipeline", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence, plates,
@@ -153,6 +163,8 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 health: health.unwrap_or_default(),
                 privacy: privacy.unwrap_or_default(),
                 plates,
+                tracker: tracker.unwrap_or_default(),
+                pipeline: pipeline.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,

@@ -22,6 +22,11 @@ pub struct Config {
     pub health: HealthConfig,
     pub privacy: PrivacyConfig,
     pub plates: PlatesConfig,
+    /// `[tracker]`: how detections become tracks (every camera). Defaults in
+    /// [`crate::track::TrackerConfig`].
+    pub tracker: crate::track::TrackerConfig,
+    /// `[pipeline]`: frame queues and plate-read scheduling (every camera).
+    pub pipeline: PipelineConfig,
 }
 
 /// `[device]`: who this device is. Both ids become MQTT topic levels.
@@ -71,6 +76,11 @@ pub struct RuntimeConfig {
     /// one (and burn power on a solar-powered pole).
     #[serde(default)]
     pub spin_wait: bool,
+    /// Keep ONNX Runtime's CPU memory arena (and its planned memory pattern). Default true:
+    /// fastest, but each session keeps its peak activation memory; false frees it between runs,
+    /// a few MB of resident memory less per model at some CPU cost.
+    #[serde(default = "yes")]
+    pub cpu_arena: bool,
     /// `[runtime.cuda]`: CUDA options. Default device 0.
     #[serde(default)]
     pub cuda: CudaConfig,
@@ -92,6 +102,7 @@ impl Default for RuntimeConfig {
             inter_threads: 1,
             workers: 1,
             spin_wait: false,
+            cpu_arena: true,
             cuda: CudaConfig::default(),
             tensorrt: TensorRtConfig::default(),
             backend: InferenceBackend::default(),
@@ -610,6 +621,38 @@ fn default_jpeg_quality() -> u8 {
 }
 fn default_crop_padding() -> f32 {
     0.15
+}
+
+/// `[pipeline]`: how frames wait for the inference workers and how plate reads are spent.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Frames waiting per camera; when full the oldest is dropped (and counted). Default 2.
+    pub queue_capacity: usize,
+    /// Vehicles whose plates are searched per frame at most, packed into one plate-detector call.
+    /// Default 4.
+    pub plate_reads_per_frame: usize,
+    /// Least stream seconds between two plate-detector calls of one camera. Default 0.2.
+    pub plate_call_interval_s: f64,
+    /// Least seconds between two reads of one track. Default 0.2.
+    pub plate_read_interval_s: f64,
+    /// Reads of one track at most, when its vote never becomes confident. Default 25.
+    pub plate_max_attempts: u32,
+    /// Vehicle boxes shorter than this (pixels) are too far to read. Default 40.
+    pub plate_min_vehicle_height: f32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 2,
+            plate_reads_per_frame: 4,
+            plate_call_interval_s: 0.2,
+            plate_read_interval_s: 0.2,
+            plate_max_attempts: 25,
+            plate_min_vehicle_height: 40.0,
+        }
+    }
 }
 
 /// `[watchlist]`: plates reported in clear as `watchlist_hit` events (format: `watchlist.rs`).

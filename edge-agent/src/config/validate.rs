@@ -56,6 +56,8 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.watchlist(&c.watchlist);
     v.privacy(&c.privacy, &c.cameras);
     v.plates(&c.plates, &c.models);
+    v.tracker(&c.tracker);
+    v.pipeline(&c.pipeline);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -201,6 +203,66 @@ impl Validator<'_> {
                 &[Key("runtime"), Key("tensorrt"), Key("engine_cache_dir")],
                 format!("engine cache directory {} does not exist", dir.display()),
                 "create it so engines survive restarts (building one takes minutes on a Jetson)",
+            );
+        }
+    }
+
+    fn tracker(&mut self, t: &crate::track::TrackerConfig) {
+        if let Err(e) = t.validate() {
+            self.error(
+                &[Key("tracker"), Key(e.key)],
+                e.to_string(),
+                "see [tracker] in configs/README.md for what each key does and its default",
+            );
+        }
+    }
+
+    fn pipeline(&mut self, p: &PipelineConfig) {
+        let at = |k| [Key("pipeline"), Key(k)];
+        if !(1..=64).contains(&p.queue_capacity) {
+            self.error(
+                &at("queue_capacity"),
+                format!("queue_capacity = {} is outside 1..=64", p.queue_capacity),
+                "1-2 keeps latency low; every waiting frame adds a frame's processing time",
+            );
+        }
+        if !(1..=16).contains(&p.plate_reads_per_frame) {
+            self.error(
+                &at("plate_reads_per_frame"),
+                format!(
+                    "plate_reads_per_frame = {} is outside 1..=16",
+                    p.plate_reads_per_frame
+                ),
+                "4 packs vehicles 2×2 into one plate-detector call",
+            );
+        }
+        for (key, v) in [
+            ("plate_call_interval_s", p.plate_call_interval_s),
+            ("plate_read_interval_s", p.plate_read_interval_s),
+        ] {
+            if !(0.0..=60.0).contains(&v) {
+                self.error(
+                    &at(key),
+                    format!("{key} = {v} is not a number of seconds in 0..=60"),
+                    "0.2 reads at most 5 times a second",
+                );
+            }
+        }
+        if p.plate_max_attempts == 0 {
+            self.error(
+                &at("plate_max_attempts"),
+                "plate_max_attempts must be at least 1",
+                "25 gives an unreadable plate a few seconds of tries",
+            );
+        }
+        if !(0.0..=10_000.0).contains(&p.plate_min_vehicle_height) {
+            self.error(
+                &at("plate_min_vehicle_height"),
+                format!(
+                    "plate_min_vehicle_height = {} is not a height in pixels",
+                    p.plate_min_vehicle_height
+                ),
+                "40 px skips vehicles too far away to read",
             );
         }
     }

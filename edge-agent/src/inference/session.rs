@@ -31,9 +31,16 @@ pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, 
         .with_inter_op_spinning(rt.spin_wait)
         .map_err(|e| err("spin_wait", e.into()))?
         .with_inter_threads(rt.inter_threads.max(1))
-        .map_err(|e| err("inter_threads", e.into()))?;
+        .map_err(|e| err("inter_threads", e.into()))?
+        .with_memory_pattern(rt.cpu_arena)
+        .map_err(|e| err("cpu_arena", e.into()))?;
     let providers = match rt.execution_provider {
-        ExecutionProviderKind::Cpu => vec![ep::CPU::default().build().error_on_failure()],
+        ExecutionProviderKind::Cpu => vec![
+            ep::CPU::default()
+                .with_arena_allocator(rt.cpu_arena)
+                .build()
+                .error_on_failure(),
+        ],
         ExecutionProviderKind::Cuda => vec![
             ep::CUDA::default()
                 .with_device_id(rt.cuda.device_id)

@@ -275,6 +275,22 @@ impl DecoderSpec {
             Self::Dbnet { .. } => "dbnet",
         }
     }
+
+    /// The least score a detection is kept with, for detector kinds; `None` for the others.
+    pub fn score_threshold_mut(&mut self) -> Option<&mut f32> {
+        match self {
+            Self::Yolox {
+                score_threshold, ..
+            }
+            | Self::YoloEnd2end {
+                score_threshold, ..
+            }
+            | Self::Ultralytics {
+                score_threshold, ..
+            } => Some(score_threshold),
+            Self::SlotOcr { .. } | Self::CtcOcr { .. } | Self::Dbnet { .. } => None,
+        }
+    }
 }
 
 impl ModelManifest {

@@ -7,12 +7,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::anpr::{PlateReader, vehicle_kind};
 use crate::config::{CameraConfig, CameraRole};
-use crate::inference::{Detection, InferenceError, Model, RgbImage};
-use crate::plate::{PlateRead, VehicleKind, VoteResult};
+use crate::inference::{Detection, InferenceError, Model, Rect, RgbImage};
+use crate::models::ModelManifest;
+use crate::plate::{PlateDecode, PlateRead, VehicleKind, VoteResult};
 use crate::rules::{RuleEngine, RuleEvent, TrackSample};
 use crate::track::{Track, TrackState, Tracker, TrackerConfig};
 
 use super::metrics::Histogram;
+use super::mosaic::Mosaic;
 use super::plates::{Candidate, PlateSchedule, PlateScheduler};
 
 /// A frame admitted by the sampler, with the instant it was received (for capture-to-event latency).
@@ -58,12 +60,25 @@ pub enum Observation {
     Rule(Box<RuleObservation>),
 }
 
-/// The models one worker owns (ONNX Runtime sessions are not shared between threads).
+/// The models one worker owns (ONNX Runtime sessions are not shared between threads), and the
+/// buffers it reuses from frame to frame.
 pub struct WorkerModels {
     /// Vehicle and person detector (COCO labels).
     pub detector: Model,
     /// Plate detector + OCR; `None` when plate reading is disabled.
     pub plates: Option<PlateReader>,
+    /// The canvas vehicle crops are packed on for the plate detector; made at the first use.
+    pub mosaic: Option<Mosaic>,
+}
+
+impl WorkerModels {
+    pub fn new(detector: Model, plates: Option<PlateReader>) -> Self {
+        WorkerModels {
+            detector,
+            plates,
+            mosaic: None,
+        }
+    }
 }
 
 /// Per-stage times and counts of one camera.
@@ -78,9 +93,22 @@ pub struct CameraStats {
     pub frame: Histogram,
     /// From receipt of the frame by the decode thread to each observation it produced.
     pub capture_to_event: Histogram,
+    /// From receipt of the frame by the decode thread to the end of its processing, for every
+    /// frame: the latency any event of it would have, queue wait included.
+    pub capture_to_done: Histogram,
     pub plate_reads: u64,
     pub plates_reported: u64,
     pub max_tracks: usize,
+    /// Model calls: the detector, the plate detector, and plate crops through the OCR.
+    pub detector_calls: u64,
+    pub plate_detector_calls: u64,
+    pub ocr_crops: u64,
+    /// Vehicle crops searched for a plate (several per plate-detector call).
+    pub vehicles_searched: u64,
+    /// ONNX Runtime time alone (session runs, no pre/postprocessing) of the detector and of the
+    /// plate models.
+    pub ort_detect: Duration,
+    pub ort_plates: Duration,
 }
 
 /// The state one camera keeps between frames.
@@ -115,6 +143,9 @@ pub struct FrameContext<'a> {
     /// images pixelate (`[cameras.privacy]`).
     pub people: Vec<[f32; 4]>,
 }
+
+/// A plate found on a vehicle: its box in frame pixels, the plate detector's score, the read.
+type FoundPlate = ([f32; 4], f32, PlateDecode);
 
 const VEHICLE_LABELS: [&str; 4] = ["car", "motorcycle", "bus", "truck"];
 
@@ -192,6 +223,9 @@ impl CameraState {
         let t0 = Instant::now();
         let (detections, labels) = self.detect(models, &image)?;
         self.stats.detect.record(t0.elapsed());
+        self.stats.detector_calls += 1;
+        self.stats.ort_detect += models.detector.total_times().run;
+        models.detector.reset_totals();
 
         let t0 = Instant::now();
         let update = self.tracker.update(t, &detections);
@@ -214,8 +248,11 @@ impl CameraState {
         }
 
         let t0 = Instant::now();
+        if models.plates.is_some() {
+            self.read_plates(models, &image, t, &update.tracks, &label_of, &mut out)?;
+        }
         if let Some(reader) = models.plates.as_mut() {
-            self.read_plates(reader, &image, t, &update.tracks, &label_of, &mut out)?;
+            self.stats.ort_plates += reader.take_model_time();
         }
         for &id in &update.ended {
             out.extend(self.end_track(id));
@@ -282,6 +319,9 @@ impl CameraState {
         }
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
+        self.stats
+            .capture_to_done
+            .record(sampled.received.elapsed());
         if let Some(hub) = &self.live {
             // `ctx` borrows the image; take what it holds before the image moves into the hub.
             let (seq, capture_time) = (ctx.seq, ctx.capture_time);
@@ -296,6 +336,9 @@ impl CameraState {
                 &update.ended,
                 &self.stats,
             );
+        } else {
+            // No one keeps the frame: its buffer goes back to the decoders.
+            crate::source::recycle(image.into_raw());
         }
         Ok(())
     }
@@ -321,7 +364,7 @@ impl CameraState {
 
     fn read_plates(
         &mut self,
-        reader: &mut PlateReader,
+        models: &mut WorkerModels,
         image: &RgbImage,
         t: Duration,
         tracks: &[Track],
@@ -356,12 +399,20 @@ impl CameraState {
         if chosen.is_empty() {
             return Ok(());
         }
+        let WorkerModels {
+            plates: Some(reader),
+            mosaic,
+            ..
+        } = models
+        else {
+            return Ok(());
+        };
         let boxes: Vec<([f32; 4], VehicleKind)> = chosen
             .iter()
             .map(|&i| (plain[i].bbox, plain[i].kind))
             .collect();
-        // (plate box, detector score, read) per chosen track.
-        let reads: Vec<Option<([f32; 4], f32, crate::plate::PlateDecode)>> = if anpr {
+        let reads: Vec<Option<FoundPlate>> = if anpr {
+            self.stats.ocr_crops += boxes.len() as u64;
             reader
                 .read_boxes(image, &boxes)?
                 .into_iter()
@@ -369,11 +420,7 @@ impl CameraState {
                 .map(|(r, b)| r.map(|r| (b.0, 1.0, r)))
                 .collect()
         } else {
-            reader
-                .read_vehicles(image, &boxes)?
-                .into_iter()
-                .map(|p| p.map(|p| (p.bbox, p.detector_score, p.read)))
-                .collect()
+            self.find_and_read(reader, mosaic, image, &boxes)?
         };
         for (&i, read) in chosen.iter().zip(reads) {
             let Some((plate_box, det_score, decode)) = read else {
@@ -403,6 +450,59 @@ impl CameraState {
             }
         }
         Ok(())
+    }
+
+    /// The plate detector once on the chosen vehicles' crops packed into one canvas, then OCR of
+    /// each vehicle's best plate, batched. One entry per vehicle.
+    fn find_and_read(
+        &mut self,
+        reader: &mut PlateReader,
+        mosaic: &mut Option<Mosaic>,
+        image: &RgbImage,
+        vehicles: &[([f32; 4], VehicleKind)],
+    ) -> Result<Vec<Option<FoundPlate>>, InferenceError> {
+        let mut out = vec![None; vehicles.len()];
+        // Crops too small to hold a readable plate are not worth a cell.
+        let inside: Vec<(usize, Rect)> = vehicles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (b, _))| {
+                let r = Rect::covering(*b, image.width(), image.height())?;
+                (r.w >= 16 && r.h >= 16).then_some((i, r))
+            })
+            .collect();
+        if inside.is_empty() {
+            return Ok(out);
+        }
+        // A detector with a dynamic input size gets the Ultralytics training size.
+        let input = &reader.plate_detector_manifest().input;
+        let (w, h) = (input.width.unwrap_or(640), input.height.unwrap_or(640));
+        let fill = input.pad_value.clamp(0.0, 255.0) as u8;
+        let mosaic = match mosaic {
+            Some(m) if m.size() == (w, h) => m,
+            slot => slot.insert(Mosaic::new(w, h, fill)),
+        };
+        let regions: Vec<Rect> = inside.iter().map(|x| x.1).collect();
+        let canvas = mosaic.compose(image, &regions)?;
+        let found = reader.detect_plates(canvas)?;
+        self.stats.plate_detector_calls += 1;
+        self.stats.vehicles_searched += regions.len() as u64;
+        let plates: Vec<(usize, Detection)> = mosaic
+            .assign(&found)
+            .into_iter()
+            .zip(&inside)
+            .filter_map(|(d, &(i, _))| Some((i, d?)))
+            .collect();
+        let boxes: Vec<([f32; 4], VehicleKind)> = plates
+            .iter()
+            .map(|(i, d)| (d.bbox, vehicles[*i].1))
+            .collect();
+        self.stats.ocr_crops += boxes.len() as u64;
+        let reads = reader.read_boxes(image, &boxes)?;
+        for ((i, d), read) in plates.into_iter().zip(reads) {
+            out[i] = read.map(|r| (d.bbox, d.score, r));
+        }
+        Ok(out)
     }
 
     /// A track ended: forget it, and report its plate if it was never reported.
@@ -492,6 +592,19 @@ impl CameraState {
     }
 }
 
+/// The detector's manifest as the pipeline loads it: its score threshold lowered to the tracker's
+/// `low_score`, so the low-score boxes reach the tracker's second association stage (YOLOX's
+/// manifest keeps 0.3, which would cut off the 0.1–0.3 band). A threshold already lower is kept.
+pub fn detector_manifest(manifest: &ModelManifest, tracker: &TrackerConfig) -> ModelManifest {
+    let mut m = manifest.clone();
+    if let Some(t) = m.decoder.score_threshold_mut()
+        && tracker.low_score < *t
+    {
+        *t = tracker.low_score;
+    }
+    m
+}
+
 /// Every person box of the frame: this frame's detections plus the person tracks (which cover a
 /// person the detector missed on this one frame).
 fn person_boxes(
@@ -533,5 +646,40 @@ pub fn crop_padded(image: &RgbImage, b: [f32; 4], pad: f32) -> RgbImage {
     match crate::inference::Rect::covering(grown, image.width(), image.height()) {
         Some(r) => image::imageops::crop_imm(image, r.x, r.y, r.w, r.h).to_image(),
         None => RgbImage::new(1, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ManifestSet;
+
+    fn threshold(m: &mut ModelManifest) -> Option<f32> {
+        m.decoder.score_threshold_mut().map(|t| *t)
+    }
+
+    #[test]
+    fn detector_threshold_follows_the_trackers_low_score() {
+        let set = ManifestSet::builtin().expect("built-in manifests");
+        let yolox = set.require("yolox_nano_coco_416").expect("yolox manifest");
+        assert_eq!(threshold(&mut yolox.clone()), Some(0.3));
+        let mut lowered = detector_manifest(yolox, &TrackerConfig::default());
+        assert_eq!(threshold(&mut lowered), Some(0.1));
+        // Only the threshold changes: the file and its hash are the same model.
+        assert_eq!(
+            (&lowered.file, &lowered.sha256),
+            (&yolox.file, &yolox.sha256)
+        );
+        // A tracker that ignores low scores does not raise the manifest's threshold.
+        let strict = TrackerConfig {
+            low_score: 0.45,
+            ..TrackerConfig::default()
+        };
+        assert_eq!(threshold(&mut detector_manifest(yolox, &strict)), Some(0.3));
+        // Models without a score threshold pass through.
+        let ocr = set
+            .require("vn_plate_ocr_9x37_64x128")
+            .expect("ocr manifest");
+        assert_eq!(detector_manifest(ocr, &TrackerConfig::default()), *ocr);
     }
 }

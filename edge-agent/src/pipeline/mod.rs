@@ -8,6 +8,7 @@
 pub mod camera;
 pub mod live;
 pub mod metrics;
+pub mod mosaic;
 pub mod plates;
 pub mod queue;
 pub mod report;
@@ -15,7 +16,7 @@ pub mod runner;
 pub mod sampler;
 pub mod sink;
 
-pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels};
+pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels, detector_manifest};
 pub use runner::{
     ApplyError, CameraSpec, CameraSummary, ControlReceiver, PipelineControl, PipelineOptions, Sink,
     Summary, control, run, run_controlled,

@@ -639,6 +639,7 @@ fn spawn_decoder(
                             hub.frame_decoded(&cam.spec_id, admitted, src.counters());
                         }
                         if !admitted {
+                            source::recycle(frame.rgb);
                             continue;
                         }
                         cam.sampled.fetch_add(1, Ordering::Relaxed);

@@ -137,7 +137,7 @@ fn to_rgb(yuv: &DecodedYUV<'_>, full_range: bool) -> Result<(Vec<u8>, u32, u32),
     } else {
         YuvRange::Limited
     };
-    let mut rgb = vec![0u8; w * h * 3];
+    let mut rgb = super::pool::frame_buffer(w * h * 3);
     yuv420_to_rgb(
         &planes,
         &mut rgb,

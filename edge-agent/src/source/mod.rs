@@ -8,6 +8,7 @@ mod error;
 mod file;
 mod folder;
 mod h264;
+mod pool;
 mod rtsp;
 // Without the feature only the fake-device tests use the V4L2 source.
 #[cfg_attr(not(feature = "v4l2"), allow(dead_code))]
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use backoff::Backoff;
 pub use error::SourceError;
+pub use pool::{frame_buffer, recycle};
 
 /// One decoded picture.
 #[derive(Clone)]
