@@ -39,9 +39,12 @@ pub struct Models {
     pub workers: Vec<WorkerModels>,
     pub ids: Vec<ModelId>,
     pub provider: String,
+    /// The engine running them: `onnxruntime` or `tract`.
+    pub backend: String,
 }
 
-/// Starts ONNX Runtime and loads `runtime.workers` sets of sessions.
+/// Starts ONNX Runtime (unless `runtime.backend = "tract"`, which needs none: armv7 devices have no
+/// ONNX Runtime build) and loads `runtime.workers` sets of sessions.
 pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models> {
     let cfg = &loaded.config;
     let lib_path = cfg
@@ -49,8 +52,10 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         .onnxruntime
         .as_ref()
         .map(|p| loaded.resolve_path(p));
-    let lib = runtime::init(lib_path.as_deref()).context("starting ONNX Runtime")?;
-    tracing::info!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
+    if cfg.runtime.backend == config::InferenceBackend::Onnxruntime {
+        let lib = runtime::init(lib_path.as_deref()).context("starting ONNX Runtime")?;
+        tracing::info!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
+    }
     let manifest_dir = cfg
         .models
         .manifest_dir
@@ -85,9 +90,11 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
     }
     let mut workers = Vec::new();
     let mut provider = String::new();
+    let mut backend = String::new();
     for _ in 0..cfg.runtime.workers.max(1) {
         let detector = load("detector", &cfg.models.detector)?;
         provider = detector.provider().as_str().to_string();
+        backend = detector.backend().as_str().to_string();
         let reader = if plates {
             let opts = ReaderOptions {
                 mode: PlateMode::FullFrame,
@@ -107,11 +114,12 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
             plates: reader,
         });
     }
-    tracing::info!(workers = workers.len(), provider = %provider, "models loaded");
+    tracing::info!(workers = workers.len(), provider = %provider, backend = %backend, "models loaded");
     Ok(Models {
         workers,
         ids,
         provider,
+        backend,
     })
 }
 

@@ -50,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
+    birth.inference_backend = models.backend.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
     let builder = agent::event_builder(&loaded, &models);
     let mut sink =
