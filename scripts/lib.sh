@@ -54,6 +54,19 @@ PY
   printf '%s\n' "$lib"
 }
 
+# Installs tests/browser's npm packages (playwright-core, no browser download) into
+# $EDGE_AGENT_NPM_DIR (default .cache/npm), again only when the lock file changed.
+npm_install() {
+  local dir="${EDGE_AGENT_NPM_DIR:-$CACHE/npm}" lock="$REPO/tests/browser/package-lock.json"
+  if [ ! -f "$dir/node_modules/playwright-core/package.json" ] || ! cmp -s "$lock" "$dir/package-lock.json"; then
+    log "installing npm packages for the browser test into $dir"
+    mkdir -p "$dir"
+    cp "$REPO/tests/browser/package.json" "$lock" "$dir/"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  export EDGE_AGENT_NPM_DIR="$dir"
+}
+
 require_shared() {
   if [ ! -f "$SHARED/models/MODELS.md" ] || [ ! -d "$SHARED/footage" ]; then
     echo "error: the models/footage mirror is missing at $SHARED (expected models/ and footage/)." >&2
@@ -65,7 +78,14 @@ require_shared() {
 setup_env() {
   need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
   # openh264 (bundled C++ source); the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
+  # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip
+  need_apt systemd adduser binutils
   need_apt g++ procps ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the installer page's browser test (tests/api.rs): Debian's Chromium driven by playwright-core
+  need_apt chromium
+  # The machine's Node.js brings npm; Debian's nodejs/npm only where there is none.
+  command -v npm >/dev/null 2>&1 || need_apt nodejs npm
+  npm_install
   ORT_DYLIB_PATH="$(fetch_ort "$ORT_VERSION")"
   export ORT_DYLIB_PATH
   export EDGE_AGENT_MODEL_CACHE="$CACHE/models"

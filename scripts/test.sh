@@ -15,6 +15,8 @@ log "fetching models from $EDGE_AGENT_MIRROR into $EDGE_AGENT_MODEL_CACHE"
 cargo run -q --locked -- models fetch
 log "cargo test"
 cargo test --workspace --locked 2>&1 | tee "$CACHE/test.log"
+log ".deb: build, install, systemd-analyze verify, remove (packaging/test-deb.sh)"
+if [ "$(id -u)" -eq 0 ]; then packaging/test-deb.sh; else sudo -E packaging/test-deb.sh; fi
 log "example configs"
 cargo run -q --locked -- check configs/*.toml
 if [ "${EDGE_AGENT_CROSS:-0}" = 1 ]; then

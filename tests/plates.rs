@@ -8,8 +8,8 @@ use common::*;
 use serde_json::Value;
 
 const IMAGES_EXACT_FLOOR: u64 = 14; // of 14 scored plates
-const CROPS_TRUSTED_EXACT_FLOOR: u64 = 11; // of 59, reads at confidence >= 0.5
-const CROPS_ANY_EXACT_FLOOR: u64 = 14; // of 59, every read
+const CROPS_TRUSTED_EXACT_FLOOR: u64 = 23; // of 59, reads at confidence >= 0.5 (fused readers)
+const CROPS_ANY_EXACT_FLOOR: u64 = 25; // of 59, every read
 
 fn report(min_confidence: &str) -> Value {
     let out = run(bin()
@@ -108,4 +108,40 @@ fn plates_crops_mode_reads_each_input_as_one_plate_without_a_box() {
             "{l}"
         );
     }
+}
+
+#[test]
+fn check_validates_the_plates_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("plates.toml");
+    std::fs::write(
+        &cfg,
+        "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[plates]\nreaders = \"fused\"\n\
+         min_confidence = 1.5\nlocal_codes = [13]\nrecognizer = \"nope\"\nocr_views = 0\n",
+    )
+    .unwrap();
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    for (line, what) in [
+        (7, "min_confidence = 1.5 is outside 0..=1"),
+        (8, "local code 13 is not an issued province code"),
+        (9, "unknown model `nope` for the text recogniser"),
+        (10, "ocr_views = 0 is outside 1..=6"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("plates.toml:{line}:")) && l.contains(what)),
+            "{what}: {err}"
+        );
+    }
+    // An unknown reader is a parse error naming the choices.
+    std::fs::write(
+        &cfg,
+        "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[plates]\nreaders = \"best\"\n",
+    )
+    .unwrap();
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("fused"), "{}", stderr(&out));
 }

@@ -4,10 +4,12 @@
 //! concern and its tests.
 
 pub mod anpr;
+pub mod api;
 pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod imageio;
 pub mod inference;
 pub mod logging;
@@ -16,11 +18,14 @@ pub mod pipeline;
 pub mod plate;
 pub mod privacy;
 pub mod publish;
+pub mod remote;
 pub mod rules;
 pub mod runtime;
+pub mod service;
 pub mod source;
 pub mod spool;
 pub mod track;
+pub mod watchlist;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
 pub const ENABLED_FEATURES: &[&str] = &[];

@@ -48,6 +48,9 @@ enum Command {
     Emit(cmds::emit::Args),
     /// Subscribe to events like an integrator: dedupe, verify evidence, report sequence gaps.
     Watch(cmds::watch::Args),
+    /// Installer's self-test: cameras, models, broker (TLS and auth), clock and disk, as a
+    /// PASS/WARN/FAIL table; exit 0 when nothing failed, 1 when a check failed, 2 for a bad config.
+    Probe(cmds::probe::Args),
     /// Draw a camera's zones, lines and directions on one of its frames (PNG) to check a config.
     Zones(cmds::zones::Args),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Emit(args) => cmds::emit::run(args),
         Command::Watch(args) => cmds::watch::run(args),
         Command::Zones(args) => cmds::zones::run(args),
+        Command::Probe(args) => cmds::probe::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,10 +8,13 @@ use serde::Serialize;
 
 use crate::inference::decode::{iou, nms};
 use crate::inference::{Detection, InferenceError, Model, ModelOutput, Rect, RgbImage};
-use crate::plate::{DecodeOptions, PlateDecode, PlateHints, SlotProbs, VehicleKind, decode_slots};
+use crate::plate::{
+    CtcLabelMap, CtcLattice, DecodeOptions, PlateDecode, PlateHints, SlotProbs, VehicleKind,
+    decode_ctc, decode_fused, decode_slots,
+};
 
 /// Where plate candidates come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum PlateMode {
     /// Plate detector on the full frame only.
@@ -22,10 +25,25 @@ pub enum PlateMode {
     Both,
 }
 
+/// Which OCR reads the plates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Readers {
+    /// The slot OCR alone: one batched call per frame, the fastest.
+    Slot,
+    /// The CTC text recogniser (PP-OCR rec) alone, row by row.
+    Ppocr,
+    /// Both, decoded together (`plate::decode_fused`): the most accurate on small plates, at the
+    /// cost of one recogniser call per text row.
+    Fused,
+}
+
 /// Reader settings.
 #[derive(Debug, Clone)]
 pub struct ReaderOptions {
     pub mode: PlateMode,
+    /// Which OCR reads the plates; `Ppocr` and `Fused` need [`PlateReader::with_recognizer`].
+    pub readers: Readers,
     /// Plate detector score for a candidate to be read at all.
     pub candidate_score: f32,
     /// Read confidence (the decoder's minimum slot probability) below which a read is reported as
@@ -46,6 +64,7 @@ impl Default for ReaderOptions {
     fn default() -> Self {
         Self {
             mode: PlateMode::Both,
+            readers: Readers::Slot,
             candidate_score: 0.25,
             min_confidence: 0.5,
             vehicle_labels: ["car", "motorcycle", "bus", "truck", "Motor"]
@@ -78,6 +97,8 @@ pub struct PlateReader {
     plate_detector: Model,
     ocr: Model,
     vehicle_detector: Option<Model>,
+    /// The CTC text recogniser and its dictionary folded onto plate symbols.
+    recognizer: Option<(Model, CtcLabelMap)>,
     opts: ReaderOptions,
 }
 
@@ -113,8 +134,25 @@ impl PlateReader {
             plate_detector,
             ocr,
             vehicle_detector,
+            recognizer: None,
             opts,
         })
+    }
+
+    /// Adds the CTC text recogniser (`ppocrv4_rec`) used by [`Readers::Ppocr`] and
+    /// [`Readers::Fused`].
+    pub fn with_recognizer(mut self, recognizer: Model) -> Result<Self, InferenceError> {
+        let m = recognizer.manifest();
+        if !matches!(m.decoder, crate::models::DecoderSpec::CtcOcr { .. }) {
+            return Err(InferenceError::WrongKind {
+                model: m.name.clone(),
+                kind: m.decoder.kind(),
+                wanted: "CTC OCR",
+            });
+        }
+        let map = CtcLabelMap::ppocr(recognizer.dictionary());
+        self.recognizer = Some((recognizer, map));
+        Ok(self)
     }
 
     pub fn options(&self) -> &ReaderOptions {
@@ -125,6 +163,7 @@ impl PlateReader {
     pub fn take_model_time(&mut self) -> std::time::Duration {
         let mut models: Vec<&mut Model> = vec![&mut self.plate_detector, &mut self.ocr];
         models.extend(self.vehicle_detector.as_mut());
+        models.extend(self.recognizer.as_mut().map(|r| &mut r.0));
         models
             .into_iter()
             .map(|m| {
@@ -333,9 +372,13 @@ impl PlateReader {
                 _ => return Err(self.not_slot_ocr()),
             }
         }
+        let lattices = match self.opts.readers {
+            Readers::Slot => Vec::new(),
+            Readers::Ppocr | Readers::Fused => self.recognize(items)?,
+        };
         let mut out = Vec::with_capacity(items.len());
         let mut at = 0;
-        for (vs, kind) in views.iter().zip(kinds) {
+        for (i, (vs, kind)) in views.iter().zip(kinds).enumerate() {
             let group = &probs[at..at + vs.len()];
             at += vs.len();
             let mut mean = group[0].clone();
@@ -343,9 +386,81 @@ impl PlateReader {
                 mean.iter_mut().zip(p).for_each(|(m, v)| *m += v);
             }
             mean.iter_mut().for_each(|m| *m /= vs.len() as f32);
-            out.push(self.decode(mean, *kind)?);
+            let read = match lattices.get(i) {
+                None => self.decode(mean, *kind)?,
+                // Layouts the plate's shape allows: the most confident read wins.
+                Some(layouts) => {
+                    let mut best: Option<PlateDecode> = None;
+                    for lat in layouts {
+                        let d = self.decode_with(mean.clone(), lat, *kind)?;
+                        if best
+                            .as_ref()
+                            .is_none_or(|b| (d.valid, d.confidence) > (b.valid, b.confidence))
+                        {
+                            best = Some(d);
+                        }
+                    }
+                    match best {
+                        Some(d) => d,
+                        None => self.decode(mean, *kind)?,
+                    }
+                }
+            };
+            out.push(read);
         }
         Ok(out)
+    }
+
+    /// The recogniser's lattices for every item, one per layout the item's shape allows (see
+    /// [`layouts_of`]); text rows of all items run in batches.
+    fn recognize(
+        &mut self,
+        items: &[(&RgbImage, Rect)],
+    ) -> Result<Vec<Vec<CtcLattice>>, InferenceError> {
+        let Some((rec, map)) = self.recognizer.as_mut() else {
+            return Err(InferenceError::Spec(format!(
+                "plate readers {:?} need a text recogniser (ppocrv4_rec)",
+                self.opts.readers
+            )));
+        };
+        // (item, layout, rows) → flat list of row regions.
+        let layouts: Vec<Vec<Vec<Rect>>> = items.iter().map(|(_, r)| layouts_of(*r)).collect();
+        let flat: Vec<(&RgbImage, Option<Rect>)> = items
+            .iter()
+            .zip(&layouts)
+            .flat_map(|((img, _), ls)| ls.iter().flatten().map(move |r| (*img, Some(*r))))
+            .collect();
+        let max = rec.manifest().input.max_batch.max(1);
+        let mut rows: Vec<CtcLattice> = Vec::with_capacity(flat.len());
+        for chunk in flat.chunks(max) {
+            let (dims, data) = rec.infer_raw(chunk)?;
+            let (n, steps) = (
+                dims.first().copied().unwrap_or(0),
+                dims.get(1).copied().unwrap_or(0),
+            );
+            let per = data.len() / n.max(1);
+            if n != chunk.len() || per == 0 {
+                return Err(InferenceError::Output(format!(
+                    "text recogniser returned {dims:?} for {} rows",
+                    chunk.len()
+                )));
+            }
+            for one in data.chunks_exact(per) {
+                rows.push(
+                    map.reduce(one, steps)
+                        .map_err(|e| InferenceError::Output(e.to_string()))?,
+                );
+            }
+        }
+        let mut it = rows.into_iter();
+        Ok(layouts
+            .iter()
+            .map(|ls| {
+                ls.iter()
+                    .map(|l| CtcLattice::join_rows(&it.by_ref().take(l.len()).collect::<Vec<_>>()))
+                    .collect()
+            })
+            .collect())
     }
 
     fn not_slot_ocr(&self) -> InferenceError {
@@ -357,7 +472,7 @@ impl PlateReader {
         }
     }
 
-    fn decode(&self, probs: Vec<f32>, vehicle: VehicleKind) -> Result<PlateDecode, InferenceError> {
+    fn slot_probs(&self, probs: Vec<f32>) -> Result<SlotProbs, InferenceError> {
         let crate::models::DecoderSpec::SlotOcr {
             alphabet,
             pad_char,
@@ -366,22 +481,77 @@ impl PlateReader {
         else {
             return Err(self.not_slot_ocr());
         };
-        let probs = SlotProbs {
+        Ok(SlotProbs {
             alphabet: alphabet.chars().collect(),
             pad: *pad_char,
             slots: *slots,
             probs,
-        };
-        let opts = DecodeOptions {
+        })
+    }
+
+    fn decode_options(&self, vehicle: VehicleKind) -> DecodeOptions {
+        DecodeOptions {
             hints: PlateHints {
                 vehicle,
                 rows: None,
             },
             ..self.opts.decode
-        };
-        decode_slots(&probs, &opts).map_err(|e| InferenceError::Output(e.to_string()))
+        }
+    }
+
+    /// Decode with the recogniser's lattice: alone or fused with the slot OCR's probabilities.
+    fn decode_with(
+        &self,
+        probs: Vec<f32>,
+        lattice: &CtcLattice,
+        vehicle: VehicleKind,
+    ) -> Result<PlateDecode, InferenceError> {
+        let opts = self.decode_options(vehicle);
+        let out = |e: String| InferenceError::Output(e);
+        match self.opts.readers {
+            Readers::Ppocr => decode_ctc(lattice, &opts).map_err(|e| out(e.to_string())),
+            _ => decode_fused(&self.slot_probs(probs)?, lattice, &opts)
+                .map_err(|e| out(e.to_string())),
+        }
+    }
+
+    fn decode(&self, probs: Vec<f32>, vehicle: VehicleKind) -> Result<PlateDecode, InferenceError> {
+        decode_slots(&self.slot_probs(probs)?, &self.decode_options(vehicle))
+            .map_err(|e| InferenceError::Output(e.to_string()))
     }
 }
+
+/// Text-row layouts to try for a plate box: one row for long plates, two stacked rows for square
+/// ones, both in between. Standard plates are 4.7:1 (one row), 2:1 and 1.36:1 (two rows); oblique
+/// cameras foreshorten the width, so a one-row plate can look as narrow as about 2:1, and a
+/// box that narrow is read both ways.
+fn layouts_of(r: Rect) -> Vec<Vec<Rect>> {
+    let aspect = r.w as f32 / r.h.max(1) as f32;
+    let one = vec![r];
+    // Halves; an odd middle row goes to the top row.
+    let top = r.h.div_ceil(2);
+    let two = vec![
+        Rect { h: top, ..r },
+        Rect {
+            y: r.y + top,
+            h: r.h - top,
+            ..r
+        },
+    ];
+    if r.h < 8 {
+        vec![one]
+    } else if aspect < TWO_ROW_MAX_ASPECT {
+        vec![two]
+    } else if aspect < ONE_ROW_MIN_ASPECT {
+        vec![one, two]
+    } else {
+        vec![one]
+    }
+}
+/// Below this width:height a plate box is read as two rows only (the 2:1 two-row car plate).
+const TWO_ROW_MAX_ASPECT: f32 = 2.0;
+/// From this width:height on, one row only (the 4.7:1 plate foreshortened by up to a third).
+const ONE_ROW_MIN_ASPECT: f32 = 3.2;
 
 /// The crop itself, then crops inset by a pixel or two on varying sides: small shifts of the plate
 /// inside the OCR's fixed input, whose errors are largely independent.

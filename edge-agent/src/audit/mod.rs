@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,74 @@ impl AuditLog {
     /// Hash of the newest record ([`GENESIS`] when empty).
     pub fn head(&self) -> &str {
         &self.head
+    }
+}
+
+/// The agent's shared handle on its audit log: cloneable, usable from any thread, and never fatal.
+/// A record that cannot be written is logged as an error through `tracing` (the agent keeps
+/// running: stopping the cameras because the audit disk is full would lose more than it protects).
+#[derive(Debug, Clone, Default)]
+pub struct AuditTrail {
+    log: Option<Arc<Mutex<AuditLog>>>,
+}
+
+impl AuditTrail {
+    /// Opens (or creates) the log at `path`; a broken chain is an error, so it is seen at start-up.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        Ok(AuditTrail {
+            log: Some(Arc::new(Mutex::new(AuditLog::open(path)?))),
+        })
+    }
+
+    /// A trail that records nothing (tools and tests that keep no audit log).
+    pub fn disabled() -> Self {
+        AuditTrail { log: None }
+    }
+
+    /// Appends `action` by `actor` (`local`, `mqtt`, `token:<id>`, `agent`) with `details`.
+    /// Returns the stored record, or `None` when disabled or the write failed (already logged).
+    pub fn record(
+        &self,
+        action: &str,
+        actor: &str,
+        details: serde_json::Value,
+    ) -> Option<AuditRecord> {
+        let log = self.log.as_ref()?;
+        let mut log = match log.lock() {
+            Ok(g) => g,
+            // A panic mid-append leaves at worst a torn last line, which `verify` reports.
+            Err(p) => p.into_inner(),
+        };
+        match log.append(actor, action, details) {
+            Ok(r) => {
+                tracing::debug!(action, actor, index = r.index, "audit record");
+                Some(r)
+            }
+            Err(e) => {
+                tracing::error!(action, actor, error = %e, "cannot write the audit record");
+                None
+            }
+        }
+    }
+
+    /// Hash of the newest record, `None` when disabled.
+    pub fn head(&self) -> Option<String> {
+        let log = self.log.as_ref()?;
+        let g = match log.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        Some(g.head().to_string())
+    }
+
+    /// The log file, `None` when disabled.
+    pub fn path(&self) -> Option<PathBuf> {
+        let log = self.log.as_ref()?;
+        let g = match log.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        Some(g.path.clone())
     }
 }
 
@@ -303,5 +372,40 @@ mod tests {
         l[0] = l[0].replace("\"version\":0", "\"version\":9");
         write(&path, &l);
         assert!(AuditLog::open(&path).is_err());
+    }
+
+    #[test]
+    fn trail_is_shared_across_threads_and_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let trail = AuditTrail::open(&path).expect("open");
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let trail = trail.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5 {
+                        trail.record("api.access", &format!("token:t{t}"), json!({"i": i}));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+        let v = verify(&path).expect("valid");
+        assert_eq!(v.records, 20);
+        assert_eq!(trail.head(), Some(v.head));
+        assert_eq!(trail.path(), Some(path));
+        let r = trail
+            .record("config.apply", "local", json!({"hash": "ab"}))
+            .expect("recorded");
+        assert_eq!((r.index, r.action.as_str()), (20, "config.apply"));
+    }
+
+    #[test]
+    fn disabled_trail_records_nothing() {
+        let t = AuditTrail::disabled();
+        assert!(t.record("x", "local", json!({})).is_none());
+        assert!(t.head().is_none());
     }
 }

@@ -4,15 +4,20 @@
 use std::path::Path;
 
 use anyhow::Context;
-use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions};
+use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions, Readers};
+use edge_agent::audit::AuditTrail;
 use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
 use edge_agent::events::{ModelId, TimeSync};
 use edge_agent::inference::Model;
-use edge_agent::models::{ManifestSet, ModelStore};
+use edge_agent::models::{ManifestSet, ModelCard, ModelStore};
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{CameraSpec, WorkerModels};
+use edge_agent::privacy::{PlateHasher, PrivacyPolicy};
 use edge_agent::publish::status::config_hash;
 use edge_agent::runtime;
+use edge_agent::spool::Retention;
+use edge_agent::watchlist::{SharedWatchlist, Watchlist};
+use serde_json::json;
 
 /// Loads and validates the config; any error stops the start with the same report as `check`.
 pub fn checked_config(path: &Path) -> anyhow::Result<LoadedConfig> {
@@ -38,6 +43,8 @@ pub fn checked_config(path: &Path) -> anyhow::Result<LoadedConfig> {
 pub struct Models {
     pub workers: Vec<WorkerModels>,
     pub ids: Vec<ModelId>,
+    /// Model card summaries for the status message.
+    pub cards: Vec<ModelCard>,
     pub provider: String,
     /// The engine running them: `onnxruntime` or `tract`.
     pub backend: String,
@@ -78,7 +85,10 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
     let plates =
         plates && !cfg.models.plate_detector.is_empty() && !cfg.models.plate_ocr.is_empty();
     let mut ids = Vec::new();
-    for (role, name) in cfg.models.roles() {
+    let mut cards = Vec::new();
+    let recognizer = (plates && cfg.plates.readers != Readers::Slot)
+        .then_some(("plate_recognizer", cfg.plates.recognizer.as_str()));
+    for (role, name) in cfg.models.roles().into_iter().chain(recognizer) {
         if !plates && role != "detector" {
             continue;
         }
@@ -87,6 +97,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
             name: m.name.clone(),
             sha256: m.sha256.chars().take(12).collect(),
         });
+        cards.push(ModelCard::from_manifest(m));
     }
     let mut workers = Vec::new();
     let mut provider = String::new();
@@ -96,16 +107,25 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         provider = detector.provider().as_str().to_string();
         backend = detector.backend().as_str().to_string();
         let reader = if plates {
+            let opts = cfg.plates.reader_options();
+            // Vehicle crops need a vehicle detector of their own; the pipeline passes tracked
+            // vehicles instead, so the reader reads whole frames on plates only.
             let opts = ReaderOptions {
                 mode: PlateMode::FullFrame,
-                ..ReaderOptions::default()
+                ..opts
             };
-            Some(PlateReader::new(
+            let reader = PlateReader::new(
                 load("plate_detector", &cfg.models.plate_detector)?,
                 load("plate_ocr", &cfg.models.plate_ocr)?,
                 None,
                 opts,
-            )?)
+            )?;
+            Some(match cfg.plates.readers {
+                Readers::Slot => reader,
+                Readers::Ppocr | Readers::Fused => {
+                    reader.with_recognizer(load("plate_recognizer", &cfg.plates.recognizer)?)?
+                }
+            })
         } else {
             None
         };
@@ -118,6 +138,7 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
     Ok(Models {
         workers,
         ids,
+        cards,
         provider,
         backend,
     })
@@ -136,6 +157,15 @@ pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> C
     }
 }
 
+/// The clock's sync state now, logged when it is not synchronised (events carry it).
+pub fn clock_sync() -> TimeSync {
+    let state = edge_agent::health::clock_state();
+    if state.sync != TimeSync::Synced {
+        tracing::warn!(clock = %state.describe(), "the device clock is not known to be synchronised; event times are evidence of order only");
+    }
+    state.sync
+}
+
 /// Shared fields of this device's events.
 pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
     EventBuilder {
@@ -144,6 +174,144 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         config_hash: config_hash(loaded),
         models: models.ids.clone(),
         evidence: loaded.config.evidence.clone(),
-        time_sync: TimeSync::Unknown,
+        // Read once at start; the `health` message carries the live state.
+        time_sync: clock_sync(),
+        privacy: PrivacyPolicy::default(),
     }
+}
+
+/// Opens the audit log (`[storage] audit_file`, default `<spool_dir>/audit.jsonl`) and records
+/// the config this start runs with. A broken chain stops the start: it must be looked at, not
+/// silently extended.
+pub fn audit_trail(loaded: &LoadedConfig) -> anyhow::Result<AuditTrail> {
+    let path = loaded.resolve_path(&loaded.config.storage.audit_path());
+    audit_trail_at(loaded, &path)
+}
+
+/// [`audit_trail`] at an explicit path (`replay --audit`).
+pub fn audit_trail_at(loaded: &LoadedConfig, path: &Path) -> anyhow::Result<AuditTrail> {
+    let trail = AuditTrail::open(path).with_context(|| {
+        format!(
+            "opening the audit log {}; `edge-agent audit verify {}` shows what is wrong",
+            path.display(),
+            path.display()
+        )
+    })?;
+    tracing::info!(path = %path.display(), "audit log open");
+    trail.record(
+        "config.load",
+        "local",
+        json!({
+            "file": loaded.source.path.display().to_string(),
+            "config_hash": config_hash(loaded),
+        }),
+    );
+    Ok(trail)
+}
+
+/// Loads `[watchlist] file` (an empty list when none is configured) and records its version.
+pub fn watchlist(loaded: &LoadedConfig, trail: &AuditTrail) -> anyhow::Result<SharedWatchlist> {
+    let Some(file) = &loaded.config.watchlist.file else {
+        return Ok(SharedWatchlist::new(Watchlist::empty()));
+    };
+    let path = loaded.resolve_path(file);
+    let list = Watchlist::load(&path).context("loading the watchlist")?;
+    tracing::info!(path = %path.display(), plates = list.len(), version = list.version(), "watchlist loaded");
+    trail.record(
+        "watchlist.load",
+        "local",
+        json!({"file": path.display().to_string(), "plates": list.len(), "hash": list.hash()}),
+    );
+    Ok(SharedWatchlist::new(list))
+}
+
+/// The privacy rules events are built under: the plate key when `hash_plates` is on, the watchlist,
+/// and the cameras whose evidence is not pixelated — each of those logged with its reason and
+/// recorded in the audit log, so the choice is visible long after start-up.
+pub fn privacy_policy(
+    loaded: &LoadedConfig,
+    watchlist: SharedWatchlist,
+    trail: &AuditTrail,
+) -> anyhow::Result<PrivacyPolicy> {
+    let p = &loaded.config.privacy;
+    let hasher = match (&p.plate_key_file, p.hash_plates) {
+        (Some(file), true) => Some(PlateHasher::load(&loaded.resolve_path(file))?),
+        (None, true) => anyhow::bail!("[privacy] hash_plates = true needs plate_key_file"),
+        (_, false) => None,
+    };
+    let mut policy = PrivacyPolicy {
+        hasher,
+        watchlist,
+        ..PrivacyPolicy::default()
+    };
+    for cam in loaded.config.cameras.iter().filter(|c| c.enabled) {
+        if cam.privacy.blur_people {
+            continue;
+        }
+        let reason = cam.privacy.reason.as_deref().unwrap_or("").trim();
+        if reason.is_empty() {
+            anyhow::bail!(
+                "camera `{}` has blur_people = false without a reason in [cameras.privacy]",
+                cam.id
+            );
+        }
+        tracing::warn!(camera = %cam.id, reason, "people are NOT pixelated in this camera's evidence");
+        trail.record(
+            "privacy.blur_disabled",
+            "local",
+            json!({"camera": cam.id, "reason": reason}),
+        );
+        policy.unblurred_cameras.insert(cam.id.clone());
+    }
+    tracing::info!(
+        hash_plates = policy.hasher.is_some(),
+        unblurred_cameras = policy.unblurred_cameras.len(),
+        "privacy settings in force"
+    );
+    Ok(policy)
+}
+
+/// Puts `[privacy.retention]` and the audit trail in force on the delivery's spool, and checks ages
+/// once a minute from a background thread (a quiet camera submits nothing that would trigger it).
+pub fn spool_retention(
+    loaded: &LoadedConfig,
+    delivery: &edge_agent::publish::Delivery,
+    trail: &AuditTrail,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    let r = &loaded.config.privacy.retention;
+    let retention = Retention::from_hours(r.evidence_hours, r.event_hours);
+    delivery.set_audit(trail.clone());
+    delivery
+        .with_spool(|s| {
+            s.set_audit(trail.clone());
+            s.set_retention(retention)
+        })
+        .context("enforcing [privacy.retention] on the spool")?;
+    tracing::info!(
+        evidence_hours = r.evidence_hours,
+        event_hours = r.event_hours,
+        "retention in force (0 = no age limit)"
+    );
+    if retention == Retention::default() {
+        return Ok(());
+    }
+    let delivery = delivery.clone();
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || {
+            let mut waited = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                waited += 1;
+                if waited >= 60 {
+                    waited = 0;
+                    if let Err(e) = delivery.with_spool(|s| s.expire()) {
+                        tracing::error!(error = %e, "spool retention check failed");
+                    }
+                }
+            }
+        })
+        .context("starting the retention thread")?;
+    Ok(())
 }

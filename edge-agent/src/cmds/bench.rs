@@ -165,9 +165,25 @@ fn read_images(dir: &Path, n: Option<usize>) -> anyhow::Result<Vec<RgbImage>> {
         .collect()
 }
 
+/// The image files of a folder in name order, as bytes (decoding is part of what is measured).
+fn read_files(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg" || x == "png"))
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no images in {}", dir.display());
+    files
+        .iter()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .collect()
+}
+
 fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
-    use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions};
-    let images = read_images(images_dir, None)?;
+    use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions, Readers};
+    use edge_agent::imageio::decode_rgb;
+    let images = read_files(images_dir)?;
     let crops_dir = match &args.crops {
         Some(p) => p.clone(),
         None => shared_default("footage/plate_crops")?,
@@ -175,65 +191,77 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
     let crops = read_images(&crops_dir, None)?;
     let threads = args.threads.last().copied().unwrap_or(2);
     println!(
-        "{} images from {}, {} crops, {threads} ONNX Runtime threads",
+        "{} images from {} (JPEG decode included), {} crops, {threads} ONNX Runtime threads",
         images.len(),
         images_dir.display(),
         crops.len()
     );
-    for mode in [PlateMode::FullFrame, PlateMode::Both] {
-        let load = |name: &str| load_model(name, None, args.cache_dir.as_ref(), threads);
-        let vehicles = (mode != PlateMode::FullFrame)
-            .then(|| load("yolox_nano_coco_416"))
-            .transpose()?;
-        let opts = ReaderOptions {
-            mode,
-            ..ReaderOptions::default()
-        };
-        let mut reader = PlateReader::new(
-            load("vn_plate_det_yolo26n_640_e2e")?,
-            load("vn_plate_ocr_9x37_64x128")?,
-            vehicles,
-            opts,
-        )?;
-        for img in &images {
-            reader.read_frame(img)?; // warm-up
-        }
-        reader.take_model_time();
-        let rounds = args.iterations.max(1).div_ceil(images.len()).max(3);
-        let t = std::time::Instant::now();
-        for _ in 0..rounds {
-            for img in &images {
-                reader.read_frame(img)?;
+    let decode = |b: &[u8]| decode_rgb(b).map_err(|e| anyhow::anyhow!("decoding an image: {e}"));
+    for readers in [Readers::Slot, Readers::Fused] {
+        for mode in [PlateMode::FullFrame, PlateMode::Both] {
+            let load = |name: &str| load_model(name, None, args.cache_dir.as_ref(), threads);
+            let vehicles = (mode != PlateMode::FullFrame)
+                .then(|| load("yolox_nano_coco_416"))
+                .transpose()?;
+            let opts = ReaderOptions {
+                mode,
+                readers,
+                ..ReaderOptions::default()
+            };
+            let mut reader = PlateReader::new(
+                load("vn_plate_det_yolo26n_640_e2e")?,
+                load("vn_plate_ocr_9x37_64x128")?,
+                vehicles,
+                opts,
+            )?;
+            if readers != Readers::Slot {
+                reader = reader.with_recognizer(load("ppocrv4_rec")?)?;
             }
-        }
-        let wall = t.elapsed();
-        let ort = reader.take_model_time();
-        let n = (rounds * images.len()) as f64;
-        println!(
-            "images {mode:?}: {:.1} images/s, {:.2} ms/image, ONNX Runtime {:.2} ms/image ({:.0}% of the time)",
-            n / wall.as_secs_f64(),
-            ms(wall) / n,
-            ms(ort) / n,
-            100.0 * ort.as_secs_f64() / wall.as_secs_f64()
-        );
-        if mode == PlateMode::FullFrame {
-            let refs: Vec<&RgbImage> = crops.iter().collect();
-            reader.read_crops(&refs)?;
+            for b in &images {
+                reader.read_frame(&decode(b)?)?; // warm-up
+            }
             reader.take_model_time();
+            let rounds = args.iterations.max(1).div_ceil(images.len()).max(3);
+            let mut jpeg = Duration::ZERO;
             let t = std::time::Instant::now();
             for _ in 0..rounds {
-                reader.read_crops(&refs)?;
+                for b in &images {
+                    let t0 = std::time::Instant::now();
+                    let img = decode(b)?;
+                    jpeg += t0.elapsed();
+                    reader.read_frame(&img)?;
+                }
             }
             let wall = t.elapsed();
             let ort = reader.take_model_time();
-            let n = (rounds * crops.len()) as f64;
+            let n = (rounds * images.len()) as f64;
             println!(
-                "crops (batched): {:.1} crops/s, {:.3} ms/crop, ONNX Runtime {:.3} ms/crop ({:.0}% of the time)",
+                "images {readers:?} {mode:?}: {:.1} images/s, {:.2} ms/image (JPEG decode {:.2}), ONNX Runtime {:.2} ms/image ({:.0}% of the time)",
                 n / wall.as_secs_f64(),
                 ms(wall) / n,
+                ms(jpeg) / n,
                 ms(ort) / n,
                 100.0 * ort.as_secs_f64() / wall.as_secs_f64()
             );
+            if mode == PlateMode::FullFrame {
+                let refs: Vec<&RgbImage> = crops.iter().collect();
+                reader.read_crops(&refs)?;
+                reader.take_model_time();
+                let t = std::time::Instant::now();
+                for _ in 0..rounds {
+                    reader.read_crops(&refs)?;
+                }
+                let wall = t.elapsed();
+                let ort = reader.take_model_time();
+                let n = (rounds * crops.len()) as f64;
+                println!(
+                    "crops {readers:?} (batched): {:.1} crops/s, {:.3} ms/crop, ONNX Runtime {:.3} ms/crop ({:.0}% of the time)",
+                    n / wall.as_secs_f64(),
+                    ms(wall) / n,
+                    ms(ort) / n,
+                    100.0 * ort.as_secs_f64() / wall.as_secs_f64()
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

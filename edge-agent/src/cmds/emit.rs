@@ -118,6 +118,7 @@ fn synthetic_event(loaded: &config::LoadedConfig, camera: &str, n: u64) -> Event
             rows: 1,
             province: None,
             valid: true,
+            text_hmac: None,
         }),
     });
     e

@@ -9,6 +9,8 @@ pub mod emit;
 pub mod models;
 pub mod output;
 pub mod plates;
+pub mod probe;
+pub mod remote;
 pub mod replay;
 pub mod run;
 pub mod schema;

@@ -33,6 +33,11 @@ pub struct Args {
 enum Sub {
     /// List known models with task, decoder, licence and cache state.
     List,
+    /// Print the model cards: task, training data, licence and known limits (what `status` sends).
+    Cards {
+        /// Models to show [default: all].
+        names: Vec<String>,
+    },
     /// Hash cached weights against their manifests; non-zero exit if any is missing or corrupt.
     Verify {
         /// Models to verify [default: all].
@@ -92,9 +97,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = context(&args)?;
     match &args.command {
         Sub::List => list(&ctx),
+        Sub::Cards { names } => cards(&ctx, names),
         Sub::Verify { names } => verify(&ctx, names),
         Sub::Fetch { names, from } => fetch(&ctx, names, from.as_deref()),
     }
+}
+
+fn cards(ctx: &Context_, names: &[String]) -> anyhow::Result<ExitCode> {
+    for m in selected(&ctx.set, names)? {
+        let c = edge_agent::models::ModelCard::from_manifest(m);
+        println!("{}", c.name);
+        println!("  task:          {}", c.task);
+        println!("  training data: {}", c.training_data);
+        println!("  licence:       {}", c.licence);
+        if let Some(note) = &m.licence_note {
+            println!("  licence note:  {note}");
+        }
+        println!("  known limits:");
+        if c.known_limits.is_empty() {
+            println!("    (none recorded)");
+        }
+        for l in &c.known_limits {
+            println!("    - {l}");
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(ctx: &Context_) -> anyhow::Result<ExitCode> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use edge_agent::anpr::{FramePlate, PlateMode, PlateReader, ReaderOptions};
+use edge_agent::anpr::{FramePlate, PlateMode, PlateReader, ReaderOptions, Readers};
 use edge_agent::inference::RgbImage;
 use edge_agent::plate::{CodeSet, DecodeOptions, PlateDecode};
 use serde_json::{Value, json};
@@ -24,6 +24,9 @@ pub struct Args {
     /// Where plate candidates come from.
     #[arg(long, value_enum, default_value_t = PlateMode::Both)]
     mode: PlateMode,
+    /// Which OCR reads the plates: the slot OCR, PP-OCR rec, or both fused (the most accurate).
+    #[arg(long, value_enum, default_value_t = Readers::Fused)]
+    readers: Readers,
     /// Score a footage folder (images/ + ground_truth.csv, plate_crops/ + labels.csv) and print
     /// exact-match counts.
     #[arg(long, conflicts_with = "images")]
@@ -51,6 +54,8 @@ pub struct Args {
     plate_model: String,
     #[arg(long, default_value = "vn_plate_ocr_9x37_64x128")]
     ocr_model: String,
+    #[arg(long, default_value = "ppocrv4_rec")]
+    recognizer_model: String,
     /// Model cache directory.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -76,6 +81,7 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         } else {
             args.mode
         },
+        readers: args.readers,
         min_confidence: args.min_confidence,
         ocr_views: args.ocr_views.max(1),
         decode: DecodeOptions {
@@ -89,7 +95,16 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         },
         ..ReaderOptions::default()
     };
-    Ok(PlateReader::new(plate, ocr, vehicles, opts)?)
+    let reader = PlateReader::new(plate, ocr, vehicles, opts)?;
+    Ok(match args.readers {
+        Readers::Slot => reader,
+        Readers::Ppocr | Readers::Fused => reader.with_recognizer(load_model(
+            &args.recognizer_model,
+            None,
+            cache,
+            args.threads,
+        )?)?,
+    })
 }
 
 fn read_json(d: &PlateDecode, low_confidence: bool) -> Value {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use edge_agent::audit::AuditTrail;
 use edge_agent::events::Topics;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions, Summary};
@@ -29,6 +30,10 @@ pub struct Args {
     /// Save evidence JPEGs as DIR/{sha256}.jpg.
     #[arg(long)]
     evidence: Option<PathBuf>,
+    /// Audit log that records the evidence exports [default: the config's `[storage]
+    /// audit_file`]. Opened only with --evidence or when given.
+    #[arg(long)]
+    audit: Option<PathBuf>,
     /// Pace the video by its timestamps like a live camera; frames are dropped when inference
     /// falls behind. Default: as fast as possible, every sampled frame analysed.
     #[arg(long)]
@@ -59,8 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{} has no [[cameras]]", args.config.display()))?,
     };
     let spec = agent::camera_spec(cam, Some(&args.video), args.fps);
+    // Exported evidence is personal data leaving the agent's control: it is recorded.
+    let trail = match (&args.audit, &args.evidence) {
+        (Some(path), _) => agent::audit_trail_at(&loaded, path)?,
+        (None, Some(_)) => agent::audit_trail(&loaded)?,
+        (None, None) => AuditTrail::disabled(),
+    };
+    let watchlist = agent::watchlist(&loaded, &trail)?;
+    let privacy = agent::privacy_policy(&loaded, watchlist, &trail)?;
     let models = agent::load_models(&loaded, !args.no_plates)?;
-    let builder = agent::event_builder(&loaded, &models);
+    let mut builder = agent::event_builder(&loaded, &models);
+    builder.privacy = privacy;
     let topics = Topics::new(
         &cfg.mqtt.topic_prefix,
         &cfg.device.site_id,
@@ -75,12 +89,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.evidence {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the evidence folder {}", dir.display()))?;
-        sink = sink.with_evidence_dir(dir.clone());
+        let hours = cfg.privacy.retention.export_hours;
+        if hours > 0 {
+            prune_exports(dir, std::time::Duration::from_secs(hours * 3600), &trail);
+        }
+        sink = sink
+            .with_evidence_dir(dir.clone())
+            .with_audit(trail.clone());
     }
     let sink = Arc::new(sink);
     let mut opts = PipelineOptions {
         lossless: !args.realtime,
         utc_offset_minutes: cfg.device.utc_offset_minutes,
+        health: cfg.health.clone(),
         ..PipelineOptions::default()
     };
     opts.source.realtime = args.realtime;
@@ -98,6 +119,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `[privacy.retention] export_hours`: deletes the evidence JPEGs older than `max_age` that an
+/// earlier replay exported to `dir`, logging and auditing the count (never silent).
+fn prune_exports(dir: &std::path::Path, max_age: std::time::Duration, trail: &AuditTrail) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    let mut deleted = 0u64;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // Only what an export writes: `{sha256}.jpg`.
+        let is_export = path.extension().is_some_and(|e| e == "jpg")
+            && path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > max_age);
+        if is_export && old {
+            match std::fs::remove_file(&path) {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot delete an expired export")
+                }
+            }
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(dir = %dir.display(), deleted, "retention: deleted expired evidence exports");
+        trail.record(
+            "retention.delete",
+            "agent",
+            json!({"class": "evidence_export", "count": deleted, "dir": dir.display().to_string(),
+                   "max_age_hours": max_age.as_secs() / 3600}),
+        );
+    }
 }
 
 fn ms(d: std::time::Duration) -> f64 {

@@ -4,16 +4,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use edge_agent::api::{ApiServer, AuditSink};
+use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::pipeline::{self, PipelineOptions};
 use edge_agent::publish::Delivery;
 use edge_agent::publish::status::StatusInfo;
+use edge_agent::service::{self, Liveness, Notifier};
 
-use super::agent;
+use super::{agent, remote};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +30,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let loaded = agent::checked_config(&args.config)?;
+    let disk = agent::checked_config(&args.config)?;
+    let trail = agent::audit_trail(&disk)?;
+    let watchlist = agent::watchlist(&disk, &trail)?;
+    // A remote config stored by an earlier run may replace the file's cameras (docs/remote.md).
+    let remote_setup = remote::startup(disk, &watchlist);
+    let loaded = remote_setup.loaded().clone();
     let cfg = &loaded.config;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -46,13 +54,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
+    // The local API comes up before the models load, so an installer sees the device at once.
+    let hub = Arc::new(LiveHub::new());
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.add_camera(c, &c.url, c.target_fps);
+    }
+    let api = if cfg.http.enabled {
+        let access = trail.clone();
+        let audit: AuditSink = Box::new(move |actor, details| {
+            access.record("api.access", actor, details);
+        });
+        Some(
+            ApiServer::start(&loaded, hub.clone(), Some(audit))
+                .context("starting the local HTTP API")?,
+        )
+    } else {
+        None
+    };
+    let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
+    for c in cfg.cameras.iter().filter(|c| c.enabled) {
+        hub.set_blur_people(&c.id, privacy.blurs(&c.id));
+    }
     let models = agent::load_models(&loaded, true)?;
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
     birth.inference_backend = models.backend.clone();
+    birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
-    let builder = agent::event_builder(&loaded, &models);
+    hub.set_delivery(delivery.clone());
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
+    let mut builder = agent::event_builder(&loaded, &models);
+    builder.privacy = privacy;
     let mut sink =
         EventSink::new(builder, delivery.topics().clone()).with_delivery(delivery.clone());
     if let Some(path) = &args.events {
@@ -63,21 +96,80 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening the events file {}", path.display()))?;
         sink = sink.with_jsonl(file);
     }
+    if api.is_some() {
+        sink = sink.with_live(hub.clone());
+    }
     let sink = Arc::new(sink);
     tracing::info!(
         site = %cfg.device.site_id,
         device = %cfg.device.device_id,
         cameras = cameras.len(),
+        watchlist = watchlist.current().len(),
         "agent running"
     );
     let mut opts = PipelineOptions {
         utc_offset_minutes: cfg.device.utc_offset_minutes,
+        health: cfg.health.clone(),
         ..PipelineOptions::default()
     };
-    opts.source.stop = stop;
+    opts.live = api.as_ref().map(|_| hub.clone());
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
-    let result = pipeline::run(cameras, models.workers, &opts, sink.clone());
+    let (control, control_rx) = pipeline::control();
+    remote::serve(
+        remote_setup,
+        &delivery,
+        sink.clone(),
+        control,
+        watchlist.clone(),
+        hub.clone(),
+        trail.clone(),
+    )?;
+    // systemd (Type=notify): READY=1 once cameras are open and workers run, WATCHDOG=1 only while
+    // every camera makes progress, STOPPING=1 at shutdown.
+    let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;
+    let liveness = Arc::new(Liveness::new(
+        Duration::from_secs_f64(cfg.health.watchdog_stale_s.max(1.0)),
+        // A reconnect attempt may take a connection step per stall timeout.
+        opts.source.stall_timeout * 4,
+    ));
+    opts.liveness = Some(liveness.clone());
+    let supervisor_stop = Arc::new(AtomicBool::new(false));
+    let supervisor = {
+        let (liveness, stop, pipeline_stop) =
+            (liveness.clone(), supervisor_stop.clone(), stop.clone());
+        let status = format!("running {} camera(s)", cameras.len());
+        std::thread::Builder::new()
+            .name("sd-notify".into())
+            .spawn(move || {
+                // A signal stops the pipeline; systemd hears STOPPING=1 at once.
+                let either = AtomicBool::new(false);
+                let watch =
+                    || pipeline_stop.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        while !watch() {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        either.store(true, Ordering::Relaxed);
+                    });
+                    service::supervise(&notifier, &liveness, &either, &status);
+                });
+            })
+            .context("starting the systemd notification thread")?
+    };
+    opts.source.stop = stop;
+    let result = pipeline::run_controlled(
+        cameras,
+        models.workers,
+        &opts,
+        sink.clone(),
+        Some(control_rx),
+    );
+    supervisor_stop.store(true, Ordering::Relaxed);
+    if supervisor.join().is_err() {
+        tracing::error!("the systemd notification thread panicked");
+    }
     if let Err(e) = sink.flush() {
         tracing::warn!(error = %e, "cannot flush the events file");
     }
@@ -86,6 +178,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         unacknowledged = left,
         "stopped; unacknowledged events stay in the spool"
     );
+    if let Some(api) = api {
+        api.stop();
+    }
     let summary = result.context("running the pipeline")?;
     for c in &summary.cameras {
         tracing::info!(

@@ -38,7 +38,18 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 const SECTIONS: &[&str] = &[
-    "device", "runtime", "models", "cameras", "mqtt", "storage", "http", "evidence",
+    "device",
+    "runtime",
+    "models",
+    "cameras",
+    "mqtt",
+    "storage",
+    "http",
+    "evidence",
+    "watchlist",
+    "health",
+    "privacy",
+    "plates",
 ];
 
 /// Reads and parses a config file.
@@ -104,10 +115,18 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let http = optional_section::<HttpConfig>(&source, section("http"), "http", &mut diags);
     let evidence =
         optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
+    let plates = optional_section::<PlatesConfig>(&source, section("plates"), "plates", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
+    // Sections added later are not part of the match below: a failed one leaves a diagnostic,
+    // which already sends the match to its error arm.
+    let watchlist =
+        optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
+    let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
+    let privacy =
+        optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
 
     match (
-        device, runtime, models, mqtt, storage, http, cameras, evidence,
+        device, runtime, models, mqtt, storage, http, cameras, evidence, plates,
     ) {
         (
             Some(device),
@@ -118,6 +137,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
             Some(http),
             Some(cameras),
             Some(evidence),
+            Some(plates),
         ) if diags.is_empty() => {
             let config = Config {
                 device,
@@ -128,6 +148,11 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
+                watchlist: watchlist.unwrap_or_default(),
+                // Some whenever no diagnostic was raised.
+                health: health.unwrap_or_default(),
+                privacy: privacy.unwrap_or_default(),
+                plates,
             };
             Ok(LoadedConfig {
                 config,

@@ -10,7 +10,7 @@ mod types;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Severity, SourceText};
-pub use load::{ConfigError, LoadedConfig, load_file, parse_str};
+pub use load::{ConfigError, LoadedConfig, PathSeg, load_file, parse_str};
 pub use rules::*;
 pub use types::*;
 pub use validate::{ValidateOptions, validate};

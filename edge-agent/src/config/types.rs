@@ -18,6 +18,10 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub evidence: EvidenceConfig,
+    pub watchlist: WatchlistConfig,
+    pub health: HealthConfig,
+    pub privacy: PrivacyConfig,
+    pub plates: PlatesConfig,
 }
 
 /// `[device]`: who this device is. Both ids become MQTT topic levels.
@@ -176,6 +180,99 @@ fn yes() -> bool {
     true
 }
 
+/// `[plates]`: how plates are read (models are named in `[models]`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatesConfig {
+    /// Where candidates come from when a whole frame is read: `full_frame`, `vehicle_crops` or
+    /// `both`. Default `full_frame` (the pipeline passes tracked vehicles itself).
+    #[serde(default = "default_plate_mode")]
+    pub mode: crate::anpr::PlateMode,
+    /// Which OCR reads plates: `slot` (fastest), `ppocr`, or `fused` (both decoded together; the
+    /// most accurate on small plates, one text-recogniser call per plate row). Default `fused`.
+    #[serde(default = "default_readers")]
+    pub readers: crate::anpr::Readers,
+    /// Text recogniser manifest for `ppocr` and `fused`. Default `ppocrv4_rec`.
+    #[serde(default = "default_recognizer")]
+    pub recognizer: String,
+    /// Read confidence (0–1) under which a read is reported as low-confidence. Default 0.5.
+    #[serde(default = "default_plate_min_confidence")]
+    pub min_confidence: f32,
+    /// Plate detector score (0–1) for a candidate to be read at all. Default 0.25.
+    #[serde(default = "default_candidate_score")]
+    pub candidate_score: f32,
+    /// Province codes this camera mostly sees (e.g. `[70, 62]` in Tây Ninh): a prior that a read of
+    /// one of them is likelier. Default none.
+    #[serde(default)]
+    pub local_codes: Vec<u8>,
+    /// How much likelier a local code is a priori (a factor ≥ 1). Default 20.
+    #[serde(default = "default_local_factor")]
+    pub local_factor: f32,
+    /// Slot-OCR views per plate (1 = the crop only; up to 6 average slightly inset crops). Default 1.
+    #[serde(default = "default_ocr_views")]
+    pub ocr_views: usize,
+}
+
+fn default_plate_mode() -> crate::anpr::PlateMode {
+    crate::anpr::PlateMode::FullFrame
+}
+fn default_readers() -> crate::anpr::Readers {
+    crate::anpr::Readers::Fused
+}
+fn default_recognizer() -> String {
+    "ppocrv4_rec".into()
+}
+fn default_plate_min_confidence() -> f32 {
+    0.5
+}
+fn default_candidate_score() -> f32 {
+    0.25
+}
+fn default_local_factor() -> f32 {
+    20.0
+}
+fn default_ocr_views() -> usize {
+    1
+}
+
+impl Default for PlatesConfig {
+    fn default() -> Self {
+        Self {
+            mode: default_plate_mode(),
+            readers: default_readers(),
+            recognizer: default_recognizer(),
+            min_confidence: default_plate_min_confidence(),
+            candidate_score: default_candidate_score(),
+            local_codes: Vec::new(),
+            local_factor: default_local_factor(),
+            ocr_views: default_ocr_views(),
+        }
+    }
+}
+
+impl PlatesConfig {
+    /// The plate reader's options for this section.
+    pub fn reader_options(&self) -> crate::anpr::ReaderOptions {
+        crate::anpr::ReaderOptions {
+            mode: self.mode,
+            readers: self.readers,
+            candidate_score: self.candidate_score,
+            min_confidence: self.min_confidence,
+            ocr_views: self.ocr_views.max(1),
+            decode: crate::plate::DecodeOptions {
+                local_codes: crate::plate::CodeSet::of(&self.local_codes),
+                local_log_bonus: if self.local_codes.is_empty() {
+                    0.0
+                } else {
+                    self.local_factor.max(1.0).ln()
+                },
+                ..crate::plate::DecodeOptions::default()
+            },
+            ..crate::anpr::ReaderOptions::default()
+        }
+    }
+}
+
 /// `[models]`: where weights live and which manifest fills each role.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +375,9 @@ pub struct CameraConfig {
     /// `[cameras.calibration]`: image-to-ground mapping for speeds and metres. Default: none.
     #[serde(default)]
     pub calibration: Option<super::rules::CalibrationConfig>,
+    /// `[cameras.privacy]`: evidence minimisation for this camera. Default: people pixelated.
+    #[serde(default)]
+    pub privacy: CameraPrivacyConfig,
 }
 
 fn default_fps() -> f64 {
@@ -415,6 +515,19 @@ pub struct StorageConfig {
     /// eviction counted. Default 1024.
     #[serde(default = "default_spool_mb")]
     pub max_size_mb: u64,
+    /// The hash-chained audit log (config changes, watchlist loads, evidence exports, deletions,
+    /// local API access). Default `<spool_dir>/audit.jsonl`.
+    #[serde(default)]
+    pub audit_file: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    /// The audit log's path as written (relative paths are resolved against the config's folder).
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit_file
+            .clone()
+            .unwrap_or_else(|| self.spool_dir.join("audit.jsonl"))
+    }
 }
 
 impl Default for StorageConfig {
@@ -422,6 +535,7 @@ impl Default for StorageConfig {
         Self {
             spool_dir: default_spool_dir(),
             max_size_mb: default_spool_mb(),
+            audit_file: None,
         }
     }
 }
@@ -496,4 +610,161 @@ fn default_jpeg_quality() -> u8 {
 }
 fn default_crop_padding() -> f32 {
     0.15
+}
+
+/// `[watchlist]`: plates reported in clear as `watchlist_hit` events (format: `watchlist.rs`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistConfig {
+    /// Text file, one plate per line with an optional `# label`. Default: none (empty list; it
+    /// can still arrive over MQTT `watchlist/set`).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// `[health]`: camera health and tamper detection (`edge-agent/src/health`). Every camera is checked
+/// against its own learned baseline, so thresholds are ratios, not absolute sharpness values.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Set false to skip image checks (stream up/down is still reported). Default true.
+    pub enabled: bool,
+    /// Seconds of stream time between two image checks. Default 1.0.
+    pub check_interval_s: f64,
+    /// Width of the grey image the checks run on (downscaled). Default 320.
+    pub analysis_width: u32,
+    /// Seconds of checks before the baseline and reference scene are trusted. Default 60.
+    pub learn_s: f64,
+    /// Time constant of the slowly learned baseline and reference scene, seconds. Default 300.
+    pub reference_s: f64,
+    /// Consecutive bad checks before a condition is raised. Default 3.
+    pub raise_checks: u32,
+    /// Consecutive good checks before a condition is cleared. Default 3.
+    pub clear_checks: u32,
+    /// Defocused when the Laplacian variance falls below this fraction of the baseline. Default 0.35.
+    pub defocus_ratio: f64,
+    /// ... and cleared when it is back above this fraction. Default 0.6.
+    pub defocus_clear_ratio: f64,
+    /// Covered when the grey image's standard deviation is below this (0..255). Default 6.
+    pub covered_max_std: f64,
+    /// Covered when the mean brightness is below this (0..255), whatever the texture. Default 8.
+    pub covered_max_mean: f64,
+    /// Scene changed when the distance to the reference scene (0..1) is above this. Default 0.45.
+    pub scene_change_distance: f64,
+    /// Consecutive checks over the distance before `scene_changed` is raised. Default 10.
+    pub scene_change_checks: u32,
+    /// A changed scene that persists this long becomes the new reference (camera re-aimed on
+    /// purpose), seconds; 0 = never. Default 900.
+    pub scene_adopt_s: f64,
+    /// Frozen when consecutive checks differ by less than this mean grey level. Default 0.25.
+    pub frozen_max_diff: f64,
+    /// ... for this many seconds. Default 10.
+    pub frozen_s: f64,
+    /// Low frame rate when decoded fps falls below this fraction of the camera's `target_fps`.
+    /// Default 0.5.
+    pub min_fps_ratio: f64,
+    /// Window over which the decoded fps is measured, seconds. Default 10.
+    pub fps_window_s: f64,
+    /// Seconds without a processed frame before the systemd watchdog stops being fed (a camera
+    /// known to be reconnecting counts as alive). Default 20.
+    pub watchdog_stale_s: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            check_interval_s: 1.0,
+            analysis_width: 320,
+            learn_s: 60.0,
+            reference_s: 300.0,
+            raise_checks: 3,
+            clear_checks: 3,
+            defocus_ratio: 0.35,
+            defocus_clear_ratio: 0.6,
+            covered_max_std: 6.0,
+            covered_max_mean: 8.0,
+            scene_change_distance: 0.45,
+            scene_change_checks: 10,
+            scene_adopt_s: 900.0,
+            frozen_max_diff: 0.25,
+            frozen_s: 10.0,
+            min_fps_ratio: 0.5,
+            fps_window_s: 10.0,
+            watchdog_stale_s: 20.0,
+        }
+    }
+}
+/// `[cameras.privacy]`: what this camera's evidence images may show.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CameraPrivacyConfig {
+    /// Pixelate detected people in this camera's evidence images (frame and object crops).
+    /// Default true; turning it off requires `reason`, which is logged and audited at start-up.
+    #[serde(default = "yes")]
+    pub blur_people: bool,
+    /// Why people are not pixelated on this camera (e.g. the legal basis). Required when
+    /// `blur_people = false`. Default: none.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Default for CameraPrivacyConfig {
+    fn default() -> Self {
+        Self {
+            blur_people: true,
+            reason: None,
+        }
+    }
+}
+
+/// `[privacy]`: plate pseudonymisation and local retention (docs/privacy.md).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Send plates that are not on the watchlist as `plate.text_hmac` (HMAC-SHA256 under the site
+    /// key) instead of their text, and without plate images. Default false.
+    #[serde(default)]
+    pub hash_plates: bool,
+    /// File holding the site's secret HMAC key (at least 16 bytes; kept out of the config so the
+    /// config can be shared). Required when `hash_plates = true`. Default: none.
+    #[serde(default)]
+    pub plate_key_file: Option<PathBuf>,
+    /// `[privacy.retention]`: how long undelivered data may stay on the device.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[privacy.retention]`: age limits per data class, in hours; 0 = no age limit (size bound only).
+/// Every deletion is logged and recorded in the audit log with its class and count.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Evidence images waiting in the spool. Default 168 (7 days).
+    #[serde(default = "default_evidence_hours")]
+    pub evidence_hours: u64,
+    /// Event records waiting in the spool. Default 720 (30 days).
+    #[serde(default = "default_event_hours")]
+    pub event_hours: u64,
+    /// Evidence JPEGs written by `replay --evidence DIR`: older ones in DIR are deleted when the
+    /// next replay writes there. Default 0 (kept; the folder is the operator's).
+    #[serde(default)]
+    pub export_hours: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            evidence_hours: default_evidence_hours(),
+            event_hours: default_event_hours(),
+            export_hours: 0,
+        }
+    }
+}
+
+fn default_evidence_hours() -> u64 {
+    168
+}
+fn default_event_hours() -> u64 {
+    720
 }

@@ -52,6 +52,10 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.storage(&c.storage);
     v.http(&c.http);
     v.evidence(&c.evidence);
+    v.health(&c.health);
+    v.watchlist(&c.watchlist);
+    v.privacy(&c.privacy, &c.cameras);
+    v.plates(&c.plates, &c.models);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -524,6 +528,193 @@ impl Validator<'_> {
         }
     }
 
+    fn health(&mut self, h: &HealthConfig) {
+        let at = |k| [Key("health"), Key(k)];
+        let mut range = |key: &'static str, v: f64, lo: f64, hi: f64, hint: &str| {
+            if !(lo..=hi).contains(&v) {
+                self.error(
+                    &at(key),
+                    format!("{key} = {v} is outside {lo}..={hi}"),
+                    hint.to_string(),
+                );
+            }
+        };
+        range(
+            "check_interval_s",
+            h.check_interval_s,
+            0.05,
+            3600.0,
+            "1 s costs about 1 ms per camera",
+        );
+        range(
+            "analysis_width",
+            f64::from(h.analysis_width),
+            32.0,
+            4096.0,
+            "320 is enough for every check",
+        );
+        range(
+            "learn_s",
+            h.learn_s,
+            0.0,
+            86_400.0,
+            "a minute of normal pictures is enough",
+        );
+        range(
+            "reference_s",
+            h.reference_s,
+            h.check_interval_s,
+            86_400.0,
+            "5 minutes; at least one check interval",
+        );
+        range(
+            "defocus_ratio",
+            h.defocus_ratio,
+            0.01,
+            1.0,
+            "0.35: a third of the usual sharpness",
+        );
+        range(
+            "defocus_clear_ratio",
+            h.defocus_clear_ratio,
+            0.01,
+            1.0,
+            "above defocus_ratio, so the state cannot flap; 0.6 is usual",
+        );
+        range(
+            "covered_max_std",
+            h.covered_max_std,
+            0.0,
+            255.0,
+            "grey levels; 6 is a near-uniform picture",
+        );
+        range(
+            "covered_max_mean",
+            h.covered_max_mean,
+            0.0,
+            255.0,
+            "grey levels; 8 is a black picture",
+        );
+        range(
+            "scene_change_distance",
+            h.scene_change_distance,
+            0.01,
+            1.0,
+            "0.45; normal traffic stays under 0.1",
+        );
+        range(
+            "scene_adopt_s",
+            h.scene_adopt_s,
+            0.0,
+            31_536_000.0,
+            "0 = never adopt; 900 s is usual",
+        );
+        range(
+            "frozen_max_diff",
+            h.frozen_max_diff,
+            0.0,
+            255.0,
+            "grey levels; 0.25 catches repeated frames",
+        );
+        range("frozen_s", h.frozen_s, 0.1, 86_400.0, "10 s is usual");
+        range(
+            "min_fps_ratio",
+            h.min_fps_ratio,
+            0.0,
+            1.0,
+            "0.5: half the target rate",
+        );
+        range("fps_window_s", h.fps_window_s, 0.5, 3600.0, "10 s is usual");
+        range(
+            "watchdog_stale_s",
+            h.watchdog_stale_s,
+            1.0,
+            3600.0,
+            "20 s, below the unit's WatchdogSec=30s",
+        );
+        for (key, v) in [
+            ("raise_checks", h.raise_checks),
+            ("clear_checks", h.clear_checks),
+            ("scene_change_checks", h.scene_change_checks),
+        ] {
+            if v == 0 {
+                self.error(
+                    &at(key),
+                    format!("{key} must be at least 1"),
+                    "3 is usual (10 for scene_change_checks)",
+                );
+            }
+        }
+        if h.defocus_ratio >= h.defocus_clear_ratio {
+            self.error(
+                &at("defocus_ratio"),
+                format!(
+                    "defocus_ratio = {} is not below defocus_clear_ratio = {}",
+                    h.defocus_ratio, h.defocus_clear_ratio
+                ),
+                "the clear ratio must be higher so the state cannot flap; 0.35 and 0.6 are usual",
+            );
+        }
+        if h.watchdog_stale_s >= 30.0 {
+            self.warn(
+                &at("watchdog_stale_s"),
+                format!("watchdog_stale_s = {} is not below the unit's WatchdogSec=30s", h.watchdog_stale_s),
+                "systemd would kill a stalled agent before it stops feeding the watchdog; raise WatchdogSec too",
+            );
+        }
+    }
+
+    fn plates(&mut self, p: &PlatesConfig, m: &ModelsConfig) {
+        let at = |k| [Key("plates"), Key(k)];
+        for (k, v) in [
+            ("min_confidence", p.min_confidence),
+            ("candidate_score", p.candidate_score),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                self.error(
+                    &at(k),
+                    format!("{k} = {v} is outside 0..=1"),
+                    "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
+                );
+            }
+        }
+        if !(1..=6).contains(&p.ocr_views) {
+            self.error(
+                &at("ocr_views"),
+                format!("ocr_views = {} is outside 1..=6", p.ocr_views),
+                "1 reads the crop only; each extra view costs one more OCR crop",
+            );
+        }
+        if p.local_factor.is_nan() || p.local_factor < 1.0 {
+            self.error(
+                &at("local_factor"),
+                format!("local_factor = {} is below 1", p.local_factor),
+                "a factor of 1 is no preference; 20 makes a local code 20 times as likely",
+            );
+        }
+        for code in &p.local_codes {
+            if !crate::plate::province::is_known_code(*code) {
+                self.error(
+                    &at("local_codes"),
+                    format!("local code {code} is not an issued province code"),
+                    "use the two-digit codes on this province's plates, e.g. [70] for Tây Ninh",
+                );
+            }
+        }
+        if p.readers != crate::anpr::Readers::Slot && !m.plate_ocr.is_empty() {
+            let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
+            if let Ok(set) = ManifestSet::load(manifest_dir.as_deref())
+                && set.get(&p.recognizer).is_none()
+            {
+                self.error(
+                    &at("recognizer"),
+                    format!("unknown model `{}` for the text recogniser", p.recognizer),
+                    format!("known models: {}", set.names().join(", ")),
+                );
+            }
+        }
+    }
+
     fn evidence(&mut self, e: &EvidenceConfig) {
         let at = |k| [Key("evidence"), Key(k)];
         if !(1..=100).contains(&e.jpeg_quality) {
@@ -590,6 +781,66 @@ impl Validator<'_> {
             self.file(&at("token_file"), t, "token file", None);
         }
     }
+
+    /// Turning blurring off needs a reason; hashing needs a usable key.
+    fn privacy(&mut self, p: &PrivacyConfig, cams: &[CameraConfig]) {
+        for (i, cam) in cams.iter().enumerate() {
+            let reason = cam.privacy.reason.as_deref().map(str::trim).unwrap_or("");
+            if !cam.privacy.blur_people && reason.is_empty() {
+                self.error(
+                    &[Key("cameras"), Index(i), Key("privacy"), Key("blur_people")],
+                    format!(
+                        "camera `{}` turns off pixelation of people without a reason",
+                        cam.id
+                    ),
+                    "add `reason = \"...\"` to [cameras.privacy] (it is logged and audited), or remove blur_people = false",
+                );
+            }
+        }
+        let at = |k| [Key("privacy"), Key(k)];
+        match (&p.plate_key_file, p.hash_plates) {
+            (None, true) => self.error(
+                &at("hash_plates"),
+                "hash_plates = true needs plate_key_file",
+                "point plate_key_file at a file holding the site's secret key (e.g. `head -c 32 /dev/urandom > site.key`)",
+            ),
+            (Some(file), _) => {
+                let resolved = self.loaded.resolve_path(file);
+                match std::fs::read(&resolved) {
+                    Ok(key) if crate::privacy::key_from_file_bytes(&key).len() < crate::privacy::MIN_KEY_BYTES => self.error(
+                        &at("plate_key_file"),
+                        format!(
+                            "plate key {} is shorter than {} bytes",
+                            resolved.display(),
+                            crate::privacy::MIN_KEY_BYTES
+                        ),
+                        "use a random key, e.g. `head -c 32 /dev/urandom > site.key`",
+                    ),
+                    Ok(_) => {}
+                    Err(_) => self.file(&at("plate_key_file"), file, "plate key", None),
+                }
+            }
+            (None, false) => {}
+        }
+    }
+
+    /// A watchlist file that exists must parse (its own line is in the message).
+    fn watchlist(&mut self, w: &WatchlistConfig) {
+        let Some(file) = &w.file else { return };
+        let at = [Key("watchlist"), Key("file")];
+        let resolved = self.loaded.resolve_path(file);
+        if !resolved.exists() {
+            self.file(&at, file, "watchlist", None);
+            return;
+        }
+        if let Err(e) = crate::watchlist::Watchlist::load(&resolved) {
+            self.error(
+                &at,
+                e.to_string(),
+                "one plate per line, optional `# label`; see configs/README.md",
+            );
+        }
+    }
 }
 
 /// Camera URLs carry passwords; never print them.
@@ -600,5 +851,36 @@ pub fn redact_url(raw: &str) -> String {
             u.to_string()
         }
         _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn health_thresholds_are_checked_with_their_place() {
+        let text = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[health]\ndefocus_ratio = 0.8\nraise_checks = 0\n";
+        let loaded = crate::config::parse_str(Path::new("h.toml"), text.into()).unwrap();
+        let diags = validate(&loaded, &ValidateOptions::default());
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|d| d.contains("h.toml:5:17") && d.contains("defocus_clear_ratio")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|d| d.contains("h.toml:6") && d.contains("raise_checks")),
+            "{text:?}"
+        );
+        let good =
+            "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[health]\ncheck_interval_s = 2.0\n";
+        let loaded = crate::config::parse_str(Path::new("h.toml"), good.into()).unwrap();
+        assert!(
+            validate(&loaded, &ValidateOptions::default())
+                .iter()
+                .all(|d| !d.to_string().contains("[health]") && !d.to_string().contains("health.")),
+        );
     }
 }

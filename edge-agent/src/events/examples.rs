@@ -80,6 +80,7 @@ pub fn example(kind: EventKind) -> Event {
         rows: 1,
         province: Some("TP. Hồ Chí Minh".into()),
         valid: true,
+        text_hmac: None,
     };
     let car = [412.0, 288.0, 690.0, 540.0];
     match kind {
@@ -106,7 +107,9 @@ pub fn example(kind: EventKind) -> Event {
                     "watchlist",
                     None,
                     None,
-                    json!({"list": "stolen-vehicles", "entry": "51F12345", "reason": "reported stolen 2026-02-27"}),
+                    json!({"label": "reported stolen 2026-02-27", "watchlist_version": "8c1f3e07a2d4",
+                           "confident": true, "reads": 6, "agreeing_reads": 5, "at_track_end": false,
+                           "plate_box": [520.0, 470.0, 604.0, 498.0]}),
                 );
             }
         }

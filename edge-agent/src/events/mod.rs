@@ -225,10 +225,18 @@ pub struct ObjectInfo {
 /// A read licence plate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlateInfo {
-    /// Normalised `[0-9A-Z]`, top row first, e.g. `29B125662`.
+    /// Normalised `[0-9A-Z]`, top row first, e.g. `29B125662`. Absent when the plate is sent
+    /// hashed (`text_hmac`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
-    /// As printed on the plate, e.g. `29-B1 256.62`.
+    /// As printed on the plate, e.g. `29-B1 256.62`. Absent when the plate is sent hashed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub display: String,
+    /// `hmac-sha256:` and the lowercase hex HMAC-SHA256 of `text` under the site key, sent instead
+    /// of `text` and `display` for plates not on the watchlist when `[privacy] hash_plates` is on.
+    /// Stable per site key, so the centre can link sightings of one vehicle without its plate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_hmac: Option<String>,
     /// Whole-plate confidence, 0..1.
     pub confidence: f32,
     /// Confidence of each character of `text`.
@@ -312,6 +320,18 @@ impl Topics {
     }
     pub fn health(&self) -> String {
         format!("{}/health", self.base)
+    }
+    /// Inbound: a new config (docs/remote.md).
+    pub fn config_set(&self) -> String {
+        format!("{}/config/set", self.base)
+    }
+    /// Inbound: a new watchlist.
+    pub fn watchlist_set(&self) -> String {
+        format!("{}/watchlist/set", self.base)
+    }
+    /// Retained: the running config and the outcome of the last remote change.
+    pub fn config_state(&self) -> String {
+        format!("{}/config/state", self.base)
     }
 }
 

@@ -46,10 +46,28 @@ before the event that references them; check the sha256 of the bytes against the
         topics.status(),
         topics.health(),
     ));
+    d.push_str(&format!(
+        "Remote config ([remote.md](remote.md)): the device subscribes to `{}` and `{}` (JSON \
+envelopes, QoS 1) and answers on `{}` (retained): the running config's version and hash and \
+the outcome of the last request.\n\n",
+        topics.config_set(),
+        topics.watchlist_set(),
+        topics.config_state(),
+    ));
     d.push_str(
         "Fields: `phase` is `new`, `update` or `end`; `time_sync` is `synced`, `unsynced` or \
 `unknown`; `object.box` is `[x1, y1, x2, y2]` in frame pixels; `models` name the weights (sha256 \
 prefix); `config_hash` names the config in force. Speeds are always estimates.\n\n",
+    );
+    d.push_str(
+        "Privacy ([privacy.md](privacy.md)): with `[privacy] hash_plates = true`, a plate that is not \
+on the watchlist is sent as `object.plate.text_hmac` (`hmac-sha256:` and 64 hex digits, the \
+HMAC-SHA256 of the normalised text under the site key) with no `text`, `display` or `province`, \
+and a `plate_read` then carries no evidence images (they would show the plate). A plate on the \
+watchlist is a `watchlist_hit` in clear, with the entry's `label` and the list's \
+`watchlist_version` in `rule.details`. People are pixelated in evidence images unless the camera \
+has `blur_people = false` (with an audited reason). Events are alerts for a person to review, \
+never penalties.\n\n",
     );
     d.push_str("## Kinds\n\n");
     for e in examples::all() {

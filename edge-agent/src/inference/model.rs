@@ -356,6 +356,39 @@ impl Model {
         Ok(output)
     }
 
+    /// Runs the model on image regions and returns the raw output (shape and values) instead of
+    /// the manifest's decode: for callers that decode themselves (the plate reader folds the CTC
+    /// OCR's full per-step distributions into plate lattices). Timings are recorded as by `infer`.
+    pub fn infer_raw(
+        &mut self,
+        items: &[(&RgbImage, Option<Rect>)],
+    ) -> Result<(Vec<usize>, Vec<f32>), InferenceError> {
+        let t0 = Instant::now();
+        let batch = self.pre.prepare(items)?;
+        let t1 = Instant::now();
+        let out = run_session(
+            &mut self.session,
+            &self.manifest,
+            &batch.shape,
+            &batch.data,
+            |dims, values| Ok((dims.to_vec(), values.to_vec())),
+        )?;
+        let last = StageTimes {
+            preprocess: t1 - t0,
+            run: t1.elapsed(),
+            postprocess: std::time::Duration::ZERO,
+        };
+        self.last = last;
+        self.total.preprocess += last.preprocess;
+        self.total.run += last.run;
+        Ok(out)
+    }
+
+    /// The dictionary of a CTC OCR model (empty for other models).
+    pub fn dictionary(&self) -> &[String] {
+        &self.dictionary
+    }
+
     /// Detections for one image region (detector models only).
     pub fn detect(
         &mut self,

@@ -53,6 +53,35 @@ pub struct ModelManifest {
     pub decoder: DecoderSpec,
 }
 
+/// The model card summary that goes out in the `status` birth message: what a reviewer or a
+/// data-protection assessment needs to know about the weights behind an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ModelCard {
+    /// Manifest name (as in events' `models`).
+    pub name: String,
+    /// What the model does, e.g. `object_detection`, `plate_ocr`.
+    pub task: String,
+    /// What it was trained on, as far as is known (`unknown` when the manifest does not say).
+    pub training_data: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Known weaknesses.
+    pub known_limits: Vec<String>,
+}
+
+impl ModelCard {
+    /// The card of a manifest.
+    pub fn from_manifest(m: &ModelManifest) -> Self {
+        ModelCard {
+            name: m.name.clone(),
+            task: m.task.as_str().into(),
+            training_data: m.training_data.clone().unwrap_or_else(|| "unknown".into()),
+            licence: m.licence.clone(),
+            known_limits: m.known_limits.clone(),
+        }
+    }
+}
+
 /// What a model is for.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

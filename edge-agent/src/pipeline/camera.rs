@@ -98,7 +98,11 @@ pub struct CameraState {
     labels: HashMap<u64, (Arc<str>, [f32; 4])>,
     /// Last stream time seen, for closing rules at the end.
     last_t: Duration,
+    /// Size of the last frame, so rules swapped in while running can be built (and refused) at once.
+    frame_size: Option<(u32, u32)>,
     pub stats: CameraStats,
+    /// Where the last processed frame goes for the local API; none when nobody looks.
+    live: Option<Arc<super::live::LiveHub>>,
 }
 
 /// The frame an observation refers to.
@@ -107,6 +111,9 @@ pub struct FrameContext<'a> {
     pub capture_time: SystemTime,
     pub stream_time: Duration,
     pub seq: u64,
+    /// Boxes of the people seen on this frame (detections and person tracks), which evidence
+    /// images pixelate (`[cameras.privacy]`).
+    pub people: Vec<[f32; 4]>,
 }
 
 const VEHICLE_LABELS: [&str; 4] = ["car", "motorcycle", "bus", "truck"];
@@ -130,8 +137,15 @@ impl CameraState {
             rules: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
+            frame_size: None,
             stats: CameraStats::default(),
+            live: None,
         }
+    }
+
+    /// Publish every processed frame, with its tracks and plates, to the live hub.
+    pub fn set_live(&mut self, hub: Arc<super::live::LiveHub>) {
+        self.live = Some(hub);
     }
 
     /// Runs every stage on one frame; observations go to `emit` with the frame.
@@ -145,17 +159,19 @@ impl CameraState {
         let frame = sampled.frame;
         let t = frame.stream_time;
         self.last_t = t;
+        self.frame_size = Some((frame.width, frame.height));
         let image = RgbImage::from_raw(frame.width, frame.height, frame.rgb).ok_or_else(|| {
             InferenceError::Spec(format!(
                 "camera {}: frame {} has {}×{} pixels but a buffer of another size",
                 self.id, frame.seq, frame.width, frame.height
             ))
         })?;
-        let ctx = FrameContext {
+        let mut ctx = FrameContext {
             image: &image,
             capture_time: frame.capture_time,
             stream_time: t,
             seq: frame.seq,
+            people: Vec::new(),
         };
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
@@ -188,6 +204,7 @@ impl CameraState {
                 .unwrap_or_else(|| Arc::from(format!("class_{class_id}")))
         };
 
+        ctx.people = person_boxes(&detections, &update.tracks, &label_of);
         for tr in &update.tracks {
             let entry = self
                 .labels
@@ -245,6 +262,18 @@ impl CameraState {
         }
         self.stats.rules.record(t0.elapsed());
 
+        let reported: Vec<(u64, String)> = if self.live.is_some() {
+            out.iter()
+                .filter_map(|o| match o {
+                    Observation::Plate(p) if p.result.confident => {
+                        Some((p.track_id, p.result.text.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for o in out {
             emit(o, &ctx);
             self.stats
@@ -253,6 +282,21 @@ impl CameraState {
         }
         self.stats.processed += 1;
         self.stats.frame.record(started.elapsed());
+        if let Some(hub) = &self.live {
+            // `ctx` borrows the image; take what it holds before the image moves into the hub.
+            let (seq, capture_time) = (ctx.seq, ctx.capture_time);
+            hub.frame_processed(
+                &self.id,
+                Arc::new(image),
+                seq,
+                capture_time,
+                &update.tracks,
+                &label_of,
+                &reported,
+                &update.ended,
+                &self.stats,
+            );
+        }
         Ok(())
     }
 
@@ -378,6 +422,50 @@ impl CameraState {
         })))
     }
 
+    /// Builds the rule engine for `rules` against the stream's frame size, without installing it:
+    /// the first half of an atomic swap. `Ok(None)` when there are no rules or no frame has been
+    /// seen yet (the engine is then built at the first frame, as at start).
+    pub fn build_rules(&self, rules: Option<&CameraConfig>) -> Result<Option<RuleEngine>, String> {
+        match (rules, self.frame_size) {
+            (Some(cfg), Some(size)) => RuleEngine::new(cfg, size)
+                .map(Some)
+                .map_err(|e| format!("camera `{}`: rules: {e}", self.id)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Replaces the camera's zones, lines and rules in place; the tracker, plate votes and stream
+    /// go on. Events the old rules still had open are closed through `emit`. `engine` is what
+    /// [`CameraState::build_rules`] returned for `rules`.
+    pub fn set_rules(
+        &mut self,
+        rules: Option<Box<CameraConfig>>,
+        engine: Option<RuleEngine>,
+        emit: &mut dyn FnMut(Observation),
+    ) {
+        if let Some(mut old) = self.rules.take() {
+            for event in old.finish(self.last_t) {
+                emit(Observation::Rule(Box::new(RuleObservation {
+                    event,
+                    track: None,
+                    label: None,
+                    plate: None,
+                })));
+            }
+        }
+        self.rules_config = None;
+        match engine {
+            Some(mut engine) => {
+                engine.set_local_time(
+                    self.last_t,
+                    local_secs_of_day(SystemTime::now(), self.utc_offset_minutes),
+                );
+                self.rules = Some(engine);
+            }
+            None => self.rules_config = rules,
+        }
+    }
+
     /// Tracks confirmed so far.
     pub fn tracks_confirmed(&self) -> u64 {
         self.tracker.tracks_confirmed()
@@ -402,6 +490,27 @@ impl CameraState {
             }
         }
     }
+}
+
+/// Every person box of the frame: this frame's detections plus the person tracks (which cover a
+/// person the detector missed on this one frame).
+fn person_boxes(
+    detections: &[Detection],
+    tracks: &[Track],
+    label_of: &dyn Fn(usize) -> Arc<str>,
+) -> Vec<[f32; 4]> {
+    let is_person = |c: usize| &*label_of(c) == "person";
+    detections
+        .iter()
+        .filter(|d| is_person(d.class_id))
+        .map(|d| d.bbox)
+        .chain(
+            tracks
+                .iter()
+                .filter(|t| is_person(t.class_id))
+                .map(|t| t.bbox),
+        )
+        .collect()
 }
 
 /// Seconds after local midnight of a wall-clock time.

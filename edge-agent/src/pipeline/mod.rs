@@ -6,6 +6,7 @@
 //! per-frame stage for the frame it took.
 
 pub mod camera;
+pub mod live;
 pub mod metrics;
 pub mod plates;
 pub mod queue;
@@ -15,7 +16,10 @@ pub mod sampler;
 pub mod sink;
 
 pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels};
-pub use runner::{CameraSpec, CameraSummary, PipelineOptions, Sink, Summary, run};
+pub use runner::{
+    ApplyError, CameraSpec, CameraSummary, ControlReceiver, PipelineControl, PipelineOptions, Sink,
+    Summary, control, run, run_controlled,
+};
 
 /// Why the pipeline could not start.
 #[derive(Debug, thiserror::Error)]

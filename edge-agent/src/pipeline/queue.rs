@@ -109,6 +109,37 @@ impl<T> FrameQueues<T> {
         true
     }
 
+    /// Adds a queue for one more camera (cameras added while running); returns its index.
+    pub fn add_camera(&self) -> usize {
+        let mut s = self.lock();
+        s.queues.push(VecDeque::new());
+        s.busy.push(false);
+        s.closed.push(false);
+        s.dropped.push(0);
+        s.queues.len() - 1
+    }
+
+    /// Closes a camera's queue, drops what waits in it, and returns once no worker is on it: after
+    /// this the camera's state is no longer touched by the workers.
+    pub fn discard(&self, camera: usize) {
+        let mut s = self.lock();
+        if camera >= s.queues.len() {
+            return;
+        }
+        s.closed[camera] = true;
+        s.queues[camera].clear();
+        while s.busy[camera] && !s.shutdown {
+            s = self
+                .ready
+                .wait_timeout(s, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(s);
+        self.room.notify_all();
+        self.ready.notify_all();
+    }
+
     /// Marks a camera's source as finished; its queued frames are still handed out.
     pub fn close(&self, camera: usize) {
         let mut s = self.lock();
@@ -259,6 +290,22 @@ mod tests {
         q.release(0);
         assert_eq!(q.take(T), Take::Frame(0, 2));
         assert_eq!(q.dropped(), vec![0]);
+    }
+
+    #[test]
+    fn cameras_added_later_are_served_and_discarded_ones_are_not() {
+        let q = FrameQueues::new(1, 4);
+        q.push(0, 1);
+        q.push(0, 2);
+        let added = q.add_camera();
+        assert_eq!(added, 1);
+        q.push(added, 10);
+        q.discard(0);
+        assert_eq!(q.take(T), Take::Frame(1, 10));
+        q.release(1);
+        assert_eq!(q.take(T), Take::Idle);
+        q.close(1);
+        assert_eq!(q.take(T), Take::Finished);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Turns the pipeline's observations into contract events ([`crate::events::Event`]) with their
 //! evidence JPEGs: the frame the event arose on and the object (the plate crop for plates).
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,9 @@ use serde_json::{Map, Value};
 use crate::config::EvidenceConfig;
 use crate::events::evidence::{self, EvidenceError, EvidenceImage};
 use crate::events::{Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync};
+use crate::inference::RgbImage;
 use crate::plate::VoteResult;
+use crate::privacy::{PlateDisclosure, PrivacyPolicy, pixelate_people};
 use crate::rules::{self, RuleKind};
 use crate::source::{SourceCounters, StreamStatus};
 
@@ -24,6 +27,8 @@ pub struct EventBuilder {
     pub models: Vec<ModelId>,
     pub evidence: EvidenceConfig,
     pub time_sync: TimeSync,
+    /// Plate hashing, the watchlist and per-camera pixelation of people.
+    pub privacy: PrivacyPolicy,
 }
 
 fn utc(t: SystemTime) -> DateTime<Utc> {
@@ -71,7 +76,18 @@ pub fn plate_info(v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
             .as_ref()
             .and_then(|p| p.province.map(|x| x.name.to_string())),
         valid: v.plate.is_some(),
+        text_hmac: None,
     }
+}
+
+/// The plate as a pseudonym only: no text, display or province (which gives away the first two
+/// digits), just what a reviewer needs to weigh the sighting.
+fn hashed(mut info: PlateInfo, hmac: String) -> PlateInfo {
+    info.text.clear();
+    info.display.clear();
+    info.province = None;
+    info.text_hmac = Some(hmac);
+    info
 }
 
 impl EventBuilder {
@@ -83,14 +99,34 @@ impl EventBuilder {
         e
     }
 
-    fn frame_jpeg(&self, frame: &FrameContext<'_>) -> Result<EvidenceImage, EvidenceError> {
+    /// The frame as evidence may show it: people pixelated unless this camera has it off.
+    fn evidence_image<'f>(&self, camera: &str, frame: &'f FrameContext<'_>) -> Cow<'f, RgbImage> {
+        if self.privacy.blurs(camera) && !frame.people.is_empty() {
+            let mut img = frame.image.clone();
+            pixelate_people(&mut img, &frame.people);
+            Cow::Owned(img)
+        } else {
+            Cow::Borrowed(frame.image)
+        }
+    }
+
+    fn frame_jpeg(&self, image: &RgbImage) -> Result<EvidenceImage, EvidenceError> {
         evidence::encode_frame(
-            frame.image.as_raw(),
-            frame.image.width(),
-            frame.image.height(),
+            image.as_raw(),
+            image.width(),
+            image.height(),
             self.evidence.frame_max_width,
             self.evidence.jpeg_quality,
         )
+    }
+
+    /// A rule event's plate as it may be disclosed (in clear only when listed or hashing is off).
+    fn rule_plate(&self, v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
+        let info = plate_info(v);
+        match self.privacy.disclose(&v.text) {
+            PlateDisclosure::Hashed(h) => hashed(info, h),
+            PlateDisclosure::Hit { .. } | PlateDisclosure::Clear => info,
+        }
     }
 
     /// The event and its evidence for one observation. `frame` is absent for reports made at the
@@ -106,16 +142,36 @@ impl EventBuilder {
         let mut images = Vec::new();
         match obs {
             Observation::Plate(p) => {
-                let mut e = self.base(EventKind::PlateRead, Phase::New, camera, t);
                 let crop = &p.result.best_evidence;
+                let mut details = Map::new();
+                // A listed plate is an alert in clear; an unlisted one is a sighting, sent as a
+                // pseudonym and without images when hashing is on (an image shows the plate).
+                let (kind, plate, with_images) = match self.privacy.disclose(&p.result.text) {
+                    PlateDisclosure::Hit { entry, list_hash } => {
+                        if let Some(label) = entry.label {
+                            details.insert("label".into(), Value::from(label));
+                        }
+                        details.insert(
+                            "watchlist_version".into(),
+                            Value::from(list_hash.chars().take(12).collect::<String>()),
+                        );
+                        (EventKind::WatchlistHit, plate_info(&p.result), true)
+                    }
+                    PlateDisclosure::Hashed(h) => (
+                        EventKind::PlateRead,
+                        hashed(plate_info(&p.result), h),
+                        false,
+                    ),
+                    PlateDisclosure::Clear => (EventKind::PlateRead, plate_info(&p.result), true),
+                };
+                let mut e = self.base(kind, Phase::New, camera, t);
                 e.object = Some(ObjectInfo {
                     class: p.label.to_string(),
                     track_id: Some(p.track_id),
                     bbox: p.bbox,
                     score: p.result.confidence,
-                    plate: Some(plate_info(&p.result)),
+                    plate: Some(plate),
                 });
-                let mut details = Map::new();
                 details.insert("confident".into(), Value::Bool(p.result.confident));
                 details.insert("reads".into(), Value::from(p.result.valid_reads));
                 details.insert(
@@ -125,16 +181,24 @@ impl EventBuilder {
                 details.insert("at_track_end".into(), Value::Bool(p.at_track_end));
                 details.insert("plate_box".into(), Value::from(crop.bbox.to_vec()));
                 e.rule = Some(RuleInfo {
-                    id: "plate_reader".into(),
+                    id: if kind == EventKind::WatchlistHit {
+                        "watchlist".into()
+                    } else {
+                        "plate_reader".into()
+                    },
                     zone: None,
                     line: None,
                     details,
                 });
+                if !with_images {
+                    return Ok((e, images));
+                }
                 if let Some(f) = frame
                     && !p.at_track_end
                 {
-                    images.push(self.frame_jpeg(f)?);
+                    images.push(self.frame_jpeg(&self.evidence_image(camera, f))?);
                 }
+                // The plate crop is the plate itself: never pixelated.
                 if crop.image.width() > 1 {
                     images.push(evidence::encode_crop(
                         crop.image.as_raw(),
@@ -168,7 +232,7 @@ impl EventBuilder {
                         track_id: ev.track_id,
                         bbox,
                         score: r.track.as_ref().map_or(0.0, |tr| tr.score),
-                        plate: r.plate.as_ref().map(plate_info),
+                        plate: r.plate.as_ref().map(|v| self.rule_plate(v)),
                     });
                 }
                 let details = match &ev.details {
@@ -190,12 +254,13 @@ impl EventBuilder {
                 if ev.phase == rules::Phase::New
                     && let Some(f) = frame
                 {
-                    images.push(self.frame_jpeg(f)?);
+                    let img = self.evidence_image(camera, f);
+                    images.push(self.frame_jpeg(&img)?);
                     if let Some(b) = bbox {
                         images.push(evidence::encode_crop(
-                            f.image.as_raw(),
-                            f.image.width(),
-                            f.image.height(),
+                            img.as_raw(),
+                            img.width(),
+                            img.height(),
                             b,
                             self.evidence.crop_padding,
                             0,
@@ -246,5 +311,263 @@ impl EventBuilder {
             details,
         });
         e
+    }
+
+    /// A `camera_health` event for a change of the camera's image health (frozen, covered,
+    /// defocused, scene changed, low fps, back to ok), with the measurements and, when the frame is
+    /// given, the picture that decided it as evidence (what the reviewer needs to see).
+    pub fn health_transition(
+        &self,
+        camera: &str,
+        tr: &crate::health::Transition,
+        frame: Option<&crate::source::Frame>,
+    ) -> Result<(Event, Vec<EvidenceImage>), EvidenceError> {
+        let phase = match (tr.from, tr.to) {
+            ("ok", _) => Phase::New,
+            (_, "ok") => Phase::End,
+            _ => Phase::Update,
+        };
+        let mut e = self.base(EventKind::CameraHealth, phase, camera, tr.capture_time);
+        e.rule = Some(RuleInfo {
+            id: "camera_health".into(),
+            zone: None,
+            line: None,
+            details: tr.details(),
+        });
+        let images = match frame {
+            Some(f) => vec![evidence::encode_frame(
+                &f.rgb,
+                f.width,
+                f.height,
+                self.evidence.frame_max_width,
+                self.evidence.jpeg_quality,
+            )?],
+            None => Vec::new(),
+        };
+        Ok((e, images))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::privacy::PlateHasher;
+    use crate::watchlist::{SharedWatchlist, Watchlist};
+
+    fn shared() -> PathBuf {
+        std::env::var_os("EDGE_AGENT_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+    }
+
+    /// The first Hải Phòng frame and the YOLOX person boxes recorded for it in MODELS.md's
+    /// reference outputs (real detections on real footage).
+    fn frame_with_people() -> (RgbImage, Vec<[f32; 4]>) {
+        let dir = shared().join("footage/frames/vn_citycam_haiphong_10fps");
+        let path = dir.join("frame_0001.jpg");
+        let img = image::open(&path)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot open {} ({e}); set EDGE_AGENT_SHARED to the footage mirror",
+                    path.display()
+                )
+            })
+            .to_rgb8();
+        let golden = shared().join("models/reference/golden_frames.json");
+        let text = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("cannot read {} ({e})", golden.display()));
+        let v: serde_json::Value = serde_json::from_str(&text).expect("golden JSON");
+        let people: Vec<[f32; 4]> = v["vn_citycam_haiphong_10fps"]["frame_0001.jpg"]
+            .as_array()
+            .expect("frame list")
+            .iter()
+            .filter(|d| d["label"] == "person")
+            .map(|d| {
+                let b: Vec<f32> = d["box_xyxy"]
+                    .as_array()
+                    .expect("box")
+                    .iter()
+                    .map(|x| x.as_f64().expect("number") as f32)
+                    .collect();
+                [b[0], b[1], b[2], b[3]]
+            })
+            .collect();
+        assert!(people.len() >= 2, "expected people in the reference frame");
+        (img, people)
+    }
+
+    fn builder(privacy: PrivacyPolicy) -> EventBuilder {
+        EventBuilder {
+            site_id: "s".into(),
+            device_id: "d".into(),
+            config_hash: "abc".into(),
+            models: Vec::new(),
+            evidence: EvidenceConfig::default(),
+            time_sync: TimeSync::Unknown,
+            privacy,
+        }
+    }
+
+    fn ctx<'a>(img: &'a RgbImage, people: &[[f32; 4]]) -> FrameContext<'a> {
+        FrameContext {
+            image: img,
+            capture_time: SystemTime::now(),
+            stream_time: Duration::ZERO,
+            seq: 1,
+            people: people.to_vec(),
+        }
+    }
+
+    /// Inside a (padded) person box, or not.
+    fn inside(people: &[[f32; 4]], x: u32, y: u32) -> bool {
+        people.iter().any(|b| {
+            let (pw, ph) = ((b[2] - b[0]) * 0.05, (b[3] - b[1]) * 0.05);
+            let (x, y) = (x as f32 + 0.5, y as f32 + 0.5);
+            x >= (b[0] - pw).floor() - 1.0
+                && x <= (b[2] + pw).ceil() + 1.0
+                && y >= (b[1] - ph).floor() - 1.0
+                && y <= (b[3] + ph).ceil() + 1.0
+        })
+    }
+
+    #[test]
+    fn people_are_pixelated_in_evidence_and_nothing_else_changes() {
+        let (img, people) = frame_with_people();
+        let b = builder(PrivacyPolicy::default());
+        let f = ctx(&img, &people);
+        let out = b.evidence_image("cam-1", &f);
+        assert!(matches!(out, Cow::Owned(_)));
+        let mut changed_inside = 0u64;
+        let mut total_inside = 0u64;
+        for (x, y, p) in out.enumerate_pixels() {
+            let before = img.get_pixel(x, y);
+            if inside(&people, x, y) {
+                total_inside += 1;
+                changed_inside += u64::from(p != before);
+            } else {
+                assert_eq!(
+                    p, before,
+                    "pixel ({x},{y}) outside every person box changed"
+                );
+            }
+        }
+        // Every cell is flattened to its mean: almost every pixel of a textured person changes.
+        assert!(
+            changed_inside * 10 > total_inside * 7,
+            "only {changed_inside} of {total_inside} pixels inside person boxes changed"
+        );
+        // Each person box holds few distinct colours now (cells, not detail).
+        for p in &people {
+            let mut colours = std::collections::HashSet::new();
+            for y in p[1] as u32..p[3] as u32 {
+                for x in p[0] as u32..p[2] as u32 {
+                    colours.insert(out.get_pixel(x, y).0);
+                }
+            }
+            let cells =
+                ((p[2] - p[0]) / 8.0).ceil() as usize * ((p[3] - p[1]) / 8.0).ceil() as usize + 64;
+            assert!(colours.len() <= cells, "{} colours in {p:?}", colours.len());
+        }
+        // The encoded evidence differs from the unblurred frame's.
+        let blurred = b.frame_jpeg(&out).expect("jpeg");
+        let plain = b.frame_jpeg(&img).expect("jpeg");
+        assert_ne!(blurred.sha256, plain.sha256);
+    }
+
+    #[test]
+    fn a_camera_with_blurring_off_keeps_its_pixels() {
+        let (img, people) = frame_with_people();
+        let mut policy = PrivacyPolicy::default();
+        policy.unblurred_cameras.insert("cam-1".into());
+        let b = builder(policy);
+        let f = ctx(&img, &people);
+        assert!(matches!(b.evidence_image("cam-1", &f), Cow::Borrowed(_)));
+        assert!(matches!(b.evidence_image("cam-2", &f), Cow::Owned(_)));
+        // No people on the frame: nothing to copy.
+        let empty = ctx(&img, &[]);
+        assert!(matches!(
+            b.evidence_image("cam-2", &empty),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    fn plate_obs(text: &str) -> Observation {
+        let crop = Arc::new(PlateCrop {
+            image: RgbImage::from_pixel(40, 12, image::Rgb([200, 200, 200])),
+            bbox: [10.0, 10.0, 50.0, 22.0],
+        });
+        let plate = crate::plate::grammar::parse(text, &Default::default()).ok();
+        Observation::Plate(Box::new(super::super::camera::PlateObservation {
+            track_id: 7,
+            label: Arc::from("car"),
+            bbox: [0.0, 0.0, 100.0, 60.0],
+            result: VoteResult {
+                text: text.into(),
+                char_conf: vec![0.95; text.len()],
+                confidence: 0.95,
+                plate,
+                group_reads: 3,
+                agreeing_reads: 3,
+                valid_reads: 3,
+                invalid_reads: 0,
+                share: 1.0,
+                best_evidence: crop,
+                best_quality: 1.0,
+                confident: true,
+            },
+            at_track_end: false,
+        }))
+    }
+
+    #[test]
+    fn hashed_plates_carry_no_text_and_no_images_and_hits_stay_clear() {
+        let (img, people) = frame_with_people();
+        let f = ctx(&img, &people);
+        let policy = PrivacyPolicy {
+            hasher: Some(PlateHasher::new(b"site-key-tay-ninh-0001")),
+            watchlist: SharedWatchlist::new(
+                Watchlist::parse("51F-123.45 # stolen\n").expect("list"),
+            ),
+            ..PrivacyPolicy::default()
+        };
+        let b = builder(policy);
+
+        let (e, images) = b
+            .build("cam-1", &plate_obs("30K31896"), Some(&f))
+            .expect("event");
+        assert_eq!(e.kind, EventKind::PlateRead);
+        let p = e.object.and_then(|o| o.plate).expect("plate");
+        assert_eq!(
+            p.text_hmac.as_deref(),
+            Some(
+                PlateHasher::new(b"site-key-tay-ninh-0001")
+                    .hash("30K31896")
+                    .as_str()
+            )
+        );
+        assert!(p.text.is_empty() && p.display.is_empty() && p.province.is_none());
+        assert!(images.is_empty(), "a hashed plate went out with images");
+        let json = serde_json::to_string(&e.rule).expect("json")
+            + &serde_json::to_string(&p).expect("json");
+        assert!(!json.contains("30K"), "clear text leaked: {json}");
+
+        let (e, images) = b
+            .build("cam-1", &plate_obs("51F12345"), Some(&f))
+            .expect("event");
+        assert_eq!(e.kind, EventKind::WatchlistHit);
+        let rule = e.rule.clone().expect("rule");
+        assert_eq!(rule.id, "watchlist");
+        assert_eq!(rule.details["label"], "stolen");
+        let p = e.object.and_then(|o| o.plate).expect("plate");
+        assert_eq!((p.text.as_str(), p.text_hmac), ("51F12345", None));
+        assert_eq!(
+            images.len(),
+            2,
+            "a hit carries the frame and the plate crop"
+        );
     }
 }

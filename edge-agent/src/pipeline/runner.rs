@@ -1,13 +1,18 @@
 //! Starts the threads of the pipeline and joins them: a decode thread per camera, a pool of
-//! inference workers, and the end-of-stream flush.
+//! inference workers, and the end-of-stream flush. While it runs, a [`PipelineControl`] can
+//! replace the set of cameras (remote config) without touching the cameras that did not change.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::config::{CameraConfig, CameraRole};
-use crate::source::{self, SourceCounters, SourceItem, SourceOptions, StreamStatus};
+use crate::config::{CameraConfig, CameraRole, HealthConfig};
+use crate::health::{Monitor, Report, Transition};
+use crate::service::Liveness;
+use crate::source::{
+    self, Frame, FrameSource, SourceCounters, SourceItem, SourceOptions, StreamStatus,
+};
 use crate::track::TrackerConfig;
 
 use super::PipelineError;
@@ -17,6 +22,7 @@ use super::queue::{FrameQueues, Take};
 use super::sampler::FpsSampler;
 
 /// One camera to run.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CameraSpec {
     pub id: String,
     pub url: String,
@@ -40,6 +46,12 @@ pub struct PipelineOptions {
     pub plates: PlateSchedule,
     /// Local time offset from UTC, for rules' time windows (`[device].utc_offset_minutes`).
     pub utc_offset_minutes: i32,
+    /// Live state for the local HTTP API; none when it is off.
+    pub live: Option<Arc<super::live::LiveHub>>,
+    /// Camera health and tamper checks (`[health]`).
+    pub health: HealthConfig,
+    /// Progress record for the systemd watchdog (`run` under systemd); `None` elsewhere.
+    pub liveness: Option<Arc<Liveness>>,
 }
 
 impl Default for PipelineOptions {
@@ -51,6 +63,9 @@ impl Default for PipelineOptions {
             tracker: TrackerConfig::default(),
             plates: PlateSchedule::default(),
             utc_offset_minutes: 420,
+            live: None,
+            health: HealthConfig::default(),
+            liveness: None,
         }
     }
 }
@@ -62,6 +77,11 @@ pub trait Sink: Send + Sync {
     fn observation(&self, camera: &str, obs: Observation, frame: Option<&FrameContext<'_>>);
     /// A camera's stream went up, down or stalled.
     fn stream_status(&self, camera: &str, status: &StreamStatus, counters: SourceCounters);
+    /// A camera's image health changed (frozen, covered, defocused, scene changed, low fps, ok);
+    /// `frame` is the frame that decided it.
+    fn health_transition(&self, _camera: &str, _transition: &Transition, _frame: Option<&Frame>) {}
+    /// A camera's current health, about once a second while frames arrive.
+    fn health_report(&self, _camera: &str, _report: &Report) {}
 }
 
 /// Counts of one camera over the run.
@@ -97,6 +117,78 @@ struct CameraShared {
     counters: Mutex<SourceCounters>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A worker that panicked mid-frame leaves a usable state behind; keep the other cameras going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a [`PipelineControl::apply`] did not happen. In every case the cameras run as before.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A new source could not be opened, or new rules could not be built.
+    #[error("{0}")]
+    Failed(String),
+    #[error("the pipeline is not running")]
+    NotRunning,
+    #[error("the pipeline did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+struct ApplyRequest {
+    cameras: Vec<CameraSpec>,
+    reply: mpsc::Sender<Result<Vec<String>, String>>,
+}
+
+/// Changes a running pipeline from another thread (see [`run_controlled`]).
+#[derive(Clone)]
+pub struct PipelineControl {
+    tx: mpsc::Sender<ApplyRequest>,
+}
+
+/// The pipeline's end of a [`PipelineControl`].
+pub struct ControlReceiver {
+    rx: mpsc::Receiver<ApplyRequest>,
+}
+
+/// A control handle and the receiver to pass to [`run_controlled`].
+pub fn control() -> (PipelineControl, ControlReceiver) {
+    let (tx, rx) = mpsc::channel();
+    (PipelineControl { tx }, ControlReceiver { rx })
+}
+
+impl PipelineControl {
+    /// Makes `cameras` the running set, all or nothing. A camera whose source (url, fps, role) is
+    /// unchanged keeps its stream, tracker and counters and only gets new zones/lines/rules; a
+    /// camera whose source changed is restarted alone; removed cameras stop (their open events
+    /// are closed) and added ones start. New sources are opened and new rules built before
+    /// anything changes, so a failure leaves the pipeline exactly as it was. Returns one line per
+    /// camera that changed.
+    pub fn apply(
+        &self,
+        cameras: Vec<CameraSpec>,
+        timeout: Duration,
+    ) -> Result<Vec<String>, ApplyError> {
+        let (reply, answer) = mpsc::channel();
+        self.tx
+            .send(ApplyRequest { cameras, reply })
+            .map_err(|_| ApplyError::NotRunning)?;
+        match answer.recv_timeout(timeout) {
+            Ok(r) => r.map_err(ApplyError::Failed),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(ApplyError::Timeout(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(ApplyError::NotRunning),
+        }
+    }
+}
+
+/// A camera being run: its slot in the queues, its shared state and its decode thread.
+struct Running {
+    spec: CameraSpec,
+    index: usize,
+    cam: Arc<CameraShared>,
+    stop: Arc<AtomicBool>,
+    decoder: JoinHandle<()>,
+}
+
 /// Runs the cameras until every source ends (files) or `opts.source.stop` is set.
 pub fn run(
     cameras: Vec<CameraSpec>,
@@ -104,109 +196,57 @@ pub fn run(
     opts: &PipelineOptions,
     sink: Arc<dyn Sink>,
 ) -> Result<Summary, PipelineError> {
+    run_controlled(cameras, workers, opts, sink, None)
+}
+
+/// [`run`], taking camera changes from `control` while it runs.
+pub fn run_controlled(
+    cameras: Vec<CameraSpec>,
+    workers: Vec<WorkerModels>,
+    opts: &PipelineOptions,
+    sink: Arc<dyn Sink>,
+    control: Option<ControlReceiver>,
+) -> Result<Summary, PipelineError> {
     if workers.is_empty() {
         return Err(PipelineError::NoWorkers);
     }
     let started = Instant::now();
-    let mut sources = Vec::with_capacity(cameras.len());
-    let mut shared = Vec::with_capacity(cameras.len());
+    let mut p = Pipeline {
+        queues: Arc::new(FrameQueues::new(0, opts.queue_capacity)),
+        slots: Arc::new(RwLock::new(Vec::new())),
+        running: Vec::new(),
+        retired: Vec::new(),
+        opts: opts.clone(),
+        sink: sink.clone(),
+    };
+    let mut opened = Vec::with_capacity(cameras.len());
     for spec in cameras {
-        let src = source::open(&spec.url, &opts.source).map_err(|e| PipelineError::Source {
-            camera: spec.id.clone(),
-            source: e,
-        })?;
-        tracing::info!(camera = %spec.id, source = %src.describe(), fps = spec.target_fps, "camera opened");
-        sources.push((src, spec.target_fps));
-        shared.push(Arc::new(CameraShared {
-            spec_id: spec.id.clone(),
-            state: Mutex::new(CameraState::new(
-                spec.id,
-                spec.role,
-                opts.tracker.clone(),
-                opts.plates.clone(),
-                spec.rules,
-                opts.utc_offset_minutes,
-            )),
-            decoded: AtomicU64::new(0),
-            sampled: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            counters: Mutex::new(SourceCounters::default()),
-        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let src = p
+            .open(&spec, &stop)
+            .inspect_err(|_| stop.store(true, Ordering::Relaxed));
+        match src {
+            Ok(src) => opened.push((spec, src, stop)),
+            Err(e) => {
+                for (_, _, s) in &opened {
+                    s.store(true, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        }
     }
-    let queues: Arc<FrameQueues<Sampled>> =
-        Arc::new(FrameQueues::new(shared.len(), opts.queue_capacity));
-
-    let mut decoders = Vec::new();
-    for (index, (mut src, fps)) in sources.into_iter().enumerate() {
-        let queues = queues.clone();
-        let cam = shared[index].clone();
-        let sink = sink.clone();
-        let lossless = opts.lossless;
-        let handle = thread::Builder::new()
-            .name(format!("decode-{}", cam.spec_id))
-            .spawn(move || {
-                let mut sampler = FpsSampler::new(fps);
-                loop {
-                    match src.next_item() {
-                        Ok(Some(SourceItem::Frame(frame))) => {
-                            cam.decoded.fetch_add(1, Ordering::Relaxed);
-                            if !sampler.admit(frame.stream_time) {
-                                continue;
-                            }
-                            cam.sampled.fetch_add(1, Ordering::Relaxed);
-                            let item = Sampled {
-                                frame,
-                                received: Instant::now(),
-                            };
-                            if lossless {
-                                if !queues.push_blocking(index, item) {
-                                    break;
-                                }
-                            } else {
-                                queues.push(index, item);
-                            }
-                        }
-                        Ok(Some(SourceItem::Status(status))) => {
-                            match &status {
-                                StreamStatus::Connected { description } => {
-                                    tracing::info!(camera = %cam.spec_id, %description, "stream up")
-                                }
-                                StreamStatus::Disconnected { reason, retry_in } => {
-                                    tracing::warn!(camera = %cam.spec_id, %reason, retry_in_ms = retry_in.as_millis() as u64, "stream down")
-                                }
-                                StreamStatus::Stalled { for_ } => {
-                                    tracing::warn!(camera = %cam.spec_id, stalled_ms = for_.as_millis() as u64, "stream stalled")
-                                }
-                            }
-                            sink.stream_status(&cam.spec_id, &status, src.counters());
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(camera = %cam.spec_id, error = %e, "source failed");
-                            let status = StreamStatus::Disconnected {
-                                reason: e.to_string(),
-                                retry_in: Duration::ZERO,
-                            };
-                            sink.stream_status(&cam.spec_id, &status, src.counters());
-                            break;
-                        }
-                    }
-                }
-                if let Ok(mut c) = cam.counters.lock() {
-                    *c = src.counters();
-                }
-                queues.close(index);
-            })
-            .map_err(PipelineError::Thread)?;
-        decoders.push(handle);
+    for (spec, src, stop) in opened {
+        p.start(spec, src, stop)?;
     }
 
     let mut pool = Vec::new();
     for (w, mut models) in workers.into_iter().enumerate() {
-        let queues = queues.clone();
-        let shared = shared.clone();
+        let queues = p.queues.clone();
+        let slots = p.slots.clone();
         let sink = sink.clone();
         let stop = opts.source.stop.clone();
+        let live = opts.live.clone();
+        let liveness = opts.liveness.clone();
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
             .spawn(move || {
@@ -219,11 +259,16 @@ pub fn run(
                         Take::Idle => continue,
                         Take::Finished => break,
                     };
-                    let cam = &shared[index];
-                    let mut state = match cam.state.lock() {
-                        Ok(s) => s,
-                        Err(poisoned) => poisoned.into_inner(),
+                    let cam = slots
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(index)
+                        .cloned();
+                    let Some(cam) = cam else {
+                        queues.release(index);
+                        continue;
                     };
+                    let mut state = lock(&cam.state);
                     let seq = sampled.frame.seq;
                     let mut emit = |obs: Observation, ctx: &FrameContext<'_>| {
                         sink.observation(&cam.spec_id, obs, Some(ctx));
@@ -233,6 +278,17 @@ pub fn run(
                         tracing::error!(camera = %cam.spec_id, frame = seq, error = %e, "frame not processed");
                     }
                     drop(state);
+                    if let Some(l) = &liveness {
+                        l.progress(&cam.spec_id);
+                    }
+                    if let Some(hub) = &live {
+                        let dropped = queues.dropped().get(index).copied().unwrap_or(0);
+                        hub.set_losses(
+                            &cam.spec_id,
+                            dropped,
+                            cam.failed.load(Ordering::Relaxed),
+                        );
+                    }
                     queues.release(index);
                 }
             })
@@ -240,40 +296,414 @@ pub fn run(
         pool.push(handle);
     }
 
+    if let Some(l) = &opts.liveness {
+        l.start(
+            &p.running
+                .iter()
+                .map(|r| r.spec.id.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+
+    // Watch for shutdown and camera changes until the workers are done.
+    let mut control = control;
+    while !pool.iter().all(JoinHandle::is_finished) {
+        if opts.source.stop.load(Ordering::Relaxed) {
+            // Each camera has its own stop flag (so one can be stopped alone); pass shutdown on.
+            for r in &p.running {
+                r.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        match control
+            .as_ref()
+            .map(|c| c.rx.recv_timeout(Duration::from_millis(100)))
+        {
+            Some(Ok(req)) => {
+                let result = p.apply(req.cameras);
+                let _ = req.reply.send(result);
+            }
+            Some(Err(mpsc::RecvTimeoutError::Timeout)) => {}
+            Some(Err(mpsc::RecvTimeoutError::Disconnected)) => control = None,
+            None => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    drop(control);
     for h in pool {
         if h.join().is_err() {
             tracing::error!("an inference worker panicked");
         }
     }
     // Workers are gone: a decode thread blocked on a full queue must not wait for them.
-    queues.shutdown();
-    for h in decoders {
-        if h.join().is_err() {
-            tracing::error!("a decode thread panicked");
-        }
+    p.queues.shutdown();
+    for r in &p.running {
+        r.stop.store(true, Ordering::Relaxed);
+    }
+    let running = std::mem::take(&mut p.running);
+    for r in running {
+        p.retire(r);
+    }
+    Ok(Summary {
+        cameras: p.retired,
+        wall: started.elapsed(),
+    })
+}
+
+/// What the controlling thread keeps of a running pipeline.
+struct Pipeline {
+    queues: Arc<FrameQueues<Sampled>>,
+    /// Camera state per queue slot; slots are only ever added (a stopped camera's slot stays,
+    /// closed), so a worker's index stays valid.
+    slots: Arc<RwLock<Vec<Arc<CameraShared>>>>,
+    running: Vec<Running>,
+    /// Summaries of stopped cameras, in stopping order.
+    retired: Vec<CameraSummary>,
+    opts: PipelineOptions,
+    sink: Arc<dyn Sink>,
+}
+
+impl Pipeline {
+    fn open(
+        &self,
+        spec: &CameraSpec,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Box<dyn FrameSource>, PipelineError> {
+        let mut so = self.opts.source.clone();
+        so.stop = stop.clone();
+        let src = source::open(&spec.url, &so).map_err(|e| PipelineError::Source {
+            camera: spec.id.clone(),
+            source: e,
+        })?;
+        tracing::info!(camera = %spec.id, source = %src.describe(), fps = spec.target_fps, "camera opened");
+        Ok(src)
     }
 
-    let dropped = queues.dropped();
-    let mut summary = Vec::with_capacity(shared.len());
-    for (i, cam) in shared.iter().enumerate() {
-        let mut state = match cam.state.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
+    /// Gives an opened source a queue slot, a fresh camera state and a decode thread.
+    fn start(
+        &mut self,
+        spec: CameraSpec,
+        src: Box<dyn FrameSource>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(), PipelineError> {
+        let mut state = CameraState::new(
+            spec.id.clone(),
+            spec.role,
+            self.opts.tracker.clone(),
+            self.opts.plates.clone(),
+            spec.rules.clone(),
+            self.opts.utc_offset_minutes,
+        );
+        if let Some(hub) = &self.opts.live {
+            state.set_live(hub.clone());
+        }
+        let cam = Arc::new(CameraShared {
+            spec_id: spec.id.clone(),
+            state: Mutex::new(state),
+            decoded: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            counters: Mutex::new(SourceCounters::default()),
+        });
+        let index = {
+            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+            let index = self.queues.add_camera();
+            debug_assert_eq!(index, slots.len());
+            slots.push(cam.clone());
+            index
         };
-        state.finish(&mut |obs| sink.observation(&cam.spec_id, obs, None));
-        summary.push(CameraSummary {
+        let decoder = spawn_decoder(
+            Decoder {
+                index,
+                fps: spec.target_fps,
+                cam: cam.clone(),
+                queues: self.queues.clone(),
+                sink: self.sink.clone(),
+                lossless: self.opts.lossless,
+                live: self.opts.live.clone(),
+                monitor: Monitor::new(self.opts.health.clone(), spec.target_fps),
+                liveness: self.opts.liveness.clone(),
+            },
+            src,
+        );
+        let decoder = match decoder {
+            Ok(d) => d,
+            Err(e) => {
+                self.queues.close(index);
+                return Err(e);
+            }
+        };
+        self.running.push(Running {
+            spec,
+            index,
+            cam,
+            stop,
+            decoder,
+        });
+        Ok(())
+    }
+
+    /// Stops a camera: its source, then its queued frames; open events are closed.
+    fn retire(&mut self, r: Running) {
+        r.stop.store(true, Ordering::Relaxed);
+        if r.decoder.join().is_err() {
+            tracing::error!(camera = %r.spec.id, "a decode thread panicked");
+        }
+        self.queues.discard(r.index);
+        let mut state = lock(&r.cam.state);
+        state.finish(&mut |obs| self.sink.observation(&r.cam.spec_id, obs, None));
+        let cam = &r.cam;
+        self.retired.push(CameraSummary {
             id: cam.spec_id.clone(),
             decoded: cam.decoded.load(Ordering::Relaxed),
             sampled: cam.sampled.load(Ordering::Relaxed),
-            dropped: dropped.get(i).copied().unwrap_or(0),
+            dropped: self.queues.dropped().get(r.index).copied().unwrap_or(0),
             failed: cam.failed.load(Ordering::Relaxed),
-            source: cam.counters.lock().map(|c| *c).unwrap_or_default(),
+            source: *lock(&cam.counters),
             tracks: state.tracks_confirmed(),
             stats: state.stats.clone(),
         });
     }
-    Ok(Summary {
-        cameras: summary,
-        wall: started.elapsed(),
-    })
+
+    /// See [`PipelineControl::apply`].
+    fn apply(&mut self, wanted: Vec<CameraSpec>) -> Result<Vec<String>, String> {
+        if self.opts.source.stop.load(Ordering::Relaxed) {
+            return Err("the pipeline is shutting down".into());
+        }
+        if wanted.is_empty() {
+            // With no camera left the workers would finish and the agent stop.
+            return Err("no camera to run; at least one must stay enabled".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = wanted.iter().find(|s| !seen.insert(s.id.as_str())) {
+            return Err(format!("camera id `{}` appears twice", dup.id));
+        }
+        let same_source = |a: &CameraSpec, b: &CameraSpec| {
+            a.url == b.url && a.target_fps == b.target_fps && a.role == b.role
+        };
+        // Prepare everything that can fail, changing nothing yet.
+        let mut to_start = Vec::new();
+        let mut swaps = Vec::new();
+        let mut prepared: Result<(), String> = Ok(());
+        for spec in &wanted {
+            match self.running.iter().position(|r| r.spec.id == spec.id) {
+                Some(i) if same_source(&self.running[i].spec, spec) => {
+                    if self.running[i].spec.rules != spec.rules {
+                        let built =
+                            lock(&self.running[i].cam.state).build_rules(spec.rules.as_deref());
+                        match built {
+                            Ok(engine) => swaps.push((i, spec.clone(), engine)),
+                            Err(e) => {
+                                prepared = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                other => {
+                    let stop = Arc::new(AtomicBool::new(false));
+                    match self.open(spec, &stop) {
+                        Ok(src) => to_start.push((spec.clone(), src, stop, other.is_some())),
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            prepared = Err(e.to_string());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if let Err(e) = prepared {
+            for (_, _, stop, _) in &to_start {
+                stop.store(true, Ordering::Relaxed);
+            }
+            tracing::warn!(error = %e, "camera change refused; nothing changed");
+            return Err(e);
+        }
+
+        // Commit. New cameras get their slots before old ones close, so the workers never see
+        // "every camera finished" in between.
+        let mut changes = Vec::new();
+        for (i, spec, engine) in swaps {
+            let r = &mut self.running[i];
+            let sink = self.sink.clone();
+            let id = r.cam.spec_id.clone();
+            lock(&r.cam.state).set_rules(spec.rules.clone(), engine, &mut |obs| {
+                sink.observation(&id, obs, None)
+            });
+            r.spec = spec;
+            tracing::info!(camera = %id, "rules replaced in place");
+            changes.push(format!("{id}: rules replaced"));
+        }
+        let mut restarted = Vec::new();
+        for (spec, src, stop, restart) in to_start {
+            let id = spec.id.clone();
+            let old = restart
+                .then(|| self.running.iter().position(|r| r.spec.id == id))
+                .flatten()
+                .map(|i| self.running.remove(i));
+            if let Err(e) = self.start(spec, src, stop) {
+                // Only a thread that cannot be spawned gets here; keep what ran before.
+                tracing::error!(camera = %id, error = %e, "cannot start the camera");
+                if let Some(old) = old {
+                    self.running.push(old);
+                }
+                changes.push(format!("{id}: not started: {e}"));
+                continue;
+            }
+            match old {
+                Some(old) => {
+                    restarted.push(old);
+                    changes.push(format!("{id}: restarted (source changed)"));
+                }
+                None => changes.push(format!("{id}: started")),
+            }
+        }
+        for old in restarted {
+            self.retire(old);
+        }
+        while let Some(i) = self
+            .running
+            .iter()
+            .position(|r| !wanted.iter().any(|s| s.id == r.spec.id))
+        {
+            let r = self.running.remove(i);
+            changes.push(format!("{}: stopped", r.spec.id));
+            tracing::info!(camera = %r.spec.id, "camera removed");
+            self.retire(r);
+        }
+        if let Some(hub) = &self.opts.live {
+            hub.cameras_changed(&wanted);
+        }
+        Ok(changes)
+    }
+}
+
+/// What a decode thread needs besides its source.
+struct Decoder {
+    index: usize,
+    fps: f64,
+    cam: Arc<CameraShared>,
+    queues: Arc<FrameQueues<Sampled>>,
+    sink: Arc<dyn Sink>,
+    lossless: bool,
+    live: Option<Arc<super::live::LiveHub>>,
+    /// Camera health and tamper checks on every decoded frame.
+    monitor: Monitor,
+    /// Progress record for the systemd watchdog.
+    liveness: Option<Arc<Liveness>>,
+}
+
+fn spawn_decoder(
+    d: Decoder,
+    mut src: Box<dyn FrameSource>,
+) -> Result<JoinHandle<()>, PipelineError> {
+    let Decoder {
+        index,
+        fps,
+        cam,
+        queues,
+        sink,
+        lossless,
+        live,
+        mut monitor,
+        liveness,
+    } = d;
+    thread::Builder::new()
+        .name(format!("decode-{}", cam.spec_id))
+        .spawn(move || {
+            let mut sampler = FpsSampler::new(fps);
+            let mut last_report: Option<Instant> = None;
+            loop {
+                match src.next_item() {
+                    Ok(Some(SourceItem::Frame(frame))) => {
+                        cam.decoded.fetch_add(1, Ordering::Relaxed);
+                        // Health is checked on every decoded frame (cheap: one small grey copy
+                        // per check interval), so a frozen or covered camera is seen even when
+                        // inference is behind and drops frames.
+                        let counters = src.counters();
+                        let transition = monitor.on_frame(&frame, counters);
+                        if let Some(tr) = &transition {
+                            tracing::warn!(camera = %cam.spec_id, from = tr.from, to = tr.to, details = %serde_json::Value::Object(tr.details()), "camera health changed");
+                            sink.health_transition(&cam.spec_id, tr, Some(&frame));
+                        }
+                        if transition.is_some()
+                            || last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                        {
+                            sink.health_report(
+                                &cam.spec_id,
+                                &monitor.report(counters, Some(frame.capture_time)),
+                            );
+                            last_report = Some(Instant::now());
+                        }
+                        let admitted = sampler.admit(frame.stream_time);
+                        if let Some(hub) = &live {
+                            hub.frame_decoded(&cam.spec_id, admitted, src.counters());
+                        }
+                        if !admitted {
+                            continue;
+                        }
+                        cam.sampled.fetch_add(1, Ordering::Relaxed);
+                        let item = Sampled {
+                            frame,
+                            received: Instant::now(),
+                        };
+                        if lossless {
+                            if !queues.push_blocking(index, item) {
+                                break;
+                            }
+                        } else {
+                            queues.push(index, item);
+                        }
+                    }
+                    Ok(Some(SourceItem::Status(status))) => {
+                        monitor.on_stream(&status);
+                        if let Some(l) = &liveness {
+                            match &status {
+                                StreamStatus::Connected { .. } => l.up(&cam.spec_id),
+                                StreamStatus::Disconnected { retry_in, .. } => {
+                                    l.down(&cam.spec_id, *retry_in)
+                                }
+                                StreamStatus::Stalled { .. } => l.down(&cam.spec_id, Duration::ZERO),
+                            }
+                        }
+                        match &status {
+                            StreamStatus::Connected { description } => {
+                                tracing::info!(camera = %cam.spec_id, %description, "stream up")
+                            }
+                            StreamStatus::Disconnected { reason, retry_in } => {
+                                tracing::warn!(camera = %cam.spec_id, %reason, retry_in_ms = retry_in.as_millis() as u64, "stream down")
+                            }
+                            StreamStatus::Stalled { for_ } => {
+                                tracing::warn!(camera = %cam.spec_id, stalled_ms = for_.as_millis() as u64, "stream stalled")
+                            }
+                        }
+                        if let Some(hub) = &live {
+                            hub.stream_status(&cam.spec_id, &status, src.counters());
+                        }
+                        sink.stream_status(&cam.spec_id, &status, src.counters());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(camera = %cam.spec_id, error = %e, "source failed");
+                        let status = StreamStatus::Disconnected {
+                            reason: e.to_string(),
+                            retry_in: Duration::ZERO,
+                        };
+                        if let Some(hub) = &live {
+                            hub.stream_status(&cam.spec_id, &status, src.counters());
+                        }
+                        sink.stream_status(&cam.spec_id, &status, src.counters());
+                        break;
+                    }
+                }
+            }
+            *lock(&cam.counters) = src.counters();
+            if let Some(l) = &liveness {
+                l.finished(&cam.spec_id);
+            }
+            if let Some(hub) = &live {
+                hub.stream_ended(&cam.spec_id, src.counters());
+            }
+            queues.close(index);
+        })
+        .map_err(PipelineError::Thread)
 }

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
+use crate::health::{Report, Transition};
 use crate::publish::Delivery;
 use crate::publish::status::CameraHealth;
-use crate::source::{SourceCounters, StreamStatus};
+use crate::source::{Frame, SourceCounters, StreamStatus};
 
 use super::camera::{FrameContext, Observation};
 use super::report::EventBuilder;
@@ -25,10 +27,15 @@ pub struct EventSink {
     delivery: Option<Delivery>,
     jsonl: Option<Mutex<BufWriter<File>>>,
     evidence_dir: Option<PathBuf>,
+    audit: AuditTrail,
     counts: Mutex<BTreeMap<EventKind, u64>>,
     /// Local numbering when there is no spool to assign `seq`.
     next_seq: AtomicU64,
     failures: AtomicU64,
+    /// Recent events for the local API.
+    live: Option<std::sync::Arc<super::live::LiveHub>>,
+    /// The hash of a config applied remotely since start (replaces the builder's).
+    config_hash: Mutex<Option<String>>,
 }
 
 impl EventSink {
@@ -39,10 +46,26 @@ impl EventSink {
             delivery: None,
             jsonl: None,
             evidence_dir: None,
+            audit: AuditTrail::disabled(),
             counts: Mutex::new(BTreeMap::new()),
             next_seq: AtomicU64::new(1),
             failures: AtomicU64::new(0),
+            live: None,
+            config_hash: Mutex::new(None),
         }
+    }
+
+    /// Events from now on name this config (after a remote config was applied).
+    pub fn set_config_hash(&self, hash: String) {
+        if let Ok(mut h) = self.config_hash.lock() {
+            *h = Some(hash);
+        }
+    }
+
+    /// Also keep every event in the live hub's recent list (`/events/recent`).
+    pub fn with_live(mut self, hub: std::sync::Arc<super::live::LiveHub>) -> Self {
+        self.live = Some(hub);
+        self
     }
 
     /// Submit every event to the durable delivery.
@@ -60,6 +83,12 @@ impl EventSink {
     /// Also save evidence JPEGs as `{dir}/{sha256}.jpg`.
     pub fn with_evidence_dir(mut self, dir: PathBuf) -> Self {
         self.evidence_dir = Some(dir);
+        self
+    }
+
+    /// Record every evidence export (`with_evidence_dir`) in this audit trail.
+    pub fn with_audit(mut self, trail: AuditTrail) -> Self {
+        self.audit = trail;
         self
     }
 
@@ -83,6 +112,11 @@ impl EventSink {
     }
 
     fn emit(&self, mut event: Event, images: Vec<EvidenceImage>) {
+        if let Ok(h) = self.config_hash.lock()
+            && let Some(h) = h.as_ref()
+        {
+            event.config_hash.clone_from(h);
+        }
         let kind = event.kind;
         event.evidence = images
             .iter()
@@ -96,11 +130,29 @@ impl EventSink {
             })
             .collect();
         if let Some(dir) = &self.evidence_dir {
+            let mut written = Vec::new();
             for im in &images {
                 let path = dir.join(format!("{}.jpg", im.sha256));
-                if let Err(e) = std::fs::write(&path, &im.jpeg) {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot save evidence");
+                match std::fs::write(&path, &im.jpeg) {
+                    Ok(()) => written.push(im.sha256.clone()),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot save evidence")
+                    }
                 }
+            }
+            if !written.is_empty() {
+                // Evidence copied out of the agent's control: who, what and where (Circular 67).
+                self.audit.record(
+                    "evidence.export",
+                    "local",
+                    serde_json::json!({
+                        "dir": dir.display().to_string(),
+                        "event_id": event.event_id.to_string(),
+                        "kind": kind.as_str(),
+                        "camera": event.camera_id,
+                        "sha256": written,
+                    }),
+                );
             }
         }
         let seq = match &self.delivery {
@@ -115,6 +167,9 @@ impl EventSink {
             None => self.next_seq.fetch_add(1, Ordering::Relaxed),
         };
         event.seq = seq;
+        if let Some(hub) = &self.live {
+            hub.event(&event);
+        }
         if let Some(w) = &self.jsonl {
             let line = match serde_json::to_string(&event) {
                 Ok(l) => l,
@@ -161,6 +216,9 @@ impl Sink for EventSink {
                 CameraHealth {
                     state: state.into(),
                     fps: 0.0,
+                    expected_fps: None,
+                    decode_errors: counters.decode_errors,
+                    conditions: Vec::new(),
                     frames_dropped: counters.dropped,
                     last_frame: None,
                     error,
@@ -171,5 +229,42 @@ impl Sink for EventSink {
             self.builder.camera_health(camera, status, counters),
             Vec::new(),
         );
+    }
+
+    fn health_transition(&self, camera: &str, tr: &Transition, frame: Option<&Frame>) {
+        match self.builder.health_transition(camera, tr, frame) {
+            Ok((event, images)) => self.emit(event, images),
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(camera, error = %e, "cannot build the camera health event");
+            }
+        }
+    }
+
+    fn health_report(&self, camera: &str, report: &Report) {
+        if let Some(d) = &self.delivery {
+            let state = match report.state {
+                "ok" => "online",
+                "down" => "reconnecting",
+                other => other,
+            };
+            d.set_camera_health(
+                camera,
+                CameraHealth {
+                    state: state.into(),
+                    fps: report.snapshot.fps.unwrap_or(0.0),
+                    expected_fps: Some(report.expected_fps as f32),
+                    decode_errors: report.counters.decode_errors,
+                    conditions: report
+                        .active
+                        .iter()
+                        .map(|c| c.as_str().to_string())
+                        .collect(),
+                    frames_dropped: report.counters.dropped,
+                    last_frame: report.last_frame.map(chrono::DateTime::<chrono::Utc>::from),
+                    error: None,
+                },
+            );
+        }
     }
 }

@@ -137,8 +137,42 @@ fn column_of(key: &str) -> usize {
 
 const NEG: f32 = f32::NEG_INFINITY;
 
+/// A second reader's say in the CTC search (`fuse.rs`): for each format position and symbol, the
+/// slot OCR's log-probability of that symbol in that slot minus the slot's best (so ≤ 0), added
+/// where the CTC path emits the position's character.
+pub(super) struct Joint {
+    pub(super) loss: [[f32; NUM_SYMBOLS]; super::decode::MAX_SLOTS],
+}
+
+/// The lattice with NaN, infinite or out-of-range values made 0, and its logs.
+pub(super) fn sanitize(lat: &CtcLattice) -> Result<(CtcLattice, Vec<f32>), CtcError> {
+    if lat.probs.len() != lat.steps * CTC_WIDTH {
+        return Err(CtcError::Shape {
+            len: lat.probs.len(),
+            steps: lat.steps,
+            classes: CTC_WIDTH,
+        });
+    }
+    let clean = CtcLattice {
+        steps: lat.steps,
+        probs: lat
+            .probs
+            .iter()
+            .map(|&p| {
+                if p.is_finite() {
+                    p.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+    };
+    let lp = clean.probs.iter().map(|&p| p.max(1e-12).ln()).collect();
+    Ok((clean, lp))
+}
+
 /// The non-blank steps of a path as (step, reduced column).
-type StepPath = Vec<(usize, usize)>;
+pub(super) type StepPath = Vec<(usize, usize)>;
 /// `last` value for "a separator was the last label".
 const LAST_SEP: usize = NUM_SYMBOLS;
 /// `last` value for "nothing emitted yet".
@@ -197,7 +231,7 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
         {
             continue;
         }
-        if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts) {
+        if let Some((score, path)) = viterbi(lat.steps, &lp, tpl, opts, None) {
             let model = path_log_prob(lat.steps, &lp, &path);
             if model >= floor && best.as_ref().is_none_or(|(b, ..)| score > *b) {
                 best = Some((score, model, path, tpl));
@@ -254,7 +288,7 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
 }
 
 /// Log-probability of a path given by its non-blank steps (every other step is blank).
-fn path_log_prob(steps: usize, lp: &[f32], path: &[(usize, usize)]) -> f32 {
+pub(super) fn path_log_prob(steps: usize, lp: &[f32], path: &[(usize, usize)]) -> f32 {
     let mut it = path.iter().peekable();
     (0..steps)
         .map(|t| {
@@ -272,7 +306,7 @@ fn path_log_prob(steps: usize, lp: &[f32], path: &[(usize, usize)]) -> f32 {
 
 /// Greedy CTC: best column per step, repeats collapsed, blanks and separators dropped. Returns the
 /// text, the best path's log-probability and the lowest probability among emitted characters.
-fn greedy(lat: &CtcLattice, lp: &[f32]) -> (String, f32, f32) {
+pub(super) fn greedy(lat: &CtcLattice, lp: &[f32]) -> (String, f32, f32) {
     let mut text = String::new();
     let mut log = 0f32;
     let mut min = 1f32;
@@ -303,11 +337,12 @@ fn greedy(lat: &CtcLattice, lp: &[f32]) -> (String, f32, f32) {
 
 /// Best constrained path for one format: its log-probability and its non-blank steps as
 /// (step, column).
-fn viterbi(
+pub(super) fn viterbi(
     steps: usize,
     lp: &[f32],
     tpl: &Template,
     opts: &DecodeOptions,
+    joint: Option<&Joint>,
 ) -> Option<(f32, StepPath)> {
     let n = tpl.pos.len();
     let states = (n + 1) * LASTS * 2;
@@ -324,7 +359,7 @@ fn viterbi(
     // Pruning that cannot change the answer: a prefix that trails the greedy prefix by more than
     // the loss budget ends, at best, that far below the greedy path, i.e. implausible. The soft
     // province penalty is added to the margin because scores include it.
-    let margin = opts.max_log_loss.max(0.0)
+    let margin = joint.map_or(1.0, |_| 4.0) * opts.max_log_loss.max(0.0)
         + match opts.province {
             ProvincePrior::Soft { log_penalty } => -log_penalty.min(0.0),
             _ => 0.0,
@@ -389,7 +424,8 @@ fn viterbi(
                         (s1, b1)
                     };
                     if sc > NEG {
-                        relax(&mut cur, pack(j + 1, c, false), sc + row[1 + c], src);
+                        let e = row[1 + c] + joint.map_or(0.0, |b| b.loss[j][c]);
+                        relax(&mut cur, pack(j + 1, c, false), sc + e, src);
                     }
                 }
             } else {
@@ -408,6 +444,7 @@ fn viterbi(
                             }
                         };
                         let (c, pc) = (usize::from(c), usize::from(pc));
+                        let e = row[1 + c] + joint.map_or(0.0, |b| b.loss[j][c]);
                         for blank in [false, true] {
                             if pc == c && !blank {
                                 continue;
@@ -415,12 +452,7 @@ fn viterbi(
                             let src = pack(j, pc, blank);
                             let v = prev[src];
                             if v > NEG {
-                                relax(
-                                    &mut cur,
-                                    pack(j + 1, c, false),
-                                    v + penalty + row[1 + c],
-                                    src,
-                                );
+                                relax(&mut cur, pack(j + 1, c, false), v + penalty + e, src);
                             }
                         }
                     }

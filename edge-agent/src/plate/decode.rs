@@ -172,15 +172,15 @@ pub struct PlateDecode {
 const PROB_FLOOR: f32 = 1e-12;
 
 /// Per-slot log-probabilities of the 36 plate symbols and the pad, plus plain probabilities.
-struct Table {
-    slots: usize,
-    lp: [[f32; NUM_SYMBOLS + 1]; MAX_SLOTS],
-    p: [[f32; NUM_SYMBOLS + 1]; MAX_SLOTS],
+pub(crate) struct Table {
+    pub(crate) slots: usize,
+    pub(crate) lp: [[f32; NUM_SYMBOLS + 1]; MAX_SLOTS],
+    pub(crate) p: [[f32; NUM_SYMBOLS + 1]; MAX_SLOTS],
 }
-const PAD: usize = NUM_SYMBOLS;
+pub(crate) const PAD: usize = NUM_SYMBOLS;
 
 impl Table {
-    fn new(sp: &SlotProbs) -> Result<Table, DecodeError> {
+    pub(crate) fn new(sp: &SlotProbs) -> Result<Table, DecodeError> {
         let classes = sp.alphabet.len();
         if sp.slots == 0 || sp.slots > MAX_SLOTS {
             return Err(DecodeError::Slots { slots: sp.slots });
@@ -324,7 +324,7 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
 
 /// Argmax text (trailing pads stripped), its log-probability over all slots, and its lowest slot
 /// probability — computed on the model's own classes, as the reference post-processing does.
-fn argmax(sp: &SlotProbs) -> (String, f32, f32) {
+pub(crate) fn argmax(sp: &SlotProbs) -> (String, f32, f32) {
     let mut text = String::with_capacity(sp.slots);
     let mut log = 0f32;
     let mut min = 1f32;

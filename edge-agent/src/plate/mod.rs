@@ -2,7 +2,7 @@
 //!
 //! `grammar` normalises and validates text and writes it as printed (`province` holds the code
 //! table); `decode` finds the most probable grammar-valid text in a slot OCR's probability matrix;
-//! `ctc` does the same for a CTC OCR's per-step probabilities; `repair` fixes look-alike characters
+//! `ctc` does the same for a CTC OCR's per-step probabilities; `fuse` for both readers together; `repair` fixes look-alike characters
 //! in text that comes without probabilities; `vote` turns the reads of one vehicle track into one
 //! answer.
 //!
@@ -31,6 +31,7 @@
 
 pub mod ctc;
 pub mod decode;
+pub mod fuse;
 pub mod grammar;
 pub mod province;
 pub mod repair;
@@ -45,6 +46,7 @@ pub use decode::{
     DecodeError, DecodeOptions, PlateDecode, ProvincePrior, SlotProbs, VN_PLATE_OCR_ALPHABET,
     decode_slots,
 };
+pub use fuse::{FuseError, decode_fused};
 pub use grammar::{
     PlateCategory, PlateError, PlateHints, PlateInfo, VehicleKind, is_valid, normalize,
     normalize_rows, parse, parse_lenient, parse_normalized,

@@ -2,9 +2,51 @@
 //! images, and plates not on a watchlist can leave the device as a keyed hash, so the centre can
 //! link repeat sightings of one vehicle without learning its plate.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
 use sha2::{Digest, Sha256};
 
 use crate::inference::RgbImage;
+use crate::watchlist::{SharedWatchlist, WatchlistEntry};
+
+/// Shortest site key accepted (`[privacy] plate_key_file`): shorter keys make the 10^7-odd plate
+/// space cheap to enumerate even for someone who guesses the key's format.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// The key as used: the file's bytes without trailing line breaks and spaces (editors add them).
+pub fn key_from_file_bytes(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
+/// Why the privacy settings could not be put in force.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("cannot read the plate key {path} ([privacy] plate_key_file): {source}")]
+    KeyRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the plate key {path} ([privacy] plate_key_file) has {len} bytes; at least {MIN_KEY_BYTES} are needed"
+    )]
+    KeyShort { path: PathBuf, len: usize },
+}
+
+/// Pixelates every person box in `img`, with cells sized to each box (a tenth of its height, at
+/// least 8 px) so a face, about an eighth of a standing person, is never more than a cell or two.
+pub fn pixelate_people(img: &mut RgbImage, people: &[[f32; 4]]) {
+    for b in people {
+        let h = (b[3] - b[1]).max(0.0);
+        let block = ((h / 10.0) as u32).max(8);
+        pixelate(img, *b, 0.05, block);
+    }
+}
 
 /// Replaces every `block`×`block` cell overlapping the box `[x1, y1, x2, y2]` (grown by `pad` of
 /// its size) with the cell's mean colour. Pixelation, unlike a light blur, cannot be undone by
@@ -79,6 +121,22 @@ impl std::fmt::Debug for PlateHasher {
 }
 
 impl PlateHasher {
+    /// Reads the site key from `path` (trailing whitespace ignored); refuses short keys.
+    pub fn load(path: &Path) -> Result<Self, PrivacyError> {
+        let bytes = std::fs::read(path).map_err(|source| PrivacyError::KeyRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let key = key_from_file_bytes(&bytes);
+        if key.len() < MIN_KEY_BYTES {
+            return Err(PrivacyError::KeyShort {
+                path: path.to_path_buf(),
+                len: key.len(),
+            });
+        }
+        Ok(Self::new(key))
+    }
+
     /// `key` is the site's secret (at least 16 bytes is sensible; the config check enforces it).
     pub fn new(key: &[u8]) -> Self {
         PlateHasher { key: key.to_vec() }
@@ -96,6 +154,54 @@ impl PlateHasher {
             "hmac-sha256:{}",
             hex::encode(hmac_sha256(&self.key, norm.as_bytes()))
         )
+    }
+}
+
+/// How one plate may leave the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlateDisclosure {
+    /// On the watchlist: in clear, as a `watchlist_hit`, with the entry and the list's version.
+    Hit {
+        entry: WatchlistEntry,
+        list_hash: String,
+    },
+    /// Not listed, hashing on: only this pseudonym (`hmac-sha256:…`).
+    Hashed(String),
+    /// Not listed, hashing off: in clear.
+    Clear,
+}
+
+/// What events may say about plates and people: the settings of `[privacy]`, the per-camera
+/// `[cameras.privacy]` and the watchlist in force.
+#[derive(Debug, Clone, Default)]
+pub struct PrivacyPolicy {
+    /// Present when `hash_plates = true`.
+    pub hasher: Option<PlateHasher>,
+    /// The watchlist in force (swapped by `watchlist/set`).
+    pub watchlist: SharedWatchlist,
+    /// Cameras whose evidence is not pixelated (`blur_people = false` with a reason).
+    pub unblurred_cameras: BTreeSet<String>,
+}
+
+impl PrivacyPolicy {
+    /// How the normalised `plate` may be disclosed.
+    pub fn disclose(&self, plate: &str) -> PlateDisclosure {
+        let list = self.watchlist.current();
+        if let Some(entry) = list.contains(plate) {
+            return PlateDisclosure::Hit {
+                entry: entry.clone(),
+                list_hash: list.hash().to_string(),
+            };
+        }
+        match &self.hasher {
+            Some(h) => PlateDisclosure::Hashed(h.hash(plate)),
+            None => PlateDisclosure::Clear,
+        }
+    }
+
+    /// Whether people are pixelated in `camera`'s evidence.
+    pub fn blurs(&self, camera: &str) -> bool {
+        !self.unblurred_cameras.contains(camera)
     }
 }
 
@@ -163,6 +269,59 @@ mod tests {
                 assert_eq!(*p, *before.get_pixel(x, y), "({x},{y}) changed outside");
             }
         }
+    }
+
+    #[test]
+    fn key_file_is_trimmed_and_short_keys_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("site.key");
+        std::fs::write(&good, "0123456789abcdef0123\n").expect("write");
+        let from_file = PlateHasher::load(&good).expect("key");
+        assert_eq!(
+            from_file.hash("51F12345"),
+            PlateHasher::new(b"0123456789abcdef0123").hash("51F12345")
+        );
+        let short = dir.path().join("short.key");
+        std::fs::write(&short, "tooshort\n").expect("write");
+        let e = PlateHasher::load(&short).expect_err("short").to_string();
+        assert!(e.contains("short.key") && e.contains("8 bytes"), "{e}");
+        let e = PlateHasher::load(&dir.path().join("none.key"))
+            .expect_err("missing")
+            .to_string();
+        assert!(e.contains("none.key"), "{e}");
+    }
+
+    #[test]
+    fn disclosure_follows_watchlist_then_hashing() {
+        let wl = crate::watchlist::Watchlist::parse("51F-123.45 # stolen\n").expect("list");
+        let mut p = PrivacyPolicy {
+            watchlist: SharedWatchlist::new(wl),
+            ..PrivacyPolicy::default()
+        };
+        assert_eq!(p.disclose("30K31896"), PlateDisclosure::Clear);
+        p.hasher = Some(PlateHasher::new(b"site-key-tay-ninh-0001"));
+        match p.disclose("51F12345") {
+            PlateDisclosure::Hit { entry, list_hash } => {
+                assert_eq!(entry.label.as_deref(), Some("stolen"));
+                assert_eq!(list_hash.len(), 64);
+            }
+            other => panic!("expected a hit, got {other:?}"),
+        }
+        assert_eq!(
+            p.disclose("30K31896"),
+            PlateDisclosure::Hashed(PlateHasher::new(b"site-key-tay-ninh-0001").hash("30K31896"))
+        );
+        // A list swapped in later takes effect at once.
+        p.watchlist
+            .replace(crate::watchlist::Watchlist::parse("30K-318.96\n").expect("v2"));
+        assert!(matches!(
+            p.disclose("30K31896"),
+            PlateDisclosure::Hit { .. }
+        ));
+        assert!(matches!(p.disclose("51F12345"), PlateDisclosure::Hashed(_)));
+        assert!(p.blurs("cam-1"));
+        p.unblurred_cameras.insert("cam-1".into());
+        assert!(!p.blurs("cam-1"));
     }
 
     #[test]

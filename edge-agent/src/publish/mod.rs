@@ -120,6 +120,8 @@ struct Inner {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     started: Instant,
     spool_open: Duration,
+    /// Where `config/set` and `watchlist/set` messages go, once [`Delivery::remote_inbound`] asked.
+    remote: Mutex<Option<std::sync::mpsc::Sender<crate::remote::Inbound>>>,
 }
 
 #[derive(Default)]
@@ -128,6 +130,11 @@ struct Shared {
     cameras: BTreeMap<String, CameraHealth>,
     submitted_at: HashMap<i64, Instant>,
     latencies: Vec<Duration>,
+    /// The retained `config/state` payload, sent on change and after every (re)connect.
+    config_state: Option<Vec<u8>>,
+    config_state_sent: bool,
+    /// The audit log whose head hash goes out with `health`.
+    audit: crate::audit::AuditTrail,
 }
 
 const MAX_LATENCY_SAMPLES: usize = 1 << 20;
@@ -163,6 +170,7 @@ impl Delivery {
             thread: Mutex::new(None),
             started: Instant::now(),
             spool_open,
+            remote: Mutex::new(None),
         });
         let worker = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -248,11 +256,42 @@ impl Delivery {
             .map_err(DeliveryError::Commit)
     }
 
+    /// Sends this audit log's head hash with every `health` message, so the centre holds a copy
+    /// that a truncated log on the device cannot match.
+    pub fn set_audit(&self, trail: crate::audit::AuditTrail) {
+        lock(&self.inner.shared).audit = trail;
+    }
+
+    /// Runs `f` on the spool, e.g. to set retention and the audit trail at start-up, or to
+    /// enforce retention periodically.
+    pub fn with_spool<R>(&self, f: impl FnOnce(&mut Spool) -> R) -> R {
+        f(&mut lock(&self.inner.spool))
+    }
+
     /// Latest state of a camera, reported in the next `health` message.
     pub fn set_camera_health(&self, camera_id: &str, health: CameraHealth) {
         lock(&self.inner.shared)
             .cameras
             .insert(camera_id.to_string(), health);
+    }
+
+    /// Subscribes to `config/set` and `watchlist/set` (QoS 1, on this connection and every later
+    /// one) and returns the channel their messages arrive on, unparsed.
+    pub fn remote_inbound(&self) -> std::sync::mpsc::Receiver<crate::remote::Inbound> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        *lock(&self.inner.remote) = Some(tx);
+        self.inner.wake.notify_one();
+        rx
+    }
+
+    /// Publishes `payload` as the retained `config/state` now (or as soon as connected), and again
+    /// after every reconnect, so a broker restarted without persistence still has it.
+    pub fn set_config_state(&self, payload: Vec<u8>) {
+        let mut sh = lock(&self.inner.shared);
+        sh.config_state = Some(payload);
+        sh.config_state_sent = false;
+        drop(sh);
+        self.inner.wake.notify_one();
     }
 
     /// Spool depth, evictions, link state and latency.
@@ -311,6 +350,8 @@ impl Delivery {
 #[derive(Default)]
 struct Conn {
     connected: bool,
+    /// Subscribed to the remote-config topics on this connection.
+    subscribed: bool,
     /// Spool row per requested publish, in request order (`None`: birth/health, not spooled).
     requested: VecDeque<Option<i64>>,
     /// Packet id → spool row, for publishes on the wire.
@@ -335,6 +376,8 @@ fn health_payload(inner: &Inner) -> Vec<u8> {
         spool,
         mqtt: sh.link.clone(),
         cameras: sh.cameras.clone(),
+        audit_head: sh.audit.head(),
+        time_sync: Some(crate::health::clock_state()),
     };
     serde_json::to_vec(&h).unwrap_or_default()
 }
@@ -365,7 +408,30 @@ fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
             }
         }
         LinkEvent::Closed(e) => return Some(e),
-        LinkEvent::Message { .. } | LinkEvent::SubAck { .. } => {}
+        LinkEvent::Message { topic, payload } => {
+            let msg = if topic == inner.topics.config_set() {
+                Some(crate::remote::Inbound::Config(payload))
+            } else if topic == inner.topics.watchlist_set() {
+                Some(crate::remote::Inbound::Watchlist(payload))
+            } else {
+                None
+            };
+            match (msg, lock(&inner.remote).as_ref()) {
+                (Some(msg), Some(tx)) => {
+                    if tx.send(msg).is_err() {
+                        tracing::warn!(%topic, "remote config handler is gone; message dropped");
+                    }
+                }
+                _ => tracing::debug!(%topic, "message on a topic nobody handles; ignored"),
+            }
+        }
+        LinkEvent::SubAck { granted } => {
+            if !granted {
+                tracing::warn!(
+                    "the broker refused the subscription to config/set or watchlist/set; check its ACL"
+                );
+            }
+        }
     }
     None
 }
@@ -416,6 +482,37 @@ fn feed(inner: &Inner, link: &Link, conn: &mut Conn, max_inflight: usize) {
             conn.cursor = m.id;
         }
         lock(&inner.shared).link.published += n as u64;
+    }
+}
+
+/// Subscribes to the remote-config topics once per connection, when asked to, and sends the
+/// retained `config/state` when it changed or the connection is new.
+async fn remote_side(inner: &Inner, link: &Link, conn: &mut Conn) {
+    if !conn.connected {
+        return;
+    }
+    if !conn.subscribed && lock(&inner.remote).is_some() {
+        for filter in [inner.topics.config_set(), inner.topics.watchlist_set()] {
+            if let Err(e) = link.subscribe(&filter).await {
+                tracing::warn!(%filter, error = %e, "cannot subscribe");
+                return;
+            }
+        }
+        conn.subscribed = true;
+    }
+    let pending = {
+        let sh = lock(&inner.shared);
+        (!sh.config_state_sent)
+            .then(|| sh.config_state.clone())
+            .flatten()
+    };
+    if let Some(payload) = pending
+        && link
+            .try_publish(&inner.topics.config_state(), payload, true, true)
+            .is_ok()
+    {
+        conn.requested.push_back(None);
+        lock(&inner.shared).config_state_sent = true;
     }
 }
 
@@ -470,6 +567,7 @@ async fn publisher(
                     closed = handle(&inner, &mut conn, ev);
                     if !was_connected && conn.connected {
                         backoff.reset();
+                        lock(&inner.shared).config_state_sent = false;
                         if link.try_publish(&topics.status(), birth_payload.clone(), true, true).is_ok() {
                             conn.requested.push_back(None);
                         }
@@ -498,6 +596,7 @@ async fn publisher(
             if let Some(e) = closed {
                 break e;
             }
+            remote_side(&inner, &link, &mut conn).await;
             feed(&inner, &link, &mut conn, max_inflight);
         };
         drop(link);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::LoadedConfig;
 use crate::events::ModelId;
+use crate::models::ModelCard;
 use crate::spool::SpoolStats;
 
 /// The retained birth message.
@@ -34,6 +35,9 @@ pub struct StatusInfo {
     pub cameras: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// One model card summary per loaded model: task, training data, licence, known limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_cards: Vec<ModelCard>,
 }
 
 impl StatusInfo {
@@ -56,6 +60,7 @@ impl StatusInfo {
                 .map(|cam| cam.id.clone())
                 .collect(),
             started_at: Some(Utc::now()),
+            model_cards: Vec::new(),
         }
     }
 
@@ -77,6 +82,17 @@ impl StatusInfo {
             started_at: DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
+            model_cards: vec![ModelCard {
+                name: "yolox_nano_coco_416".into(),
+                task: "object_detection".into(),
+                training_data: "COCO 2017 (80 classes)".into(),
+                licence: "Apache-2.0".into(),
+                known_limits: vec![
+                    "cars truncated by the image edge can be missed".into(),
+                    "night scenes with headlight glare produce wrong classes (a car labelled train)"
+                        .into(),
+                ],
+            }],
         }
     }
 }
@@ -101,10 +117,21 @@ pub fn offline_payload(site_id: &str, device_id: &str) -> Vec<u8> {
 /// A camera's state as the pipeline sees it, reported in `health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CameraHealth {
-    /// `online`, `reconnecting`, `lost` or `disabled`.
+    /// `online`, `reconnecting`, `lost` or `disabled`; or, while the stream is up but the picture
+    /// is unusable, the most serious condition: `frozen`, `covered`, `defocused`, `scene_changed`
+    /// or `low_fps`.
     pub state: String,
-    /// Frames per second analysed over the last interval.
+    /// Frames per second decoded over the last `[health].fps_window_s`.
     pub fps: f32,
+    /// Frames per second the camera is expected to deliver (its `target_fps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_fps: Option<f32>,
+    /// Pictures or packets the decoder rejected since start.
+    #[serde(default)]
+    pub decode_errors: u64,
+    /// Every active condition, most serious first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
     /// Frames dropped before inference since start (load shedding).
     pub frames_dropped: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +164,13 @@ pub struct Health {
     pub spool: SpoolStats,
     pub mqtt: LinkStats,
     pub cameras: BTreeMap<String, CameraHealth>,
+    /// Hash of the newest audit-log record: kept by the centre, it shows later whether the log on
+    /// the device was cut short (`edge-agent audit verify` prints the head to compare).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
+    /// The device clock's sync state (evidence timestamps are only as good as this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_sync: Option<crate::health::ClockState>,
 }
 
 impl Health {
@@ -155,6 +189,8 @@ impl Health {
                 max_bytes: 1 << 30,
                 evicted_events: 0,
                 evicted_evidence: 0,
+                expired_events: 0,
+                expired_evidence: 4,
             },
             mqtt: LinkStats {
                 connected: true,
@@ -169,11 +205,23 @@ impl Health {
                 CameraHealth {
                     state: "online".into(),
                     fps: 5.0,
+                    expected_fps: Some(5.0),
+                    decode_errors: 0,
+                    conditions: Vec::new(),
                     frames_dropped: 3,
                     last_frame: Some(time),
                     error: None,
                 },
             )]),
+            audit_head: Some(
+                "9b2f6c1e0d4a7b3c5e8f1a2d4c6b8e0f1a3c5e7d9b1f3a5c7e9d1b3f5a7c9e1d".into(),
+            ),
+            time_sync: Some(crate::health::ClockState {
+                sync: crate::events::TimeSync::Synced,
+                max_error_us: Some(16_500),
+                est_error_us: Some(820),
+                source: "adjtimex".into(),
+            }),
         }
     }
 }

@@ -130,6 +130,25 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
     legend
 }
 
+/// An object's box outlined in `c` with `text` above it (the live snapshot's overlay).
+pub fn object_box(img: &mut RgbImage, bbox: [f32; 4], text: &str, c: [u8; 3]) {
+    let scale = (img.width().max(img.height()) / 700).clamp(1, 3);
+    let [x0, y0, x1, y1] = bbox.map(f64::from);
+    let corners = [
+        P::new(x0, y0),
+        P::new(x1, y0),
+        P::new(x1, y1),
+        P::new(x0, y1),
+    ];
+    for k in 0..4 {
+        thick_line(img, corners[k], corners[(k + 1) % 4], 2.0, c);
+    }
+    if !text.is_empty() {
+        let h = f64::from(9 * scale) + 3.0;
+        label(img, P::new(x0 - 3.0, y0 - 3.0 - h), text, c, scale);
+    }
+}
+
 fn blend(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3], alpha: f64) {
     if x < 0 || y < 0 || x >= i64::from(img.width()) || y >= i64::from(img.height()) {
         return;

@@ -6,11 +6,17 @@
 //! only after the broker's PUBACK. The spool is bounded in payload bytes; when full, evidence goes
 //! first (oldest first), then the oldest events, and every eviction is counted in the database so
 //! the count survives restarts and reaches the `health` message.
+//!
+//! Retention (`[privacy.retention]`): undelivered evidence and events older than their age limit
+//! are deleted by [`Spool::expire`]. Every deletion that is not a delivery — age or a full spool —
+//! is logged and, with [`Spool::set_audit`], recorded in the audit log with its class and count.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EvidenceRef, Topics};
 
@@ -78,6 +84,42 @@ pub struct SpoolStats {
     pub evicted_events: u64,
     /// Evidence images dropped because the spool was full.
     pub evicted_evidence: u64,
+    /// Events deleted undelivered by `[privacy.retention] event_hours`.
+    pub expired_events: u64,
+    /// Evidence images deleted undelivered by `[privacy.retention] evidence_hours`.
+    pub expired_evidence: u64,
+}
+
+/// Age limits of undelivered data; `None` = no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub evidence: Option<Duration>,
+    pub events: Option<Duration>,
+}
+
+impl Retention {
+    /// From `[privacy.retention]` hours (0 = no limit).
+    pub fn from_hours(evidence_hours: u64, event_hours: u64) -> Self {
+        let h = |n: u64| (n > 0).then(|| Duration::from_secs(n.saturating_mul(3600)));
+        Retention {
+            evidence: h(evidence_hours),
+            events: h(event_hours),
+        }
+    }
+}
+
+/// What one [`Spool::expire`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub events: u64,
+    pub evidence: u64,
+    pub bytes: u64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The spool database. Not `Sync`: share it behind a mutex.
@@ -86,7 +128,14 @@ pub struct Spool {
     conn: Connection,
     path: PathBuf,
     stats: SpoolStats,
+    retention: Retention,
+    audit: AuditTrail,
+    /// Wall-clock ms of the last age check made on submit.
+    last_expiry_ms: i64,
 }
+
+/// How often [`Spool::submit_many`] checks ages on its own (a periodic caller may check more often).
+const EXPIRY_INTERVAL_MS: i64 = 60_000;
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`, recovering whatever a crash left in the WAL.
@@ -111,10 +160,28 @@ impl Spool {
                  kind INTEGER NOT NULL,
                  bytes INTEGER NOT NULL,
                  topic TEXT NOT NULL,
-                 payload BLOB NOT NULL);
+                 payload BLOB NOT NULL,
+                 created_ms INTEGER NOT NULL DEFAULT 0);
              CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, id);
              CREATE TABLE IF NOT EXISTS seqs(device_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+        )
+        .map_err(open_err)?;
+        // Spools made before retention existed have no creation time: add it, and count their
+        // rows as created now (the age limit then runs from this upgrade).
+        let has_created: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'created_ms'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(open_err)?;
+        if !has_created {
+            conn.execute_batch(
+                "ALTER TABLE outbox ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;",
+            )
+            .map_err(open_err)?;
+        }
+        conn.execute(
+            "UPDATE outbox SET created_ms = ?1 WHERE created_ms = 0",
+            [now_ms()],
         )
         .map_err(open_err)?;
         let mut stats = SpoolStats {
@@ -145,6 +212,8 @@ impl Spool {
             }
             stats.evicted_events = counter(&conn, "evicted_events").map_err(open_err)?;
             stats.evicted_evidence = counter(&conn, "evicted_evidence").map_err(open_err)?;
+            stats.expired_events = counter(&conn, "expired_events").map_err(open_err)?;
+            stats.expired_evidence = counter(&conn, "expired_evidence").map_err(open_err)?;
         }
         tracing::info!(
             path = %path.display(),
@@ -153,7 +222,112 @@ impl Spool {
             bytes = stats.bytes,
             "spool opened"
         );
-        Ok(Self { conn, path, stats })
+        Ok(Self {
+            conn,
+            path,
+            stats,
+            retention: Retention::default(),
+            audit: AuditTrail::disabled(),
+            last_expiry_ms: 0,
+        })
+    }
+
+    /// Sets the age limits; they are enforced at once and then on every [`Spool::expire`] (and
+    /// at most once a minute on submit).
+    pub fn set_retention(&mut self, retention: Retention) -> Result<Expired, SpoolError> {
+        self.retention = retention;
+        self.expire()
+    }
+
+    /// Records evictions and expiries in this audit trail (besides the log).
+    pub fn set_audit(&mut self, trail: AuditTrail) {
+        self.audit = trail;
+    }
+
+    /// Deletes undelivered data older than the retention limits, now.
+    pub fn expire(&mut self) -> Result<Expired, SpoolError> {
+        self.expire_at(now_ms())
+    }
+
+    /// [`Spool::expire`] as if the wall clock read `now_ms` (ms since the Unix epoch).
+    pub fn expire_at(&mut self, now_ms: i64) -> Result<Expired, SpoolError> {
+        self.last_expiry_ms = now_ms;
+        let mut out = Expired::default();
+        let limits = [
+            (KIND_EVIDENCE, self.retention.evidence),
+            (KIND_EVENT, self.retention.events),
+        ];
+        if limits.iter().all(|(_, l)| l.is_none()) {
+            return Ok(out);
+        }
+        let tx = self.conn.transaction()?;
+        for (kind, limit) in limits {
+            let Some(limit) = limit else { continue };
+            let cutoff = now_ms - limit.as_millis() as i64;
+            let (n, bytes): (i64, i64) = tx.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE kind = ?1 AND created_ms < ?2",
+                params![kind, cutoff],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if n == 0 {
+                continue;
+            }
+            tx.execute(
+                "DELETE FROM outbox WHERE kind = ?1 AND created_ms < ?2",
+                params![kind, cutoff],
+            )?;
+            let name = if kind == KIND_EVENT {
+                out.events += n as u64;
+                "expired_events"
+            } else {
+                out.evidence += n as u64;
+                "expired_evidence"
+            };
+            out.bytes += bytes as u64;
+            tx.execute(
+                "INSERT INTO counters(name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                params![name, n],
+            )?;
+        }
+        tx.commit()?;
+        if out.events + out.evidence > 0 {
+            let st = &mut self.stats;
+            st.bytes -= out.bytes.min(st.bytes);
+            st.events -= out.events.min(st.events);
+            st.evidence -= out.evidence.min(st.evidence);
+            st.expired_events += out.events;
+            st.expired_evidence += out.evidence;
+            self.report_deletion("retention.delete", out.events, out.evidence, || {
+                serde_json::json!({
+                    "evidence_max_age_h": self.retention.evidence.map(|d| d.as_secs() / 3600),
+                    "event_max_age_h": self.retention.events.map(|d| d.as_secs() / 3600),
+                })
+            });
+        }
+        Ok(out)
+    }
+
+    /// Logs a deletion of undelivered data and records it in the audit trail, one record per data
+    /// class with its count.
+    fn report_deletion(
+        &self,
+        action: &str,
+        events: u64,
+        evidence: u64,
+        extra: impl Fn() -> serde_json::Value,
+    ) {
+        for (class, count) in [("event", events), ("evidence", evidence)] {
+            if count == 0 {
+                continue;
+            }
+            tracing::warn!(action, class, count, "spool: deleted undelivered data");
+            let mut details = serde_json::json!({"class": class, "count": count, "spool": self.path.display().to_string()});
+            if let (Some(d), serde_json::Value::Object(more)) = (details.as_object_mut(), extra()) {
+                d.extend(more);
+            }
+            self.audit.record(action, "agent", details);
+        }
     }
 
     /// Path of the database file.
@@ -189,7 +363,15 @@ impl Spool {
         items: &mut [Submission],
         topics: &Topics,
     ) -> Result<(), SpoolError> {
+        let now = now_ms();
+        if now - self.last_expiry_ms >= EXPIRY_INTERVAL_MS {
+            // Retention must not stop events being stored: a failure here is logged only.
+            if let Err(e) = self.expire_at(now) {
+                tracing::error!(error = %e, "spool: retention check failed");
+            }
+        }
         let mut st = self.stats;
+        let mut evicted_now = Evicted::default();
         let tx = self.conn.transaction()?;
         for item in items.iter_mut() {
             let event = &mut item.event;
@@ -233,21 +415,23 @@ impl Spool {
             };
             {
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO outbox(kind, bytes, topic, payload) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO outbox(kind, bytes, topic, payload, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for img in evidence {
                     ins.execute(params![
                         KIND_EVIDENCE,
                         img.jpeg.len() as i64,
                         topics.evidence(&img.sha256),
-                        img.jpeg
+                        img.jpeg,
+                        now
                     ])?;
                 }
                 ins.execute(params![
                     KIND_EVENT,
                     payload.len() as i64,
                     topics.event(event.kind),
-                    payload
+                    payload,
+                    now
                 ])?;
             }
             item.seq = seq;
@@ -257,6 +441,8 @@ impl Spool {
             st.evidence = st.evidence - evicted.evidence + evidence.len() as u64;
             st.evicted_events += evicted.events;
             st.evicted_evidence += evicted.evidence;
+            evicted_now.events += evicted.events;
+            evicted_now.evidence += evicted.evidence;
             if evicted.events + evicted.evidence > 0 {
                 tracing::warn!(
                     evicted_events = evicted.events,
@@ -268,6 +454,14 @@ impl Spool {
         }
         tx.commit()?;
         self.stats = st;
+        if evicted_now.events + evicted_now.evidence > 0 {
+            self.report_deletion(
+                "spool.evict",
+                evicted_now.events,
+                evicted_now.evidence,
+                || serde_json::json!({"reason": "spool full", "max_bytes": st.max_bytes}),
+            );
+        }
         Ok(())
     }
 

@@ -1,0 +1,481 @@
+//! The local HTTP API on `[http].listen`, for installers at the roadside and for monitoring:
+//! health, readiness, Prometheus metrics, live snapshots with overlays, the (redacted) config,
+//! recent events, and the installer page (`/`), a static page with no build step.
+//!
+//! Every path but `/healthz` and the page's own static files needs `Authorization: Bearer <token>`
+//! when `[http].token_file` is set; without one (allowed on loopback only, `check` refuses
+//! otherwise) the API is open to local processes. The server runs on its own thread with a small
+//! tokio runtime, like the MQTT publisher, so it answers even while the pipeline is busy.
+
+pub mod auth;
+pub mod metrics;
+pub mod redact;
+pub mod snapshot;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::{CameraConfig, LoadedConfig};
+use crate::pipeline::live::{CameraLive, LiveHub, StreamState};
+
+pub use auth::{AccessLog, AuditSink, TokenError, Tokens};
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("http.listen `{addr}` is not an address such as 127.0.0.1:8080")]
+    Listen { addr: String },
+    #[error("cannot listen on {addr} for the local API: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("cannot start the local API thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What the handlers share.
+pub struct ApiState {
+    pub hub: Arc<LiveHub>,
+    /// `None`: no token file, the API is open (loopback only).
+    pub tokens: Option<Tokens>,
+    /// `/config`, secrets already replaced.
+    pub config: Value,
+    /// The configured cameras, for `/config/validate`.
+    pub cameras: BTreeMap<String, CameraConfig>,
+    /// Who used the API.
+    pub access: AccessLog,
+}
+
+/// How often one token's use of one path is recorded again (with the count in between).
+pub const ACCESS_RECORD_WINDOW: Duration = Duration::from_secs(600);
+
+impl ApiState {
+    /// State for `loaded`'s config; reads the token file if one is set.
+    pub fn from_config(
+        loaded: &LoadedConfig,
+        hub: Arc<LiveHub>,
+        audit: Option<AuditSink>,
+    ) -> Result<Self, ApiError> {
+        let http = &loaded.config.http;
+        let tokens = match &http.token_file {
+            Some(p) => Some(Tokens::load(&loaded.resolve_path(p))?),
+            None => None,
+        };
+        Ok(ApiState {
+            hub,
+            tokens,
+            config: redact::redacted_config(&loaded.config),
+            cameras: loaded
+                .config
+                .cameras
+                .iter()
+                .map(|c| (c.id.clone(), c.clone()))
+                .collect(),
+            access: AccessLog::new(ACCESS_RECORD_WINDOW, audit),
+        })
+    }
+}
+
+/// Paths served without a token: the liveness probe and the installer page's static files (which
+/// hold no data; the page asks for the token and sends it with every API call).
+const OPEN: &[&str] = &["/healthz", "/", "/index.html", "/app.js", "/style.css"];
+
+const PAGE_HTML: &str = include_str!("page/index.html");
+const PAGE_JS: &str = include_str!("page/app.js");
+const PAGE_CSS: &str = include_str!("page/style.css");
+
+/// The API's routes with authentication.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/", get(page_html))
+        .route("/index.html", get(page_html))
+        .route("/app.js", get(page_js))
+        .route("/style.css", get(page_css))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/cameras", get(cameras))
+        .route("/cameras/:id/snapshot.jpg", get(snapshot))
+        .route("/config", get(config))
+        .route("/config/validate", post(validate_snippet))
+        .route("/events/recent", get(recent_events))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+async fn authenticate(State(st): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if OPEN.contains(&path.as_str()) {
+        return next.run(req).await;
+    }
+    let Some(tokens) = &st.tokens else {
+        return next.run(req).await;
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(id) = tokens.check(header).map(str::to_string) else {
+        let message = if header.is_none() {
+            "missing Authorization: Bearer <token>"
+        } else {
+            "invalid token"
+        };
+        tracing::warn!(path = %path, presented = header.is_some(), "api request refused");
+        let mut r = json_error(StatusCode::UNAUTHORIZED, message);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"edge-agent\""),
+        );
+        return r;
+    };
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    st.access
+        .record(&id, &method, &path, response.status().as_u16());
+    response
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such API path")
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn page_html() -> Response {
+    static_file("text/html; charset=utf-8", PAGE_HTML)
+}
+async fn page_js() -> Response {
+    static_file("text/javascript; charset=utf-8", PAGE_JS)
+}
+async fn page_css() -> Response {
+    static_file("text/css; charset=utf-8", PAGE_CSS)
+}
+
+/// A camera is ready when its stream is up and it processed a frame recently.
+fn camera_ready(c: &CameraLive) -> Result<(), String> {
+    let fresh = Duration::from_secs_f64((10.0 / c.target_fps.max(0.1)).max(5.0));
+    match (&c.stream, c.last_frame_age()) {
+        (StreamState::Up { .. }, Some(age)) if age <= fresh => Ok(()),
+        (StreamState::Up { .. }, Some(age)) => {
+            Err(format!("no frame processed for {:.1} s", age.as_secs_f64()))
+        }
+        (StreamState::Up { .. }, None) => Err("no frame processed yet".into()),
+        (StreamState::Down { reason }, _) => Err(format!("stream down: {reason}")),
+        (s, _) => Err(format!("stream {}", s.as_str())),
+    }
+}
+
+async fn readyz(State(st): State<Arc<ApiState>>) -> Response {
+    let cams = st.hub.cameras();
+    let mut detail = serde_json::Map::new();
+    let mut ready = !cams.is_empty();
+    for c in &cams {
+        let r = camera_ready(c);
+        ready &= r.is_ok();
+        detail.insert(
+            c.id.clone(),
+            match r {
+                Ok(()) => json!("ready"),
+                Err(why) => json!(why),
+            },
+        );
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({ "ready": ready, "cameras": detail })),
+    )
+        .into_response()
+}
+
+async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
+    let cams = st.hub.cameras();
+    let delivery = st.hub.delivery_stats();
+    let text = metrics::render(
+        &cams,
+        delivery.as_ref(),
+        &st.hub.event_counts(),
+        st.hub.uptime(),
+    );
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+}
+
+fn camera_json(c: &CameraLive) -> Value {
+    let since = chrono::DateTime::<chrono::Utc>::from(c.stream_since).to_rfc3339();
+    let detail = match &c.stream {
+        StreamState::Up { description } => description.clone(),
+        StreamState::Down { reason } => reason.clone(),
+        _ => String::new(),
+    };
+    let frame = c.frame.as_ref().map(|f| {
+        json!({
+            "seq": f.seq,
+            "width": f.image.width(),
+            "height": f.image.height(),
+            "capture_time": chrono::DateTime::<chrono::Utc>::from(f.capture_time).to_rfc3339(),
+            "age_s": f.at.elapsed().as_secs_f64(),
+            "objects": f.objects.len(),
+        })
+    });
+    let (zones, lines) = c.config.as_ref().map_or((json!([]), json!([])), |cfg| {
+        (json!(cfg.zones), json!(cfg.lines))
+    });
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "url": redact::redact_url(&c.url),
+        "state": c.stream.as_str(),
+        "state_detail": detail,
+        "state_since": since,
+        "ready": camera_ready(c).is_ok(),
+        "fps": c.fps(),
+        "target_fps": c.target_fps,
+        "decoded": c.decoded,
+        "sampled": c.sampled,
+        "processed": c.stats.processed,
+        "dropped": c.dropped + c.source.dropped,
+        "failed": c.failed,
+        "decode_errors": c.source.decode_errors,
+        "reconnects": c.source.reconnects,
+        "frame": frame,
+        "frame_size": c.config.as_ref().and_then(|cfg| cfg.frame_size),
+        "zones": zones,
+        "lines": lines,
+    })
+}
+
+async fn cameras(State(st): State<Arc<ApiState>>) -> Response {
+    let list: Vec<Value> = st.hub.cameras().iter().map(camera_json).collect();
+    axum::Json(json!({ "cameras": list })).into_response()
+}
+
+/// How long an encoded snapshot is reused: at most a few encodes per second per camera, however
+/// many clients poll.
+const SNAPSHOT_REUSE: Duration = Duration::from_millis(250);
+
+async fn snapshot(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    let Some(cam) = st.hub.camera(&id) else {
+        return json_error(StatusCode::NOT_FOUND, &format!("no camera `{id}`"));
+    };
+    let Some(frame) = cam.frame else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("camera `{id}` has not processed a frame yet"),
+        );
+    };
+    let jpeg = match st.hub.cached_snapshot(&id, frame.seq, SNAPSHOT_REUSE) {
+        Some(j) => j,
+        None => {
+            let (cfg, blur) = (cam.config, cam.blur_people);
+            let seq = frame.seq;
+            let encoded =
+                tokio::task::spawn_blocking(move || snapshot::encode(&frame, cfg.as_ref(), blur))
+                    .await;
+            match encoded {
+                Ok(Ok(j)) => {
+                    let j = bytes::Bytes::from(j);
+                    st.hub.store_snapshot(&id, seq, j.clone());
+                    j
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(camera = %id, error = %e, "cannot encode the snapshot");
+                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+                }
+                Err(e) => {
+                    tracing::error!(camera = %id, error = %e, "snapshot task failed");
+                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, "snapshot failed");
+                }
+            }
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg,
+    )
+        .into_response()
+}
+
+async fn config(State(st): State<Arc<ApiState>>) -> Response {
+    axum::Json(st.config.clone()).into_response()
+}
+
+#[derive(Deserialize)]
+struct RecentQuery {
+    limit: Option<usize>,
+    camera: Option<String>,
+}
+
+async fn recent_events(State(st): State<Arc<ApiState>>, Query(q): Query<RecentQuery>) -> Response {
+    let limit = q
+        .limit
+        .unwrap_or(50)
+        .min(crate::pipeline::live::RECENT_EVENTS);
+    let events: Vec<_> = st
+        .hub
+        .recent_events(crate::pipeline::live::RECENT_EVENTS)
+        .into_iter()
+        .filter(|e| q.camera.as_deref().is_none_or(|c| e.camera_id == c))
+        .take(limit)
+        .collect();
+    axum::Json(json!({ "events": events })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ValidateQuery {
+    camera: String,
+}
+
+async fn validate_snippet(
+    State(st): State<Arc<ApiState>>,
+    Query(q): Query<ValidateQuery>,
+    body: String,
+) -> Response {
+    let Some(cam) = st.cameras.get(&q.camera) else {
+        return json_error(StatusCode::NOT_FOUND, &format!("no camera `{}`", q.camera));
+    };
+    let report = validate::check_snippet(cam, &body);
+    let status = if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, axum::Json(report)).into_response()
+}
+
+/// The running API server.
+pub struct ApiServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Binds `[http].listen` (port 0 picks a free port) and serves on a thread of its own. A port
+    /// already taken is an error here, at start, not later. `audit` receives the access records.
+    pub fn start(
+        loaded: &LoadedConfig,
+        hub: Arc<LiveHub>,
+        audit: Option<AuditSink>,
+    ) -> Result<Self, ApiError> {
+        let listen = loaded.config.http.listen.clone();
+        let addr: SocketAddr = listen.parse().map_err(|_| ApiError::Listen {
+            addr: listen.clone(),
+        })?;
+        let state = ApiState::from_config(loaded, hub, audit)?;
+        Self::start_with(addr, state)
+    }
+
+    /// Same as [`ApiServer::start`] with explicit state.
+    pub fn start_with(addr: SocketAddr, state: ApiState) -> Result<Self, ApiError> {
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|source| ApiError::Bind { addr, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ApiError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ApiError::Bind { addr, source })?;
+        match &state.tokens {
+            Some(t) => tracing::info!(address = %bound, tokens = ?t.ids(), "local API listening"),
+            None => tracing::warn!(
+                address = %bound,
+                "local API listening without a token (set http.token_file to require one)"
+            ),
+        }
+        let app = router(Arc::new(state));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("http-api".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the local API runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot serve the local API");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "the local API stopped");
+                    }
+                });
+            })
+            .map_err(ApiError::Thread)?;
+        Ok(ApiServer {
+            addr: bound,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting requests. The thread is not waited for: a browser holding a connection
+    /// open must not delay the agent's exit.
+    pub fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        drop(self.thread.take());
+    }
+}

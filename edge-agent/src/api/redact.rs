@@ -1,0 +1,108 @@
+//! The config as `/config` shows it: secrets replaced, so an integrator can read a device's
+//! settings without learning its credentials.
+
+use serde_json::Value;
+
+use crate::config::Config;
+
+/// What a hidden value is replaced with.
+pub const REDACTED: &str = "<redacted>";
+
+/// Key names whose values are secret, or say where a secret is kept.
+fn secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "token", "key", "credential"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+/// `scheme://user:pass@host/...` → `scheme://user:***@host/...` (as the sources log camera URLs);
+/// other text unchanged.
+pub fn redact_url(s: &str) -> String {
+    let Some(start) = s.find("://").map(|i| i + 3) else {
+        return s.to_string();
+    };
+    let rest = &s[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let Some(at) = authority.rfind('@') else {
+        return s.to_string();
+    };
+    let userinfo = &authority[..at];
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    format!("{}{user}:***{}", &s[..start], &rest[at..])
+}
+
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                if secret_key(k) && !x.is_null() {
+                    *x = Value::String(REDACTED.into());
+                } else {
+                    redact(x);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::String(s) => *s = redact_url(s),
+        _ => {}
+    }
+}
+
+/// The config as JSON with passwords, keys, token paths and URL passwords replaced.
+pub fn redacted_config(cfg: &Config) -> Value {
+    let mut v = serde_json::to_value(cfg).unwrap_or(Value::Null);
+    redact(&mut v);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_only() {
+        assert_eq!(
+            redact_url("rtsp://admin:hunter2@10.0.0.5:554/Streaming/101"),
+            "rtsp://admin:***@10.0.0.5:554/Streaming/101"
+        );
+        assert_eq!(
+            redact_url("rtsp://admin@cam/x?a=b@c"),
+            "rtsp://admin:***@cam/x?a=b@c"
+        );
+        assert_eq!(redact_url("rtsp://cam/x"), "rtsp://cam/x");
+        assert_eq!(redact_url("/data/clip.mp4"), "/data/clip.mp4");
+    }
+
+    #[test]
+    fn secret_keys_and_camera_passwords_are_hidden() {
+        let text = r#"
+[device]
+site_id = "s"
+device_id = "d"
+[[cameras]]
+id = "gate"
+url = "rtsp://admin:hunter2@10.1.2.3/stream"
+[mqtt]
+username = "edge"
+password_file = "/etc/edge/mqtt.pass"
+[mqtt.tls]
+ca_file = "/etc/edge/ca.pem"
+client_cert_file = "/etc/edge/c.pem"
+client_key_file = "/etc/edge/c.key"
+[http]
+token_file = "/etc/edge/api.tokens"
+"#;
+        let loaded = crate::config::parse_str(std::path::Path::new("c.toml"), text.into())
+            .expect("valid config");
+        let v = redacted_config(&loaded.config);
+        let s = v.to_string();
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(!s.contains("mqtt.pass") && !s.contains("c.key") && !s.contains("api.tokens"));
+        assert_eq!(v["mqtt"]["username"], "edge");
+        assert_eq!(v["mqtt"]["tls"]["ca_file"], "/etc/edge/ca.pem");
+        assert_eq!(v["cameras"][0]["url"], "rtsp://admin:***@10.1.2.3/stream");
+        assert_eq!(v["http"]["token_file"], REDACTED);
+    }
+}

@@ -1,0 +1,328 @@
+//! `edge-agent probe` end to end: a good config (a real clip and an image folder as cameras, the
+//! real models, a real mosquitto with TLS and a password started here) passes with exit 0; a broken
+//! one (an unreachable RTSP camera, a CA that did not sign the broker's certificate) fails with
+//! exit 1 and rows that name the camera URL and the CA problem.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn need(tool: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(tool);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{tool} is missing; scripts/test.sh installs it (mosquitto, openssl)");
+}
+
+fn sh(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A CA, a second unrelated CA, and a server certificate for localhost signed by the first.
+fn make_certs(dir: &Path) {
+    let openssl = need("openssl");
+    let run = |args: &[&str]| sh(Command::new(&openssl).current_dir(dir).args(args));
+    for name in ["ca", "wrong-ca"] {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+    }
+    std::fs::write(
+        dir.join("server.ext"),
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "server.ext",
+    ]);
+    for e in std::fs::read_dir(dir).unwrap() {
+        chmod(&e.unwrap().path(), 0o644);
+    }
+}
+
+/// mosquitto with one TLS listener that wants a user name and password.
+struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let passwd = dir.join("passwd");
+        sh(Command::new(need("mosquitto_passwd"))
+            .args(["-c", "-b"])
+            .arg(&passwd)
+            .args(["edge", "s3cret-probe"]));
+        chmod(&passwd, 0o644);
+        let d = dir.display();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\n\
+                 persistence false\nlog_dest file {d}/mosquitto.log\n\
+                 listener {port} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\n\
+                 keyfile {d}/server.key\ntls_version tlsv1.2\n"
+            ),
+        )
+        .unwrap();
+        chmod(&conf, 0o644);
+        let child = Command::new(need("mosquitto"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start: {}",
+                std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker { child, port }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(dir: &Path, name: &str, cameras: &[(&str, String)], ca: &str, port: u16) -> PathBuf {
+    let mut text = format!(
+        "[device]\nsite_id = \"probe-site\"\ndevice_id = \"probe-1\"\n\n\
+         [mqtt]\nbroker = \"mqtts://localhost:{port}\"\nusername = \"edge\"\npassword_file = \"password.txt\"\n\n\
+         [mqtt.tls]\nca_file = \"{ca}\"\n\n[storage]\nspool_dir = \"spool-{name}\"\nmax_size_mb = 64\n"
+    );
+    for (id, url) in cameras {
+        text.push_str(&format!(
+            "\n[[cameras]]\nid = \"{id}\"\nurl = \"{url}\"\ntarget_fps = 5.0\n"
+        ));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn setup() -> (tempfile::TempDir, Broker) {
+    shared_dir();
+    ort_lib();
+    let dir = tempfile::tempdir().unwrap();
+    // mosquitto drops root and must read the files.
+    chmod(dir.path(), 0o777);
+    make_certs(dir.path());
+    std::fs::write(dir.path().join("password.txt"), "s3cret-probe\n").unwrap();
+    let broker = Broker::start(dir.path());
+    (dir, broker)
+}
+
+fn probe(config: &Path) -> (i32, String) {
+    let out = run(bin()
+        .args([
+            "probe",
+            "--allow-unsynced-clock",
+            "--timeout-s",
+            "10",
+            "--config",
+        ])
+        .arg(config));
+    (out.status.code().unwrap_or(-1), stdout(&out))
+}
+
+/// The table's rows for one check, as (target, result, detail).
+fn rows<'a>(table: &'a str, check: &str) -> Vec<(&'a str, &'a str, &'a str)> {
+    table
+        .lines()
+        .filter(|l| l.starts_with(&format!("{check} ")))
+        .map(|l| {
+            let result = ["PASS", "WARN", "FAIL"]
+                .into_iter()
+                .find(|r| l.contains(&format!("  {r}  ")))
+                .unwrap_or("?");
+            let (before, detail) = l.split_once(&format!("  {result}  ")).unwrap_or((l, ""));
+            (before[check.len()..].trim(), result, detail.trim())
+        })
+        .collect()
+}
+
+fn save(name: &str, text: &str) {
+    // Kept for the commissioning docs and the report: target/probe-*.txt.
+    let dir = repo_root().join("target");
+    let _ = std::fs::write(dir.join(format!("probe-{name}.txt")), text);
+}
+
+#[test]
+fn a_good_config_passes_with_exit_0() {
+    let (dir, broker) = setup();
+    let footage = shared_dir().join("footage");
+    let clip = footage.join("video/vn_citycam_haiphong_cbp640_10fps.mp4");
+    let folder = footage.join("frames/vn_citycam_haiphong_10fps");
+    let cfg = config(
+        dir.path(),
+        "good",
+        &[
+            ("clip", clip.display().to_string()),
+            ("folder", folder.display().to_string()),
+        ],
+        "ca.crt",
+        broker.port,
+    );
+    let (code, table) = probe(&cfg);
+    save("good", &table);
+    assert_eq!(code, 0, "{table}");
+    let cams = rows(&table, "camera");
+    assert_eq!(cams.len(), 2, "{table}");
+    for (target, result, detail) in &cams {
+        assert_eq!(*result, "PASS", "{target}: {detail}");
+    }
+    assert!(cams[0].2.starts_with("640x458, 10.0 fps"), "{}", cams[0].2);
+    assert!(cams[1].2.starts_with("1006x720"), "{}", cams[1].2);
+    let models = rows(&table, "model");
+    assert_eq!(models.len(), 3, "detector, plate detector, OCR: {table}");
+    for (target, result, detail) in &models {
+        assert_eq!(*result, "PASS", "{target}: {detail}");
+        assert!(
+            detail.contains("verified") && detail.contains("one inference on a camera frame"),
+            "{detail}"
+        );
+    }
+    let broker_rows = rows(&table, "broker");
+    assert_eq!(broker_rows[0].1, "PASS", "{table}");
+    assert!(
+        broker_rows[0].2.contains("CONNACK") && broker_rows[0].2.contains("ca.crt, user edge"),
+        "{table}"
+    );
+    assert_eq!(rows(&table, "runtime")[0].1, "PASS");
+    assert_eq!(rows(&table, "disk")[0].1, "PASS", "{table}");
+    assert_ne!(rows(&table, "clock")[0].1, "FAIL", "{table}");
+    assert!(table.contains(" 0 failed"), "{table}");
+}
+
+#[test]
+fn a_broken_config_fails_naming_the_camera_and_the_ca() {
+    let (dir, broker) = setup();
+    let cfg = config(
+        dir.path(),
+        "broken",
+        &[("gate", "rtsp://127.0.0.1:1/x".to_string())],
+        "wrong-ca.crt",
+        broker.port,
+    );
+    let started = Instant::now();
+    let (code, table) = probe(&cfg);
+    save("broken", &table);
+    assert_eq!(code, 1, "{table}");
+    let cams = rows(&table, "camera");
+    assert_eq!(cams.len(), 1, "{table}");
+    assert_eq!(cams[0].1, "FAIL", "{table}");
+    assert!(cams[0].0.contains("rtsp://127.0.0.1:1/x"), "{table}");
+    assert!(
+        cams[0].2.contains("rtsp://127.0.0.1:1/x") && cams[0].2.to_lowercase().contains("refused"),
+        "{table}"
+    );
+    let b = rows(&table, "broker");
+    assert_eq!(b[0].1, "FAIL", "{table}");
+    assert!(
+        b[0].2.contains("UnknownIssuer")
+            && b[0].2.contains("wrong-ca.crt")
+            && b[0].2.contains("[mqtt.tls].ca_file"),
+        "{table}"
+    );
+    // Models are independent of the broken parts; without a frame they run on a test image.
+    for (target, result, detail) in rows(&table, "model") {
+        assert_eq!(result, "PASS", "{target}: {detail}");
+        assert!(detail.contains("grey test image"), "{detail}");
+    }
+    // Failing fast: a refused connection is reported at once, not after the timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_unusable_config_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[device]\nsite_id = \"s\"\n").unwrap();
+    let (code, table) = probe(&cfg);
+    assert_eq!(code, 2, "{table}");
+    let r = rows(&table, "config");
+    assert_eq!(r[0].1, "FAIL");
+    assert!(
+        r[0].2.contains("bad.toml") && r[0].2.contains("device_id"),
+        "{table}"
+    );
+}

@@ -1,0 +1,632 @@
+//! Remote config end to end. (1) The pipeline with the real detector and footage: a camera whose
+//! source is unchanged keeps its stream, tracker and counters across an apply, changed ones are
+//! swapped or restarted alone, and a change that cannot be applied changes nothing. (2) The agent
+//! against a real mosquitto: garbage, a 10 MB payload and a bad zone on `config/set` are rejected
+//! with reasons and the agent stays up; a good config is applied (new hash); one that breaks at
+//! apply rolls back; the last good one is used after a restart.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use common::*;
+use edge_agent::config::{CameraConfig, CameraRole, RuntimeConfig};
+use edge_agent::inference::Model;
+use edge_agent::models::{ManifestSet, ModelStore};
+use edge_agent::pipeline::camera::{FrameContext, Observation};
+use edge_agent::pipeline::{self, CameraSpec, PipelineOptions, Sink, WorkerModels};
+use edge_agent::source::{SourceCounters, StreamStatus};
+use serde_json::Value;
+
+fn footage(rel: &str) -> PathBuf {
+    let p = shared_dir().join("footage").join(rel);
+    assert!(
+        p.exists(),
+        "missing footage {} (EDGE_AGENT_SHARED)",
+        p.display()
+    );
+    p
+}
+
+/// 71 frames at 10 fps, 640×458.
+fn clip() -> PathBuf {
+    footage("video/vn_citycam_haiphong_cbp640_10fps.mp4")
+}
+
+fn detector() -> Model {
+    let lib = ort_lib();
+    edge_agent::runtime::init(Some(&lib)).expect("ONNX Runtime");
+    let cache = std::env::var_os("EDGE_AGENT_MODEL_CACHE").map(PathBuf::from).expect(
+        "EDGE_AGENT_MODEL_CACHE must point at a cache filled by `edge-agent models fetch` (scripts/test.sh does both)",
+    );
+    let set = ManifestSet::builtin().expect("built-in manifests");
+    let rt = RuntimeConfig {
+        intra_threads: 2,
+        ..RuntimeConfig::default()
+    };
+    Model::load(
+        set.require("yolox_nano_coco_416").expect("manifest"),
+        &ModelStore::new(cache),
+        &rt,
+    )
+    .unwrap_or_else(|e| panic!("yolox_nano_coco_416: {e}"))
+}
+
+/// Every rule event's (camera, track id, time seen).
+#[derive(Default)]
+struct Collect {
+    rule_events: Mutex<Vec<(String, Option<u64>, Instant)>>,
+}
+
+impl Sink for Collect {
+    fn observation(&self, camera: &str, obs: Observation, _frame: Option<&FrameContext<'_>>) {
+        if let Observation::Rule(r) = obs
+            && let Ok(mut v) = self.rule_events.lock()
+        {
+            v.push((camera.to_string(), r.event.track_id, Instant::now()));
+        }
+    }
+    fn stream_status(&self, _camera: &str, _status: &StreamStatus, _counters: SourceCounters) {}
+}
+
+/// A camera with one zone over the whole frame and an intrusion rule that fires for every vehicle.
+fn camera(id: &str, url: &str, with_rules: bool) -> CameraSpec {
+    let rules = with_rules.then(|| {
+        let cfg: CameraConfig = toml::from_str(&format!(
+            r#"
+id = "{id}"
+url = "{url}"
+target_fps = 10
+frame_size = [640, 458]
+[[zones]]
+id = "all"
+polygon = [[0, 0], [640, 0], [640, 458], [0, 458]]
+[[rules]]
+id = "any-vehicle"
+kind = "intrusion"
+zone = "all"
+classes = ["car", "motorcycle", "bus", "truck"]
+"#
+        ))
+        .expect("camera config");
+        Box::new(cfg)
+    });
+    CameraSpec {
+        id: id.into(),
+        url: url.into(),
+        target_fps: 10.0,
+        role: CameraRole::Scene,
+        rules,
+    }
+}
+
+#[test]
+fn apply_keeps_unchanged_cameras_and_changes_nothing_when_it_fails() {
+    let clip = clip();
+    let url = clip.display().to_string();
+    let workers = vec![WorkerModels {
+        detector: detector(),
+        plates: None,
+    }];
+    // Paced like a camera, but every sampled frame is analysed, so the test does not depend on how
+    // busy the machine is.
+    let mut opts = PipelineOptions {
+        lossless: true,
+        ..PipelineOptions::default()
+    };
+    opts.source.realtime = true;
+    let sink = Arc::new(Collect::default());
+    let (control, rx) = pipeline::control();
+    let cams = vec![camera("a", &url, true), camera("b", &url, false)];
+    let run_sink: Arc<dyn Sink> = sink.clone();
+    let runner = std::thread::spawn(move || {
+        pipeline::run_controlled(cams, workers, &opts, run_sink, Some(rx))
+    });
+
+    // Apply once a has raised events, so there is a "before" to compare with.
+    let start = Instant::now();
+    while !sink
+        .rule_events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(cam, _, _)| cam == "a")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "a raised no event"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first_apply = Instant::now();
+    // b gets rules (in place), c is added; a is sent unchanged.
+    let changes = control
+        .apply(
+            vec![
+                camera("a", &url, true),
+                camera("b", &url, true),
+                camera("c", &url, false),
+            ],
+            Duration::from_secs(30),
+        )
+        .expect("first apply");
+    assert_eq!(changes, vec!["b: rules replaced", "c: started"]);
+
+    std::thread::sleep(Duration::from_millis(1000));
+    // A camera that cannot be opened: refused, and nothing else changes (b keeps its rules, c runs).
+    let err = control
+        .apply(
+            vec![
+                camera("a", &url, true),
+                camera("b", &url, false),
+                camera("d", "/nonexistent/clip.mp4", false),
+            ],
+            Duration::from_secs(30),
+        )
+        .expect_err("d cannot open");
+    assert!(
+        err.to_string().contains("camera `d`"),
+        "the reason names the camera: {err}"
+    );
+    // b's source changes (another spelling of the same file): restarted alone; c is removed.
+    let other = format!(
+        "{}/./{}",
+        clip.parent().unwrap().display(),
+        clip.file_name().unwrap().to_string_lossy()
+    );
+    let changes = control
+        .apply(
+            vec![camera("a", &url, true), camera("b", &other, true)],
+            Duration::from_secs(30),
+        )
+        .expect("second apply");
+    assert_eq!(changes, vec!["b: restarted (source changed)", "c: stopped"]);
+
+    let summary = runner.join().expect("runner thread").expect("pipeline");
+    let ids: Vec<&str> = summary.cameras.iter().map(|c| c.id.as_str()).collect();
+    eprintln!("summary cameras: {ids:?}");
+    for c in &summary.cameras {
+        eprintln!(
+            "{}: decoded {} sampled {} processed {} tracks {}",
+            c.id, c.decoded, c.sampled, c.stats.processed, c.tracks
+        );
+    }
+    let of = |id: &str| {
+        summary
+            .cameras
+            .iter()
+            .filter(|c| c.id == id)
+            .collect::<Vec<_>>()
+    };
+    // a was never reopened: one run over the whole clip.
+    assert_eq!(of("a").len(), 1, "{ids:?}");
+    assert_eq!(
+        of("a")[0].decoded,
+        71,
+        "a decoded the clip once, without a restart"
+    );
+    assert_eq!(of("b").len(), 2, "b restarted once: {ids:?}");
+    assert!(
+        of("b")[1].decoded >= 71 - 1,
+        "the restarted b read its (new) source from the start"
+    );
+    assert_eq!(of("c").len(), 1);
+    assert!(of("d").is_empty(), "the refused camera never ran");
+
+    // a's tracker went on: its track ids after the apply continue, they do not start again.
+    let events = sink.rule_events.lock().unwrap().clone();
+    let a_ids = |after: bool| -> Vec<u64> {
+        events
+            .iter()
+            .filter(|(cam, _, t)| cam == "a" && (*t >= first_apply) == after)
+            .filter_map(|(_, id, _)| *id)
+            .collect()
+    };
+    let (before, after) = (a_ids(false), a_ids(true));
+    eprintln!("a track ids before {before:?} after {after:?}");
+    assert!(
+        !before.is_empty() && !after.is_empty(),
+        "a raised events before and after the apply"
+    );
+    // Tracks that first appear after the apply get ids after those of earlier tracks: a fresh
+    // tracker would have handed out 1, 2, … again.
+    let max_before = before.iter().max().copied().unwrap_or(0);
+    let fresh: Vec<u64> = after
+        .iter()
+        .copied()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert!(
+        !fresh.is_empty(),
+        "no new track on a after the apply: {after:?}"
+    );
+    assert!(
+        fresh.iter().all(|&id| id > max_before),
+        "track ids restarted: before {before:?} new after {fresh:?}"
+    );
+    // b's new rules took effect in place: it raised events.
+    assert!(
+        events.iter().any(|(cam, _, _)| cam == "b"),
+        "b's swapped-in rules raised nothing"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is missing; scripts/test.sh installs it (mosquitto, mosquitto-clients)");
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real mosquitto on a free loopback port, anonymous (the ACL path is tests/delivery.rs's).
+fn mosquitto(dir: &Path) -> (Killed, u16) {
+    use std::os::unix::fs::PermissionsExt;
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .expect("write mosquitto.conf");
+    // mosquitto drops root to its own user, which must read the file.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let child = Command::new(tool("mosquitto"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mosquitto");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Killed(child), port)
+}
+
+const BASE: &str = "edge/test-site/edge-1";
+
+/// The retained `config/state`, if any.
+fn retained_state(port: u16) -> Option<Value> {
+    let out = Command::new(tool("mosquitto_sub"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-C",
+            "1",
+            "-W",
+            "2",
+        ])
+        .args(["-t", &format!("{BASE}/config/state")])
+        .output()
+        .expect("run mosquitto_sub");
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn wait_state(port: u16, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = retained_state(port)
+            && pred(&s)
+        {
+            return s;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {what}; last state: {:?}",
+            retained_state(port)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn publish(port: u16, topic: &str, payload: &[u8], dir: &Path) {
+    let file = dir.join("payload.bin");
+    std::fs::write(&file, payload).expect("write payload");
+    let status = Command::new(tool("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", &format!("{BASE}/{topic}")])
+        .arg("-f")
+        .arg(&file)
+        .status()
+        .expect("run mosquitto_pub");
+    assert!(status.success(), "mosquitto_pub to {topic} failed");
+}
+
+fn config_set(version: &str, toml: &str) -> Vec<u8> {
+    serde_json::json!({"version": version, "toml": toml, "actor": "test-operator"})
+        .to_string()
+        .into_bytes()
+}
+
+fn agent_config(port: u16, spool: &Path, rtsp: &str, extra: &str) -> String {
+    format!(
+        r#"[device]
+site_id = "test-site"
+device_id = "edge-1"
+
+[runtime]
+intra_threads = 2
+
+[mqtt]
+broker = "mqtt://127.0.0.1:{port}"
+
+[storage]
+spool_dir = "{spool}"
+
+[http]
+enabled = false
+
+[[cameras]]
+id = "cam-a"
+url = "{rtsp}"
+target_fps = 5
+
+[[cameras]]
+id = "cam-b"
+url = "{rtsp}"
+target_fps = 5
+frame_size = [640, 458]
+{extra}"#,
+        spool = spool.display()
+    )
+}
+
+fn start_agent(config: &Path, events: &Path) -> (Killed, mpsc::Receiver<String>) {
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["--log-format", "text", "run", "--config"])
+        .arg(config)
+        .arg("--events")
+        .arg(events)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the agent");
+    let stderr = agent.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("agent: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    (Killed(agent), rx)
+}
+
+fn stop_agent(agent: &mut Killed) {
+    let pid = agent.0.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let start = Instant::now();
+    while agent.0.try_wait().ok().flatten().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "agent did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const GOOD_ZONE: &str = r#"
+[[cameras.zones]]
+id = "all"
+polygon = [[0, 0], [640, 0], [640, 458], [0, 458]]
+
+[[cameras.rules]]
+id = "any-vehicle"
+kind = "intrusion"
+zone = "all"
+"#;
+
+#[test]
+fn agent_takes_config_over_mqtt_rejects_bad_payloads_and_rolls_back() {
+    ort_lib();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let mut rtsp = common::rtsp::RtspServer::start(&clip(), "/cam");
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("agent.toml");
+    let disk_text = agent_config(port, &spool, &rtsp.url(), "");
+    std::fs::write(&config, &disk_text).expect("write config");
+    let events = dir.path().join("events.jsonl");
+    let (mut agent, logs) = start_agent(&config, &events);
+
+    let first = wait_state(port, "the start-up state", Duration::from_secs(120), |s| {
+        s["version"] == "file"
+    });
+    assert_eq!(first["status"], "applied");
+    let file_hash = first["config_hash"].as_str().expect("hash").to_string();
+
+    // Garbage bytes: not UTF-8.
+    publish(
+        port,
+        "config/set",
+        &[0xff, 0xfe, 0x00, 0x9c, 0x42],
+        dir.path(),
+    );
+    let s = wait_state(port, "garbage rejected", Duration::from_secs(20), |s| {
+        s["status"] == "rejected"
+            && s["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not UTF-8"))
+    });
+    assert_eq!(s["config_hash"], file_hash.as_str(), "nothing changed");
+
+    // 10 MB: refused by size before parsing.
+    publish(port, "config/set", &vec![b'{'; 10 << 20], dir.path());
+    wait_state(port, "10 MB rejected", Duration::from_secs(20), |s| {
+        s["status"] == "rejected"
+            && s["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("10485760 bytes; the limit is 262144"))
+    });
+
+    // A zone outside cam-b's frame: rejected by the validator of `check`, located in the payload.
+    let bad_zone = agent_config(
+        port,
+        &spool,
+        &rtsp.url(),
+        &GOOD_ZONE.replace("[640, 458], [0, 458]", "[6400, 458], [0, 458]"),
+    );
+    publish(
+        port,
+        "config/set",
+        &config_set("bad-zone", &bad_zone),
+        dir.path(),
+    );
+    let s = wait_state(port, "bad zone rejected", Duration::from_secs(20), |s| {
+        s["request"]["version"] == "bad-zone"
+    });
+    assert_eq!(s["status"], "rejected", "{s}");
+    let at = s["errors"][0]["at"].as_str().unwrap_or_default();
+    assert!(
+        at.starts_with("mqtt:config/set:3"),
+        "located in the sent text: {s}"
+    );
+    assert_eq!(s["config_hash"], file_hash.as_str());
+
+    // A good change: cam-b gets a zone and a rule, in place; cam-a is untouched.
+    let v2 = agent_config(port, &spool, &rtsp.url(), GOOD_ZONE);
+    publish(port, "config/set", &config_set("v2", &v2), dir.path());
+    let s = wait_state(port, "v2 applied", Duration::from_secs(30), |s| {
+        s["request"]["version"] == "v2"
+    });
+    assert_eq!(s["status"], "applied", "{s}");
+    assert_eq!(s["version"], "v2");
+    let v2_hash = s["config_hash"].as_str().expect("hash").to_string();
+    assert_ne!(v2_hash, file_hash, "a new hash");
+    assert_eq!(s["changes"], serde_json::json!(["cam-b: rules replaced"]));
+    // Events from now on name the new config.
+    let start = Instant::now();
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|e| e["config_hash"] == v2_hash.as_str())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no event names config {v2_hash}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Valid, but the new camera cannot be opened: rolled back, v2 keeps running.
+    let v3 = format!("{v2}\n[[cameras]]\nid = \"cam-c\"\nurl = \"/nonexistent/clip.mp4\"\n");
+    publish(port, "config/set", &config_set("v3", &v3), dir.path());
+    let s = wait_state(port, "v3 rolled back", Duration::from_secs(30), |s| {
+        s["request"]["version"] == "v3"
+    });
+    assert_eq!(s["status"], "rolled_back", "{s}");
+    assert_eq!(s["version"], "v2");
+    assert_eq!(s["config_hash"], v2_hash.as_str());
+    assert!(
+        s["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cam-c")),
+        "{s}"
+    );
+
+    // Watchlists: a good one is in force, a bad one is refused with its line.
+    let wl = serde_json::json!({"version": "w1", "watchlist": "# test list\n51F-123.45 # stolen\n29B125662\n"});
+    publish(port, "watchlist/set", wl.to_string().as_bytes(), dir.path());
+    let s = wait_state(port, "w1 applied", Duration::from_secs(20), |s| {
+        s["request"]["version"] == "w1"
+    });
+    assert_eq!(s["status"], "applied", "{s}");
+    assert_eq!(s["watchlist"]["entries"], 2);
+    let bad = serde_json::json!({"version": "w2", "watchlist": "51F-123.45\nnot a plate!\n"});
+    publish(
+        port,
+        "watchlist/set",
+        bad.to_string().as_bytes(),
+        dir.path(),
+    );
+    let s = wait_state(port, "w2 rejected", Duration::from_secs(20), |s| {
+        s["request"]["version"] == "w2"
+    });
+    assert_eq!(s["status"], "rejected");
+    assert_eq!(s["errors"][0]["at"], "mqtt:watchlist/set:2:1");
+    assert_eq!(s["watchlist"]["version"], "w1", "the previous list stays");
+
+    assert!(
+        agent.0.try_wait().expect("wait").is_none(),
+        "the agent stayed up"
+    );
+    stop_agent(&mut agent);
+    let lines: Vec<String> = logs.try_iter().collect();
+    let opened = |cam: &str| {
+        lines
+            .iter()
+            .filter(|l| l.contains("camera opened") && l.contains(&format!("camera={cam}")))
+            .count()
+    };
+    assert_eq!(opened("cam-a"), 1, "cam-a's stream was never reopened");
+    assert_eq!(
+        opened("cam-b"),
+        1,
+        "cam-b's rules were swapped without reopening its stream"
+    );
+
+    // Every outcome is in the audit log, and the chain verifies.
+    let audit = spool.join("audit.jsonl");
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    for action in [
+        "config.reject",
+        "config.apply",
+        "config.rollback",
+        "watchlist.set",
+        "watchlist.reject",
+    ] {
+        assert!(
+            text.contains(&format!("\"{action}\"")),
+            "no {action} in the audit log"
+        );
+    }
+    let out = run(bin().args(["audit", "verify"]).arg(&audit));
+    assert!(out.status.success(), "audit verify: {}", stderr(&out));
+
+    // A restart runs the last good remote config and watchlist, not the file.
+    let _ = Command::new(tool("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-r", "-n"])
+        .args(["-t", &format!("{BASE}/config/state")])
+        .status();
+    let (mut agent, _logs) = start_agent(&config, &events);
+    let s = wait_state(
+        port,
+        "the state after restart",
+        Duration::from_secs(120),
+        |s| s["request"].is_null(),
+    );
+    assert_eq!(s["version"], "v2", "{s}");
+    assert_eq!(s["config_hash"], v2_hash.as_str());
+    assert_eq!(s["watchlist"]["version"], "w1");
+    stop_agent(&mut agent);
+    rtsp.kill();
+}
