@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the aarch64 release binary under qemu-user against real components: `version` with the
 # aarch64 ONNX Runtime from the PyPI wheel, `models fetch`, `detect` with YOLOX-Nano on the shared
-# images compared with the golden output, and `emit` publishing to a mosquitto on 127.0.0.1 that
-# mosquitto_sub confirms. Prints the stripped size and the time to the first processed frame.
+# images compared with the golden output, `emit` publishing events to a mosquitto on 127.0.0.1 that
+# mosquitto_sub confirms, and `run` (the pipeline on two frames) whose birth on `status` names the
+# provider and backend. Prints the stripped size and the time to the first processed frame.
 # Usage: cross/test-aarch64.sh            (scripts/test.sh runs it when EDGE_AGENT_CROSS=1)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# CROSS_PROFILE=cross-check builds the quicker profile meant for CI (Cargo.toml); default: release.
 require_shared
 setup_env   # native ORT + model cache (the models themselves are arch-independent)
 TARGET=aarch64-unknown-linux-gnu
@@ -50,41 +52,8 @@ all_s=$(awk -F'\t' -v a="$t0" 'END{printf "%.1f", $1-a}' "$WORK/stamped.tsv")
 cut -f2- "$WORK/stamped.tsv" | python3 "$REPO/cross/compare_golden.py" \
   "$SHARED/models/reference/golden_outputs.json" yolox_nano 0.3
 
-log "aarch64: emit to mosquitto on 127.0.0.1, confirmed by mosquitto_sub"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$WORK/mosquitto.conf"
-mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 & pids+=($!)
-for _ in $(seq 50); do mosquitto_pub -h 127.0.0.1 -p "$port" -t ping -m x 2>/dev/null && break; sleep 0.1; done
-count=3
-mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'edge/site-arm/dev-arm/events/#' -C "$count" -W 120 \
-  >"$WORK/received.jsonl" & sub=$!; pids+=($sub)
-sleep 0.5
-cat >"$WORK/agent.toml" <<TOML
-[device]
-site_id = "site-arm"
-device_id = "dev-arm"
-
-[mqtt]
-broker = "mqtt://127.0.0.1:$port"
-client_id = "agent-arm"
-
-[storage]
-spool_dir = "$WORK/spool"
-max_size_mb = 16
-
-[evidence]
-frame_max_width = 320
-jpeg_quality = 70
-TOML
-arm emit --config "$WORK/agent.toml" --count "$count" --flush-timeout 60 >"$WORK/emitted.jsonl"
-wait "$sub" || { echo "error: mosquitto_sub did not receive $count events (got $(wc -l <"$WORK/received.jsonl"))" >&2; exit 1; }
-python3 - "$WORK/emitted.jsonl" "$WORK/received.jsonl" <<'PY'
-import json, sys
-sent = {json.loads(l)["event_id"] for l in open(sys.argv[1]) if l.strip()}
-got = {json.loads(l)["event_id"] for l in open(sys.argv[2]) if l.strip()}
-if not sent or sent != got:
-    sys.exit(f"emitted {sorted(sent)} but the broker delivered {sorted(got)}")
-print(f"{len(got)} events published from aarch64 arrived at mosquitto")
-PY
+log "aarch64: emit and run against mosquitto on 127.0.0.1, confirmed by mosquitto_sub"
+start_mosquitto "$WORK"
+mqtt_checks "$WORK" dev-arm64 onnxruntime arm
 
 log "aarch64 summary: build ${build_s} s; stripped binary $(stat -c %s "$BIN") bytes; first processed frame under qemu ${first_wall} s wall, ${first_cpu} s CPU; 9 images ${all_s} s wall; load $(cut -d" " -f1 /proc/loadavg)"

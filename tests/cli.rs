@@ -633,6 +633,43 @@ fn run_processes_an_image_folder_camera_to_its_end_and_reports_it() {
     assert!(err.contains("processed=3"), "{err}");
 }
 
+/// No GPU here and the CPU build of ONNX Runtime: a device configured for CUDA must refuse to start
+/// with a message that says so, never process frames on a silent CPU fallback.
+#[test]
+fn run_with_cuda_on_a_machine_without_it_fails_clearly_instead_of_falling_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let src = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps/frame_0001.jpg");
+    std::fs::copy(src, frames.join("frame_0001.jpg")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let cfg = write(
+        dir.path(),
+        "cuda.toml",
+        &format!(
+            "{HEAD}[runtime]\nexecution_provider = \"cuda\"\n\n[mqtt]\nembedded_listen = \"127.0.0.1:{port}\"\n\n[storage]\nspool_dir = \"{}\"\n\n[http]\nenabled = false\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"{}\"\n",
+            dir.path().join("spool").display(),
+            frames.display()
+        ),
+    );
+    let out = run(bin()
+        .args(["--log-format", "text", "run", "--config"])
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(
+        !out.status.success(),
+        "run started on a machine without CUDA"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("`cuda` failed to register"), "{err}");
+    assert!(err.contains("does not fall back to the CPU"), "{err}");
+    assert!(!err.contains("models loaded"), "{err}");
+    assert!(!err.contains("processed="), "{err}");
+}
+
 #[test]
 fn tract_backend_with_a_gpu_provider_is_refused_at_its_line() {
     let dir = tempfile::tempdir().unwrap();

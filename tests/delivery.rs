@@ -1076,3 +1076,58 @@ fn benchmark_delivery() {
         r["spool_open_ms"], r["spool"]["events"], r["spool"]["evidence"]
     );
 }
+
+/// `run` (the real pipeline on three real frames) announces the execution provider and inference
+/// engine that actually registered in its retained birth on `status`, and says goodbye on exit.
+#[test]
+fn run_birth_names_the_active_provider_and_backend() {
+    let dir = setup();
+    let broker = Broker::start(dir.path(), "b", "");
+    let watch = start_watcher(&watcher_args(
+        broker.port,
+        "w-birth",
+        &["--idle-timeout", "4", "--timeout", "120"],
+    ));
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let src = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps");
+    for i in 1..=3 {
+        let name = format!("frame_{i:04}.jpg");
+        std::fs::copy(src.join(&name), frames.join(&name)).unwrap();
+    }
+    let cfg = password_config(dir.path(), "birth", "birth", broker.port, "secret1");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[http]\nenabled = false\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"{}\"\ntarget_fps = 10\n",
+        frames.display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let out = run(bin()
+        .args(["--log-format", "text", "run", "--config"])
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = watch.finish();
+    let states: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "status")
+        .map(|v| &v["payload"])
+        .collect();
+    let birth = states
+        .iter()
+        .find(|p| p["state"] == "online")
+        .unwrap_or_else(|| panic!("no birth in {states:?}"));
+    assert_eq!(birth["device_id"], "dev-1", "{birth}");
+    assert_eq!(birth["execution_provider"], "cpu", "{birth}");
+    assert_eq!(birth["inference_backend"], "onnxruntime", "{birth}");
+    assert!(
+        birth["models"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["name"] == "yolox_nano_coco_416")),
+        "{birth}"
+    );
+    assert!(
+        states.iter().any(|p| p["state"] == "offline"),
+        "no goodbye in {states:?}"
+    );
+}

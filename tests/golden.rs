@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::*;
-use edge_agent::config::RuntimeConfig;
+use edge_agent::config::{InferenceBackend, RuntimeConfig};
 use edge_agent::inference::{Detection, Model, ModelOutput, Rect, RgbImage, TensorData};
 use edge_agent::models::{ManifestSet, ModelStore};
 use serde_json::Value;
@@ -32,20 +32,31 @@ fn golden(name: &str) -> &'static Value {
     })
 }
 
-/// Loads a model from the cache scripts/test.sh fills (`EDGE_AGENT_MODEL_CACHE`), with 2 threads.
+/// Loads a model from the cache scripts/test.sh fills (`EDGE_AGENT_MODEL_CACHE`), with 2 threads,
+/// on ONNX Runtime.
 fn model(name: &str) -> Model {
-    let lib = ort_lib();
-    edge_agent::runtime::init(Some(&lib)).expect("ONNX Runtime");
+    model_on(name, InferenceBackend::Onnxruntime)
+}
+
+/// [`model`] on the given engine; tract needs no ONNX Runtime library (armv7 devices have none).
+fn model_on(name: &str, backend: InferenceBackend) -> Model {
+    if backend == InferenceBackend::Onnxruntime {
+        let lib = ort_lib();
+        edge_agent::runtime::init(Some(&lib)).expect("ONNX Runtime");
+    }
     let cache = std::env::var_os("EDGE_AGENT_MODEL_CACHE").map(PathBuf::from).expect(
         "EDGE_AGENT_MODEL_CACHE must point at a cache filled by `edge-agent models fetch` (scripts/test.sh does both)",
     );
     let set = ManifestSet::builtin().unwrap();
     let rt = RuntimeConfig {
         intra_threads: 2,
+        backend,
         ..RuntimeConfig::default()
     };
-    Model::load(set.require(name).unwrap(), &ModelStore::new(cache), &rt)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    let m = Model::load(set.require(name).unwrap(), &ModelStore::new(cache), &rt)
+        .unwrap_or_else(|e| panic!("{name} on {}: {e}", backend.as_str()));
+    assert_eq!(m.backend(), backend);
+    m
 }
 
 fn image(rel: &str) -> RgbImage {
@@ -147,21 +158,7 @@ fn yolox_nano_matches_golden_on_every_image() {
 #[cfg(feature = "tract")]
 #[test]
 fn yolox_nano_on_tract_matches_golden_on_every_image() {
-    let cache = std::env::var_os("EDGE_AGENT_MODEL_CACHE")
-        .map(PathBuf::from)
-        .expect("EDGE_AGENT_MODEL_CACHE must point at a cache filled by `edge-agent models fetch`");
-    let set = ManifestSet::builtin().unwrap();
-    let rt = RuntimeConfig {
-        backend: edge_agent::config::InferenceBackend::Tract,
-        ..RuntimeConfig::default()
-    };
-    let mut m = Model::load(
-        set.require("yolox_nano_coco_416").unwrap(),
-        &ModelStore::new(cache),
-        &rt,
-    )
-    .unwrap_or_else(|e| panic!("tract: {e}"));
-    assert_eq!(m.backend(), edge_agent::config::InferenceBackend::Tract);
+    let mut m = model_on("yolox_nano_coco_416", InferenceBackend::Tract);
     let mut total = 0;
     for name in image_names() {
         let img = image(&format!("images/{name}"));
@@ -218,10 +215,22 @@ fn crop_image(img: &RgbImage, r: Rect) -> RgbImage {
 
 #[test]
 fn plate_detector_slot_ocr_and_ppocr_match_golden() {
-    let mut det = model("vn_plate_det_yolo26n_640_e2e");
-    let mut ocr = model("vn_plate_ocr_9x37_64x128");
-    let mut text_det = model("ppocrv4_det");
-    let mut rec = model("ppocrv4_rec");
+    plates_match_golden(InferenceBackend::Onnxruntime);
+}
+
+#[cfg(feature = "tract")]
+#[test]
+fn plate_detector_slot_ocr_and_ppocr_on_tract_match_golden() {
+    plates_match_golden(InferenceBackend::Tract);
+}
+
+/// The plate chain on the golden images: detector boxes, slot OCR text and probabilities on the
+/// golden crops, PP-OCR line boxes and CTC reads.
+fn plates_match_golden(backend: InferenceBackend) {
+    let mut det = model_on("vn_plate_det_yolo26n_640_e2e", backend);
+    let mut ocr = model_on("vn_plate_ocr_9x37_64x128", backend);
+    let mut text_det = model_on("ppocrv4_det", backend);
+    let mut rec = model_on("ppocrv4_rec", backend);
     let mut plates_checked = 0;
     for name in image_names() {
         let img = image(&format!("images/{name}"));
@@ -360,11 +369,24 @@ fn pattern(shape: &[usize], lo: f64, hi: f64, u8_input: bool) -> TensorData {
 
 #[test]
 fn raw_outputs_match_the_reference_fingerprints() {
+    fingerprints_match(InferenceBackend::Onnxruntime);
+}
+
+/// Every shared model (all six decoder families) gives the reference raw outputs on tract too.
+#[cfg(feature = "tract")]
+#[test]
+fn raw_outputs_on_tract_match_the_reference_fingerprints() {
+    fingerprints_match(InferenceBackend::Tract);
+}
+
+/// Raw output of every model in the reference fingerprints on a deterministic input pattern:
+/// shape, sum and absolute sum within 1e-4 relative, the first eight values, the argmax.
+fn fingerprints_match(backend: InferenceBackend) {
     let fps = golden("outputs")["fingerprints"].as_object().unwrap();
     assert_eq!(fps.len(), 6);
     for (file, fp) in fps {
         let name = Path::new(file).file_stem().unwrap().to_str().unwrap();
-        let mut m = model(name);
+        let mut m = model_on(name, backend);
         let shape: Vec<usize> = fp["input_shape"]
             .as_array()
             .unwrap()

@@ -47,9 +47,12 @@ pub struct Models {
     /// Model card summaries for the status message.
     pub cards: Vec<ModelCard>,
     pub provider: String,
+    /// The engine running them: `onnxruntime` or `tract`.
+    pub backend: String,
 }
 
-/// Starts ONNX Runtime and loads `runtime.workers` sets of sessions.
+/// Starts ONNX Runtime (unless `runtime.backend = "tract"`, which needs none: armv7 devices have no
+/// ONNX Runtime build) and loads `runtime.workers` sets of sessions.
 pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models> {
     let cfg = &loaded.config;
     let lib_path = cfg
@@ -57,8 +60,10 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         .onnxruntime
         .as_ref()
         .map(|p| loaded.resolve_path(p));
-    let lib = runtime::init(lib_path.as_deref()).context("starting ONNX Runtime")?;
-    tracing::info!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
+    if cfg.runtime.backend == config::InferenceBackend::Onnxruntime {
+        let lib = runtime::init(lib_path.as_deref()).context("starting ONNX Runtime")?;
+        tracing::info!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
+    }
     let manifest_dir = cfg
         .models
         .manifest_dir
@@ -101,10 +106,12 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         pipeline::detector_manifest(set.require(&cfg.models.detector)?, &cfg.tracker);
     let mut workers = Vec::new();
     let mut provider = String::new();
+    let mut backend = String::new();
     for _ in 0..cfg.runtime.workers.max(1) {
         let detector = Model::load(&detector_manifest, &store, &rt)
             .with_context(|| format!("loading the detector model `{}`", cfg.models.detector))?;
         provider = detector.provider().as_str().to_string();
+        backend = detector.backend().as_str().to_string();
         let reader = if plates {
             let opts = cfg.plates.reader_options();
             // Vehicle crops need a vehicle detector of their own; the pipeline passes tracked
@@ -130,12 +137,13 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         };
         workers.push(WorkerModels::new(detector, reader));
     }
-    tracing::info!(workers = workers.len(), provider = %provider, "models loaded");
+    tracing::info!(workers = workers.len(), provider = %provider, backend = %backend, "models loaded");
     Ok(Models {
         workers,
         ids,
         cards,
         provider,
+        backend,
     })
 }
 

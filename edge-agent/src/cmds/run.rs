@@ -79,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut birth = StatusInfo::from_config(&loaded);
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
+    birth.inference_backend = models.backend.clone();
     birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
     hub.set_delivery(delivery.clone());

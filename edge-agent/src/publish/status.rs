@@ -25,8 +25,12 @@ pub struct StatusInfo {
     pub models: Vec<ModelId>,
     /// sha256 prefix of the config file in force.
     pub config_hash: String,
-    /// ONNX Runtime execution provider actually registered.
+    /// Execution provider actually registered (`cpu`, `cuda`, `tensorrt`): a provider that fails to
+    /// register stops the agent, so this is never a silent CPU fallback.
     pub execution_provider: String,
+    /// Engine running the models: `onnxruntime`, or `tract` (pure Rust, CPU; armv7 devices).
+    #[serde(default = "default_backend")]
+    pub inference_backend: String,
     /// Camera ids configured and enabled.
     pub cameras: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +52,7 @@ impl StatusInfo {
             models: Vec::new(),
             config_hash: config_hash(loaded),
             execution_provider: c.runtime.execution_provider.as_str().into(),
+            inference_backend: c.runtime.backend.as_str().into(),
             cameras: c
                 .cameras
                 .iter()
@@ -72,6 +77,7 @@ impl StatusInfo {
             }],
             config_hash: "5f1c0a9e2b7d".into(),
             execution_provider: "cpu".into(),
+            inference_backend: "onnxruntime".into(),
             cameras: vec!["cam-north".into()],
             started_at: DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
                 .ok()
@@ -89,6 +95,10 @@ impl StatusInfo {
             }],
         }
     }
+}
+
+fn default_backend() -> String {
+    "onnxruntime".into()
 }
 
 /// The first 12 hex digits of the sha256 of the config text: ties events to the config in force.
