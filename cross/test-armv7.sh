@@ -27,7 +27,10 @@ printf '[device]\nsite_id = "site-arm"\ndevice_id = "dev-armv7"\n\n[runtime]\nba
 arm() { env -u ORT_DYLIB_PATH "$QEMU" -L /usr/arm-linux-gnueabihf "$BIN" --log-format text "$@"; }
 
 log "armv7: edge-agent version, check, models fetch (qemu $("$QEMU" --version | head -1 | awk '{print $3}'))"
-arm version
+# `version` exits 1 when no ONNX Runtime is found, which is the point here; it must name the feature.
+arm version >"$WORK/version.txt" 2>&1 || true
+cat "$WORK/version.txt"
+grep -q '^features:.*tract' "$WORK/version.txt" || { echo "error: the armv7 binary does not report the tract feature" >&2; exit 1; }
 arm check "$WORK/tract.toml"
 arm models fetch >/dev/null   # from the mirror; fills a fresh clone's cache, checks every sha256 on ARM
 

@@ -202,6 +202,14 @@ fn version_prints_onnxruntime_version_and_path() {
     );
     assert!(text.contains("onnxruntime: 1.31.1"), "{text}");
     assert!(text.contains(&lib.display().to_string()), "{text}");
+    // The features line names what was compiled in (the armv7 qemu check relies on `tract`).
+    assert_eq!(
+        text.lines()
+            .find(|l| l.starts_with("features:"))
+            .is_some_and(|l| l.contains("tract")),
+        cfg!(feature = "tract"),
+        "{text}"
+    );
     assert!(text.contains("features:"), "{text}");
 }
 

@@ -28,4 +28,9 @@ pub mod track;
 pub mod watchlist;
 
 /// Cargo features compiled into this build, for `edge-agent version` and the status message.
-pub const ENABLED_FEATURES: &[&str] = &[];
+pub const ENABLED_FEATURES: &[&str] = &[
+    #[cfg(feature = "tract")]
+    "tract",
+    #[cfg(feature = "v4l2")]
+    "v4l2",
+];
