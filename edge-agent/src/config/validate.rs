@@ -606,7 +606,7 @@ impl Validator<'_> {
             h.check_interval_s,
             0.05,
             3600.0,
-            "1 s costs about 1 ms per camera",
+            "1 s is usual",
         );
         range(
             "analysis_width",
