@@ -686,3 +686,95 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plate::fixtures::{csv_rows, shared_dir};
+
+    /// A real model from the manifests and the model cache (`EDGE_AGENT_MODEL_CACHE`), on ONNX
+    /// Runtime (`ORT_DYLIB_PATH`).
+    fn model(name: &str) -> Model {
+        let mut rt = crate::config::RuntimeConfig::default();
+        rt.intra_threads = 1;
+        crate::runtime::init(None).expect("ONNX Runtime (set ORT_DYLIB_PATH)");
+        let set = crate::models::ManifestSet::load(None).expect("manifests");
+        let manifest = set.require(name).expect("manifest");
+        let store = crate::models::ModelStore::new(crate::models::ModelStore::default_dir(None));
+        Model::load(manifest, &store, &rt).expect("model in the cache (EDGE_AGENT_MODEL_CACHE)")
+    }
+
+    fn reader(readers: Readers) -> PlateReader {
+        let opts = ReaderOptions {
+            mode: PlateMode::FullFrame,
+            readers,
+            ..ReaderOptions::default()
+        };
+        let r = PlateReader::new(
+            model("vn_plate_det_yolo26n_640_e2e"),
+            model("vn_plate_ocr_9x37_64x128"),
+            None,
+            opts,
+        )
+        .expect("reader");
+        match readers {
+            Readers::Slot => r,
+            _ => r.with_recognizer(model("ppocrv4_rec")).expect("recogniser"),
+        }
+    }
+
+    #[test]
+    fn plate_cascade_skips_the_recogniser_only_for_confident_slot_reads() {
+        let dir = shared_dir().join("footage/plate_crops");
+        let crops: Vec<RgbImage> = csv_rows("footage/plate_crops/labels.csv")
+            .iter()
+            .map(|r| crate::imageio::read_rgb(&dir.join(&r["filename"])).expect("crop"))
+            .collect();
+        let refs: Vec<&RgbImage> = crops.iter().collect();
+        let slot_reads = reader(Readers::Slot).read_crops(&refs).expect("slot reads");
+        let below = DEFAULT_FUSE_BELOW;
+        // The most and the least confident slot reads among the real crops.
+        let by_conf = |d: &&PlateDecode| (d.valid, d.confidence);
+        let (sure, _) = crops
+            .iter()
+            .zip(&slot_reads)
+            .max_by(|a, b| by_conf(&a.1).partial_cmp(&by_conf(&b.1)).expect("finite"))
+            .expect("crops");
+        let (unsure, _) = crops
+            .iter()
+            .zip(&slot_reads)
+            .min_by(|a, b| by_conf(&a.1).partial_cmp(&by_conf(&b.1)).expect("finite"))
+            .expect("crops");
+        let sure_slot = &slot_reads[crops.iter().position(|c| std::ptr::eq(c, sure)).unwrap()];
+        assert!(!needs_fusion(sure_slot, below), "{sure_slot:?}");
+
+        let mut fused = reader(Readers::Fused);
+        let read = fused.read_crops(&[sure]).expect("fused read");
+        let counts = fused.take_counts();
+        assert_eq!(
+            (counts.plates, counts.recognized, counts.rec_rows),
+            (1, 0, 0)
+        );
+        assert_eq!(
+            read[0].text, sure_slot.text,
+            "a confident slot read is kept"
+        );
+        assert_eq!(read[0].confidence, sure_slot.confidence);
+
+        fused.read_crops(&[unsure]).expect("fused read");
+        let counts = fused.take_counts();
+        assert_eq!((counts.plates, counts.recognized), (1, 1));
+        assert!(counts.rec_rows >= 1, "{counts:?}");
+
+        // Every crop: the recogniser runs on exactly the plates the slot reader doubts.
+        fused.read_crops(&refs).expect("fused reads");
+        let want = slot_reads.iter().filter(|d| needs_fusion(d, below)).count() as u64;
+        let counts = fused.take_counts();
+        assert_eq!(counts.recognized, want);
+        assert!(
+            want > 0 && want < crops.len() as u64,
+            "{want} of {}",
+            crops.len()
+        );
+    }
+}
