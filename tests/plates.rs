@@ -117,7 +117,8 @@ fn check_validates_the_plates_section() {
     std::fs::write(
         &cfg,
         "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[plates]\nreaders = \"fused\"\n\
-         min_confidence = 1.5\nlocal_codes = [13]\nrecognizer = \"nope\"\nocr_views = 0\n",
+         min_confidence = 1.5\nlocal_codes = [13]\nrecognizer = \"nope\"\nocr_views = 0\n\
+         fuse_below = -0.5\n",
     )
     .unwrap();
     let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
@@ -128,6 +129,7 @@ fn check_validates_the_plates_section() {
         (8, "local code 13 is not an issued province code"),
         (9, "unknown model `nope` for the text recogniser"),
         (10, "ocr_views = 0 is outside 1..=6"),
+        (11, "fuse_below = -0.5 is not a confidence of 0 or more"),
     ] {
         assert!(
             err.lines()

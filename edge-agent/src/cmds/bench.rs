@@ -247,19 +247,23 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
                 let refs: Vec<&RgbImage> = crops.iter().collect();
                 reader.read_crops(&refs)?;
                 reader.take_model_time();
+                reader.take_counts();
                 let t = std::time::Instant::now();
                 for _ in 0..rounds {
                     reader.read_crops(&refs)?;
                 }
                 let wall = t.elapsed();
                 let ort = reader.take_model_time();
+                let counts = reader.take_counts();
                 let n = (rounds * crops.len()) as f64;
                 println!(
-                    "crops {readers:?} (batched): {:.1} crops/s, {:.3} ms/crop, ONNX Runtime {:.3} ms/crop ({:.0}% of the time)",
+                    "crops {readers:?} (batched): {:.1} crops/s, {:.3} ms/crop, ONNX Runtime {:.3} ms/crop ({:.0}% of the time), text recogniser on {}/{} crops",
                     n / wall.as_secs_f64(),
                     ms(wall) / n,
                     ms(ort) / n,
-                    100.0 * ort.as_secs_f64() / wall.as_secs_f64()
+                    100.0 * ort.as_secs_f64() / wall.as_secs_f64(),
+                    counts.recognized,
+                    counts.plates
                 );
             }
         }

@@ -47,6 +47,14 @@ pub struct Args {
     /// Read confidence below which a read is reported as low-confidence.
     #[arg(long, default_value_t = 0.5)]
     min_confidence: f32,
+    /// `fused`: a valid slot read at or above this confidence skips the text recogniser; the rest
+    /// are read by both and fused (above 1 fuses every plate).
+    #[arg(long, default_value_t = edge_agent::anpr::DEFAULT_FUSE_BELOW)]
+    fuse_below: f32,
+    /// Pad recogniser rows to their own width (a multiple of 8) but at least this, instead of the
+    /// manifest's `min_width` (0, the default: faster when set, but PP-OCR reads narrow rows worse).
+    #[arg(long, default_value_t = 0)]
+    rec_min_width: u32,
     /// Models: vehicle detector, plate detector, OCR.
     #[arg(long, default_value = "yolox_nano_coco_416")]
     vehicle_model: String,
@@ -84,6 +92,8 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         readers: args.readers,
         min_confidence: args.min_confidence,
         ocr_views: args.ocr_views.max(1),
+        fuse_below: args.fuse_below,
+        rec_min_width: (args.rec_min_width > 0).then_some(args.rec_min_width),
         decode: DecodeOptions {
             local_codes: CodeSet::of(&args.local_codes),
             local_log_bonus: if args.local_codes.is_empty() {
@@ -215,7 +225,9 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
         .map(|r| edge_agent::imageio::read_rgb(&dir.join("plate_crops").join(&r["filename"])))
         .collect::<Result<_, _>>()?;
     let refs: Vec<&RgbImage> = imgs.iter().collect();
+    let image_counts = reader.take_counts();
     let reads = reader.read_crops(&refs)?;
+    let crop_counts = reader.take_counts();
     let mut crop_ok = 0;
     let min_conf = reader.options().min_confidence;
     for (row, read) in scored.iter().zip(&reads) {
@@ -234,10 +246,16 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
     }
     println!("images: {img_ok}/{img_total} scored plates exact");
     println!("plate crops: {crop_ok}/{} exact", scored.len());
+    println!(
+        "text recogniser ran on {}/{} image plates, {}/{} crops",
+        image_counts.recognized, image_counts.plates, crop_counts.recognized, crop_counts.plates
+    );
     if json_summary {
         println!(
             "{}",
-            json!({"images_exact": img_ok, "images_scored": img_total, "crops_exact": crop_ok, "crops_scored": scored.len()})
+            json!({"images_exact": img_ok, "images_scored": img_total, "crops_exact": crop_ok, "crops_scored": scored.len(),
+                   "image_plates": image_counts.plates, "image_plates_recognized": image_counts.recognized,
+                   "crops_recognized": crop_counts.recognized})
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -222,6 +222,12 @@ pub struct PlatesConfig {
     /// Slot-OCR views per plate (1 = the crop only; up to 6 average slightly inset crops). Default 1.
     #[serde(default = "default_ocr_views")]
     pub ocr_views: usize,
+    /// `fused` only: the slot OCR reads every plate first; a valid read at or above this confidence
+    /// (0–1) is kept and the text recogniser is skipped for that plate, the rest are read by both
+    /// and fused. 0 trusts every valid slot read (fastest); above 1 fuses every plate (slowest).
+    /// Default 0.9.
+    #[serde(default = "default_fuse_below")]
+    pub fuse_below: f32,
 }
 
 fn default_plate_mode() -> crate::anpr::PlateMode {
@@ -245,6 +251,9 @@ fn default_local_factor() -> f32 {
 fn default_ocr_views() -> usize {
     1
 }
+fn default_fuse_below() -> f32 {
+    crate::anpr::DEFAULT_FUSE_BELOW
+}
 
 impl Default for PlatesConfig {
     fn default() -> Self {
@@ -257,6 +266,7 @@ impl Default for PlatesConfig {
             local_codes: Vec::new(),
             local_factor: default_local_factor(),
             ocr_views: default_ocr_views(),
+            fuse_below: default_fuse_below(),
         }
     }
 }
@@ -270,6 +280,7 @@ impl PlatesConfig {
             candidate_score: self.candidate_score,
             min_confidence: self.min_confidence,
             ocr_views: self.ocr_views.max(1),
+            fuse_below: self.fuse_below,
             decode: crate::plate::DecodeOptions {
                 local_codes: crate::plate::CodeSet::of(&self.local_codes),
                 local_log_bonus: if self.local_codes.is_empty() {

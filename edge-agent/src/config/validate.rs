@@ -740,6 +740,13 @@ impl Validator<'_> {
                 );
             }
         }
+        if p.fuse_below.is_nan() || p.fuse_below < 0.0 {
+            self.error(
+                &at("fuse_below"),
+                format!("fuse_below = {} is not a confidence of 0 or more", p.fuse_below),
+                "0 trusts every valid slot read, 0.9 (the default) fuses doubtful ones, above 1 fuses all",
+            );
+        }
         if !(1..=6).contains(&p.ocr_views) {
             self.error(
                 &at("ocr_views"),

@@ -215,6 +215,16 @@ impl Model {
         self.total
     }
 
+    /// `fixed_height` models: pad rows to a multiple of `multiple` and at least `min` pixels
+    /// instead of the manifest's `min_width` (see `Preprocessor::set_fixed_height_width`).
+    pub fn set_fixed_height_width(
+        &mut self,
+        min: u32,
+        multiple: u32,
+    ) -> Result<(), InferenceError> {
+        self.pre.set_fixed_height_width(min, multiple)
+    }
+
     pub fn reset_totals(&mut self) {
         self.total = StageTimes::default();
     }

@@ -94,6 +94,9 @@ pub struct Preprocessor {
     lut: [[f32; 256]; 3],
     pad_norm: [f32; 3],
     batch: InputBatch,
+    /// `fixed_height`: the caller's (minimum width, width multiple) replacing the manifest's
+    /// `min_width` (see [`Preprocessor::set_fixed_height_width`]).
+    width_rule: Option<(u32, u32)>,
 }
 
 impl Preprocessor {
@@ -134,7 +137,27 @@ impl Preprocessor {
             lut,
             pad_norm,
             batch: InputBatch::new(spec.dtype),
+            width_rule: None,
         })
+    }
+
+    /// `fixed_height` only: pad each row's resized width up to a multiple of `multiple` and at
+    /// least `min`, instead of the manifest's `min_width`. A reader that knows its rows are short
+    /// (plate text rows at ~2.5:1) uses this to skip hundreds of columns of padding; the manifest's
+    /// value stays what the reference pipeline (and the golden tests) use.
+    pub fn set_fixed_height_width(
+        &mut self,
+        min: u32,
+        multiple: u32,
+    ) -> Result<(), InferenceError> {
+        if self.spec.resize != ResizeMode::FixedHeight {
+            return Err(InferenceError::Spec(format!(
+                "input `{}`: a row width rule needs resize = fixed_height",
+                self.spec.name
+            )));
+        }
+        self.width_rule = Some((min.max(1), multiple.max(1)));
+        Ok(())
     }
 
     /// Sizes computed in f64, as the reference (Python) does: an exact integer product must not
@@ -175,7 +198,12 @@ impl Preprocessor {
             ResizeMode::Stretch => fixed(fw, fh, 0, 0, fw as f64 / wf, fh as f64 / hf),
             ResizeMode::FixedHeight => {
                 let rw = ((fh as f64 * wf / hf).ceil() as u32).max(1);
-                let tw = rw.max(s.min_width.unwrap_or(0));
+                let tw = match self.width_rule {
+                    Some((min, multiple)) => {
+                        rw.div_ceil(multiple).saturating_mul(multiple).max(min)
+                    }
+                    None => rw.max(s.min_width.unwrap_or(0)),
+                };
                 Plan {
                     tensor_w: tw,
                     ..fixed(rw, fh, 0, 0, rw as f64 / wf, fh as f64 / hf)
@@ -420,6 +448,23 @@ mod tests {
             (v[second + 95] + 1.0).abs() < 1e-6 && v[second + 96].abs() < 1e-6,
             "96 image columns, then pad normalised to 0"
         );
+    }
+
+    #[test]
+    fn a_row_width_rule_replaces_min_width() {
+        let mut s = spec(ResizeMode::FixedHeight, None, Some(48));
+        s.min_width = Some(320);
+        let mut p = Preprocessor::new(&s).unwrap();
+        // 62x24 -> 124 px at height 48: the manifest pads to 320, the rule to 128 (multiple of 8).
+        let row = RgbImage::from_pixel(62, 24, image::Rgb([9, 9, 9]));
+        assert_eq!(p.prepare(&[(&row, None)]).unwrap().shape, [1, 3, 48, 320]);
+        p.set_fixed_height_width(32, 8).unwrap();
+        assert_eq!(p.prepare(&[(&row, None)]).unwrap().shape, [1, 3, 48, 128]);
+        // A tiny row gets the rule's minimum.
+        let dot = RgbImage::from_pixel(4, 24, image::Rgb([9, 9, 9]));
+        assert_eq!(p.prepare(&[(&dot, None)]).unwrap().shape, [1, 3, 48, 32]);
+        let mut fixed = Preprocessor::new(&spec(ResizeMode::Stretch, Some(8), Some(8))).unwrap();
+        assert!(fixed.set_fixed_height_width(32, 8).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub mod symbols;
 pub mod vote;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use ctc::{CtcError, CtcLabelMap, CtcLattice, decode_ctc};
 pub use decode::{
