@@ -10,95 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tls::{chmod, make_certs, need, sh};
 use common::*;
-
-fn need(tool: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let p = Path::new(dir).join(tool);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{tool} is missing; scripts/test.sh installs it (mosquitto, openssl)");
-}
-
-fn sh(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn chmod(p: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// A CA, a second unrelated CA, and a server certificate for localhost signed by the first.
-fn make_certs(dir: &Path) {
-    let openssl = need("openssl");
-    let run = |args: &[&str]| sh(Command::new(&openssl).current_dir(dir).args(args));
-    for name in ["ca", "wrong-ca"] {
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-    }
-    std::fs::write(
-        dir.join("server.ext"),
-        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "30",
-        "-out",
-        "server.crt",
-        "-extfile",
-        "server.ext",
-    ]);
-    for e in std::fs::read_dir(dir).unwrap() {
-        chmod(&e.unwrap().path(), 0o644);
-    }
-}
 
 /// mosquitto with one TLS listener that wants a user name and password.
 struct Broker {
@@ -181,7 +94,7 @@ fn setup() -> (tempfile::TempDir, Broker) {
     let dir = tempfile::tempdir().unwrap();
     // mosquitto drops root and must read the files.
     chmod(dir.path(), 0o777);
-    make_certs(dir.path());
+    make_certs(dir.path(), &[]);
     std::fs::write(dir.path().join("password.txt"), "s3cret-probe\n").unwrap();
     let broker = Broker::start(dir.path());
     (dir, broker)

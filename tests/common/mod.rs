@@ -64,3 +64,4 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 pub mod rtsp;
+pub mod tls;
