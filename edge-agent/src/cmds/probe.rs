@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
+use edge_agent::config::{
+    self, CameraConfig, LoadedConfig, RuntimeConfig, Severity, ValidateOptions,
+};
 use edge_agent::events::TimeSync;
 use edge_agent::health::analysis::{Grey, measure};
 use edge_agent::inference::{Model, RgbImage};
@@ -443,77 +445,53 @@ fn probe_models(loaded: &LoadedConfig, sample: Option<&Frame>) -> Vec<Row> {
         };
     for (role, name) in cfg.models.roles() {
         let target = format!("{role} {name}");
-        let manifest = match set.require(name) {
-            Ok(m) => m,
-            Err(e) => {
-                rows.push(row(
-                    "model",
-                    target,
-                    Verdict::Fail,
-                    one_line(&e.to_string()),
-                ));
-                continue;
-            }
-        };
-        let files = match store.verify(manifest) {
-            Ok(f) => f,
-            Err(e) => {
-                rows.push(row(
-                    "model",
-                    target,
-                    Verdict::Fail,
-                    one_line(&e.to_string()),
-                ));
-                continue;
-            }
-        };
-        if let Some(bad) = files.iter().find(|f| f.state != FileState::Ok) {
-            rows.push(row(
-                "model",
-                target,
-                Verdict::Fail,
-                one_line(&bad.to_string()),
-            ));
-            continue;
-        }
-        let sha = &manifest.sha256[..manifest.sha256.len().min(12)];
-        if !lib {
-            rows.push(row(
-                "model",
-                target,
-                Verdict::Fail,
-                format!("sha256 {sha} verified; not run (no ONNX Runtime)"),
-            ));
-            continue;
-        }
-        let t0 = Instant::now();
-        let result = Model::load(manifest, &store, &rt).and_then(|mut m| {
-            let loaded_in = t0.elapsed();
-            let t1 = Instant::now();
-            m.infer(&[(&image, None)])?;
-            Ok((loaded_in, t1.elapsed(), m.provider()))
-        });
-        rows.push(match result {
-            Ok((load, run, provider)) => row(
-                "model",
-                target,
-                Verdict::Pass,
-                format!(
-                    "sha256 {sha} verified; loaded in {:.0} ms, one inference on {from} in {:.0} ms ({})",
-                    load.as_secs_f64() * 1e3,
-                    run.as_secs_f64() * 1e3,
-                    provider.as_str()
-                ),
-            ),
-            Err(e) => row(
-                "model",
-                target,
-                Verdict::Fail,
-                format!("sha256 {sha} verified; {}", one_line(&e.to_string())),
-            ),
+        let probed = probe_model(&set, &store, &rt, name, lib, &image, from);
+        rows.push(match probed {
+            Ok((verdict, detail)) => row("model", target, verdict, detail),
+            Err(e) => row("model", target, Verdict::Fail, one_line(&e)),
         });
     }
     rows
+}
+
+/// One model's row: manifest known, files verified, then (with ONNX Runtime) loaded and run once on
+/// `image`. An error is the detail of a failed row.
+fn probe_model(
+    set: &ManifestSet,
+    store: &ModelStore,
+    rt: &RuntimeConfig,
+    name: &str,
+    lib: bool,
+    image: &RgbImage,
+    from: &str,
+) -> Result<(Verdict, String), String> {
+    let manifest = set.require(name).map_err(|e| e.to_string())?;
+    let files = store.verify(manifest).map_err(|e| e.to_string())?;
+    if let Some(bad) = files.iter().find(|f| f.state != FileState::Ok) {
+        return Err(bad.to_string());
+    }
+    let sha = &manifest.sha256[..manifest.sha256.len().min(12)];
+    if !lib {
+        return Err(format!("sha256 {sha} verified; not run (no ONNX Runtime)"));
+    }
+    let t0 = Instant::now();
+    let (load, run, provider) = Model::load(manifest, store, rt)
+        .and_then(|mut m| {
+            let loaded_in = t0.elapsed();
+            let t1 = Instant::now();
+            m.infer(&[(image, None)])?;
+            Ok((loaded_in, t1.elapsed(), m.provider()))
+        })
+        .map_err(|e| format!("sha256 {sha} verified; {e}"))?;
+    Ok((
+        Verdict::Pass,
+        format!(
+            "sha256 {sha} verified; loaded in {:.0} ms, one inference on {from} in {:.0} ms ({})",
+            load.as_secs_f64() * 1e3,
+            run.as_secs_f64() * 1e3,
+            provider.as_str()
+        ),
+    ))
 }
 
 /// A real connection with the configured TLS and credentials, up to the CONNACK.
