@@ -101,6 +101,7 @@ classes = ["car", "motorcycle", "bus", "truck"]
         url: url.into(),
         target_fps: 10.0,
         role: CameraRole::Scene,
+        decoding: Default::default(),
         rules,
     }
 }

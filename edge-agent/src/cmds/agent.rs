@@ -179,6 +179,7 @@ pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> C
         url: url.map_or_else(|| cam.url.clone(), str::to_string),
         target_fps: fps.unwrap_or(cam.target_fps),
         role: cam.role,
+        decoding: cam.decoding(),
         rules,
     }
 }

@@ -227,6 +227,7 @@ fn probe_camera(
         stall_timeout: timeout,
         realtime: false,
         stop: stop.clone(),
+        decoding: cam.decoding(),
         ..SourceOptions::default()
     };
     let url = cam.url.clone();

@@ -381,6 +381,15 @@ pub struct CameraConfig {
     /// Set false to keep a camera configured but not opened. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// How the stream or file is decoded: `builtin` (retina + openh264, H.264 only) or
+    /// `gstreamer` (H.265 and hardware decoders; needs a binary built with the `gstreamer`
+    /// feature). Default `builtin`.
+    #[serde(default)]
+    pub decoder: DecoderKind,
+    /// GStreamer decoder element for `decoder = "gstreamer"`, e.g. `nvv4l2decoder` (Jetson; its
+    /// output goes through `nvvidconv`) or `avdec_h265`. Default: none, `decodebin` chooses.
+    #[serde(default)]
+    pub gst_decoder: Option<String>,
     /// `[w, h]` of the camera's frames; zones, lines and calibration points are checked against
     /// it. Default: none (not checked).
     #[serde(default)]
@@ -404,6 +413,29 @@ pub struct CameraConfig {
 
 fn default_fps() -> f64 {
     5.0
+}
+
+impl CameraConfig {
+    /// The decoder the source uses for this camera.
+    pub fn decoding(&self) -> crate::source::Decoding {
+        match self.decoder {
+            DecoderKind::Builtin => crate::source::Decoding::Builtin,
+            DecoderKind::Gstreamer => crate::source::Decoding::Gstreamer {
+                element: self.gst_decoder.clone(),
+            },
+        }
+    }
+}
+
+/// Which decoder a camera uses.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// retina + openh264: H.264 only, no system libraries.
+    #[default]
+    Builtin,
+    /// GStreamer (cargo feature `gstreamer`).
+    Gstreamer,
 }
 
 /// What a camera is for.

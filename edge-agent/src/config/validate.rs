@@ -342,7 +342,49 @@ impl Validator<'_> {
                 );
             }
             self.camera_url(&at("url"), &cam.url);
+            self.camera_decoder(i, cam);
             self.camera_rules(i, cam);
+        }
+    }
+
+    /// `decoder` and `gst_decoder`: the GStreamer path must be built in; its element must be a
+    /// name, and (with the feature) is looked up on this machine.
+    fn camera_decoder(&mut self, i: usize, cam: &CameraConfig) {
+        let at = |k| [Key("cameras"), Index(i), Key(k)];
+        if cam.decoder == DecoderKind::Gstreamer && !cfg!(feature = "gstreamer") {
+            self.error(
+                &at("decoder"),
+                "decoder = \"gstreamer\" but this binary was built without the `gstreamer` feature",
+                "use an edge-agent built with `--features gstreamer` (needs libgstreamer1.0-dev and libgstreamer-plugins-base1.0-dev), or decoder = \"builtin\" for H.264 cameras",
+            );
+        }
+        let Some(element) = &cam.gst_decoder else {
+            return;
+        };
+        if cam.decoder != DecoderKind::Gstreamer {
+            self.warn(
+                &at("gst_decoder"),
+                format!("gst_decoder = \"{element}\" is set but decoder is not \"gstreamer\""),
+                "set decoder = \"gstreamer\" to use it, or remove gst_decoder",
+            );
+            return;
+        }
+        if !crate::source::is_element_name(element) {
+            self.error(
+                &at("gst_decoder"),
+                format!("gst_decoder = \"{element}\" is not a GStreamer element name"),
+                "give one element name such as \"nvv4l2decoder\" or \"avdec_h265\" (letters, digits, '_' and '-'), or leave it out to let decodebin choose",
+            );
+            return;
+        }
+        #[cfg(feature = "gstreamer")]
+        if let Some(problem) = crate::source::gstreamer_element_problem(element) {
+            // Like a missing file: the config may be written for another device (a Jetson).
+            self.warn(
+                &at("gst_decoder"),
+                problem,
+                "check on the device with `gst-inspect-1.0` that the element exists",
+            );
         }
     }
 

@@ -472,6 +472,7 @@ mod tests {
             url: "rtsp://new/x".into(),
             target_fps: fps,
             role: c.role,
+            decoding: c.decoding(),
             rules: (!c.zones.is_empty()).then(|| Box::new(c.clone())),
         };
         hub.cameras_changed(&[spec(&with_zone, 8.0), spec(&cam("c", ""), 2.0)]);

@@ -28,6 +28,8 @@ pub struct CameraSpec {
     pub url: String,
     pub target_fps: f64,
     pub role: CameraRole,
+    /// How its stream or file is decoded (`decoder`, `gst_decoder`).
+    pub decoding: source::Decoding,
     /// The camera's config when it has zones, lines or rules.
     pub rules: Option<Box<CameraConfig>>,
 }
@@ -369,6 +371,7 @@ impl Pipeline {
     ) -> Result<Box<dyn FrameSource>, PipelineError> {
         let mut so = self.opts.source.clone();
         so.stop = stop.clone();
+        so.decoding = spec.decoding.clone();
         let src = source::open(&spec.url, &so).map_err(|e| PipelineError::Source {
             camera: spec.id.clone(),
             source: e,
@@ -477,7 +480,10 @@ impl Pipeline {
             return Err(format!("camera id `{}` appears twice", dup.id));
         }
         let same_source = |a: &CameraSpec, b: &CameraSpec| {
-            a.url == b.url && a.target_fps == b.target_fps && a.role == b.role
+            a.url == b.url
+                && a.target_fps == b.target_fps
+                && a.role == b.role
+                && a.decoding == b.decoding
         };
         // Prepare everything that can fail, changing nothing yet.
         let mut to_start = Vec::new();

@@ -31,6 +31,12 @@ pub enum SourceError {
         what: &'static str,
         feature: &'static str,
     },
+    #[error("{place}: the GStreamer element `{element}` is not installed; {hint}")]
+    MissingElement {
+        place: String,
+        element: String,
+        hint: String,
+    },
     #[error("{place}: the capture thread stopped unexpectedly: {reason}")]
     Worker { place: String, reason: String },
 }

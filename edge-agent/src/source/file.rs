@@ -72,14 +72,18 @@ impl Mp4Source {
             .iter()
             .find(|t| matches!(t.media_type(), Ok(MediaType::H264)))
         else {
-            let found = video
-                .first()
-                .and_then(|t| t.media_type().ok())
-                .map_or("no video track".to_string(), |m| {
-                    format!("a {m} video track")
-                });
+            let found = match video.first().map(|t| t.media_type()) {
+                None => "no video track".to_string(),
+                Some(Ok(MediaType::H265)) => "an H.265 video track".to_string(),
+                Some(Ok(m)) => format!("a {m} video track"),
+                // The mp4 reader knows avc1, hev1 and vp09 only; `hvc1` is the other H.265 tag.
+                Some(Err(_)) => {
+                    "a video track in a codec the mp4 reader does not know (H.265 `hvc1`?)"
+                        .to_string()
+                }
+            };
             return Err(container(format!(
-                "has {found}; only H.264 is decoded (transcode with `ffmpeg -i IN -c:v libx264 OUT.mp4`)"
+                "has {found}; the built-in decoder reads H.264 only: set decoder = \"gstreamer\" on the camera (an edge-agent built with `--features gstreamer`), or transcode with `ffmpeg -i IN -c:v libx264 OUT.mp4`"
             )));
         };
         let avc1 = track

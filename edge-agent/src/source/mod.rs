@@ -7,6 +7,8 @@ mod backoff;
 mod error;
 mod file;
 mod folder;
+#[cfg(feature = "gstreamer")]
+mod gst;
 mod h264;
 mod pool;
 mod rtsp;
@@ -137,6 +139,22 @@ pub struct SourceOptions {
     pub folder_fps: f64,
     /// Set to make blocking calls return promptly (`Ok(None)`) on shutdown.
     pub stop: Arc<AtomicBool>,
+    /// How RTSP streams and video files are decoded (the camera's `decoder`).
+    pub decoding: Decoding,
+}
+
+/// Which decoder turns RTSP streams and video files into pictures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Decoding {
+    /// retina + openh264 (RTSP) and the mp4 reader + openh264 (files): H.264 only, no system
+    /// libraries needed.
+    #[default]
+    Builtin,
+    /// A GStreamer pipeline (cargo feature `gstreamer`): H.265 and hardware decoders.
+    Gstreamer {
+        /// Decoder element, e.g. `nvv4l2decoder`; `None` lets `decodebin` choose.
+        element: Option<String>,
+    },
 }
 
 impl Default for SourceOptions {
@@ -149,15 +167,22 @@ impl Default for SourceOptions {
             realtime: false,
             folder_fps: 10.0,
             stop: Arc::new(AtomicBool::new(false)),
+            decoding: Decoding::Builtin,
         }
     }
 }
 
 /// Opens a source by URL: `rtsp://` → RTSP, `v4l2:///dev/videoN` → V4L2 camera, a directory →
-/// image folder, an `.mp4`/`.mov` file → file. Connection problems of live sources are not errors
-/// here: they come later as [`StreamStatus`] items while the source retries.
+/// image folder, an `.mp4`/`.mov` file → file. With [`Decoding::Gstreamer`], RTSP streams and
+/// files of any container GStreamer reads go through GStreamer instead. Connection problems of
+/// live sources are not errors here: they come later as [`StreamStatus`] items while the source
+/// retries.
 pub fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
     let lower = url.to_ascii_lowercase();
+    let gstreamer = matches!(opts.decoding, Decoding::Gstreamer { .. });
+    if gstreamer && lower.starts_with("rtsp://") {
+        return open_gstreamer(url, opts);
+    }
     if lower.starts_with("rtsp://") {
         return Ok(Box::new(rtsp::RtspSource::open(url, opts)?));
     }
@@ -178,6 +203,9 @@ pub fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Sou
     if meta.is_dir() {
         return Ok(Box::new(folder::FolderSource::open(path, opts)?));
     }
+    if gstreamer {
+        return open_gstreamer(url, opts);
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -188,6 +216,39 @@ pub fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Sou
             place: redact_url(url),
         }),
     }
+}
+
+/// An RTSP URL or a file through GStreamer, or the error saying the feature is not built in.
+fn open_gstreamer(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+    #[cfg(feature = "gstreamer")]
+    {
+        Ok(Box::new(gst::GstSource::open(url, opts)?))
+    }
+    #[cfg(not(feature = "gstreamer"))]
+    {
+        let _ = opts;
+        Err(SourceError::FeatureMissing {
+            place: redact_url(url),
+            what: "GStreamer decoding (`decoder = \"gstreamer\"`)",
+            feature: "gstreamer",
+        })
+    }
+}
+
+/// Whether `name` can be a GStreamer element name (`gst_decoder` goes into a pipeline
+/// description, so nothing but a name may pass).
+pub fn is_element_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Why a GStreamer decoder element cannot be used on this machine, or `None` when it is
+/// installed. `check` warns with this (the config may be written for another device).
+#[cfg(feature = "gstreamer")]
+pub fn gstreamer_element_problem(element: &str) -> Option<String> {
+    gst::element_problem(element)
 }
 
 /// The URL with any password replaced by `***`, for logs and messages.

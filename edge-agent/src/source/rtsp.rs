@@ -151,7 +151,7 @@ impl Drop for RtspSource {
 }
 
 /// Undoes URL percent-encoding of user names and passwords (`p%40ss` → `p@ss`).
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -306,7 +306,7 @@ impl Worker {
             .to_ascii_lowercase();
         if encoding != "h264" {
             return Err(End::Failed(format!(
-                "the camera sends {encoding}; only H.264 is decoded here: set the camera's stream to H.264 (H.265 decoding is not built in)"
+                "the camera sends {encoding}; the built-in decoder reads H.264 only: set decoder = \"gstreamer\" on the camera (an edge-agent built with `--features gstreamer`), or set the camera's stream to H.264"
             )));
         }
         let setup = SetupOptions::default()
