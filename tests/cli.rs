@@ -698,3 +698,37 @@ fn tract_backend_with_a_gpu_provider_is_refused_at_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn gstreamer_decoder_is_checked_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "gst.toml",
+        &format!(
+            "{HEAD}[[cameras]]\nid = \"a\"\nurl = \"rtsp://h/x\"\ndecoder = \"gstreamer\"\ngst_decoder = \"nvv4l2decoder ! fakesink\"\n\n[[cameras]]\nid = \"b\"\nurl = \"rtsp://h/y\"\ngst_decoder = \"avdec_h265\"\n"
+        ),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    // A binary without the feature must say so rather than fail when the camera opens.
+    assert_eq!(
+        err.contains(&format!(
+            "{}:8:11: error: decoder = \"gstreamer\" but this binary was built without the `gstreamer` feature",
+            cfg.display()
+        )),
+        !cfg!(feature = "gstreamer"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:9:15: error:", cfg.display()))
+            && err.contains("is not a GStreamer element name"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:14:15: warning:", cfg.display()))
+            && err.contains("decoder is not \"gstreamer\""),
+        "{err}"
+    );
+}

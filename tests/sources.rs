@@ -146,6 +146,42 @@ fn truncated_mp4_is_a_clear_error() {
 }
 
 #[test]
+fn h265_mp4_with_the_builtin_decoder_says_to_use_gstreamer() {
+    // Both mp4 tags of H.265: `hev1` (ffmpeg's default) and `hvc1` (Apple, many NVR exports),
+    // which the mp4 reader does not know at all.
+    let dir = tempfile::tempdir().unwrap();
+    for tag in ["hev1", "hvc1"] {
+        let out = dir.path().join(format!("{tag}.mp4"));
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(footage("video/vn_citycam_haiphong.mp4"))
+            .args([
+                "-an",
+                "-frames:v",
+                "5",
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+            ])
+            .args(["-x265-params", "log-level=error", "-tag:v", tag])
+            .arg(&out)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run ffmpeg ({e}); scripts/test.sh installs it"));
+        assert!(status.success(), "ffmpeg could not make the {tag} clip");
+        let place = out.display().to_string();
+        let err = source::open(&place, &SourceOptions::default())
+            .err()
+            .expect("the built-in decoder must refuse H.265")
+            .to_string();
+        eprintln!("{err}");
+        assert!(err.contains(&place), "{err}");
+        assert!(err.contains("H.265"), "{err}");
+        assert!(err.contains("decoder = \"gstreamer\""), "{err}");
+    }
+}
+
+#[test]
 fn realtime_files_are_paced_and_stop_promptly() {
     let path = footage("video/vn_citycam_haiphong_cbp640_10fps.mp4");
     let opts = SourceOptions {

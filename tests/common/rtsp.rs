@@ -17,11 +17,18 @@ pub struct RtspServer {
     pub port: u16,
     mount: String,
     file: PathBuf,
+    codec: &'static str,
 }
 
 impl RtspServer {
-    /// Serves `file` at `rtsp://127.0.0.1:<free port>/<mount>` and waits until it answers.
+    /// Serves the H.264 track of `file` at `rtsp://127.0.0.1:<free port>/<mount>` and waits until
+    /// it answers.
     pub fn start(file: &Path, mount: &str) -> Self {
+        Self::start_codec(file, mount, "h264")
+    }
+
+    /// [`RtspServer::start`] for a clip in `codec` (`h264` or `h265`).
+    pub fn start_codec(file: &Path, mount: &str, codec: &'static str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("pick a free port")
@@ -31,6 +38,7 @@ impl RtspServer {
             port,
             mount: mount.to_string(),
             file: file.to_path_buf(),
+            codec,
         };
         s.restart();
         s
@@ -69,6 +77,7 @@ impl RtspServer {
             .args(["--port", &self.port.to_string(), "--mount", &self.mount])
             .arg("--file")
             .arg(&self.file)
+            .args(["--codec", self.codec])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -729,7 +729,7 @@ fn error_text(e: &gst::message::Error, missing: Option<&str>) -> String {
             "gstreamer1.0-libav (avdec_h264, avdec_h265)"
         };
         text = format!(
-            "GStreamer has no element for {what}: install {package}, or name an installed decoder in the camera's gst_decoder"
+            "GStreamer found no {what}: install {package}, or name an installed decoder in the camera's gst_decoder"
         );
     }
     text

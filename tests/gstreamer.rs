@@ -1,0 +1,304 @@
+//! The `gstreamer` feature end to end (`cargo test -p edge-agent --features gstreamer --test
+//! gstreamer`): an H.265 copy of the Hải Phòng clip, made with ffmpeg at test time, decoded through
+//! the GStreamer source (every frame, with the H.264 original's timestamps), `edge-agent replay`
+//! on it tracking about as many vehicles as on the original, a live H.265 RTSP camera on 127.0.0.1
+//! that is killed and restarted, and a machine without gstreamer1.0-libav.
+#![cfg(feature = "gstreamer")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use edge_agent::source::{
+    self, Decoding, Frame, FrameSource, SourceItem, SourceOptions, StreamStatus,
+};
+use serde_json::Value;
+
+fn city_clip() -> PathBuf {
+    let p = shared_dir().join("footage/video/vn_citycam_haiphong.mp4");
+    assert!(p.is_file(), "missing footage {}", p.display());
+    p
+}
+
+/// The whole clip as H.265 (libx265, same pictures and timestamps, limited range: see
+/// `source/gst.rs`), made once per test run under the target's temp folder.
+fn h265_clip() -> &'static Path {
+    static CLIP: OnceLock<PathBuf> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gstreamer");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("haiphong_h265.mp4");
+        let part = dir.join("haiphong_h265.part.mp4");
+        let started = Instant::now();
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(city_clip())
+            .args(["-an", "-fps_mode", "passthrough", "-c:v", "libx265"])
+            .args(["-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .args(["-x265-params", "log-level=error"])
+            .arg(&part)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run ffmpeg ({e}); scripts/test.sh installs it"));
+        assert!(status.success(), "ffmpeg could not make the H.265 clip");
+        std::fs::rename(&part, &out).unwrap();
+        eprintln!("H.265 clip made in {:?}", started.elapsed());
+        out
+    })
+}
+
+fn gst_opts() -> SourceOptions {
+    SourceOptions {
+        decoding: Decoding::Gstreamer { element: None },
+        backoff_min: Duration::from_millis(250),
+        backoff_max: Duration::from_secs(1),
+        stall_timeout: Duration::from_secs(3),
+        ..SourceOptions::default()
+    }
+}
+
+fn read_all(src: &mut dyn FrameSource) -> (String, Vec<Frame>) {
+    let mut description = String::new();
+    let mut frames = Vec::new();
+    while let Some(item) = src.next_item().unwrap() {
+        match item {
+            SourceItem::Frame(f) => frames.push(f),
+            SourceItem::Status(StreamStatus::Connected { description: d }) => description = d,
+            SourceItem::Status(s) => panic!("a file reports no {s:?}"),
+        }
+    }
+    (description, frames)
+}
+
+#[test]
+fn h265_file_decodes_every_frame_with_the_originals_timestamps() {
+    let clip = h265_clip();
+    let started = Instant::now();
+    let mut src = source::open(clip.to_str().unwrap(), &gst_opts()).unwrap();
+    let (description, frames) = read_all(src.as_mut());
+    let took = started.elapsed();
+    eprintln!(
+        "H.265 1006x720: {} frames in {took:?} = {:.0} fps (open, decode, RGB, copy): {description}",
+        frames.len(),
+        frames.len() as f64 / took.as_secs_f64()
+    );
+    assert!(description.contains("avdec_h265"), "{description}");
+    let mut original = source::open(city_clip().to_str().unwrap(), &SourceOptions::default())
+        .expect("the built-in decoder reads the H.264 original");
+    let (_, want) = read_all(original.as_mut());
+    assert_eq!(frames.len(), 142);
+    assert_eq!(frames.len(), want.len());
+    for (i, (f, w)) in frames.iter().zip(&want).enumerate() {
+        assert_eq!(f.seq, i as u64);
+        assert_eq!((f.width, f.height), (1006, 720));
+        assert_eq!(f.rgb.len(), 1006 * 720 * 3);
+        let skew = f.stream_time.abs_diff(w.stream_time);
+        assert!(
+            skew <= Duration::from_millis(1),
+            "frame {i}: {:?} vs the original's {:?}",
+            f.stream_time,
+            w.stream_time
+        );
+    }
+    assert!(
+        frames
+            .windows(2)
+            .all(|p| p[1].stream_time > p[0].stream_time)
+    );
+    assert_eq!(src.counters().frames, 142);
+}
+
+/// `edge-agent replay --json --no-plates` with `configs/junction-rules.toml`, the camera's
+/// `decoder` set as given; the summary's camera.
+fn replay(video: &Path, decoder: &str) -> Value {
+    ort_lib();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_root().join("configs/junction-rules.toml")).unwrap();
+    let text = text.replacen(
+        "[[cameras]]\n",
+        &format!("[[cameras]]\ndecoder = \"{decoder}\"\n"),
+        1,
+    );
+    let config = dir.path().join("junction.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = run(bin()
+        .args(["replay", "--json", "--no-plates", "--config"])
+        .arg(&config)
+        .arg(video));
+    assert!(out.status.success(), "replay failed: {}", stderr(&out));
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).expect("summary JSON");
+    summary["cameras"][0].clone()
+}
+
+#[test]
+fn replay_of_the_h265_copy_tracks_as_many_vehicles_as_the_h264_original() {
+    let h265 = replay(h265_clip(), "gstreamer");
+    let h264 = replay(&city_clip(), "builtin");
+    eprintln!(
+        "tracks: H.265 through GStreamer {}, H.264 built-in {}",
+        h265["tracks"], h264["tracks"]
+    );
+    assert_eq!(h265["frames_decoded"], 142, "{h265}");
+    assert_eq!(h265["frames_processed"], h264["frames_processed"]);
+    assert_eq!(h265["decode_errors"], 0, "{h265}");
+    let (a, b) = (
+        h265["tracks"].as_u64().unwrap(),
+        h264["tracks"].as_u64().unwrap(),
+    );
+    assert!(a >= 15, "{h265}");
+    // Same scene, re-encoded: the tracker may split or merge a track or two.
+    assert!(
+        a.abs_diff(b) <= (b / 5).max(3),
+        "H.265 {a} vs H.264 {b} tracks"
+    );
+}
+
+#[test]
+fn a_live_h265_camera_streams_and_survives_a_restart() {
+    let mut server = common::rtsp::RtspServer::start_codec(h265_clip(), "/cam", "h265");
+    let limit = Duration::from_secs(15);
+
+    // The built-in decoder cannot, and says what to do.
+    let mut builtin = source::open(&server.url(), &SourceOptions::default()).unwrap();
+    match next_within(builtin.as_mut(), limit, "Disconnected (built-in)") {
+        SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+            assert!(reason.contains("h265"), "{reason}");
+            assert!(reason.contains("decoder = \"gstreamer\""), "{reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    drop(builtin);
+
+    let mut src = source::open(&server.url(), &gst_opts()).unwrap();
+    let opened = Instant::now();
+    match next_within(src.as_mut(), limit, "Connected") {
+        SourceItem::Status(StreamStatus::Connected { description }) => {
+            eprintln!("connected in {:?}: {description}", opened.elapsed());
+            assert!(description.contains("avdec_h265"), "{description}");
+            assert!(description.contains("RTSP"), "{description}");
+        }
+        other => panic!("expected Connected first, got {other:?}"),
+    }
+    let mut before = Vec::new();
+    while before.len() < 10 {
+        match next_within(src.as_mut(), limit, "frame") {
+            SourceItem::Frame(f) => before.push(f),
+            SourceItem::Status(s) => panic!("unexpected {s:?} while streaming"),
+        }
+    }
+    assert_eq!((before[0].width, before[0].height), (1006, 720));
+    for (i, f) in before.iter().enumerate() {
+        assert_eq!(f.seq, i as u64);
+    }
+
+    // Power cut at the camera; back after 2 s on the same port.
+    server.kill();
+    let killed = Instant::now();
+    let mut last_before = before.last().unwrap().clone();
+    loop {
+        match next_within(src.as_mut(), limit, "Disconnected") {
+            SourceItem::Frame(f) => last_before = f,
+            SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+                assert!(reason.contains(&server.url()), "{reason}");
+                break;
+            }
+            SourceItem::Status(StreamStatus::Stalled { .. }) => {}
+            SourceItem::Status(s) => panic!("unexpected {s:?}"),
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(killed.elapsed()));
+    server.restart();
+    let back = Instant::now();
+    loop {
+        match next_within(src.as_mut(), limit, "Connected after restart") {
+            SourceItem::Status(StreamStatus::Connected { .. }) => break,
+            SourceItem::Status(_) => {}
+            SourceItem::Frame(f) => panic!("frame {f:?} while the server was down"),
+        }
+    }
+    eprintln!(
+        "reconnected {:?} after the server came back",
+        back.elapsed()
+    );
+    let mut after = Vec::new();
+    while after.len() < 5 {
+        if let SourceItem::Frame(f) = next_within(src.as_mut(), limit, "frame after restart") {
+            after.push(f);
+        }
+    }
+    assert_eq!(after[0].seq, last_before.seq + 1, "seq has no gaps");
+    // The server was down 2 s; a session's media time is anchored at its first picture's arrival,
+    // which the decoder's frame threads delay by a few frame times, so allow some of that.
+    let gap = after[0].stream_time - last_before.stream_time;
+    assert!(
+        gap >= Duration::from_millis(1500),
+        "stream_time shows the outage: {gap:?}"
+    );
+    assert!(
+        after
+            .windows(2)
+            .all(|w| w[1].stream_time > w[0].stream_time)
+    );
+    let c = src.counters();
+    assert!(c.reconnects >= 1 && c.frames >= 15, "{c:?}");
+}
+
+/// Next item, failing the test if none comes within `limit`.
+fn next_within(src: &mut dyn FrameSource, limit: Duration, what: &str) -> SourceItem {
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < limit, "no {what} within {limit:?}");
+        if let Some(item) = src.next_item().unwrap() {
+            return item;
+        }
+    }
+}
+
+#[test]
+fn without_gstreamer1_0_libav_the_error_names_the_package() {
+    ort_lib();
+    // A plugin folder with what the pipeline needs except a decoder for H.265 (no libav, no
+    // libde265): what a machine without gstreamer1.0-libav has.
+    let system = Path::new("/usr/lib/x86_64-linux-gnu/gstreamer-1.0");
+    assert!(
+        system.is_dir(),
+        "no GStreamer plugins at {}",
+        system.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for name in [
+        "coreelements",
+        "playback",
+        "typefindfunctions",
+        "isomp4",
+        "videoparsersbad",
+        "videoconvertscale",
+        "app",
+    ] {
+        let file = format!("libgst{name}.so");
+        std::os::unix::fs::symlink(system.join(&file), plugins.join(&file)).unwrap();
+    }
+    let config = dir.path().join("gst.toml");
+    std::fs::write(
+        &config,
+        "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[[cameras]]\nid = \"cam\"\nurl = \"x.mp4\"\ndecoder = \"gstreamer\"\n",
+    )
+    .unwrap();
+    let out = run(bin()
+        .args(["replay", "--no-plates", "--config"])
+        .arg(&config)
+        .arg(h265_clip())
+        .env("GST_PLUGIN_SYSTEM_PATH_1_0", &plugins)
+        .env("GST_PLUGIN_PATH_1_0", &plugins)
+        .env("GST_REGISTRY_1_0", dir.path().join("registry.bin")));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("haiphong_h265.mp4"), "{err}");
+    assert!(err.contains("found no H.265"), "{err}");
+    assert!(err.contains("gstreamer1.0-libav"), "{err}");
+}
