@@ -19,6 +19,13 @@ log ".deb: build, install, systemd-analyze verify, remove (packaging/test-deb.sh
 if [ "$(id -u)" -eq 0 ]; then packaging/test-deb.sh; else sudo -E packaging/test-deb.sh; fi
 log "example configs"
 cargo run -q --locked -- check configs/*.toml
+# The `gstreamer` feature (H.265, hardware decoders): its lints and only its own tests, not the whole
+# suite again. ffmpeg makes the H.265 clip; gstreamer1.0-libav brings avdec_h265.
+log "gstreamer feature: clippy and its tests (--features gstreamer)"
+need_apt libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-libav ffmpeg
+cargo clippy -p edge-agent --all-targets --locked --features gstreamer -- -D warnings
+cargo test --locked -p edge-agent --features gstreamer --lib --test gstreamer --test cli -- gst h265 \
+  2>&1 | tee "$CACHE/test-gstreamer.log"
 if [ "${EDGE_AGENT_CROSS:-0}" = 1 ]; then
   # ARM (cross/README.md): the tract backend on x86 (clippy, golden), then each ARM target built and
   # run under qemu-user. Opt-in: the clean cross builds have not yet been measured to fit CI's budget.

@@ -33,4 +33,6 @@ pub const ENABLED_FEATURES: &[&str] = &[
     "tract",
     #[cfg(feature = "v4l2")]
     "v4l2",
+    #[cfg(feature = "gstreamer")]
+    "gstreamer",
 ];
