@@ -375,16 +375,16 @@ impl Validator<'_> {
                 format!("gst_decoder = \"{element}\" is not a GStreamer element name"),
                 "give one element name such as \"nvv4l2decoder\" or \"avdec_h265\" (letters, digits, '_' and '-'), or leave it out to let decodebin choose",
             );
-            return;
-        }
-        #[cfg(feature = "gstreamer")]
-        if let Some(problem) = crate::source::gstreamer_element_problem(element) {
-            // Like a missing file: the config may be written for another device (a Jetson).
-            self.warn(
-                &at("gst_decoder"),
-                problem,
-                "check on the device with `gst-inspect-1.0` that the element exists",
-            );
+        } else {
+            #[cfg(feature = "gstreamer")]
+            if let Some(problem) = crate::source::gstreamer_element_problem(element) {
+                // Like a missing file: the config may be written for another device (a Jetson).
+                self.warn(
+                    &at("gst_decoder"),
+                    problem,
+                    "check on the device with `gst-inspect-1.0` that the element exists",
+                );
+            }
         }
     }
 
