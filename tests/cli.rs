@@ -706,7 +706,7 @@ fn gstreamer_decoder_is_checked_at_its_line() {
         dir.path(),
         "gst.toml",
         &format!(
-            "{HEAD}[[cameras]]\nid = \"a\"\nurl = \"rtsp://h/x\"\ndecoder = \"gstreamer\"\ngst_decoder = \"nvv4l2decoder ! fakesink\"\n\n[[cameras]]\nid = \"b\"\nurl = \"rtsp://h/y\"\ngst_decoder = \"avdec_h265\"\n"
+            "{HEAD}[[cameras]]\nid = \"a\"\nurl = \"rtsp://h/x\"\ndecoder = \"gstreamer\"\ngst_decoder = \"nvv4l2decoder ! fakesink\"\n\n[[cameras]]\nid = \"b\"\nurl = \"rtsp://h/y\"\ngst_decoder = \"avdec_h265\"\n\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://h/z\"\ndecoder = \"gstreamer\"\ngst_decoder = \"nvv4l2decoder\"\n"
         ),
     );
     let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
@@ -729,6 +729,13 @@ fn gstreamer_decoder_is_checked_at_its_line() {
     assert!(
         err.contains(&format!("{}:14:15: warning:", cfg.display()))
             && err.contains("decoder is not \"gstreamer\""),
+        "{err}"
+    );
+    // With the feature, an element missing on this machine is a warning (the config may be for a
+    // Jetson); without it, the camera's decoder line is the error.
+    assert_eq!(
+        err.contains(&format!("{}:20:15: warning: the GStreamer element `nvv4l2decoder` is not installed on this machine", cfg.display())),
+        cfg!(feature = "gstreamer"),
         "{err}"
     );
 }
