@@ -118,7 +118,7 @@ fn check_validates_the_plates_section() {
         &cfg,
         "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[plates]\nreaders = \"fused\"\n\
          min_confidence = 1.5\nlocal_codes = [13]\nrecognizer = \"nope\"\nocr_views = 0\n\
-         fuse_below = -0.5\n",
+         fuse_below = -0.5\ncrops_per_call = 0\n",
     )
     .unwrap();
     let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
@@ -130,6 +130,7 @@ fn check_validates_the_plates_section() {
         (9, "unknown model `nope` for the text recogniser"),
         (10, "ocr_views = 0 is outside 1..=6"),
         (11, "fuse_below = -0.5 is not a confidence of 0 or more"),
+        (12, "crops_per_call = 0 is outside 1..=16"),
     ] {
         assert!(
             err.lines()

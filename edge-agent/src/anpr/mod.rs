@@ -2,9 +2,13 @@
 //! on upscaled vehicle crops (scene camera, finds small far plates), candidates merged, OCR batched,
 //! then grammar-constrained decoding of the OCR's probabilities (`crate::plate`).
 
+pub mod mosaic;
+
 use std::sync::Arc;
 
 use serde::Serialize;
+
+use self::mosaic::Mosaic;
 
 use crate::inference::decode::{iou, nms};
 use crate::inference::{Detection, InferenceError, Model, ModelOutput, Rect, RgbImage};
@@ -54,6 +58,8 @@ pub struct ReaderOptions {
     pub vehicle_labels: Vec<String>,
     /// Vehicle detector score for a crop to be searched.
     pub vehicle_score: f32,
+    /// Vehicle crops packed into one plate-detector call ([`mosaic`]); 1 searches each crop alone.
+    pub crops_per_call: usize,
     /// Grammar decoder settings.
     pub decode: DecodeOptions,
     /// Test-time augmentation: also read slightly inset crops and average the OCR probabilities
@@ -71,6 +77,9 @@ pub struct ReaderOptions {
     pub rec_min_width: Option<u32>,
 }
 
+/// Default [`ReaderOptions::crops_per_call`].
+pub const DEFAULT_CROPS_PER_CALL: usize = 4;
+
 /// Default [`ReaderOptions::fuse_below`].
 pub const DEFAULT_FUSE_BELOW: f32 = 0.9;
 
@@ -85,6 +94,7 @@ impl Default for ReaderOptions {
                 .map(String::from)
                 .to_vec(),
             vehicle_score: 0.3,
+            crops_per_call: DEFAULT_CROPS_PER_CALL,
             decode: DecodeOptions::default(),
             ocr_views: 1,
             fuse_below: DEFAULT_FUSE_BELOW,
@@ -118,6 +128,8 @@ pub struct PlateReader {
     opts: ReaderOptions,
     /// Plates read and plates sent to the recogniser since the last [`PlateReader::take_counts`].
     counts: ReadCounts,
+    /// The canvas vehicle crops are packed into (kept between frames).
+    mosaic: Option<Mosaic>,
 }
 
 /// How many plates the reader read, and how many of them the recogniser also read.
@@ -164,6 +176,7 @@ impl PlateReader {
             recognizer: None,
             opts,
             counts: ReadCounts::default(),
+            mosaic: None,
         })
     }
 
@@ -226,29 +239,8 @@ impl PlateReader {
                 candidates.push(Candidate { det, vehicle: None });
             }
         }
-        if self.opts.mode != PlateMode::FullFrame
-            && let Some(vehicles) = self.vehicle_detector.as_mut()
-        {
-            let found = vehicles.detect(frame, None)?;
-            for v in found.iter().filter(|v| v.score >= self.opts.vehicle_score) {
-                let label = vehicles.label(v.class_id);
-                if !self.opts.vehicle_labels.iter().any(|l| **l == *label) {
-                    continue;
-                }
-                let Some(region) = Rect::covering(v.bbox, frame.width(), frame.height()) else {
-                    continue;
-                };
-                if region.w < 16 || region.h < 16 {
-                    continue;
-                }
-                let kind = vehicle_kind(&label);
-                for det in self.plate_detector.detect(frame, Some(region))? {
-                    candidates.push(Candidate {
-                        det,
-                        vehicle: Some((label.clone(), kind)),
-                    });
-                }
-            }
+        if self.opts.mode != PlateMode::FullFrame {
+            self.search_vehicles(frame, &mut candidates)?;
         }
         candidates.retain(|c| c.det.score >= self.opts.candidate_score);
         let candidates = merge(candidates);
@@ -287,6 +279,78 @@ impl PlateReader {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         Ok(plates)
+    }
+
+    /// The scene-camera pass: vehicles detected, then the plate detector on their crops, several
+    /// crops per call ([`ReaderOptions::crops_per_call`], packed by [`Mosaic`]). A vehicle whose
+    /// plate the full-frame pass already found is not searched again; that plate gets the
+    /// vehicle's kind. Smaller vehicles claim full-frame plates first, so a bus box covering a
+    /// motorbike does not take the motorbike's plate.
+    fn search_vehicles(
+        &mut self,
+        frame: &RgbImage,
+        candidates: &mut Vec<Candidate>,
+    ) -> Result<(), InferenceError> {
+        let Some(vehicles) = self.vehicle_detector.as_mut() else {
+            return Ok(());
+        };
+        let mut crops: Vec<(Rect, Arc<str>, VehicleKind)> = Vec::new();
+        for v in vehicles.detect(frame, None)? {
+            if v.score < self.opts.vehicle_score {
+                continue;
+            }
+            let label = vehicles.label(v.class_id);
+            if !self.opts.vehicle_labels.iter().any(|l| **l == *label) {
+                continue;
+            }
+            let Some(region) = Rect::covering(v.bbox, frame.width(), frame.height()) else {
+                continue;
+            };
+            if region.w >= 16 && region.h >= 16 {
+                let kind = vehicle_kind(&label);
+                crops.push((region, label, kind));
+            }
+        }
+        crops.sort_by_key(|(r, ..)| u64::from(r.w) * u64::from(r.h));
+        let min = self.opts.candidate_score;
+        crops.retain(|(region, label, kind)| {
+            let found = candidates.iter_mut().find(|c| {
+                let (cx, cy) = centre(&c.det.bbox);
+                c.vehicle.is_none() && c.det.score >= min && region.contains(cx, cy)
+            });
+            match found {
+                Some(c) => {
+                    c.vehicle = Some((label.clone(), *kind));
+                    false
+                }
+                None => true,
+            }
+        });
+        if crops.is_empty() {
+            return Ok(());
+        }
+        let input = &self.plate_detector.manifest().input;
+        let (w, h) = (input.width.unwrap_or(640), input.height.unwrap_or(640));
+        let fill = input.pad_value.clamp(0.0, 255.0) as u8;
+        let mosaic = match &mut self.mosaic {
+            Some(m) if m.size() == (w, h) => m,
+            slot => slot.insert(Mosaic::new(w, h, fill)),
+        };
+        for group in crops.chunks(self.opts.crops_per_call.max(1)) {
+            let regions: Vec<Rect> = group.iter().map(|c| c.0).collect();
+            let canvas = mosaic.compose(frame, &regions)?;
+            let found = self.plate_detector.detect(canvas, None)?;
+            // Every plate on a crop, not only the best: a vehicle box may also hold the plate of
+            // the vehicle in front of it, which the full-frame pass missed.
+            for (k, det) in mosaic.assign_all(&found) {
+                let (_, label, kind) = &group[k];
+                candidates.push(Candidate {
+                    det,
+                    vehicle: Some((label.clone(), *kind)),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Plates on vehicles already found (the pipeline's tracked boxes): the plate detector on each
@@ -679,6 +743,10 @@ fn views_of(r: Rect, n: usize) -> Vec<Rect> {
 
 /// One candidate per plate: boxes overlapping by IoU > 0.5 are the same plate; the higher score wins
 /// but keeps the vehicle it was found on.
+fn centre(b: &[f32; 4]) -> (f32, f32) {
+    ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+}
+
 fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let dets: Vec<Detection> = candidates.iter().map(|c| c.det.clone()).collect();
     let kept = nms(dets, 0.5, true);

@@ -61,7 +61,11 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         .as_ref()
         .map(|p| loaded.resolve_path(p));
     if cfg.runtime.backend == config::InferenceBackend::Onnxruntime {
-        let lib = runtime::init(lib_path.as_deref()).context("starting ONNX Runtime")?;
+        let lib = runtime::init_with(
+            lib_path.as_deref(),
+            runtime::SharedThreads::of(&cfg.runtime),
+        )
+        .context("starting ONNX Runtime")?;
         tracing::info!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
     }
     let manifest_dir = cfg

@@ -9,6 +9,7 @@ use edge_agent::inference::{Rect, RgbImage};
 use edge_agent::models::{DecoderSpec, ManifestSet};
 
 use super::detect::load_model;
+use super::resources;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,6 +38,20 @@ pub struct Args {
     /// (each plate mode) and crops/s on plate crops, beside the ONNX Runtime time inside them.
     #[arg(long)]
     plates: Option<PathBuf>,
+    /// With --plates: parallel plate readers, each with its own sessions and `--threads` ONNX
+    /// Runtime threads (the agent's `[runtime] workers`).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// With --plates: only these OCR readers [default: slot and fused].
+    #[arg(long, value_delimiter = ',')]
+    readers: Vec<edge_agent::anpr::Readers>,
+    /// With --plates: only these plate modes [default: full-frame and both].
+    #[arg(long, value_delimiter = ',')]
+    modes: Vec<edge_agent::anpr::PlateMode>,
+    /// Agent config whose `[runtime]` (spin_wait, cpu_arena, ONNX Runtime library) the sessions use;
+    /// `--threads` still sets the intra-op threads.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 fn shared_default(rel: &str) -> anyhow::Result<PathBuf> {
@@ -100,7 +115,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             DecoderSpec::SlotOcr { .. } | DecoderSpec::CtcOcr { .. } | DecoderSpec::Dbnet { .. }
         );
         for &threads in &args.threads {
-            let mut model = load_model(name, None, args.cache_dir.as_ref(), threads)?;
+            let mut model =
+                load_model(name, args.config.as_ref(), args.cache_dir.as_ref(), threads)?;
             let mut batches: Vec<Vec<(&RgbImage, Option<Rect>)>> = Vec::new();
             if !is_ocr {
                 batches.push(vec![(&frame, None)]);
@@ -180,6 +196,94 @@ fn read_files(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// What one timed pass of every worker over its share of the inputs measured.
+#[derive(Default)]
+struct Pass {
+    items: usize,
+    wall: Duration,
+    /// Summed over workers.
+    jpeg: Duration,
+    ort: Duration,
+    cpu: Option<Duration>,
+    recognized: u64,
+    plates: u64,
+}
+
+impl Pass {
+    fn line(&self, what: &str, unit: &str, workers: usize) -> String {
+        let n = self.items as f64;
+        // Per item of wall time on `workers` lanes: the share of the lanes' time spent in ORT.
+        let lanes = self.wall.as_secs_f64() * workers as f64;
+        let cpu = self
+            .cpu
+            .map(|c| format!(", CPU {:.2} ms/{unit}", ms(c) / n))
+            .unwrap_or_default();
+        format!(
+            "{what}: {:.1} {unit}s/s, {:.3} ms/{unit} per worker (JPEG decode {:.2}), ONNX Runtime {:.3} ms/{unit} per worker ({:.0}% of the time){cpu}",
+            n / self.wall.as_secs_f64(),
+            lanes * 1e3 / n,
+            ms(self.jpeg) / n,
+            ms(self.ort) / n,
+            100.0 * self.ort.as_secs_f64() / lanes,
+        )
+    }
+}
+
+/// One worker's share of a timed pass: (items done, JPEG decode time).
+type Work<'a> = dyn Fn(&mut edge_agent::anpr::PlateReader, usize) -> anyhow::Result<(usize, Duration)>
+    + Sync
+    + 'a;
+
+/// Runs `work(reader, worker)` on `workers` threads, each with its own reader built by `build`,
+/// all starting together after `warm_up`; returns the pass with the summed timings.
+fn timed_pass(
+    workers: usize,
+    build: &(dyn Fn() -> anyhow::Result<edge_agent::anpr::PlateReader> + Sync),
+    warm_up: &(dyn Fn(&mut edge_agent::anpr::PlateReader) -> anyhow::Result<()> + Sync),
+    work: &Work,
+) -> anyhow::Result<Pass> {
+    let start = std::sync::Barrier::new(workers + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let start = &start;
+                scope.spawn(move || {
+                    let prepared = build().and_then(|mut r| {
+                        warm_up(&mut r)?;
+                        r.take_model_time();
+                        r.take_counts();
+                        Ok(r)
+                    });
+                    // Every worker reaches the barrier, failed or not, so none waits forever.
+                    start.wait();
+                    let mut reader = prepared?;
+                    let (items, jpeg) = work(&mut reader, w)?;
+                    let counts = reader.take_counts();
+                    Ok::<_, anyhow::Error>((items, jpeg, reader.take_model_time(), counts))
+                })
+            })
+            .collect();
+        start.wait();
+        let (t, cpu0) = (std::time::Instant::now(), resources::process_cpu());
+        let mut pass = Pass::default();
+        for h in handles {
+            let (items, jpeg, ort, counts) = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a bench worker panicked"))??;
+            pass.items += items;
+            pass.jpeg += jpeg;
+            pass.ort += ort;
+            pass.recognized += counts.recognized;
+            pass.plates += counts.plates;
+        }
+        pass.wall = t.elapsed();
+        pass.cpu = resources::process_cpu()
+            .zip(cpu0)
+            .map(|(b, a)| b.saturating_sub(a));
+        Ok(pass)
+    })
+}
+
 fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
     use edge_agent::anpr::{PlateMode, PlateReader, ReaderOptions, Readers};
     use edge_agent::imageio::decode_rgb;
@@ -190,83 +294,111 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
     };
     let crops = read_images(&crops_dir, None)?;
     let threads = args.threads.last().copied().unwrap_or(2);
+    let workers = args.workers.max(1);
     println!(
-        "{} images from {} (JPEG decode included), {} crops, {threads} ONNX Runtime threads",
+        "{} images from {} (JPEG decode included), {} crops; {workers} worker(s) × {threads} ONNX Runtime threads",
         images.len(),
         images_dir.display(),
         crops.len()
     );
     let decode = |b: &[u8]| decode_rgb(b).map_err(|e| anyhow::anyhow!("decoding an image: {e}"));
-    for readers in [Readers::Slot, Readers::Fused] {
-        for mode in [PlateMode::FullFrame, PlateMode::Both] {
-            let load = |name: &str| load_model(name, None, args.cache_dir.as_ref(), threads);
-            let vehicles = (mode != PlateMode::FullFrame)
-                .then(|| load("yolox_nano_coco_416"))
-                .transpose()?;
-            let opts = ReaderOptions {
-                mode,
-                readers,
-                ..ReaderOptions::default()
+    let readers_list = if args.readers.is_empty() {
+        vec![Readers::Slot, Readers::Fused]
+    } else {
+        args.readers.clone()
+    };
+    let modes = if args.modes.is_empty() {
+        vec![PlateMode::FullFrame, PlateMode::Both]
+    } else {
+        args.modes.clone()
+    };
+    let rounds = args.iterations.max(1).div_ceil(images.len()).max(3);
+    for &readers in &readers_list {
+        for &mode in &modes {
+            let build = || -> anyhow::Result<PlateReader> {
+                let load = |name: &str| {
+                    load_model(name, args.config.as_ref(), args.cache_dir.as_ref(), threads)
+                };
+                let vehicles = (mode != PlateMode::FullFrame)
+                    .then(|| load("yolox_nano_coco_416"))
+                    .transpose()?;
+                let opts = ReaderOptions {
+                    mode,
+                    readers,
+                    ..ReaderOptions::default()
+                };
+                let reader = PlateReader::new(
+                    load("vn_plate_det_yolo26n_640_e2e")?,
+                    load("vn_plate_ocr_9x37_64x128")?,
+                    vehicles,
+                    opts,
+                )?;
+                Ok(if readers != Readers::Slot {
+                    reader.with_recognizer(load("ppocrv4_rec")?)?
+                } else {
+                    reader
+                })
             };
-            let mut reader = PlateReader::new(
-                load("vn_plate_det_yolo26n_640_e2e")?,
-                load("vn_plate_ocr_9x37_64x128")?,
-                vehicles,
-                opts,
+            // Image i goes to worker i % workers, every round.
+            let pass = timed_pass(
+                workers,
+                &build,
+                &|r| {
+                    for b in &images {
+                        r.read_frame(&decode(b)?)?;
+                    }
+                    Ok(())
+                },
+                &|r, w| {
+                    let (mut n, mut jpeg) = (0, Duration::ZERO);
+                    for _ in 0..rounds {
+                        for b in images.iter().skip(w).step_by(workers) {
+                            let t0 = std::time::Instant::now();
+                            let img = decode(b)?;
+                            jpeg += t0.elapsed();
+                            r.read_frame(&img)?;
+                            n += 1;
+                        }
+                    }
+                    Ok((n, jpeg))
+                },
             )?;
-            if readers != Readers::Slot {
-                reader = reader.with_recognizer(load("ppocrv4_rec")?)?;
-            }
-            for b in &images {
-                reader.read_frame(&decode(b)?)?; // warm-up
-            }
-            reader.take_model_time();
-            let rounds = args.iterations.max(1).div_ceil(images.len()).max(3);
-            let mut jpeg = Duration::ZERO;
-            let t = std::time::Instant::now();
-            for _ in 0..rounds {
-                for b in &images {
-                    let t0 = std::time::Instant::now();
-                    let img = decode(b)?;
-                    jpeg += t0.elapsed();
-                    reader.read_frame(&img)?;
-                }
-            }
-            let wall = t.elapsed();
-            let ort = reader.take_model_time();
-            let n = (rounds * images.len()) as f64;
             println!(
-                "images {readers:?} {mode:?}: {:.1} images/s, {:.2} ms/image (JPEG decode {:.2}), ONNX Runtime {:.2} ms/image ({:.0}% of the time)",
-                n / wall.as_secs_f64(),
-                ms(wall) / n,
-                ms(jpeg) / n,
-                ms(ort) / n,
-                100.0 * ort.as_secs_f64() / wall.as_secs_f64()
+                "{}",
+                pass.line(&format!("images {readers:?} {mode:?}"), "image", workers)
             );
             if mode == PlateMode::FullFrame {
-                let refs: Vec<&RgbImage> = crops.iter().collect();
-                reader.read_crops(&refs)?;
-                reader.take_model_time();
-                reader.take_counts();
-                let t = std::time::Instant::now();
-                for _ in 0..rounds {
-                    reader.read_crops(&refs)?;
-                }
-                let wall = t.elapsed();
-                let ort = reader.take_model_time();
-                let counts = reader.take_counts();
-                let n = (rounds * crops.len()) as f64;
+                // Crop j goes to worker j % workers, read in one batched call per round.
+                let share = |w: usize| -> Vec<&RgbImage> {
+                    crops.iter().skip(w).step_by(workers).collect()
+                };
+                let pass = timed_pass(
+                    workers,
+                    &build,
+                    &|r| {
+                        r.read_crops(&crops.iter().collect::<Vec<_>>())
+                            .map(drop)
+                            .map_err(Into::into)
+                    },
+                    &|r, w| {
+                        let mine = share(w);
+                        for _ in 0..rounds {
+                            r.read_crops(&mine)?;
+                        }
+                        Ok((rounds * mine.len(), Duration::ZERO))
+                    },
+                )?;
                 println!(
-                    "crops {readers:?} (batched): {:.1} crops/s, {:.3} ms/crop, ONNX Runtime {:.3} ms/crop ({:.0}% of the time), text recogniser on {}/{} crops",
-                    n / wall.as_secs_f64(),
-                    ms(wall) / n,
-                    ms(ort) / n,
-                    100.0 * ort.as_secs_f64() / wall.as_secs_f64(),
-                    counts.recognized,
-                    counts.plates
+                    "{}, text recogniser on {}/{} crops",
+                    pass.line(&format!("crops {readers:?} (batched)"), "crop", workers),
+                    pass.recognized,
+                    pass.plates
                 );
             }
         }
+    }
+    if let Some(kb) = resources::peak_rss_kb() {
+        println!("peak RSS of this run: {:.1} MB", kb as f64 / 1024.0);
     }
     Ok(ExitCode::SUCCESS)
 }

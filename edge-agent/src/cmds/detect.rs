@@ -66,7 +66,8 @@ pub fn load_model(
     }
     // tract needs no ONNX Runtime library (armv7 devices have none).
     if rt.backend == config::InferenceBackend::Onnxruntime {
-        let lib = runtime::init(rt.onnxruntime.as_deref()).context("starting ONNX Runtime")?;
+        let lib = runtime::init_with(rt.onnxruntime.as_deref(), runtime::SharedThreads::of(&rt))
+            .context("starting ONNX Runtime")?;
         tracing::debug!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
     }
     let set = ManifestSet::load(manifest_dir.as_deref())?;

@@ -12,6 +12,7 @@ pub mod plates;
 pub mod probe;
 pub mod remote;
 pub mod replay;
+pub mod resources;
 pub mod run;
 pub mod schema;
 pub mod version;

@@ -44,6 +44,10 @@ pub struct Args {
     /// How much likelier a local code is a priori (a factor, used as ln(factor)).
     #[arg(long, default_value_t = 20.0)]
     local_factor: f32,
+    /// Vehicle crops packed into one plate-detector call (`--mode both|vehicle-crops`); 1 searches
+    /// each vehicle alone.
+    #[arg(long, default_value_t = edge_agent::anpr::DEFAULT_CROPS_PER_CALL)]
+    crops_per_call: usize,
     /// Read confidence below which a read is reported as low-confidence.
     #[arg(long, default_value_t = 0.5)]
     min_confidence: f32,
@@ -67,6 +71,9 @@ pub struct Args {
     /// Model cache directory.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Agent config whose `[runtime]` (library, threads, spin_wait, cpu_arena) the models run with.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// ONNX Runtime intra-op threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -74,11 +81,16 @@ pub struct Args {
 
 fn reader(args: &Args) -> anyhow::Result<PlateReader> {
     let cache = args.cache_dir.as_ref();
-    let plate = load_model(&args.plate_model, None, cache, args.threads)?;
-    let ocr = load_model(&args.ocr_model, None, cache, args.threads)?;
+    let plate = load_model(&args.plate_model, args.config.as_ref(), cache, args.threads)?;
+    let ocr = load_model(&args.ocr_model, args.config.as_ref(), cache, args.threads)?;
     let needs_vehicles = !args.crops && args.mode != PlateMode::FullFrame;
     let vehicles = if needs_vehicles {
-        Some(load_model(&args.vehicle_model, None, cache, args.threads)?)
+        Some(load_model(
+            &args.vehicle_model,
+            args.config.as_ref(),
+            cache,
+            args.threads,
+        )?)
     } else {
         None
     };
@@ -91,6 +103,7 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         },
         readers: args.readers,
         min_confidence: args.min_confidence,
+        crops_per_call: args.crops_per_call.max(1),
         ocr_views: args.ocr_views.max(1),
         fuse_below: args.fuse_below,
         rec_min_width: (args.rec_min_width > 0).then_some(args.rec_min_width),
@@ -110,7 +123,7 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         Readers::Slot => reader,
         Readers::Ppocr | Readers::Fused => reader.with_recognizer(load_model(
             &args.recognizer_model,
-            None,
+            args.config.as_ref(),
             cache,
             args.threads,
         )?)?,

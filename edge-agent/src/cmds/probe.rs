@@ -391,7 +391,10 @@ fn probe_models(loaded: &LoadedConfig, sample: Option<&Frame>) -> Vec<Row> {
         .onnxruntime
         .as_ref()
         .map(|p| loaded.resolve_path(p));
-    let lib = match runtime::init(lib_path.as_deref()) {
+    let lib = match runtime::init_with(
+        lib_path.as_deref(),
+        runtime::SharedThreads::of(&cfg.runtime),
+    ) {
         Ok(lib) => {
             rows.push(row(
                 "runtime",

@@ -13,6 +13,7 @@ use edge_agent::pipeline::{self, Summary};
 use serde_json::json;
 
 use super::agent;
+use super::resources;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -115,15 +116,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = agent::pipeline_options(&loaded);
     opts.lossless = !args.realtime;
     opts.source.realtime = args.realtime;
-    let cpu_before = process_cpu();
+    let cpu_before = resources::process_cpu();
     let summary = pipeline::run(specs, models.workers, &opts, sink.clone())
         .with_context(|| format!("replaying {}", args.video.join(", ")))?;
-    let cpu = process_cpu()
+    let cpu = resources::process_cpu()
         .zip(cpu_before)
         .map(|(a, b)| a.saturating_sub(b));
     let resources = Resources {
         cpu,
-        peak_rss_kb: peak_rss_kb(),
+        peak_rss_kb: resources::peak_rss_kb(),
     };
     sink.flush().context("writing the events file")?;
     let counts = sink.counts();
@@ -172,25 +173,6 @@ impl Resources {
             println!("peak RSS: {:.1} MB", kb as f64 / 1024.0);
         }
     }
-}
-
-/// User + system CPU time of this process, from `/proc/self/stat` (Linux; `None` elsewhere).
-fn process_cpu() -> Option<std::time::Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15, in
-    // clock ticks of 1/100 s on every Linux this runs on.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let mut f = rest.split_whitespace().skip(11);
-    let utime: u64 = f.next()?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some(std::time::Duration::from_millis((utime + stime) * 10))
-}
-
-/// Peak resident set size (`VmHWM`) of this process in kB (Linux; `None` elsewhere).
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `[privacy.retention] export_hours`: deletes the evidence JPEGs older than `max_age` that an

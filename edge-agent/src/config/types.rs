@@ -76,6 +76,11 @@ pub struct RuntimeConfig {
     /// one (and burn power on a solar-powered pole).
     #[serde(default)]
     pub spin_wait: bool,
+    /// One ONNX Runtime thread pool of `intra_threads` for all models of the process instead of
+    /// one per session. Default true: a fixed thread count whatever the number of models, and
+    /// `spin_wait` no longer lets idle sessions steal the cores (`runtime::SharedThreads`).
+    #[serde(default = "yes")]
+    pub shared_threads: bool,
     /// Keep ONNX Runtime's CPU memory arena (and its planned memory pattern). Default true:
     /// fastest, but each session keeps its peak activation memory; false frees it between runs,
     /// a few MB of resident memory less per model at some CPU cost.
@@ -102,6 +107,7 @@ impl Default for RuntimeConfig {
             inter_threads: 1,
             workers: 1,
             spin_wait: false,
+            shared_threads: true,
             cpu_arena: true,
             cuda: CudaConfig::default(),
             tensorrt: TensorRtConfig::default(),
@@ -228,6 +234,10 @@ pub struct PlatesConfig {
     /// Default 0.9.
     #[serde(default = "default_fuse_below")]
     pub fuse_below: f32,
+    /// `mode = "both" | "vehicle_crops"`: vehicle crops packed into one plate-detector call
+    /// (1–16; 1 searches each vehicle alone). Default 4.
+    #[serde(default = "default_crops_per_call")]
+    pub crops_per_call: usize,
 }
 
 fn default_plate_mode() -> crate::anpr::PlateMode {
@@ -251,6 +261,9 @@ fn default_local_factor() -> f32 {
 fn default_ocr_views() -> usize {
     1
 }
+fn default_crops_per_call() -> usize {
+    crate::anpr::DEFAULT_CROPS_PER_CALL
+}
 fn default_fuse_below() -> f32 {
     crate::anpr::DEFAULT_FUSE_BELOW
 }
@@ -267,6 +280,7 @@ impl Default for PlatesConfig {
             local_factor: default_local_factor(),
             ocr_views: default_ocr_views(),
             fuse_below: default_fuse_below(),
+            crops_per_call: default_crops_per_call(),
         }
     }
 }
@@ -281,6 +295,7 @@ impl PlatesConfig {
             min_confidence: self.min_confidence,
             ocr_views: self.ocr_views.max(1),
             fuse_below: self.fuse_below,
+            crops_per_call: self.crops_per_call.max(1),
             decode: crate::plate::DecodeOptions {
                 local_codes: crate::plate::CodeSet::of(&self.local_codes),
                 local_log_bonus: if self.local_codes.is_empty() {

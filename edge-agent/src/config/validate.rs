@@ -789,6 +789,13 @@ impl Validator<'_> {
                 "0 trusts every valid slot read, 0.9 (the default) fuses doubtful ones, above 1 fuses all",
             );
         }
+        if !(1..=16).contains(&p.crops_per_call) {
+            self.error(
+                &at("crops_per_call"),
+                format!("crops_per_call = {} is outside 1..=16", p.crops_per_call),
+                "4 (the default) packs four vehicle crops into one plate-detector call; 1 searches each alone",
+            );
+        }
         if !(1..=6).contains(&p.ocr_views) {
             self.error(
                 &at("ocr_views"),

@@ -26,6 +26,14 @@ pub struct Rect {
 }
 
 impl Rect {
+    /// Whether the point lies inside (start inclusive, end exclusive).
+    pub fn contains(&self, x: f32, y: f32) -> bool {
+        x >= self.x as f32
+            && y >= self.y as f32
+            && x < (self.x + self.w) as f32
+            && y < (self.y + self.h) as f32
+    }
+
     /// The integer rectangle covering `[x1, y1, x2, y2]` (floor of the start, ceil of the end),
     /// clipped to a `width × height` image; `None` when nothing is left.
     pub fn covering(b: [f32; 4], width: u32, height: u32) -> Option<Rect> {

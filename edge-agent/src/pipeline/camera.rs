@@ -14,8 +14,8 @@ use crate::rules::{RuleEngine, RuleEvent, TrackSample};
 use crate::track::{Track, TrackState, Tracker, TrackerConfig};
 
 use super::metrics::Histogram;
-use super::mosaic::Mosaic;
 use super::plates::{Candidate, PlateSchedule, PlateScheduler};
+use crate::anpr::mosaic::Mosaic;
 
 /// A frame admitted by the sampler, with the instant it was received (for capture-to-event latency).
 pub struct Sampled {

@@ -8,7 +8,6 @@
 pub mod camera;
 pub mod live;
 pub mod metrics;
-pub mod mosaic;
 pub mod plates;
 pub mod queue;
 pub mod report;
@@ -23,16 +22,18 @@ pub use runner::{
 };
 
 /// Why the pipeline could not start.
+///
+/// The messages carry their cause themselves and mark no `source`: a chain printer (`{:#}`)
+/// would otherwise print each cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("camera `{camera}`: {source}")]
+    #[error("camera `{camera}`: {error}")]
     Source {
         camera: String,
-        #[source]
-        source: crate::source::SourceError,
+        error: crate::source::SourceError,
     },
     #[error("no inference workers (runtime.workers must be at least 1)")]
     NoWorkers,
     #[error("cannot start a pipeline thread: {0}")]
-    Thread(#[source] std::io::Error),
+    Thread(std::io::Error),
 }

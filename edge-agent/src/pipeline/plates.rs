@@ -3,7 +3,7 @@
 //! Plate reading is the most expensive stage, so a track is read only until its vote is confident
 //! (then never again), at most every `min_interval`; the plate detector runs at most once per
 //! `min_call_interval` of stream time, on at most `max_reads_per_frame` vehicles packed into one
-//! input (`super::mosaic`) — the least-read tracks first (round-robin: every readable track gets
+//! input (`crate::anpr::mosaic`) — the least-read tracks first (round-robin: every readable track gets
 //! its turn before any gets a second one), the largest first among equals, since near plates read
 //! best. Per-frame plate work is thereby bounded: one detector call and a few OCR crops.
 

@@ -374,7 +374,7 @@ impl Pipeline {
         so.decoding = spec.decoding.clone();
         let src = source::open(&spec.url, &so).map_err(|e| PipelineError::Source {
             camera: spec.id.clone(),
-            source: e,
+            error: e,
         })?;
         tracing::info!(camera = %spec.id, source = %src.describe(), fps = spec.target_fps, "camera opened");
         Ok(src)

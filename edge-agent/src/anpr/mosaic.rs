@@ -42,8 +42,7 @@ impl Tile {
     }
 
     fn contains(&self, x: f32, y: f32) -> bool {
-        let p = &self.placed;
-        x >= p.x as f32 && y >= p.y as f32 && x < (p.x + p.w) as f32 && y < (p.y + p.h) as f32
+        self.placed.contains(x, y)
     }
 }
 
@@ -157,22 +156,32 @@ impl Mosaic {
         &self.tiles
     }
 
+    /// Every detection whose box centre lies on a tile, with the tile's index, in frame pixels.
+    pub fn assign_all(&self, detections: &[Detection]) -> Vec<(usize, Detection)> {
+        detections
+            .iter()
+            .filter_map(|d| {
+                let (cx, cy) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
+                let k = self.tiles.iter().position(|t| t.contains(cx, cy))?;
+                Some((
+                    k,
+                    Detection {
+                        bbox: self.tiles[k].to_frame(d.bbox),
+                        ..d.clone()
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// The best detection on each tile (by the box centre), in frame pixels; `None` where a tile
     /// has none.
     pub fn assign(&self, detections: &[Detection]) -> Vec<Option<Detection>> {
         let mut out: Vec<Option<Detection>> = vec![None; self.tiles.len()];
-        for d in detections {
-            let (cx, cy) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
-            let Some(k) = self.tiles.iter().position(|t| t.contains(cx, cy)) else {
-                continue;
-            };
-            if out[k].as_ref().is_some_and(|b| b.score >= d.score) {
-                continue;
+        for (k, d) in self.assign_all(detections) {
+            if out[k].as_ref().is_none_or(|b| d.score > b.score) {
+                out[k] = Some(d);
             }
-            out[k] = Some(Detection {
-                bbox: self.tiles[k].to_frame(d.bbox),
-                ..d.clone()
-            });
         }
         out
     }
@@ -263,7 +272,14 @@ mod tests {
             det(on(&tiles[3], 50.0, 70.0, 40.0, 14.0), 0.9),
             det([630.0, 630.0, 639.0, 639.0], 0.99),
         ];
+        // Every detection on a tile, in frame pixels; the one on padding is dropped.
+        let all = m.assign_all(&dets);
+        assert_eq!(
+            all.iter().map(|(k, d)| (*k, d.score)).collect::<Vec<_>>(),
+            [(1, 0.8), (3, 0.5), (3, 0.9)]
+        );
         let got = m.assign(&dets);
+        assert_eq!(got[1].as_ref(), Some(&all[0].1));
         assert!(got[0].is_none() && got[2].is_none());
         let b1 = got[1].as_ref().unwrap().bbox;
         let want1 = [210.0, 180.0, 240.0, 192.0];
