@@ -60,10 +60,7 @@ fn models_share_one_thread_pool() {
         .expect("frame");
     match models[1].infer(&[(&frame, None)]).expect("plate detector") {
         ModelOutput::Detections(d) => {
-            let best = d[0]
-                .iter()
-                .map(|det| det.score)
-                .fold(0f32, f32::max);
+            let best = d[0].iter().map(|det| det.score).fold(0f32, f32::max);
             // MODELS.md: this frame's plate at 0.824.
             assert!((best - 0.824).abs() < 0.01, "best plate score {best}");
         }
