@@ -148,3 +148,44 @@ fn check_validates_the_plates_section() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("fused"), "{}", stderr(&out));
 }
+
+#[test]
+fn bench_plates_measures_parallel_readers_beside_their_onnx_runtime_time() {
+    let out = run(bin()
+        .args(["bench", "--plates"])
+        .arg(shared_dir().join("footage/images"))
+        .args(["--iterations", "1", "--threads", "1", "--workers", "2"])
+        .args(["--readers", "slot", "--modes", "full-frame"])
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("2 worker(s) × 1 ONNX Runtime threads"),
+        "{text}"
+    );
+    // Only the asked reader and mode, then the crops read by the same readers.
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("images ") || l.starts_with("crops "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].starts_with("crops Slot (batched): "), "{text}");
+    let line = lines[0];
+    assert!(line.starts_with("images Slot FullFrame: "), "{line}");
+    let figure = |after: &str| -> f64 {
+        let rest = &line[line
+            .rfind(after)
+            .unwrap_or_else(|| panic!("{after}: {line}"))
+            + after.len()..];
+        rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{after}: {line}"))
+    };
+    assert!(figure("FullFrame: ") > 0.0, "{line}");
+    // The last "per worker (" opens the ONNX Runtime share.
+    let share = figure("per worker (");
+    assert!(share > 0.0 && share <= 100.0, "ORT share {share}: {line}");
+    assert!(figure("CPU ") > 0.0, "{line}");
+    assert!(text.contains("peak RSS of this run: "), "{text}");
+}

@@ -741,12 +741,12 @@ fn views_of(r: Rect, n: usize) -> Vec<Rect> {
     out
 }
 
-/// One candidate per plate: boxes overlapping by IoU > 0.5 are the same plate; the higher score wins
-/// but keeps the vehicle it was found on.
 fn centre(b: &[f32; 4]) -> (f32, f32) {
     ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
 }
 
+/// One candidate per plate: boxes overlapping by IoU > 0.5 are the same plate; the higher score wins
+/// but keeps the vehicle it was found on.
 fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let dets: Vec<Detection> = candidates.iter().map(|c| c.det.clone()).collect();
     let kept = nms(dets, 0.5, true);

@@ -218,11 +218,15 @@ impl Pass {
             .cpu
             .map(|c| format!(", CPU {:.2} ms/{unit}", ms(c) / n))
             .unwrap_or_default();
+        let jpeg = if self.jpeg.is_zero() {
+            String::new()
+        } else {
+            format!(" (JPEG decode {:.2})", ms(self.jpeg) / n)
+        };
         format!(
-            "{what}: {:.1} {unit}s/s, {:.3} ms/{unit} per worker (JPEG decode {:.2}), ONNX Runtime {:.3} ms/{unit} per worker ({:.0}% of the time){cpu}",
+            "{what}: {:.1} {unit}s/s, {:.3} ms/{unit} per worker{jpeg}, ONNX Runtime {:.3} ms/{unit} per worker ({:.0}% of the time){cpu}",
             n / self.wall.as_secs_f64(),
             lanes * 1e3 / n,
-            ms(self.jpeg) / n,
             ms(self.ort) / n,
             100.0 * self.ort.as_secs_f64() / lanes,
         )

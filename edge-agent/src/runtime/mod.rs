@@ -17,7 +17,8 @@ static ENVIRONMENT: OnceLock<(OrtLibrary, ort::environment::Environment)> = Once
 /// Per-session pools give each model its own threads: with several models run in turn on a few
 /// cores, an idle session's spinning threads steal the cores from the active one, so spinning had
 /// to stay off, and every operator then paid a thread wake-up. One shared pool keeps the thread
-/// count at `intra_threads` whatever the number of models and makes spinning safe.
+/// count at `intra_threads` whatever the number of models, and spinning no longer starves the
+/// running model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedThreads {
     /// Threads per operator, the calling thread included; 0 = one per core.
