@@ -12,10 +12,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::frames::{connect_and_stream, next_within, read_all, survive_outage};
 use common::*;
-use edge_agent::source::{
-    self, Decoding, Frame, FrameSource, SourceItem, SourceOptions, StreamStatus,
-};
+use edge_agent::source::{self, Decoding, SourceItem, SourceOptions, StreamStatus};
 use serde_json::Value;
 
 fn city_clip() -> PathBuf {
@@ -58,19 +57,6 @@ fn gst_opts() -> SourceOptions {
         stall_timeout: Duration::from_secs(3),
         ..SourceOptions::default()
     }
-}
-
-fn read_all(src: &mut dyn FrameSource) -> (String, Vec<Frame>) {
-    let mut description = String::new();
-    let mut frames = Vec::new();
-    while let Some(item) = src.next_item().unwrap() {
-        match item {
-            SourceItem::Frame(f) => frames.push(f),
-            SourceItem::Status(StreamStatus::Connected { description: d }) => description = d,
-            SourceItem::Status(s) => panic!("a file reports no {s:?}"),
-        }
-    }
-    (description, frames)
 }
 
 #[test]
@@ -174,76 +160,22 @@ fn a_live_h265_camera_streams_and_survives_a_restart() {
 
     let mut src = source::open(&server.url(), &gst_opts()).unwrap();
     let opened = Instant::now();
-    match next_within(src.as_mut(), limit, "Connected") {
-        SourceItem::Status(StreamStatus::Connected { description }) => {
-            eprintln!("connected in {:?}: {description}", opened.elapsed());
-            assert!(description.contains("avdec_h265"), "{description}");
-            assert!(description.contains("RTSP"), "{description}");
-        }
-        other => panic!("expected Connected first, got {other:?}"),
-    }
-    let mut before = Vec::new();
-    while before.len() < 10 {
-        match next_within(src.as_mut(), limit, "frame") {
-            SourceItem::Frame(f) => before.push(f),
-            SourceItem::Status(s) => panic!("unexpected {s:?} while streaming"),
-        }
-    }
+    let (description, before) = connect_and_stream(src.as_mut(), limit, 10);
+    eprintln!("connected in {:?}: {description}", opened.elapsed());
+    assert!(description.contains("avdec_h265"), "{description}");
+    assert!(description.contains("RTSP"), "{description}");
     assert_eq!((before[0].width, before[0].height), (1006, 720));
-    for (i, f) in before.iter().enumerate() {
-        assert_eq!(f.seq, i as u64);
-    }
 
-    // Power cut at the camera; back after 2 s on the same port.
-    server.kill();
-    let killed = Instant::now();
-    let mut last_before = before.last().unwrap().clone();
-    loop {
-        match next_within(src.as_mut(), limit, "Disconnected") {
-            SourceItem::Frame(f) => last_before = f,
-            SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
-                assert!(reason.contains(&server.url()), "{reason}");
-                break;
-            }
-            SourceItem::Status(StreamStatus::Stalled { .. }) => {}
-            SourceItem::Status(s) => panic!("unexpected {s:?}"),
-        }
-    }
-    std::thread::sleep(Duration::from_secs(2).saturating_sub(killed.elapsed()));
-    server.restart();
-    let back = Instant::now();
-    loop {
-        match next_within(src.as_mut(), limit, "Connected after restart") {
-            SourceItem::Status(StreamStatus::Connected { .. }) => break,
-            SourceItem::Status(_) => {}
-            SourceItem::Frame(f) => panic!("frame {f:?} while the server was down"),
-        }
-    }
-    eprintln!(
-        "reconnected {:?} after the server came back",
-        back.elapsed()
-    );
-    let mut after = Vec::new();
-    while after.len() < 5 {
-        if let SourceItem::Frame(f) = next_within(src.as_mut(), limit, "frame after restart") {
-            after.push(f);
-        }
-    }
-    assert_eq!(after[0].seq, last_before.seq + 1, "seq has no gaps");
-    // The server was down 2 s; a session's media time is anchored at its first picture's arrival,
+    // The server is down 2 s; a session's media time is anchored at its first picture's arrival,
     // which the decoder's frame threads delay by a few frame times, so allow some of that.
-    let gap = after[0].stream_time - last_before.stream_time;
-    assert!(
-        gap >= Duration::from_millis(1500),
-        "stream_time shows the outage: {gap:?}"
+    let last = before.last().unwrap().clone();
+    survive_outage(
+        src.as_mut(),
+        &mut server,
+        last,
+        limit,
+        Duration::from_millis(1500),
     );
-    assert!(
-        after
-            .windows(2)
-            .all(|w| w[1].stream_time > w[0].stream_time)
-    );
-    let c = src.counters();
-    assert!(c.reconnects >= 1 && c.frames >= 15, "{c:?}");
 }
 
 #[test]
@@ -298,17 +230,6 @@ fn a_hung_h265_camera_is_reported_stalled_and_recovered() {
     ));
     let c = src.counters();
     assert!(c.stalls >= 1 && c.reconnects >= 1, "{c:?}");
-}
-
-/// Next item, failing the test if none comes within `limit`.
-fn next_within(src: &mut dyn FrameSource, limit: Duration, what: &str) -> SourceItem {
-    let t = Instant::now();
-    loop {
-        assert!(t.elapsed() < limit, "no {what} within {limit:?}");
-        if let Some(item) = src.next_item().unwrap() {
-            return item;
-        }
-    }
 }
 
 #[test]

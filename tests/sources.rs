@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use edge_agent::source::{self, Frame, FrameSource, SourceItem, SourceOptions, StreamStatus};
+use common::frames::{connect_and_stream, next_within, read_all, survive_outage};
+use edge_agent::source::{self, SourceItem, SourceOptions, StreamStatus};
 
 fn footage(rel: &str) -> PathBuf {
     let p = common::shared_dir().join("footage").join(rel);
@@ -18,20 +19,6 @@ fn footage(rel: &str) -> PathBuf {
         p.display()
     );
     p
-}
-
-/// Reads a file or folder source to the end: (Connected description, frames).
-fn read_all(src: &mut dyn FrameSource) -> (String, Vec<Frame>) {
-    let mut description = String::new();
-    let mut frames = Vec::new();
-    while let Some(item) = src.next_item().unwrap() {
-        match item {
-            SourceItem::Frame(f) => frames.push(f),
-            SourceItem::Status(StreamStatus::Connected { description: d }) => description = d,
-            SourceItem::Status(s) => panic!("file sources report no {s:?}"),
-        }
-    }
-    (description, frames)
 }
 
 fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
@@ -238,16 +225,6 @@ fn rtsp_opts() -> SourceOptions {
 }
 
 /// Next item, failing the test if none comes within `limit`.
-fn next_within(src: &mut dyn FrameSource, limit: Duration, what: &str) -> SourceItem {
-    let t = Instant::now();
-    loop {
-        assert!(t.elapsed() < limit, "no {what} within {limit:?}");
-        if let Some(item) = src.next_item().unwrap() {
-            return item;
-        }
-    }
-}
-
 fn cbp_clip() -> PathBuf {
     footage("video/vn_citycam_haiphong_cbp640_10fps.mp4")
 }
@@ -257,82 +234,21 @@ fn rtsp_survives_the_server_being_killed_and_restarted() {
     let mut server = common::rtsp::RtspServer::start(&cbp_clip(), "/cam");
     let mut src = source::open(&server.url(), &rtsp_opts()).unwrap();
     let limit = Duration::from_secs(10);
-
-    // Connected, then frames.
-    match next_within(src.as_mut(), limit, "Connected") {
-        SourceItem::Status(StreamStatus::Connected { description }) => {
-            assert!(description.contains("H.264 640x458"), "{description}");
-        }
-        other => panic!("expected Connected first, got {other:?}"),
-    }
-    let mut before = Vec::new();
-    while before.len() < 10 {
-        match next_within(src.as_mut(), limit, "frame") {
-            SourceItem::Frame(f) => before.push(f),
-            SourceItem::Status(s) => panic!("unexpected {s:?} while streaming"),
-        }
-    }
+    let (description, before) = connect_and_stream(src.as_mut(), limit, 10);
+    assert!(description.contains("H.264 640x458"), "{description}");
     assert_eq!((before[0].width, before[0].height), (640, 458));
-
-    // Power cut at the camera; back after 2 s on the same port.
-    server.kill();
-    let killed = Instant::now();
-    let mut disconnected = false;
-    let mut last_before = before.last().unwrap().clone();
-    while !disconnected {
-        match next_within(src.as_mut(), limit, "Disconnected") {
-            SourceItem::Frame(f) => last_before = f, // already queued before the kill
-            SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
-                assert!(reason.contains(&server.url()), "{reason}");
-                disconnected = true;
-            }
-            SourceItem::Status(StreamStatus::Stalled { .. }) => {}
-            SourceItem::Status(s) => panic!("unexpected {s:?}"),
-        }
-    }
-    std::thread::sleep(Duration::from_secs(2).saturating_sub(killed.elapsed()));
-    server.restart();
-    let back = Instant::now();
-
-    let connected_after;
-    loop {
-        match next_within(src.as_mut(), limit, "Connected after restart") {
-            SourceItem::Status(StreamStatus::Connected { .. }) => {
-                connected_after = back.elapsed();
-                break;
-            }
-            SourceItem::Status(
-                StreamStatus::Disconnected { .. } | StreamStatus::Stalled { .. },
-            ) => {}
-            SourceItem::Frame(f) => panic!("frame {f:?} while the server was down"),
-        }
-    }
-    eprintln!("reconnected {connected_after:?} after the server came back");
-    assert!(
-        connected_after < Duration::from_secs(5),
-        "reconnect took {connected_after:?}"
-    );
-
-    let mut after = Vec::new();
-    while after.len() < 5 {
-        if let SourceItem::Frame(f) = next_within(src.as_mut(), limit, "frame after restart") {
-            after.push(f);
-        }
-    }
-    assert_eq!(after[0].seq, last_before.seq + 1, "seq has no gaps");
-    let gap = after[0].stream_time - last_before.stream_time;
-    assert!(
-        gap >= Duration::from_secs(2),
-        "stream_time shows the outage: {gap:?}"
+    let last = before.last().unwrap().clone();
+    let reconnected = survive_outage(
+        src.as_mut(),
+        &mut server,
+        last,
+        limit,
+        Duration::from_secs(2),
     );
     assert!(
-        after
-            .windows(2)
-            .all(|w| w[1].stream_time > w[0].stream_time)
+        reconnected < Duration::from_secs(5),
+        "reconnect took {reconnected:?}"
     );
-    let c = src.counters();
-    assert!(c.reconnects >= 1 && c.frames >= 15, "{c:?}");
-    eprintln!("counters: {c:?}");
 }
 
 #[test]

@@ -63,5 +63,6 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+pub mod frames;
 pub mod rtsp;
 pub mod tls;
