@@ -112,3 +112,52 @@ pub fn survive_outage(
     eprintln!("counters: {c:?}");
     reconnected
 }
+
+/// A hung camera: after 5 frames `server` keeps the socket open but sends nothing. Checks that
+/// `src` (opened with a 1.5 s `stall_timeout`) reports `Stalled`, then `Disconnected` with the
+/// reason, both within 4 s of the freeze (tearing the hung session down included), and that once
+/// the server thaws it reconnects before any frame and counts the stall and the reconnect.
+pub fn survive_stall(src: &mut dyn FrameSource, server: &RtspServer, limit: Duration) {
+    let mut frames = 0;
+    while frames < 5 {
+        if let SourceItem::Frame(_) = next_within(src, limit, "frame") {
+            frames += 1;
+        }
+    }
+    // The socket stays open but nothing arrives: only the stall timer can notice.
+    server.freeze(true);
+    let frozen = Instant::now();
+    let stalled = loop {
+        match next_within(src, limit, "Stalled") {
+            SourceItem::Status(StreamStatus::Stalled { for_ }) => break for_,
+            SourceItem::Frame(_) => {} // queued before the freeze
+            SourceItem::Status(s) => panic!("expected Stalled, got {s:?}"),
+        }
+    };
+    assert!(stalled >= Duration::from_millis(1500), "{stalled:?}");
+    match next_within(src, limit, "Disconnected") {
+        SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+            assert!(reason.contains("no frame for"), "{reason}");
+        }
+        other => panic!("expected Disconnected after Stalled, got {other:?}"),
+    }
+    let handled = frozen.elapsed();
+    assert!(
+        handled < Duration::from_secs(4),
+        "stall handled after {handled:?}"
+    );
+    server.freeze(false);
+    loop {
+        match next_within(src, limit, "Connected after thaw") {
+            SourceItem::Status(StreamStatus::Connected { .. }) => break,
+            SourceItem::Status(_) => {}
+            SourceItem::Frame(f) => panic!("frame {f:?} before reconnecting"),
+        }
+    }
+    assert!(matches!(
+        next_within(src, limit, "frame after thaw"),
+        SourceItem::Frame(_)
+    ));
+    let c = src.counters();
+    assert!(c.stalls >= 1 && c.reconnects >= 1, "{c:?}");
+}
