@@ -12,17 +12,17 @@ const CROPS_TRUSTED_EXACT_FLOOR: u64 = 23; // of 59, reads at confidence >= 0.5 
 const CROPS_ANY_EXACT_FLOOR: u64 = 25; // of 59, every read
 
 fn report(min_confidence: &str) -> Value {
+    report_with(&["--min-confidence", min_confidence])
+}
+
+fn report_with(args: &[&str]) -> Value {
     let out = run(bin()
-        .args([
-            "plates",
-            "--json",
-            "--min-confidence",
-            min_confidence,
-            "--report",
-        ])
+        .args(["plates", "--json"])
+        .args(args)
+        .arg("--report")
         .arg(shared_dir().join("footage"))
         .env("ORT_DYLIB_PATH", ort_lib()));
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", stderr(&out));
     let last = stdout(&out)
         .lines()
         .last()
@@ -49,6 +49,21 @@ fn accuracy_does_not_fall_below_todays_figures() {
         any["crops_exact"].as_u64().unwrap() >= CROPS_ANY_EXACT_FLOOR,
         "{any}"
     );
+}
+
+/// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call
+/// (`docs/plates.md`) still reads every scored plate.
+#[test]
+fn two_images_per_detector_call_still_read_every_scored_plate() {
+    let r = report_with(&[
+        "--readers",
+        "slot",
+        "--mode",
+        "both",
+        "--frames-per-call",
+        "2",
+    ]);
+    assert_eq!(r["images_exact"], 14, "{r}");
 }
 
 #[test]
@@ -188,4 +203,40 @@ fn bench_plates_measures_parallel_readers_beside_their_onnx_runtime_time() {
     assert!(share > 0.0 && share <= 100.0, "ORT share {share}: {line}");
     assert!(figure("CPU ") > 0.0, "{line}");
     assert!(text.contains("peak RSS of this run: "), "{text}");
+}
+
+#[test]
+fn grouped_images_print_in_input_order_and_a_bad_input_is_named() {
+    let images = shared_dir().join("footage/images");
+    let out = run(bin()
+        .args(["plates", "--mode", "full-frame", "--frames-per-call", "2"])
+        .arg(images.join("vn_hwcam_01.jpg"))
+        .arg(images.join("no_such_image.jpg"))
+        .arg(images.join("vn_hwcam_03.jpg"))
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(!out.status.success(), "a missing input fails the run");
+    assert!(
+        stderr(&out).contains("no_such_image.jpg"),
+        "{}",
+        stderr(&out)
+    );
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let files: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    assert!(
+        files.len() == 2
+            && files[0].ends_with("vn_hwcam_01.jpg")
+            && files[1].ends_with("vn_hwcam_03.jpg"),
+        "{files:?}"
+    );
+    // Both were read in one detector call; each keeps its own plate, in its own pixels.
+    assert_eq!(lines[0]["plates"][0]["text"], "30K31896", "{}", lines[0]);
+    assert_eq!(lines[1]["plates"][0]["text"], "30E95863", "{}", lines[1]);
+    let b = &lines[1]["plates"][0]["box"];
+    assert!(
+        b[0].as_f64().unwrap() > 900.0,
+        "box in vn_hwcam_03's pixels: {b}"
+    );
 }

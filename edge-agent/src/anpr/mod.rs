@@ -60,6 +60,8 @@ pub struct ReaderOptions {
     pub vehicle_score: f32,
     /// Vehicle crops packed into one plate-detector call ([`mosaic`]); 1 searches each crop alone.
     pub crops_per_call: usize,
+    /// [`PlateReader::read_frames`]: whole frames packed into one full-frame detector call.
+    pub frames_per_call: usize,
     /// Grammar decoder settings.
     pub decode: DecodeOptions,
     /// Test-time augmentation: also read slightly inset crops and average the OCR probabilities
@@ -95,6 +97,7 @@ impl Default for ReaderOptions {
                 .to_vec(),
             vehicle_score: 0.3,
             crops_per_call: DEFAULT_CROPS_PER_CALL,
+            frames_per_call: 1,
             decode: DecodeOptions::default(),
             ocr_views: 1,
             fuse_below: DEFAULT_FUSE_BELOW,
@@ -233,52 +236,97 @@ impl PlateReader {
 
     /// Every plate in a frame, most confident first.
     pub fn read_frame(&mut self, frame: &RgbImage) -> Result<Vec<FramePlate>, InferenceError> {
-        let mut candidates = Vec::new();
+        Ok(self.read_frames(&[frame])?.pop().unwrap_or_default())
+    }
+
+    /// Every plate in each of `frames`, most confident first per frame. With several frames the
+    /// full-frame pass packs [`ReaderOptions::frames_per_call`] of them into one plate-detector
+    /// call ([`Mosaic`]: two wide camera frames stacked lose ~6 % of their letterbox scale), and
+    /// OCR is batched across the frames.
+    pub fn read_frames(
+        &mut self,
+        frames: &[&RgbImage],
+    ) -> Result<Vec<Vec<FramePlate>>, InferenceError> {
+        let mut candidates: Vec<Vec<Candidate>> = frames.iter().map(|_| Vec::new()).collect();
         if self.opts.mode != PlateMode::VehicleCrops {
-            for det in self.plate_detector.detect(frame, None)? {
-                candidates.push(Candidate { det, vehicle: None });
+            if let [frame] = frames {
+                for det in self.plate_detector.detect(frame, None)? {
+                    candidates[0].push(Candidate { det, vehicle: None });
+                }
+            } else {
+                self.detect_packed(frames, &mut candidates)?;
             }
         }
         if self.opts.mode != PlateMode::FullFrame {
-            self.search_vehicles(frame, &mut candidates)?;
+            for (frame, found) in frames.iter().zip(candidates.iter_mut()) {
+                self.search_vehicles(frame, found)?;
+            }
         }
-        candidates.retain(|c| c.det.score >= self.opts.candidate_score);
-        let candidates = merge(candidates);
-        let regions: Vec<Rect> = candidates
-            .iter()
-            .filter_map(|c| Rect::covering(c.det.bbox, frame.width(), frame.height()))
-            .collect();
-        let candidates: Vec<Candidate> = candidates
-            .into_iter()
-            .filter(|c| Rect::covering(c.det.bbox, frame.width(), frame.height()).is_some())
-            .collect();
-        let reads = self.read_regions(
-            frame,
-            &regions,
-            candidates
-                .iter()
-                .map(|c| c.vehicle.as_ref().map_or(VehicleKind::Unknown, |v| v.1)),
-        )?;
-        let mut plates: Vec<FramePlate> = candidates
-            .into_iter()
-            .zip(reads)
-            .map(|(c, read)| {
-                let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
-                FramePlate {
-                    bbox: c.det.bbox,
-                    detector_score: c.det.score,
-                    vehicle: c.vehicle.map(|v| v.0.to_string()),
-                    read,
-                    low_confidence,
+        let min = self.opts.candidate_score;
+        let mut kept: Vec<(usize, Candidate, Rect)> = Vec::new();
+        for (i, (frame, mut found)) in frames.iter().zip(candidates).enumerate() {
+            found.retain(|c| c.det.score >= min);
+            for c in merge(found) {
+                if let Some(r) = Rect::covering(c.det.bbox, frame.width(), frame.height()) {
+                    kept.push((i, c, r));
                 }
-            })
+            }
+        }
+        let items: Vec<(&RgbImage, Rect)> = kept.iter().map(|(i, _, r)| (frames[*i], *r)).collect();
+        let kinds: Vec<VehicleKind> = kept
+            .iter()
+            .map(|(_, c, _)| c.vehicle.as_ref().map_or(VehicleKind::Unknown, |v| v.1))
             .collect();
-        plates.sort_by(|a, b| {
-            (a.low_confidence, -a.read.confidence)
-                .partial_cmp(&(b.low_confidence, -b.read.confidence))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        Ok(plates)
+        let reads = self.read_items(&items, &kinds)?;
+        let mut out: Vec<Vec<FramePlate>> = frames.iter().map(|_| Vec::new()).collect();
+        for ((i, c, _), read) in kept.into_iter().zip(reads) {
+            let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
+            out[i].push(FramePlate {
+                bbox: c.det.bbox,
+                detector_score: c.det.score,
+                vehicle: c.vehicle.map(|v| v.0.to_string()),
+                read,
+                low_confidence,
+            });
+        }
+        for plates in &mut out {
+            plates.sort_by(|a, b| {
+                (a.low_confidence, -a.read.confidence)
+                    .partial_cmp(&(b.low_confidence, -b.read.confidence))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        Ok(out)
+    }
+
+    /// The full-frame pass over several frames, `frames_per_call` whole frames per detector call.
+    fn detect_packed(
+        &mut self,
+        frames: &[&RgbImage],
+        candidates: &mut [Vec<Candidate>],
+    ) -> Result<(), InferenceError> {
+        let per_call = self.opts.frames_per_call.max(1);
+        let mosaic = mosaic_canvas(&self.plate_detector, &mut self.mosaic);
+        for (g, group) in frames.chunks(per_call).enumerate() {
+            let items: Vec<(&RgbImage, Rect)> = group
+                .iter()
+                .map(|f| {
+                    let whole = Rect {
+                        x: 0,
+                        y: 0,
+                        w: f.width(),
+                        h: f.height(),
+                    };
+                    (*f, whole)
+                })
+                .collect();
+            let canvas = mosaic.compose_items(&items)?;
+            let found = self.plate_detector.detect(canvas, None)?;
+            for (k, det) in mosaic.assign_all(&found) {
+                candidates[g * per_call + k].push(Candidate { det, vehicle: None });
+            }
+        }
+        Ok(())
     }
 
     /// The scene-camera pass: vehicles detected, then the plate detector on their crops, several
@@ -329,14 +377,9 @@ impl PlateReader {
         if crops.is_empty() {
             return Ok(());
         }
-        let input = &self.plate_detector.manifest().input;
-        let (w, h) = (input.width.unwrap_or(640), input.height.unwrap_or(640));
-        let fill = input.pad_value.clamp(0.0, 255.0) as u8;
-        let mosaic = match &mut self.mosaic {
-            Some(m) if m.size() == (w, h) => m,
-            slot => slot.insert(Mosaic::new(w, h, fill)),
-        };
-        for group in crops.chunks(self.opts.crops_per_call.max(1)) {
+        let per_call = self.opts.crops_per_call.max(1);
+        let mosaic = mosaic_canvas(&self.plate_detector, &mut self.mosaic);
+        for group in crops.chunks(per_call) {
             let regions: Vec<Rect> = group.iter().map(|c| c.0).collect();
             let canvas = mosaic.compose(frame, &regions)?;
             let found = self.plate_detector.detect(canvas, None)?;
@@ -739,6 +782,17 @@ fn views_of(r: Rect, n: usize) -> Vec<Rect> {
         }
     }
     out
+}
+
+/// The reused canvas of `detector`'s input size, padded like its letterbox (made on first use).
+fn mosaic_canvas<'a>(detector: &Model, slot: &'a mut Option<Mosaic>) -> &'a mut Mosaic {
+    let input = &detector.manifest().input;
+    let (w, h) = (input.width.unwrap_or(640), input.height.unwrap_or(640));
+    let fill = input.pad_value.clamp(0.0, 255.0) as u8;
+    if slot.as_ref().is_some_and(|m| m.size() != (w, h)) {
+        *slot = None;
+    }
+    slot.get_or_insert_with(|| Mosaic::new(w, h, fill))
 }
 
 fn centre(b: &[f32; 4]) -> (f32, f32) {

@@ -113,15 +113,26 @@ impl Mosaic {
         frame: &RgbImage,
         regions: &[Rect],
     ) -> Result<&RgbImage, InferenceError> {
+        let items: Vec<(&RgbImage, Rect)> = regions.iter().map(|r| (frame, *r)).collect();
+        self.compose_items(&items)
+    }
+
+    /// [`Mosaic::compose`] with each region taken from its own image (several frames on one
+    /// canvas); tiles map back to their own image's pixels.
+    pub fn compose_items(
+        &mut self,
+        items: &[(&RgbImage, Rect)],
+    ) -> Result<&RgbImage, InferenceError> {
         let (w, h) = self.canvas.dimensions();
         // Only the padding has to be restored: every other pixel is overwritten below.
         let fill = self.fill;
         self.canvas.iter_mut().for_each(|p| *p = fill);
         self.tiles.clear();
-        if regions.is_empty() {
+        if items.is_empty() {
             return Ok(&self.canvas);
         }
-        let (cols, rows) = grid(regions, w, h);
+        let regions: Vec<Rect> = items.iter().map(|i| i.1).collect();
+        let (cols, rows) = grid(&regions, w, h);
         let Some((cw, ch)) = cell_size(w, h, cols, rows) else {
             return Err(InferenceError::Spec(format!(
                 "a {w}×{h} canvas cannot hold {} crops",
@@ -129,7 +140,7 @@ impl Mosaic {
             )));
         };
         let stride = w as usize * 3;
-        for (k, r) in regions.iter().enumerate() {
+        for (k, (frame, r)) in items.iter().enumerate() {
             let (col, row) = (k as u32 % cols, k as u32 / cols);
             let scale = (cw as f32 / r.w as f32).min(ch as f32 / r.h as f32);
             let rw = ((r.w as f32 * scale).round() as u32).clamp(1, cw);
@@ -213,6 +224,50 @@ mod tests {
         assert_eq!((t.scale_x, t.scale_y), (4.0, 4.0));
         let back = t.to_frame([0.0, 160.0, 640.0, 480.0]);
         assert_eq!(back, [10.0, 20.0, 170.0, 100.0]);
+    }
+
+    #[test]
+    fn two_wide_frames_stack_and_map_back_to_their_own_pixels() {
+        let mut m = Mosaic::new(640, 640, 114);
+        let (a, b) = (
+            frame(),
+            RgbImage::from_pixel(800, 300, image::Rgb([9, 9, 9])),
+        );
+        let whole = |f: &RgbImage| rect(0, 0, f.width(), f.height());
+        let canvas = m
+            .compose_items(&[(&a, whole(&a)), (&b, whole(&b))])
+            .unwrap()
+            .clone();
+        let tiles = m.tiles().to_vec();
+        // One column, two rows of (640 - 8) / 2 = 316 px: the first frame is scaled to that height.
+        assert!((tiles[0].scale_y - 316.0 / 300.0).abs() < 0.01, "{tiles:?}");
+        assert!(tiles[1].placed.y >= tiles[0].placed.y + tiles[0].placed.h + GUTTER);
+        assert_eq!(tiles[1].placed.w, 640);
+        // Each tile holds its own frame's pixels.
+        let p = tiles[1].placed;
+        assert_eq!(canvas.get_pixel(p.x + 5, p.y + 5).0, [9, 9, 9]);
+        // A box on the second tile comes back in the second frame's pixels.
+        let (sx, sy) = (tiles[1].scale_x, tiles[1].scale_y);
+        let on_b = [
+            p.x as f32 + 100.0 * sx,
+            p.y as f32 + 50.0 * sy,
+            p.x as f32 + 180.0 * sx,
+            p.y as f32 + 80.0 * sy,
+        ];
+        let got = m.assign_all(&[Detection {
+            bbox: on_b,
+            score: 0.7,
+            class_id: 0,
+        }]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 1);
+        let back = got[0].1.bbox;
+        assert!(
+            back.iter()
+                .zip([100.0, 50.0, 180.0, 80.0])
+                .all(|(g, w)| (g - w).abs() < 0.01),
+            "{back:?}"
+        );
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct Args {
     /// Runtime threads (the agent's `[runtime] workers`).
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// With --plates: images each reader reads together, sharing full-frame detector calls
+    /// (`plates --frames-per-call`).
+    #[arg(long, default_value_t = 1)]
+    frames_per_call: usize,
     /// With --plates: only these OCR readers [default: slot and fused].
     #[arg(long, value_delimiter = ',')]
     readers: Vec<edge_agent::anpr::Readers>,
@@ -300,10 +304,11 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
     let threads = args.threads.last().copied().unwrap_or(2);
     let workers = args.workers.max(1);
     println!(
-        "{} images from {} (JPEG decode included), {} crops; {workers} worker(s) × {threads} ONNX Runtime threads",
+        "{} images from {} (JPEG decode included), {} crops; {workers} worker(s) × {threads} ONNX Runtime threads, {} image(s) per reader call",
         images.len(),
         images_dir.display(),
-        crops.len()
+        crops.len(),
+        args.frames_per_call.max(1)
     );
     let decode = |b: &[u8]| decode_rgb(b).map_err(|e| anyhow::anyhow!("decoding an image: {e}"));
     let readers_list = if args.readers.is_empty() {
@@ -329,6 +334,7 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
                 let opts = ReaderOptions {
                     mode,
                     readers,
+                    frames_per_call: args.frames_per_call.max(1),
                     ..ReaderOptions::default()
                 };
                 let reader = PlateReader::new(
@@ -355,13 +361,17 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
                 },
                 &|r, w| {
                     let (mut n, mut jpeg) = (0, Duration::ZERO);
+                    let mine: Vec<&Vec<u8>> = images.iter().skip(w).step_by(workers).collect();
                     for _ in 0..rounds {
-                        for b in images.iter().skip(w).step_by(workers) {
+                        for group in mine.chunks(args.frames_per_call.max(1)) {
                             let t0 = std::time::Instant::now();
-                            let img = decode(b)?;
+                            let imgs = group
+                                .iter()
+                                .map(|b| decode(b))
+                                .collect::<Result<Vec<_>, _>>()?;
                             jpeg += t0.elapsed();
-                            r.read_frame(&img)?;
-                            n += 1;
+                            r.read_frames(&imgs.iter().collect::<Vec<_>>())?;
+                            n += group.len();
                         }
                     }
                     Ok((n, jpeg))

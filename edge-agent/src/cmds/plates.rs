@@ -48,6 +48,10 @@ pub struct Args {
     /// each vehicle alone.
     #[arg(long, default_value_t = edge_agent::anpr::DEFAULT_CROPS_PER_CALL)]
     crops_per_call: usize,
+    /// Images read together: their full-frame plate detection shares detector calls (packed on one
+    /// canvas), OCR is batched across them. 1 reads each image alone; 2 suits wide camera frames.
+    #[arg(long, default_value_t = 1)]
+    frames_per_call: usize,
     /// Read confidence below which a read is reported as low-confidence.
     #[arg(long, default_value_t = 0.5)]
     min_confidence: f32,
@@ -104,6 +108,7 @@ fn reader(args: &Args) -> anyhow::Result<PlateReader> {
         readers: args.readers,
         min_confidence: args.min_confidence,
         crops_per_call: args.crops_per_call.max(1),
+        frames_per_call: args.frames_per_call.max(1),
         ocr_views: args.ocr_views.max(1),
         fuse_below: args.fuse_below,
         rec_min_width: (args.rec_min_width > 0).then_some(args.rec_min_width),
@@ -157,6 +162,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.report {
         return report(&mut reader, dir, args.json);
     }
+    if !args.crops && args.frames_per_call > 1 {
+        return read_in_groups(&mut reader, &args.images, args.frames_per_call);
+    }
     super::output::for_each_input(&args.images, |path| {
         let img = edge_agent::imageio::read_rgb(path)?;
         let plates: Vec<Value> = if args.crops {
@@ -167,6 +175,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             reader.read_frame(&img)?.iter().map(plate_json).collect()
         };
         super::output::line(json!({"file": path, "plates": plates}))
+    })
+}
+
+/// `--frames-per-call N`: images read N at a time (sharing detector calls), one line each in input
+/// order; like `output::for_each_input`, a failed input is reported with its path and the rest go on.
+fn read_in_groups(
+    reader: &mut PlateReader,
+    paths: &[std::path::PathBuf],
+    n: usize,
+) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for chunk in paths.chunks(n) {
+        let mut loaded: Vec<(&std::path::PathBuf, RgbImage)> = Vec::new();
+        for path in chunk {
+            match edge_agent::imageio::read_rgb(path) {
+                Ok(img) => loaded.push((path, img)),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("error: {}: {e:#}", path.display());
+                }
+            }
+        }
+        let frames: Vec<&RgbImage> = loaded.iter().map(|(_, img)| img).collect();
+        match reader.read_frames(&frames) {
+            Ok(results) => {
+                for ((path, _), plates) in loaded.iter().zip(results) {
+                    let plates: Vec<Value> = plates.iter().map(plate_json).collect();
+                    super::output::line(json!({"file": path, "plates": plates}))?;
+                }
+            }
+            Err(e) => {
+                failed += loaded.len();
+                for (path, _) in &loaded {
+                    eprintln!("error: {}: {e:#}", path.display());
+                }
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -208,9 +258,16 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
         }
     }
     let (mut img_ok, mut img_total) = (0, 0);
-    for (file, rows) in &by_file {
-        let img = edge_agent::imageio::read_rgb(&dir.join(file))?;
-        let plates = reader.read_frame(&img)?;
+    let images: Vec<RgbImage> = by_file
+        .iter()
+        .map(|(file, _)| edge_agent::imageio::read_rgb(&dir.join(file)))
+        .collect::<Result<_, _>>()?;
+    let refs: Vec<&RgbImage> = images.iter().collect();
+    let mut read = Vec::with_capacity(refs.len());
+    for group in refs.chunks(reader.options().frames_per_call.max(1)) {
+        read.extend(reader.read_frames(group)?);
+    }
+    for ((file, rows), plates) in by_file.iter().zip(read) {
         for row in rows {
             img_total += 1;
             let want = &row["plate_norm"];
