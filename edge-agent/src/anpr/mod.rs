@@ -249,13 +249,7 @@ impl PlateReader {
     ) -> Result<Vec<Vec<FramePlate>>, InferenceError> {
         let mut candidates: Vec<Vec<Candidate>> = frames.iter().map(|_| Vec::new()).collect();
         if self.opts.mode != PlateMode::VehicleCrops {
-            if let [frame] = frames {
-                for det in self.plate_detector.detect(frame, None)? {
-                    candidates[0].push(Candidate { det, vehicle: None });
-                }
-            } else {
-                self.detect_packed(frames, &mut candidates)?;
-            }
+            self.detect_full_frames(frames, &mut candidates)?;
         }
         if self.opts.mode != PlateMode::FullFrame {
             for (frame, found) in frames.iter().zip(candidates.iter_mut()) {
@@ -299,8 +293,9 @@ impl PlateReader {
         Ok(out)
     }
 
-    /// The full-frame pass over several frames, `frames_per_call` whole frames per detector call.
-    fn detect_packed(
+    /// The full-frame pass, `frames_per_call` whole frames per detector call; a frame alone gets
+    /// the detector's own letterbox (what the golden outputs pin).
+    fn detect_full_frames(
         &mut self,
         frames: &[&RgbImage],
         candidates: &mut [Vec<Candidate>],
@@ -308,6 +303,12 @@ impl PlateReader {
         let per_call = self.opts.frames_per_call.max(1);
         let mosaic = mosaic_canvas(&self.plate_detector, &mut self.mosaic);
         for (g, group) in frames.chunks(per_call).enumerate() {
+            if let [frame] = group {
+                for det in self.plate_detector.detect(frame, None)? {
+                    candidates[g * per_call].push(Candidate { det, vehicle: None });
+                }
+                continue;
+            }
             let items: Vec<(&RgbImage, Rect)> = group
                 .iter()
                 .map(|f| {
