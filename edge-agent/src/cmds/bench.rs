@@ -167,8 +167,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The images of a folder in name order: all of them, or exactly `n` (repeating the list as needed).
-fn read_images(dir: &Path, n: Option<usize>) -> anyhow::Result<Vec<RgbImage>> {
+/// The `.jpg`/`.png` files of a folder in name order; an error when there are none.
+fn image_paths(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -176,6 +176,12 @@ fn read_images(dir: &Path, n: Option<usize>) -> anyhow::Result<Vec<RgbImage>> {
         .collect();
     files.sort();
     anyhow::ensure!(!files.is_empty(), "no images in {}", dir.display());
+    Ok(files)
+}
+
+/// The images of a folder in name order: all of them, or exactly `n` (repeating the list as needed).
+fn read_images(dir: &Path, n: Option<usize>) -> anyhow::Result<Vec<RgbImage>> {
+    let files = image_paths(dir)?;
     let n = n.unwrap_or(files.len());
     files
         .iter()
@@ -187,14 +193,7 @@ fn read_images(dir: &Path, n: Option<usize>) -> anyhow::Result<Vec<RgbImage>> {
 
 /// The image files of a folder in name order, as bytes (decoding is part of what is measured).
 fn read_files(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jpg" || x == "png"))
-        .collect();
-    files.sort();
-    anyhow::ensure!(!files.is_empty(), "no images in {}", dir.display());
-    files
+    image_paths(dir)?
         .iter()
         .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
         .collect()

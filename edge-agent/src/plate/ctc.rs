@@ -195,30 +195,9 @@ fn col_of_last(last: usize) -> usize {
 /// In the result, `char_conf` is each character's highest step probability, `confidence` their
 /// minimum, and `raw_text` the greedy decode (`?` for characters outside the plate alphabet).
 pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode, CtcError> {
-    if lat.probs.len() != lat.steps * CTC_WIDTH {
-        return Err(CtcError::Shape {
-            len: lat.probs.len(),
-            steps: lat.steps,
-            classes: CTC_WIDTH,
-        });
-    }
     // NaN, infinite or negative outputs count as zero probability.
-    let clean = CtcLattice {
-        steps: lat.steps,
-        probs: lat
-            .probs
-            .iter()
-            .map(|&p| {
-                if p.is_finite() {
-                    p.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect(),
-    };
+    let (clean, lp) = sanitize(lat)?;
     let lat = &clean;
-    let lp: Vec<f32> = lat.probs.iter().map(|&p| p.max(1e-12).ln()).collect();
     let (raw_text, raw_log, raw_conf) = greedy(lat, &lp);
 
     // Each format's best path, scored with the priors; among the plausible ones (judged on the
@@ -260,18 +239,14 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
         }
         debug_assert_eq!(text.len(), tpl.pos.len());
         let confidence = char_conf.iter().copied().fold(1f32, f32::min);
-        let plate = grammar::parse_lenient(&text, &opts.hints).ok();
-        return Ok(PlateDecode {
-            changed: text != raw_text,
-            valid: plate.is_some(),
+        return Ok(PlateDecode::chosen(
             text,
             char_conf,
             confidence,
-            raw_text,
-            raw_confidence: raw_conf,
-            plate,
-            log_prob: score,
-        });
+            (raw_text, raw_conf),
+            score,
+            &opts.hints,
+        ));
     }
     let n = raw_text.chars().count();
     Ok(PlateDecode {

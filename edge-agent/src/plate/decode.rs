@@ -167,6 +167,33 @@ pub struct PlateDecode {
     pub log_prob: f32,
 }
 
+impl PlateDecode {
+    /// A search's chosen `text` with its characters' confidences, checked against the grammar
+    /// (`valid`, `plate`) and compared with the unconstrained read (`changed`).
+    pub(crate) fn chosen(
+        text: String,
+        char_conf: Vec<f32>,
+        confidence: f32,
+        raw: (String, f32),
+        log_prob: f32,
+        hints: &PlateHints,
+    ) -> Self {
+        let plate = grammar::parse_lenient(&text, hints).ok();
+        let (raw_text, raw_confidence) = raw;
+        PlateDecode {
+            changed: text != raw_text,
+            valid: plate.is_some(),
+            text,
+            char_conf,
+            confidence,
+            raw_text,
+            raw_confidence,
+            plate,
+            log_prob,
+        }
+    }
+}
+
 /// Floor for probabilities before taking logs, so a zero never makes a whole format impossible
 /// and the arithmetic stays finite.
 const PROB_FLOOR: f32 = 1e-12;
@@ -288,18 +315,14 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
                 .copied()
                 .chain(pad_conf)
                 .fold(1f32, f32::min);
-            let plate = grammar::parse_lenient(&text, &opts.hints).ok();
-            Ok(PlateDecode {
-                changed: text != raw_text,
-                valid: plate.is_some(),
+            Ok(PlateDecode::chosen(
                 text,
                 char_conf,
                 confidence,
-                raw_text,
-                raw_confidence: raw_conf,
-                plate,
-                log_prob: score,
-            })
+                (raw_text, raw_conf),
+                score,
+                &opts.hints,
+            ))
         }
         _ => {
             let char_conf = raw_text

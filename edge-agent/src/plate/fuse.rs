@@ -122,18 +122,14 @@ pub fn decode_fused(
         .copied()
         .chain((n..t.slots).map(|s| t.p[s][PAD]))
         .fold(1f32, f32::min);
-    let plate = grammar::parse_lenient(&text, &opts.hints).ok();
-    Ok(PlateDecode {
-        changed: text != raw_text,
-        valid: plate.is_some(),
+    Ok(PlateDecode::chosen(
         text,
         char_conf,
         confidence,
-        raw_text,
-        raw_confidence: raw_conf,
-        plate,
-        log_prob: model,
-    })
+        (raw_text, raw_conf),
+        model,
+        &opts.hints,
+    ))
 }
 
 /// Characters of a path: (symbol index, step of its highest probability).
