@@ -10,6 +10,8 @@ use serde_json::Value;
 const IMAGES_EXACT_FLOOR: u64 = 14; // of 14 scored plates
 const CROPS_TRUSTED_EXACT_FLOOR: u64 = 23; // of 59, reads at confidence >= 0.5 (fused readers)
 const CROPS_ANY_EXACT_FLOOR: u64 = 25; // of 59, every read
+/// With the crops' own site prior (their cameras are in Bình Định / Gia Lai: codes 77 and 81).
+const CROPS_LOCAL_TRUSTED_EXACT_FLOOR: u64 = 26; // of 59, reads at confidence >= 0.5
 
 fn report(min_confidence: &str) -> Value {
     report_with(&["--min-confidence", min_confidence])
@@ -49,6 +51,19 @@ fn accuracy_does_not_fall_below_todays_figures() {
         any["crops_exact"].as_u64().unwrap() >= CROPS_ANY_EXACT_FLOOR,
         "{any}"
     );
+}
+
+/// A camera configured with its province's codes reads more of its local plates, and trusts
+/// them: the prior enters the confidence as it enters the search.
+#[test]
+fn the_site_prior_reads_more_local_plates() {
+    let plain = report("0.5");
+    let local = report_with(&["--local-codes", "77,81"]);
+    let exact = |r: &Value| r["crops_exact"].as_u64().unwrap();
+    assert!(exact(&local) >= CROPS_LOCAL_TRUSTED_EXACT_FLOOR, "{local}");
+    assert!(exact(&local) > exact(&plain), "{plain} vs {local}");
+    // Images come from other provinces (codes 18–89): no local code applies to them.
+    assert_eq!(local["images_exact"], 14, "{local}");
 }
 
 /// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call

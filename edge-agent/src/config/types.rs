@@ -222,7 +222,9 @@ pub struct PlatesConfig {
     /// one of them is likelier. Default none.
     #[serde(default)]
     pub local_codes: Vec<u8>,
-    /// How much likelier a local code is a priori (a factor ≥ 1). Default 20.
+    /// How much likelier a local code is a priori than any one other code (a factor ≥ 1): with a
+    /// share `s` of the traffic local over `n` local codes, `(s/n) / ((1−s)/(81−n))`. The read's
+    /// confidence is the posterior under this prior. Default 20 (conservative).
     #[serde(default = "default_local_factor")]
     pub local_factor: f32,
     /// Slot-OCR views per plate (1 = the crop only; up to 6 average slightly inset crops). Default 1.

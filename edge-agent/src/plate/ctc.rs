@@ -221,23 +221,34 @@ pub fn decode_ctc(lat: &CtcLattice, opts: &DecodeOptions) -> Result<PlateDecode,
         // path: (step, label column) for every non-blank step; chars are runs of symbol columns.
         let mut text = String::new();
         let mut char_conf: Vec<f32> = Vec::new();
+        // The step where each character peaks: its row is that character's evidence.
+        let mut peaks: Vec<usize> = Vec::new();
         let mut prev: Option<(usize, usize)> = None;
         for &(t, col) in &path {
             let p = lat.probs[t * CTC_WIDTH + col];
             let same_run = prev.is_some_and(|(pt, pc)| pc == col && pt + 1 == t);
             if col != COL_SEP {
                 if same_run {
-                    if let Some(c) = char_conf.last_mut() {
-                        *c = c.max(p);
+                    if let (Some(c), Some(at)) = (char_conf.last_mut(), peaks.last_mut())
+                        && p > *c
+                    {
+                        *c = p;
+                        *at = t;
                     }
                 } else {
                     text.push(symbol((col - 1) as u8) as char);
                     char_conf.push(p);
+                    peaks.push(t);
                 }
             }
             prev = Some((t, col));
         }
         debug_assert_eq!(text.len(), tpl.pos.len());
+        if let [s0, s1, ..] = peaks[..] {
+            let digits =
+                [s0, s1].map(|s| std::array::from_fn(|d| lat.probs[s * CTC_WIDTH + 1 + d]));
+            super::decode::apply_code_prior(&mut char_conf, &text, tpl, digits, opts);
+        }
         let confidence = char_conf.iter().copied().fold(1f32, f32::min);
         return Ok(PlateDecode::chosen(
             text,

@@ -215,6 +215,34 @@ fn local_prior_and_reported_probability() {
     };
     let d = decode_ctc(&l, &local).unwrap();
     assert_eq!(d.text, "77L12345");
+    // The first 7's confidence is its posterior under the prior: steps 1 and 3 hold the code,
+    // local pairs of digit columns weigh 20.
+    let row = |t: usize| &l.probs[t * CTC_WIDTH..(t + 1) * CTC_WIDTH];
+    let digit = |k: usize| (1..=10).contains(&k).then(|| k - 1);
+    let (mut z, mut seven) = (0f32, 0f32);
+    for (a, pa) in row(1).iter().enumerate() {
+        for (b, pb) in row(3).iter().enumerate() {
+            let w = match (digit(a), digit(b)) {
+                (Some(x), Some(y)) if local.local_codes.contains((x * 10 + y) as u8) => 20.0,
+                _ => 1.0,
+            };
+            z += pa * pb * w;
+            if a == col('7') {
+                seven += pa * pb * w;
+            }
+        }
+    }
+    assert!(
+        (d.char_conf[0] - seven / z).abs() < 1e-4,
+        "{:?} vs {}",
+        d.char_conf,
+        seven / z
+    );
+    assert!(
+        d.char_conf[0] > 0.8,
+        "the prior makes the 7 likely: {:?}",
+        d.char_conf
+    );
     // 16 steps: the 7 at step 1 (0.3), every other step its own label (0.9).
     let expected = 0.3f32.ln() + 15.0 * 0.9f32.ln();
     assert!(

@@ -277,7 +277,7 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
     // Each format's best path, scored with the priors; among the plausible ones (judged on the
     // model's own probabilities, without priors) the best scored wins.
     let floor = raw_log - opts.max_log_loss.max(0.0);
-    let mut best: Option<(f32, f32, Path)> = None;
+    let mut best: Option<(f32, f32, Path, &Template)> = None;
     for tpl in TEMPLATES {
         let n = tpl.pos.len();
         if n > t.slots
@@ -292,23 +292,25 @@ pub fn decode_slots(probs: &SlotProbs, opts: &DecodeOptions) -> Result<PlateDeco
                 .map(|s| t.lp[s][usize::from(path.syms[s])])
                 .sum::<f32>()
                 + pad_tail[n];
-            if model >= floor && best.as_ref().is_none_or(|(b, _, _)| total > *b) {
-                best = Some((total, model, path));
+            if model >= floor && best.as_ref().is_none_or(|(b, ..)| total > *b) {
+                best = Some((total, model, path, tpl));
             }
         }
     }
 
     match best {
-        Some((_, score, path)) => {
+        Some((_, score, path, tpl)) => {
             let text: String = path.syms[..path.len]
                 .iter()
                 .map(|&ix| symbol(ix) as char)
                 .collect();
-            let char_conf: Vec<f32> = path.syms[..path.len]
+            let mut char_conf: Vec<f32> = path.syms[..path.len]
                 .iter()
                 .enumerate()
                 .map(|(s, &ix)| t.p[s][ix as usize])
                 .collect();
+            let digits = [0, 1].map(|s| std::array::from_fn(|d| t.p[s][d]));
+            apply_code_prior(&mut char_conf, &text, tpl, digits, opts);
             let pad_conf = (path.len..t.slots).map(|s| t.p[s][PAD]);
             let confidence = char_conf
                 .iter()
@@ -469,6 +471,64 @@ pub(crate) fn province_prior(opts: &DecodeOptions, code: u8) -> Option<f32> {
         ProvincePrior::Soft { log_penalty } => Some(log_penalty.min(0.0) + local),
         ProvincePrior::Off => Some(local),
     }
+}
+
+/// The site prior in a read's confidence (see [`DecodeOptions::local_codes`]).
+///
+/// The search ranks texts by the readers' probability times the prior, so the confidence must be
+/// that posterior too: otherwise a code the prior rightly chose (`77` at a Bình Định camera, read
+/// `71` by the OCR) is always reported doubtful. `digits[j][d]` is the readers' probability of
+/// digit `d` at code position `j`, normalised like `char_conf`. With `k = exp(local_log_bonus)`
+/// for local codes and 1 for the others, each code digit's confidence becomes its marginal
+/// posterior:
+/// `conf₀ · (1 + (k−1)·Σ_{b: c₀b local} q₁(b)) / (1 + (k−1)·Σ_{ab local} q₀(a)·q₁(b))`, and
+/// likewise for the second digit. Without local codes nothing changes.
+pub(crate) fn apply_code_prior(
+    char_conf: &mut [f32],
+    text: &str,
+    tpl: &Template,
+    digits: [[f32; 10]; 2],
+    opts: &DecodeOptions,
+) {
+    let k = opts.local_log_bonus.max(0.0).exp();
+    let code_digits = text.as_bytes().get(..2).and_then(|c| {
+        Some((
+            usize::from(c[0].checked_sub(b'0')?),
+            usize::from(c[1].checked_sub(b'0')?),
+        ))
+    });
+    let Some((c0, c1)) = code_digits else {
+        return;
+    };
+    if k <= 1.0
+        || opts.local_codes.0 == 0
+        || c0 > 9
+        || c1 > 9
+        || char_conf.len() < 2
+        || tpl.pos.get(1).map(|p| p.rule) != Some(Rule::Province)
+    {
+        return;
+    }
+    let local = |a: usize, b: usize| opts.local_codes.contains((a * 10 + b) as u8);
+    let [q0, q1] = digits;
+    let mut both = 0f32;
+    let (mut given0, mut given1) = (0f32, 0f32);
+    for (a, pa) in q0.iter().enumerate() {
+        for (b, pb) in q1.iter().enumerate() {
+            if local(a, b) {
+                both += pa * pb;
+                if a == c0 {
+                    given0 += pb;
+                }
+                if b == c1 {
+                    given1 += pa;
+                }
+            }
+        }
+    }
+    let z = 1.0 + (k - 1.0) * both;
+    char_conf[0] = (char_conf[0] * (1.0 + (k - 1.0) * given0) / z).clamp(0.0, 1.0);
+    char_conf[1] = (char_conf[1] * (1.0 + (k - 1.0) * given1) / z).clamp(0.0, 1.0);
 }
 
 /// Index and value of the largest entry.

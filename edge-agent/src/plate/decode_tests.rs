@@ -181,6 +181,41 @@ fn local_province_prior_prefers_the_sites_codes() {
     assert!(d.changed);
     // The reported probability is the model's, without the prior.
     assert!((d.log_prob - (0.3f32.ln() + 8.0 * 0.98f32.ln())).abs() < 1e-4);
+    // The confidence is the posterior under the prior the search used: the first 7's marginal
+    // over every pair of classes of the two code slots, local codes weighted 20.
+    let weight = |a: usize, b: usize| {
+        if a < 10 && b < 10 && local.local_codes.contains((a * 10 + b) as u8) {
+            20.0
+        } else {
+            1.0
+        }
+    };
+    let (q0, q1) = (p.row(0), p.row(1));
+    let mut z = 0f32;
+    let mut seven = 0f32;
+    for (a, pa) in q0.iter().enumerate() {
+        for (b, pb) in q1.iter().enumerate() {
+            let j = pa * pb * weight(a, b);
+            z += j;
+            if a == 7 {
+                seven += j;
+            }
+        }
+    }
+    assert!(
+        (d.char_conf[0] - seven / z).abs() < 1e-4,
+        "{:?} vs {}",
+        d.char_conf,
+        seven / z
+    );
+    assert!(
+        d.char_conf[0] > 0.85,
+        "the prior makes the 7 likely: {:?}",
+        d.char_conf
+    );
+    assert!((d.confidence - d.char_conf.iter().copied().fold(1.0, f32::min)).abs() < 0.02);
+    // Without local codes the confidence is the OCR's own.
+    assert!((decode(&p).char_conf[0] - 0.38).abs() < 1e-6);
     // A plate clearly from elsewhere is not pulled over.
     let p = confident("51F12345", &[]);
     assert_eq!(decode_slots(&p, &local).unwrap().text, "51F12345");

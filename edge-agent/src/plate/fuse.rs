@@ -17,7 +17,7 @@
 
 use super::ctc::{self, COL_BLANK, COL_SEP, CTC_WIDTH, CtcError, CtcLattice, Joint};
 use super::decode::{self, DecodeError, DecodeOptions, MAX_SLOTS, PAD, PlateDecode, SlotProbs};
-use super::grammar::{self, Shape, TEMPLATES};
+use super::grammar::{self, Shape, TEMPLATES, Template};
 use super::symbols::{NUM_SYMBOLS, symbol};
 
 /// Why the two readers' outputs cannot be fused.
@@ -67,8 +67,8 @@ pub fn decode_fused(
         pad_tail[s] = pad_tail[s + 1] + t.lp[s][PAD];
     }
 
-    // (score with priors, model log-probability, characters as (symbol, peak step))
-    let mut best: Option<(f32, f32, Chars)> = None;
+    // (score with priors, model log-probability, characters as (symbol, peak step), format)
+    let mut best: Option<(f32, f32, Chars, &Template)> = None;
     for tpl in TEMPLATES {
         let n = tpl.pos.len();
         if n > t.slots
@@ -93,11 +93,11 @@ pub fn decode_fused(
         let model = ctc::path_log_prob(lat.steps, &lp, &path) + slot_model;
         let total = score + best_prefix[n] + pad_tail[n];
         if best.as_ref().is_none_or(|(b, ..)| total > *b) {
-            best = Some((total, model, chars));
+            best = Some((total, model, chars, tpl));
         }
     }
 
-    let Some((_, model, chars)) = best else {
+    let Some((_, model, chars, tpl)) = best else {
         let mut d = decode::decode_slots(slots, opts)?;
         d.confidence = 0.0;
         return Ok(d);
@@ -106,16 +106,22 @@ pub fn decode_fused(
         .iter()
         .map(|&(c, _)| symbol(c as u8) as char)
         .collect();
-    let char_conf: Vec<f32> = chars
+    // The product-of-experts posterior of every symbol at position j.
+    let posterior = |j: usize, step: usize, k: usize| {
+        let row = &lat.probs[step * CTC_WIDTH..(step + 1) * CTC_WIDTH];
+        let joint_of = |k: usize| t.p[j][k] * row[1 + k];
+        let sum: f32 = (0..NUM_SYMBOLS).map(joint_of).sum();
+        if sum > 0.0 { joint_of(k) / sum } else { 0.0 }
+    };
+    let mut char_conf: Vec<f32> = chars
         .iter()
         .enumerate()
-        .map(|(j, &(c, step))| {
-            let row = &lat.probs[step * CTC_WIDTH..(step + 1) * CTC_WIDTH];
-            let joint_of = |k: usize| t.p[j][k] * row[1 + k];
-            let sum: f32 = (0..NUM_SYMBOLS).map(joint_of).sum();
-            if sum > 0.0 { joint_of(c) / sum } else { 0.0 }
-        })
+        .map(|(j, &(c, step))| posterior(j, step, c))
         .collect();
+    if let [(_, s0), (_, s1), ..] = chars[..] {
+        let digits = [(0, s0), (1, s1)].map(|(j, s)| std::array::from_fn(|d| posterior(j, s, d)));
+        decode::apply_code_prior(&mut char_conf, &text, tpl, digits, opts);
+    }
     let n = chars.len();
     let confidence = char_conf
         .iter()
@@ -232,6 +238,34 @@ mod tests {
         .unwrap();
         assert!(split.confidence < 0.7, "{split:?}");
         assert!(["51F12345", "51F12845"].contains(&split.text.as_str()));
+    }
+
+    #[test]
+    fn the_site_prior_moves_the_code_and_its_confidence() {
+        // Both readers lean to 71; a Bình Định camera (77 and 81 local) mostly sees 77.
+        let s = slots("71L12345", &[0.99, 0.6]);
+        let mut sp = s.probs.clone();
+        sp[37 + 7] = 0.35; // slot 1, class `7`
+        let s = SlotProbs { probs: sp, ..s };
+        let l = lattice("71L12345", 0.6);
+        let plain = decode_fused(&s, &l, &DecodeOptions::default()).unwrap();
+        assert_eq!(plain.text, "71L12345");
+        let local = DecodeOptions {
+            local_codes: crate::plate::province::CodeSet::of(&[77, 81]),
+            local_log_bonus: 1000f32.ln(),
+            ..DecodeOptions::default()
+        };
+        let d = decode_fused(&s, &l, &local).unwrap();
+        assert_eq!(d.text, "77L12345");
+        // The readers alone give the second 7 about 0.35 × 0.2/35 against 0.6 × 0.6 for the 1
+        // (a confidence near 0.005); with the prior it is the likelier digit.
+        assert!(
+            d.char_conf[1] > 0.5 && d.char_conf[1] < 1.0,
+            "{:?}",
+            d.char_conf
+        );
+        // The other characters keep their confidence.
+        assert_eq!(d.char_conf[2..], plain.char_conf[2..]);
     }
 
     #[test]
