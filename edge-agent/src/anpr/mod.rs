@@ -65,7 +65,8 @@ pub struct ReaderOptions {
     /// Grammar decoder settings.
     pub decode: DecodeOptions,
     /// Test-time augmentation: also read slightly inset crops and average the OCR probabilities
-    /// before decoding; steadies reads of small, blurry plates at the cost of more OCR calls.
+    /// before decoding, at the cost of more OCR calls. On the shared crops it reads fewer plates
+    /// (18–22 trusted with 2–6 views, against 23 with one), so the default is 1.
     pub ocr_views: usize,
     /// `Fused` only: a valid slot read at or above this confidence is kept as it is and the
     /// recogniser is not run on that plate; below it (or invalid) both readers are fused. 0 trusts
