@@ -12,6 +12,7 @@ const CROPS_TRUSTED_EXACT_FLOOR: u64 = 23; // of 59, reads at confidence >= 0.5 
 const CROPS_ANY_EXACT_FLOOR: u64 = 25; // of 59, every read
 /// With the crops' own site prior (their cameras are in Bình Định / Gia Lai: codes 77 and 81).
 const CROPS_LOCAL_TRUSTED_EXACT_FLOOR: u64 = 26; // of 59, reads at confidence >= 0.5
+const CROPS_LOCAL_ANY_EXACT_FLOOR: u64 = 29; // of 59, every read (how the peer's 14 is counted)
 
 fn report(min_confidence: &str) -> Value {
     report_with(&["--min-confidence", min_confidence])
@@ -64,6 +65,8 @@ fn the_site_prior_reads_more_local_plates() {
     assert!(exact(&local) > exact(&plain), "{plain} vs {local}");
     // Images come from other provinces (codes 18–89): no local code applies to them.
     assert_eq!(local["images_exact"], 14, "{local}");
+    let any = report_with(&["--local-codes", "77,81", "--min-confidence", "0"]);
+    assert!(exact(&any) >= CROPS_LOCAL_ANY_EXACT_FLOOR, "{any}");
 }
 
 /// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call
