@@ -603,29 +603,25 @@ fn a_closed_stdout_ends_detect_quietly() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
+/// The sections of a `run` config before its camera: [`HEAD`], `runtime` (sections or nothing), the
+/// embedded broker on a free port and the spool in `dir`.
+fn run_head(dir: &Path, runtime: &str) -> String {
+    format!(
+        "{HEAD}{runtime}[mqtt]\nembedded_listen = \"127.0.0.1:{}\"\n\n[storage]\nspool_dir = \"{}\"\n\n",
+        free_port(),
+        dir.join("spool").display()
+    )
+}
+
 #[test]
 fn run_processes_an_image_folder_camera_to_its_end_and_reports_it() {
     // Three real frames as a camera; the folder ends, so `run` stops by itself.
     let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("frames");
-    std::fs::create_dir(&frames).unwrap();
-    let src = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps");
-    for i in 1..=3 {
-        let name = format!("frame_{i:04}.jpg");
-        std::fs::copy(src.join(&name), frames.join(&name)).unwrap();
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let frames = frames_folder(dir.path(), 3);
     let cfg = write(
         dir.path(),
         "run.toml",
-        &format!(
-            "{HEAD}[mqtt]\nembedded_listen = \"127.0.0.1:{port}\"\n\n[storage]\nspool_dir = \"{}\"\n\n[http]\nenabled = false\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"{}\"\ntarget_fps = 10\n",
-            dir.path().join("spool").display(),
-            frames.display()
-        ),
+        &folder_camera_config(&run_head(dir.path(), ""), &frames, Some(10)),
     );
     let out = run(bin()
         .args(["run", "--config"])
@@ -646,22 +642,12 @@ fn run_processes_an_image_folder_camera_to_its_end_and_reports_it() {
 #[test]
 fn run_with_cuda_on_a_machine_without_it_fails_clearly_instead_of_falling_back() {
     let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("frames");
-    std::fs::create_dir(&frames).unwrap();
-    let src = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps/frame_0001.jpg");
-    std::fs::copy(src, frames.join("frame_0001.jpg")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let frames = frames_folder(dir.path(), 1);
+    let head = run_head(dir.path(), "[runtime]\nexecution_provider = \"cuda\"\n\n");
     let cfg = write(
         dir.path(),
         "cuda.toml",
-        &format!(
-            "{HEAD}[runtime]\nexecution_provider = \"cuda\"\n\n[mqtt]\nembedded_listen = \"127.0.0.1:{port}\"\n\n[storage]\nspool_dir = \"{}\"\n\n[http]\nenabled = false\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"{}\"\n",
-            dir.path().join("spool").display(),
-            frames.display()
-        ),
+        &folder_camera_config(&head, &frames, None),
     );
     let out = run(bin()
         .args(["--log-format", "text", "run", "--config"])

@@ -8,60 +8,37 @@ mod common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::tls::{chmod, make_certs, need, sh};
+use common::broker::{Mosquitto, password_auth, test_dir, tls_listener, write_passwd};
+use common::tls::{chmod, make_certs};
 use common::*;
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A test directory that the `mosquitto` user (mosquitto drops root) can read.
-fn test_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    chmod(dir.path(), 0o777);
-    dir
-}
-
 /// Users `edge` (publishes edge/#) and `watcher` (reads edge/#), and the certificate CNs alike.
 fn write_auth(dir: &Path) {
-    let passwd = dir.join("passwd");
-    sh(Command::new(need("mosquitto_passwd"))
-        .args(["-c", "-b"])
-        .arg(&passwd)
-        .args(["edge", "secret1"]));
-    sh(Command::new(need("mosquitto_passwd"))
-        .arg("-b")
-        .arg(&passwd)
-        .args(["watcher", "secret2"]));
-    sh(Command::new(need("mosquitto_passwd"))
-        .arg("-b")
-        .arg(&passwd)
-        .args(["bridge", "secret3"]));
+    write_passwd(
+        dir,
+        &[
+            ("edge", "secret1"),
+            ("watcher", "secret2"),
+            ("bridge", "secret3"),
+        ],
+    );
     std::fs::write(
         dir.join("acl"),
         "user edge\ntopic readwrite edge/#\n\nuser edge-device-1\ntopic readwrite edge/#\n\n\
          user bridge\ntopic readwrite edge/#\n\nuser watcher\ntopic read edge/#\n",
     )
     .unwrap();
-    chmod(&passwd, 0o644);
     chmod(&dir.join("acl"), 0o644);
 }
 
 struct Broker {
-    conf: PathBuf,
-    dir: PathBuf,
-    child: Option<Child>,
+    mosquitto: Mosquitto,
     port: u16,
     tls_port: u16,
 }
@@ -78,82 +55,19 @@ impl Broker {
         std::fs::create_dir_all(bdir.join("persist")).unwrap();
         chmod(&bdir, 0o777);
         chmod(&bdir.join("persist"), 0o777);
-        let d = dir.display();
         let conf = format!(
-            "per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
-             persistence true\npersistence_location {b}/persist/\nautosave_interval 1\n\
+            "{auth}persistence true\npersistence_location {b}/persist/\nautosave_interval 1\n\
              max_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {b}/mosquitto.log\n\
              log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
-             listener {port} 127.0.0.1\n\
-             listener {tls_port} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n\
-             require_certificate true\nuse_identity_as_username true\ntls_version tlsv1.2\n{extra}\n",
+             listener {port} 127.0.0.1\n{tls}{extra}\n",
+            auth = password_auth(dir, true),
+            tls = tls_listener(tls_port, dir, true),
             b = bdir.display()
         );
-        let conf_path = bdir.join("mosquitto.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        chmod(&conf_path, 0o644);
-        let mut b = Broker {
-            conf: conf_path,
-            dir: bdir,
-            child: None,
+        Broker {
+            mosquitto: Mosquitto::start(&bdir, &conf, port),
             port,
             tls_port,
-        };
-        b.restart();
-        b
-    }
-
-    fn restart(&mut self) {
-        assert!(self.child.is_none());
-        let child = Command::new(need("mosquitto"))
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the broker with SIGTERM (it saves its persistence file, as a service stop does).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            sh(Command::new("kill").args(["-TERM", &c.id().to_string()]));
-            let _ = c.wait();
-        }
-    }
-
-    /// Freezes the broker (SIGSTOP) so publishes pile up unacknowledged, then SIGKILLs it: the
-    /// case where rumqttc alone drops in-flight QoS 1 messages (stack-facts §5).
-    fn freeze_and_kill(&mut self, frozen: Duration) {
-        if let Some(mut c) = self.child.take() {
-            let pid = c.id().to_string();
-            sh(Command::new("kill").args(["-STOP", &pid]));
-            std::thread::sleep(frozen);
-            sh(Command::new("kill").args(["-KILL", &pid]));
-            let _ = c.wait();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }
@@ -370,12 +284,12 @@ fn broker_restarted_three_times_loses_no_event() {
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(1200));
         if round == 1 {
-            broker.freeze_and_kill(Duration::from_millis(300));
+            broker.mosquitto.freeze_and_kill(Duration::from_millis(300));
         } else {
-            broker.stop();
+            broker.mosquitto.stop();
         }
         std::thread::sleep(Duration::from_millis(400));
-        broker.restart();
+        broker.mosquitto.restart();
     }
     let out = emit.wait_with_output().unwrap();
     let ids = committed(&stdout(&out));
@@ -709,7 +623,7 @@ fn site_broker_bridged_to_centre_delivers_everything() {
     ));
     // Give the bridge time to connect before the first event.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !site.log().contains("Connecting bridge") && Instant::now() < deadline {
+    while !site.mosquitto.log().contains("Connecting bridge") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -721,8 +635,8 @@ fn site_broker_bridged_to_centre_delivers_everything() {
     if event_ids(&lines).len() < ids.len() {
         eprintln!(
             "--- site broker log:\n{}\n--- centre broker log:\n{}",
-            site.log(),
-            centre.log()
+            site.mosquitto.log(),
+            centre.mosquitto.log()
         );
     }
     assert_all_seen(&ids, &lines);
@@ -991,20 +905,10 @@ fn run_birth_names_the_active_provider_and_backend() {
         "w-birth",
         &["--idle-timeout", "4", "--timeout", "120"],
     ));
-    let frames = dir.path().join("frames");
-    std::fs::create_dir(&frames).unwrap();
-    let src = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps");
-    for i in 1..=3 {
-        let name = format!("frame_{i:04}.jpg");
-        std::fs::copy(src.join(&name), frames.join(&name)).unwrap();
-    }
+    let frames = frames_folder(dir.path(), 3);
     let cfg = password_config(dir.path(), "birth", "birth", broker.port, "secret1");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
-        "\n[http]\nenabled = false\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"{}\"\ntarget_fps = 10\n",
-        frames.display()
-    ));
-    std::fs::write(&cfg, text).unwrap();
+    let head = std::fs::read_to_string(&cfg).unwrap() + "\n";
+    std::fs::write(&cfg, folder_camera_config(&head, &frames, Some(10))).unwrap();
     let out = run(bin()
         .args(["--log-format", "text", "run", "--config"])
         .arg(&cfg)

@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -188,13 +187,6 @@ fn replay_frozen_stretch_raises_stopped_vehicle_in_the_no_stopping_zone() {
     // The forward clip (no freeze) gives none.
     let forward = replay(&city_clip(), &["--no-plates"]);
     assert!(of_kind(&forward.events, "stopped_vehicle").is_empty());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
 }
 
 /// Lines of the agent's events file, re-read on each call.

@@ -5,71 +5,24 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tls::{chmod, make_certs, need, sh};
+use common::broker::{Mosquitto, password_auth, test_dir, tls_listener, write_passwd};
+use common::tls::make_certs;
 use common::*;
 
 /// mosquitto with one TLS listener that wants a user name and password.
-struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let passwd = dir.join("passwd");
-        sh(Command::new(need("mosquitto_passwd"))
-            .args(["-c", "-b"])
-            .arg(&passwd)
-            .args(["edge", "s3cret-probe"]));
-        chmod(&passwd, 0o644);
-        let d = dir.display();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\n\
-                 persistence false\nlog_dest file {d}/mosquitto.log\n\
-                 listener {port} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\n\
-                 keyfile {d}/server.key\ntls_version tlsv1.2\n"
-            ),
-        )
-        .unwrap();
-        chmod(&conf, 0o644);
-        let child = Command::new(need("mosquitto"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start: {}",
-                std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker { child, port }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_broker(dir: &Path) -> Mosquitto {
+    let port = free_port();
+    write_passwd(dir, &[("edge", "s3cret-probe")]);
+    let conf = format!(
+        "{}persistence false\nlog_dest file {}/mosquitto.log\n{}",
+        password_auth(dir, false),
+        dir.display(),
+        tls_listener(port, dir, false)
+    );
+    Mosquitto::start(dir, &conf, port)
 }
 
 fn config(dir: &Path, name: &str, cameras: &[(&str, String)], ca: &str, port: u16) -> PathBuf {
@@ -88,15 +41,14 @@ fn config(dir: &Path, name: &str, cameras: &[(&str, String)], ca: &str, port: u1
     path
 }
 
-fn setup() -> (tempfile::TempDir, Broker) {
+fn setup() -> (tempfile::TempDir, Mosquitto) {
     shared_dir();
     ort_lib();
-    let dir = tempfile::tempdir().unwrap();
     // mosquitto drops root and must read the files.
-    chmod(dir.path(), 0o777);
+    let dir = test_dir();
     make_certs(dir.path(), &[]);
     std::fs::write(dir.path().join("password.txt"), "s3cret-probe\n").unwrap();
-    let broker = Broker::start(dir.path());
+    let broker = start_broker(dir.path());
     (dir, broker)
 }
 

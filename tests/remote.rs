@@ -8,12 +8,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use common::broker::{Mosquitto, test_dir};
+use common::tls::need;
 use common::*;
 use edge_agent::config::{CameraConfig, CameraRole, RuntimeConfig};
 use edge_agent::inference::Model;
@@ -254,23 +255,6 @@ fn apply_keeps_unchanged_cameras_and_changes_nothing_when_it_fails() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is missing; scripts/test.sh installs it (mosquitto, mosquitto-clients)");
-}
-
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -280,38 +264,17 @@ impl Drop for Killed {
 }
 
 /// A real mosquitto on a free loopback port, anonymous (the ACL path is tests/delivery.rs's).
-fn mosquitto(dir: &Path) -> (Killed, u16) {
-    use std::os::unix::fs::PermissionsExt;
+fn mosquitto(dir: &Path) -> Mosquitto {
     let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .expect("write mosquitto.conf");
-    // mosquitto drops root to its own user, which must read the file.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let child = Command::new(tool("mosquitto"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Killed(child), port)
+    let conf = format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n");
+    Mosquitto::start(dir, &conf, port)
 }
 
 const BASE: &str = "edge/test-site/edge-1";
 
 /// The retained `config/state`, if any.
 fn retained_state(port: u16) -> Option<Value> {
-    let out = Command::new(tool("mosquitto_sub"))
+    let out = Command::new(need("mosquitto_sub"))
         .args([
             "-h",
             "127.0.0.1",
@@ -348,7 +311,7 @@ fn wait_state(port: u16, what: &str, limit: Duration, pred: impl Fn(&Value) -> b
 fn publish(port: u16, topic: &str, payload: &[u8], dir: &Path) {
     let file = dir.join("payload.bin");
     std::fs::write(&file, payload).expect("write payload");
-    let status = Command::new(tool("mosquitto_pub"))
+    let status = Command::new(need("mosquitto_pub"))
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
         .args(["-t", &format!("{BASE}/{topic}")])
         .arg("-f")
@@ -445,8 +408,10 @@ zone = "all"
 #[test]
 fn agent_takes_config_over_mqtt_rejects_bad_payloads_and_rolls_back() {
     ort_lib();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
+    // mosquitto drops root to its own user, which must read the files.
+    let dir = test_dir();
+    let broker = mosquitto(dir.path());
+    let port = broker.port;
     let mut rtsp = common::rtsp::RtspServer::start(&clip(), "/cam");
     let spool = dir.path().join("spool");
     let config = dir.path().join("agent.toml");
@@ -611,7 +576,7 @@ fn agent_takes_config_over_mqtt_rejects_bad_payloads_and_rolls_back() {
     assert!(out.status.success(), "audit verify: {}", stderr(&out));
 
     // A restart runs the last good remote config and watchlist, not the file.
-    let _ = Command::new(tool("mosquitto_pub"))
+    let _ = Command::new(need("mosquitto_pub"))
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-r", "-n"])
         .args(["-t", &format!("{BASE}/config/state")])
         .status();

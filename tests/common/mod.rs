@@ -63,6 +63,41 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("pick a free port")
+        .port()
+}
+
+/// The first `n` frames of the Hải Phòng junction (`frame_0001.jpg`…) copied into `dir/frames`:
+/// the source of an image-folder camera, which ends after them.
+pub fn frames_folder(dir: &Path, n: usize) -> PathBuf {
+    let frames = dir.join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let src = shared_dir().join("footage/frames/vn_citycam_haiphong_10fps");
+    for i in 1..=n {
+        let name = format!("frame_{i:04}.jpg");
+        std::fs::copy(src.join(&name), frames.join(&name)).unwrap();
+    }
+    frames
+}
+
+/// A `run` config whose one camera, `cam-1`, reads the image folder `frames`: `head` (the
+/// sections before it, such as `[device]`, `[mqtt]` and `[storage]`), then `[http]` switched off
+/// and the camera, with `target_fps` when given.
+pub fn folder_camera_config(head: &str, frames: &Path, target_fps: Option<u32>) -> String {
+    let fps = target_fps
+        .map(|f| format!("target_fps = {f}\n"))
+        .unwrap_or_default();
+    format!(
+        "{head}[http]\nenabled = false\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"{}\"\n{fps}",
+        frames.display()
+    )
+}
+
+pub mod broker;
 pub mod frames;
 pub mod rtsp;
 pub mod tls;

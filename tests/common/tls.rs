@@ -1,11 +1,18 @@
-//! TLS test fixtures shared by the broker tests (delivery, probe): tools from Debian's packages and
-//! certificates made by openssl with the v3 extensions rustls needs.
+//! TLS test fixtures shared by the broker tests (delivery, probe, remote): tools from Debian's
+//! packages and certificates made by openssl with the v3 extensions rustls needs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub fn need(tool: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ] {
         let p = Path::new(dir).join(tool);
         if p.is_file() {
             return p;
