@@ -1,5 +1,5 @@
 use super::*;
-use crate::plate::fixtures::{recorded, shared_dir};
+use crate::plate::fixtures::{code_digit_posterior, recorded, shared_dir};
 use crate::plate::grammar::PlateCategory;
 
 /// Column of a test label: `~` blank, `-`/`.`/space separator, `?` other, else a symbol.
@@ -219,24 +219,11 @@ fn local_prior_and_reported_probability() {
     // local pairs of digit columns weigh 20.
     let row = |t: usize| &l.probs[t * CTC_WIDTH..(t + 1) * CTC_WIDTH];
     let digit = |k: usize| (1..=10).contains(&k).then(|| k - 1);
-    let (mut z, mut seven) = (0f32, 0f32);
-    for (a, pa) in row(1).iter().enumerate() {
-        for (b, pb) in row(3).iter().enumerate() {
-            let w = match (digit(a), digit(b)) {
-                (Some(x), Some(y)) if local.local_codes.contains((x * 10 + y) as u8) => 20.0,
-                _ => 1.0,
-            };
-            z += pa * pb * w;
-            if a == col('7') {
-                seven += pa * pb * w;
-            }
-        }
-    }
+    let want = code_digit_posterior(row(1), row(3), digit, local.local_codes, 20.0, col('7'));
     assert!(
-        (d.char_conf[0] - seven / z).abs() < 1e-4,
-        "{:?} vs {}",
-        d.char_conf,
-        seven / z
+        (d.char_conf[0] - want).abs() < 1e-4,
+        "{:?} vs {want}",
+        d.char_conf
     );
     assert!(
         d.char_conf[0] > 0.8,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::plate::fixtures::recorded;
+use crate::plate::fixtures::{code_digit_posterior, recorded};
 use crate::plate::grammar::{PlateCategory, VehicleKind};
 
 /// A 9×37 matrix for the VN slot OCR: each slot lists (char, prob); the rest of the mass is spread
@@ -183,30 +183,12 @@ fn local_province_prior_prefers_the_sites_codes() {
     assert!((d.log_prob - (0.3f32.ln() + 8.0 * 0.98f32.ln())).abs() < 1e-4);
     // The confidence is the posterior under the prior the search used: the first 7's marginal
     // over every pair of classes of the two code slots, local codes weighted 20.
-    let weight = |a: usize, b: usize| {
-        if a < 10 && b < 10 && local.local_codes.contains((a * 10 + b) as u8) {
-            20.0
-        } else {
-            1.0
-        }
-    };
-    let (q0, q1) = (p.row(0), p.row(1));
-    let mut z = 0f32;
-    let mut seven = 0f32;
-    for (a, pa) in q0.iter().enumerate() {
-        for (b, pb) in q1.iter().enumerate() {
-            let j = pa * pb * weight(a, b);
-            z += j;
-            if a == 7 {
-                seven += j;
-            }
-        }
-    }
+    let digit = |c: usize| (c < 10).then_some(c);
+    let want = code_digit_posterior(p.row(0), p.row(1), digit, local.local_codes, 20.0, 7);
     assert!(
-        (d.char_conf[0] - seven / z).abs() < 1e-4,
-        "{:?} vs {}",
-        d.char_conf,
-        seven / z
+        (d.char_conf[0] - want).abs() < 1e-4,
+        "{:?} vs {want}",
+        d.char_conf
     );
     assert!(
         d.char_conf[0] > 0.85,

@@ -126,3 +126,31 @@ pub fn micros_per_call<T>(
     per.sort_by(f64::total_cmp);
     (per[0], per[per.len() / 2])
 }
+
+/// The posterior probability that the first code position holds `first`, by brute force over
+/// every pair of classes of the two positions (`row0`, `row1`, each summing to about 1): pairs of
+/// digits (`digit_of` maps a class to its digit) whose code is in `local` weigh `k`, every other
+/// pair 1. The reference for `decode::apply_code_prior`'s closed form.
+pub fn code_digit_posterior(
+    row0: &[f32],
+    row1: &[f32],
+    digit_of: impl Fn(usize) -> Option<usize>,
+    local: super::province::CodeSet,
+    k: f32,
+    first: usize,
+) -> f32 {
+    let (mut z, mut hit) = (0f32, 0f32);
+    for (a, pa) in row0.iter().enumerate() {
+        for (b, pb) in row1.iter().enumerate() {
+            let w = match (digit_of(a), digit_of(b)) {
+                (Some(x), Some(y)) if local.contains((x * 10 + y) as u8) => k,
+                _ => 1.0,
+            };
+            z += pa * pb * w;
+            if a == first {
+                hit += pa * pb * w;
+            }
+        }
+    }
+    hit / z
+}

@@ -13,7 +13,8 @@
 //! position — the slot row times the CTC row at the character's peak step, renormalised over the
 //! plate symbols — so two readers agreeing make it high and a disagreement low, on the same 0–1
 //! scale as either reader alone; the read's confidence is the minimum, pads included, as in
-//! [`super::decode_slots`].
+//! [`super::decode_slots`]. A site prior on the province code (`local_codes`) enters the code
+//! digits' confidence as it enters the search (`decode::apply_code_prior`).
 
 use super::ctc::{self, COL_BLANK, COL_SEP, CTC_WIDTH, CtcError, CtcLattice, Joint};
 use super::decode::{self, DecodeError, DecodeOptions, MAX_SLOTS, PAD, PlateDecode, SlotProbs};
