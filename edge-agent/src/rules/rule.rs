@@ -241,6 +241,29 @@ impl Rule {
         }
     }
 
+    /// Whether `tr` is one of this rule's classes inside its zone. A track of its classes that has
+    /// left the zone loses its state here, and its open event ends with reason `left_zone`.
+    fn in_scope(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>, tr: &Track) -> bool {
+        if !self.class_ok(tr) {
+            return false;
+        }
+        if !self.in_zone(tr) {
+            self.per.remove(&tr.id);
+            self.close(
+                ctx.t,
+                ctx.td,
+                out,
+                Some(tr.id),
+                Some(tr),
+                "left_zone",
+                ctx.zones,
+                ctx.lines,
+            );
+            return false;
+        }
+        true
+    }
+
     fn class_ok(&self, tr: &Track) -> bool {
         self.classes.contains(&tr.label)
     }
@@ -499,21 +522,7 @@ impl Rule {
             Distance::M(_) => 0.05,
         };
         for tr in ctx.visible_tracks() {
-            if !self.class_ok(tr) {
-                continue;
-            }
-            if !self.in_zone(tr) {
-                self.per.remove(&tr.id);
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "left_zone",
-                    ctx.zones,
-                    ctx.lines,
-                );
+            if !self.in_scope(ctx, out, tr) {
                 continue;
             }
             let Some(o) = tr.last() else { continue };
@@ -550,21 +559,7 @@ impl Rule {
 
     fn stopped(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
         for tr in ctx.visible_tracks() {
-            if !self.class_ok(tr) {
-                continue;
-            }
-            if !self.in_zone(tr) {
-                self.per.remove(&tr.id);
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "left_zone",
-                    ctx.zones,
-                    ctx.lines,
-                );
+            if !self.in_scope(ctx, out, tr) {
                 continue;
             }
             let Some(o) = tr.last() else { continue };
@@ -697,21 +692,7 @@ impl Rule {
     fn speeding(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
         let Some(c) = ctx.calib else { return };
         for tr in ctx.visible_tracks() {
-            if !self.class_ok(tr) {
-                continue;
-            }
-            if !self.in_zone(tr) {
-                self.per.remove(&tr.id);
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "left_zone",
-                    ctx.zones,
-                    ctx.lines,
-                );
+            if !self.in_scope(ctx, out, tr) {
                 continue;
             }
             let Some((v, sigma)) = ground_speed(tr, c, SPEED_WINDOW_S) else {
@@ -762,21 +743,7 @@ impl Rule {
             Speed::Kmh(v) => (v, "from_speed_kmh"),
         };
         for tr in ctx.visible_tracks() {
-            if !self.class_ok(tr) {
-                continue;
-            }
-            if !self.in_zone(tr) {
-                self.per.remove(&tr.id);
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "left_zone",
-                    ctx.zones,
-                    ctx.lines,
-                );
+            if !self.in_scope(ctx, out, tr) {
                 continue;
             }
             let Some(o) = tr.last().copied() else {
