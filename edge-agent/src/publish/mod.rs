@@ -173,22 +173,10 @@ impl Delivery {
             remote: Mutex::new(None),
         });
         let worker = Arc::clone(&inner);
-        let handle = std::thread::Builder::new()
-            .name("mqtt-publisher".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot start the publisher runtime");
-                        return;
-                    }
-                };
-                rt.block_on(publisher(worker, opts, birth, stop_rx));
-            })
-            .map_err(DeliveryError::Thread)?;
+        let handle = crate::background::spawn("mqtt-publisher", "publisher", move || {
+            publisher(worker, opts, birth, stop_rx)
+        })
+        .map_err(DeliveryError::Thread)?;
         *lock(&inner.thread) = Some(handle);
         Ok(Self { inner })
     }
