@@ -249,19 +249,22 @@ impl Rule {
         }
         if !self.in_zone(tr) {
             self.per.remove(&tr.id);
-            self.close(
-                ctx.t,
-                ctx.td,
-                out,
-                Some(tr.id),
-                Some(tr),
-                "left_zone",
-                ctx.zones,
-                ctx.lines,
-            );
+            self.end_event(ctx, out, Some(tr), "left_zone");
             return false;
         }
         true
+    }
+
+    /// Ends the open event of `track` (or the rule's track-less event, for `None`) at this frame.
+    fn end_event(
+        &mut self,
+        ctx: &Ctx<'_>,
+        out: &mut Vec<RuleEvent>,
+        track: Option<&Track>,
+        reason: &str,
+    ) {
+        let key = track.map(|t| t.id);
+        self.close(ctx.t, ctx.td, out, key, track, reason, ctx.zones, ctx.lines);
     }
 
     fn class_ok(&self, tr: &Track) -> bool {
@@ -313,16 +316,7 @@ impl Rule {
         self.was_active = true;
         for tr in ctx.removed {
             self.per.remove(&tr.id);
-            self.close(
-                ctx.t,
-                ctx.td,
-                out,
-                Some(tr.id),
-                Some(tr),
-                "track_ended",
-                ctx.zones,
-                ctx.lines,
-            );
+            self.end_event(ctx, out, Some(tr), "track_ended");
         }
         use RuleKindConfig as K;
         match self.kind {
@@ -406,16 +400,7 @@ impl Rule {
                     self.raise(ctx, out, Some(tr), d);
                 }
             } else if open {
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "left_zone",
-                    ctx.zones,
-                    ctx.lines,
-                );
+                self.end_event(ctx, out, Some(tr), "left_zone");
             }
         }
     }
@@ -579,16 +564,7 @@ impl Rule {
                 });
                 self.raise(ctx, out, Some(tr), d);
             } else if open {
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "moved",
-                    ctx.zones,
-                    ctx.lines,
-                );
+                self.end_event(ctx, out, Some(tr), "moved");
             }
         }
     }
@@ -644,9 +620,7 @@ impl Rule {
                 let since = *self.below_since.get_or_insert(ctx.t);
                 if ctx.t - since + 1e-9 >= hold {
                     self.below_since = None;
-                    self.close(
-                        ctx.t, ctx.td, out, None, None, "cleared", ctx.zones, ctx.lines,
-                    );
+                    self.end_event(ctx, out, None, "cleared");
                 }
             }
         }
@@ -714,16 +688,7 @@ impl Rule {
             }
             let max_speed = st.max_speed;
             if open && under >= self.p.min_frames {
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "below_limit",
-                    ctx.zones,
-                    ctx.lines,
-                );
+                self.end_event(ctx, out, Some(tr), "below_limit");
             } else if open || over >= self.p.min_frames {
                 let d = json!({
                     "speed_kmh": round(kmh, 1),
@@ -785,16 +750,7 @@ impl Rule {
                 self.stops.push((ctx.t, tr.id));
                 self.raise(ctx, out, Some(tr), d);
             } else if open && still_s == 0.0 {
-                self.close(
-                    ctx.t,
-                    ctx.td,
-                    out,
-                    Some(tr.id),
-                    Some(tr),
-                    "moved",
-                    ctx.zones,
-                    ctx.lines,
-                );
+                self.end_event(ctx, out, Some(tr), "moved");
             } else if open {
                 let d = self
                     .open
@@ -820,9 +776,7 @@ impl Rule {
             let d = json!({"possible_incident": true, "vehicles": ids.len(), "track_ids": ids});
             self.raise(ctx, out, None, d);
         } else if group_open && open_ids.is_empty() {
-            self.close(
-                ctx.t, ctx.td, out, None, None, "cleared", ctx.zones, ctx.lines,
-            );
+            self.end_event(ctx, out, None, "cleared");
         }
     }
 }
