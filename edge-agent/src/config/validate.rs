@@ -76,6 +76,25 @@ impl Validator<'_> {
         );
     }
 
+    /// An error at `path` unless `value` lies in `range` (`key = v is outside lo..=hi`).
+    fn in_range<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        path: &[PathSeg<'_>],
+        key: &str,
+        value: T,
+        range: std::ops::RangeInclusive<T>,
+        hint: &str,
+    ) {
+        if !range.contains(&value) {
+            let (lo, hi) = range.into_inner();
+            self.error(
+                path,
+                format!("{key} = {value} is outside {lo}..={hi}"),
+                hint,
+            );
+        }
+    }
+
     fn warn(&mut self, path: &[PathSeg<'_>], message: impl Into<String>, hint: impl Into<String>) {
         self.out.push(
             self.loaded
@@ -160,13 +179,13 @@ impl Validator<'_> {
                 "use 1 unless models have parallel branches",
             );
         }
-        if r.workers == 0 || r.workers > 16 {
-            self.error(
-                &at("workers"),
-                format!("workers = {} is outside 1..=16", r.workers),
-                "one worker per 2 cores is a good start",
-            );
-        }
+        self.in_range(
+            &at("workers"),
+            "workers",
+            r.workers,
+            1..=16,
+            "one worker per 2 cores is a good start",
+        );
         if r.backend == InferenceBackend::Tract
             && r.execution_provider != ExecutionProviderKind::Cpu
         {
@@ -219,23 +238,20 @@ impl Validator<'_> {
 
     fn pipeline(&mut self, p: &PipelineConfig) {
         let at = |k| [Key("pipeline"), Key(k)];
-        if !(1..=64).contains(&p.queue_capacity) {
-            self.error(
-                &at("queue_capacity"),
-                format!("queue_capacity = {} is outside 1..=64", p.queue_capacity),
-                "1-2 keeps latency low; every waiting frame adds a frame's processing time",
-            );
-        }
-        if !(1..=16).contains(&p.plate_reads_per_frame) {
-            self.error(
-                &at("plate_reads_per_frame"),
-                format!(
-                    "plate_reads_per_frame = {} is outside 1..=16",
-                    p.plate_reads_per_frame
-                ),
-                "4 packs vehicles 2×2 into one plate-detector call",
-            );
-        }
+        self.in_range(
+            &at("queue_capacity"),
+            "queue_capacity",
+            p.queue_capacity,
+            1..=64,
+            "1-2 keeps latency low; every waiting frame adds a frame's processing time",
+        );
+        self.in_range(
+            &at("plate_reads_per_frame"),
+            "plate_reads_per_frame",
+            p.plate_reads_per_frame,
+            1..=16,
+            "4 packs vehicles 2×2 into one plate-detector call",
+        );
         for (key, v) in [
             ("plate_call_interval_s", p.plate_call_interval_s),
             ("plate_read_interval_s", p.plate_read_interval_s),
@@ -586,23 +602,20 @@ impl Validator<'_> {
         } else if d.device_id.len() > 23 {
             self.warn(&at("client_id"), "device_id is longer than 23 characters, the MQTT 3.1.1 client-id limit some brokers enforce", "set a shorter mqtt.client_id");
         }
-        if m.keep_alive_s < 5 || m.keep_alive_s > 3600 {
-            self.error(
-                &at("keep_alive_s"),
-                format!("keep_alive_s = {} is outside 5..=3600", m.keep_alive_s),
-                "30 s suits 4G links",
-            );
-        }
-        if m.reconnect_min_ms < 10 || m.reconnect_min_ms > 60_000 {
-            self.error(
-                &at("reconnect_min_ms"),
-                format!(
-                    "reconnect_min_ms = {} is outside 10..=60000",
-                    m.reconnect_min_ms
-                ),
-                "500 ms is a good first delay",
-            );
-        }
+        self.in_range(
+            &at("keep_alive_s"),
+            "keep_alive_s",
+            m.keep_alive_s,
+            5..=3600,
+            "30 s suits 4G links",
+        );
+        self.in_range(
+            &at("reconnect_min_ms"),
+            "reconnect_min_ms",
+            m.reconnect_min_ms,
+            10..=60_000,
+            "500 ms is a good first delay",
+        );
         if m.reconnect_max_s == 0 || m.reconnect_max_s * 1000 < m.reconnect_min_ms {
             self.error(
                 &at("reconnect_max_s"),
@@ -613,16 +626,13 @@ impl Validator<'_> {
                 "use at least 1 and no less than the first delay; 30 s suits 4G links",
             );
         }
-        if m.health_interval_s == 0 || m.health_interval_s > 86_400 {
-            self.error(
-                &at("health_interval_s"),
-                format!(
-                    "health_interval_s = {} is outside 1..=86400",
-                    m.health_interval_s
-                ),
-                "30 s is usual",
-            );
-        }
+        self.in_range(
+            &at("health_interval_s"),
+            "health_interval_s",
+            m.health_interval_s,
+            1..=86_400,
+            "30 s is usual",
+        );
         if m.max_inflight == 0 {
             self.error(
                 &at("max_inflight"),
@@ -635,13 +645,7 @@ impl Validator<'_> {
     fn health(&mut self, h: &HealthConfig) {
         let at = |k| [Key("health"), Key(k)];
         let mut range = |key: &'static str, v: f64, lo: f64, hi: f64, hint: &str| {
-            if !(lo..=hi).contains(&v) {
-                self.error(
-                    &at(key),
-                    format!("{key} = {v} is outside {lo}..={hi}"),
-                    hint.to_string(),
-                );
-            }
+            self.in_range(&at(key), key, v, lo..=hi, hint);
         };
         range(
             "check_interval_s",
@@ -774,13 +778,13 @@ impl Validator<'_> {
             ("min_confidence", p.min_confidence),
             ("candidate_score", p.candidate_score),
         ] {
-            if !(0.0..=1.0).contains(&v) {
-                self.error(
-                    &at(k),
-                    format!("{k} = {v} is outside 0..=1"),
-                    "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
-                );
-            }
+            self.in_range(
+                &at(k),
+                k,
+                v,
+                0.0..=1.0,
+                "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
+            );
         }
         if p.fuse_below.is_nan() || p.fuse_below < 0.0 {
             self.error(
@@ -789,20 +793,14 @@ impl Validator<'_> {
                 "0 trusts every valid slot read, 0.9 (the default) fuses doubtful ones, above 1 fuses all",
             );
         }
-        if !(1..=16).contains(&p.crops_per_call) {
-            self.error(
-                &at("crops_per_call"),
-                format!("crops_per_call = {} is outside 1..=16", p.crops_per_call),
-                "4 (the default) packs four vehicle crops into one plate-detector call; 1 searches each alone",
-            );
-        }
-        if !(1..=6).contains(&p.ocr_views) {
-            self.error(
-                &at("ocr_views"),
-                format!("ocr_views = {} is outside 1..=6", p.ocr_views),
-                "1 reads the crop only; each extra view costs one more OCR crop",
-            );
-        }
+        self.in_range(&at("crops_per_call"), "crops_per_call", p.crops_per_call, 1..=16, "4 (the default) packs four vehicle crops into one plate-detector call; 1 searches each alone");
+        self.in_range(
+            &at("ocr_views"),
+            "ocr_views",
+            p.ocr_views,
+            1..=6,
+            "1 reads the crop only; each extra view costs one more OCR crop",
+        );
         if p.local_factor.is_nan() || p.local_factor < 1.0 {
             self.error(
                 &at("local_factor"),
@@ -835,20 +833,20 @@ impl Validator<'_> {
 
     fn evidence(&mut self, e: &EvidenceConfig) {
         let at = |k| [Key("evidence"), Key(k)];
-        if !(1..=100).contains(&e.jpeg_quality) {
-            self.error(
-                &at("jpeg_quality"),
-                format!("jpeg_quality = {} is outside 1..=100", e.jpeg_quality),
-                "75-85 keeps plates legible at a fraction of the size",
-            );
-        }
-        if !(0.0..=2.0).contains(&e.crop_padding) {
-            self.error(
-                &at("crop_padding"),
-                format!("crop_padding = {} is outside 0..=2", e.crop_padding),
-                "0.15 adds 15% of the box on each side",
-            );
-        }
+        self.in_range(
+            &at("jpeg_quality"),
+            "jpeg_quality",
+            e.jpeg_quality,
+            1..=100,
+            "75-85 keeps plates legible at a fraction of the size",
+        );
+        self.in_range(
+            &at("crop_padding"),
+            "crop_padding",
+            e.crop_padding,
+            0.0..=2.0,
+            "0.15 adds 15% of the box on each side",
+        );
         if e.frame_max_width != 0 && e.frame_max_width < 64 {
             self.error(
                 &at("frame_max_width"),
