@@ -10,6 +10,8 @@ use serde_json::Value;
 const IMAGES_EXACT_FLOOR: u64 = 14; // of 14 scored plates
 const CROPS_TRUSTED_EXACT_FLOOR: u64 = 23; // of 59, reads at confidence >= 0.5 (fused readers)
 const CROPS_ANY_EXACT_FLOOR: u64 = 25; // of 59, every read
+/// Wrong reads reported as trusted, of 59: honesty has a ceiling as accuracy has a floor.
+const CROPS_TRUSTED_WRONG_CEILING: u64 = 16;
 /// With the crops' own site prior (their cameras are in Bình Định / Gia Lai: codes 77 and 81).
 const CROPS_LOCAL_TRUSTED_EXACT_FLOOR: u64 = 26; // of 59, reads at confidence >= 0.5
 const CROPS_LOCAL_ANY_EXACT_FLOOR: u64 = 29; // of 59, every read (how the peer's 14 is counted)
@@ -47,11 +49,18 @@ fn accuracy_does_not_fall_below_todays_figures() {
         trusted["crops_exact"].as_u64().unwrap() >= CROPS_TRUSTED_EXACT_FLOOR,
         "{trusted}"
     );
-    let any = report("0");
     assert!(
-        any["crops_exact"].as_u64().unwrap() >= CROPS_ANY_EXACT_FLOOR,
-        "{any}"
+        trusted["crops_exact_any"].as_u64().unwrap() >= CROPS_ANY_EXACT_FLOOR,
+        "{trusted}"
     );
+    assert!(
+        trusted["crops_trusted_wrong"].as_u64().unwrap() <= CROPS_TRUSTED_WRONG_CEILING,
+        "{trusted}"
+    );
+    assert!(trusted["images_exact_any"].as_u64().unwrap() >= IMAGES_EXACT_FLOOR);
+    // With no threshold every read counts as trusted: the two counts meet.
+    let any = report("0");
+    assert_eq!(any["crops_exact"], trusted["crops_exact_any"], "{any}");
 }
 
 /// A camera configured with its province's codes reads more of its local plates, and trusts
@@ -65,8 +74,10 @@ fn the_site_prior_reads_more_local_plates() {
     assert!(exact(&local) > exact(&plain), "{plain} vs {local}");
     // Images come from other provinces (codes 18–89): no local code applies to them.
     assert_eq!(local["images_exact"], 14, "{local}");
-    let any = report_with(&["--local-codes", "77,81", "--min-confidence", "0"]);
-    assert!(exact(&any) >= CROPS_LOCAL_ANY_EXACT_FLOOR, "{any}");
+    assert!(
+        local["crops_exact_any"].as_u64().unwrap() >= CROPS_LOCAL_ANY_EXACT_FLOOR,
+        "{local}"
+    );
 }
 
 /// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call
