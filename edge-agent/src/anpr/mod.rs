@@ -310,18 +310,8 @@ impl PlateReader {
                 }
                 continue;
             }
-            let items: Vec<(&RgbImage, Rect)> = group
-                .iter()
-                .map(|f| {
-                    let whole = Rect {
-                        x: 0,
-                        y: 0,
-                        w: f.width(),
-                        h: f.height(),
-                    };
-                    (*f, whole)
-                })
-                .collect();
+            let items: Vec<(&RgbImage, Rect)> =
+                group.iter().map(|f| (*f, Rect::whole(f))).collect();
             let canvas = mosaic.compose_items(&items)?;
             let found = self.plate_detector.detect(canvas, None)?;
             for (k, det) in mosaic.assign_all(&found) {
@@ -474,20 +464,7 @@ impl PlateReader {
 
     /// Reads plate crops (each image is one plate).
     pub fn read_crops(&mut self, crops: &[&RgbImage]) -> Result<Vec<PlateDecode>, InferenceError> {
-        let items: Vec<(&RgbImage, Rect)> = crops
-            .iter()
-            .map(|c| {
-                (
-                    *c,
-                    Rect {
-                        x: 0,
-                        y: 0,
-                        w: c.width(),
-                        h: c.height(),
-                    },
-                )
-            })
-            .collect();
+        let items: Vec<(&RgbImage, Rect)> = crops.iter().map(|c| (*c, Rect::whole(c))).collect();
         self.read_items(&items, &vec![VehicleKind::Unknown; items.len()])
     }
 

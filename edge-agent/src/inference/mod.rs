@@ -26,6 +26,16 @@ pub struct Rect {
 }
 
 impl Rect {
+    /// The whole of `img`.
+    pub fn whole(img: &RgbImage) -> Rect {
+        Rect {
+            x: 0,
+            y: 0,
+            w: img.width(),
+            h: img.height(),
+        }
+    }
+
     /// Whether the point lies inside (start inclusive, end exclusive).
     pub fn contains(&self, x: f32, y: f32) -> bool {
         x >= self.x as f32

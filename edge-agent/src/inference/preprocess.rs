@@ -237,12 +237,7 @@ impl Preprocessor {
         }
         let mut plans = Vec::with_capacity(items.len());
         for (img, region) in items {
-            let r = region.unwrap_or(Rect {
-                x: 0,
-                y: 0,
-                w: img.width(),
-                h: img.height(),
-            });
+            let r = region.unwrap_or(Rect::whole(img));
             if r.w == 0 || r.h == 0 || r.x + r.w > img.width() || r.y + r.h > img.height() {
                 return Err(InferenceError::Region {
                     region: r,
