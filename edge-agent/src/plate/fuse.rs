@@ -107,20 +107,24 @@ pub fn decode_fused(
         .iter()
         .map(|&(c, _)| symbol(c as u8) as char)
         .collect();
-    // The product-of-experts posterior of every symbol at position j.
-    let posterior = |j: usize, step: usize, k: usize| {
-        let row = &lat.probs[step * CTC_WIDTH..(step + 1) * CTC_WIDTH];
-        let joint_of = |k: usize| t.p[j][k] * row[1 + k];
-        let sum: f32 = (0..NUM_SYMBOLS).map(joint_of).sum();
-        if sum > 0.0 { joint_of(k) / sum } else { 0.0 }
-    };
-    let mut char_conf: Vec<f32> = chars
+    // The product-of-experts posterior over the plate symbols at each character's position.
+    let posteriors: Vec<[f32; NUM_SYMBOLS]> = chars
         .iter()
         .enumerate()
-        .map(|(j, &(c, step))| posterior(j, step, c))
+        .map(|(j, &(_, step))| {
+            let row = &lat.probs[step * CTC_WIDTH..(step + 1) * CTC_WIDTH];
+            let joint: [f32; NUM_SYMBOLS] = std::array::from_fn(|k| t.p[j][k] * row[1 + k]);
+            let sum: f32 = joint.iter().sum();
+            joint.map(|v| if sum > 0.0 { v / sum } else { 0.0 })
+        })
         .collect();
-    if let [(_, s0), (_, s1), ..] = chars[..] {
-        let digits = [(0, s0), (1, s1)].map(|(j, s)| std::array::from_fn(|d| posterior(j, s, d)));
+    let mut char_conf: Vec<f32> = chars
+        .iter()
+        .zip(&posteriors)
+        .map(|(&(c, _), post)| post[c])
+        .collect();
+    if let [p0, p1, ..] = &posteriors[..] {
+        let digits = [p0, p1].map(|post| std::array::from_fn(|d| post[d]));
         decode::apply_code_prior(&mut char_conf, &text, tpl, digits, opts);
     }
     let n = chars.len();
