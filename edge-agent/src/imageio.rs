@@ -11,10 +11,12 @@ use image::RgbImage;
 /// Why an image could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageReadError {
-    #[error("{path}: {source}")]
+    // `error`, not `source`: the message already holds it, and a source would print it again in
+    // an error chain (`{:#}`).
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: not a decodable image: {message}")]
     Decode { path: PathBuf, message: String },
@@ -22,9 +24,9 @@ pub enum ImageReadError {
 
 /// Decodes an image file to RGB8.
 pub fn read_rgb(path: &Path) -> Result<RgbImage, ImageReadError> {
-    let bytes = std::fs::read(path).map_err(|source| ImageReadError::Io {
+    let bytes = std::fs::read(path).map_err(|error| ImageReadError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     decode_rgb(&bytes).map_err(|message| ImageReadError::Decode {
         path: path.to_path_buf(),
