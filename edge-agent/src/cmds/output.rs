@@ -23,14 +23,26 @@ pub fn for_each_input(
     paths: &[std::path::PathBuf],
     mut each: impl FnMut(&std::path::PathBuf) -> anyhow::Result<()>,
 ) -> anyhow::Result<std::process::ExitCode> {
+    for_each_group(paths, 1, |group| group.iter().map(&mut each).collect())
+}
+
+/// [`for_each_input`] for inputs handled `n` at a time: `each` returns one result per path of its
+/// group, in order.
+pub fn for_each_group(
+    paths: &[std::path::PathBuf],
+    n: usize,
+    mut each: impl FnMut(&[std::path::PathBuf]) -> Vec<anyhow::Result<()>>,
+) -> anyhow::Result<std::process::ExitCode> {
     let mut failed = 0;
-    for path in paths {
-        if let Err(e) = each(path) {
-            if e.is::<StdoutClosed>() {
-                return Err(e);
+    for group in paths.chunks(n.max(1)) {
+        for (path, result) in group.iter().zip(each(group)) {
+            if let Err(e) = result {
+                if e.is::<StdoutClosed>() {
+                    return Err(e);
+                }
+                failed += 1;
+                eprintln!("error: {}: {e:#}", path.display());
             }
-            failed += 1;
-            eprintln!("error: {}: {e:#}", path.display());
         }
     }
     Ok(if failed > 0 {

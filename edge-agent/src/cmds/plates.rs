@@ -182,44 +182,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// `--frames-per-call N`: images read N at a time (sharing detector calls), one line each in input
-/// order; like `output::for_each_input`, a failed input is reported with its path and the rest go on.
+/// order; a failed input is reported with its path and the rest go on.
 fn read_in_groups(
     reader: &mut PlateReader,
     paths: &[std::path::PathBuf],
     n: usize,
 ) -> anyhow::Result<ExitCode> {
-    let mut failed = 0;
-    for chunk in paths.chunks(n) {
-        let mut loaded: Vec<(&std::path::PathBuf, RgbImage)> = Vec::new();
-        for path in chunk {
-            match edge_agent::imageio::read_rgb(path) {
-                Ok(img) => loaded.push((path, img)),
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("error: {}: {e:#}", path.display());
-                }
-            }
+    super::output::for_each_group(paths, n, |group| {
+        let loaded: Vec<anyhow::Result<RgbImage>> = group
+            .iter()
+            .map(|p| Ok(edge_agent::imageio::read_rgb(p)?))
+            .collect();
+        let frames: Vec<&RgbImage> = loaded.iter().filter_map(|l| l.as_ref().ok()).collect();
+        let mut read = match reader.read_frames(&frames) {
+            Ok(results) => results.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => frames.iter().map(|_| Err(anyhow::anyhow!("{e}"))).collect(),
         }
-        let frames: Vec<&RgbImage> = loaded.iter().map(|(_, img)| img).collect();
-        match reader.read_frames(&frames) {
-            Ok(results) => {
-                for ((path, _), plates) in loaded.iter().zip(results) {
-                    let plates: Vec<Value> = plates.iter().map(plate_json).collect();
-                    super::output::line(json!({"file": path, "plates": plates}))?;
-                }
-            }
-            Err(e) => {
-                failed += loaded.len();
-                for (path, _) in &loaded {
-                    eprintln!("error: {}: {e:#}", path.display());
-                }
-            }
-        }
-    }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        .into_iter();
+        group
+            .iter()
+            .zip(loaded)
+            .map(|(path, img)| {
+                img?;
+                let plates = read.next().context("no read for a loaded image")??;
+                let plates: Vec<Value> = plates.iter().map(plate_json).collect();
+                super::output::line(json!({"file": path, "plates": plates}))
+            })
+            .collect()
     })
 }
 
