@@ -295,7 +295,8 @@ impl PlateReader {
     }
 
     /// The full-frame pass, `frames_per_call` whole frames per detector call; a frame alone gets
-    /// the detector's own letterbox (what the golden outputs pin).
+    /// the detector's own letterbox scale, on a canvas fitted to the frame
+    /// ([`Model::detect_fitted`]).
     fn detect_full_frames(
         &mut self,
         frames: &[&RgbImage],
@@ -305,7 +306,7 @@ impl PlateReader {
         let mosaic = mosaic_canvas(&self.plate_detector, &mut self.mosaic);
         for (g, group) in frames.chunks(per_call).enumerate() {
             if let [frame] = group {
-                for det in self.plate_detector.detect(frame, None)? {
+                for det in self.plate_detector.detect_fitted(frame, None)? {
                     candidates[g * per_call].push(Candidate { det, vehicle: None });
                 }
                 continue;
@@ -335,7 +336,7 @@ impl PlateReader {
             return Ok(());
         };
         let mut crops: Vec<(Rect, Arc<str>, VehicleKind)> = Vec::new();
-        for v in vehicles.detect(frame, None)? {
+        for v in vehicles.detect_fitted(frame, None)? {
             if v.score < self.opts.vehicle_score {
                 continue;
             }
@@ -436,7 +437,7 @@ impl PlateReader {
     /// these directly), without reading them.
     pub fn detect_plates(&mut self, frame: &RgbImage) -> Result<Vec<Detection>, InferenceError> {
         let min = self.opts.candidate_score;
-        let mut found = self.plate_detector.detect(frame, None)?;
+        let mut found = self.plate_detector.detect_fitted(frame, None)?;
         found.retain(|d| d.score >= min);
         Ok(found)
     }

@@ -2,6 +2,7 @@
 //! family (yolox, yolo_end2end, ultralytics, slot_ocr, ctc_ocr, dbnet).
 
 pub mod decode;
+pub mod fit;
 mod model;
 pub mod preprocess;
 pub mod resize;

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ort::session::Session;
+use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 
 use super::decode::{
     self, CtcRead, DbnetParams, EndToEndParams, SlotRead, UltralyticsParams, YoloxParams,
 };
 use super::preprocess::{Preprocessor, TensorData};
-use super::{Detection, InferenceError, Rect, RgbImage, create_session};
+use super::session::create_session_from_memory;
+use super::{Detection, InferenceError, Rect, RgbImage, create_session, fit};
 use crate::config::{ExecutionProviderKind, InferenceBackend, RuntimeConfig};
-use crate::models::{DecoderSpec, ModelManifest, ModelStore};
+use crate::models::{DecoderSpec, Layout, ModelManifest, ModelStore, ResizeMode};
 
 /// Time spent in each stage of the last call.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -38,11 +39,102 @@ enum Engine {
     Tract(super::tract::TractModel),
 }
 
+/// How a size-free detector ([`fit::dynamic_model`]) is run: the preprocessor for fitted canvases
+/// and the values of its size feeds.
+struct Fitting {
+    /// Letterboxes onto the canvas of each call (its size set per call).
+    pre: Preprocessor,
+    feeds: FeedCache,
+    /// Canvas sizes used so far, `(width, height)`.
+    used: Vec<(u32, u32)>,
+}
+
+/// Named values for a size-free model's feeds.
+type FeedValues = Vec<(String, fit::FeedValue)>;
+
+/// The size feeds of a size-free model and their values for the last input size.
+struct FeedCache {
+    feeds: Vec<fit::SizeFeed>,
+    last: Option<((u32, u32), FeedValues)>,
+}
+
+impl FeedCache {
+    /// The feeds' values for an `h × w` input.
+    fn values(
+        &mut self,
+        h: usize,
+        w: usize,
+    ) -> Result<&[(String, fit::FeedValue)], InferenceError> {
+        let size = (h as u32, w as u32);
+        if self.last.as_ref().is_none_or(|(s, _)| *s != size) {
+            let values = self
+                .feeds
+                .iter()
+                .map(|f| Ok((f.name.clone(), f.value(size.0, size.1)?)))
+                .collect::<Result<Vec<_>, fit::FitError>>()
+                .map_err(|e| InferenceError::Spec(format!("input {}x{}: {e}", size.1, size.0)))?;
+            self.last = Some((size, values));
+        }
+        Ok(self.last.as_ref().map_or(&[], |(_, v)| v.as_slice()))
+    }
+}
+
+/// A session of `manifest`'s model rewritten to take any input size ([`fit::dynamic_model`]),
+/// checked on a canvas half the fixed input's height.
+fn load_size_free(
+    path: &std::path::Path,
+    manifest: &ModelManifest,
+    rt: &RuntimeConfig,
+) -> Result<(Engine, Fitting), InferenceError> {
+    let input = &manifest.input;
+    let (fw, fh) = (input.width.unwrap_or(0), input.height.unwrap_or(0));
+    let bytes = std::fs::read(path).map_err(|e| InferenceError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let dynamic =
+        fit::dynamic_model(&bytes, &input.name, (fh, fw)).map_err(|e| InferenceError::Session {
+            model: path.to_path_buf(),
+            message: format!("making its input size free: {e}"),
+        })?;
+    drop(bytes);
+    let mut session = Engine::Ort(create_session_from_memory(path, &dynamic.bytes, rt)?);
+    let mut fitting = Fitting {
+        pre: Preprocessor::new(input)?,
+        feeds: FeedCache {
+            feeds: dynamic.feeds,
+            last: None,
+        },
+        used: Vec::new(),
+    };
+    // A graph with a size-bound constant the rewrite did not recognise fails here, not later.
+    let check = (
+        fw,
+        (fh / 2).div_ceil(fit::CANVAS_MULTIPLE) * fit::CANVAS_MULTIPLE,
+    );
+    fitting.pre.set_input_size(check.0, check.1)?;
+    let pad = input.pad_value.clamp(0.0, 255.0) as u8;
+    let blank = RgbImage::from_pixel(check.0, check.1, image::Rgb([pad; 3]));
+    let batch = fitting.pre.prepare(&[(&blank, None)])?;
+    let feeds = fitting.feeds.values(batch.shape[2], batch.shape[3])?;
+    run_session(
+        &mut session,
+        manifest,
+        &batch.shape,
+        &batch.data,
+        feeds,
+        |_, _| Ok(()),
+    )?;
+    Ok((session, fitting))
+}
+
 /// One model ready to run. Not `Sync`: each inference worker owns its own.
 pub struct Model {
     manifest: ModelManifest,
     session: Engine,
     pre: Preprocessor,
+    /// `Some` when [`RuntimeConfig::fit_canvas`] is on and `session` runs the size-free rewrite.
+    fitting: Option<Fitting>,
     labels: Vec<Arc<str>>,
     dictionary: Vec<String>,
     alphabet: Vec<char>,
@@ -81,12 +173,14 @@ fn read_lines(
     Ok(text.lines().map(str::to_string).collect())
 }
 
-/// Runs `engine` on one input tensor and hands the named f32 output to `decode`.
+/// Runs `engine` on one input tensor (and the size feeds of a size-free model) and hands the named
+/// f32 output to `decode`.
 fn run_session<R>(
     engine: &mut Engine,
     manifest: &ModelManifest,
     shape: &[usize],
     data: &TensorData,
+    feeds: &[(String, fit::FeedValue)],
     decode: impl FnOnce(&[usize], &[f32]) -> Result<R, InferenceError>,
 ) -> Result<R, InferenceError> {
     // Without the tract feature the match has one arm; with it, two.
@@ -105,11 +199,33 @@ fn run_session<R>(
     };
     let input = manifest.input.name.as_str();
     let shape = shape.to_vec();
-    let outputs = match data {
-        TensorData::F32(v) => session.run(ort::inputs![input => TensorRef::from_array_view((shape, v.as_slice())).map_err(run_err)?]),
-        TensorData::U8(v) => session.run(ort::inputs![input => TensorRef::from_array_view((shape, v.as_slice())).map_err(run_err)?]),
+    let mut inputs: Vec<(&str, SessionInputValue<'_>)> = vec![(
+        input,
+        match data {
+            TensorData::F32(v) => TensorRef::from_array_view((shape, v.as_slice()))
+                .map_err(run_err)?
+                .into(),
+            TensorData::U8(v) => TensorRef::from_array_view((shape, v.as_slice()))
+                .map_err(run_err)?
+                .into(),
+        },
+    )];
+    for (name, value) in feeds {
+        let value: SessionInputValue<'_> = match value {
+            fit::FeedValue::F32(dims, v) => {
+                TensorRef::from_array_view((dims.clone(), v.as_slice()))
+                    .map_err(run_err)?
+                    .into()
+            }
+            fit::FeedValue::I64(dims, v) => {
+                TensorRef::from_array_view((dims.clone(), v.as_slice()))
+                    .map_err(run_err)?
+                    .into()
+            }
+        };
+        inputs.push((name.as_str(), value));
     }
-    .map_err(run_err)?;
+    let outputs = session.run(inputs).map_err(run_err)?;
     let out_name = manifest.output.name.as_str();
     let value = outputs.get(out_name).ok_or_else(|| {
         InferenceError::Output(format!(
@@ -135,15 +251,46 @@ impl Model {
                 path: store.path_of(&manifest.file),
                 message: e.to_string(),
             })?;
-        let session = match rt.backend {
-            InferenceBackend::Onnxruntime => Engine::Ort(create_session(&path, rt)?),
+        let input = &manifest.input;
+        let fittable = rt.fit_canvas
+            && rt.backend == InferenceBackend::Onnxruntime
+            && input.layout == Layout::Nchw
+            && input.width.is_some()
+            && input.height.is_some()
+            && matches!(
+                input.resize,
+                ResizeMode::LetterboxCenter | ResizeMode::LetterboxTopLeft
+            )
+            && matches!(
+                manifest.decoder,
+                DecoderSpec::Yolox { .. }
+                    | DecoderSpec::YoloEnd2end { .. }
+                    | DecoderSpec::Ultralytics { .. }
+            );
+        let size_free = if fittable {
+            load_size_free(&path, manifest, rt)
+                .inspect_err(|e| {
+                    tracing::warn!(model = %manifest.name, error = %e, "cannot run this detector on fitted canvases; it keeps its fixed input");
+                })
+                .ok()
+        } else {
+            None
+        };
+        let (session, fitting) = match (size_free, rt.backend) {
+            (Some((session, fitting)), _) => (session, Some(fitting)),
+            (None, InferenceBackend::Onnxruntime) => {
+                (Engine::Ort(create_session(&path, rt)?), None)
+            }
             #[cfg(feature = "tract")]
-            InferenceBackend::Tract => Engine::Tract(super::tract::TractModel::load(
-                &path,
-                &manifest.output.name,
-            )?),
+            (None, InferenceBackend::Tract) => (
+                Engine::Tract(super::tract::TractModel::load(
+                    &path,
+                    &manifest.output.name,
+                )?),
+                None,
+            ),
             #[cfg(not(feature = "tract"))]
-            InferenceBackend::Tract => return Err(InferenceError::NoTract),
+            (None, InferenceBackend::Tract) => return Err(InferenceError::NoTract),
         };
         let labels: Vec<Arc<str>> = match &manifest.labels_file {
             Some(f) => read_lines(store, manifest, f)?
@@ -168,6 +315,7 @@ impl Model {
         Ok(Self {
             manifest: manifest.clone(),
             pre: Preprocessor::new(&manifest.input)?,
+            fitting,
             session,
             labels,
             dictionary,
@@ -234,17 +382,39 @@ impl Model {
         &mut self,
         items: &[(&RgbImage, Option<Rect>)],
     ) -> Result<ModelOutput, InferenceError> {
+        self.infer_on(None, items)
+    }
+
+    /// `infer` on a fitted canvas of `canvas` (width, height) or, for `None`, on the fixed input.
+    fn infer_on(
+        &mut self,
+        canvas: Option<(u32, u32)>,
+        items: &[(&RgbImage, Option<Rect>)],
+    ) -> Result<ModelOutput, InferenceError> {
         let t0 = Instant::now();
-        let batch = self.pre.prepare(items)?;
-        let t1 = Instant::now();
         let Self {
             session,
+            pre,
+            fitting,
             manifest,
             alphabet,
             dictionary,
             labels,
             ..
         } = self;
+        let (pre, feeds) = match (fitting.as_mut(), canvas) {
+            (Some(f), Some((w, h))) => {
+                f.pre.set_input_size(w, h)?;
+                (&mut f.pre, Some(&mut f.feeds))
+            }
+            (f, _) => (pre, f.map(|f| &mut f.feeds)),
+        };
+        let batch = pre.prepare(items)?;
+        let feeds = match feeds {
+            Some(cache) => cache.values(batch.shape[2], batch.shape[3])?,
+            None => &[],
+        };
+        let t1 = Instant::now();
         let name = &manifest.name;
         let labels = labels.len();
         let mut t2 = t1;
@@ -253,6 +423,7 @@ impl Model {
             manifest,
             &batch.shape,
             &batch.data,
+            feeds,
             |dims, data| {
                 t2 = Instant::now();
                 let n = items.len();
@@ -376,11 +547,16 @@ impl Model {
         let t0 = Instant::now();
         let batch = self.pre.prepare(items)?;
         let t1 = Instant::now();
+        let feeds = match self.fitting.as_mut() {
+            Some(f) => f.feeds.values(batch.shape[2], batch.shape[3])?,
+            None => &[],
+        };
         let out = run_session(
             &mut self.session,
             &self.manifest,
             &batch.shape,
             &batch.data,
+            feeds,
             |dims, values| Ok((dims.to_vec(), values.to_vec())),
         )?;
         let last = StageTimes {
@@ -399,13 +575,52 @@ impl Model {
         &self.dictionary
     }
 
-    /// Detections for one image region (detector models only).
+    /// Detections for one image region (detector models only), on the detector's fixed input.
     pub fn detect(
         &mut self,
         img: &RgbImage,
         region: Option<Rect>,
     ) -> Result<Vec<Detection>, InferenceError> {
-        match self.infer(&[(img, region)])? {
+        self.detect_on(None, img, region)
+    }
+
+    /// [`Model::detect`] on the smallest canvas that holds the region at the fixed input's
+    /// letterbox scale ([`fit`]) when [`RuntimeConfig::fit_canvas`] is on: for whole camera frames,
+    /// whose shape repeats. A 16:9 frame then costs the detector about 55 % of a square input.
+    pub fn detect_fitted(
+        &mut self,
+        img: &RgbImage,
+        region: Option<Rect>,
+    ) -> Result<Vec<Detection>, InferenceError> {
+        let r = region.unwrap_or(Rect::whole(img));
+        let input = &self.manifest.input;
+        let canvas = match (&mut self.fitting, input.width, input.height) {
+            (Some(f), Some(fw), Some(fh)) => {
+                let size = fit::fitted_size(r.w, r.h, fw, fh);
+                if let Some(size) = size
+                    && !f.used.contains(&size)
+                {
+                    f.used.push(size);
+                }
+                size
+            }
+            _ => None,
+        };
+        self.detect_on(canvas, img, region)
+    }
+
+    /// The fitted canvases used so far, `(width, height)` each.
+    pub fn fitted_canvases(&self) -> &[(u32, u32)] {
+        self.fitting.as_ref().map_or(&[], |f| f.used.as_slice())
+    }
+
+    fn detect_on(
+        &mut self,
+        canvas: Option<(u32, u32)>,
+        img: &RgbImage,
+        region: Option<Rect>,
+    ) -> Result<Vec<Detection>, InferenceError> {
+        match self.infer_on(canvas, &[(img, region)])? {
             ModelOutput::Detections(mut d) => Ok(d.pop().unwrap_or_default()),
             _ => Err(InferenceError::WrongKind {
                 model: self.manifest.name.clone(),
@@ -422,11 +637,16 @@ impl Model {
         shape: &[usize],
         data: &TensorData,
     ) -> Result<(Vec<usize>, Vec<f32>), InferenceError> {
+        let feeds = match (self.fitting.as_mut(), shape) {
+            (Some(f), [_, _, h, w]) => f.feeds.values(*h, *w)?,
+            _ => &[],
+        };
         run_session(
             &mut self.session,
             &self.manifest,
             shape,
             data,
+            feeds,
             |dims, values| Ok((dims.to_vec(), values.to_vec())),
         )
     }

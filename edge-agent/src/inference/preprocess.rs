@@ -160,6 +160,25 @@ impl Preprocessor {
         Ok(())
     }
 
+    /// Letterbox and stretch modes: the tensor's width and height (a size-free model's canvas for
+    /// this call, see [`super::fit`]).
+    pub fn set_input_size(&mut self, w: u32, h: u32) -> Result<(), InferenceError> {
+        if !matches!(
+            self.spec.resize,
+            ResizeMode::LetterboxTopLeft | ResizeMode::LetterboxCenter | ResizeMode::Stretch
+        ) || w == 0
+            || h == 0
+        {
+            return Err(InferenceError::Spec(format!(
+                "input `{}`: a {w}x{h} tensor size needs a letterbox or stretch resize",
+                self.spec.name
+            )));
+        }
+        self.spec.width = Some(w);
+        self.spec.height = Some(h);
+        Ok(())
+    }
+
     /// Sizes computed in f64, as the reference (Python) does: an exact integer product must not
     /// become x.99999 and truncate one pixel short.
     fn plan(&self, w: u32, h: u32) -> Plan {

@@ -14,6 +14,24 @@ use crate::runtime;
 
 /// Creates one session for `model_path`. [`runtime::init`] must have succeeded.
 pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, InferenceError> {
+    build_session(model_path, None, rt)
+}
+
+/// Creates one session from model bytes held in memory (a rewritten copy of `model_path`, which
+/// names it in errors).
+pub fn create_session_from_memory(
+    model_path: &Path,
+    bytes: &[u8],
+    rt: &RuntimeConfig,
+) -> Result<Session, InferenceError> {
+    build_session(model_path, Some(bytes), rt)
+}
+
+fn build_session(
+    model_path: &Path,
+    bytes: Option<&[u8]>,
+    rt: &RuntimeConfig,
+) -> Result<Session, InferenceError> {
     let env = runtime::environment().ok_or(InferenceError::RuntimeNotInitialised)?;
     let err = |stage: &str, e: ort::Error| InferenceError::Session {
         model: model_path.to_path_buf(),
@@ -76,7 +94,9 @@ pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, 
                 provider: rt.execution_provider.as_str(),
                 message: e.to_string(),
             })?;
-    builder
-        .commit_from_file(model_path)
-        .map_err(|e| err("loading the model", e))
+    match bytes {
+        Some(bytes) => builder.commit_from_memory(bytes),
+        None => builder.commit_from_file(model_path),
+    }
+    .map_err(|e| err("loading the model", e))
 }

@@ -354,7 +354,7 @@ impl CameraState {
                 Ok((reader.detect_plates(image)?, vec![Arc::from("plate")]))
             }
             _ => {
-                let found = models.detector.detect(image, None)?;
+                let found = models.detector.detect_fitted(image, None)?;
                 let max = found.iter().map(|d| d.class_id + 1).max().unwrap_or(0);
                 let labels = (0..max).map(|c| models.detector.label(c)).collect();
                 Ok((found, labels))
