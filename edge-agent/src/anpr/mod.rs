@@ -807,11 +807,7 @@ mod tests {
             intra_threads: 1,
             ..Default::default()
         };
-        crate::runtime::init(None).expect("ONNX Runtime (set ORT_DYLIB_PATH)");
-        let set = crate::models::ManifestSet::load(None).expect("manifests");
-        let manifest = set.require(name).expect("manifest");
-        let store = crate::models::ModelStore::new(crate::models::ModelStore::default_dir(None));
-        Model::load(manifest, &store, &rt).expect("model in the cache (EDGE_AGENT_MODEL_CACHE)")
+        crate::plate::fixtures::load_model(name, &rt)
     }
 
     fn reader(readers: Readers) -> PlateReader {

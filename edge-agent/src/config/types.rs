@@ -89,6 +89,7 @@ pub struct RuntimeConfig {
     /// Run fixed-input detectors on whole frames at the smallest input (a multiple of 32) that holds
     /// the frame at the detector's own letterbox scale, from a copy of the model rewritten for it,
     /// instead of the full square input. Default true: a 16:9 frame costs the detector about half.
+    /// CPU execution provider only (not checked on CUDA or TensorRT).
     #[serde(default = "yes")]
     pub fit_canvas: bool,
     /// `[runtime.cuda]`: CUDA options. Default device 0.

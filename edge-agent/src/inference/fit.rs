@@ -134,16 +134,7 @@ impl SizeFeed {
             } => {
                 levels.iter().try_for_each(|&s| check(s))?;
                 let (points, _) = anchors((h, w), levels);
-                let values = if *planar {
-                    points
-                        .iter()
-                        .map(|p| p[0])
-                        .chain(points.iter().map(|p| p[1]))
-                        .collect()
-                } else {
-                    points.iter().flatten().copied().collect()
-                };
-                FeedValue::F32(shape(dims, *count, points.len()), values)
+                FeedValue::F32(shape(dims, *count, points.len()), lay_out(&points, *planar))
             }
             FeedKind::Strides {
                 levels,
@@ -176,6 +167,19 @@ impl SizeFeed {
 /// Whether an `h × w` input divides into `stride`-pixel cells.
 fn divides((h, w): (u32, u32), stride: u32) -> bool {
     h.is_multiple_of(stride) && w.is_multiple_of(stride)
+}
+
+/// Anchor points laid out as an x row then a y row (`planar`), or as (x, y) pairs.
+fn lay_out(points: &[[f32; 2]], planar: bool) -> Vec<f32> {
+    if planar {
+        points
+            .iter()
+            .map(|p| p[0])
+            .chain(points.iter().map(|p| p[1]))
+            .collect()
+    } else {
+        points.iter().flatten().copied().collect()
+    }
 }
 
 /// Cell centres `(x + 0.5, y + 0.5)` and the stride of each, over the levels `strides` of an
@@ -319,8 +323,8 @@ enum Dim {
     Param(&'static str),
 }
 
-/// An encoded `ValueInfoProto` for a tensor.
-fn value_info(name: &str, elem_type: u64, dims: &[Dim]) -> Vec<u8> {
+/// An encoded `TensorShapeProto`.
+fn shape_proto(dims: &[Dim]) -> Vec<u8> {
     let mut shape = Vec::new();
     for d in dims {
         let mut dim = Vec::new();
@@ -330,9 +334,14 @@ fn value_info(name: &str, elem_type: u64, dims: &[Dim]) -> Vec<u8> {
         }
         put_bytes_field(&mut shape, 1, &dim);
     }
+    shape
+}
+
+/// An encoded `ValueInfoProto` for a tensor.
+fn value_info(name: &str, elem_type: u64, dims: &[Dim]) -> Vec<u8> {
     let mut tensor = Vec::new();
     put_varint_field(&mut tensor, 1, elem_type);
-    put_bytes_field(&mut tensor, 2, &shape);
+    put_bytes_field(&mut tensor, 2, &shape_proto(dims));
     let mut ty = Vec::new();
     put_bytes_field(&mut ty, 1, &tensor);
     let mut vi = Vec::new();
@@ -359,20 +368,12 @@ fn free_image_input(value_info: &[u8], input: &str, size: (u32, u32)) -> Result<
                 expected: size,
             });
         }
-        let mut shape = Vec::new();
-        for d in [
+        let shape = shape_proto(&[
             Dim::Value(n),
             Dim::Value(c),
             Dim::Param(HEIGHT),
             Dim::Param(WIDTH),
-        ] {
-            let mut dim = Vec::new();
-            match d {
-                Dim::Value(v) => put_varint_field(&mut dim, 1, v),
-                Dim::Param(p) => put_bytes_field(&mut dim, 2, p.as_bytes()),
-            }
-            put_bytes_field(&mut shape, 1, &dim);
-        }
+        ]);
         Ok(Some(shape))
     })
 }
@@ -524,10 +525,7 @@ fn classify_anchor_table(values: &[f32], dims: &[i64], size: (u32, u32)) -> Opti
     let close = |a: &[f32], b: &[f32]| {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4)
     };
-    let usable: Vec<u32> = STRIDES
-        .into_iter()
-        .filter(|&s| divides(size, s))
-        .collect();
+    let usable: Vec<u32> = STRIDES.into_iter().filter(|&s| divides(size, s)).collect();
     for levels in [vec![8, 16, 32], vec![8, 16, 32, 64]] {
         if !levels.iter().all(|s| usable.contains(s)) {
             continue;
@@ -540,12 +538,6 @@ fn classify_anchor_table(values: &[f32], dims: &[i64], size: (u32, u32)) -> Opti
             continue;
         }
         let (points, strides) = anchors(size, &levels);
-        let planar: Vec<f32> = points
-            .iter()
-            .map(|p| p[0])
-            .chain(points.iter().map(|p| p[1]))
-            .collect();
-        let pairs: Vec<f32> = points.iter().flatten().copied().collect();
         let (dims, count) = (dims.to_vec(), n as i64);
         if close(values, &strides) {
             return Some(FeedKind::Strides {
@@ -554,8 +546,8 @@ fn classify_anchor_table(values: &[f32], dims: &[i64], size: (u32, u32)) -> Opti
                 count,
             });
         }
-        for (table, planar) in [(&planar, true), (&pairs, false)] {
-            if close(values, table) {
+        for planar in [true, false] {
+            if close(values, &lay_out(&points, planar)) {
                 return Some(FeedKind::Anchors {
                     levels,
                     planar,

@@ -74,12 +74,7 @@ fn node(op: &str, inputs: &[&str], output: &str) -> Vec<u8> {
 fn yolo_like_model() -> Vec<u8> {
     let (points, strides) = anchors((64, 64), &[8, 16, 32]);
     let n = points.len() as i64;
-    let planar: Vec<f32> = points
-        .iter()
-        .map(|p| p[0])
-        .chain(points.iter().map(|p| p[1]))
-        .collect();
-    let pairs: Vec<f32> = points.iter().flatten().copied().collect();
+    let (planar, pairs) = (lay_out(&points, true), lay_out(&points, false));
     let mut graph = Vec::new();
     put_bytes_field(&mut graph, 1, &node("Reshape", &["qkv", "tokens"], "q"));
     put_bytes_field(&mut graph, 1, &node("Reshape", &["v", "map"], "m"));
@@ -332,18 +327,14 @@ fn rewriting_refuses_what_it_cannot_do() {
     ));
 }
 
-/// A real detector from the manifests and the model cache, on ONNX Runtime.
+/// A real detector on one ONNX Runtime thread, its input fitted to frames or not.
 fn detector(name: &str, fit_canvas: bool) -> Model {
     let rt = crate::config::RuntimeConfig {
         intra_threads: 1,
         fit_canvas,
         ..Default::default()
     };
-    crate::runtime::init(None).expect("ONNX Runtime (set ORT_DYLIB_PATH)");
-    let set = crate::models::ManifestSet::load(None).expect("manifests");
-    let manifest = set.require(name).expect("manifest");
-    let store = crate::models::ModelStore::new(crate::models::ModelStore::default_dir(None));
-    Model::load(manifest, &store, &rt).expect("model in the cache (EDGE_AGENT_MODEL_CACHE)")
+    crate::plate::fixtures::load_model(name, &rt)
 }
 
 /// Every detection one side scores at least `min_score` is on the other side too (same class, IoU

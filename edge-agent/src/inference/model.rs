@@ -252,8 +252,11 @@ impl Model {
                 message: e.to_string(),
             })?;
         let input = &manifest.input;
+        // CPU only: TensorRT builds an engine per input shape, and neither GPU provider could be
+        // checked with a size-free graph here.
         let fittable = rt.fit_canvas
             && rt.backend == InferenceBackend::Onnxruntime
+            && rt.execution_provider == ExecutionProviderKind::Cpu
             && input.layout == Layout::Nchw
             && input.width.is_some()
             && input.height.is_some()
@@ -606,7 +609,15 @@ impl Model {
             }
             _ => None,
         };
-        self.detect_on(canvas, img, region)
+        match canvas {
+            Some(_) => self.detect_on(canvas, img, region).or_else(|e| {
+                // An extreme aspect (a canvas with fewer anchors than the head keeps) must not
+                // lose the frame: the fixed input still reads it.
+                tracing::debug!(model = %self.manifest.name, error = %e, "fitted canvas failed; using the fixed input");
+                self.detect_on(None, img, region)
+            }),
+            None => self.detect_on(None, img, region),
+        }
     }
 
     /// The fitted canvases used so far, `(width, height)` each.

@@ -70,6 +70,17 @@ impl CtcCase {
     }
 }
 
+/// A real model from the manifests and the model cache (`EDGE_AGENT_MODEL_CACHE`), on ONNX
+/// Runtime (`ORT_DYLIB_PATH`).
+pub fn load_model(name: &str, rt: &crate::config::RuntimeConfig) -> crate::inference::Model {
+    crate::runtime::init(None).expect("ONNX Runtime (set ORT_DYLIB_PATH)");
+    let set = crate::models::ManifestSet::load(None).expect("manifests");
+    let manifest = set.require(name).expect("manifest");
+    let store = crate::models::ModelStore::new(crate::models::ModelStore::default_dir(None));
+    crate::inference::Model::load(manifest, &store, rt)
+        .expect("model in the cache (EDGE_AGENT_MODEL_CACHE)")
+}
+
 /// The shared models/footage mirror (`../shared` beside the checkout, or `EDGE_AGENT_SHARED`).
 pub fn shared_dir() -> PathBuf {
     let dir = std::env::var_os("EDGE_AGENT_SHARED")
