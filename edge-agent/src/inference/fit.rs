@@ -83,17 +83,11 @@ pub struct SizeFeed {
 
 #[derive(Debug, Clone, PartialEq)]
 enum FeedKind {
-    /// Cell centres over `levels`: an x row then a y row (`planar`), or (x, y) pairs. `dims` is the
-    /// constant's shape; its entries equal to the old anchor count become the new count.
-    Anchors {
+    /// A per-anchor table over the cells of `levels`. `dims` is the constant's shape; its entries
+    /// equal to the old anchor count `count` become the new count.
+    AnchorTable {
         levels: Vec<u32>,
-        planar: bool,
-        dims: Vec<i64>,
-        count: i64,
-    },
-    /// Each anchor's stride, over `levels`.
-    Strides {
-        levels: Vec<u32>,
+        content: TableContent,
         dims: Vec<i64>,
         count: i64,
     },
@@ -101,6 +95,17 @@ enum FeedKind {
     MapShape { values: Vec<i64>, stride: u32 },
     /// A reshape target ending in a stride-`stride` feature map's cell count.
     CellCount { values: Vec<i64>, stride: u32 },
+}
+
+/// What a per-anchor table holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TableContent {
+    /// Cell centres: an x row, then a y row.
+    PointsPlanar,
+    /// Cell centres as (x, y) pairs.
+    PointsPaired,
+    /// Each cell's stride.
+    Strides,
 }
 
 /// A feed's value: its shape and elements.
@@ -126,24 +131,17 @@ impl SizeFeed {
                 .collect()
         };
         Ok(match &self.kind {
-            FeedKind::Anchors {
+            FeedKind::AnchorTable {
                 levels,
-                planar,
+                content,
                 dims,
                 count,
             } => {
                 levels.iter().try_for_each(|&s| check(s))?;
-                let (points, _) = anchors((h, w), levels);
-                FeedValue::F32(shape(dims, *count, points.len()), lay_out(&points, *planar))
-            }
-            FeedKind::Strides {
-                levels,
-                dims,
-                count,
-            } => {
-                levels.iter().try_for_each(|&s| check(s))?;
-                let (_, strides) = anchors((h, w), levels);
-                FeedValue::F32(shape(dims, *count, strides.len()), strides)
+                FeedValue::F32(
+                    shape(dims, *count, cell_count((h, w), levels)),
+                    anchor_table((h, w), levels, *content),
+                )
             }
             FeedKind::MapShape { values, stride } => {
                 check(*stride)?;
@@ -169,23 +167,19 @@ fn divides((h, w): (u32, u32), stride: u32) -> bool {
     h.is_multiple_of(stride) && w.is_multiple_of(stride)
 }
 
-/// Anchor points laid out as an x row then a y row (`planar`), or as (x, y) pairs.
-fn lay_out(points: &[[f32; 2]], planar: bool) -> Vec<f32> {
-    if planar {
-        points
-            .iter()
-            .map(|p| p[0])
-            .chain(points.iter().map(|p| p[1]))
-            .collect()
-    } else {
-        points.iter().flatten().copied().collect()
-    }
+/// Cells over the levels `strides` of an `h × w` input.
+fn cell_count(size: (u32, u32), strides: &[u32]) -> usize {
+    strides
+        .iter()
+        .map(|s| (size.0 / s * (size.1 / s)) as usize)
+        .sum()
 }
 
-/// Cell centres `(x + 0.5, y + 0.5)` and the stride of each, over the levels `strides` of an
-/// `h × w` input, row-major within a level (the order Ultralytics' heads concatenate them).
-fn anchors(size: (u32, u32), strides: &[u32]) -> (Vec<[f32; 2]>, Vec<f32>) {
-    let mut points = Vec::new();
+/// A per-anchor table over the levels `strides` of an `h × w` input: cell centres
+/// `(x + 0.5, y + 0.5)` or each cell's stride, row-major within a level (the order Ultralytics'
+/// heads concatenate them).
+fn anchor_table(size: (u32, u32), strides: &[u32], content: TableContent) -> Vec<f32> {
+    let mut points: Vec<[f32; 2]> = Vec::new();
     let mut per = Vec::new();
     for &s in strides {
         for y in 0..size.0 / s {
@@ -195,7 +189,15 @@ fn anchors(size: (u32, u32), strides: &[u32]) -> (Vec<[f32; 2]>, Vec<f32>) {
             }
         }
     }
-    (points, per)
+    match content {
+        TableContent::PointsPlanar => points
+            .iter()
+            .map(|p| p[0])
+            .chain(points.iter().map(|p| p[1]))
+            .collect(),
+        TableContent::PointsPaired => points.iter().flatten().copied().collect(),
+        TableContent::Strides => per,
+    }
 }
 
 /// Rewrites an ONNX model whose `input` is a fixed `N×C×size.0×size.1` (height, width) tensor so
@@ -298,7 +300,7 @@ fn dynamic_graph(
     }
     for (feed, data_type) in &feeds {
         let dims: Vec<Dim> = match &feed.kind {
-            FeedKind::Anchors { dims, count, .. } | FeedKind::Strides { dims, count, .. } => dims
+            FeedKind::AnchorTable { dims, count, .. } => dims
                 .iter()
                 .map(|&d| {
                     if d == *count {
@@ -525,34 +527,25 @@ fn classify_anchor_table(values: &[f32], dims: &[i64], size: (u32, u32)) -> Opti
     let close = |a: &[f32], b: &[f32]| {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4)
     };
-    let usable: Vec<u32> = STRIDES.into_iter().filter(|&s| divides(size, s)).collect();
     for levels in [vec![8, 16, 32], vec![8, 16, 32, 64]] {
-        if !levels.iter().all(|s| usable.contains(s)) {
+        if !levels.iter().all(|&s| divides(size, s)) {
             continue;
         }
-        let n: usize = levels
-            .iter()
-            .map(|s| (size.0 / s * (size.1 / s)) as usize)
-            .sum();
+        let n = cell_count(size, &levels);
         if values.len() != n && values.len() != 2 * n {
             continue;
         }
-        let (points, strides) = anchors(size, &levels);
-        let (dims, count) = (dims.to_vec(), n as i64);
-        if close(values, &strides) {
-            return Some(FeedKind::Strides {
-                levels,
-                dims,
-                count,
-            });
-        }
-        for planar in [true, false] {
-            if close(values, &lay_out(&points, planar)) {
-                return Some(FeedKind::Anchors {
+        for content in [
+            TableContent::Strides,
+            TableContent::PointsPlanar,
+            TableContent::PointsPaired,
+        ] {
+            if close(values, &anchor_table(size, &levels, content)) {
+                return Some(FeedKind::AnchorTable {
                     levels,
-                    planar,
-                    dims,
-                    count,
+                    content,
+                    dims: dims.to_vec(),
+                    count: n as i64,
                 });
             }
         }

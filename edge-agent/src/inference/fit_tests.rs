@@ -72,9 +72,14 @@ fn node(op: &str, inputs: &[&str], output: &str) -> Vec<u8> {
 /// A model whose graph has what a YOLO26 export pins to a 64×64 input: the input shape, anchor
 /// points and strides over levels 8, 16 and 32, and an attention block's reshapes at stride 32.
 fn yolo_like_model() -> Vec<u8> {
-    let (points, strides) = anchors((64, 64), &[8, 16, 32]);
-    let n = points.len() as i64;
-    let (planar, pairs) = (lay_out(&points, true), lay_out(&points, false));
+    let levels = [8, 16, 32];
+    let table = |content| anchor_table((64, 64), &levels, content);
+    let (planar, pairs, strides) = (
+        table(TableContent::PointsPlanar),
+        table(TableContent::PointsPaired),
+        table(TableContent::Strides),
+    );
+    let n = cell_count((64, 64), &levels) as i64;
     let mut graph = Vec::new();
     put_bytes_field(&mut graph, 1, &node("Reshape", &["qkv", "tokens"], "q"));
     put_bytes_field(&mut graph, 1, &node("Reshape", &["v", "map"], "m"));
