@@ -19,7 +19,7 @@ cross_toolchain() {
   need_apt pkg-config nasm file "gcc-$triple" "g++-$triple" "libc6-dev-$pkgarch-cross"
   if ! rustup target list --installed | grep -qx "$target"; then
     log "rustup target add $target"
-    rustup target add "$target"
+    rustup target add "$target" >&2
   fi
   local up env_t
   up="$(printf '%s' "$target" | tr 'a-z-' 'A-Z_')"
@@ -50,7 +50,7 @@ SRC
     apt-get -q "${opts[@]}" update >&2
     (cd "$a/cache" && apt-get -q "${opts[@]}" download "qemu-user=$QEMU_DEB_VERSION" >&2)
     rm -rf "$d.tmp" && mkdir -p "$d.tmp"
-    dpkg-deb -x "$a"/cache/qemu-user_*.deb "$d.tmp"
+    dpkg-deb -x "$a"/cache/qemu-user_*.deb "$d.tmp" >&2
     rm -rf "$d" && mv "$d.tmp" "$d"
     rm -f "$a"/cache/qemu-user_*.deb
   fi
@@ -62,7 +62,8 @@ SRC
 cross_build() {
   local target="$1"; shift
   local profile="${CROSS_PROFILE:-release}"
-  cross_toolchain "$target"
+  # Everything but the path goes to stderr: callers do BIN="$(cross_build ...)".
+  cross_toolchain "$target" >&2
   local bin="${CARGO_TARGET_DIR:-$REPO/target}/$target/$profile/edge-agent"
   # CROSS_REUSE=1 runs the binary already built (iterating on the checks, not on the code).
   if [ "${CROSS_REUSE:-0}" = 1 ] && [ -x "$bin" ]; then

@@ -8,7 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # CROSS_PROFILE=cross-check builds the quicker profile meant for CI (Cargo.toml); default: release.
 require_shared
-setup_env   # native ORT + model cache (the models themselves are arch-independent)
+setup_test_env   # native ORT + model cache (the models themselves are arch-independent)
 TARGET=aarch64-unknown-linux-gnu
 start=$SECONDS
 BIN="$(cross_build "$TARGET")"

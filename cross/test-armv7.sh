@@ -8,7 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # CROSS_PROFILE=cross-check builds the quicker profile meant for CI (Cargo.toml); default: release.
 require_shared
-setup_env
+setup_test_env
 TARGET=armv7-unknown-linux-gnueabihf
 start=$SECONDS
 BIN="$(cross_build "$TARGET" --features tract)"

@@ -1,6 +1,8 @@
-# Shared set-up for scripts/demo.sh and scripts/test.sh: system packages, the ONNX Runtime library
-# from the PyPI wheel, and the environment the agent and tests read. Idempotent: each step is
-# skipped when its result is already there. Source it; do not run it.
+# Shared set-up for scripts/demo.sh (setup_env) and scripts/test.sh (setup_test_env): system
+# packages, the ONNX Runtime library from the PyPI wheel, and the environment the agent and tests
+# read. Idempotent: each step is skipped when its result is already there. Source it; do not run it.
+# Helpers whose output callers capture (fetch_ort, cross_build, fetch_qemu) print only their result
+# on stdout; installers write to stderr (scripts/check-quiet-helpers.sh checks this).
 
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,8 +19,9 @@ need_apt() {
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Installers write to stderr: callers capture only the result of helpers such as fetch_ort.
+    $sudo apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
   fi
 }
 
@@ -32,6 +35,7 @@ fetch_ort() {
   if [ ! -f "$lib" ]; then
     log "fetching ONNX Runtime $version${platform:+ ($platform)} from the PyPI wheel"
     rm -rf "$dir/whl" && mkdir -p "$dir/whl"
+    { # pip's output goes to stderr: the caller captures only the path printed at the end
     python3 -m pip download -q --no-deps --only-binary=:all: ${platform:+--platform "$platform"} \
       "onnxruntime==$version" -d "$dir/whl"
     python3 - "$dir" "$version" <<'PY'
@@ -48,6 +52,7 @@ with zipfile.ZipFile(wheels[0]) as z:
                 f.write(z.read(name))
             os.replace(os.path.join(d, base + ".part"), os.path.join(d, base))
 PY
+    } >&2
     rm -rf "$dir/whl"
     [ -f "$lib" ] || { echo "error: the onnxruntime $version wheel${platform:+ for $platform} has no libonnxruntime.so.$version" >&2; return 1; }
   fi
@@ -62,7 +67,7 @@ npm_install() {
     log "installing npm packages for the browser test into $dir"
     mkdir -p "$dir"
     cp "$REPO/tests/browser/package.json" "$lock" "$dir/"
-    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) >&2
   fi
   export EDGE_AGENT_NPM_DIR="$dir"
 }
@@ -75,21 +80,30 @@ require_shared() {
   fi
 }
 
+# What the demo needs: the build's C tools (openh264 is bundled C++ with nasm), ffmpeg for the
+# reversed clip, ONNX Runtime and the model cache. Nothing only the tests use (issue 22: the demo's
+# first run also installed Chromium and the browser driver).
 setup_env() {
-  need_apt pkg-config mosquitto mosquitto-clients openssl nasm procps
-  # openh264 (bundled C++ source); the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
-  # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip
-  need_apt systemd adduser binutils
-  need_apt g++ procps ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  # the installer page's browser test (tests/api.rs): Debian's Chromium driven by playwright-core
-  need_apt chromium
-  # The machine's Node.js brings npm; Debian's nodejs/npm only where there is none.
-  command -v npm >/dev/null 2>&1 || need_apt nodejs npm
-  npm_install
+  need_apt pkg-config nasm g++ procps ffmpeg
   ORT_DYLIB_PATH="$(fetch_ort "$ORT_VERSION")"
   export ORT_DYLIB_PATH
   export EDGE_AGENT_MODEL_CACHE="$CACHE/models"
   export EDGE_AGENT_MIRROR="$SHARED/models"
   export EDGE_AGENT_SHARED="$SHARED"
   export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+}
+
+# setup_env plus what only the tests use.
+setup_test_env() {
+  setup_env
+  need_apt mosquitto mosquitto-clients openssl
+  # the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
+  need_apt python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip
+  need_apt systemd adduser binutils
+  # the installer page's browser test (tests/api.rs): Debian's Chromium driven by playwright-core
+  need_apt chromium
+  # The machine's Node.js brings npm; Debian's nodejs/npm only where there is none.
+  command -v npm >/dev/null 2>&1 || need_apt nodejs npm
+  npm_install
 }

@@ -3,10 +3,12 @@
 # ONNX Runtime library, models and footage. Usage: scripts/test.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_shared
-setup_env
+setup_test_env
 export EDGE_AGENT_TEST_OLD_ORT="$(fetch_ort "$ORT_OLD_VERSION")"
 cd "$REPO"
 
+log "set-up helpers print only their result on stdout (scripts/check-quiet-helpers.sh)"
+scripts/check-quiet-helpers.sh
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy (warnings are errors)"
