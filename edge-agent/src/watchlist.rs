@@ -17,6 +17,17 @@
 //!
 //! A list is replaced as a whole ([`SharedWatchlist::replace`]), never edited in place, so a
 //! reader always sees one complete version.
+//!
+//! # Matching
+//! [`Watchlist::find`] reports an exact hit, or — when asked — a *fuzzy* one: a listed plate that
+//! differs from the read in exactly one position, where the two symbols are one of the OCR
+//! confusions of [`CONFUSABLE_PAIRS`] (`8`/`B`, `0`/`D`, `1`/`7`, `5`/`S`, `2`/`Z`, `6`/`G`, either
+//! way round). Only same-length substitutions count; a missing or extra symbol is no match. A
+//! fuzzy hit is a *possible* hit for a person to check, never a certain one.
+//!
+//! The fuzzy search needs no index: it probes the list with each single-confusable variant of
+//! the read (at most one per symbol, so at most 12 hash lookups for the longest plate), which
+//! costs no memory beyond the entries themselves, whatever the length of the list.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +40,64 @@ use crate::plate::grammar::normalize;
 /// Shortest and longest normalised plate accepted (Vietnamese plates are 7–10 symbols; foreign and
 /// special plates a little outside that).
 const PLATE_LEN: std::ops::RangeInclusive<usize> = 4..=12;
+
+/// The OCR confusions a fuzzy match forgives: a read and a listed plate that differ only by one
+/// of these pairs, in one position and in either direction, are a possible hit.
+pub const CONFUSABLE_PAIRS: [(u8, u8); 6] = [
+    (b'8', b'B'),
+    (b'0', b'D'),
+    (b'1', b'7'),
+    (b'5', b'S'),
+    (b'2', b'Z'),
+    (b'6', b'G'),
+];
+
+/// The symbol `c` is confused with ([`CONFUSABLE_PAIRS`]), if any.
+fn confusable_partner(c: u8) -> Option<u8> {
+    CONFUSABLE_PAIRS.iter().find_map(|&(a, b)| {
+        if c == a {
+            Some(b)
+        } else if c == b {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
+/// How a read matched a listed plate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    /// The read is the listed plate.
+    Exact,
+    /// The read differs from the listed plate by one confusable symbol ([`CONFUSABLE_PAIRS`]).
+    Fuzzy,
+}
+
+impl MatchKind {
+    /// `exact` or `fuzzy`, as events name it (`rule.details.match`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Fuzzy => "fuzzy",
+        }
+    }
+}
+
+/// A read found on the list ([`Watchlist::find`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchlistMatch<'a> {
+    /// The listed entry; for a fuzzy match its plate differs from the read.
+    pub entry: &'a WatchlistEntry,
+    /// Exact or fuzzy.
+    pub kind: MatchKind,
+    /// Symbols that differ between the read and [`Self::entry`]: 0 (exact) or 1 (fuzzy).
+    pub distance: u32,
+    /// Listed plates the read matched at this distance: 1 for an exact match; for a fuzzy one,
+    /// all entries one confusable symbol away, of which [`Self::entry`] is the lexicographically
+    /// smallest.
+    pub candidates: usize,
+}
 
 /// One listed plate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +233,57 @@ impl Watchlist {
         })
     }
 
+    /// The entry `plate` matches: exactly, or — with `fuzzy` and no exact entry — by one
+    /// confusable substitution (module docs, "Matching"). Among several fuzzy candidates the
+    /// lexicographically smallest plate is chosen, so the answer never depends on hash order.
+    /// `plate` is normalised here too, so display text works as well.
+    pub fn find(&self, plate: &str, fuzzy: bool) -> Option<WatchlistMatch<'_>> {
+        let norm = match self.entries.get(plate) {
+            Some(entry) => return Some(Self::exact(entry)),
+            None => normalize(plate),
+        };
+        if let Some(entry) = self.entries.get(&norm) {
+            return Some(Self::exact(entry));
+        }
+        if !fuzzy || !PLATE_LEN.contains(&norm.len()) {
+            return None;
+        }
+        // `norm` is ASCII (`[0-9A-Z]`), so swapping one byte for another ASCII byte keeps it a
+        // valid string of the same length.
+        let mut variant = norm.clone();
+        let mut best: Option<&WatchlistEntry> = None;
+        let mut candidates = 0;
+        for (i, c) in norm.bytes().enumerate() {
+            let Some(partner) = confusable_partner(c) else {
+                continue;
+            };
+            let mut sym = [0u8; 4];
+            variant.replace_range(i..=i, char::from(partner).encode_utf8(&mut sym));
+            if let Some(entry) = self.entries.get(&variant) {
+                candidates += 1;
+                if best.is_none_or(|b| entry.plate < b.plate) {
+                    best = Some(entry);
+                }
+            }
+            variant.replace_range(i..=i, char::from(c).encode_utf8(&mut sym));
+        }
+        best.map(|entry| WatchlistMatch {
+            entry,
+            kind: MatchKind::Fuzzy,
+            distance: 1,
+            candidates,
+        })
+    }
+
+    fn exact(entry: &WatchlistEntry) -> WatchlistMatch<'_> {
+        WatchlistMatch {
+            entry,
+            kind: MatchKind::Exact,
+            distance: 0,
+            candidates: 1,
+        }
+    }
+
     /// Number of listed plates.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -280,6 +400,93 @@ mod tests {
         assert_ne!(a.hash(), c.hash());
         assert_eq!(a.version().len(), 12);
         assert_ne!(Watchlist::empty().hash(), a.hash());
+    }
+
+    fn fuzzy(w: &Watchlist, read: &str) -> Option<(String, MatchKind, u32, usize)> {
+        w.find(read, true)
+            .map(|m| (m.entry.plate.clone(), m.kind, m.distance, m.candidates))
+    }
+
+    #[test]
+    fn find_reports_exact_hits_as_exact() {
+        let w = Watchlist::parse("51F-123.45 # stolen\n").expect("list");
+        for read in ["51F12345", "51F-123.45", "51f12345"] {
+            let m = w.find(read, true).expect("exact hit");
+            assert_eq!((m.kind, m.distance, m.candidates), (MatchKind::Exact, 0, 1));
+            assert_eq!(m.entry.label.as_deref(), Some("stolen"));
+            assert_eq!(w.find(read, false).map(|m| m.kind), Some(MatchKind::Exact));
+        }
+        assert_eq!(MatchKind::Exact.as_str(), "exact");
+        assert_eq!(MatchKind::Fuzzy.as_str(), "fuzzy");
+    }
+
+    #[test]
+    fn each_confusable_pair_matches_fuzzily_both_ways() {
+        for &(a, b) in &CONFUSABLE_PAIRS {
+            let (a, b) = (char::from(a), char::from(b));
+            for (listed_sym, read_sym) in [(a, b), (b, a)] {
+                let listed = format!("51F{listed_sym}2345");
+                let read = format!("51F{read_sym}2345");
+                let w = Watchlist::parse(&format!("{listed} # case\n")).expect("list");
+                assert_eq!(
+                    fuzzy(&w, &read),
+                    Some((listed.clone(), MatchKind::Fuzzy, 1, 1)),
+                    "{read} should match {listed}"
+                );
+                // Switched off, the same read is no hit at all.
+                assert!(
+                    w.find(&read, false).is_none(),
+                    "{read} matched with fuzzy off"
+                );
+            }
+        }
+        // The substitution may sit anywhere, the first and last symbols included.
+        let w = Watchlist::parse("8F123456\n51F1234S\n").expect("list");
+        assert_eq!(
+            fuzzy(&w, "BF123456").map(|m| m.0).as_deref(),
+            Some("8F123456")
+        );
+        assert_eq!(
+            fuzzy(&w, "51F12345").map(|m| m.0).as_deref(),
+            Some("51F1234S")
+        );
+    }
+
+    #[test]
+    fn other_substitutions_and_lengths_are_no_fuzzy_hit() {
+        let w = Watchlist::parse("51F12345\n").expect("list");
+        // One substitution that is not a confusable pair (4/A, 3/E, O/0 are not in the table).
+        for read in ["51F12346", "51F1234A", "51F1E345", "51F12O45"] {
+            assert!(w.find(read, true).is_none(), "{read} matched");
+        }
+        // Two confusable substitutions.
+        assert!(w.find("S1F1Z345", true).is_none());
+        assert!(w.find("51F77345", true).is_none());
+        // A symbol more or less, even a confusable one.
+        for read in ["51F123456", "51F1234", "51F123458", "5F12345"] {
+            assert!(w.find(read, true).is_none(), "{read} matched");
+        }
+        assert!(Watchlist::empty().find("51F12345", true).is_none());
+        assert!(w.find("", true).is_none());
+    }
+
+    #[test]
+    fn several_fuzzy_candidates_pick_the_smallest_and_count_them() {
+        // `81F12345` is one confusable symbol from `B1F12345` (8/B) and from `81F1Z345` (2/Z),
+        // and from `81F72345` (1/7); `81F12346` is not a candidate (6/5 is no pair).
+        let text = "B1F12345 # b\n81F1Z345 # z\n81F72345 # seven\n81F12346\n";
+        let w = Watchlist::parse(text).expect("list");
+        let want = Some(("81F1Z345".to_string(), MatchKind::Fuzzy, 1, 3));
+        assert_eq!(fuzzy(&w, "81F12345"), want);
+        // The choice does not depend on the order of the file (or the hash map).
+        let reordered = Watchlist::parse("81F12346\n81F72345\nB1F12345\n81F1Z345\n").expect("list");
+        assert_eq!(fuzzy(&reordered, "81F12345"), want);
+        // An exact entry wins over fuzzy neighbours.
+        let w = Watchlist::parse("81F12345\nB1F12345\n").expect("list");
+        assert_eq!(
+            fuzzy(&w, "81F12345"),
+            Some(("81F12345".to_string(), MatchKind::Exact, 0, 1))
+        );
     }
 
     #[test]

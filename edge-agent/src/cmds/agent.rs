@@ -273,6 +273,7 @@ pub fn privacy_policy(
     let mut policy = PrivacyPolicy {
         hasher,
         watchlist,
+        fuzzy_watchlist: loaded.config.watchlist.fuzzy,
         ..PrivacyPolicy::default()
     };
     for cam in loaded.config.cameras.iter().filter(|c| c.enabled) {
@@ -297,6 +298,7 @@ pub fn privacy_policy(
     tracing::info!(
         hash_plates = policy.hasher.is_some(),
         unblurred_cameras = policy.unblurred_cameras.len(),
+        fuzzy_watchlist = policy.fuzzy_watchlist,
         "privacy settings in force"
     );
     Ok(policy)

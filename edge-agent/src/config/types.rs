@@ -723,13 +723,27 @@ impl Default for PipelineConfig {
 }
 
 /// `[watchlist]`: plates reported in clear as `watchlist_hit` events (format: `watchlist.rs`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WatchlistConfig {
     /// Text file, one plate per line with an optional `# label`. Default: none (empty list; it
     /// can still arrive over MQTT `watchlist/set`).
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// Also report a read one confusable symbol away from a listed plate (8/B, 0/D, 1/7, 5/S,
+    /// 2/Z, 6/G) as a `watchlist_hit` with `match = "fuzzy"`, in clear like an exact hit
+    /// (docs/privacy.md). Default true.
+    #[serde(default = "yes")]
+    pub fuzzy: bool,
+}
+
+impl Default for WatchlistConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            fuzzy: true,
+        }
+    }
 }
 
 /// `[health]`: camera health and tamper detection (`edge-agent/src/health`). Every camera is checked

@@ -108,7 +108,8 @@ pub fn example(kind: EventKind) -> Event {
                     None,
                     None,
                     json!({"label": "reported stolen 2026-02-27", "watchlist_version": "8c1f3e07a2d4",
-                           "confident": true, "reads": 6, "agreeing_reads": 5, "at_track_end": false,
+                           "match": "exact", "match_distance": 0, "listed_plate": "51F12345",
+                           "read_confidence": 0.93, "confident": true, "reads": 6, "agreeing_reads": 5, "at_track_end": false,
                            "plate_box": [520.0, 470.0, 604.0, 498.0]}),
                 );
             }

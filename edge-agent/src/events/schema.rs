@@ -65,7 +65,11 @@ on the watchlist is sent as `object.plate.text_hmac` (`hmac-sha256:` and 64 hex 
 HMAC-SHA256 of the normalised text under the site key) with no `text`, `display` or `province`, \
 and a `plate_read` then carries no evidence images (they would show the plate). A plate on the \
 watchlist is a `watchlist_hit` in clear, with the entry's `label` and the list's \
-`watchlist_version` in `rule.details`. People are pixelated in evidence images unless the camera \
+`watchlist_version` in `rule.details`, and `match`: `exact`, or `fuzzy` when the read differs \
+from the listed plate by one OCR confusion (8/B, 0/D, 1/7, 5/S, 2/Z, 6/G; `[watchlist] fuzzy`), \
+with `match_distance` (0 or 1), `listed_plate`, `read_confidence` and, for a fuzzy match, how \
+many listed plates were `candidates` (the smallest is named). A fuzzy hit is a possible hit to \
+check, and its read is in clear too. People are pixelated in evidence images unless the camera \
 has `blur_people = false` (with an audited reason). Events are alerts for a person to review, \
 never penalties.\n\n",
     );

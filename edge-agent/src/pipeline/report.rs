@@ -15,6 +15,7 @@ use crate::plate::VoteResult;
 use crate::privacy::{PlateDisclosure, PrivacyPolicy, pixelate_people};
 use crate::rules::{self, RuleKind};
 use crate::source::{SourceCounters, StreamStatus};
+use crate::watchlist::MatchKind;
 
 use super::camera::{FrameContext, Observation, PlateCrop};
 
@@ -147,7 +148,13 @@ impl EventBuilder {
                 // A listed plate is an alert in clear; an unlisted one is a sighting, sent as a
                 // pseudonym and without images when hashing is on (an image shows the plate).
                 let (kind, plate, with_images) = match self.privacy.disclose(&p.result.text) {
-                    PlateDisclosure::Hit { entry, list_hash } => {
+                    PlateDisclosure::Hit {
+                        entry,
+                        list_hash,
+                        kind,
+                        distance,
+                        candidates,
+                    } => {
                         if let Some(label) = entry.label {
                             details.insert("label".into(), Value::from(label));
                         }
@@ -155,6 +162,18 @@ impl EventBuilder {
                             "watchlist_version".into(),
                             Value::from(list_hash.chars().take(12).collect::<String>()),
                         );
+                        // A fuzzy hit is a possible hit: the listed plate differs from the read,
+                        // so both are sent, with how sure the read was, for a person to check.
+                        details.insert("match".into(), Value::from(kind.as_str()));
+                        details.insert("match_distance".into(), Value::from(distance));
+                        details.insert("listed_plate".into(), Value::from(entry.plate));
+                        details.insert(
+                            "read_confidence".into(),
+                            Value::from((f64::from(p.result.confidence) * 1000.0).round() / 1000.0),
+                        );
+                        if kind == MatchKind::Fuzzy {
+                            details.insert("candidates".into(), Value::from(candidates));
+                        }
                         (EventKind::WatchlistHit, plate_info(&p.result), true)
                     }
                     PlateDisclosure::Hashed(h) => (
@@ -562,6 +581,10 @@ mod tests {
         let rule = e.rule.clone().expect("rule");
         assert_eq!(rule.id, "watchlist");
         assert_eq!(rule.details["label"], "stolen");
+        assert_eq!(rule.details["match"], "exact");
+        assert_eq!(rule.details["match_distance"], 0);
+        assert_eq!(rule.details["listed_plate"], "51F12345");
+        assert!(rule.details.get("candidates").is_none());
         let p = e.object.and_then(|o| o.plate).expect("plate");
         assert_eq!((p.text.as_str(), p.text_hmac), ("51F12345", None));
         assert_eq!(
@@ -569,5 +592,48 @@ mod tests {
             2,
             "a hit carries the frame and the plate crop"
         );
+    }
+
+    #[test]
+    fn a_read_one_confusable_symbol_off_is_a_fuzzy_hit_unless_switched_off() {
+        let policy = PrivacyPolicy {
+            hasher: Some(PlateHasher::new(b"site-key-tay-ninh-0001")),
+            watchlist: SharedWatchlist::new(
+                Watchlist::parse("51F-123.45 # stolen\n").expect("list"),
+            ),
+            ..PrivacyPolicy::default()
+        };
+        let mut b = builder(policy);
+        // The listed `5` at the end read as `S`.
+        let (e, images) = b
+            .build("cam-1", &plate_obs("51F1234S"), None)
+            .expect("event");
+        assert_eq!(e.kind, EventKind::WatchlistHit);
+        let rule = e.rule.clone().expect("rule");
+        assert_eq!(rule.id, "watchlist");
+        assert_eq!(rule.details["match"], "fuzzy");
+        assert_eq!(rule.details["match_distance"], 1);
+        assert_eq!(rule.details["listed_plate"], "51F12345");
+        assert_eq!(rule.details["candidates"], 1);
+        assert_eq!(rule.details["read_confidence"], 0.95);
+        assert_eq!(rule.details["label"], "stolen");
+        assert_eq!(
+            rule.details["watchlist_version"].as_str().map(str::len),
+            Some(12)
+        );
+        // The read itself goes out in clear, with the plate crop, like an exact hit.
+        let p = e.object.and_then(|o| o.plate).expect("plate");
+        assert_eq!((p.text.as_str(), p.text_hmac), ("51F1234S", None));
+        assert_eq!(images.len(), 1, "a hit carries the plate crop");
+
+        // `[watchlist] fuzzy = false`: the same read is an ordinary, hashed sighting.
+        b.privacy.fuzzy_watchlist = false;
+        let (e, images) = b
+            .build("cam-1", &plate_obs("51F1234S"), None)
+            .expect("event");
+        assert_eq!(e.kind, EventKind::PlateRead);
+        let p = e.object.and_then(|o| o.plate).expect("plate");
+        assert!(p.text.is_empty() && p.text_hmac.is_some());
+        assert!(images.is_empty());
     }
 }

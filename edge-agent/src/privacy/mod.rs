@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::inference::RgbImage;
-use crate::watchlist::{SharedWatchlist, WatchlistEntry};
+use crate::watchlist::{MatchKind, SharedWatchlist, WatchlistEntry};
 
 /// Shortest site key accepted (`[privacy] plate_key_file`): shorter keys make the 10^7-odd plate
 /// space cheap to enumerate even for someone who guesses the key's format.
@@ -161,9 +161,20 @@ impl PlateHasher {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlateDisclosure {
     /// On the watchlist: in clear, as a `watchlist_hit`, with the entry and the list's version.
+    /// A fuzzy hit (one confusable symbol away from `entry`, when
+    /// [`PrivacyPolicy::fuzzy_watchlist`] is on) is disclosed the same way: it is a possible hit
+    /// the centre must check.
     Hit {
+        /// The listed entry; for a fuzzy hit its plate differs from the read.
         entry: WatchlistEntry,
+        /// sha256 (hex) of the list in force.
         list_hash: String,
+        /// Exact or fuzzy.
+        kind: MatchKind,
+        /// Symbols that differ between the read and `entry.plate` (0 or 1).
+        distance: u32,
+        /// Entries the read matched at this distance (`entry` is the smallest of them).
+        candidates: usize,
     },
     /// Not listed, hashing on: only this pseudonym (`hmac-sha256:…`).
     Hashed(String),
@@ -173,7 +184,7 @@ pub enum PlateDisclosure {
 
 /// What events may say about plates and people: the settings of `[privacy]`, the per-camera
 /// `[cameras.privacy]` and the watchlist in force.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PrivacyPolicy {
     /// Present when `hash_plates = true`.
     pub hasher: Option<PlateHasher>,
@@ -181,16 +192,33 @@ pub struct PrivacyPolicy {
     pub watchlist: SharedWatchlist,
     /// Cameras whose evidence is not pixelated (`blur_people = false` with a reason).
     pub unblurred_cameras: BTreeSet<String>,
+    /// `[watchlist] fuzzy`: a read one confusable symbol away from a listed plate is a (fuzzy)
+    /// hit, disclosed in clear. Default true.
+    pub fuzzy_watchlist: bool,
+}
+
+impl Default for PrivacyPolicy {
+    fn default() -> Self {
+        Self {
+            hasher: None,
+            watchlist: SharedWatchlist::default(),
+            unblurred_cameras: BTreeSet::new(),
+            fuzzy_watchlist: true,
+        }
+    }
 }
 
 impl PrivacyPolicy {
     /// How the normalised `plate` may be disclosed.
     pub fn disclose(&self, plate: &str) -> PlateDisclosure {
         let list = self.watchlist.current();
-        if let Some(entry) = list.contains(plate) {
+        if let Some(m) = list.find(plate, self.fuzzy_watchlist) {
             return PlateDisclosure::Hit {
-                entry: entry.clone(),
+                entry: m.entry.clone(),
                 list_hash: list.hash().to_string(),
+                kind: m.kind,
+                distance: m.distance,
+                candidates: m.candidates,
             };
         }
         match &self.hasher {
@@ -301,9 +329,16 @@ mod tests {
         assert_eq!(p.disclose("30K31896"), PlateDisclosure::Clear);
         p.hasher = Some(PlateHasher::new(b"site-key-tay-ninh-0001"));
         match p.disclose("51F12345") {
-            PlateDisclosure::Hit { entry, list_hash } => {
+            PlateDisclosure::Hit {
+                entry,
+                list_hash,
+                kind,
+                distance,
+                ..
+            } => {
                 assert_eq!(entry.label.as_deref(), Some("stolen"));
                 assert_eq!(list_hash.len(), 64);
+                assert_eq!((kind, distance), (MatchKind::Exact, 0));
             }
             other => panic!("expected a hit, got {other:?}"),
         }
@@ -322,6 +357,42 @@ mod tests {
         assert!(p.blurs("cam-1"));
         p.unblurred_cameras.insert("cam-1".into());
         assert!(!p.blurs("cam-1"));
+    }
+
+    #[test]
+    fn fuzzy_hits_are_disclosed_in_clear_unless_switched_off() {
+        let wl = crate::watchlist::Watchlist::parse("51F-123.45 # stolen\n").expect("list");
+        let mut p = PrivacyPolicy {
+            hasher: Some(PlateHasher::new(b"site-key-tay-ninh-0001")),
+            watchlist: SharedWatchlist::new(wl),
+            ..PrivacyPolicy::default()
+        };
+        assert!(p.fuzzy_watchlist, "fuzzy matching is on by default");
+        // The listed `1` read as `7`: a possible hit, in clear.
+        match p.disclose("51F72345") {
+            PlateDisclosure::Hit {
+                entry,
+                kind,
+                distance,
+                candidates,
+                ..
+            } => {
+                assert_eq!(entry.plate, "51F12345");
+                assert_eq!((kind, distance, candidates), (MatchKind::Fuzzy, 1, 1));
+            }
+            other => panic!("expected a fuzzy hit, got {other:?}"),
+        }
+        // A non-confusable substitution stays a hashed sighting.
+        assert!(matches!(p.disclose("51F12346"), PlateDisclosure::Hashed(_)));
+        p.fuzzy_watchlist = false;
+        assert!(matches!(p.disclose("51F72345"), PlateDisclosure::Hashed(_)));
+        assert!(matches!(
+            p.disclose("51F12345"),
+            PlateDisclosure::Hit {
+                kind: MatchKind::Exact,
+                ..
+            }
+        ));
     }
 
     #[test]
