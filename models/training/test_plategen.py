@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Checks for plategen.py. Run with plain ``python3 test_plategen.py`` (stdlib only for the text
+part; the image part runs only when numpy, OpenCV, Pillow and the OSP-DIN font are available)."""
+
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import plategen  # noqa: E402  (imports no numpy/PIL/cv2 at module level)
+
+GOLDEN = os.path.join(HERE, "testdata", "generated_plates.txt")
+
+DIG = "0123456789"
+LET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CIV = "ABCDEFGHKLMNPSTUVXYZ"
+CAR = CIV + "R"
+SPEC = {"LD", "DA", "KT", "CD", "HC", "MK", "TD", "NG", "QT", "CV", "NN"}
+S1, S2 = "LDKCHMTNQ", "DATCKGVN"
+# Per-position classes of grammar.rs TEMPLATES; "P" = province digit, pair rules checked below.
+TEMPLATES = {
+    "military": ["ABHKPQT", LET, DIG, DIG, DIG, DIG],
+    "car4": ["P", "P", CAR, DIG, DIG, DIG, DIG],
+    "car5": ["P", "P", CAR, DIG, DIG, DIG, DIG, DIG],
+    "special4": ["P", "P", S1, "S2!", DIG, DIG, DIG, DIG],
+    "moto5": ["P", "P", CIV, DIG, DIG, DIG, DIG, DIG, DIG],
+    "twoletter5": ["P", "P", CIV + S1, "S2?", DIG, DIG, DIG, DIG, DIG],
+    "electric": ["P", "P", "M", "D", DIG, DIG, DIG, DIG, DIG, DIG],
+}
+
+
+def fits(t, pos):
+    if len(t) != len(pos):
+        return False
+    for i, (c, p) in enumerate(zip(t, pos)):
+        if p == "P":
+            if c not in DIG or (i == 1 and t[:2] not in plategen.PROVINCE_CODES):
+                return False
+        elif p == "S2!":
+            if t[2:4] not in SPEC:
+                return False
+        elif p == "S2?":
+            if not ((t[2] in CIV and t[3] in CIV) or t[2:4] in SPEC):
+                return False
+        elif c not in p:
+            return False
+    return True
+
+
+def texts(n, seed, *extra):
+    cmd = [sys.executable, os.path.join(HERE, "plategen.py"), "--texts", str(n), "--seed", str(seed)]
+    return subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True).stdout
+
+
+def test_texts():
+    a = texts(2000, 7)
+    assert a == texts(2000, 7), "--texts not deterministic"
+    assert a != texts(2000, 8), "seed ignored"
+    with open(GOLDEN) as f:
+        assert a == f.read(), "output differs from testdata/generated_plates.txt (regenerate it?)"
+    seen = set()
+    for line in a.splitlines():
+        t, fmt = line.split(",")
+        seen.add(fmt)
+        assert fmt in plategen.FORMATS, line
+        assert 6 <= len(t) <= 10 and re.fullmatch("[0-9A-Z]+", t), line
+        assert any(fits(t, p) for p in TEMPLATES.values()), "not grammar-valid: " + line
+    missing = set(plategen.FORMATS) - seen
+    assert not missing, "formats never generated: %s" % sorted(missing)
+
+
+def test_plate_rows():
+    import random
+
+    rng = random.Random(3)
+    for fmt in plategen.FORMATS:
+        for _ in range(200):
+            p = plategen.random_plate(rng, fmt)
+            assert p.fmt == fmt and p.text == plategen.normalise("".join(p.rows)), p
+            assert len(p.rows) in (1, 2)
+            assert (p.color == "red") == (fmt == "military"), p
+            assert p.color in ("white", "yellow", "blue", "red")
+    # province prior: only the favoured codes should dominate
+    prior = plategen.parse_province_prior("77:1000,81:1000")
+    n = sum(plategen.random_plate(rng, "car1_5", prior).text[:2] in ("77", "81") for _ in range(500))
+    assert n > 450, n
+
+
+def test_images():
+    try:
+        import numpy as np
+
+        plategen.font_path()
+        import cv2  # noqa: F401
+        import PIL  # noqa: F401
+    except (ImportError, FileNotFoundError) as e:
+        print("skip image test:", e)
+        return
+    for fmt in plategen.FORMATS:
+        rng = np.random.default_rng(1)
+        img, p = plategen.sample(rng, fmt)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, img.shape
+        assert 14 <= img.shape[0] <= 40, img.shape
+        img2, p2 = plategen.sample(np.random.default_rng(1), fmt)
+        assert p2 == p and (img2 == img).all(), "sample not deterministic"
+        clean = plategen.render_plate(p, rng)
+        assert clean.shape[0] >= 64
+
+
+if __name__ == "__main__":
+    for name, fn in list(globals().items()):
+        if name.startswith("test_") and callable(fn):
+            fn()
+            print("ok", name)
