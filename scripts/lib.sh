@@ -72,6 +72,24 @@ npm_install() {
   export EDGE_AGENT_NPM_DIR="$dir"
 }
 
+# Prints the python of a small pinned environment (.cache/plategen-venv) that runs the plate
+# generator's tests: numpy, OpenCV and Pillow at models/training/requirements.txt's versions, and
+# the OFL plate font from Debian.
+plategen_python() {
+  local venv="$CACHE/plategen-venv" req="$REPO/models/training/requirements.txt"
+  need_apt fonts-opendin python3-venv
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+    log "building the plate generator's environment in $venv"
+    {
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install -q --no-cache-dir $(grep -E '^(numpy|pillow|opencv-python-headless)==' "$req")
+      cp "$req" "$venv/requirements.txt"
+    } >&2
+  fi
+  printf '%s\n' "$venv/bin/python"
+}
+
 require_shared() {
   if [ ! -f "$SHARED/models/MODELS.md" ] || [ ! -d "$SHARED/footage" ]; then
     echo "error: the models/footage mirror is missing at $SHARED (expected models/ and footage/)." >&2

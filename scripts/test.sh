@@ -16,6 +16,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The peer benchmark needs fast-alpr from PyPI and is run by hand (docs/plates.md); keep it parsing.
 log "scripts/peer-fast-alpr.py parses"
 python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' scripts/peer-fast-alpr.py
+# The OCR's training data generator (models/training): its formats against the grammar and its
+# images, in a small pinned environment (training itself never runs in CI).
+log "models/training: the plate generator (test_plategen.py)"
+PLATEGEN_REQUIRE_IMAGES=1 "$(plategen_python)" models/training/test_plategen.py
 log "fetching models from $EDGE_AGENT_MIRROR into $EDGE_AGENT_MODEL_CACHE"
 cargo run -q --locked -- models fetch
 log "cargo test"

@@ -83,6 +83,9 @@ pub struct ReaderOptions {
 /// Default [`ReaderOptions::crops_per_call`].
 pub const DEFAULT_CROPS_PER_CALL: usize = 4;
 
+/// The plate OCR a camera, `plates` and `bench --plates` use unless told otherwise.
+pub const DEFAULT_PLATE_OCR: &str = "vn_plate_ocr_9x37_64x128";
+
 /// Default [`ReaderOptions::fuse_below`].
 pub const DEFAULT_FUSE_BELOW: f32 = 0.9;
 

@@ -52,6 +52,9 @@ pub struct Args {
     /// With --plates: only these plate modes [default: full-frame and both].
     #[arg(long, value_delimiter = ',')]
     modes: Vec<edge_agent::anpr::PlateMode>,
+    /// With --plates: the plate OCR model.
+    #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
+    ocr_model: String,
     /// Agent config whose `[runtime]` (spin_wait, cpu_arena, ONNX Runtime library) the sessions use;
     /// `--threads` still sets the intra-op threads.
     #[arg(long)]
@@ -338,7 +341,7 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
                 };
                 let reader = PlateReader::new(
                     load("vn_plate_det_yolo26n_640_e2e")?,
-                    load("vn_plate_ocr_9x37_64x128")?,
+                    load(&args.ocr_model)?,
                     vehicles,
                     opts,
                 )?;

@@ -71,7 +71,7 @@ pub struct Args {
     vehicle_model: String,
     #[arg(long, default_value = "vn_plate_det_yolo26n_640_e2e")]
     plate_model: String,
-    #[arg(long, default_value = "vn_plate_ocr_9x37_64x128")]
+    #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
     ocr_model: String,
     #[arg(long, default_value = "ppocrv4_rec")]
     recognizer_model: String,
@@ -294,7 +294,13 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
     let crop_counts = reader.take_counts();
     let (mut crop_ok, mut crop_any, mut crop_wrong) = (0, 0, 0);
     let min_conf = reader.options().min_confidence;
+    // (confidence of a valid read, right?) for the precision–recall curve; invalid reads are never
+    // trusted, whatever the threshold.
+    let mut scored_reads: Vec<(f32, bool)> = Vec::with_capacity(reads.len());
     for (row, read) in scored.iter().zip(&reads) {
+        if read.valid {
+            scored_reads.push((read.confidence, read.text == row["plate_norm"]));
+        }
         let trusted = read.valid && read.confidence >= min_conf;
         let right = read.text == row["plate_norm"];
         let hit = trusted && right;
@@ -318,6 +324,36 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
         "plate crops: {crop_ok}/{} exact ({crop_any} counting low-confidence reads); {crop_wrong} wrong reads trusted",
         scored.len()
     );
+    let curve = PrecisionCurve::new(scored_reads, scored.len());
+    let trusted = crop_ok + crop_wrong;
+    let precision = ratio(crop_ok, trusted);
+    let at97 = curve.coverage_at(0.97);
+    println!(
+        "plate crops: trusted reads {:.1} % right ({crop_ok}/{trusted}) at confidence >= {min_conf}; at 97 % precision: {}",
+        100.0 * precision,
+        match at97 {
+            Some(p) => format!(
+                "confidence >= {:.3} keeps {}/{} ({:.1} %)",
+                p.threshold,
+                p.right,
+                scored.len(),
+                100.0 * p.coverage
+            ),
+            None => "no threshold reaches it".into(),
+        }
+    );
+    println!("precision-recall (crops; recall = right trusted reads / all crops):");
+    println!("  confidence  trusted  right  precision  recall");
+    for p in curve.points_at(&[0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]) {
+        println!(
+            "  >= {:<7.2} {:>7}  {:>5}  {:>8.1} %  {:>5.1} %",
+            p.threshold,
+            p.trusted,
+            p.right,
+            100.0 * p.precision,
+            100.0 * p.coverage
+        );
+    }
     println!(
         "text recogniser ran on {}/{} image plates, {}/{} crops",
         image_counts.recognized, image_counts.plates, crop_counts.recognized, crop_counts.plates
@@ -327,7 +363,9 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
             "{}",
             json!({"images_exact": img_ok, "images_exact_any": img_any, "images_scored": img_total,
                    "crops_exact": crop_ok, "crops_exact_any": crop_any, "crops_trusted_wrong": crop_wrong,
-                   "crops_scored": scored.len(),
+                   "crops_scored": scored.len(), "crops_trusted_precision": precision,
+                   "crops_coverage_at_97": at97.map_or(0.0, |p| p.coverage),
+                   "crops_threshold_at_97": at97.map(|p| p.threshold),
                    "image_plates": image_counts.plates, "image_plates_recognized": image_counts.recognized,
                    "crops_recognized": crop_counts.recognized})
         );
@@ -335,6 +373,83 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Precision and coverage of trusted reads as the confidence threshold moves.
+struct PrecisionCurve {
+    /// Valid reads, most confident first.
+    reads: Vec<(f32, bool)>,
+    /// Every scored input, read or not (the denominator of coverage).
+    total: usize,
+}
+
+/// One threshold's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CurvePoint {
+    threshold: f32,
+    trusted: usize,
+    right: usize,
+    precision: f64,
+    coverage: f64,
+}
+
+impl PrecisionCurve {
+    fn new(mut reads: Vec<(f32, bool)>, total: usize) -> Self {
+        reads.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Self { reads, total }
+    }
+
+    fn at(&self, threshold: f32) -> CurvePoint {
+        let trusted: Vec<_> = self.reads.iter().filter(|r| r.0 >= threshold).collect();
+        let right = trusted.iter().filter(|r| r.1).count();
+        CurvePoint {
+            threshold,
+            trusted: trusted.len(),
+            right,
+            precision: ratio(right, trusted.len()),
+            coverage: ratio(right, self.total),
+        }
+    }
+
+    fn points_at(&self, thresholds: &[f32]) -> Vec<CurvePoint> {
+        thresholds.iter().map(|&t| self.at(t)).collect()
+    }
+
+    /// The lowest threshold (most right reads) whose trusted reads are at least `precision` right.
+    fn coverage_at(&self, precision: f64) -> Option<CurvePoint> {
+        self.reads
+            .iter()
+            .map(|r| self.at(r.0))
+            .filter(|p| p.precision >= precision)
+            .max_by_key(|p| p.right)
+    }
+}
+
 fn overlaps(a: &[f32; 4], b: &[f32; 4]) -> bool {
     a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_curve_keeps_the_lowest_threshold_that_reaches_the_precision() {
+        // 0.9 right, 0.8 right, 0.7 wrong, 0.6 right; 5 inputs (one not validly read)
+        let curve =
+            PrecisionCurve::new(vec![(0.6, true), (0.9, true), (0.7, false), (0.8, true)], 5);
+        let p = curve.coverage_at(0.97).unwrap();
+        assert_eq!((p.threshold, p.trusted, p.right), (0.8, 2, 2));
+        assert!((p.coverage - 0.4).abs() < 1e-9);
+        let all = curve.at(0.0);
+        assert_eq!((all.trusted, all.right), (4, 3));
+        assert!((all.precision - 0.75).abs() < 1e-9);
+        assert!(
+            PrecisionCurve::new(vec![(0.9, false)], 1)
+                .coverage_at(0.97)
+                .is_none()
+        );
+    }
 }

@@ -380,7 +380,7 @@ fn default_plate_detector() -> String {
     "vn_plate_det_yolo26n_640_e2e".into()
 }
 fn default_plate_ocr() -> String {
-    "vn_plate_ocr_9x37_64x128".into()
+    crate::anpr::DEFAULT_PLATE_OCR.into()
 }
 
 /// `[[cameras]]`: one entry per video source.

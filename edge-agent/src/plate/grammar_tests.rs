@@ -439,3 +439,69 @@ fn serialises_for_events() {
     assert_eq!(v["province"]["province_2025"], "Hà Nội");
     assert_eq!(v["rows"], 2);
 }
+
+/// The plate generator that trains our OCR (`models/training/plategen.py`) speaks this grammar: a
+/// sample of its strings (`--texts 2000 --seed 7`) must all parse, as the kind each format is
+/// meant to be, and every format must be in the sample.
+#[test]
+fn every_generated_training_plate_is_valid_and_every_format_is_generated() {
+    let sample = include_str!("../../../models/training/testdata/generated_plates.txt");
+    let mut per_format = std::collections::BTreeMap::<&str, usize>::new();
+    for (n, line) in sample.lines().enumerate() {
+        let (text, format) = line
+            .split_once(',')
+            .unwrap_or_else(|| panic!("line {}: `{line}` is not TEXT,FORMAT", n + 1));
+        let hints = match format {
+            "moto_old4" | "moto5" | "moto_2letter" => moto(),
+            "car1_5" | "car1_4" => car(Some(1)),
+            "car2_5" | "car2_4" => car(Some(2)),
+            _ => PlateHints::default(),
+        };
+        let info = parse_normalized(text, &hints)
+            .unwrap_or_else(|e| panic!("line {}: generated `{text}` ({format}): {e}", n + 1));
+        let kind_ok = match format {
+            "car1_5" | "car1_4" | "car2_5" | "car2_4" => {
+                matches!(info.category, PlateCategory::Car | PlateCategory::Trailer)
+            }
+            "moto_old4" | "moto5" => info.category == PlateCategory::Motorbike,
+            // two letters may also be a special series (`CD`, `KT`, ...): same shape
+            "moto_2letter" => !matches!(
+                info.category,
+                PlateCategory::Car | PlateCategory::Military | PlateCategory::ElectricMoped
+            ),
+            "electric" => info.category == PlateCategory::ElectricMoped,
+            "military" => info.category == PlateCategory::Military,
+            "special" => !matches!(
+                info.category,
+                PlateCategory::Car | PlateCategory::Motorbike | PlateCategory::Military
+            ),
+            other => panic!("line {}: unknown generator format `{other}`", n + 1),
+        };
+        assert!(
+            kind_ok,
+            "line {}: `{text}` ({format}) parsed as {:?}",
+            n + 1,
+            info.category
+        );
+        *per_format.entry(format).or_default() += 1;
+    }
+    let formats = [
+        "car1_5",
+        "car1_4",
+        "car2_5",
+        "car2_4",
+        "moto_old4",
+        "moto5",
+        "moto_2letter",
+        "special",
+        "electric",
+        "military",
+    ];
+    for f in formats {
+        assert!(
+            per_format.get(f).copied().unwrap_or(0) >= 20,
+            "format {f}: {per_format:?}"
+        );
+    }
+    assert_eq!(per_format.len(), formats.len(), "{per_format:?}");
+}
