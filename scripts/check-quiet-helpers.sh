@@ -34,6 +34,10 @@ SH
 # python3 -m pip download … prints; python3 - DIR VERSION (the wheel extraction) makes the library.
 cat >"$SHIM/bin/python3" <<'SH'
 #!/bin/sh
+if [ "$1" = "-m" ] && [ "$2" = venv ]; then
+  mkdir -p "$3/bin" && printf '#!/bin/sh\necho "Collecting numpy"\n' >"$3/bin/pip" && cp "$3/bin/pip" "$3/bin/python"
+  chmod +x "$3/bin/pip" "$3/bin/python"; echo "created venv"; exit 0
+fi
 if [ "$1" = "-m" ]; then echo "Collecting onnxruntime"; exit 0; fi
 if [ "$1" = "-" ]; then cat >/dev/null; echo "extracted"; touch "$2/libonnxruntime.so.$3"; exit 0; fi
 exec /usr/bin/env -u PATH python3 "$@"
@@ -64,5 +68,8 @@ case "$out" in
   *) expect fetch_qemu "$SHIM/cache/qemu-…/usr/bin" "$out" ;;
 esac
 
+out="$(PATH="$SHIM/bin:$PATH" bash -c 'source "$1/lib.sh"; CACHE="$2"; plategen_python' _ "$HERE" "$SHIM/cache" 2>/dev/null)"
+expect plategen_python "$SHIM/cache/plategen-venv/bin/python" "$out"
+
 [ "$fails" -eq 0 ] || { echo "check-quiet-helpers: $fails helper(s) print more than their result" >&2; exit 1; }
-echo "check-quiet-helpers: all 4 helpers print only their result" >&2
+echo "check-quiet-helpers: all 5 helpers print only their result" >&2
