@@ -355,7 +355,7 @@ impl EventBuilder {
         });
         let images = match frame {
             Some(f) => vec![evidence::encode_frame(
-                &f.rgb,
+                &self.health_pixels(camera, f),
                 f.width,
                 f.height,
                 self.evidence.frame_max_width,
@@ -365,7 +365,31 @@ impl EventBuilder {
         };
         Ok((e, images))
     }
+
+    /// A health frame as evidence may show it. It comes with no detections to find people or
+    /// plates in, so wherever evidence is private (people pixelated, or plates hashed) the whole
+    /// frame is pixelated coarsely: a covered, frozen or blurred view still shows, faces and plate
+    /// text do not (issue 19: this frame once left raw).
+    fn health_pixels<'f>(&self, camera: &str, f: &'f crate::source::Frame) -> Cow<'f, [u8]> {
+        if !self.privacy.blurs(camera) && self.privacy.hasher.is_none() {
+            return Cow::Borrowed(&f.rgb);
+        }
+        match RgbImage::from_raw(f.width, f.height, f.rgb.clone()) {
+            Some(mut img) => {
+                let block = (f.width / HEALTH_BLOCKS_ACROSS).max(8);
+                let whole = [0.0, 0.0, f.width as f32, f.height as f32];
+                crate::privacy::pixelate(&mut img, whole, 0.0, block);
+                Cow::Owned(img.into_raw())
+            }
+            // A frame of the wrong size: encode_frame refuses it with the sizes named.
+            None => Cow::Borrowed(&f.rgb),
+        }
+    }
 }
+
+/// Pixel blocks across a private camera-health frame: coarse enough that no plate character or
+/// face survives at any stream size, fine enough to see a covered or frozen view.
+const HEALTH_BLOCKS_ACROSS: u32 = 40;
 
 #[cfg(test)]
 mod tests {
@@ -451,6 +475,52 @@ mod tests {
                 && y >= (b[1] - ph).floor() - 1.0
                 && y <= (b[3] + ph).ceil() + 1.0
         })
+    }
+
+    fn checkerboard_frame(width: u32, height: u32) -> crate::source::Frame {
+        crate::source::Frame {
+            seq: 0,
+            capture_time: SystemTime::now(),
+            stream_time: Duration::ZERO,
+            width,
+            height,
+            rgb: (0..width * height)
+                .flat_map(|i| {
+                    let v = if (i % width + i / width) % 2 == 0 {
+                        255
+                    } else {
+                        0
+                    };
+                    [v, v, v]
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn camera_health_frames_are_pixelated_whole_unless_evidence_is_in_clear() {
+        let f = checkerboard_frame(640, 360);
+        let b = builder(PrivacyPolicy::default());
+        let px = b.health_pixels("cam", &f);
+        assert_eq!(px.len(), f.rgb.len());
+        // 640 / 40 = 16-px blocks: every block is one colour, so no detail survives.
+        let at = |x: u32, y: u32| px[((y * 640 + x) * 3) as usize];
+        for (x, y) in [(0, 0), (16, 16), (320, 176), (624, 336)] {
+            for (dx, dy) in [(1, 0), (0, 1), (15, 15), (7, 3)] {
+                assert_eq!(at(x, y), at(x + dx, y + dy), "block at {x},{y}");
+            }
+        }
+        // Plates hashed, people in clear on this camera: still pixelated.
+        let mut hashed = PrivacyPolicy {
+            hasher: Some(PlateHasher::new(b"k")),
+            ..PrivacyPolicy::default()
+        };
+        hashed.unblurred_cameras.insert("cam".into());
+        assert_ne!(builder(hashed).health_pixels("cam", &f), f.rgb.as_slice());
+        // Evidence in clear on purpose (no blur for this camera, plates not hashed): untouched.
+        let mut clear = PrivacyPolicy::default();
+        clear.unblurred_cameras.insert("cam".into());
+        assert_eq!(builder(clear).health_pixels("cam", &f), f.rgb.as_slice());
     }
 
     #[test]
