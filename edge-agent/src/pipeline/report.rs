@@ -486,7 +486,7 @@ mod tests {
             height,
             rgb: (0..width * height)
                 .flat_map(|i| {
-                    let v = if (i % width + i / width) % 2 == 0 {
+                    let v = if (i % width + i / width).is_multiple_of(2) {
                         255
                     } else {
                         0
