@@ -374,6 +374,32 @@ fn a_corrupt_mirror_copy_is_refused_and_nothing_enters_the_cache() {
     );
 }
 
+/// `models fetch` may run as root in a cache the service user owns: a symlink planted where the
+/// temporary file used to go (`.NAME.partial`) must not make the fetch write through it.
+#[test]
+fn a_planted_partial_symlink_is_not_written_through() {
+    let cache = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let planted = cache.path().join(".vn_plate_ocr_9x37_64x128.onnx.partial");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let out = run(bin()
+        .args(["models", "fetch", "vn_plate_ocr_9x37_64x128", "--from"])
+        .arg(shared_dir().join("models"))
+        .arg("--cache-dir")
+        .arg(cache.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    assert_eq!(std::fs::read_link(&planted).unwrap(), victim);
+    let weight = cache.path().join("vn_plate_ocr_9x37_64x128.onnx");
+    assert!(!weight.is_symlink());
+    assert_eq!(
+        edge_agent::models::sha256_file(&weight).unwrap(),
+        "c1ae2ae031b10f8ab7ed6e3cdaf8d9c753477e299dbad3579c8f705a7d882134"
+    );
+}
+
 /// A minimal HTTP/1.1 file server on 127.0.0.1 serving `dir`, answering `requests` requests.
 fn serve_dir(dir: std::path::PathBuf, requests: usize) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -141,13 +141,24 @@ fn write_verified(
     reader: &mut dyn Read,
 ) -> Result<u64, ModelError> {
     let dest = store.path_of(file);
-    let tmp = store.path_of(&format!(".{file}.partial"));
+    // Not a predictable name, and never through an existing path: `models fetch` may run as root
+    // in a directory the service user owns, where a planted `.NAME.partial` symlink would
+    // otherwise turn this write into a root write anywhere (issue 19). `create_new` is O_EXCL,
+    // which does not follow a symlink.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tmp = store.path_of(&format!(".{file}.{}.{nonce}.partial", std::process::id()));
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ModelError::Io { path, source }
     };
     let result = (|| {
-        let mut out = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         let mut total = 0u64;
