@@ -752,14 +752,17 @@ def make_sheet(path, seed, real_dir=None, prior=None, n=48, cols=8):
     H = hdr + synth_rows * cell_h + hdr + clean_rows * (clean_h + pad) + (hdr + real_rows * cell_h if real else 0) + pad
     sheet = Image.new("RGB", (W, H), (255, 255, 255))
     d = ImageDraw.Draw(sheet)
+    def grid(items, y, colour):
+        for j, (im, cap) in enumerate(items):
+            x = pad + (j % cols) * cell_w
+            yy = y + (j // cols) * cell_h
+            sheet.paste(Image.fromarray(im), (x, yy))
+            d.text((x, yy + TH + 1), cap, fill=colour, font=_caption_font(10))
+
     y = 2
     d.text((pad, y), "synthetic (degraded, stretched to 64x128 INTER_LINEAR) seed=%d" % seed, fill=(0, 0, 0), font=font)
     y += hdr
-    for j, (im, cap) in enumerate(tiles):
-        x = pad + (j % cols) * cell_w
-        yy = y + (j // cols) * cell_h
-        sheet.paste(Image.fromarray(im), (x, yy))
-        d.text((x, yy + TH + 1), cap, fill=(0, 0, 0), font=_caption_font(10))
+    grid(tiles, y, (0, 0, 0))
     y += synth_rows * cell_h
     d.text((pad, y), "clean renders (one per format)", fill=(0, 0, 0), font=font)
     y += hdr
@@ -776,11 +779,7 @@ def make_sheet(path, seed, real_dir=None, prior=None, n=48, cols=8):
     if real:
         d.text((pad, y), "real crops (%s), stretched to 64x128" % real_dir, fill=(0, 0, 0), font=font)
         y += hdr
-        for j, (im, cap) in enumerate(real):
-            x = pad + (j % cols) * cell_w
-            yy = y + (j // cols) * cell_h
-            sheet.paste(Image.fromarray(im), (x, yy))
-            d.text((x, yy + TH + 1), cap, fill=(120, 0, 0), font=_caption_font(10))
+        grid(real, y, (120, 0, 0))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     sheet.save(path)
 

@@ -219,9 +219,13 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
+def text_of(row) -> str:
+    """The plate text of one row of class indices (pads dropped)."""
+    return "".join(ALPHABET[i] for i in row).replace("_", "")
+
+
 def decode_greedy(probs):
-    ix = probs.argmax(-1)
-    texts = ["".join(ALPHABET[i] for i in row).replace("_", "") for row in ix]
+    texts = [text_of(row) for row in probs.argmax(-1)]
     conf = probs.max(-1).min(-1)
     return texts, conf
 
@@ -329,7 +333,7 @@ def write_golden(sess, xs, folder: Path):
     for i, (x, p) in enumerate(zip(xs, probs)):
         file = f"input_{i}.png"
         cv2.imwrite(str(folder / file), x[:, :, ::-1])
-        text = "".join(ALPHABET[k] for k in p.argmax(-1)).replace("_", "")
+        text = text_of(p.argmax(-1))
         cases.append({"file": file, "text": text, "probs": [[round(float(v), 6) for v in row] for row in p]})
     (folder / "golden.json").write_text(json.dumps({"alphabet": ALPHABET, "cases": cases}) + "\n")
 
@@ -489,7 +493,7 @@ def main():
     if len(xs_e):
         probs = softmax(predict_logits(params, xs_e) / temperature)
         texts, conf = decode_greedy(probs)
-        truth = ["".join(ALPHABET[i] for i in row).replace("_", "") for row in ys_e]
+        truth = [text_of(row) for row in ys_e]
         correct = np.array([a == b for a, b in zip(texts, truth)])
         th97, cov97 = threshold_for(conf, correct, 0.97)
         # expected calibration error of the read confidence (10 bins)

@@ -298,11 +298,11 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
     // trusted, whatever the threshold.
     let mut scored_reads: Vec<(f32, bool)> = Vec::with_capacity(reads.len());
     for (row, read) in scored.iter().zip(&reads) {
+        let right = read.text == row["plate_norm"];
         if read.valid {
-            scored_reads.push((read.confidence, read.text == row["plate_norm"]));
+            scored_reads.push((read.confidence, right));
         }
         let trusted = read.valid && read.confidence >= min_conf;
-        let right = read.text == row["plate_norm"];
         let hit = trusted && right;
         crop_ok += usize::from(hit);
         crop_any += usize::from(right);
@@ -397,18 +397,25 @@ struct CurvePoint {
 
 impl PrecisionCurve {
     fn new(mut reads: Vec<(f32, bool)>, total: usize) -> Self {
+        // A NaN confidence passes no threshold; out of the list, the sort leaves a clean prefix
+        // of reads at or above any threshold.
+        reads.retain(|r| !r.0.is_nan());
         reads.sort_by(|a, b| b.0.total_cmp(&a.0));
         Self { reads, total }
     }
 
     fn at(&self, threshold: f32) -> CurvePoint {
-        let trusted: Vec<_> = self.reads.iter().filter(|r| r.0 >= threshold).collect();
-        let right = trusted.iter().filter(|r| r.1).count();
+        let trusted = self.reads.partition_point(|r| r.0 >= threshold);
+        let right = self.reads[..trusted].iter().filter(|r| r.1).count();
+        self.point(threshold, trusted, right)
+    }
+
+    fn point(&self, threshold: f32, trusted: usize, right: usize) -> CurvePoint {
         CurvePoint {
             threshold,
-            trusted: trusted.len(),
+            trusted,
             right,
-            precision: ratio(right, trusted.len()),
+            precision: ratio(right, trusted),
             coverage: ratio(right, self.total),
         }
     }
@@ -417,13 +424,22 @@ impl PrecisionCurve {
         thresholds.iter().map(|&t| self.at(t)).collect()
     }
 
-    /// The lowest threshold (most right reads) whose trusted reads are at least `precision` right.
+    /// The lowest threshold (most right reads) whose trusted reads are at least `precision` right:
+    /// one pass down the sorted reads, a point wherever the confidence changes.
     fn coverage_at(&self, precision: f64) -> Option<CurvePoint> {
-        self.reads
-            .iter()
-            .map(|r| self.at(r.0))
-            .filter(|p| p.precision >= precision)
-            .max_by_key(|p| p.right)
+        let mut right = 0;
+        let mut best = None;
+        for (i, r) in self.reads.iter().enumerate() {
+            right += usize::from(r.1);
+            if self.reads.get(i + 1).is_some_and(|next| next.0 == r.0) {
+                continue;
+            }
+            let p = self.point(r.0, i + 1, right);
+            if p.precision >= precision {
+                best = Some(p);
+            }
+        }
+        best
     }
 }
 
