@@ -18,6 +18,7 @@ pub mod models;
 pub mod pipeline;
 pub mod plate;
 pub mod privacy;
+pub mod process;
 pub mod publish;
 pub mod remote;
 pub mod rules;

@@ -339,6 +339,62 @@ pub fn render(
             o.head(name, "counter", help);
             o.sample(name, &[], v as f64);
         }
+        if let Some(b) = &d.broker {
+            o.head(
+                "edge_agent_buffer_bytes",
+                "gauge",
+                "Bytes held in a bounded in-memory buffer (buffer=\"broker\": the embedded broker's topic-filter logs, an upper estimate).",
+            );
+            o.sample(
+                "edge_agent_buffer_bytes",
+                &[("buffer", "broker")],
+                b.held_bytes as f64,
+            );
+            o.head(
+                "edge_agent_buffer_limit_bytes",
+                "gauge",
+                "Bound of a buffer (broker: [mqtt].embedded_log_kb per subscribed filter, times the filters).",
+            );
+            o.sample(
+                "edge_agent_buffer_limit_bytes",
+                &[("buffer", "broker")],
+                b.limit_bytes as f64,
+            );
+            o.head(
+                "edge_agent_broker_filters",
+                "gauge",
+                "Topic filters the embedded broker keeps a log for.",
+            );
+            o.sample("edge_agent_broker_filters", &[], b.filters as f64);
+        }
+    }
+    if let Some(p) = crate::process::stats() {
+        let gauges: [(&str, &str, u64); 4] = [
+            (
+                "edge_agent_process_resident_bytes",
+                "Resident memory of the agent's process.",
+                p.resident_bytes,
+            ),
+            (
+                "edge_agent_process_peak_resident_bytes",
+                "Peak resident memory of the agent's process since start.",
+                p.peak_resident_bytes,
+            ),
+            (
+                "edge_agent_process_threads",
+                "Threads of the agent's process.",
+                p.threads,
+            ),
+            (
+                "edge_agent_process_open_fds",
+                "Open file descriptors of the agent's process.",
+                p.open_fds,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            o.head(name, "gauge", help);
+            o.sample(name, &[], v as f64);
+        }
     }
     o.0
 }
@@ -374,9 +430,25 @@ mod tests {
         d.spool.events = 4;
         d.spool.evicted_evidence = 9;
         d.link.connected = true;
+        d.broker = Some(crate::publish::embedded::BrokerMemory {
+            filters: 2,
+            held_bytes: 3 << 20,
+            per_filter_limit_bytes: 4 << 20,
+            limit_bytes: 8 << 20,
+        });
         let mut events = BTreeMap::new();
         events.insert("plate_read".to_string(), 5);
         let t = render(&cams, Some(&d), &events, Duration::from_secs(12));
+        assert_eq!(
+            value(&t, "edge_agent_buffer_bytes{buffer=\"broker\"}"),
+            f64::from(3 << 20)
+        );
+        assert_eq!(
+            value(&t, "edge_agent_buffer_limit_bytes{buffer=\"broker\"}"),
+            f64::from(8 << 20)
+        );
+        assert!(value(&t, "edge_agent_process_resident_bytes") > 1e6);
+        assert!(value(&t, "edge_agent_process_open_fds") >= 3.0);
 
         let cam = "camera=\"gate \\\"1\\\"\"";
         assert_eq!(

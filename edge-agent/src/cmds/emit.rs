@@ -41,7 +41,8 @@ pub struct Args {
     /// Seconds to wait for the broker to acknowledge everything before exiting.
     #[arg(long, default_value_t = 30.0)]
     flush_timeout: f64,
-    /// Print one JSON report line at the end (throughput, latency, spool recovery time).
+    /// Print one JSON report line at the end (throughput, latency, spool recovery time, peak memory
+    /// and the embedded broker's memory).
     #[arg(long)]
     report: bool,
     /// Do not print a line per committed event.
@@ -196,6 +197,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "spool_open_ms": stats.spool_open.as_secs_f64() * 1000.0,
             "spool": stats.spool,
             "mqtt": stats.link,
+            "broker": stats.broker,
+            "peak_rss_mb": super::resources::peak_rss_kb().map(|kb| kb as f64 / 1024.0),
         }))?;
     }
     if left > 0 {

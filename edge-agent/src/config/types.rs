@@ -482,6 +482,10 @@ pub struct MqttConfig {
     /// Listen address of the embedded broker. Default `127.0.0.1:1883`.
     #[serde(default = "default_embedded_listen")]
     pub embedded_listen: String,
+    /// Payload bytes the embedded broker's log of each subscribed topic filter may hold, in KiB
+    /// (the spool, not the broker, is the durable copy). Default 256.
+    #[serde(default = "default_embedded_log_kb")]
+    pub embedded_log_kb: u32,
     /// Fixed MQTT client id (persistent sessions need it). Default: the device id.
     #[serde(default)]
     pub client_id: Option<String>,
@@ -522,6 +526,7 @@ impl Default for MqttConfig {
         Self {
             broker: None,
             embedded_listen: default_embedded_listen(),
+            embedded_log_kb: default_embedded_log_kb(),
             client_id: None,
             protocol: MqttProtocol::default(),
             topic_prefix: default_prefix(),
@@ -539,6 +544,9 @@ impl Default for MqttConfig {
 
 fn default_embedded_listen() -> String {
     "127.0.0.1:1883".into()
+}
+fn default_embedded_log_kb() -> u32 {
+    256
 }
 fn default_prefix() -> String {
     "edge".into()

@@ -57,6 +57,8 @@ pub struct DeliveryOptions {
     pub health_interval: Duration,
     /// Start the embedded broker on this address first.
     pub embedded: Option<SocketAddr>,
+    /// What the embedded broker may hold per subscribed filter, in MiB.
+    pub embedded_log_kb: u32,
 }
 
 impl DeliveryOptions {
@@ -83,6 +85,7 @@ impl DeliveryOptions {
             reconnect_max: Duration::from_secs(m.reconnect_max_s),
             health_interval: Duration::from_secs(m.health_interval_s),
             embedded,
+            embedded_log_kb: m.embedded_log_kb,
         })
     }
 }
@@ -98,6 +101,8 @@ pub struct DeliveryStats {
     pub latency_p50: Option<Duration>,
     pub latency_p99: Option<Duration>,
     pub latency_samples: usize,
+    /// The embedded broker's memory, when it runs.
+    pub broker: Option<embedded::BrokerMemory>,
 }
 
 /// The handle the pipeline uses. Cheap to clone; all clones share one spool and one publisher.
@@ -122,6 +127,8 @@ struct Inner {
     spool_open: Duration,
     /// Where `config/set` and `watchlist/set` messages go, once [`Delivery::remote_inbound`] asked.
     remote: Mutex<Option<std::sync::mpsc::Sender<crate::remote::Inbound>>>,
+    /// The embedded broker's memory accounting, when it runs.
+    broker: Option<embedded::EmbeddedBroker>,
 }
 
 #[derive(Default)]
@@ -155,9 +162,14 @@ impl Delivery {
         let t0 = Instant::now();
         let spool = Spool::open(&opts.spool_dir, opts.max_spool_bytes)?;
         let spool_open = t0.elapsed();
-        if let Some(addr) = opts.embedded {
-            embedded::start(addr, opts.mqtt.protocol)?;
-        }
+        let broker = match opts.embedded {
+            Some(addr) => Some(embedded::start(
+                addr,
+                opts.mqtt.protocol,
+                opts.embedded_log_kb,
+            )?),
+            None => None,
+        };
         let (stop, stop_rx) = watch::channel(None);
         let inner = Arc::new(Inner {
             spool: Mutex::new(spool),
@@ -171,6 +183,7 @@ impl Delivery {
             started: Instant::now(),
             spool_open,
             remote: Mutex::new(None),
+            broker,
         });
         let worker = Arc::clone(&inner);
         let handle = crate::background::spawn("mqtt-publisher", "publisher", move || {
@@ -297,6 +310,11 @@ impl Delivery {
             latency_p50: pct(0.5),
             latency_p99: pct(0.99),
             latency_samples: lat.len(),
+            broker: self
+                .inner
+                .broker
+                .as_ref()
+                .map(embedded::EmbeddedBroker::memory),
         }
     }
 
@@ -366,6 +384,9 @@ fn health_payload(inner: &Inner) -> Vec<u8> {
         cameras: sh.cameras.clone(),
         audit_head: sh.audit.head(),
         time_sync: Some(crate::health::clock_state()),
+        memory: status::MemoryReport::now(
+            inner.broker.as_ref().map(embedded::EmbeddedBroker::memory),
+        ),
     };
     serde_json::to_vec(&h).unwrap_or_default()
 }

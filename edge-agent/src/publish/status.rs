@@ -171,6 +171,29 @@ pub struct Health {
     /// The device clock's sync state (evidence timestamps are only as good as this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_sync: Option<crate::health::ClockState>,
+    /// What the agent holds in memory, and the bounds of what may grow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryReport>,
+}
+
+/// The agent's memory in a `health` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryReport {
+    /// Resident set size of the agent's process, bytes.
+    pub resident_bytes: u64,
+    /// The embedded broker's logs, when it runs (none with a site broker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<super::embedded::BrokerMemory>,
+}
+
+impl MemoryReport {
+    /// This process now, with the embedded broker's accounting if it runs.
+    pub fn now(broker: Option<super::embedded::BrokerMemory>) -> Option<Self> {
+        Some(Self {
+            resident_bytes: crate::process::stats()?.resident_bytes,
+            broker,
+        })
+    }
 }
 
 impl Health {
@@ -221,6 +244,15 @@ impl Health {
                 max_error_us: Some(16_500),
                 est_error_us: Some(820),
                 source: "adjtimex".into(),
+            }),
+            memory: Some(MemoryReport {
+                resident_bytes: 167_772_160,
+                broker: Some(super::embedded::BrokerMemory {
+                    filters: 2,
+                    held_bytes: 393_216,
+                    per_filter_limit_bytes: 256 << 10,
+                    limit_bytes: 512 << 10,
+                }),
             }),
         }
     }

@@ -26,6 +26,7 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
         reconnect_max: Duration::from_millis(200),
         health_interval: Duration::from_secs(1),
         embedded: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        embedded_log_kb: 256,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -105,6 +106,23 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
         stats.link
     );
     assert_eq!(stats.latency_samples, 50);
+    // rumqttd reports what each subscribed filter's log took in once a second
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let memory = loop {
+        let m = delivery.stats().broker.expect("the embedded broker runs");
+        if m.held_bytes > 0 || std::time::Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(memory.filters >= 1, "{memory:?}");
+    assert!(memory.held_bytes > 0, "{memory:?}");
+    assert_eq!(memory.per_filter_limit_bytes, 256 << 10);
+    assert_eq!(
+        memory.limit_bytes,
+        memory.filters * (256 << 10),
+        "{memory:?}"
+    );
     assert_eq!(delivery.shutdown(Duration::from_secs(1)), 0);
 }
 
@@ -154,6 +172,7 @@ fn concurrent_submitters_share_commits_and_get_unique_seqs() {
         reconnect_max: Duration::from_millis(200),
         health_interval: Duration::from_secs(1),
         embedded: None,
+        embedded_log_kb: 256,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let mut seqs: Vec<u64> = std::thread::scope(|s| {
