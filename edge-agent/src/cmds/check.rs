@@ -21,6 +21,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ValidateOptions {
         skip_model_hashes: args.skip_model_hashes,
+        no_local_files: false,
     };
     let (mut errors, mut warnings) = (0usize, 0usize);
     for file in &args.files {

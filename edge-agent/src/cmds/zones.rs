@@ -46,6 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Draw even when rules are wrong: seeing a crossed polygon is the quickest way to fix it.
     let opts = ValidateOptions {
         skip_model_hashes: true,
+        no_local_files: false,
     };
     let problems: Vec<_> = config::validate(&loaded, &opts)
         .into_iter()

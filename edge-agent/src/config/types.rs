@@ -519,6 +519,10 @@ pub struct MqttConfig {
     /// Publishes awaiting PUBACK at once. Default 100.
     #[serde(default = "default_max_inflight")]
     pub max_inflight: u16,
+    /// Accept plain `mqtt://` to another machine (plates, evidence and the password in clear):
+    /// only on a network owned end to end. Default false: `check` refuses it.
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 impl Default for MqttConfig {
@@ -538,6 +542,7 @@ impl Default for MqttConfig {
             reconnect_max_s: default_reconnect_max_s(),
             health_interval_s: default_health_interval_s(),
             max_inflight: default_max_inflight(),
+            allow_plaintext: false,
         }
     }
 }

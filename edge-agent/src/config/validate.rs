@@ -19,6 +19,9 @@ use PathSeg::{Index, Key};
 pub struct ValidateOptions {
     /// Skip hashing model weights (fast checks, e.g. remote config).
     pub skip_model_hashes: bool,
+    /// Check only what the document says: open, read, list or look up nothing on this machine (a
+    /// document from the network must not make the agent touch a file it names, issue 19).
+    pub no_local_files: bool,
 }
 
 /// Ids become MQTT topic levels and file names: keep them to a safe alphabet.
@@ -42,6 +45,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     let mut v = Validator {
         loaded,
         out: Vec::new(),
+        local_files: !opts.no_local_files,
     };
     let c = &loaded.config;
     v.device(&c.device);
@@ -66,6 +70,8 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
 struct Validator<'a> {
     loaded: &'a LoadedConfig,
     out: Vec<Diagnostic>,
+    /// Whether the files a config names may be looked at (not for documents from the network).
+    local_files: bool,
 }
 
 impl Validator<'_> {
@@ -114,6 +120,9 @@ impl Validator<'_> {
 
     /// A file the agent will read: absent is a warning, unreadable or wrong content an error.
     fn file(&mut self, path: &[PathSeg<'_>], file: &Path, what: &str, must_contain: Option<&str>) {
+        if !self.local_files {
+            return;
+        }
         let resolved = self.loaded.resolve_path(file);
         if !resolved.exists() {
             self.warn(
@@ -154,7 +163,9 @@ impl Validator<'_> {
 
     fn runtime(&mut self, r: &RuntimeConfig) {
         let at = |k| [Key("runtime"), Key(k)];
-        if let Some(lib) = &r.onnxruntime {
+        if let Some(lib) = &r.onnxruntime
+            && self.local_files
+        {
             let resolved = self.loaded.resolve_path(lib);
             if !resolved.exists() {
                 self.warn(&at("onnxruntime"), format!("ONNX Runtime library {} does not exist on this machine", resolved.display()), "install libonnxruntime.so.1.31.1 there, or remove the key to search ORT_DYLIB_PATH and system directories");
@@ -216,6 +227,7 @@ impl Validator<'_> {
         }
         if let Some(dir) = &r.tensorrt.engine_cache_dir
             && r.execution_provider == ExecutionProviderKind::Tensorrt
+            && self.local_files
             && !self.loaded.resolve_path(dir).is_dir()
         {
             self.warn(
@@ -284,6 +296,10 @@ impl Validator<'_> {
     }
 
     fn models(&mut self, m: &ModelsConfig, opts: &ValidateOptions) {
+        if !self.local_files {
+            // manifests and weights are files on this machine
+            return;
+        }
         let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
         let set = match ManifestSet::load(manifest_dir.as_deref()) {
             Ok(set) => set,
@@ -393,7 +409,9 @@ impl Validator<'_> {
             );
         } else {
             #[cfg(feature = "gstreamer")]
-            if let Some(problem) = crate::source::gstreamer_element_problem(element) {
+            if self.local_files
+                && let Some(problem) = crate::source::gstreamer_element_problem(element)
+            {
                 // Like a missing file: the config may be written for another device (a Jetson).
                 self.warn(
                     &at("gst_decoder"),
@@ -452,7 +470,7 @@ impl Validator<'_> {
                     }
                     "file" => {
                         let p = Path::new(u.path());
-                        if !p.exists() {
+                        if self.local_files && !p.exists() {
                             self.warn(
                                 at,
                                 format!(
@@ -470,7 +488,7 @@ impl Validator<'_> {
             }
         } else {
             let p = self.loaded.resolve_path(Path::new(raw));
-            if !p.exists() {
+            if self.local_files && !p.exists() {
                 self.warn(
                     at,
                     format!(
@@ -512,18 +530,55 @@ impl Validator<'_> {
                             format!("broker `{broker}` has no host"),
                             "use mqtt://host:1883 or mqtts://host:8883",
                         );
+                    } else if tls_scheme == Some(false) && !is_this_machine(&u) {
+                        let message = format!(
+                            "broker `{}` is plain MQTT to another machine: plate reads, evidence and the password cross the network in clear",
+                            redact_url(broker)
+                        );
+                        if m.allow_plaintext {
+                            self.warn(
+                                &at("broker"),
+                                message,
+                                "allow_plaintext = true: only on a network owned end to end",
+                            );
+                        } else {
+                            self.error(
+                                &at("broker"),
+                                message,
+                                "use mqtts:// with [mqtt.tls]; on a network owned end to end, set allow_plaintext = true",
+                            );
+                        }
                     }
                 }
             }
-        } else if m.embedded_listen.parse::<SocketAddr>().is_err() {
+        } else if !(16..=1 << 20).contains(&m.embedded_log_kb) {
             self.error(
-                &at("embedded_listen"),
-                format!(
-                    "embedded_listen `{}` is not an address:port",
-                    m.embedded_listen
-                ),
-                "e.g. 127.0.0.1:1883",
+                &at("embedded_log_kb"),
+                format!("embedded_log_kb = {} is out of range", m.embedded_log_kb),
+                "use 16 to 1048576 (KiB per subscribed topic filter; 256 is the default)",
             );
+        }
+        if m.broker.is_none() {
+            match m.embedded_listen.parse::<SocketAddr>() {
+                Err(_) => self.error(
+                    &at("embedded_listen"),
+                    format!(
+                        "embedded_listen `{}` is not an address:port",
+                        m.embedded_listen
+                    ),
+                    "e.g. 127.0.0.1:1883",
+                ),
+                // rumqttd has no authentication or ACLs: on the network it would serve every event
+                // and evidence image to anyone and take their config/set and watchlist/set
+                Ok(addr) if !addr.ip().is_loopback() => self.error(
+                    &at("embedded_listen"),
+                    format!(
+                        "embedded_listen `{addr}` opens the embedded broker, which has no authentication, to the network"
+                    ),
+                    "keep it on 127.0.0.1 (the default) and bridge a site broker with TLS and ACLs (mosquitto) to reach it from elsewhere",
+                ),
+                Ok(_) => {}
+            }
         }
         match (tls_scheme, &m.tls) {
             (Some(true), None) => self.error(
@@ -817,7 +872,7 @@ impl Validator<'_> {
                 );
             }
         }
-        if p.readers != crate::anpr::Readers::Slot && !m.plate_ocr.is_empty() {
+        if p.readers != crate::anpr::Readers::Slot && !m.plate_ocr.is_empty() && self.local_files {
             let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
             if let Ok(set) = ManifestSet::load(manifest_dir.as_deref())
                 && set.get(&p.recognizer).is_none()
@@ -920,6 +975,7 @@ impl Validator<'_> {
                 "hash_plates = true needs plate_key_file",
                 "point plate_key_file at a file holding the site's secret key (e.g. `head -c 32 /dev/urandom > site.key`)",
             ),
+            (Some(_), _) if !self.local_files => {}
             (Some(file), _) => {
                 let resolved = self.loaded.resolve_path(file);
                 match std::fs::read(&resolved) {
@@ -943,6 +999,9 @@ impl Validator<'_> {
     /// A watchlist file that exists must parse (its own line is in the message).
     fn watchlist(&mut self, w: &WatchlistConfig) {
         let Some(file) = &w.file else { return };
+        if !self.local_files {
+            return;
+        }
         let at = [Key("watchlist"), Key("file")];
         let resolved = self.loaded.resolve_path(file);
         if !resolved.exists() {
@@ -956,6 +1015,19 @@ impl Validator<'_> {
                 "one plate per line, optional `# label`; see configs/README.md",
             );
         }
+    }
+}
+
+/// Whether a broker URL names this machine (a loopback address or `localhost`), judged offline.
+fn is_this_machine(u: &url::Url) -> bool {
+    // `mqtt://` is not a scheme the URL standard knows, so its host stays text: parse it here
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -998,5 +1070,61 @@ mod health_tests {
                 .iter()
                 .all(|d| !d.to_string().contains("[health]") && !d.to_string().contains("health.")),
         );
+    }
+}
+
+#[cfg(test)]
+mod broker_tests {
+    use super::*;
+
+    fn diagnostics(mqtt: &str) -> Vec<String> {
+        let text = format!("[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[mqtt]\n{mqtt}");
+        let loaded = crate::config::parse_str(Path::new("b.toml"), text).unwrap();
+        validate(&loaded, &ValidateOptions::default())
+            .iter()
+            .filter(|d| d.to_string().contains("b.toml:5"))
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn plain_mqtt_leaves_this_machine_only_when_allowed() {
+        let e = diagnostics("broker = \"mqtt://user:pw@centre.example.vn:1883\"\n");
+        assert!(
+            e.iter()
+                .any(|d| d.contains("error") && d.contains("in clear")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().all(|d| !d.contains(":pw@")),
+            "password printed: {e:?}"
+        );
+        let w = diagnostics("broker = \"mqtt://10.1.2.3:1883\"\nallow_plaintext = true\n");
+        assert!(
+            w.iter()
+                .any(|d| d.contains("warning") && d.contains("in clear")),
+            "{w:?}"
+        );
+        assert!(w.iter().all(|d| !d.contains("error")), "{w:?}");
+        for local in [
+            "mqtt://127.0.0.1:1883",
+            "mqtt://localhost:1883",
+            "mqtt://[::1]:1883",
+        ] {
+            let ok = diagnostics(&format!("broker = \"{local}\"\n"));
+            assert!(ok.is_empty(), "{local}: {ok:?}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_broker_stays_on_loopback() {
+        let e = diagnostics("embedded_listen = \"0.0.0.0:1883\"\n");
+        assert!(
+            e.iter()
+                .any(|d| d.contains("error") && d.contains("no authentication")),
+            "{e:?}"
+        );
+        assert!(diagnostics("embedded_listen = \"127.0.0.1:1883\"\n").is_empty());
+        assert!(diagnostics("embedded_listen = \"[::1]:1883\"\n").is_empty());
     }
 }

@@ -474,7 +474,7 @@ mod tests {
             ("file", Status::Applied)
         );
 
-        let v2 = format!("{BASE}\n[[cameras]]\nid = \"cam-2\"\nurl = \"b.mp4\"\n");
+        let v2 = format!("{BASE}\n[[cameras]]\nid = \"cam-2\"\nurl = \"rtsp://10.0.0.2/b\"\n");
         let s = agent.handle(&set("v2", &v2));
         assert_eq!(s.status, Status::Applied, "{s:?}");
         assert_eq!(s.version, "v2");
@@ -485,7 +485,7 @@ mod tests {
         *refuse.lock().unwrap() = true;
         let s = agent.handle(&set(
             "v3",
-            &format!("{v2}\n[[cameras]]\nid = \"cam-3\"\nurl = \"c.mp4\"\n"),
+            &format!("{v2}\n[[cameras]]\nid = \"cam-3\"\nurl = \"rtsp://10.0.0.3/c\"\n"),
         ));
         assert_eq!(s.status, Status::RolledBack);
         assert_eq!(

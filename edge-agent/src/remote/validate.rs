@@ -42,15 +42,10 @@ pub fn check_config(
         Err(ConfigError::Invalid(diags)) => return Err(problems(&diags)),
         Err(e) => return Err(vec![Problem::new(e.to_string(), "")]),
     };
-    // Model weights are those of the running config (the section may not change), already hashed
-    // at start-up; everything else is checked exactly as `edge-agent check` does.
-    let diags = config::validate(
-        &loaded,
-        &ValidateOptions {
-            skip_model_hashes: true,
-        },
-    );
-    let mut errors = problems(&diags);
+    // The fixed sections first: a document that changes one is refused before anything in it is
+    // looked at, so no path it names is ever opened (issue 19: a `[watchlist] file` pointing at
+    // any readable file had its first line echoed into the retained state; `/dev/zero` ate memory).
+    let mut errors = Vec::new();
     let (new, old) = (&loaded.config, &running.config);
     let sections = |c: &crate::config::Config| match serde_json::to_value(c) {
         Ok(serde_json::Value::Object(m)) => m,
@@ -68,6 +63,39 @@ pub fn check_config(
             format!("send [{name}] as it is on the device; changing it needs an edited file and a restart"),
         );
         errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // The rest as `edge-agent check` does, on the text alone: the fixed sections equal the running
+    // config, whose files were checked at start-up; nothing on this machine is opened or listed.
+    let diags = config::validate(
+        &loaded,
+        &ValidateOptions {
+            skip_model_hashes: true,
+            no_local_files: true,
+        },
+    );
+    errors = problems(&diags);
+    // A camera source is opened when applied: from the network only a stream may be named. A
+    // local file or device stays as the file on the device has it.
+    for (i, cam) in new.cameras.iter().enumerate() {
+        let unchanged = old
+            .cameras
+            .iter()
+            .any(|c| c.id == cam.id && c.url == cam.url);
+        if !unchanged && !is_network_stream(&cam.url) {
+            let d = loaded.diagnostic_at(
+                Severity::Error,
+                &[PathSeg::Key(CAMERAS), PathSeg::Index(i), PathSeg::Key("url")],
+                format!(
+                    "camera `{}`: a remote config may only point a camera at an rtsp:// or rtsps:// stream",
+                    cam.id
+                ),
+                "a local file or device (a path, file://, v4l2://) is set in the config file on the device",
+            );
+            errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+        }
     }
     // A camera's privacy (people pixelated or not, with its audited reason) is put in force at
     // start-up; remotely it may not change, and a new camera keeps the default.
@@ -111,6 +139,13 @@ pub fn check_config(
         loaded,
         version: payload.version.clone(),
         warnings,
+    })
+}
+
+/// An `rtsp://` or `rtsps://` URL with a host: a stream on the network, not something on this machine.
+fn is_network_stream(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| {
+        matches!(u.scheme(), "rtsp" | "rtsps") && u.host_str().is_some_and(|h| !h.is_empty())
     })
 }
 
@@ -237,13 +272,80 @@ frame_size = [1280, 720]
 
     #[test]
     fn camera_changes_are_allowed_but_not_none_enabled() {
-        let text = BASE.replace("other.mp4", "third.mp4");
+        let text = BASE.replace("other.mp4", "rtsp://10.0.0.7/stream1");
         assert!(check_config(&payload(&text), &running()).is_ok());
         let text = BASE
             .replace("target_fps = 5", "target_fps = 5\nenabled = false")
             .replace("frame_size", "enabled = false\nframe_size");
         let e = check_config(&payload(&text), &running()).expect_err("none enabled");
         assert!(e[0].message.contains("no enabled camera"), "{e:?}");
+    }
+
+    /// A file whose first line is a secret, in a directory of its own.
+    fn secret_file() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.txt");
+        std::fs::write(&path, "TOP-SECRET-LINE 0123456789\nsecond\n").unwrap();
+        (dir, path)
+    }
+
+    fn mentions_secret(problems: &[Problem]) -> bool {
+        format!("{problems:?}").contains("TOP-SECRET")
+    }
+
+    #[test]
+    fn a_fixed_section_naming_a_file_is_refused_without_opening_it() {
+        let (_dir, secret) = secret_file();
+        let s = secret.display();
+        for added in [
+            format!("[watchlist]\nfile = \"{s}\"\n"),
+            format!("[privacy]\nhash_plates = true\nplate_key_file = \"{s}\"\n"),
+            format!("[http]\ntoken_file = \"{s}\"\n"),
+            "[watchlist]\nfile = \"/dev/zero\"\n".to_string(),
+        ] {
+            let text = format!("{BASE}\n{added}");
+            let e = check_config(&payload(&text), &running()).expect_err("fixed section");
+            assert!(
+                e.iter()
+                    .all(|p| p.message.contains("cannot be changed remotely")),
+                "only the fixed-section refusal, nothing read from the file: {e:?}"
+            );
+            assert!(!mentions_secret(&e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_remote_camera_may_name_a_stream_but_not_a_local_file() {
+        let (_dir, secret) = secret_file();
+        for url in [
+            secret.display().to_string(),
+            format!("file://{}", secret.display()),
+            "v4l2:///dev/video0".to_string(),
+            "/dev/zero".to_string(),
+        ] {
+            let text = BASE.replace("other.mp4", &url);
+            let e = check_config(&payload(&text), &running()).expect_err("local source");
+            assert!(
+                e.iter()
+                    .any(|p| p.message.contains("only point a camera at an rtsp://")
+                        && p.line == Some(18)),
+                "{url}: {e:?}"
+            );
+            assert!(!mentions_secret(&e), "{e:?}");
+            // nothing about the file, not even whether it exists
+            assert!(
+                e.iter().all(|p| !p.message.contains("does not exist")),
+                "{e:?}"
+            );
+        }
+        // a local source the file on the device already has stays allowed (cam-1 is unchanged)
+        let text = BASE.replace("other.mp4", "rtsp://cam.example/live");
+        let ok = check_config(&payload(&text), &running()).expect("stream");
+        assert!(
+            ok.warnings
+                .iter()
+                .all(|w| !w.message.contains("does not exist"))
+        );
     }
 
     #[test]

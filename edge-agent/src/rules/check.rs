@@ -765,6 +765,7 @@ ground = [[0, 0], [1, 0], [1, 1], [0, 1]]
         let loaded = parse_str(std::path::Path::new("t.toml"), text.into()).unwrap();
         let opts = ValidateOptions {
             skip_model_hashes: true,
+            no_local_files: false,
         };
         let diags: Vec<String> = validate(&loaded, &opts)
             .iter()
