@@ -209,9 +209,21 @@ impl Reply {
 }
 
 fn http(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &str) -> Reply {
+    http_to_host(addr, addr, method, path, auth, body)
+}
+
+/// [`http`] with the `Host` header a browser would send for the name it used.
+fn http_to_host(
+    addr: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if let Some(a) = auth {
         req.push_str(&format!("Authorization: {a}\r\n"));
     }
@@ -475,6 +487,32 @@ fn api_needs_a_token_everywhere_but_healthz_and_reports_the_live_pipeline() {
     );
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["problems"][0]["line"], 1, "{}", r.text());
+    // A body far beyond any camera's zones is refused before it is parsed.
+    let huge = format!("# {}\n{good}", "x".repeat(200_000));
+    let r = http(
+        &a,
+        "POST",
+        "/config/validate?camera=junction",
+        Some(&bearer(TOKEN)),
+        &huge,
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+
+    // DNS rebinding: a page on another name that resolves to the device sends that name.
+    let port = a.rsplit(':').next().unwrap_or_default();
+    let r = http_to_host(
+        &a,
+        &format!("rebind.example.com:{port}"),
+        "GET",
+        "/metrics",
+        Some(&bearer(TOKEN)),
+        "",
+    );
+    assert_eq!(r.status, 421, "{}", r.text());
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let r = http_to_host(&a, &host, "GET", "/healthz", None, "");
+        assert_eq!(r.status, 200, "{host}: {}", r.text());
+    }
 
     // Each authenticated request is recorded with its token's id, never the token.
     let logs = agent.log_text();

@@ -135,7 +135,7 @@ impl Tokens {
 /// Where access records go besides the log: the agent's audit trail (`actor`, `details`).
 pub type AuditSink = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
 
-/// Per (token id, path): when last recorded, and requests since.
+/// Per (actor, path): when last recorded, and requests since.
 type Seen = (Option<Instant>, u64);
 
 /// Records authenticated API requests by token id (`token:<id>`), the accountability trail
@@ -170,13 +170,22 @@ impl AccessLog {
 
     /// One authenticated request.
     pub fn record(&self, token_id: &str, method: &str, path: &str, status: u16) {
-        let actor = format!("token:{token_id}");
+        self.record_actor(&format!("token:{token_id}"), method, path, status);
+    }
+
+    /// One request to an API without tokens (loopback only): recorded as actor `open`, so the
+    /// trail says that whoever could reach the port used it.
+    pub fn record_open(&self, method: &str, path: &str, status: u16) {
+        self.record_actor("open", method, path, status);
+    }
+
+    fn record_actor(&self, actor: &str, method: &str, path: &str, status: u16) {
         tracing::debug!(target: "edge_agent::api::access", actor = %actor, method, path, status, "api request");
         let now = Instant::now();
         let due = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             let entry = seen
-                .entry((token_id.to_string(), path.to_string()))
+                .entry((actor.to_string(), path.to_string()))
                 .or_insert((None, 0));
             entry.1 += 1;
             if entry.0.is_none_or(|t| now.duration_since(t) >= self.window) {
@@ -191,7 +200,7 @@ impl AccessLog {
             tracing::info!(actor = %actor, method, path, status, requests, "api access");
             if let Some(audit) = &self.audit {
                 audit(
-                    &actor,
+                    actor,
                     serde_json::json!({
                         "method": method,
                         "path": path,

@@ -60,7 +60,16 @@ pub struct ApiState {
     pub cameras: BTreeMap<String, CameraConfig>,
     /// Who used the API.
     pub access: AccessLog,
+    /// Host names accepted besides IP literals and `localhost` (`[http].allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// Snapshot encodes at once: each holds a frame copy and a core for tens of milliseconds.
+    pub encodes: tokio::sync::Semaphore,
 }
+
+/// Snapshot encodes that may run at once; more are answered `503` with `Retry-After`.
+pub const MAX_SNAPSHOT_ENCODES: usize = 2;
+/// Largest `/config/validate` body: a camera's zones and rules are a few KB.
+pub const MAX_VALIDATE_BODY: usize = 64 * 1024;
 
 /// How often one token's use of one path is recorded again (with the count in between).
 pub const ACCESS_RECORD_WINDOW: Duration = Duration::from_secs(600);
@@ -88,6 +97,8 @@ impl ApiState {
                 .map(|c| (c.id.clone(), c.clone()))
                 .collect(),
             access: AccessLog::new(ACCESS_RECORD_WINDOW, audit),
+            allowed_hosts: http.allowed_hosts.clone(),
+            encodes: tokio::sync::Semaphore::new(MAX_SNAPSHOT_ENCODES),
         })
     }
 }
@@ -113,7 +124,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/cameras", get(cameras))
         .route("/cameras/:id/snapshot.jpg", get(snapshot))
         .route("/config", get(config))
-        .route("/config/validate", post(validate_snippet))
+        .route(
+            "/config/validate",
+            post(validate_snippet).layer(axum::extract::DefaultBodyLimit::max(MAX_VALIDATE_BODY)),
+        )
         .route("/events/recent", get(recent_events))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -124,13 +138,54 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
+/// Whether a `Host` header names this API: an IP address, `localhost`, or a configured name. A
+/// page on another name that resolves here (DNS rebinding) sends that name and is refused.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(n, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                n
+            } else {
+                host
+            }
+        }),
+    };
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
 async fn authenticate(State(st): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if let Some(host) = host
+        && !host_allowed(host, &st.allowed_hosts)
+    {
+        tracing::warn!(path = %path, host = %host.escape_debug(), "api request refused: unknown Host");
+        return json_error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "unknown Host: use the device's address, localhost, or a name in [http].allowed_hosts",
+        );
+    }
     if OPEN.contains(&path.as_str()) {
         return next.run(req).await;
     }
     let Some(tokens) = &st.tokens else {
-        return next.run(req).await;
+        let method = req.method().to_string();
+        let response = next.run(req).await;
+        st.access
+            .record_open(&method, &path, response.status().as_u16());
+        return response;
     };
     let header = req
         .headers()
@@ -305,6 +360,15 @@ async fn snapshot(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Re
     let jpeg = match st.hub.cached_snapshot(&id, frame.seq, SNAPSHOT_REUSE) {
         Some(j) => j,
         None => {
+            let Ok(_permit) = st.encodes.try_acquire() else {
+                let mut r = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "snapshot encoders busy; retry in a second",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            };
             let (cfg, blur) = (cam.config, cam.blur_people);
             let seq = frame.seq;
             let encoded =
@@ -375,7 +439,16 @@ async fn validate_snippet(
     let Some(cam) = st.cameras.get(&q.camera) else {
         return json_error(StatusCode::NOT_FOUND, &format!("no camera `{}`", q.camera));
     };
-    let report = validate::check_snippet(cam, &body);
+    // polygon checks grow with the square of the points: off the API's own thread
+    let cam = cam.clone();
+    let report =
+        match tokio::task::spawn_blocking(move || validate::check_snippet(&cam, &body)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "config validation task failed");
+                return json_error(StatusCode::INTERNAL_SERVER_ERROR, "validation failed");
+            }
+        };
     let status = if report.ok {
         StatusCode::OK
     } else {
@@ -463,5 +536,36 @@ impl ApiServer {
             let _ = s.send(());
         }
         drop(self.thread.take());
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_addresses_localhost_and_configured_names_are_served() {
+        let names = vec!["cam-07.local".to_string()];
+        for ok in [
+            "127.0.0.1:8080",
+            "192.168.1.20",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "[fe80::1]",
+            "cam-07.local:8080",
+        ] {
+            assert!(host_allowed(ok, &names), "{ok}");
+        }
+        for bad in [
+            "rebind.example.com:8080",
+            "localhost.example.com",
+            "127.0.0.1.nip.io:8080",
+            "[not-an-ip]:80",
+            "cam-07.local.evil:8080",
+            "",
+        ] {
+            assert!(!host_allowed(bad, &names), "{bad}");
+        }
     }
 }

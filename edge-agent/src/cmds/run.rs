@@ -33,9 +33,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let disk = agent::checked_config(&args.config)?;
     let trail = agent::audit_trail(&disk)?;
     let watchlist = agent::watchlist(&disk, &trail)?;
-    // A remote config stored by an earlier run may replace the file's cameras (docs/remote.md).
-    let remote_setup = remote::startup(disk, &watchlist);
-    let loaded = remote_setup.loaded().clone();
+    // A remote config stored by an earlier run may replace the file's cameras (docs/remote.md),
+    // unless remote configuration is switched off: then the file is all there is.
+    let remote_setup = disk
+        .config
+        .remote
+        .enabled
+        .then(|| remote::startup(disk.clone(), &watchlist));
+    let loaded = remote_setup
+        .as_ref()
+        .map_or_else(|| disk.clone(), |s| s.loaded().clone());
     let cfg = &loaded.config;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -112,15 +119,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
     let (control, control_rx) = pipeline::control();
-    remote::serve(
-        remote_setup,
-        &delivery,
-        sink.clone(),
-        control,
-        watchlist.clone(),
-        hub.clone(),
-        trail.clone(),
-    )?;
+    match remote_setup {
+        Some(setup) => remote::serve(
+            setup,
+            &delivery,
+            sink.clone(),
+            control,
+            watchlist.clone(),
+            hub.clone(),
+            trail.clone(),
+        )?,
+        None => tracing::info!(
+            "remote configuration off ([remote] enabled = false): config/set and watchlist/set are not subscribed"
+        ),
+    }
     // systemd (Type=notify): READY=1 once cameras are open and workers run, WATCHDOG=1 only while
     // every camera makes progress, STOPPING=1 at shutdown.
     let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;

@@ -52,6 +52,7 @@ const SECTIONS: &[&str] = &[
     "plates",
     "tracker",
     "pipeline",
+    "remote",
 ];
 
 /// Reads and parses a config file.
@@ -134,6 +135,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     );
     let pipeline =
         optional_section::<PipelineConfig>(&source, section("pipeline"), "pipeline", &mut diags);
+    let remote = optional_section::<RemoteConfig>(&source, section("remote"), "remote", &mut diags);
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence, plates,
@@ -165,6 +167,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 plates,
                 tracker: tracker.unwrap_or_default(),
                 pipeline: pipeline.unwrap_or_default(),
+                remote: remote.unwrap_or_default(),
             };
             Ok(LoadedConfig {
                 config,

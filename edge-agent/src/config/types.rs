@@ -27,6 +27,24 @@ pub struct Config {
     pub tracker: crate::track::TrackerConfig,
     /// `[pipeline]`: frame queues and plate-read scheduling (every camera).
     pub pipeline: PipelineConfig,
+    /// `[remote]`: whether the centre may change cameras and the watchlist over MQTT.
+    pub remote: RemoteConfig,
+}
+
+/// `[remote]`: configuration changes from the integration centre (`docs/remote.md`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// Subscribe to `config/set` and `watchlist/set` and apply what passes the checks. `false`:
+    /// no subscription, and a remote config or watchlist stored by an earlier run is not used
+    /// (the file on the device is all there is). Default true.
+    pub enabled: bool,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// `[device]`: who this device is. Both ids become MQTT topic levels.
@@ -652,6 +670,10 @@ pub struct HttpConfig {
     /// Default: none.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// Host names the API answers to besides IP addresses and `localhost` (a browser sends the
+    /// name it used; any other is refused, which stops DNS rebinding). Default: none.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -660,6 +682,7 @@ impl Default for HttpConfig {
             enabled: true,
             listen: default_http_listen(),
             token_file: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -126,7 +126,7 @@ struct Inner {
     started: Instant,
     spool_open: Duration,
     /// Where `config/set` and `watchlist/set` messages go, once [`Delivery::remote_inbound`] asked.
-    remote: Mutex<Option<std::sync::mpsc::Sender<crate::remote::Inbound>>>,
+    remote: Mutex<Option<std::sync::mpsc::SyncSender<crate::remote::Inbound>>>,
     /// The embedded broker's memory accounting, when it runs.
     broker: Option<embedded::EmbeddedBroker>,
 }
@@ -145,6 +145,8 @@ struct Shared {
 }
 
 const MAX_LATENCY_SAMPLES: usize = 1 << 20;
+/// `config/set` and `watchlist/set` messages waiting to be checked, at most.
+const REMOTE_QUEUE: usize = 4;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -279,7 +281,7 @@ impl Delivery {
     /// Subscribes to `config/set` and `watchlist/set` (QoS 1, on this connection and every later
     /// one) and returns the channel their messages arrive on, unparsed.
     pub fn remote_inbound(&self) -> std::sync::mpsc::Receiver<crate::remote::Inbound> {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(REMOTE_QUEUE);
         *lock(&self.inner.remote) = Some(tx);
         self.inner.wake.notify_one();
         rx
@@ -426,11 +428,19 @@ fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
                 None
             };
             match (msg, lock(&inner.remote).as_ref()) {
-                (Some(msg), Some(tx)) => {
-                    if tx.send(msg).is_err() {
-                        tracing::warn!(%topic, "remote config handler is gone; message dropped");
+                (Some(msg), Some(tx)) => match tx.try_send(msg) {
+                    Ok(()) => {}
+                    // a flood must not queue up packets of up to 16 MiB without bound; the
+                    // centre sees no config/state answer for what was dropped and sends again
+                    Err(std::sync::mpsc::TrySendError::Full(_)) => tracing::warn!(
+                        %topic,
+                        queued = REMOTE_QUEUE,
+                        "remote config messages arrive faster than they are checked; message dropped"
+                    ),
+                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                        tracing::warn!(%topic, "remote config handler is gone; message dropped")
                     }
-                }
+                },
                 _ => tracing::debug!(%topic, "message on a topic nobody handles; ignored"),
             }
         }

@@ -349,6 +349,26 @@ frame_size = [1280, 720]
     }
 
     #[test]
+    fn remote_configuration_is_switched_off_only_on_the_device() {
+        assert!(running().config.remote.enabled, "on by default");
+        let off = crate::config::parse_str(
+            Path::new("/etc/edge-agent/agent.toml"),
+            format!("{BASE}\n[remote]\nenabled = false\n"),
+        )
+        .expect("parses");
+        assert!(!off.config.remote.enabled);
+        // the centre cannot switch it (or anything outside [[cameras]]) itself
+        let text = format!("{BASE}\n[remote]\nenabled = false\n");
+        let e = check_config(&payload(&text), &running()).expect_err("fixed");
+        assert!(e[0].message.starts_with("[remote] differs"), "{e:?}");
+        let typo = format!("{BASE}\n[remote]\nenable = false\n");
+        assert!(
+            crate::config::parse_str(Path::new("a.toml"), typo).is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
     fn watchlist_lines_are_checked() {
         let w = |t: &str| WatchlistPayload {
             version: "1".into(),
