@@ -16,22 +16,7 @@ fn secret_key(key: &str) -> bool {
         .any(|w| k.contains(w))
 }
 
-/// `scheme://user:pass@host/...` → `scheme://user:***@host/...` (as the sources log camera URLs);
-/// other text unchanged.
-pub fn redact_url(s: &str) -> String {
-    let Some(start) = s.find("://").map(|i| i + 3) else {
-        return s.to_string();
-    };
-    let rest = &s[start..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let Some(at) = authority.rfind('@') else {
-        return s.to_string();
-    };
-    let userinfo = &authority[..at];
-    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-    format!("{}{user}:***{}", &s[..start], &rest[at..])
-}
+pub use crate::source::redact_url;
 
 fn redact(v: &mut Value) {
     match v {
@@ -60,20 +45,6 @@ pub fn redacted_config(cfg: &Config) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_password_only() {
-        assert_eq!(
-            redact_url("rtsp://admin:hunter2@10.0.0.5:554/Streaming/101"),
-            "rtsp://admin:***@10.0.0.5:554/Streaming/101"
-        );
-        assert_eq!(
-            redact_url("rtsp://admin@cam/x?a=b@c"),
-            "rtsp://admin:***@cam/x?a=b@c"
-        );
-        assert_eq!(redact_url("rtsp://cam/x"), "rtsp://cam/x");
-        assert_eq!(redact_url("/data/clip.mp4"), "/data/clip.mp4");
-    }
 
     #[test]
     fn secret_keys_and_camera_passwords_are_hidden() {

@@ -11,6 +11,7 @@ use super::diagnostic::{Diagnostic, Severity};
 use super::load::{LoadedConfig, PathSeg};
 use super::types::*;
 use crate::models::{FileState, ManifestSet, ModelStore};
+use crate::source::redact_url;
 
 use PathSeg::{Index, Key};
 
@@ -1031,17 +1032,6 @@ fn is_this_machine(u: &url::Url) -> bool {
     }
 }
 
-/// Camera URLs carry passwords; never print them.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => raw.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod health_tests {
     use super::*;
@@ -1114,6 +1104,18 @@ mod broker_tests {
             let ok = diagnostics(&format!("broker = \"{local}\"\n"));
             assert!(ok.is_empty(), "{local}: {ok:?}");
         }
+    }
+
+    #[test]
+    fn a_camera_url_that_does_not_parse_keeps_its_password_hidden() {
+        let text = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://admin:hunter2@[10.0.0.5/live\"\n";
+        let loaded = crate::config::parse_str(Path::new("c.toml"), text.into()).unwrap();
+        let out: Vec<String> = validate(&loaded, &ValidateOptions::default())
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert!(out.iter().any(|d| d.contains("not a valid URL")), "{out:?}");
+        assert!(out.iter().all(|d| !d.contains("hunter2")), "{out:?}");
     }
 
     #[test]

@@ -251,21 +251,26 @@ pub fn gstreamer_element_problem(element: &str) -> Option<String> {
     gst::element_problem(element)
 }
 
-/// The URL with any password replaced by `***`, for logs and messages.
+/// The URL with any password replaced by `***`, for logs, messages and `/config`: the one place
+/// URLs are redacted. Works on the text, so a URL that does not parse is masked too, and errs on
+/// hiding: everything between `://` and the last `@` before the query becomes `user:***`.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            // Only fails for URLs that cannot have credentials, which this one has.
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        // Unparseable: still hide whatever sits between "//" and "@".
-        Err(_) => match (url.find("//"), url.rfind('@')) {
-            (Some(a), Some(b)) if b > a => format!("{}***{}", &url[..a + 2], &url[b..]),
-            _ => url.to_string(),
-        },
-    }
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[start..];
+    let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..before_query].rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    let user = userinfo
+        .split_once(':')
+        .map_or(userinfo, |(u, _)| u)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    format!("{}{user}:***{}", &url[..start], &rest[at..])
 }
 
 /// Sleeps until `deadline` in short steps; returns false if the stop flag was set meanwhile.
@@ -294,6 +299,14 @@ mod tests {
         );
         assert_eq!(redact_url("rtsp://10.0.0.5/live"), "rtsp://10.0.0.5/live");
         assert!(!redact_url("rtsp://a:p@ss@[bad/x").contains("p@ss"));
+        assert_eq!(
+            redact_url("rtsp://admin@cam/x?a=b@c"),
+            "rtsp://admin:***@cam/x?a=b@c"
+        );
+        assert_eq!(redact_url("/data/clip.mp4"), "/data/clip.mp4");
+        // unparseable, and a password with a slash: still hidden
+        assert!(!redact_url("rtsp://u:pa/ss@host/live").contains("pa/ss"));
+        assert!(!redact_url("rtsp://u:hunter2@[::1/x").contains("hunter2"));
     }
 
     #[test]
