@@ -189,6 +189,32 @@ fn replay_frozen_stretch_raises_stopped_vehicle_in_the_no_stopping_zone() {
     assert!(of_kind(&forward.events, "stopped_vehicle").is_empty());
 }
 
+#[test]
+fn rules_that_do_not_fit_the_stream_are_a_camera_health_event_not_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    // The camera re-configured to 1280x720 while the config still says frame_size = [1006, 720].
+    let resized = ffmpeg(
+        dir.path(),
+        "resized.mp4",
+        "scale=1280:720,trim=duration=2,setpts=PTS-STARTPTS",
+    );
+    let r = replay(&resized, &["--no-plates"]);
+    let disabled: Vec<_> = of_kind(&r.events, "camera_health")
+        .into_iter()
+        .filter(|e| e["rule"]["details"]["state"] == "rules_disabled")
+        .collect();
+    assert_eq!(disabled.len(), 1, "{:?}", health_states(&r.events));
+    let reason = disabled[0]["rule"]["details"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("[1006, 720]") && reason.contains("1280x720"),
+        "{reason}"
+    );
+    // and with them off, no rule event at all
+    assert!(of_kind(&r.events, "wrong_way").is_empty());
+}
+
 /// Lines of the agent's events file, re-read on each call.
 fn events_in(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

@@ -243,6 +243,9 @@ async fn page_css() -> Response {
 
 /// A camera is ready when its stream is up and it processed a frame recently.
 fn camera_ready(c: &CameraLive) -> Result<(), String> {
+    if let Some(e) = &c.rules_error {
+        return Err(format!("rules disabled: {e}"));
+    }
     let fresh = Duration::from_secs_f64((10.0 / c.target_fps.max(0.1)).max(5.0));
     match (&c.stream, c.last_frame_age()) {
         (StreamState::Up { .. }, Some(age)) if age <= fresh => Ok(()),
@@ -540,8 +543,24 @@ impl ApiServer {
 }
 
 #[cfg(test)]
-mod host_tests {
-    use super::host_allowed;
+mod tests {
+    use super::{camera_ready, host_allowed};
+    use crate::pipeline::live::LiveHub;
+
+    #[test]
+    fn a_camera_running_without_its_rules_is_not_ready() {
+        let hub = LiveHub::new();
+        let cam: crate::config::CameraConfig =
+            toml::from_str("id = \"gate\"\nurl = \"rtsp://10.0.0.5/live\"\n").unwrap();
+        hub.add_camera(&cam, &cam.url, 5.0);
+        hub.rules_disabled(
+            "gate",
+            "frame_size is [1006, 720] but the stream's frames are 1280x720",
+        );
+        let live = hub.camera("gate").unwrap();
+        let why = camera_ready(&live).unwrap_err();
+        assert!(why.starts_with("rules disabled: frame_size"), "{why}");
+    }
 
     #[test]
     fn only_addresses_localhost_and_configured_names_are_served() {

@@ -58,6 +58,9 @@ pub struct RuleObservation {
 pub enum Observation {
     Plate(Box<PlateObservation>),
     Rule(Box<RuleObservation>),
+    /// The camera's zones, lines and rules could not be built for its stream (e.g. `frame_size`
+    /// differs from the frames): the camera runs without them, which must not go unseen.
+    RulesDisabled(String),
 }
 
 /// The models one worker owns (ONNX Runtime sessions are not shared between threads), and the
@@ -215,7 +218,8 @@ impl CameraState {
                     self.rules = Some(engine);
                 }
                 Err(e) => {
-                    tracing::error!(camera = %self.id, error = %e, "rules disabled for this camera")
+                    tracing::error!(camera = %self.id, error = %e, "rules disabled for this camera");
+                    out.push(Observation::RulesDisabled(e.to_string()));
                 }
             }
         }

@@ -100,6 +100,9 @@ pub struct CameraLive {
     pub frame: Option<LiveFrame>,
     /// Pixelate people in snapshots, as in evidence (`[privacy]`); on unless the camera turns it off.
     pub blur_people: bool,
+    /// Why the camera's rules could not be built for its stream; `None` while they run (or it has
+    /// none). `/readyz` reports the camera not ready.
+    pub rules_error: Option<String>,
     processed_at: VecDeque<Instant>,
     plates: HashMap<u64, String>,
 }
@@ -122,6 +125,7 @@ impl CameraLive {
             stats: CameraStats::default(),
             frame: None,
             blur_people: true,
+            rules_error: None,
             processed_at: VecDeque::new(),
             plates: HashMap::new(),
         }
@@ -211,7 +215,15 @@ impl LiveHub {
                 c.name = cfg.name.clone();
             }
             c.config = s.rules.as_deref().cloned();
+            // the new rules are built anew; a failure is reported again
+            c.rules_error = None;
         }
+    }
+
+    /// The camera runs without its rules, for `reason`.
+    pub fn rules_disabled(&self, camera: &str, reason: &str) {
+        let e = self.entry(camera);
+        lock(&e).rules_error = Some(reason.to_string());
     }
 
     /// Whether snapshots of `camera` pixelate people (the camera's privacy setting).

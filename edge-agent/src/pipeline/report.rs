@@ -142,6 +142,19 @@ impl EventBuilder {
         let t = frame.map_or(now, |f| f.capture_time);
         let mut images = Vec::new();
         match obs {
+            Observation::RulesDisabled(reason) => {
+                let mut e = self.base(EventKind::CameraHealth, Phase::New, camera, t);
+                let mut details = Map::new();
+                details.insert("state".into(), Value::from("rules_disabled"));
+                details.insert("reason".into(), Value::from(reason.clone()));
+                e.rule = Some(RuleInfo {
+                    id: "camera_health".into(),
+                    zone: None,
+                    line: None,
+                    details,
+                });
+                Ok((e, images))
+            }
             Observation::Plate(p) => {
                 let crop = &p.result.best_evidence;
                 let mut details = Map::new();

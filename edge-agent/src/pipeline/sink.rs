@@ -195,6 +195,9 @@ impl EventSink {
 
 impl Sink for EventSink {
     fn observation(&self, camera: &str, obs: Observation, frame: Option<&FrameContext<'_>>) {
+        if let (Observation::RulesDisabled(reason), Some(hub)) = (&obs, &self.live) {
+            hub.rules_disabled(camera, reason);
+        }
         match self.builder.build(camera, &obs, frame) {
             Ok((event, images)) => self.emit(event, images),
             Err(e) => {
