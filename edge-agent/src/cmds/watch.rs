@@ -373,7 +373,7 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
                         pending_subacks = filters.len();
                         resumed = session_present;
                     }
-                    Some(LinkEvent::Message { topic, payload }) => {
+                    Some(LinkEvent::Message { topic, payload, .. }) => {
                         let before = w.tally.seen.len();
                         w.on_message(&topic, &payload)?;
                         if w.tally.seen.len() > before {

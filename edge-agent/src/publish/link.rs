@@ -29,6 +29,8 @@ pub enum LinkEvent {
     Message {
         topic: String,
         payload: Bytes,
+        /// Delivered as the topic's retained message (at subscription), not as a new publish.
+        retained: bool,
     },
     /// A subscription was granted or refused.
     SubAck {
@@ -151,6 +153,7 @@ impl Link {
                                 rumqttc::Packet::Publish(p) => LinkEvent::Message {
                                     topic: p.topic,
                                     payload: p.payload,
+                                    retained: p.retain,
                                 },
                                 rumqttc::Packet::SubAck(a) => LinkEvent::SubAck {
                                     granted: a.return_codes.iter().all(|c| {
@@ -211,6 +214,7 @@ impl Link {
                                 Packet::Publish(p) => LinkEvent::Message {
                                     topic: String::from_utf8_lossy(&p.topic).into_owned(),
                                     payload: p.payload,
+                                    retained: p.retain,
                                 },
                                 Packet::SubAck(a) => LinkEvent::SubAck {
                                     granted: a.return_codes.iter().all(|c| {

@@ -419,7 +419,24 @@ fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
             }
         }
         LinkEvent::Closed(e) => return Some(e),
-        LinkEvent::Message { topic, payload } => {
+        LinkEvent::Message {
+            topic,
+            payload,
+            retained,
+        } => {
+            let is_set =
+                topic == inner.topics.config_set() || topic == inner.topics.watchlist_set();
+            if retained && is_set {
+                // A retained */set is handed out again at every subscription, so it would be
+                // applied again after each reconnect, over a later edit on the device. Changes
+                // come as plain QoS 1 publishes; the persistent session keeps them while the
+                // device is away.
+                tracing::warn!(
+                    %topic,
+                    "retained remote config ignored: publish it without the retain flag"
+                );
+                return None;
+            }
             let msg = if topic == inner.topics.config_set() {
                 Some(crate::remote::Inbound::Config(payload))
             } else if topic == inner.topics.watchlist_set() {

@@ -73,7 +73,7 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
         let (mut ids, mut seqs) = (HashSet::new(), Vec::new());
         while ids.len() < 50 {
             match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
-                Ok(Some(LinkEvent::Message { topic, payload })) => {
+                Ok(Some(LinkEvent::Message { topic, payload, .. })) => {
                     assert_eq!(topic, "edge/s/d/events/line_crossing");
                     let e: Event = serde_json::from_slice(&payload).unwrap();
                     if ids.insert(e.event_id) {
