@@ -601,6 +601,27 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
     }
     let out = run(bin().args(["audit", "verify"]).arg(&audit));
     assert!(out.status.success(), "audit verify: {}", stderr(&out));
+    // Events carry the audit head as an anchor: the log holds it, and the same log cut short
+    // does not.
+    let anchor = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|e| e["audit_head"].as_str().map(String::from))
+        .expect("events carry audit_head");
+    let out = run(bin()
+        .args(["audit", "verify", "--anchor", &anchor])
+        .arg(&audit));
+    assert!(out.status.success(), "anchor: {}", stdout(&out));
+    let cut = dir.path().join("audit-cut.jsonl");
+    let kept: Vec<&str> = text.lines().take_while(|l| !l.contains(&anchor)).collect();
+    std::fs::write(&cut, kept.join("\n") + "\n").unwrap();
+    let out = run(bin()
+        .args(["audit", "verify", "--anchor", &anchor])
+        .arg(&cut));
+    assert!(!out.status.success(), "a cut log passed: {}", stdout(&out));
+    assert!(stdout(&out).contains("not in it"), "{}", stdout(&out));
 
     // A restart runs the last good remote config and watchlist, not the file, and the retained
     // v-retained, handed out again at the new subscription, is not applied over it.

@@ -4,7 +4,8 @@
 //! Records config and watchlist changes, evidence exports, deletions and local API access by token
 //! id — who did what and when (Circular 67/2024/TT-BCA: camera data is not deleted without a record).
 //! Truncating the newest records cannot be seen from the file alone; the current head hash is what
-//! a remote party should keep (it goes out with the device's health).
+//! a remote party should keep: it goes out with the device's health and in every event, and
+//! [`verify_with_anchor`] checks a log against it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -231,11 +232,21 @@ impl AuditTrail {
 pub struct Verified {
     pub records: u64,
     pub head: String,
+    /// Index of the record whose hash is the anchor asked for ([`verify_with_anchor`]); `None`
+    /// when it is not in the log.
+    pub anchor_at: Option<u64>,
 }
 
 /// Checks every record: valid JSON, consecutive indexes, `prev` equal to the previous `hash`,
 /// and `hash` recomputed from the content.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+    verify_with_anchor(path, None)
+}
+
+/// [`verify`], also looking for the record whose hash is `anchor` (a head the centre received in
+/// an event or a `health` message). A chain that verifies but lacks the anchor was cut short or
+/// replaced since.
+pub fn verify_with_anchor(path: &Path, anchor: Option<&str>) -> Result<Verified, AuditError> {
     let file = File::open(path).map_err(|source| AuditError::Io {
         path: path.to_path_buf(),
         source,
@@ -247,6 +258,7 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     };
     let mut head = GENESIS.to_string();
     let mut count = 0u64;
+    let mut anchor_at = None;
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let n = i + 1;
         let line = line.map_err(|source| AuditError::Io {
@@ -279,12 +291,16 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
                 "hash does not match the record's content (edited)".into(),
             ));
         }
+        if anchor.is_some_and(|a| a.eq_ignore_ascii_case(&r.hash)) {
+            anchor_at = Some(r.index);
+        }
         head = r.hash;
         count += 1;
     }
     Ok(Verified {
         records: count,
         head,
+        anchor_at,
     })
 }
 
@@ -318,6 +334,28 @@ mod tests {
 
     fn write(p: &Path, lines: &[String]) {
         std::fs::write(p, lines.join("\n") + "\n").expect("write");
+    }
+
+    #[test]
+    fn an_anchor_the_centre_holds_shows_a_log_cut_short() {
+        let (_d, path) = log_with(5);
+        let full = verify(&path).expect("valid");
+        let anchor = full.head.clone();
+        let v = verify_with_anchor(&path, Some(&anchor)).expect("valid");
+        assert_eq!(v.anchor_at, Some(4));
+        // the newest two records cut: the chain alone still verifies, the anchor does not
+        let all = lines(&path);
+        write(&path, &all[..3]);
+        let cut = verify_with_anchor(&path, Some(&anchor)).expect("still a valid chain");
+        assert_eq!((cut.records, cut.anchor_at), (3, None));
+        // an older anchor is still there
+        let older: AuditRecord = serde_json::from_str(&all[1]).unwrap();
+        assert_eq!(
+            verify_with_anchor(&path, Some(&older.hash))
+                .unwrap()
+                .anchor_at,
+            Some(1)
+        );
     }
 
     #[test]

@@ -93,8 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
     let mut builder = agent::event_builder(&loaded, &models);
     builder.privacy = privacy;
-    let mut sink =
-        EventSink::new(builder, delivery.topics().clone()).with_delivery(delivery.clone());
+    let mut sink = EventSink::new(builder, delivery.topics().clone())
+        .with_delivery(delivery.clone())
+        .with_audit(trail.clone());
     if let Some(path) = &args.events {
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -54,6 +54,12 @@ pub struct Event {
     pub models: Vec<ModelId>,
     /// sha256 prefix of the config in force, to tie the event to rules and zones.
     pub config_hash: String,
+    /// Hash of the device's newest audit record when the event was made. Events are spooled and
+    /// acknowledged, so the centre holds these anchors even across outages; `edge-agent audit
+    /// verify --anchor` shows whether the log on the device still contains one (not cut short,
+    /// not replaced). Absent when the device keeps no audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
 }
 
 impl Event {
@@ -82,6 +88,7 @@ impl Event {
             evidence: Vec::new(),
             models: Vec::new(),
             config_hash: String::new(),
+            audit_head: None,
         }
     }
 }

@@ -86,7 +86,8 @@ impl EventSink {
         self
     }
 
-    /// Record every evidence export (`with_evidence_dir`) in this audit trail.
+    /// Record every evidence export (`with_evidence_dir`) in this audit trail, and stamp every
+    /// event with its head (`audit_head`).
     pub fn with_audit(mut self, trail: AuditTrail) -> Self {
         self.audit = trail;
         self
@@ -118,6 +119,7 @@ impl EventSink {
             event.config_hash.clone_from(h);
         }
         let kind = event.kind;
+        event.audit_head = self.audit.head();
         event.evidence = images
             .iter()
             .map(|im| EvidenceRef {
