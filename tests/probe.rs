@@ -135,6 +135,34 @@ fn a_good_config_passes_with_exit_0() {
 }
 
 #[test]
+fn a_frame_size_the_stream_does_not_send_fails_the_camera() {
+    let (dir, broker) = setup();
+    let clip = shared_dir().join("footage/video/vn_citycam_haiphong_cbp640_10fps.mp4");
+    let cfg = config(
+        dir.path(),
+        "resized",
+        &[("clip", clip.display().to_string())],
+        "ca.crt",
+        broker.port,
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("frame_size = [1280, 720]\n");
+    std::fs::write(&cfg, text).unwrap();
+    let (code, table) = probe(&cfg);
+    save("resized", &table);
+    assert_ne!(code, 0, "{table}");
+    let cams = rows(&table, "camera");
+    assert_eq!(cams[0].1, "FAIL", "{table}");
+    assert!(
+        cams[0]
+            .2
+            .contains("frame_size is [1280, 720] but the stream sends 640x458"),
+        "{}",
+        cams[0].2
+    );
+}
+
+#[test]
 fn a_broken_config_fails_naming_the_camera_and_the_ca() {
     let (dir, broker) = setup();
     let cfg = config(

@@ -365,6 +365,16 @@ fn probe_camera(
                 verdict = Verdict::Warn;
                 detail.push_str(&format!("; {decode_errors} decode errors"));
             }
+            // the agent would run this camera without its zones and rules (rules_disabled)
+            if let Some([w, h]) = cam.frame_size
+                && (w, h) != (first.width, first.height)
+            {
+                verdict = Verdict::Fail;
+                detail.push_str(&format!(
+                    "; frame_size is [{w}, {h}] but the stream sends {}x{}: its zones, lines and rules would be off (redraw them for this size or set the camera back)",
+                    first.width, first.height
+                ));
+            }
             if let Some(g) = Grey::from_rgb(&first.rgb, first.width, first.height, h.analysis_width)
             {
                 let m = measure(&g);
