@@ -256,6 +256,24 @@ pub fn watchlist(loaded: &LoadedConfig, trail: &AuditTrail) -> anyhow::Result<Sh
     Ok(SharedWatchlist::new(list))
 }
 
+/// Records every insecure link `check` accepted for the reason in `[mqtt] allow_insecure` (a plain
+/// remote broker, an embedded broker beyond loopback) in the audit log: at every start.
+pub fn audit_insecure_links(loaded: &LoadedConfig, trail: &AuditTrail) {
+    let reason = loaded.config.mqtt.allow_insecure.as_deref().unwrap_or("");
+    for what in edge_agent::config::insecure_links(&loaded.config.mqtt) {
+        tracing::warn!(
+            what,
+            reason,
+            "insecure link accepted by [mqtt] allow_insecure"
+        );
+        trail.record(
+            "security.insecure_allowed",
+            "local",
+            json!({"what": what, "reason": reason}),
+        );
+    }
+}
+
 /// The privacy rules events are built under: the plate key when `hash_plates` is on, the watchlist,
 /// and the cameras whose evidence is not pixelated — each of those logged with its reason and
 /// recorded in the audit log, so the choice is visible long after start-up.

@@ -78,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    agent::audit_insecure_links(&loaded, &trail);
     let privacy = agent::privacy_policy(&loaded, watchlist.clone(), &trail)?;
     for c in cfg.cameras.iter().filter(|c| c.enabled) {
         hub.set_blur_people(&c.id, privacy.blurs(&c.id));

@@ -13,4 +13,4 @@ pub use diagnostic::{Diagnostic, Severity, SourceText};
 pub use load::{ConfigError, LoadedConfig, PathSeg, load_file, parse_str};
 pub use rules::*;
 pub use types::*;
-pub use validate::{ValidateOptions, validate};
+pub use validate::{ValidateOptions, insecure_links, validate};

@@ -537,10 +537,11 @@ pub struct MqttConfig {
     /// Publishes awaiting PUBACK at once. Default 100.
     #[serde(default = "default_max_inflight")]
     pub max_inflight: u16,
-    /// Accept plain `mqtt://` to another machine (plates, evidence and the password in clear):
-    /// only on a network owned end to end. Default false: `check` refuses it.
+    /// Why a plain `mqtt://` broker on another machine (plates, evidence and the password in
+    /// clear) or an embedded broker listening beyond loopback (no authentication) is acceptable
+    /// here; recorded in the audit log at every start. Default none: `check` refuses both.
     #[serde(default)]
-    pub allow_plaintext: bool,
+    pub allow_insecure: Option<String>,
 }
 
 impl Default for MqttConfig {
@@ -560,7 +561,7 @@ impl Default for MqttConfig {
             reconnect_max_s: default_reconnect_max_s(),
             health_interval_s: default_health_interval_s(),
             max_inflight: default_max_inflight(),
-            allow_plaintext: false,
+            allow_insecure: None,
         }
     }
 }

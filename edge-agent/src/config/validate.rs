@@ -102,6 +102,23 @@ impl Validator<'_> {
         }
     }
 
+    /// An insecure link: an error, or a warning when `[mqtt] allow_insecure` gives a reason (the
+    /// agent records it in the audit log at every start).
+    fn insecure(&mut self, m: &MqttConfig, path: &[PathSeg<'_>], message: String, fix: &str) {
+        match insecure_reason(m) {
+            Some(reason) => self.warn(
+                path,
+                message,
+                format!("accepted: allow_insecure = \"{reason}\" (audited at every start)"),
+            ),
+            None => self.error(
+                path,
+                message,
+                format!("{fix}; or, on a network owned end to end, give the reason in [mqtt] allow_insecure = \"...\""),
+            ),
+        }
+    }
+
     fn warn(&mut self, path: &[PathSeg<'_>], message: impl Into<String>, hint: impl Into<String>) {
         self.out.push(
             self.loaded
@@ -532,23 +549,15 @@ impl Validator<'_> {
                             "use mqtt://host:1883 or mqtts://host:8883",
                         );
                     } else if tls_scheme == Some(false) && !is_this_machine(&u) {
-                        let message = format!(
-                            "broker `{}` is plain MQTT to another machine: plate reads, evidence and the password cross the network in clear",
-                            redact_url(broker)
+                        self.insecure(
+                            m,
+                            &at("broker"),
+                            format!(
+                                "broker `{}` is plain MQTT to another machine: plate reads, evidence and the password cross the network in clear",
+                                redact_url(broker)
+                            ),
+                            "use mqtts:// with [mqtt.tls]",
                         );
-                        if m.allow_plaintext {
-                            self.warn(
-                                &at("broker"),
-                                message,
-                                "allow_plaintext = true: only on a network owned end to end",
-                            );
-                        } else {
-                            self.error(
-                                &at("broker"),
-                                message,
-                                "use mqtts:// with [mqtt.tls]; on a network owned end to end, set allow_plaintext = true",
-                            );
-                        }
                     }
                 }
             }
@@ -571,7 +580,8 @@ impl Validator<'_> {
                 ),
                 // rumqttd has no authentication or ACLs: on the network it would serve every event
                 // and evidence image to anyone and take their config/set and watchlist/set
-                Ok(addr) if !addr.ip().is_loopback() => self.error(
+                Ok(addr) if !addr.ip().is_loopback() => self.insecure(
+                    m,
                     &at("embedded_listen"),
                     format!(
                         "embedded_listen `{addr}` opens the embedded broker, which has no authentication, to the network"
@@ -1019,6 +1029,39 @@ impl Validator<'_> {
     }
 }
 
+/// The reason given in `[mqtt] allow_insecure`, when not blank.
+fn insecure_reason(m: &MqttConfig) -> Option<&str> {
+    m.allow_insecure
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+}
+
+/// The insecure links a config asks for, in words: a plain `mqtt://` broker on another machine, an
+/// embedded broker beyond loopback. The agent records each with `allow_insecure`'s reason in the
+/// audit log at start (`check` refuses them without one).
+pub fn insecure_links(m: &MqttConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    match &m.broker {
+        Some(b) => {
+            if let Ok(u) = url::Url::parse(b)
+                && matches!(u.scheme(), "mqtt" | "tcp")
+                && !is_this_machine(&u)
+            {
+                out.push(format!("plain MQTT to {}", redact_url(b)));
+            }
+        }
+        None => {
+            if let Ok(addr) = m.embedded_listen.parse::<SocketAddr>()
+                && !addr.ip().is_loopback()
+            {
+                out.push(format!("embedded broker without authentication on {addr}"));
+            }
+        }
+    }
+    out
+}
+
 /// Whether a broker URL names this machine (a loopback address or `localhost`), judged offline.
 fn is_this_machine(u: &url::Url) -> bool {
     // `mqtt://` is not a scheme the URL standard knows, so its host stays text: parse it here
@@ -1089,7 +1132,9 @@ mod broker_tests {
             e.iter().all(|d| !d.contains(":pw@")),
             "password printed: {e:?}"
         );
-        let w = diagnostics("broker = \"mqtt://10.1.2.3:1883\"\nallow_plaintext = true\n");
+        let w = diagnostics(
+            "broker = \"mqtt://10.1.2.3:1883\"\nallow_insecure = \"closed fibre ring to the IOC\"\n",
+        );
         assert!(
             w.iter()
                 .any(|d| d.contains("warning") && d.contains("in clear")),
@@ -1128,5 +1173,17 @@ mod broker_tests {
         );
         assert!(diagnostics("embedded_listen = \"127.0.0.1:1883\"\n").is_empty());
         assert!(diagnostics("embedded_listen = \"[::1]:1883\"\n").is_empty());
+        // a blank reason is no reason
+        let blank = diagnostics("embedded_listen = \"0.0.0.0:1883\"\nallow_insecure = \"  \"\n");
+        assert!(blank.iter().any(|d| d.contains("error")), "{blank:?}");
+        let ok =
+            diagnostics("embedded_listen = \"0.0.0.0:1883\"\nallow_insecure = \"bench network\"\n");
+        assert!(ok.iter().all(|d| d.contains("warning")), "{ok:?}");
+        let m: MqttConfig = toml::from_str("embedded_listen = \"0.0.0.0:1883\"\n").unwrap();
+        assert_eq!(
+            insecure_links(&m),
+            ["embedded broker without authentication on 0.0.0.0:1883"]
+        );
+        assert!(insecure_links(&MqttConfig::default()).is_empty());
     }
 }
