@@ -513,6 +513,18 @@ fn api_needs_a_token_everywhere_but_healthz_and_reports_the_live_pipeline() {
         let r = http_to_host(&a, &host, "GET", "/healthz", None, "");
         assert_eq!(r.status, 200, "{host}: {}", r.text());
     }
+    // The page may not be framed and loads only its own script, style and images.
+    let page = http(&a, "GET", "/", None, "");
+    let header = |name: &str| {
+        page.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
 
     // Each authenticated request is recorded with its token's id, never the token.
     let logs = agent.log_text();

@@ -131,7 +131,28 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/events/recent", get(recent_events))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Headers every answer carries: the page loads only its own script, style and images (snapshots
+/// arrive as blobs), may not be framed, and sends no referrer.
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+];
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
