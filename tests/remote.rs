@@ -601,6 +601,17 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
     }
     let out = run(bin().args(["audit", "verify"]).arg(&audit));
     assert!(out.status.success(), "audit verify: {}", stderr(&out));
+    // The sender's name in the payload is a claim, not an identity: the record's actor is `mqtt`.
+    let apply: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["action"] == "config.apply")
+        .expect("a config.apply record");
+    assert_eq!(apply["actor"], "mqtt", "{apply}");
+    assert_eq!(
+        apply["details"]["claimed_actor"], "test-operator",
+        "{apply}"
+    );
     // Events carry the audit head as an anchor: the log holds it, and the same log cut short
     // does not.
     let anchor = std::fs::read_to_string(&events)

@@ -221,9 +221,15 @@ impl RemoteAgent {
         }
     }
 
-    fn audit(&mut self, actor: Option<&str>, action: &str, details: serde_json::Value) {
+    /// Records `action` by `mqtt`: anyone who may publish on the topic can write any `actor` in
+    /// the payload, so the sender's own name goes into the details as `claimed_actor`, never as
+    /// the record's actor.
+    fn audit(&mut self, claimed: Option<&str>, action: &str, mut details: serde_json::Value) {
+        if let (Some(name), Some(map)) = (claimed, details.as_object_mut()) {
+            map.insert("claimed_actor".into(), serde_json::Value::from(name));
+        }
         if let Some(hook) = self.audit.as_mut() {
-            hook(actor.unwrap_or("mqtt"), action, details);
+            hook("mqtt", action, details);
         }
     }
 
