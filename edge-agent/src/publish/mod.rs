@@ -97,7 +97,7 @@ pub struct DeliveryStats {
     pub link: LinkStats,
     /// Time to open the spool at start (crash recovery included).
     pub spool_open: Duration,
-    /// Submit-to-PUBACK latency of events submitted by this process.
+    /// Submit-to-PUBACK latency of the newest acknowledgements (up to 16 Ki) of this process.
     pub latency_p50: Option<Duration>,
     pub latency_p99: Option<Duration>,
     pub latency_samples: usize,
@@ -135,8 +135,11 @@ struct Inner {
 struct Shared {
     link: LinkStats,
     cameras: BTreeMap<String, CameraHealth>,
+    /// Submit time per spool row until its PUBACK; rows evicted unacknowledged stay until the
+    /// map is full, so it is capped ([`PENDING_TIMES`]).
     submitted_at: HashMap<i64, Instant>,
-    latencies: Vec<Duration>,
+    /// Submit-to-PUBACK latencies of the newest [`LATENCY_WINDOW`] acknowledgements.
+    latencies: VecDeque<Duration>,
     /// The retained `config/state` payload, sent on change and after every (re)connect.
     config_state: Option<Vec<u8>>,
     config_state_sent: bool,
@@ -144,7 +147,11 @@ struct Shared {
     audit: crate::audit::AuditTrail,
 }
 
-const MAX_LATENCY_SAMPLES: usize = 1 << 20;
+/// Latency samples kept: a window of the newest, so months of events neither grow memory nor
+/// make every `health` message sort millions of samples (it was a 1 Mi cap that then froze).
+const LATENCY_WINDOW: usize = 16 * 1024;
+/// Submit times kept for rows not yet acknowledged.
+const PENDING_TIMES: usize = 64 * 1024;
 /// `config/set` and `watchlist/set` messages waiting to be checked, at most.
 const REMOTE_QUEUE: usize = 4;
 
@@ -236,7 +243,7 @@ impl Delivery {
         if result.is_ok() {
             let mut sh = lock(&self.inner.shared);
             for (sub, (t, _)) in subs.iter().zip(&waits) {
-                if sh.submitted_at.len() < MAX_LATENCY_SAMPLES {
+                if sh.submitted_at.len() < PENDING_TIMES {
                     sh.submitted_at.insert(sub.row, *t);
                 }
             }
@@ -301,7 +308,7 @@ impl Delivery {
     pub fn stats(&self) -> DeliveryStats {
         let spool = lock(&self.inner.spool).stats();
         let sh = lock(&self.inner.shared);
-        let mut lat = sh.latencies.clone();
+        let mut lat: Vec<Duration> = sh.latencies.iter().copied().collect();
         lat.sort_unstable();
         let pct =
             |p: f64| (!lat.is_empty()).then(|| lat[((lat.len() - 1) as f64 * p).round() as usize]);
@@ -482,10 +489,11 @@ fn flush_acks(inner: &Inner, conn: &mut Conn) {
         let mut sh = lock(&inner.shared);
         sh.link.acked += rows.len() as u64;
         for row in &rows {
-            if let Some(t) = sh.submitted_at.remove(row)
-                && sh.latencies.len() < MAX_LATENCY_SAMPLES
-            {
-                sh.latencies.push(now - t);
+            if let Some(t) = sh.submitted_at.remove(row) {
+                if sh.latencies.len() == LATENCY_WINDOW {
+                    sh.latencies.pop_front();
+                }
+                sh.latencies.push_back(now - t);
             }
         }
     }
