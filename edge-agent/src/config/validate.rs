@@ -1107,7 +1107,7 @@ mod health_tests {
 }
 
 #[cfg(test)]
-mod broker_tests {
+mod security_tests {
     use super::*;
 
     fn diagnostics(mqtt: &str) -> Vec<String> {
