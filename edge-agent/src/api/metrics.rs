@@ -339,34 +339,51 @@ pub fn render(
             o.head(name, "counter", help);
             o.sample(name, &[], v as f64);
         }
-        if let Some(b) = &d.broker {
-            o.head(
-                "edge_agent_buffer_bytes",
-                "gauge",
-                "Bytes held in a bounded in-memory buffer (buffer=\"broker\": the embedded broker's topic-filter logs, an upper estimate).",
-            );
-            o.sample(
-                "edge_agent_buffer_bytes",
-                &[("buffer", "broker")],
-                b.held_bytes as f64,
-            );
-            o.head(
-                "edge_agent_buffer_limit_bytes",
-                "gauge",
-                "Bound of a buffer (broker: [mqtt].embedded_log_kb per subscribed filter, times the filters).",
-            );
-            o.sample(
-                "edge_agent_buffer_limit_bytes",
-                &[("buffer", "broker")],
-                b.limit_bytes as f64,
-            );
-            o.head(
-                "edge_agent_broker_filters",
-                "gauge",
-                "Topic filters the embedded broker keeps a log for.",
-            );
-            o.sample("edge_agent_broker_filters", &[], b.filters as f64);
-        }
+    }
+    let broker = delivery.and_then(|d| d.broker.as_ref());
+    o.head(
+        "edge_agent_buffer_bytes",
+        "gauge",
+        "Bytes held in a bounded in-memory buffer: buffer=\"frame_queue\" a camera's decoded frames waiting for inference; buffer=\"broker\" the embedded broker's topic-filter logs (an upper estimate).",
+    );
+    for c in cameras {
+        o.sample(
+            "edge_agent_buffer_bytes",
+            &[("buffer", "frame_queue"), ("camera", &c.id)],
+            c.queue.bytes() as f64,
+        );
+    }
+    if let Some(b) = broker {
+        o.sample(
+            "edge_agent_buffer_bytes",
+            &[("buffer", "broker")],
+            b.held_bytes as f64,
+        );
+    }
+    o.head(
+        "edge_agent_buffer_limit_bytes",
+        "gauge",
+        "Bound of a buffer: frame_queue [pipeline].queue_capacity frames; broker [mqtt].embedded_log_kb per subscribed filter, times the filters.",
+    );
+    for c in cameras {
+        o.sample(
+            "edge_agent_buffer_limit_bytes",
+            &[("buffer", "frame_queue"), ("camera", &c.id)],
+            c.queue.limit_bytes() as f64,
+        );
+    }
+    if let Some(b) = broker {
+        o.sample(
+            "edge_agent_buffer_limit_bytes",
+            &[("buffer", "broker")],
+            b.limit_bytes as f64,
+        );
+        o.head(
+            "edge_agent_broker_filters",
+            "gauge",
+            "Topic filters the embedded broker keeps a log for.",
+        );
+        o.sample("edge_agent_broker_filters", &[], b.filters as f64);
     }
     if let Some(p) = crate::process::stats() {
         let gauges: [(&str, &str, u64); 4] = [
@@ -422,6 +439,7 @@ mod tests {
         for _ in 0..3 {
             hub.frame_decoded("gate \"1\"", true, counters);
         }
+        hub.set_queue("gate \"1\"", 1, 2, 640 * 480 * 3);
         let mut cams = hub.cameras();
         for ms in [2u64, 20, 200] {
             cams[0].stats.detect.record(Duration::from_millis(ms));
@@ -451,6 +469,8 @@ mod tests {
         assert!(value(&t, "edge_agent_process_open_fds") >= 3.0);
 
         let cam = "camera=\"gate \\\"1\\\"\"";
+        let queue = format!("edge_agent_buffer_limit_bytes{{buffer=\"frame_queue\",{cam}}}");
+        assert_eq!(value(&t, &queue), 2.0 * 640.0 * 480.0 * 3.0);
         assert_eq!(
             value(
                 &t,

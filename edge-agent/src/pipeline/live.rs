@@ -103,8 +103,31 @@ pub struct CameraLive {
     /// Why the camera's rules could not be built for its stream; `None` while they run (or it has
     /// none). `/readyz` reports the camera not ready.
     pub rules_error: Option<String>,
+    /// The camera's frame queue, as last seen by a worker.
+    pub queue: QueueUse,
     processed_at: VecDeque<Instant>,
     plates: HashMap<u64, String>,
+}
+
+/// How full a camera's frame queue is, in frames and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueUse {
+    pub frames: usize,
+    pub capacity: usize,
+    /// Pixels of one decoded frame.
+    pub frame_bytes: usize,
+}
+
+impl QueueUse {
+    /// Bytes of the frames waiting.
+    pub fn bytes(&self) -> u64 {
+        (self.frames * self.frame_bytes) as u64
+    }
+
+    /// Bytes the queue may hold.
+    pub fn limit_bytes(&self) -> u64 {
+        (self.capacity * self.frame_bytes) as u64
+    }
 }
 
 impl CameraLive {
@@ -126,6 +149,7 @@ impl CameraLive {
             frame: None,
             blur_people: true,
             rules_error: None,
+            queue: QueueUse::default(),
             processed_at: VecDeque::new(),
             plates: HashMap::new(),
         }
@@ -336,6 +360,17 @@ impl LiveHub {
         let mut c = lock(&e);
         c.dropped = dropped;
         c.failed = failed;
+    }
+
+    /// Inference worker: the camera's frame queue holds `frames` of up to `capacity`, each
+    /// `frame_bytes` of pixels (for `/metrics`).
+    pub fn set_queue(&self, camera: &str, frames: usize, capacity: usize, frame_bytes: usize) {
+        let e = self.entry(camera);
+        lock(&e).queue = QueueUse {
+            frames,
+            capacity,
+            frame_bytes,
+        };
     }
 
     /// Inference worker: a frame went through every stage. `plates` are plate reports made on it

@@ -249,6 +249,7 @@ pub fn run_controlled(
         let stop = opts.source.stop.clone();
         let live = opts.live.clone();
         let liveness = opts.liveness.clone();
+        let capacity = opts.queue_capacity;
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
             .spawn(move || {
@@ -272,6 +273,7 @@ pub fn run_controlled(
                     };
                     let mut state = lock(&cam.state);
                     let seq = sampled.frame.seq;
+                    let frame_bytes = sampled.frame.rgb.len();
                     let mut emit = |obs: Observation, ctx: &FrameContext<'_>| {
                         sink.observation(&cam.spec_id, obs, Some(ctx));
                     };
@@ -290,6 +292,8 @@ pub fn run_controlled(
                             dropped,
                             cam.failed.load(Ordering::Relaxed),
                         );
+                        let waiting = queues.depths().get(index).copied().unwrap_or(0);
+                        hub.set_queue(&cam.spec_id, waiting, capacity, frame_bytes);
                     }
                     queues.release(index);
                 }
