@@ -587,8 +587,13 @@ fn mutual_tls_consumer_verifies_and_saves_evidence() {
     let saved: Vec<_> = std::fs::read_dir(&evidence_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
         .collect();
     assert_eq!(saved.len(), 2, "{saved:?}");
+    // ... beside the events as sent, one line per distinct event
+    let received = lines.iter().filter(|v| v["type"] == "event").count();
+    let kept = std::fs::read_to_string(evidence_dir.join("events.jsonl")).unwrap_or_default();
+    assert_eq!(kept.lines().count(), received);
     for p in saved {
         let bytes = std::fs::read(&p).unwrap();
         let name = p.file_stem().unwrap().to_str().unwrap().to_string();
@@ -749,6 +754,104 @@ fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
     assert!(
         verified >= 9,
         "{verified} of 10 events had verified evidence"
+    );
+}
+
+#[test]
+fn signed_events_verify_offline_and_every_tampering_is_named() {
+    let dir = test_dir();
+    let port = free_port();
+    let cfg = agent_config(
+        dir.path(),
+        "signed",
+        "signed",
+        None,
+        &format!("embedded_listen = \"127.0.0.1:{port}\"\n"),
+        "",
+    );
+    let mut emit = emit_cmd(
+        &cfg,
+        &["--count", "40", "--rate", "10", "--flush-timeout", "5"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "embedded broker did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = dir.path().join("received");
+    std::fs::create_dir_all(&out).unwrap();
+    let watch = Watcher::start(&[
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--clean-session",
+        "--count",
+        "12",
+        "--timeout",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    watch.finish();
+    let _ = emit.kill();
+    let _ = emit.wait();
+    // the centre pins the device's public key (the birth message carries it)
+    let key =
+        edge_agent::signing::DeviceKey::load_or_create(&dir.path().join("spool-signed/device.key"))
+            .expect("the agent made its key")
+            .public_hex();
+    let events = out.join("events.jsonl");
+    let verify = |file: &Path| {
+        let o = run(bin()
+            .args(["verify", "--key", &key, "--evidence"])
+            .arg(&out)
+            .arg(file));
+        (o.status.success(), stdout(&o))
+    };
+    let (ok, text) = verify(&events);
+    assert!(ok, "{text}");
+    assert!(text.contains(" 0 problems"), "{text}");
+
+    let lines: Vec<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(lines.len() >= 12, "{}", lines.len());
+    let write = |name: &str, lines: &[String]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p
+    };
+    // one event removed from the middle
+    let mut removed = lines.clone();
+    removed.remove(5);
+    let (ok, text) = verify(&write("removed.jsonl", &removed));
+    assert!(!ok && text.contains("missing from the file"), "{text}");
+    // one field edited
+    let mut edited = lines.clone();
+    edited[3] = edited[3].replacen("\"camera_id\":\"cam-1\"", "\"camera_id\":\"cam-9\"", 1);
+    assert_ne!(edited[3], lines[3]);
+    let (ok, text) = verify(&write("edited.jsonl", &edited));
+    assert!(!ok && text.contains("does not verify"), "{text}");
+    // one byte of one JPEG changed
+    let v: Value = serde_json::from_str(&lines[2]).unwrap();
+    let sha = v["evidence"][0]["sha256"]
+        .as_str()
+        .expect("evidence")
+        .to_string();
+    let jpeg = out.join(format!("{sha}.jpg"));
+    let mut bytes = std::fs::read(&jpeg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&jpeg, bytes).unwrap();
+    let (ok, text) = verify(&events);
+    assert!(
+        !ok && text.contains("does not hash to its sha256"),
+        "{text}"
     );
 }
 

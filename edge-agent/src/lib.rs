@@ -24,6 +24,7 @@ pub mod remote;
 pub mod rules;
 pub mod runtime;
 pub mod service;
+pub mod signing;
 pub mod source;
 pub mod spool;
 pub mod track;

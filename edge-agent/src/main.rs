@@ -42,6 +42,9 @@ enum Command {
     Replay(cmds::replay::Args),
     /// Check the audit log's hash chain (config changes, exports, deletions, API access).
     Audit(cmds::audit::Args),
+    /// Check events and their evidence offline against the device's public key: signatures, the
+    /// chain between events, the JPEGs' sha256; every problem named.
+    Verify(cmds::verify::Args),
     /// Print the event JSON Schema, or regenerate/check schema/ and docs/events.md.
     Schema(cmds::schema::Args),
     /// Submit synthetic events with evidence through the spool and publisher (tests, benchmark).
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmds::bench::run(args),
         Command::Plates(args) => cmds::plates::run(args),
         Command::Audit(args) => cmds::audit::run(args),
+        Command::Verify(args) => cmds::verify::run(args),
         Command::Replay(args) => cmds::replay::run(args),
         Command::Schema(args) => cmds::schema::run(args),
         Command::Emit(args) => cmds::emit::run(args),

@@ -4,6 +4,7 @@
 //! evicted from a full spool, or lost on the way).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -60,7 +61,8 @@ pub struct Args {
     /// Which devices, as `SITE/DEVICE` with MQTT wildcards.
     #[arg(long, default_value = "+/+")]
     devices: String,
-    /// Save verified evidence JPEGs here as `{sha256}.jpg`.
+    /// Save verified evidence JPEGs here as `{sha256}.jpg`, and each new event as sent in
+    /// `events.jsonl` (what `edge-agent verify` checks).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Exit after this many distinct events.
@@ -221,6 +223,18 @@ impl Watch {
             if !self.tally.seen.insert(event.event_id) {
                 self.tally.duplicates += 1;
                 return Ok(());
+            }
+            if let Some(dir) = &self.args.out {
+                // the event as sent, beside its evidence: `edge-agent verify` checks both offline
+                let p = dir.join("events.jsonl");
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .with_context(|| format!("opening {}", p.display()))?;
+                f.write_all(payload)
+                    .and_then(|()| f.write_all(b"\n"))
+                    .with_context(|| format!("saving the event in {}", p.display()))?;
             }
             let device_key = format!("{}/{}", event.site_id, event.device_id);
             let dev = self.tally.devices.entry(device_key.clone()).or_default();

@@ -629,9 +629,20 @@ pub struct StorageConfig {
     /// local API access). Default `<spool_dir>/audit.jsonl`.
     #[serde(default)]
     pub audit_file: Option<PathBuf>,
+    /// The device's Ed25519 signing key (PKCS#8, made `0600` at first start): every event is
+    /// signed with it. Default `<spool_dir>/device.key`.
+    #[serde(default)]
+    pub device_key_file: Option<PathBuf>,
 }
 
 impl StorageConfig {
+    /// The device key's path as written (relative paths resolve against the config's folder).
+    pub fn device_key_path(&self) -> PathBuf {
+        self.device_key_file
+            .clone()
+            .unwrap_or_else(|| self.spool_dir.join("device.key"))
+    }
+
     /// The audit log's path as written (relative paths are resolved against the config's folder).
     pub fn audit_path(&self) -> PathBuf {
         self.audit_file
@@ -646,6 +657,7 @@ impl Default for StorageConfig {
             spool_dir: default_spool_dir(),
             max_size_mb: default_spool_mb(),
             audit_file: None,
+            device_key_file: None,
         }
     }
 }

@@ -60,6 +60,25 @@ pub struct Event {
     /// not replaced). Absent when the device keeps no audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_head: Option<String>,
+    /// The device's signature over everything else in the event (`edge-agent verify`); absent
+    /// from events that were not spooled (e.g. `replay`'s file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<EventSignature>,
+}
+
+/// An event's signature: Ed25519 by the device's key over the event's canonical bytes (the JSON
+/// without this member, written again with sorted keys) and `prev`, the previous event's link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventSignature {
+    /// `ed25519`.
+    pub alg: String,
+    /// The device's public key, hex (the birth message carries it too).
+    pub key: String,
+    /// sha256 (hex) of the previous event's `sig`, or 64 zeros for the device's first: a removed
+    /// event breaks the chain.
+    pub prev: String,
+    /// The signature, hex.
+    pub sig: String,
 }
 
 impl Event {
@@ -89,6 +108,7 @@ impl Event {
             models: Vec::new(),
             config_hash: String::new(),
             audit_head: None,
+            signature: None,
         }
     }
 }

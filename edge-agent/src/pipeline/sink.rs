@@ -158,8 +158,12 @@ impl EventSink {
             }
         }
         let seq = match &self.delivery {
-            Some(d) => match d.submit(event.clone(), images) {
-                Ok(seq) => seq,
+            Some(d) => match d.submit_signed(event.clone(), images) {
+                Ok((seq, signature)) => {
+                    // the events file and the API show the event as it was sent
+                    event.signature = signature;
+                    seq
+                }
                 Err(e) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(kind = %kind, error = %e, "event not spooled");

@@ -38,6 +38,8 @@ pub enum DeliveryError {
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Embedded(#[from] embedded::EmbeddedError),
+    #[error(transparent)]
+    Key(#[from] crate::signing::SigningError),
     #[error("starting the publisher thread: {0}")]
     Thread(std::io::Error),
     /// The shared commit that carried this event failed (the committing caller got the cause).
@@ -59,6 +61,8 @@ pub struct DeliveryOptions {
     pub embedded: Option<SocketAddr>,
     /// What the embedded broker may hold per subscribed filter, in MiB.
     pub embedded_log_kb: u32,
+    /// The device key every spooled event is signed with (made there when absent); `None`: unsigned.
+    pub device_key: Option<PathBuf>,
 }
 
 impl DeliveryOptions {
@@ -86,6 +90,7 @@ impl DeliveryOptions {
             health_interval: Duration::from_secs(m.health_interval_s),
             embedded,
             embedded_log_kb: m.embedded_log_kb,
+            device_key: Some(loaded.resolve_path(&c.storage.device_key_path())),
         })
     }
 }
@@ -111,7 +116,13 @@ pub struct Delivery {
     inner: Arc<Inner>,
 }
 
-type Waiting = (Submission, Instant, Arc<Mutex<Option<Result<u64, String>>>>);
+/// What a submission got: its `seq` and, with a device key, its signature.
+pub type Receipt = (u64, Option<crate::events::EventSignature>);
+type Waiting = (
+    Submission,
+    Instant,
+    Arc<Mutex<Option<Result<Receipt, String>>>>,
+);
 
 struct Inner {
     spool: Mutex<Spool>,
@@ -169,7 +180,13 @@ impl Delivery {
     /// Same as [`Delivery::start`] with explicit options.
     pub fn start_with(opts: DeliveryOptions, birth: StatusInfo) -> Result<Self, DeliveryError> {
         let t0 = Instant::now();
-        let spool = Spool::open(&opts.spool_dir, opts.max_spool_bytes)?;
+        let mut spool = Spool::open(&opts.spool_dir, opts.max_spool_bytes)?;
+        let mut birth = birth;
+        if let Some(path) = &opts.device_key {
+            let key = crate::signing::DeviceKey::load_or_create(path)?;
+            birth.device_key = Some(key.public_hex());
+            spool.set_signer(Arc::new(key));
+        }
         let spool_open = t0.elapsed();
         let broker = match opts.embedded {
             Some(addr) => Some(embedded::start(
@@ -210,6 +227,15 @@ impl Delivery {
     /// submission waiting at that moment in one transaction, so N cameras pay for one fsync, and
     /// each caller still returns only after its own event is on disk.
     pub fn submit(&self, event: Event, evidence: Vec<EvidenceImage>) -> Result<u64, DeliveryError> {
+        self.submit_signed(event, evidence).map(|(seq, _)| seq)
+    }
+
+    /// [`Delivery::submit`], also returning the event's signature (the spooled copy carries it).
+    pub fn submit_signed(
+        &self,
+        event: Event,
+        evidence: Vec<EvidenceImage>,
+    ) -> Result<Receipt, DeliveryError> {
         // Refuse an event that can never fit here, so it cannot fail a shared commit.
         let bytes = evidence.iter().map(|e| e.jpeg.len() as u64).sum::<u64>() + 4096;
         if bytes > self.inner.max_bytes {
@@ -219,7 +245,7 @@ impl Delivery {
             }
             .into());
         }
-        let slot: Arc<Mutex<Option<Result<u64, String>>>> = Arc::new(Mutex::new(None));
+        let slot: Arc<Mutex<Option<Result<Receipt, String>>>> = Arc::new(Mutex::new(None));
         lock(&self.inner.queue).push((
             Submission {
                 event,
@@ -251,7 +277,7 @@ impl Delivery {
         let error = result.as_ref().err().map(|e| e.to_string());
         for (sub, (_, w)) in subs.iter().zip(&waits) {
             *lock(w) = Some(match &error {
-                None => Ok(sub.seq),
+                None => Ok((sub.seq, sub.event.signature.clone())),
                 Some(e) => Err(e.clone()),
             });
         }

@@ -38,6 +38,9 @@ pub struct StatusInfo {
     /// One model card summary per loaded model: task, training data, licence, known limits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_cards: Vec<ModelCard>,
+    /// The device's public signing key (hex): what `edge-agent verify --key` checks events with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<String>,
 }
 
 impl StatusInfo {
@@ -61,6 +64,7 @@ impl StatusInfo {
                 .collect(),
             started_at: Some(Utc::now()),
             model_cards: Vec::new(),
+            device_key: None,
         }
     }
 
@@ -93,6 +97,9 @@ impl StatusInfo {
                         .into(),
                 ],
             }],
+            device_key: Some(
+                "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29".into(),
+            ),
         }
     }
 }

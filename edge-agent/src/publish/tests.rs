@@ -27,6 +27,7 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
         health_interval: Duration::from_secs(1),
         embedded: Some(format!("127.0.0.1:{port}").parse().unwrap()),
         embedded_log_kb: 256,
+        device_key: Some(dir.path().join("device.key")),
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -70,14 +71,20 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
             submitted.push(e.event_id);
             delivery.submit(e, Vec::new()).unwrap();
         }
-        let (mut ids, mut seqs) = (HashSet::new(), Vec::new());
+        let key = crate::signing::DeviceKey::load_or_create(&dir.path().join("device.key"))
+            .unwrap()
+            .public_hex();
+        let (mut ids, mut seqs, mut links) = (HashSet::new(), Vec::new(), Vec::new());
         while ids.len() < 50 {
             match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
                 Ok(Some(LinkEvent::Message { topic, payload, .. })) => {
                     assert_eq!(topic, "edge/s/d/events/line_crossing");
                     let e: Event = serde_json::from_slice(&payload).unwrap();
+                    // signed by the device, each after the one before
+                    let sig = crate::signing::verify(&payload, &key).expect("signed");
                     if ids.insert(e.event_id) {
                         seqs.push(e.seq);
+                        links.push((sig.prev.clone(), crate::signing::link(&sig)));
                     }
                 }
                 Ok(Some(_)) => {}
@@ -85,6 +92,10 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
             }
         }
         assert!(submitted.iter().all(|id| ids.contains(id)));
+        assert_eq!(links[0].0, crate::signing::GENESIS);
+        for w in links.windows(2) {
+            assert_eq!(w[1].0, w[0].1, "chained");
+        }
         (ids, seqs)
     });
     assert_eq!(ids.len(), 50);
@@ -173,6 +184,7 @@ fn concurrent_submitters_share_commits_and_get_unique_seqs() {
         health_interval: Duration::from_secs(1),
         embedded: None,
         embedded_log_kb: 256,
+        device_key: None,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let mut seqs: Vec<u64> = std::thread::scope(|s| {

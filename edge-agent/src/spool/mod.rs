@@ -47,6 +47,8 @@ pub enum SpoolError {
     TooLarge { bytes: u64, max: u64 },
     #[error("serialising event: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("signing event: {0}")]
+    Sign(#[from] crate::signing::SigningError),
 }
 
 /// One MQTT message waiting for its PUBACK.
@@ -132,6 +134,8 @@ pub struct Spool {
     audit: AuditTrail,
     /// Wall-clock ms of the last age check made on submit.
     last_expiry_ms: i64,
+    /// Signs each event as it gets its `seq` ([`Spool::set_signer`]).
+    signer: Option<std::sync::Arc<crate::signing::DeviceKey>>,
 }
 
 /// How often [`Spool::submit_many`] checks ages on its own (a periodic caller may check more often).
@@ -164,6 +168,8 @@ impl Spool {
                  created_ms INTEGER NOT NULL DEFAULT 0);
              CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, id);
              CREATE TABLE IF NOT EXISTS seqs(device_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
+             -- the link of each device's newest signed event, committed with its seq
+             CREATE TABLE IF NOT EXISTS chain(device_id TEXT PRIMARY KEY, link TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         )
         .map_err(open_err)?;
@@ -229,6 +235,7 @@ impl Spool {
             retention: Retention::default(),
             audit: AuditTrail::disabled(),
             last_expiry_ms: 0,
+            signer: None,
         })
     }
 
@@ -237,6 +244,12 @@ impl Spool {
     pub fn set_retention(&mut self, retention: Retention) -> Result<Expired, SpoolError> {
         self.retention = retention;
         self.expire()
+    }
+
+    /// Signs every event submitted from now on with `key`, chained per device (the chain's head
+    /// is committed with each event's `seq`, so it survives crashes with it).
+    pub fn set_signer(&mut self, key: std::sync::Arc<crate::signing::DeviceKey>) {
+        self.signer = Some(key);
     }
 
     /// Records evictions and expiries in this audit trail (besides the log).
@@ -398,7 +411,22 @@ impl Spool {
             )?
             .execute(params![event.device_id, seq as i64])?;
             event.seq = seq;
-            let payload = serde_json::to_vec(&event)?;
+            let mut payload = serde_json::to_vec(&event)?;
+            if let Some(key) = &self.signer {
+                let prev: Option<String> = tx
+                    .prepare_cached("SELECT link FROM chain WHERE device_id = ?1")?
+                    .query_row([&event.device_id], |r| r.get(0))
+                    .optional()?;
+                let prev = prev.unwrap_or_else(|| crate::signing::GENESIS.to_string());
+                let signature = key.sign(&payload, &prev)?;
+                tx.prepare_cached(
+                    "INSERT INTO chain(device_id, link) VALUES (?1, ?2)
+                     ON CONFLICT(device_id) DO UPDATE SET link = excluded.link",
+                )?
+                .execute(params![event.device_id, crate::signing::link(&signature)])?;
+                event.signature = Some(signature);
+                payload = serde_json::to_vec(&event)?;
+            }
             let new_bytes =
                 payload.len() as u64 + evidence.iter().map(|e| e.jpeg.len() as u64).sum::<u64>();
             if new_bytes > st.max_bytes {
