@@ -130,6 +130,8 @@ fn a_good_config_passes_with_exit_0() {
     );
     assert_eq!(rows(&table, "runtime")[0].1, "PASS");
     assert_eq!(rows(&table, "disk")[0].1, "PASS", "{table}");
+    // no agent has run with this config: no key yet, and probe does not make one
+    assert_eq!(rows(&table, "identity")[0].1, "WARN", "{table}");
     assert_ne!(rows(&table, "clock")[0].1, "FAIL", "{table}");
     assert!(table.contains(" 0 failed"), "{table}");
 }

@@ -131,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rows.push(probe_broker(&loaded, timeout));
     rows.push(probe_clock(args.allow_unsynced_clock));
     rows.push(probe_disk(&loaded, args.min_free_mb));
+    rows.push(probe_identity(&loaded));
 
     print(&rows, args.json)?;
     let failed = rows.iter().any(|r| r.verdict == Verdict::Fail);
@@ -617,6 +618,33 @@ fn probe_clock(allow_unsynced: bool) -> Row {
 }
 
 /// Free space on the spool's file system, and that the spool directory is writable.
+/// The device's public signing key, for the centre to pin at commissioning. Only read: the agent
+/// makes the key at its first start, as its own user (a probe run as root must not own it).
+fn probe_identity(loaded: &LoadedConfig) -> Row {
+    let path = loaded.resolve_path(&loaded.config.storage.device_key_path());
+    let target = path.display().to_string();
+    if !path.exists() {
+        return row(
+            "identity",
+            target,
+            Verdict::Warn,
+            "no device key yet: the agent makes it at its first start (then probe again to read it)".into(),
+        );
+    }
+    match edge_agent::signing::DeviceKey::load_or_create(&path) {
+        Ok(k) => row(
+            "identity",
+            target,
+            Verdict::Pass,
+            format!(
+                "public key {} (pin it at the centre for this device)",
+                k.public_hex()
+            ),
+        ),
+        Err(e) => row("identity", target, Verdict::Fail, e.to_string()),
+    }
+}
+
 fn probe_disk(loaded: &LoadedConfig, min_free_mb: u64) -> Row {
     let st = &loaded.config.storage;
     let dir = loaded.resolve_path(&st.spool_dir);
