@@ -152,12 +152,16 @@ def augmented(items, copies, rng, degrade=True):
 
 # ---------------------------------------------------------------- model (pure JAX)
 
-# (out_channels, stride) of the 3x3 convolutions; "P" is a 2x2 max-pool.
-ARCH = [(32, 2), (64, 1), "P", (96, 1), (96, 1), "P", (128, 1), (128, 1), "P"]
+# (out_channels, stride) of the 3x3 convolutions; "P" is a 2x2 max-pool. Strided early layers keep
+# the cost near 64M multiply-adds per crop, so two CPU cores fit many more steps in the budget.
+ARCH = [(32, 2), (48, 2), (64, 1), (64, 1), "P", (96, 1), (128, 1), "P"]
 HEAD_CH = 48  # 1x1 conv before the dense head; the 4x8 grid keeps where each character sits
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.99
 
 
 def init_params(key):
+    """Training parameters: each convolution has batch-norm scale and shift (folded away at export)."""
     import jax
 
     params = []
@@ -168,17 +172,73 @@ def init_params(key):
         cout, _ = layer
         key, k = jax.random.split(key)
         std = np.sqrt(2.0 / (9 * cin))
-        params.append({"w": jax.random.normal(k, (3, 3, cin, cout)) * std, "b": np.zeros(cout, np.float32)})
+        params.append({"w": jax.random.normal(k, (3, 3, cin, cout)) * std, "g": np.ones(cout, np.float32), "b": np.zeros(cout, np.float32)})
         cin = cout
     key, k = jax.random.split(key)
-    params.append({"w": jax.random.normal(k, (1, 1, cin, HEAD_CH)) * np.sqrt(2.0 / cin), "b": np.zeros(HEAD_CH, np.float32)})
+    params.append({"w": jax.random.normal(k, (1, 1, cin, HEAD_CH)) * np.sqrt(2.0 / cin), "g": np.ones(HEAD_CH, np.float32), "b": np.zeros(HEAD_CH, np.float32)})
     feat = 4 * 8 * HEAD_CH
     key, k = jax.random.split(key)
     params.append({"w": jax.random.normal(k, (feat, SLOTS * len(ALPHABET))) * np.sqrt(1.0 / feat), "b": np.zeros(SLOTS * len(ALPHABET), np.float32)})
     return params
 
 
-def forward(params, x_u8, dropout_key=None, rate=0.0):
+def init_stats():
+    """Running batch-norm statistics, one (mean, var) per normalised convolution."""
+    chans = [layer[0] for layer in ARCH if layer != "P"] + [HEAD_CH]
+    return [{"m": np.zeros(c, np.float32), "v": np.ones(c, np.float32)} for c in chans]
+
+
+def _dense_head(x, p, dropout_key, rate):
+    import jax
+    import jax.numpy as jnp
+
+    x = x.reshape(x.shape[0], -1)
+    if dropout_key is not None and rate > 0:
+        keep = jax.random.bernoulli(dropout_key, 1 - rate, x.shape)
+        x = jnp.where(keep, x / (1 - rate), 0)
+    logits = x @ p["w"] + p["b"]
+    return logits.reshape(x.shape[0], SLOTS, len(ALPHABET))
+
+
+def forward_train(params, x_u8, dropout_key=None, rate=0.0):
+    """The training graph: batch statistics normalise each convolution; returns the logits and the
+    batch's (mean, var) per convolution for the running statistics."""
+    import jax
+    import jax.numpy as jnp
+
+    x = x_u8.astype(jnp.float32) / 255.0
+    batch_stats = []
+
+    def conv_bn_relu(x, p, stride, pad):
+        x = jax.lax.conv_general_dilated(x, p["w"], (stride, stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        m = x.mean((0, 1, 2))
+        v = x.var((0, 1, 2))
+        batch_stats.append({"m": m, "v": v})
+        return jax.nn.relu((x - m) * (p["g"] / jnp.sqrt(v + BN_EPS)) + p["b"])
+
+    i = 0
+    for layer in ARCH:
+        if layer == "P":
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+            continue
+        x = conv_bn_relu(x, params[i], layer[1], ((1, 1), (1, 1)))
+        i += 1
+    x = conv_bn_relu(x, params[i], 1, "VALID")
+    return _dense_head(x, params[i + 1], dropout_key, rate), batch_stats
+
+
+def fold(params, stats):
+    """Inference parameters: batch norm folded into each convolution's weights and bias."""
+    out = []
+    for p, s in zip(params[:-1], stats):
+        scale = np.asarray(p["g"]) / np.sqrt(np.asarray(s["v"]) + BN_EPS)
+        out.append({"w": np.asarray(p["w"]) * scale, "b": np.asarray(p["b"]) - np.asarray(s["m"]) * scale})
+    out.append({"w": np.asarray(params[-1]["w"]), "b": np.asarray(params[-1]["b"])})
+    return out
+
+
+def forward(params, x_u8):
+    """The inference graph on folded parameters: exactly what the ONNX export computes."""
     import jax
     import jax.numpy as jnp
 
@@ -196,13 +256,7 @@ def forward(params, x_u8, dropout_key=None, rate=0.0):
     p = params[i]
     x = jax.lax.conv_general_dilated(x, p["w"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     x = jax.nn.relu(x + p["b"])
-    x = x.reshape(x.shape[0], -1)
-    if dropout_key is not None and rate > 0:
-        keep = jax.random.bernoulli(dropout_key, 1 - rate, x.shape)
-        x = jnp.where(keep, x / (1 - rate), 0)
-    p = params[i + 1]
-    logits = x @ p["w"] + p["b"]
-    return logits.reshape(x.shape[0], SLOTS, len(ALPHABET))
+    return _dense_head(x, params[i + 1], None, 0.0)
 
 
 def predict_logits(params, xs, batch=256):
@@ -354,6 +408,7 @@ def main():
         default=60.0,
         help="training budget: wall minutes on an idle machine with --workers cores (counted as the process's CPU time / cores, so a busy machine trains as much, later)",
     )
+    ap.add_argument("--wall-minutes", type=float, default=None, help="stop (with the schedule finished) after this many wall minutes even if the CPU budget is left")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
@@ -426,8 +481,10 @@ def main():
     if args.init:
         d = np.load(args.init, allow_pickle=True)
         params = jax.tree_util.tree_map(jnp.asarray, list(d["params"]))
+        stats = jax.tree_util.tree_map(jnp.asarray, list(d["stats"]))
     else:
         params = init_params(jax.random.PRNGKey(args.seed))
+        stats = init_stats()
     total_steps = 10**9
     # the schedule follows the time budget, not a step count: warm-up, then cosine to 2 %
     opt = optax.chain(
@@ -441,15 +498,16 @@ def main():
         return args.lr * warm * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
 
     def loss_fn(p, x, y, key):
-        logits = forward(p, x, key, 0.2)
+        logits, batch_stats = forward_train(p, x, key, 0.2)
         logp = jax.nn.log_softmax(logits)
-        return -jnp.take_along_axis(logp, y[..., None], -1).mean()
+        return -jnp.take_along_axis(logp, y[..., None], -1).mean(), batch_stats
 
     @jax.jit
-    def step(p, s, x, y, key):
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y, key)
+    def step(p, s, st, x, y, key):
+        (loss, batch_stats), g = jax.value_and_grad(loss_fn, has_aux=True)(p, x, y, key)
         upd, s = opt.update(g, s, p)
-        return optax.apply_updates(p, upd), s, loss
+        st = jax.tree_util.tree_map(lambda run, new: BN_MOMENTUM * run + (1 - BN_MOMENTUM) * new, st, batch_stats)
+        return optax.apply_updates(p, upd), s, st, loss
 
     key = jax.random.PRNGKey(args.seed + 1)
     history = []
@@ -459,7 +517,10 @@ def main():
     train_start = time.time()
     cpu_start = time.process_time()
     used = lambda: (time.process_time() - cpu_start) / cores
-    while used() < budget and steps < total_steps:
+    wall_cap = (args.wall_minutes or float("inf")) * 60
+    # the schedule's progress: the CPU budget, or the wall-clock cap where that comes first
+    progress = lambda: max(used() / budget, (time.time() - train_start) / wall_cap)
+    while progress() < 1.0 and steps < total_steps:
         counts = rng.multinomial(args.batch, shares)
         xb, yb = [], []
         for (xs, ys, _), c in zip(pools, counts):
@@ -471,9 +532,13 @@ def main():
         # cheap colour augmentation: channel swap (plates of every colour), inversion is not real
         if rng.random() < 0.3:
             xb = xb[..., rng.permutation(3)]
+        # a detector's box is never exactly where the plate is: shift by up to 4 px (edges repeat)
+        dy, dx = rng.integers(-4, 5, 2)
+        xb = np.take(xb, np.clip(np.arange(H) - dy, 0, H - 1), axis=1)
+        xb = np.take(xb, np.clip(np.arange(W) - dx, 0, W - 1), axis=2)
         key, k = jax.random.split(key)
-        state[1].hyperparams["learning_rate"] = jnp.asarray(lr_at(used() / budget))
-        params, state, loss = step(params, state, xb, yb, k)
+        state[1].hyperparams["learning_rate"] = jnp.asarray(lr_at(progress()))
+        params, state, stats, loss = step(params, state, stats, xb, yb, k)
         losses.append(float(loss))
         steps += 1
         if steps % 250 == 0:
@@ -482,12 +547,14 @@ def main():
                 "minutes": round((time.time() - train_start) / 60, 2),
                 "budget_minutes": round(used() / 60, 2),
                 "loss": float(np.mean(losses[-250:])),
-                "syn_val_exact": exact_rate(params, xs_sval, ys_sval),
-                "vito_held_exact": exact_rate(params, xs_e, ys_e),
+                "syn_val_exact": exact_rate(fold(params, stats), xs_sval, ys_sval),
+                "vito_held_exact": exact_rate(fold(params, stats), xs_e, ys_e),
             }
             history.append(rec)
             log(json.dumps(rec))
     log(f"trained {steps} steps of {args.batch}")
+    trained = params
+    params = fold(trained, stats)
 
     temperature = fit_temperature(predict_logits(params, xs_h), ys_h)
     if len(xs_e):
@@ -519,7 +586,11 @@ def main():
         "command": " ".join(sys.argv),
     }
     export_onnx(params, temperature, onnx_path, meta)
-    np.savez(cache / f"{name}_params.npz", params=np.array([jax.tree_util.tree_map(np.asarray, p) for p in params], dtype=object))
+    np.savez(
+        cache / f"{name}_params.npz",
+        params=np.array([jax.tree_util.tree_map(np.asarray, p) for p in trained], dtype=object),
+        stats=np.array([jax.tree_util.tree_map(np.asarray, st) for st in stats], dtype=object),
+    )
 
     import onnxruntime as ort
 
