@@ -601,6 +601,17 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
     }
     let out = run(bin().args(["audit", "verify"]).arg(&audit));
     assert!(out.status.success(), "audit verify: {}", stderr(&out));
+    // ... and every record is signed with the device key
+    let key = edge_agent::signing::DeviceKey::load_or_create(&spool.join("device.key"))
+        .expect("the agent made its key")
+        .public_hex();
+    let out = run(bin().args(["audit", "verify", "--key", &key]).arg(&audit));
+    assert!(out.status.success(), "audit verify --key: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("from record 0 on"),
+        "{}",
+        stdout(&out)
+    );
     // The sender's name in the payload is a claim, not an identity: the record's actor is `mqtt`.
     let apply: Value = text
         .lines()
@@ -632,7 +643,7 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
         .args(["audit", "verify", "--anchor", &anchor])
         .arg(&cut));
     assert!(!out.status.success(), "a cut log passed: {}", stdout(&out));
-    assert!(stdout(&out).contains("not in it"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("not in the log"), "{}", stdout(&out));
 
     // A restart runs the last good remote config and watchlist, not the file, and the retained
     // v-retained, handed out again at the new subscription, is not applied over it.

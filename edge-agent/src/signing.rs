@@ -23,6 +23,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const ALG: &str = "ed25519";
 /// Domain separation: these bytes sign an edge-agent event, nothing else.
 const CONTEXT: &[u8] = b"edge-agent event v1\n";
+/// ... and these an audit record's hash.
+const AUDIT_CONTEXT: &[u8] = b"edge-agent audit v1\n";
 
 /// Key and signature failures; each names the key file or what failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,14 @@ impl DeviceKey {
         hex::encode(self.pair.public_key().as_ref())
     }
 
+    /// Signs an audit record's hash (hex): whoever can write the log but not use this key cannot
+    /// write records that verify.
+    pub fn sign_audit(&self, record_hash: &str) -> String {
+        let mut m = AUDIT_CONTEXT.to_vec();
+        m.extend_from_slice(record_hash.as_bytes());
+        hex::encode(self.pair.sign(&m).as_ref())
+    }
+
     /// Signs an event's JSON (as it will be sent) after the event whose chain link is `prev`.
     pub fn sign(&self, event_json: &[u8], prev: &str) -> Result<EventSignature, SigningError> {
         let message = message(&canonical(event_json)?, prev);
@@ -124,6 +134,18 @@ fn message(canonical: &[u8], prev: &str) -> Vec<u8> {
 /// The chain link an event leaves for the next one: sha256 of its signature, hex.
 pub fn link(signature: &EventSignature) -> String {
     hex::encode(Sha256::digest(signature.sig.as_bytes()))
+}
+
+/// Whether `sig` (hex) is the device's signature of an audit record's hash.
+pub fn verify_audit(public_hex: &str, record_hash: &str, sig: &str) -> bool {
+    let (Ok(key), Ok(raw)) = (hex::decode(public_hex), hex::decode(sig)) else {
+        return false;
+    };
+    let mut m = AUDIT_CONTEXT.to_vec();
+    m.extend_from_slice(record_hash.as_bytes());
+    UnparsedPublicKey::new(&ED25519, key)
+        .verify(&m, &raw)
+        .is_ok()
 }
 
 /// Why an event does not verify.

@@ -37,6 +37,10 @@ pub struct AuditRecord {
     pub prev: String,
     /// sha256 over `prev` and this record's other fields.
     pub hash: String,
+    /// The device key's signature of `hash` (hex), when the log is kept by a running agent:
+    /// someone who can rewrite the file but not use the key cannot make records that verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
 }
 
 /// Audit log failures; verification errors name the line.
@@ -86,6 +90,7 @@ pub struct AuditLog {
     file: File,
     head: String,
     next: u64,
+    signer: Option<Arc<crate::signing::DeviceKey>>,
 }
 
 impl AuditLog {
@@ -117,6 +122,7 @@ impl AuditLog {
             file,
             head,
             next,
+            signer: None,
         })
     }
 
@@ -138,8 +144,10 @@ impl AuditLog {
             details,
             prev: self.head.clone(),
             hash: String::new(),
+            sig: None,
         };
         r.hash = record_hash(&r);
+        r.sig = self.signer.as_ref().map(|k| k.sign_audit(&r.hash));
         let io = |source| AuditError::Io {
             path: self.path.clone(),
             source,
@@ -172,6 +180,18 @@ impl AuditTrail {
     pub fn open(path: &Path) -> Result<Self, AuditError> {
         Ok(AuditTrail {
             log: Some(Arc::new(Mutex::new(AuditLog::open(path)?))),
+        })
+    }
+
+    /// [`AuditTrail::open`], every record from now on signed with the device key.
+    pub fn open_signed(
+        path: &Path,
+        key: Arc<crate::signing::DeviceKey>,
+    ) -> Result<Self, AuditError> {
+        let mut log = AuditLog::open(path)?;
+        log.signer = Some(key);
+        Ok(AuditTrail {
+            log: Some(Arc::new(Mutex::new(log))),
         })
     }
 
@@ -235,6 +255,8 @@ pub struct Verified {
     /// Index of the record whose hash is the anchor asked for ([`verify_with_anchor`]); `None`
     /// when it is not in the log.
     pub anchor_at: Option<u64>,
+    /// With a key ([`verify_signed`]): records before the first signed one.
+    pub unsigned_before_signed: u64,
 }
 
 /// Checks every record: valid JSON, consecutive indexes, `prev` equal to the previous `hash`,
@@ -247,6 +269,18 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
 /// an event or a `health` message). A chain that verifies but lacks the anchor was cut short or
 /// replaced since.
 pub fn verify_with_anchor(path: &Path, anchor: Option<&str>) -> Result<Verified, AuditError> {
+    verify_signed(path, anchor, None)
+}
+
+/// [`verify_with_anchor`], also requiring every record from the first signed one on to carry a
+/// valid signature by `key` (the device's public key, hex). Records written before the device
+/// signed its log come first and stay unsigned; an unsigned or badly signed record after a
+/// signed one is an error.
+pub fn verify_signed(
+    path: &Path,
+    anchor: Option<&str>,
+    key: Option<&str>,
+) -> Result<Verified, AuditError> {
     let file = File::open(path).map_err(|source| AuditError::Io {
         path: path.to_path_buf(),
         source,
@@ -259,6 +293,8 @@ pub fn verify_with_anchor(path: &Path, anchor: Option<&str>) -> Result<Verified,
     let mut head = GENESIS.to_string();
     let mut count = 0u64;
     let mut anchor_at = None;
+    let mut signed_seen = false;
+    let mut unsigned_before_signed = 0u64;
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let n = i + 1;
         let line = line.map_err(|source| AuditError::Io {
@@ -291,6 +327,25 @@ pub fn verify_with_anchor(path: &Path, anchor: Option<&str>) -> Result<Verified,
                 "hash does not match the record's content (edited)".into(),
             ));
         }
+        if let Some(key) = key {
+            match &r.sig {
+                Some(sig) if crate::signing::verify_audit(key, &r.hash, sig) => signed_seen = true,
+                Some(_) => {
+                    return Err(broken(
+                        n,
+                        "signature does not verify with the device key (rewritten, or another key)"
+                            .into(),
+                    ));
+                }
+                None if signed_seen => {
+                    return Err(broken(
+                        n,
+                        "unsigned record after signed ones (written without the device key)".into(),
+                    ));
+                }
+                None => unsigned_before_signed += 1,
+            }
+        }
         if anchor.is_some_and(|a| a.eq_ignore_ascii_case(&r.hash)) {
             anchor_at = Some(r.index);
         }
@@ -301,6 +356,7 @@ pub fn verify_with_anchor(path: &Path, anchor: Option<&str>) -> Result<Verified,
         records: count,
         head,
         anchor_at,
+        unsigned_before_signed,
     })
 }
 
@@ -355,6 +411,58 @@ mod tests {
                 .unwrap()
                 .anchor_at,
             Some(1)
+        );
+    }
+
+    #[test]
+    fn a_rewritten_log_does_not_verify_with_the_device_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key =
+            Arc::new(crate::signing::DeviceKey::load_or_create(&dir.path().join("k")).unwrap());
+        let public = key.public_hex();
+        let path = dir.path().join("audit.jsonl");
+        {
+            let trail = AuditTrail::open_signed(&path, key).unwrap();
+            for i in 0..4 {
+                trail.record("config.apply", "mqtt", json!({ "i": i }));
+            }
+        }
+        let v = verify_signed(&path, None, Some(&public)).expect("signed log");
+        assert_eq!((v.records, v.unsigned_before_signed), (4, 0));
+        // someone who can write the file but not sign: edit a record and recompute the chain
+        let rewrite = |keep_sig: bool| {
+            let mut prev = GENESIS.to_string();
+            let out: Vec<String> = lines(&path)
+                .iter()
+                .map(|l| {
+                    let mut r: AuditRecord = serde_json::from_str(l).unwrap();
+                    if r.index == 2 {
+                        r.details = json!({ "i": 99 });
+                    }
+                    r.prev = prev.clone();
+                    r.hash = record_hash(&r);
+                    if !keep_sig {
+                        r.sig = None;
+                    }
+                    prev = r.hash.clone();
+                    serde_json::to_string(&r).unwrap()
+                })
+                .collect();
+            let p = dir.path().join(format!("rewritten-{keep_sig}.jsonl"));
+            write(&p, &out);
+            p
+        };
+        let kept = rewrite(true);
+        assert!(verify(&kept).is_ok(), "the plain chain cannot tell");
+        let e = verify_signed(&kept, None, Some(&public))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("signature"), "{e}");
+        let stripped = rewrite(false);
+        let v = verify_signed(&stripped, None, Some(&public)).expect("chain intact");
+        assert_eq!(
+            v.unsigned_before_signed, v.records,
+            "nothing signed: the CLI fails this"
         );
     }
 

@@ -216,7 +216,18 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
 /// silently extended.
 pub fn audit_trail(loaded: &LoadedConfig) -> anyhow::Result<AuditTrail> {
     let path = loaded.resolve_path(&loaded.config.storage.audit_path());
-    audit_trail_at(loaded, &path)
+    // the running agent signs its records with the device key (the one its events are signed with)
+    let key_path = loaded.resolve_path(&loaded.config.storage.device_key_path());
+    let key = edge_agent::signing::DeviceKey::load_or_create(&key_path)
+        .with_context(|| format!("loading the device key {}", key_path.display()))?;
+    let trail = AuditTrail::open_signed(&path, std::sync::Arc::new(key)).with_context(|| {
+        format!(
+            "opening the audit log {}; `edge-agent audit verify {}` shows what is wrong",
+            path.display(),
+            path.display()
+        )
+    })?;
+    record_start(loaded, &path, trail)
 }
 
 /// [`audit_trail`] at an explicit path (`replay --audit`).
@@ -228,6 +239,15 @@ pub fn audit_trail_at(loaded: &LoadedConfig, path: &Path) -> anyhow::Result<Audi
             path.display()
         )
     })?;
+    record_start(loaded, path, trail)
+}
+
+/// Logs where the audit log is and records this start's config in it.
+fn record_start(
+    loaded: &LoadedConfig,
+    path: &Path,
+    trail: AuditTrail,
+) -> anyhow::Result<AuditTrail> {
     tracing::info!(path = %path.display(), "audit log open");
     trail.record(
         "config.load",

@@ -22,40 +22,57 @@ enum Command {
         /// the log must still contain that record, or it was cut short or replaced.
         #[arg(long)]
         anchor: Option<String>,
+        /// The device's public key (hex, from its birth message or `probe`): every record must be
+        /// signed with it (records from before the device signed its log are counted).
+        #[arg(long)]
+        key: Option<String>,
     },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    match args.command {
-        Command::Verify { file, anchor } => {
-            match audit::verify_with_anchor(&file, anchor.as_deref()) {
-                Ok(v) if anchor.is_some() && v.anchor_at.is_none() => {
-                    println!(
-                        "{}: {} records, chain intact, head {}, but the anchor {} is not in it: records were cut from the end or the log was replaced",
-                        file.display(),
-                        v.records,
-                        v.head,
-                        anchor.unwrap_or_default()
-                    );
-                    Ok(ExitCode::FAILURE)
-                }
-                Ok(v) => {
-                    if let Some(at) = v.anchor_at {
-                        println!("anchor found at record {at}");
-                    }
-                    println!(
-                        "{}: {} records, chain intact, head {}",
-                        file.display(),
-                        v.records,
-                        v.head
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("{e}");
-                    Ok(ExitCode::FAILURE)
-                }
+    let Command::Verify { file, anchor, key } = args.command;
+    let verified = audit::verify_signed(&file, anchor.as_deref(), key.as_deref());
+    let v = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            println!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut failed = false;
+    if let Some(a) = &anchor {
+        match v.anchor_at {
+            Some(at) => println!("anchor found at record {at}"),
+            None => {
+                println!(
+                    "the anchor {a} is not in the log: records were cut from the end or the log was replaced"
+                );
+                failed = true;
             }
         }
     }
+    if key.is_some() {
+        if v.records > 0 && v.unsigned_before_signed == v.records {
+            println!(
+                "no record is signed with the device key: written without the key, or rewritten"
+            );
+            failed = true;
+        } else {
+            println!(
+                "signed with the device key from record {} on ({} earlier records unsigned)",
+                v.unsigned_before_signed, v.unsigned_before_signed
+            );
+        }
+    }
+    println!(
+        "{}: {} records, chain intact, head {}",
+        file.display(),
+        v.records,
+        v.head
+    );
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
