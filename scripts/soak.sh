@@ -5,7 +5,7 @@
 # (`edge-agent watch`) or none, on the embedded broker or mosquitto on 127.0.0.1. Every 30 s it
 # samples the agent's RSS, descriptors, threads, spool / evidence / audit bytes on disk and the
 # broker's memory from /metrics; at the end the consumer's seq gaps and capture-to-consumer latency.
-# Writes a CSV, a summary JSON and a plot (PNG) to --out. Not in CI: run it before every release.
+# Writes a CSV, a summary JSON and a plot (PNG) to --out (the raw event logs to .cache/soak/raw/). Not in CI: run it before every release.
 #
 # Usage: scripts/soak.sh [--minutes 120] [--consumer yes|no] [--broker embedded|mosquitto] [--out DIR]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,6 +23,7 @@ done
 case "$CONSUMER" in yes|no) ;; *) echo "error: --consumer yes|no" >&2; exit 2 ;; esac
 case "$BROKER" in embedded|mosquitto) ;; *) echo "error: --broker embedded|mosquitto" >&2; exit 2 ;; esac
 OUT="${OUT:-$CACHE/soak/$BROKER-consumer-$CONSUMER}"
+RAW="$CACHE/soak/raw/$(basename "$OUT")"   # the consumer's and the agent's event logs (large)
 setup_env
 need_apt python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 [ "$BROKER" = mosquitto ] && need_apt mosquitto
@@ -32,7 +33,8 @@ cargo build --release --locked
 BIN="$REPO/target/release/edge-agent"
 "$BIN" models fetch >&2
 WORK="$(mktemp -d /tmp/edge-agent-soak.XXXXXX)"
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$RAW"
+rm -f "$RAW/consumer.txt" "$RAW/events.jsonl"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -86,7 +88,7 @@ if [ "$CONSUMER" = yes ]; then
   ("$BIN" watch --broker "mqtt://127.0.0.1:$MQTT_PORT" --topic-prefix haiphong/traffic --clean-session --json \
      --timeout $((MINUTES * 60 + 120)) 2> "$WORK/watch.log" \
      | "$PY" -u -c 'import sys, time
-for line in sys.stdin: sys.stdout.write(f"{time.time():.3f} {line}")' > "$OUT/consumer.txt") &
+for line in sys.stdin: sys.stdout.write(f"{time.time():.3f} {line}")' > "$RAW/consumer.txt") &
   PIDS+=($!)
 fi
 
@@ -113,5 +115,5 @@ while :; do
 done
 kill -INT "$AGENT"; wait "$AGENT" 2>/dev/null || true
 sleep 3
-cp "$WORK/events.jsonl" "$OUT/events.jsonl" 2>/dev/null || true
-"$PY" scripts/soak_report.py "$OUT" --title "soak: $MINUTES min, $BROKER broker, consumer $CONSUMER"
+cp "$WORK/events.jsonl" "$RAW/events.jsonl" 2>/dev/null || true
+"$PY" scripts/soak_report.py "$OUT" --raw "$RAW" --title "soak: $MINUTES min, $BROKER broker, consumer $CONSUMER"

@@ -94,8 +94,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dir")
     ap.add_argument("--title", default="soak")
+    ap.add_argument("--raw", default=None, help="folder of consumer.txt and events.jsonl (default: DIR)")
     args = ap.parse_args()
     d = Path(args.dir)
+    raw_dir = Path(args.raw) if args.raw else d
     raw = np.genfromtxt(d / "samples.csv", delimiter=",", names=True)
     cols = {n: np.atleast_1d(raw[n]).astype(float) for n in raw.dtype.names}
     t = cols["t_s"]
@@ -117,8 +119,8 @@ def main():
         "evidence_mb_max": float(cols["evidence_bytes"].max() / 2**20),
         "audit_kb_last": float(cols["audit_bytes"][-1] / 1024),
         "events": int(cols["events"][-1]),
-        "agent": agent_gaps(d / "events.jsonl"),
-        "consumer": consumer_stats(d / "consumer.txt"),
+        "agent": agent_gaps(raw_dir / "events.jsonl"),
+        "consumer": consumer_stats(raw_dir / "consumer.txt"),
     }
     (d / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(cols, d / "soak.png", args.title)
