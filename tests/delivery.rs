@@ -706,21 +706,22 @@ fn mqtt5_shared_subscription_splits_and_covers_the_stream() {
     );
 }
 
-#[test]
-fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
-    let dir = test_dir();
+/// `emit` of `count` events at 10/s with no broker configured, once its embedded broker accepts
+/// connections: the port and the running `emit`.
+fn emit_on_embedded_broker(dir: &Path, name: &str, count: u32) -> (u16, Child) {
     let port = free_port();
     let cfg = agent_config(
-        dir.path(),
-        "embedded",
-        "embedded",
+        dir,
+        name,
+        name,
         None,
         &format!("embedded_listen = \"127.0.0.1:{port}\"\n"),
         "",
     );
-    let mut emit = emit_cmd(
+    let count = count.to_string();
+    let emit = emit_cmd(
         &cfg,
-        &["--count", "60", "--rate", "10", "--flush-timeout", "5"],
+        &["--count", &count, "--rate", "10", "--flush-timeout", "5"],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -731,6 +732,13 @@ fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
         assert!(Instant::now() < deadline, "embedded broker did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
+    (port, emit)
+}
+
+#[test]
+fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
+    let dir = test_dir();
+    let (port, mut emit) = emit_on_embedded_broker(dir.path(), "embedded", 60);
     let watch = Watcher::start(&[
         "--broker",
         &format!("mqtt://127.0.0.1:{port}"),
@@ -760,28 +768,7 @@ fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
 #[test]
 fn signed_events_verify_offline_and_every_tampering_is_named() {
     let dir = test_dir();
-    let port = free_port();
-    let cfg = agent_config(
-        dir.path(),
-        "signed",
-        "signed",
-        None,
-        &format!("embedded_listen = \"127.0.0.1:{port}\"\n"),
-        "",
-    );
-    let mut emit = emit_cmd(
-        &cfg,
-        &["--count", "40", "--rate", "10", "--flush-timeout", "5"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "embedded broker did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (port, mut emit) = emit_on_embedded_broker(dir.path(), "signed", 40);
     let out = dir.path().join("received");
     std::fs::create_dir_all(&out).unwrap();
     let watch = Watcher::start(&[
