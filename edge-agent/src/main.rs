@@ -59,6 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    edge_agent::process::bound_allocator();
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
     let result = match cli.command {

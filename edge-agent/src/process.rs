@@ -12,6 +12,31 @@ pub struct ProcessStats {
     pub open_fds: u64,
 }
 
+/// Keeps glibc's allocator from holding freed memory for months (no-op on other C libraries).
+///
+/// Measured in the soak with a live subscriber: the broker's ~140 KB evidence buffers, freed on
+/// other threads, drove glibc's adaptive mmap threshold up, after which such buffers came from
+/// per-thread arenas that fragment and are never returned (RSS noisy and rising ~20 MB/h). A fixed
+/// 128 KiB mmap threshold returns every large buffer when it is freed, and at most two arenas keep
+/// small allocations from spreading over one arena per thread. `MALLOC_ARENA_MAX` or
+/// `MALLOC_MMAP_THRESHOLD_` in the environment win, for anyone who measures otherwise.
+pub fn bound_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
+        const ARENAS: libc::c_int = 2;
+        // SAFETY: mallopt only changes allocator parameters; called before other threads start.
+        unsafe {
+            if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+            }
+            if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+                libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+            }
+        }
+    }
+}
+
 /// Reads `/proc/self/status` and counts `/proc/self/fd`.
 pub fn stats() -> Option<ProcessStats> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

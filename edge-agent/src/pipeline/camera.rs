@@ -21,6 +21,8 @@ use crate::anpr::mosaic::Mosaic;
 pub struct Sampled {
     pub frame: crate::source::Frame,
     pub received: Instant,
+    /// Connections of the source so far: a change from the previous frame's is a stream gap.
+    pub connection: u64,
 }
 
 /// The plate crop a read came from; the best one of a track becomes the event's object evidence.
@@ -134,6 +136,8 @@ pub struct CameraState {
     pub stats: CameraStats,
     /// Where the last processed frame goes for the local API; none when nobody looks.
     live: Option<Arc<super::live::LiveHub>>,
+    /// The source connection the last processed frame came from.
+    connection: Option<u64>,
 }
 
 /// The frame an observation refers to.
@@ -174,6 +178,7 @@ impl CameraState {
             frame_size: None,
             stats: CameraStats::default(),
             live: None,
+            connection: None,
         }
     }
 
@@ -573,6 +578,33 @@ impl CameraState {
     /// Tracks confirmed so far.
     pub fn tracks_confirmed(&self) -> u64 {
         self.tracker.tracks_confirmed()
+    }
+
+    /// Whether `sampled` comes after a stream gap (a reconnect since the last frame processed).
+    pub fn note_connection(&mut self, connection: u64) -> bool {
+        let gap = self.connection.is_some_and(|c| c != connection);
+        self.connection = Some(connection);
+        gap
+    }
+
+    /// A stream gap: every track ends (its plate reported) and the rules forget them, so no
+    /// motion is inferred across the gap.
+    pub fn discontinuity(&mut self, emit: &mut dyn FnMut(Observation)) {
+        for id in self.tracker.finish() {
+            if let Some(obs) = self.end_track(id) {
+                emit(obs);
+            }
+        }
+        if let Some(rules) = self.rules.as_mut() {
+            for event in rules.discontinuity(self.last_t) {
+                emit(Observation::Rule(Box::new(RuleObservation {
+                    event,
+                    track: None,
+                    label: None,
+                    plate: None,
+                })));
+            }
+        }
     }
 
     /// End of stream: every track ends; unreported plates and open rule events are closed.

@@ -274,6 +274,9 @@ pub fn run_controlled(
                     let mut state = lock(&cam.state);
                     let seq = sampled.frame.seq;
                     let frame_bytes = sampled.frame.rgb.len();
+                    if state.note_connection(sampled.connection) {
+                        state.discontinuity(&mut |obs| sink.observation(&cam.spec_id, obs, None));
+                    }
                     let mut emit = |obs: Observation, ctx: &FrameContext<'_>| {
                         sink.observation(&cam.spec_id, obs, Some(ctx));
                     };
@@ -622,6 +625,7 @@ fn spawn_decoder(
         .spawn(move || {
             let mut sampler = FpsSampler::new(fps);
             let mut last_report: Option<Instant> = None;
+            let mut connection = 0u64;
             loop {
                 match src.next_item() {
                     Ok(Some(SourceItem::Frame(frame))) => {
@@ -656,6 +660,7 @@ fn spawn_decoder(
                         let item = Sampled {
                             frame,
                             received: Instant::now(),
+                            connection,
                         };
                         if lossless {
                             if !queues.push_blocking(index, item) {
@@ -667,6 +672,9 @@ fn spawn_decoder(
                     }
                     Ok(Some(SourceItem::Status(status))) => {
                         monitor.on_stream(&status);
+                        if !matches!(status, StreamStatus::Connected { .. }) {
+                            connection += 1;
+                        }
                         if let Some(l) = &liveness {
                             match &status {
                                 StreamStatus::Connected { .. } => l.up(&cam.spec_id),

@@ -415,6 +415,20 @@ impl RuleEngine {
         out
     }
 
+    /// The stream broke and came back (a reconnect): every track is forgotten and the events of
+    /// single tracks end, so a vehicle seen before the gap and one seen after are never joined
+    /// (a looped clip's seam raised `wrong_way` without this).
+    pub fn discontinuity(&mut self, t: Duration) -> Vec<RuleEvent> {
+        let ts = secs(t).max(self.last_t);
+        let mut out = Vec::new();
+        for r in &mut self.rules {
+            r.discontinuity(ts, t, &self.tracks, &self.zones, &self.lines, &mut out);
+        }
+        self.tracks.clear();
+        self.merged.clear();
+        out
+    }
+
     /// Ends every open event at the end of the stream (with final line counts).
     pub fn finish(&mut self, t: Duration) -> Vec<RuleEvent> {
         let ts = secs(t).max(self.last_t);

@@ -353,6 +353,35 @@ impl Rule {
         }
     }
 
+    /// The stream broke (reconnect): events of single tracks end with reason `stream_gap` and
+    /// per-track state is forgotten, so no motion is inferred across the gap; zone- and line-wide
+    /// events and line counts go on.
+    pub fn discontinuity(
+        &mut self,
+        t: f64,
+        td: Duration,
+        tracks: &HashMap<u64, Track>,
+        zones: &[Zone],
+        lines: &[Line],
+        out: &mut Vec<RuleEvent>,
+    ) {
+        let mut keys: Vec<u64> = self.open.keys().filter_map(|k| *k).collect();
+        keys.sort_unstable();
+        for id in keys {
+            self.close(
+                t,
+                td,
+                out,
+                Some(id),
+                tracks.get(&id),
+                "stream_gap",
+                zones,
+                lines,
+            );
+        }
+        self.per.clear();
+    }
+
     pub fn finish(
         &mut self,
         t: f64,

@@ -88,6 +88,12 @@ impl Sim {
         let ev = self.e.finish(t);
         self.events.extend(ev);
     }
+    /// A stream gap (the camera reconnected) at the current time.
+    fn gap(&mut self) {
+        let t = Duration::from_secs_f64(self.t());
+        let ev = self.e.discontinuity(t);
+        self.events.extend(ev);
+    }
     fn of(&self, kind: RuleKind, phase: Phase) -> Vec<&RuleEvent> {
         self.events
             .iter()
@@ -413,6 +419,32 @@ fn wrong_way_fires_against_the_lane_and_not_along_it() {
     let t = news[0].t.as_secs_f64();
     assert!((1.6..=1.9).contains(&t), "fired at {t}");
     assert!(news[0].details["distance_px"].as_f64().unwrap() >= 80.0);
+}
+
+#[test]
+fn no_motion_is_inferred_across_a_stream_gap() {
+    // 1 s against the lane, a reconnect, 1 s more: 2 s in all but never 1.5 s on one stream.
+    let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1.5\n");
+    s.run(1.0, |t| {
+        vec![(1, "car", bx(800.0 - 100.0 * t, 400.0, 80.0, 60.0))]
+    });
+    s.gap();
+    s.run(1.0, |t| {
+        vec![(1, "car", bx(800.0 - 100.0 * t, 400.0, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0, "{:?}", s.events);
+    // Without the gap the same 2 s fire.
+    let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1.5\n");
+    s.run(2.0, |t| {
+        vec![(1, "car", bx(800.0 - 100.0 * t, 400.0, 80.0, 60.0))]
+    });
+    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 1);
+    // An open event of the track ends at the gap with reason `stream_gap`.
+    s.gap();
+    let ends = s.of(RuleKind::WrongWay, Phase::End);
+    assert_eq!(ends.len(), 1, "{:?}", s.events);
+    assert_eq!(ends[0].track_id, Some(1));
+    assert_eq!(ends[0].details["reason"], "stream_gap");
 }
 
 #[test]
