@@ -261,7 +261,7 @@ pub fn render(
 
     if let Some(d) = delivery {
         let s = &d.spool;
-        let gauges: [(&str, &str, f64); 4] = [
+        let gauges: [(&str, &str, f64); 6] = [
             (
                 "edge_agent_spool_events",
                 "Event messages in the spool not yet acknowledged by the broker.",
@@ -281,6 +281,16 @@ pub fn render(
                 "edge_agent_spool_max_bytes",
                 "Bound of the spool ([storage].max_size_mb).",
                 s.max_bytes as f64,
+            ),
+            (
+                "edge_agent_spool_disk_room_bytes",
+                "Bytes the spool may add before its disk falls to [storage].min_free_mb.",
+                s.disk_room_bytes.map_or(f64::NAN, |b| b as f64),
+            ),
+            (
+                "edge_agent_spool_disk_low",
+                "1 while the spool evicts because the disk, not its bound, is full.",
+                if s.disk_low { 1.0 } else { 0.0 },
             ),
         ];
         for (name, help, v) in gauges {

@@ -294,16 +294,28 @@ async fn readyz(State(st): State<Arc<ApiState>>) -> Response {
             },
         );
     }
+    let mut body = json!({ "ready": ready, "cameras": detail });
+    if let Some(d) = st.hub.delivery_stats() {
+        let s = d.spool;
+        // Evicting for the disk loses data: not ready, and say why.
+        body["storage"] = if s.disk_low {
+            ready = false;
+            json!(format!(
+                "disk full: the spool keeps [storage].min_free_mb free by dropping the oldest \
+                 undelivered data ({} events and {} images dropped so far)",
+                s.evicted_events, s.evicted_evidence
+            ))
+        } else {
+            json!("ok")
+        };
+        body["ready"] = json!(ready);
+    }
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        axum::Json(json!({ "ready": ready, "cameras": detail })),
-    )
-        .into_response()
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(st): State<Arc<ApiState>>) -> Response {

@@ -91,6 +91,21 @@ pub struct AuditLog {
     head: String,
     next: u64,
     signer: Option<Arc<crate::signing::DeviceKey>>,
+    /// Size at which the file is rotated ([`AuditLog::set_max_bytes`]); `None`: never.
+    max_bytes: Option<u64>,
+    /// Bytes in the current file.
+    bytes: u64,
+}
+
+/// The action of the record that opens a rotated log: its `prev` is the head of the file kept as
+/// `<log>.1`, so the chain runs on across files.
+pub const ROTATE_ACTION: &str = "audit.rotate";
+
+/// The previous file of a rotated log: `audit.jsonl` → `audit.jsonl.1`.
+pub fn rotated_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
 }
 
 impl AuditLog {
@@ -108,7 +123,7 @@ impl AuditLog {
         }
         let (next, head) = if path.exists() {
             let n = verify(path)?;
-            (n.records, n.head)
+            (n.first_index + n.records, n.head)
         } else {
             (0, GENESIS.to_string())
         };
@@ -117,17 +132,70 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(io)?;
+        let bytes = file.metadata().map_err(io)?.len();
         Ok(AuditLog {
             path: path.to_path_buf(),
             file,
             head,
             next,
             signer: None,
+            max_bytes: None,
+            bytes,
         })
     }
 
-    /// Appends a record and syncs it to disk before returning.
+    /// Bounds the log: past `bytes` the file becomes `<log>.1` (replacing the one before) and a
+    /// new file opens with an [`ROTATE_ACTION`] record chained to the old head, so at most about
+    /// twice `bytes` is kept and the deletion itself is on record.
+    pub fn set_max_bytes(&mut self, bytes: u64) {
+        self.max_bytes = Some(bytes);
+    }
+
+    fn rotate(&mut self) -> Result<(), AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let old = rotated_path(&self.path);
+        // The records of the file about to be replaced are gone after this: say which.
+        let dropped = verify(&old).ok().map(|v| (v.first_index, v.records));
+        std::fs::rename(&self.path, &old).map_err(io)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io)?;
+        self.bytes = 0;
+        let kept = old
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.write(
+            "agent",
+            ROTATE_ACTION,
+            serde_json::json!({
+                "previous_file": kept,
+                "deleted_records": dropped.map(|(first, n)| serde_json::json!({"first_index": first, "count": n})),
+            }),
+        )?;
+        Ok(())
+    }
+
+    /// Appends a record and syncs it to disk before returning; rotates the file first when it
+    /// is over its bound.
     pub fn append(
+        &mut self,
+        actor: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<AuditRecord, AuditError> {
+        if self.max_bytes.is_some_and(|max| self.bytes >= max) {
+            self.rotate()?;
+        }
+        self.write(actor, action, details)
+    }
+
+    fn write(
         &mut self,
         actor: &str,
         action: &str,
@@ -156,6 +224,7 @@ impl AuditLog {
         line.push(b'\n');
         self.file.write_all(&line).map_err(io)?;
         self.file.sync_data().map_err(io)?;
+        self.bytes += line.len() as u64;
         self.head = r.hash.clone();
         self.next += 1;
         Ok(r)
@@ -183,13 +252,16 @@ impl AuditTrail {
         })
     }
 
-    /// [`AuditTrail::open`], every record from now on signed with the device key.
+    /// [`AuditTrail::open`], every record from now on signed with the device key, and the file
+    /// rotated past `max_bytes` ([`AuditLog::set_max_bytes`]) when given.
     pub fn open_signed(
         path: &Path,
         key: Arc<crate::signing::DeviceKey>,
+        max_bytes: Option<u64>,
     ) -> Result<Self, AuditError> {
         let mut log = AuditLog::open(path)?;
         log.signer = Some(key);
+        log.max_bytes = max_bytes;
         Ok(AuditTrail {
             log: Some(Arc::new(Mutex::new(log))),
         })
@@ -250,6 +322,8 @@ impl AuditTrail {
 /// Result of a successful verification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
+    /// Index of the file's first record: 0, or where a rotated log goes on.
+    pub first_index: u64,
     pub records: u64,
     pub head: String,
     /// Index of the record whose hash is the anchor asked for ([`verify_with_anchor`]); `None`
@@ -291,6 +365,7 @@ pub fn verify_signed(
         reason,
     };
     let mut head = GENESIS.to_string();
+    let mut first_index = 0u64;
     let mut count = 0u64;
     let mut anchor_at = None;
     let mut signed_seen = false;
@@ -306,12 +381,28 @@ pub fn verify_signed(
         }
         let r: AuditRecord = serde_json::from_str(&line)
             .map_err(|e| broken(n, format!("not an audit record: {e}")))?;
-        if r.index != count {
+        // A rotated log opens with the rotation record, chained to the previous file's head
+        // (checked with the key below, like every record: cutting a log's head off cannot forge one).
+        if n == 1 && r.index > 0 {
+            if r.action != ROTATE_ACTION {
+                return Err(broken(
+                    n,
+                    format!(
+                        "the log starts at record {} without a rotation record (its head was cut off)",
+                        r.index
+                    ),
+                ));
+            }
+            first_index = r.index;
+            head = r.prev.clone();
+        }
+        if r.index != first_index + count {
             return Err(broken(
                 n,
                 format!(
-                    "record index {} where {count} was expected (a record was removed or moved)",
-                    r.index
+                    "record index {} where {} was expected (a record was removed or moved)",
+                    r.index,
+                    first_index + count
                 ),
             ));
         }
@@ -353,6 +444,7 @@ pub fn verify_signed(
         count += 1;
     }
     Ok(Verified {
+        first_index,
         records: count,
         head,
         anchor_at,
@@ -415,6 +507,47 @@ mod tests {
     }
 
     #[test]
+    fn a_bounded_log_rotates_chained_and_a_cut_head_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let key =
+            Arc::new(crate::signing::DeviceKey::load_or_create(&dir.path().join("k")).unwrap());
+        let public = key.public_hex();
+        let path = dir.path().join("audit.jsonl");
+        let trail = AuditTrail::open_signed(&path, key.clone(), Some(2_000)).unwrap();
+        for i in 0..60 {
+            trail.record(
+                "api.access",
+                "local",
+                json!({ "i": i, "pad": "x".repeat(40) }),
+            );
+        }
+        let head = trail.head().unwrap();
+        drop(trail);
+        let old = rotated_path(&path);
+        let bound = |p: &Path| std::fs::metadata(p).unwrap().len();
+        assert!(bound(&path) < 2_600 && bound(&old) < 2_600);
+        // Both files verify with the key; the current one goes on from the kept one's head.
+        let cur = verify_signed(&path, None, Some(&public)).unwrap();
+        let prev = verify_signed(&old, None, Some(&public)).unwrap();
+        assert!(cur.first_index > 0 && cur.head == head);
+        assert_eq!(prev.first_index + prev.records, cur.first_index);
+        let first: AuditRecord = serde_json::from_str(&lines(&path)[0]).unwrap();
+        assert_eq!(first.action, ROTATE_ACTION);
+        assert_eq!(first.prev, prev.head);
+        assert!(first.details["deleted_records"]["count"].as_u64().unwrap() > 0);
+        // Reopened, the index runs on.
+        let trail = AuditTrail::open_signed(&path, key, Some(2_000)).unwrap();
+        let r = trail.record("config.apply", "local", json!({})).unwrap();
+        assert_eq!(r.index, cur.first_index + cur.records);
+        drop(trail);
+        // A log whose first records were cut off (no rotation record first) does not verify.
+        let ls = lines(&path);
+        write(&path, &ls[2..]);
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("without a rotation record"), "{e}");
+    }
+
+    #[test]
     fn a_rewritten_log_does_not_verify_with_the_device_key() {
         let dir = tempfile::tempdir().unwrap();
         let key =
@@ -422,7 +555,7 @@ mod tests {
         let public = key.public_hex();
         let path = dir.path().join("audit.jsonl");
         {
-            let trail = AuditTrail::open_signed(&path, key).unwrap();
+            let trail = AuditTrail::open_signed(&path, key, None).unwrap();
             for i in 0..4 {
                 trail.record("config.apply", "mqtt", json!({ "i": i }));
             }

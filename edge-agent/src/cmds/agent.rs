@@ -220,13 +220,15 @@ pub fn audit_trail(loaded: &LoadedConfig) -> anyhow::Result<AuditTrail> {
     let key_path = loaded.resolve_path(&loaded.config.storage.device_key_path());
     let key = edge_agent::signing::DeviceKey::load_or_create(&key_path)
         .with_context(|| format!("loading the device key {}", key_path.display()))?;
-    let trail = AuditTrail::open_signed(&path, std::sync::Arc::new(key)).with_context(|| {
-        format!(
-            "opening the audit log {}; `edge-agent audit verify {}` shows what is wrong",
-            path.display(),
-            path.display()
-        )
-    })?;
+    let max = loaded.config.storage.audit_max_mb.saturating_mul(1 << 20);
+    let trail =
+        AuditTrail::open_signed(&path, std::sync::Arc::new(key), Some(max)).with_context(|| {
+            format!(
+                "opening the audit log {}; `edge-agent audit verify {}` shows what is wrong",
+                path.display(),
+                path.display()
+            )
+        })?;
     record_start(loaded, &path, trail)
 }
 

@@ -668,7 +668,7 @@ fn probe_disk(loaded: &LoadedConfig, min_free_mb: u64) -> Row {
             format!("the spool directory is not writable: {e}"),
         );
     }
-    let free = match free_bytes(&dir) {
+    let free = match edge_agent::spool::free_bytes(&dir) {
         Ok(b) => b / (1 << 20),
         Err(e) => return row("disk", target, Verdict::Fail, format!("statvfs: {e}")),
     };
@@ -694,20 +694,4 @@ fn probe_disk(loaded: &LoadedConfig, min_free_mb: u64) -> Row {
         verdict,
         format!("{free} MiB free, writable{note}"),
     )
-}
-
-fn free_bytes(dir: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: an all-zero statvfs is valid; the kernel fills it in.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path and `s` a valid, exclusively borrowed statvfs.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // The field types differ between targets (u32 on armv7).
-    #[allow(clippy::useless_conversion)]
-    let free = u64::from(s.f_bavail) * u64::from(s.f_frsize);
-    Ok(free)
 }

@@ -625,10 +625,19 @@ pub struct StorageConfig {
     /// eviction counted. Default 1024.
     #[serde(default = "default_spool_mb")]
     pub max_size_mb: u64,
+    /// Free space the spool leaves on its filesystem, in MiB: below it the spool evicts as when
+    /// full (counted, `disk_low` in `health` and `/readyz`), so the disk itself never fills.
+    /// Default 64.
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
     /// The hash-chained audit log (config changes, watchlist loads, evidence exports, deletions,
     /// local API access). Default `<spool_dir>/audit.jsonl`.
     #[serde(default)]
     pub audit_file: Option<PathBuf>,
+    /// Size in MiB at which the audit log becomes `<audit_file>.1` (replacing the one before,
+    /// which a rotation record notes): at most about twice this is kept. Default 16.
+    #[serde(default = "default_audit_max_mb")]
+    pub audit_max_mb: u64,
     /// The device's Ed25519 signing key (PKCS#8, made `0600` at first start): every event is
     /// signed with it. Default `<spool_dir>/device.key`.
     #[serde(default)]
@@ -656,7 +665,9 @@ impl Default for StorageConfig {
         Self {
             spool_dir: default_spool_dir(),
             max_size_mb: default_spool_mb(),
+            min_free_mb: default_min_free_mb(),
             audit_file: None,
+            audit_max_mb: default_audit_max_mb(),
             device_key_file: None,
         }
     }
@@ -667,6 +678,12 @@ fn default_spool_dir() -> PathBuf {
 }
 fn default_spool_mb() -> u64 {
     1024
+}
+fn default_min_free_mb() -> u64 {
+    64
+}
+fn default_audit_max_mb() -> u64 {
+    16
 }
 
 /// `[http]`: the local API for installers and monitoring.

@@ -936,6 +936,62 @@ impl Validator<'_> {
                 "use at least 64; 1024 holds days of events on a 4G outage",
             );
         }
+        if s.min_free_mb < 8 {
+            self.error(
+                &[Key("storage"), Key("min_free_mb")],
+                format!("min_free_mb = {} leaves no room for SQLite's write-ahead log (a few MiB) and the audit log", s.min_free_mb),
+                "use at least 8; the default 64 suits a shared SD card",
+            );
+        }
+        if s.audit_max_mb == 0 {
+            self.error(
+                &[Key("storage"), Key("audit_max_mb")],
+                "audit_max_mb = 0 would rotate the audit log at every record",
+                "use at least 1; the default 16 holds months of records",
+            );
+        }
+        if self.local_files {
+            self.storage_fits(s);
+        }
+    }
+
+    /// The whole storage budget against the free space of the spool's filesystem (plus what the
+    /// spool and audit log already hold there).
+    fn storage_fits(&mut self, s: &StorageConfig) {
+        let dir = self.loaded.resolve_path(&s.spool_dir);
+        let Some(existing) = dir.ancestors().find(|d| d.is_dir()) else {
+            return;
+        };
+        let Ok(free) = crate::spool::free_bytes(existing) else {
+            return;
+        };
+        let held: u64 = std::fs::read_dir(&dir)
+            .map(|it| {
+                it.filter_map(|e| e.ok()?.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let mib = |b: u64| b / (1 << 20);
+        let budget = s.max_size_mb + 2 * s.audit_max_mb + s.min_free_mb;
+        let available = mib(free + held);
+        if available < budget {
+            self.warn(
+                &[Key("storage"), Key("max_size_mb")],
+                format!(
+                    "the filesystem of {} has {available} MiB for the agent, less than the storage budget of {budget} MiB (max_size_mb {} + 2 × audit_max_mb {} + min_free_mb {}): the spool will stop at min_free_mb free and drop the oldest undelivered data before reaching its bound",
+                    dir.display(),
+                    s.max_size_mb,
+                    s.audit_max_mb,
+                    s.min_free_mb
+                ),
+                format!(
+                    "lower max_size_mb to at most {} or move spool_dir to a larger disk",
+                    available.saturating_sub(2 * s.audit_max_mb + s.min_free_mb)
+                ),
+            );
+        }
     }
 
     fn http(&mut self, h: &HttpConfig) {

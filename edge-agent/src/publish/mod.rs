@@ -61,6 +61,8 @@ pub struct DeliveryOptions {
     pub embedded: Option<SocketAddr>,
     /// What the embedded broker may hold per subscribed filter, in MiB.
     pub embedded_log_kb: u32,
+    /// Free space the spool leaves on its filesystem (`[storage].min_free_mb`); `None`: none.
+    pub min_free_bytes: Option<u64>,
     /// The device key every spooled event is signed with (made there when absent); `None`: unsigned.
     pub device_key: Option<PathBuf>,
 }
@@ -85,6 +87,7 @@ impl DeliveryOptions {
             topics: Topics::new(&m.topic_prefix, &c.device.site_id, &c.device.device_id),
             spool_dir: loaded.resolve_path(&c.storage.spool_dir),
             max_spool_bytes: c.storage.max_size_mb.saturating_mul(1 << 20),
+            min_free_bytes: Some(c.storage.min_free_mb.saturating_mul(1 << 20)),
             reconnect_min: Duration::from_millis(m.reconnect_min_ms),
             reconnect_max: Duration::from_secs(m.reconnect_max_s),
             health_interval: Duration::from_secs(m.health_interval_s),
@@ -181,6 +184,9 @@ impl Delivery {
     pub fn start_with(opts: DeliveryOptions, birth: StatusInfo) -> Result<Self, DeliveryError> {
         let t0 = Instant::now();
         let mut spool = Spool::open(&opts.spool_dir, opts.max_spool_bytes)?;
+        if let Some(bytes) = opts.min_free_bytes {
+            spool.set_min_free(bytes);
+        }
         let mut birth = birth;
         if let Some(path) = &opts.device_key {
             let key = crate::signing::DeviceKey::load_or_create(path)?;

@@ -221,6 +221,9 @@ impl Health {
                 evicted_evidence: 0,
                 expired_events: 0,
                 expired_evidence: 4,
+                disk_room_bytes: Some(3_821_010_944),
+                disk_low: false,
+                disk_evictions: 0,
             },
             mqtt: LinkStats {
                 connected: true,

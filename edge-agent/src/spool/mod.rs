@@ -7,6 +7,12 @@
 //! first (oldest first), then the oldest events, and every eviction is counted in the database so
 //! the count survives restarts and reaches the `health` message.
 //!
+//! The disk bounds it too: with [`Spool::set_min_free`], a submission that would leave less than
+//! that much free on the spool's filesystem (counting the database's own free pages, which SQLite
+//! reuses) evicts the same way first, so a small or shared disk fills up to its reserve and no
+//! further; the agent keeps the newest events and says so (`disk_low`). A write that still hits a
+//! full disk (another program filled it) evicts and retries once.
+//!
 //! Retention (`[privacy.retention]`): undelivered evidence and events older than their age limit
 //! are deleted by [`Spool::expire`]. Every deletion that is not a delivery — age or a full spool —
 //! is logged and, with [`Spool::set_audit`], recorded in the audit log with its class and count.
@@ -90,6 +96,13 @@ pub struct SpoolStats {
     pub expired_events: u64,
     /// Evidence images deleted undelivered by `[privacy.retention] evidence_hours`.
     pub expired_evidence: u64,
+    /// Bytes the spool may still add before its filesystem falls to `[storage].min_free_mb`
+    /// (free space plus the database's reusable pages); `None` when not measured.
+    pub disk_room_bytes: Option<u64>,
+    /// The last submission had to evict because the disk, not `max_size_mb`, was full.
+    pub disk_low: bool,
+    /// Submissions that evicted because of the disk (their drops are in the evicted counters).
+    pub disk_evictions: u64,
 }
 
 /// Age limits of undelivered data; `None` = no limit.
@@ -136,6 +149,27 @@ pub struct Spool {
     last_expiry_ms: i64,
     /// Signs each event as it gets its `seq` ([`Spool::set_signer`]).
     signer: Option<std::sync::Arc<crate::signing::DeviceKey>>,
+    /// Free space the spool leaves on its filesystem; `None`: the size bound only.
+    min_free: Option<u64>,
+    /// Free bytes of the spool's filesystem (a field so tests can make a disk full).
+    free_space: fn(&Path) -> std::io::Result<u64>,
+}
+
+/// Bytes available to an unprivileged writer on the filesystem that holds `dir` (statvfs).
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: an all-zero statvfs is valid; the kernel fills it in.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `s` a valid, exclusively borrowed statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // The field types differ between targets (u32 on armv7).
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(s.f_bavail) * u64::from(s.f_frsize);
+    Ok(free)
 }
 
 /// How often [`Spool::submit_many`] checks ages on its own (a periodic caller may check more often).
@@ -220,6 +254,7 @@ impl Spool {
             stats.evicted_evidence = counter(&conn, "evicted_evidence").map_err(open_err)?;
             stats.expired_events = counter(&conn, "expired_events").map_err(open_err)?;
             stats.expired_evidence = counter(&conn, "expired_evidence").map_err(open_err)?;
+            stats.disk_evictions = counter(&conn, "disk_evictions").map_err(open_err)?;
         }
         tracing::info!(
             path = %path.display(),
@@ -236,7 +271,37 @@ impl Spool {
             audit: AuditTrail::disabled(),
             last_expiry_ms: 0,
             signer: None,
+            min_free: None,
+            free_space: free_bytes,
         })
+    }
+
+    /// Keeps at least `bytes` free on the spool's filesystem (`[storage].min_free_mb`).
+    pub fn set_min_free(&mut self, bytes: u64) {
+        self.min_free = Some(bytes);
+    }
+
+    /// What the spool may still add before the disk reserve: free space above `min_free` plus
+    /// the database's free pages. `None` without a reserve or when the filesystem cannot be read.
+    fn disk_room(&self) -> Option<u64> {
+        let min_free = self.min_free?;
+        let dir = self.path.parent()?;
+        let free = match (self.free_space)(dir) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "spool: cannot read free space");
+                return None;
+            }
+        };
+        let pages: i64 = self
+            .conn
+            .query_row(
+                "SELECT freelist_count * page_size FROM pragma_freelist_count, pragma_page_size",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        Some((free + pages.max(0) as u64).saturating_sub(min_free))
     }
 
     /// Sets the age limits; they are enforced at once and then on every [`Spool::expire`] (and
@@ -376,6 +441,32 @@ impl Spool {
         items: &mut [Submission],
         topics: &Topics,
     ) -> Result<(), SpoolError> {
+        match self.submit_once(items, topics, 0) {
+            Err(SpoolError::Sql(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+            {
+                // Someone else filled the disk: make room for twice the batch and try once more.
+                let batch: u64 = items
+                    .iter()
+                    .map(|i| 4096 + i.evidence.iter().map(|e| e.jpeg.len() as u64).sum::<u64>())
+                    .sum();
+                tracing::warn!(error = %e, batch, "spool: disk full, evicting and retrying");
+                for item in items.iter_mut() {
+                    item.event.signature = None;
+                }
+                self.submit_once(items, topics, 2 * batch)
+            }
+            other => other,
+        }
+    }
+
+    /// One try of [`Spool::submit_many`]; `force` bytes are evicted first (a disk found full).
+    fn submit_once(
+        &mut self,
+        items: &mut [Submission],
+        topics: &Topics,
+        force: u64,
+    ) -> Result<(), SpoolError> {
         let now = now_ms();
         if now - self.last_expiry_ms >= EXPIRY_INTERVAL_MS {
             // Retention must not stop events being stored: a failure here is logged only.
@@ -384,6 +475,10 @@ impl Spool {
             }
         }
         let mut st = self.stats;
+        let mut room = self.disk_room();
+        st.disk_room_bytes = room;
+        st.disk_low = force > 0;
+        let mut force = force;
         let mut evicted_now = Evicted::default();
         let tx = self.conn.transaction()?;
         for item in items.iter_mut() {
@@ -435,7 +530,19 @@ impl Spool {
                     max: st.max_bytes,
                 });
             }
-            let over = (st.bytes + new_bytes).saturating_sub(st.max_bytes);
+            let mut over = (st.bytes + new_bytes).saturating_sub(st.max_bytes);
+            let disk_short = room.map_or(0, |r| new_bytes.saturating_sub(r)).max(force);
+            if disk_short > over {
+                over = disk_short;
+                st.disk_low = true;
+                st.disk_evictions += 1;
+                tx.prepare_cached(
+                    "INSERT INTO counters(name, value) VALUES ('disk_evictions', 1)
+                     ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                )?
+                .execute([])?;
+            }
+            force = 0;
             let evicted = if over > 0 {
                 evict(&tx, over)?
             } else {
@@ -464,6 +571,7 @@ impl Spool {
             }
             item.seq = seq;
             item.row = tx.last_insert_rowid();
+            room = room.map(|r| (r + evicted.bytes).saturating_sub(new_bytes));
             st.bytes = st.bytes - evicted.bytes + new_bytes;
             st.events = st.events - evicted.events + 1;
             st.evidence = st.evidence - evicted.evidence + evidence.len() as u64;
@@ -476,18 +584,25 @@ impl Spool {
                     evicted_events = evicted.events,
                     evicted_evidence = evicted.evidence,
                     total_evicted_events = st.evicted_events,
+                    disk_low = st.disk_low,
                     "spool full: evicted the oldest messages"
                 );
             }
         }
         tx.commit()?;
+        st.disk_room_bytes = room;
         self.stats = st;
         if evicted_now.events + evicted_now.evidence > 0 {
+            let reason = if st.disk_low {
+                "disk full"
+            } else {
+                "spool full"
+            };
             self.report_deletion(
                 "spool.evict",
                 evicted_now.events,
                 evicted_now.evidence,
-                || serde_json::json!({"reason": "spool full", "max_bytes": st.max_bytes}),
+                || serde_json::json!({"reason": reason, "max_bytes": st.max_bytes}),
             );
         }
         Ok(())
