@@ -58,6 +58,7 @@ pub fn example(kind: EventKind) -> Event {
     e.event_id = Uuid::from_u128(0x0195_4f2a_7c10_7000_8000_0000_0000_0000 | u128::from(index));
     e.seq = 41_200 + index;
     e.time_sync = TimeSync::Synced;
+    e.time_source = Some(crate::events::TimeSource::Receipt);
     e.config_hash = "5f1c0a9e2b7d".into();
     e.models = vec![ModelId {
         name: "yolox_nano_coco_416".into(),

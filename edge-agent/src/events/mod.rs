@@ -40,6 +40,10 @@ pub struct Event {
     /// Whether `capture_time` comes from a synchronised clock; an unsynced clock makes it evidence
     /// of order only.
     pub time_sync: TimeSync,
+    /// Which clock `capture_time` was read from, so a reviewer knows how a clock step shows in
+    /// it (`seq` orders events whatever the clock did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_source: Option<TimeSource>,
     /// The object the event is about; absent for camera-level events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectInfo>,
@@ -102,6 +106,7 @@ impl Event {
             camera_id: camera_id.into(),
             capture_time,
             time_sync: TimeSync::Unknown,
+            time_source: None,
             object: None,
             rule: None,
             evidence: Vec::new(),
@@ -230,6 +235,19 @@ pub enum TimeSync {
     Synced,
     Unsynced,
     Unknown,
+}
+
+/// Where an event's `capture_time` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// The device's wall clock when the frame arrived (live cameras): an NTP step shows as a
+    /// jump in `capture_time`.
+    Receipt,
+    /// The device's wall clock when the file opened plus the file's media time (files, folders).
+    FileStart,
+    /// The device's wall clock when the event was made (no frame: end of stream, camera health).
+    Agent,
 }
 
 /// The tracked object an event is about.

@@ -120,6 +120,7 @@ impl Player {
         let frame = Frame {
             seq: self.seq,
             capture_time: SystemTime::UNIX_EPOCH + self.t,
+            clock: crate::source::CaptureClock::FileStart,
             stream_time: self.t,
             width: pic.width,
             height: pic.height,

@@ -144,6 +144,8 @@ pub struct CameraState {
 pub struct FrameContext<'a> {
     pub image: &'a RgbImage,
     pub capture_time: SystemTime,
+    /// Where `capture_time` comes from.
+    pub clock: crate::source::CaptureClock,
     pub stream_time: Duration,
     pub seq: u64,
     /// Boxes of the people seen on this frame (detections and person tracks), which evidence
@@ -208,6 +210,7 @@ impl CameraState {
         let mut ctx = FrameContext {
             image: &image,
             capture_time: frame.capture_time,
+            clock: frame.clock,
             stream_time: t,
             seq: frame.seq,
             people: Vec::new(),

@@ -9,12 +9,14 @@ use serde_json::{Map, Value};
 
 use crate::config::EvidenceConfig;
 use crate::events::evidence::{self, EvidenceError, EvidenceImage};
-use crate::events::{Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSync};
+use crate::events::{
+    Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSource, TimeSync,
+};
 use crate::inference::RgbImage;
 use crate::plate::VoteResult;
 use crate::privacy::{PlateDisclosure, PrivacyPolicy, pixelate_people};
 use crate::rules::{self, RuleKind};
-use crate::source::{SourceCounters, StreamStatus};
+use crate::source::{CaptureClock, SourceCounters, StreamStatus};
 use crate::watchlist::MatchKind;
 
 use super::camera::{FrameContext, Observation, PlateCrop};
@@ -133,6 +135,21 @@ impl EventBuilder {
     /// The event and its evidence for one observation. `frame` is absent for reports made at the
     /// end of a stream; such events carry only the object crop they kept.
     pub fn build(
+        &self,
+        camera: &str,
+        obs: &Observation,
+        frame: Option<&FrameContext<'_>>,
+    ) -> Result<(Event, Vec<EvidenceImage>), EvidenceError> {
+        let (mut e, images) = self.build_event(camera, obs, frame)?;
+        e.time_source = Some(match frame.map(|f| f.clock) {
+            Some(CaptureClock::Receipt) => TimeSource::Receipt,
+            Some(CaptureClock::FileStart) => TimeSource::FileStart,
+            None => TimeSource::Agent,
+        });
+        Ok((e, images))
+    }
+
+    fn build_event(
         &self,
         camera: &str,
         obs: &Observation,
@@ -472,6 +489,7 @@ mod tests {
         FrameContext {
             image: img,
             capture_time: SystemTime::now(),
+            clock: crate::source::CaptureClock::Receipt,
             stream_time: Duration::ZERO,
             seq: 1,
             people: people.to_vec(),
@@ -494,6 +512,7 @@ mod tests {
         crate::source::Frame {
             seq: 0,
             capture_time: SystemTime::now(),
+            clock: crate::source::CaptureClock::Receipt,
             stream_time: Duration::ZERO,
             width,
             height,

@@ -224,6 +224,7 @@ impl Health {
                 disk_room_bytes: Some(3_821_010_944),
                 disk_low: false,
                 disk_evictions: 0,
+                clock_steps: 0,
             },
             mqtt: LinkStats {
                 connected: true,

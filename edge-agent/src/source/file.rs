@@ -204,6 +204,7 @@ impl Mp4Source {
         let frame = Frame {
             seq: self.seq,
             capture_time: self.opened_wall + stream_time,
+            clock: super::CaptureClock::FileStart,
             stream_time,
             width: d.width,
             height: d.height,

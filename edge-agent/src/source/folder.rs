@@ -104,6 +104,7 @@ impl FrameSource for FolderSource {
         let frame = Frame {
             seq: self.seq,
             capture_time: self.opened_wall + stream_time,
+            clock: super::CaptureClock::FileStart,
             stream_time,
             width,
             height,

@@ -438,6 +438,11 @@ impl GstSource {
         let frame = Frame {
             seq: self.seq,
             capture_time,
+            clock: if self.is_file() {
+                super::CaptureClock::FileStart
+            } else {
+                super::CaptureClock::Receipt
+            },
             stream_time,
             width: p.width,
             height: p.height,

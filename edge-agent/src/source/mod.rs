@@ -32,6 +32,8 @@ pub struct Frame {
     pub seq: u64,
     /// Wall clock at receipt (live sources), or the open wall time plus PTS (files, folders).
     pub capture_time: SystemTime,
+    /// Which of the two `capture_time` is.
+    pub clock: CaptureClock,
     /// Media time since the source opened: RTP/PTS when present, else receipt time. Never goes
     /// backwards, also across reconnects.
     pub stream_time: Duration,
@@ -50,6 +52,16 @@ impl std::fmt::Debug for Frame {
             .field("height", &self.height)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a frame's `capture_time` comes from: it says how a wall-clock step shows in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureClock {
+    /// The device's wall clock when the frame arrived (live sources): it steps with the clock.
+    Receipt,
+    /// The device's wall clock when the file opened plus the file's media time (files, folders):
+    /// a step during the run does not show.
+    FileStart,
 }
 
 /// What a source yields: a picture, or a change in the stream's health.

@@ -398,6 +398,7 @@ impl Worker {
         let frame = Frame {
             seq: 0,
             capture_time: d.tag,
+            clock: super::CaptureClock::Receipt,
             stream_time,
             width: d.width,
             height: d.height,

@@ -153,6 +153,7 @@ impl<D: CaptureDevice> FrameSource for V4l2Source<D> {
             let frame = Frame {
                 seq: self.seq,
                 capture_time: received,
+                clock: super::CaptureClock::Receipt,
                 stream_time,
                 width: rgb.1,
                 height: rgb.2,

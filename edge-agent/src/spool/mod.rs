@@ -103,6 +103,9 @@ pub struct SpoolStats {
     pub disk_low: bool,
     /// Submissions that evicted because of the disk (their drops are in the evicted counters).
     pub disk_evictions: u64,
+    /// Steps of the wall clock (NTP, an RTC set at boot) the spool saw: it moved its rows'
+    /// creation times by each, so their ages, and retention, are unaffected.
+    pub clock_steps: u64,
 }
 
 /// Age limits of undelivered data; `None` = no limit.
@@ -153,7 +156,14 @@ pub struct Spool {
     min_free: Option<u64>,
     /// Free bytes of the spool's filesystem (a field so tests can make a disk full).
     free_space: fn(&Path) -> std::io::Result<u64>,
+    /// The wall clock, ms since the Unix epoch (a field so tests can step it).
+    wall_ms: fn() -> i64,
+    /// The last wall-clock reading and the monotonic instant it was taken at.
+    clock_ref: (std::time::Instant, i64),
 }
+
+/// A wall-clock jump larger than this against the monotonic clock is a step, not drift.
+const CLOCK_STEP_MS: i64 = 2_000;
 
 /// Bytes available to an unprivileged writer on the filesystem that holds `dir` (statvfs).
 pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
@@ -255,6 +265,7 @@ impl Spool {
             stats.expired_events = counter(&conn, "expired_events").map_err(open_err)?;
             stats.expired_evidence = counter(&conn, "expired_evidence").map_err(open_err)?;
             stats.disk_evictions = counter(&conn, "disk_evictions").map_err(open_err)?;
+            stats.clock_steps = counter(&conn, "clock_steps").map_err(open_err)?;
         }
         tracing::info!(
             path = %path.display(),
@@ -273,7 +284,52 @@ impl Spool {
             signer: None,
             min_free: None,
             free_space: free_bytes,
+            wall_ms: now_ms,
+            clock_ref: (std::time::Instant::now(), now_ms()),
         })
+    }
+
+    /// The wall clock now, after moving every row's creation time by any step the clock took
+    /// since the last reading (measured against the monotonic clock), so a clock set forward by
+    /// NTP or from 1970 at boot does not make undelivered data look old and expire it.
+    fn follow_clock(&mut self) -> i64 {
+        let now = (self.wall_ms)();
+        let mono = std::time::Instant::now();
+        let (mono0, wall0) = self.clock_ref;
+        self.clock_ref = (mono, now);
+        let step = (now - wall0) - mono.duration_since(mono0).as_millis() as i64;
+        if step.abs() < CLOCK_STEP_MS {
+            return now;
+        }
+        let moved = (|| -> rusqlite::Result<usize> {
+            let tx = self.conn.transaction()?;
+            let n = tx.execute("UPDATE outbox SET created_ms = created_ms + ?1", [step])?;
+            tx.execute(
+                "INSERT INTO counters(name, value) VALUES ('clock_steps', 1)
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(n)
+        })();
+        match moved {
+            Ok(rows) => {
+                self.stats.clock_steps += 1;
+                self.last_expiry_ms += step;
+                tracing::warn!(
+                    step_s = step as f64 / 1000.0,
+                    rows,
+                    "the wall clock stepped; spooled data keeps its age"
+                );
+                self.audit.record(
+                    "clock.step",
+                    "agent",
+                    serde_json::json!({"step_s": step as f64 / 1000.0, "spooled_rows": rows}),
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "spool: cannot follow a wall-clock step"),
+        }
+        now
     }
 
     /// Keeps at least `bytes` free on the spool's filesystem (`[storage].min_free_mb`).
@@ -324,7 +380,8 @@ impl Spool {
 
     /// Deletes undelivered data older than the retention limits, now.
     pub fn expire(&mut self) -> Result<Expired, SpoolError> {
-        self.expire_at(now_ms())
+        let now = self.follow_clock();
+        self.expire_at(now)
     }
 
     /// [`Spool::expire`] as if the wall clock read `now_ms` (ms since the Unix epoch).
@@ -467,7 +524,7 @@ impl Spool {
         topics: &Topics,
         force: u64,
     ) -> Result<(), SpoolError> {
-        let now = now_ms();
+        let now = self.follow_clock();
         if now - self.last_expiry_ms >= EXPIRY_INTERVAL_MS {
             // Retention must not stop events being stored: a failure here is logged only.
             if let Err(e) = self.expire_at(now) {
