@@ -12,13 +12,14 @@ pub struct ProcessStats {
     pub open_fds: u64,
 }
 
-/// Keeps glibc's allocator from holding freed memory for months (no-op on other C libraries).
+/// Keeps glibc's allocator from holding freed memory (no-op on other C libraries).
 ///
-/// Measured in the soak with a live subscriber: the broker's ~140 KB evidence buffers, freed on
-/// other threads, drove glibc's adaptive mmap threshold up, after which such buffers came from
-/// per-thread arenas that fragment and are never returned (RSS noisy and rising ~20 MB/h). A fixed
-/// 128 KiB mmap threshold returns every large buffer when it is freed, and at most two arenas keep
-/// small allocations from spreading over one arena per thread. `MALLOC_ARENA_MAX` or
+/// The broker's ~140 KB evidence buffers are freed on other threads than the ones that made them;
+/// glibc then raises its adaptive mmap threshold and serves such buffers from per-thread arenas
+/// that fragment. A fixed 128 KiB mmap threshold returns every large buffer when it is freed, and
+/// at most two arenas keep small allocations from spreading over one arena per thread. Measured in
+/// the 2-hour soak with a live subscriber (docs/performance.md): RSS 105 MB at 10 min where it was
+/// 174 MB; the ~22 MB/h rise with a subscriber is not this and remains. `MALLOC_ARENA_MAX` or
 /// `MALLOC_MMAP_THRESHOLD_` in the environment win, for anyone who measures otherwise.
 pub fn bound_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
