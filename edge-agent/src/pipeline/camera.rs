@@ -593,33 +593,27 @@ impl CameraState {
     /// A stream gap: every track ends (its plate reported) and the rules forget them, so no
     /// motion is inferred across the gap.
     pub fn discontinuity(&mut self, emit: &mut dyn FnMut(Observation)) {
+        self.end_tracks(RuleEngine::discontinuity, emit);
+    }
+
+    /// End of stream: every track ends; unreported plates and open rule events are closed.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Observation)) {
+        self.end_tracks(RuleEngine::finish, emit);
+    }
+
+    /// Ends every track, then emits what `rules_end` (the rule engine's gap or end) closes.
+    fn end_tracks(
+        &mut self,
+        rules_end: fn(&mut RuleEngine, Duration) -> Vec<RuleEvent>,
+        emit: &mut dyn FnMut(Observation),
+    ) {
         for id in self.tracker.finish() {
             if let Some(obs) = self.end_track(id) {
                 emit(obs);
             }
         }
         if let Some(rules) = self.rules.as_mut() {
-            for event in rules.discontinuity(self.last_t) {
-                emit(Observation::Rule(Box::new(RuleObservation {
-                    event,
-                    track: None,
-                    label: None,
-                    plate: None,
-                })));
-            }
-        }
-    }
-
-    /// End of stream: every track ends; unreported plates and open rule events are closed.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(Observation)) {
-        let ended = self.tracker.finish();
-        for id in ended {
-            if let Some(obs) = self.end_track(id) {
-                emit(obs);
-            }
-        }
-        if let Some(rules) = self.rules.as_mut() {
-            for event in rules.finish(self.last_t) {
+            for event in rules_end(rules, self.last_t) {
                 emit(Observation::Rule(Box::new(RuleObservation {
                     event,
                     track: None,

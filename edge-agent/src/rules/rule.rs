@@ -304,6 +304,7 @@ impl Rule {
                     ctx.lines,
                     "window_closed",
                     out,
+                    |_| true,
                 );
                 self.per.clear();
                 self.stops.clear();
@@ -344,8 +345,9 @@ impl Rule {
         lines: &[Line],
         reason: &str,
         out: &mut Vec<RuleEvent>,
+        which: impl Fn(&Option<u64>) -> bool,
     ) {
-        let mut keys: Vec<Option<u64>> = self.open.keys().copied().collect();
+        let mut keys: Vec<Option<u64>> = self.open.keys().copied().filter(which).collect();
         keys.sort_unstable();
         for key in keys {
             let tr = key.and_then(|id| tracks.get(&id));
@@ -365,20 +367,16 @@ impl Rule {
         lines: &[Line],
         out: &mut Vec<RuleEvent>,
     ) {
-        let mut keys: Vec<u64> = self.open.keys().filter_map(|k| *k).collect();
-        keys.sort_unstable();
-        for id in keys {
-            self.close(
-                t,
-                td,
-                out,
-                Some(id),
-                tracks.get(&id),
-                "stream_gap",
-                zones,
-                lines,
-            );
-        }
+        self.end_all(
+            t,
+            td,
+            tracks,
+            zones,
+            lines,
+            "stream_gap",
+            out,
+            Option::is_some,
+        );
         self.per.clear();
     }
 
@@ -406,7 +404,7 @@ impl Rule {
             // A second finish reports nothing more.
             self.period_start = None;
         }
-        self.end_all(t, td, tracks, zones, lines, "stream_end", out);
+        self.end_all(t, td, tracks, zones, lines, "stream_end", out, |_| true);
     }
 
     /// zone, loitering, intrusion: a track of the rule's classes inside the zone for `dwell_s`.
