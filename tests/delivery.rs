@@ -765,6 +765,90 @@ fn embedded_broker_serves_any_client_when_no_broker_is_configured() {
     );
 }
 
+/// The embedded broker's default log keeps a subscriber's cost to a few MB: each event JSON it
+/// keeps pins the read buffer it arrived in, up to an evidence image, so the log must hold few
+/// messages (at the old 256 KiB default, 400 events with full-size evidence and a subscriber peaked
+/// 31.5 MB above the same run with none: 62.5 against 31.0 MB).
+#[test]
+fn embedded_broker_memory_with_a_subscriber_stays_near_none() {
+    let dir = test_dir();
+    let peak_rss_mb = |name: &str, subscribe: bool| -> (f64, Vec<Value>) {
+        let port = free_port();
+        // full-size evidence (the soak's 137 KB frames), the default embedded_log_kb
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[device]\nsite_id = \"site-1\"\ndevice_id = \"dev-1\"\n\n[mqtt]\n\
+                 embedded_listen = \"127.0.0.1:{port}\"\nhealth_interval_s = 1\n\n\
+                 [storage]\nspool_dir = \"{}\"\nmax_size_mb = 256\n",
+                dir.path().join(format!("spool-{name}")).display()
+            ),
+        )
+        .unwrap();
+        let emit = emit_cmd(
+            &cfg,
+            &[
+                "--count",
+                "400",
+                "--rate",
+                "100",
+                "--quiet",
+                "--report",
+                "--flush-timeout",
+                "30",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "embedded broker did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let watch = subscribe.then(|| {
+            Watcher::start(&[
+                "--broker",
+                &format!("mqtt://127.0.0.1:{port}"),
+                "--clean-session",
+                "--idle-timeout",
+                "5",
+                "--timeout",
+                "60",
+            ])
+        });
+        let out = emit.wait_with_output().unwrap();
+        assert!(out.status.success(), "emit failed");
+        let report = report_of(&out);
+        assert_eq!(report["flushed"], true, "{report}");
+        let lines = watch.map(Watcher::finish).unwrap_or_default();
+        (report["peak_rss_mb"].as_f64().unwrap(), lines)
+    };
+    let (alone, _) = peak_rss_mb("alone", false);
+    let (watched, lines) = peak_rss_mb("watched", true);
+    // a live subscriber keeps up through the small log: no seq gap after its first event
+    let mut seqs: Vec<u64> = lines
+        .iter()
+        .filter(|v| v["type"] == "event")
+        .filter_map(|v| v["seq"].as_u64())
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert!(
+        seqs.len() >= 300,
+        "the subscriber saw {} events",
+        seqs.len()
+    );
+    let first = seqs[0];
+    assert_eq!(seqs, (first..=400).collect::<Vec<_>>(), "seq gap");
+    assert!(
+        watched - alone < 15.0,
+        "peak RSS {watched:.1} MB with a subscriber against {alone:.1} MB without"
+    );
+}
+
 #[test]
 fn signed_events_verify_offline_and_every_tampering_is_named() {
     let dir = test_dir();

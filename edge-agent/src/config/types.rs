@@ -570,7 +570,7 @@ fn default_embedded_listen() -> String {
     "127.0.0.1:1883".into()
 }
 fn default_embedded_log_kb() -> u32 {
-    256
+    16
 }
 fn default_prefix() -> String {
     "edge".into()

@@ -7,11 +7,13 @@
 //! The spool is the durable copy of every event, so the broker only needs what its subscribers
 //! have not read yet: each filter's log is cut to two segments of half `[mqtt].embedded_log_kb`,
 //! the oldest dropped first; a QoS 1 subscriber's in-flight messages (rumqttd: at most 100) are
-//! held outside the log until acknowledged. The log must stay small in bytes *and* in messages:
-//! each payload rumqttd keeps is a view into the network read buffer it arrived in, so one small
-//! event JSON kept in a log keeps the evidence JPEG read with it alive (measured: with rumqttd's
-//! 100 MB segments, 1500 events with 137 KB evidence and a subscriber grew the process by 230 MB,
-//! every event JSON pinning its read buffer). A subscriber further behind than its in-flight
+//! tracked apart from the log until acknowledged. The log must stay small in bytes *and* in
+//! messages: each payload rumqttd keeps is a view into the network read buffer it arrived in, and
+//! the agent's event JSONs arrive between evidence JPEGs, so one 1.4 KB event JSON kept in the
+//! `events/#` log keeps a read buffer of up to an evidence image alive (measured: 100 MB segments,
+//! 1500 events and a subscriber grew the process by 230 MB; a 256 KiB log, about 190 events, still
+//! pinned 37 MB and took a live camera 5 hours to fill, +22 MB/h in the soak; the 16 KiB default
+//! keeps about 11 events). A subscriber further behind than its in-flight
 //! window and the log skips the oldest messages; one that needs every event uses a persistent
 //! site broker.
 
