@@ -115,6 +115,8 @@ setup_env() {
 setup_test_env() {
   setup_env
   need_apt mosquitto mosquitto-clients openssl
+  # scripts/test-clock-jump.sh: the whole agent under a stepped wall clock
+  need_apt faketime
   # the RTSP test server (tests/fixtures/rtsp_server.py) and `kill -STOP` for its stall test
   need_apt python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   # packaging/test-deb.sh: systemd-analyze for the unit, adduser for the package's postinst, strip

@@ -28,6 +28,8 @@ log ".deb: build, install, systemd-analyze verify, remove (packaging/test-deb.sh
 if [ "$(id -u)" -eq 0 ]; then packaging/test-deb.sh; else sudo -E packaging/test-deb.sh; fi
 log "a small disk: the spool stops at its reserve, counts its drops, nothing corrupt (scripts/test-small-disk.sh)"
 if [ "$(id -u)" -eq 0 ]; then scripts/test-small-disk.sh; else sudo -E scripts/test-small-disk.sh; fi
+log "time that jumps: the agent under a wall clock stepped 2 h forward and back (scripts/test-clock-jump.sh)"
+scripts/test-clock-jump.sh
 log "example configs"
 cargo run -q --locked -- check configs/*.toml
 # The `gstreamer` feature (H.265, hardware decoders): its lints and only its own tests, not the whole

@@ -354,13 +354,25 @@ pub fn render(
     o.head(
         "edge_agent_buffer_bytes",
         "gauge",
-        "Bytes held in a bounded in-memory buffer: buffer=\"frame_queue\" a camera's decoded frames waiting for inference; buffer=\"broker\" the embedded broker's topic-filter logs (an upper estimate).",
+        "Bytes held in a bounded in-memory buffer: buffer=\"frame_queue\" a camera's decoded frames waiting for inference; buffer=\"tracker\" a camera's live tracks; buffer=\"publish_window\" payloads handed to the MQTT client and not yet acknowledged; buffer=\"broker\" the embedded broker's topic-filter logs (an upper estimate).",
     );
+    if let Some(d) = delivery {
+        o.sample(
+            "edge_agent_buffer_bytes",
+            &[("buffer", "publish_window")],
+            d.link.window_bytes as f64,
+        );
+    }
     for c in cameras {
         o.sample(
             "edge_agent_buffer_bytes",
             &[("buffer", "frame_queue"), ("camera", &c.id)],
             c.queue.bytes() as f64,
+        );
+        o.sample(
+            "edge_agent_buffer_bytes",
+            &[("buffer", "tracker"), ("camera", &c.id)],
+            c.tracker.bytes as f64,
         );
     }
     if let Some(b) = broker {
@@ -373,13 +385,37 @@ pub fn render(
     o.head(
         "edge_agent_buffer_limit_bytes",
         "gauge",
-        "Bound of a buffer: frame_queue [pipeline].queue_capacity frames; broker [mqtt].embedded_log_kb per subscribed filter, times the filters.",
+        "Bound of a buffer: frame_queue [pipeline].queue_capacity frames; tracker 1024 tracks; publish_window 4 MiB (one message always fits); broker [mqtt].embedded_log_kb per subscribed filter, times the filters.",
     );
+    if let Some(d) = delivery {
+        o.sample(
+            "edge_agent_buffer_limit_bytes",
+            &[("buffer", "publish_window")],
+            d.link.window_limit_bytes as f64,
+        );
+    }
     for c in cameras {
         o.sample(
             "edge_agent_buffer_limit_bytes",
             &[("buffer", "frame_queue"), ("camera", &c.id)],
             c.queue.limit_bytes() as f64,
+        );
+        o.sample(
+            "edge_agent_buffer_limit_bytes",
+            &[("buffer", "tracker"), ("camera", &c.id)],
+            c.tracker.limit_bytes as f64,
+        );
+    }
+    o.head(
+        "edge_agent_tracks_refused_total",
+        "counter",
+        "Confident detections that started no track because the camera's tracker held its bound of live tracks.",
+    );
+    for c in cameras {
+        o.sample(
+            "edge_agent_tracks_refused_total",
+            &[("camera", &c.id)],
+            c.tracker.refused as f64,
         );
     }
     if let Some(b) = broker {
@@ -450,6 +486,14 @@ mod tests {
             hub.frame_decoded("gate \"1\"", true, counters);
         }
         hub.set_queue("gate \"1\"", 1, 2, 640 * 480 * 3);
+        hub.set_tracker(
+            "gate \"1\"",
+            crate::track::TrackerUse {
+                bytes: 4096,
+                limit_bytes: 1 << 20,
+                refused: 3,
+            },
+        );
         let mut cams = hub.cameras();
         for ms in [2u64, 20, 200] {
             cams[0].stats.detect.record(Duration::from_millis(ms));
@@ -458,6 +502,8 @@ mod tests {
         d.spool.events = 4;
         d.spool.evicted_evidence = 9;
         d.link.connected = true;
+        d.link.window_bytes = 137_000;
+        d.link.window_limit_bytes = 4 << 20;
         d.broker = Some(crate::publish::embedded::BrokerMemory {
             filters: 2,
             held_bytes: 3 << 20,
@@ -475,10 +521,29 @@ mod tests {
             value(&t, "edge_agent_buffer_limit_bytes{buffer=\"broker\"}"),
             f64::from(8 << 20)
         );
+        assert_eq!(
+            value(&t, "edge_agent_buffer_bytes{buffer=\"publish_window\"}"),
+            137_000.0
+        );
+        assert_eq!(
+            value(
+                &t,
+                "edge_agent_buffer_limit_bytes{buffer=\"publish_window\"}"
+            ),
+            f64::from(4 << 20)
+        );
         assert!(value(&t, "edge_agent_process_resident_bytes") > 1e6);
         assert!(value(&t, "edge_agent_process_open_fds") >= 3.0);
 
         let cam = "camera=\"gate \\\"1\\\"\"";
+        let tracker = format!("edge_agent_buffer_bytes{{buffer=\"tracker\",{cam}}}");
+        assert_eq!(value(&t, &tracker), 4096.0);
+        let tracker = format!("edge_agent_buffer_limit_bytes{{buffer=\"tracker\",{cam}}}");
+        assert_eq!(value(&t, &tracker), f64::from(1 << 20));
+        assert_eq!(
+            value(&t, &format!("edge_agent_tracks_refused_total{{{cam}}}")),
+            3.0
+        );
         let queue = format!("edge_agent_buffer_limit_bytes{{buffer=\"frame_queue\",{cam}}}");
         assert_eq!(value(&t, &queue), 2.0 * 640.0 * 480.0 * 3.0);
         assert_eq!(

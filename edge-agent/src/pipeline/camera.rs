@@ -11,7 +11,7 @@ use crate::inference::{Detection, InferenceError, Model, Rect, RgbImage};
 use crate::models::ModelManifest;
 use crate::plate::{PlateDecode, PlateRead, VehicleKind, VoteResult};
 use crate::rules::{RuleEngine, RuleEvent, TrackSample};
-use crate::track::{Track, TrackState, Tracker, TrackerConfig};
+use crate::track::{Track, TrackState, Tracker, TrackerConfig, TrackerUse};
 
 use super::metrics::Histogram;
 use super::plates::{Candidate, PlateSchedule, PlateScheduler};
@@ -581,6 +581,11 @@ impl CameraState {
     /// Tracks confirmed so far.
     pub fn tracks_confirmed(&self) -> u64 {
         self.tracker.tracks_confirmed()
+    }
+
+    /// The tracker's memory and bound, and the detections it refused when full (for `/metrics`).
+    pub fn tracker_use(&self) -> TrackerUse {
+        self.tracker.usage()
     }
 
     /// Whether `sampled` comes after a stream gap (a reconnect since the last frame processed).

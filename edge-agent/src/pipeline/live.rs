@@ -14,7 +14,7 @@ use crate::events::Event;
 use crate::inference::RgbImage;
 use crate::publish::{Delivery, DeliveryStats};
 use crate::source::{SourceCounters, StreamStatus};
-use crate::track::{Track, TrackState};
+use crate::track::{Track, TrackState, TrackerUse};
 
 use super::camera::CameraStats;
 
@@ -105,6 +105,8 @@ pub struct CameraLive {
     pub rules_error: Option<String>,
     /// The camera's frame queue, as last seen by a worker.
     pub queue: QueueUse,
+    /// The camera's tracker, as last seen by a worker.
+    pub tracker: TrackerUse,
     processed_at: VecDeque<Instant>,
     plates: HashMap<u64, String>,
 }
@@ -150,6 +152,7 @@ impl CameraLive {
             blur_people: true,
             rules_error: None,
             queue: QueueUse::default(),
+            tracker: TrackerUse::default(),
             processed_at: VecDeque::new(),
             plates: HashMap::new(),
         }
@@ -371,6 +374,11 @@ impl LiveHub {
             capacity,
             frame_bytes,
         };
+    }
+
+    /// Inference worker: the camera's tracker after a frame (for `/metrics`).
+    pub fn set_tracker(&self, camera: &str, tracker: TrackerUse) {
+        lock(&self.entry(camera)).tracker = tracker;
     }
 
     /// Inference worker: a frame went through every stage. `plates` are plate reports made on it

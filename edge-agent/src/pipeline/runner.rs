@@ -284,6 +284,7 @@ pub fn run_controlled(
                         cam.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(camera = %cam.spec_id, frame = seq, error = %e, "frame not processed");
                     }
+                    let tracker = state.tracker_use();
                     drop(state);
                     if let Some(l) = &liveness {
                         l.progress(&cam.spec_id);
@@ -297,6 +298,7 @@ pub fn run_controlled(
                         );
                         let waiting = queues.depths().get(index).copied().unwrap_or(0);
                         hub.set_queue(&cam.spec_id, waiting, capacity, frame_bytes);
+                        hub.set_tracker(&cam.spec_id, tracker);
                     }
                     queues.release(index);
                 }

@@ -164,6 +164,10 @@ struct Shared {
 /// Latency samples kept: a window of the newest, so months of events neither grow memory nor
 /// make every `health` message sort millions of samples (it was a 1 Mi cap that then froze).
 const LATENCY_WINDOW: usize = 16 * 1024;
+/// Payload bytes the MQTT client may hold unacknowledged (besides `[mqtt].max_inflight`
+/// messages): 100 evidence images would be 14 MB on a board with 1–2 GB; 4 MiB still fills a 4G
+/// uplink at any round-trip time under a second.
+pub const WINDOW_BYTES: u64 = 4 << 20;
 /// Submit times kept for rows not yet acknowledged.
 const PENDING_TIMES: usize = 64 * 1024;
 /// `config/set` and `watchlist/set` messages waiting to be checked, at most.
@@ -209,7 +213,13 @@ impl Delivery {
             max_bytes: opts.max_spool_bytes,
             topics: opts.topics.clone(),
             wake: Notify::new(),
-            shared: Mutex::new(Shared::default()),
+            shared: Mutex::new(Shared {
+                link: LinkStats {
+                    window_limit_bytes: WINDOW_BYTES,
+                    ..LinkStats::default()
+                },
+                ..Shared::default()
+            }),
             stop,
             thread: Mutex::new(None),
             started: Instant::now(),
@@ -399,10 +409,14 @@ struct Conn {
     connected: bool,
     /// Subscribed to the remote-config topics on this connection.
     subscribed: bool,
-    /// Spool row per requested publish, in request order (`None`: birth/health, not spooled).
-    requested: VecDeque<Option<i64>>,
-    /// Packet id → spool row, for publishes on the wire.
-    on_wire: HashMap<u16, i64>,
+    /// Spool row and payload bytes per requested publish, in request order (`None`: birth,
+    /// health, config state; not spooled).
+    requested: VecDeque<(Option<i64>, u64)>,
+    /// Packet id → spool row and payload bytes, for publishes on the wire.
+    on_wire: HashMap<u16, (i64, u64)>,
+    /// Payload bytes handed to the MQTT client and not yet acknowledged (it keeps each publish
+    /// until its PUBACK, to send it again).
+    window_bytes: u64,
     /// Highest spool row requested on this connection.
     cursor: i64,
     acked: Vec<i64>,
@@ -411,6 +425,12 @@ struct Conn {
 impl Conn {
     fn outstanding(&self) -> usize {
         self.requested.len() + self.on_wire.len()
+    }
+
+    /// Records a publish handed to the MQTT client.
+    fn request(&mut self, row: Option<i64>, bytes: usize) {
+        self.requested.push_back((row, bytes as u64));
+        self.window_bytes += bytes as u64;
     }
 }
 
@@ -447,14 +467,18 @@ fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
                 "connected to MQTT broker; sending everything unacknowledged from the spool"
             );
         }
-        LinkEvent::Sent(pkid) => {
-            if let Some(Some(row)) = conn.requested.pop_front() {
-                conn.on_wire.insert(pkid, row);
+        LinkEvent::Sent(pkid) => match conn.requested.pop_front() {
+            Some((Some(row), bytes)) => {
+                conn.on_wire.insert(pkid, (row, bytes));
             }
-        }
+            // not spooled: nothing to delete at its PUBACK
+            Some((None, bytes)) => conn.window_bytes = conn.window_bytes.saturating_sub(bytes),
+            None => {}
+        },
         LinkEvent::Acked(pkid) => {
-            if let Some(row) = conn.on_wire.remove(&pkid) {
+            if let Some((row, bytes)) = conn.on_wire.remove(&pkid) {
                 conn.acked.push(row);
+                conn.window_bytes = conn.window_bytes.saturating_sub(bytes);
             }
         }
         LinkEvent::Closed(e) => return Some(e),
@@ -535,8 +559,10 @@ fn flush_acks(inner: &Inner, conn: &mut Conn) {
     }
 }
 
+/// Hands spooled messages to the MQTT client while the window has room: at most `max_inflight`
+/// messages and [`WINDOW_BYTES`] of payload (one message always fits, whatever its size).
 fn feed(inner: &Inner, link: &Link, conn: &mut Conn, max_inflight: usize) {
-    while conn.connected && conn.outstanding() < max_inflight {
+    while conn.connected && conn.outstanding() < max_inflight && window_open(conn) {
         let want = (max_inflight - conn.outstanding()).min(64);
         let batch = match lock(&inner.spool).next_batch(conn.cursor, want) {
             Ok(b) => b,
@@ -548,17 +574,30 @@ fn feed(inner: &Inner, link: &Link, conn: &mut Conn, max_inflight: usize) {
         if batch.is_empty() {
             return;
         }
-        let n = batch.len();
+        let mut n = 0;
         for m in batch {
+            if !window_open(conn) {
+                // the rest is read again from the spool (the cursor stays at the last one sent)
+                break;
+            }
+            let bytes = m.payload.len();
             if let Err(e) = link.try_publish(&m.topic, m.payload, false, true) {
                 tracing::debug!(error = %e, "request channel full");
-                return;
+                break;
             }
-            conn.requested.push_back(Some(m.id));
+            conn.request(Some(m.id), bytes);
             conn.cursor = m.id;
+            n += 1;
         }
-        lock(&inner.shared).link.published += n as u64;
+        lock(&inner.shared).link.published += n;
+        if n == 0 {
+            return;
+        }
     }
+}
+
+fn window_open(conn: &Conn) -> bool {
+    conn.window_bytes < WINDOW_BYTES || conn.outstanding() == 0
 }
 
 /// Subscribes to the remote-config topics once per connection, when asked to, and sends the
@@ -582,13 +621,15 @@ async fn remote_side(inner: &Inner, link: &Link, conn: &mut Conn) {
             .then(|| sh.config_state.clone())
             .flatten()
     };
-    if let Some(payload) = pending
-        && link
+    if let Some(payload) = pending {
+        let bytes = payload.len();
+        if link
             .try_publish(&inner.topics.config_state(), payload, true, true)
             .is_ok()
-    {
-        conn.requested.push_back(None);
-        lock(&inner.shared).config_state_sent = true;
+        {
+            conn.request(None, bytes);
+            lock(&inner.shared).config_state_sent = true;
+        }
     }
 }
 
@@ -645,11 +686,13 @@ async fn publisher(
                         backoff.reset();
                         lock(&inner.shared).config_state_sent = false;
                         if link.try_publish(&topics.status(), birth_payload.clone(), true, true).is_ok() {
-                            conn.requested.push_back(None);
+                            conn.request(None, birth_payload.len());
                         }
                         // Health right away too: the centre learns of evictions during the outage.
-                        if link.try_publish(&topics.health(), health_payload(&inner), false, true).is_ok() {
-                            conn.requested.push_back(None);
+                        let payload = health_payload(&inner);
+                        let bytes = payload.len();
+                        if link.try_publish(&topics.health(), payload, false, true).is_ok() {
+                            conn.request(None, bytes);
                         }
                     }
                     while closed.is_none() {
@@ -661,8 +704,12 @@ async fn publisher(
                 }
                 _ = inner.wake.notified() => {}
                 _ = health.tick() => {
-                    if conn.connected && link.try_publish(&topics.health(), health_payload(&inner), false, true).is_ok() {
-                        conn.requested.push_back(None);
+                    if conn.connected {
+                        let payload = health_payload(&inner);
+                        let bytes = payload.len();
+                        if link.try_publish(&topics.health(), payload, false, true).is_ok() {
+                            conn.request(None, bytes);
+                        }
                     }
                 }
                 _ = stop.changed() => {}
@@ -674,12 +721,14 @@ async fn publisher(
             }
             remote_side(&inner, &link, &mut conn).await;
             feed(&inner, &link, &mut conn, max_inflight);
+            lock(&inner.shared).link.window_bytes = conn.window_bytes;
         };
         drop(link);
         let delay = backoff.next_delay();
         {
             let mut sh = lock(&inner.shared);
             sh.link.connected = false;
+            sh.link.window_bytes = 0;
             sh.link.failures += 1;
             sh.link.last_error = Some(error.clone());
         }

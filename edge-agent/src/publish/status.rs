@@ -161,6 +161,12 @@ pub struct LinkStats {
     pub published: u64,
     /// PUBACKs received for spooled messages.
     pub acked: u64,
+    /// Payload bytes handed to the MQTT client and not yet acknowledged (the publish window).
+    #[serde(default)]
+    pub window_bytes: u64,
+    /// Bound of the publish window in bytes (one message always fits, whatever its size).
+    #[serde(default)]
+    pub window_limit_bytes: u64,
 }
 
 /// The periodic `health` message.
@@ -233,6 +239,8 @@ impl Health {
                 last_error: Some("I/O: Connection refused (os error 111)".into()),
                 published: 5_230,
                 acked: 5_218,
+                window_bytes: 1_644_312,
+                window_limit_bytes: 4_194_304,
             },
             cameras: BTreeMap::from([(
                 "cam-north".to_string(),

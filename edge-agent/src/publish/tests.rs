@@ -1,7 +1,7 @@
 //! Delivery through the embedded broker, in process: spool → publisher → broker → subscriber.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::events::{EventKind, Phase};
@@ -220,4 +220,88 @@ fn concurrent_submitters_share_commits_and_get_unique_seqs() {
     assert_eq!(delivery.stats().spool.events, 200);
     // Nothing is reachable: everything stays spooled for the next start.
     assert_eq!(delivery.shutdown(Duration::ZERO), 200);
+}
+
+/// A broker that takes publishes and never acknowledges them (a stalled uplink): the publisher
+/// stops handing messages to the MQTT client once the window holds its byte bound, so the client
+/// never holds more than about 4 MiB of evidence however many images wait in the spool.
+#[test]
+fn a_broker_that_never_acknowledges_holds_the_window_to_its_byte_bound() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = vec![0u8; 64 << 10];
+        // CONNECT in, CONNACK (accepted, no session) out, then swallow everything
+        if s.read(&mut buf).is_err() || s.write_all(&[0x20, 0x02, 0x00, 0x00]).is_err() {
+            return;
+        }
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{port}"), "test").unwrap();
+    mqtt.client_id = "dev-under-test".into();
+    let opts = DeliveryOptions {
+        mqtt,
+        topics: Topics::new("edge", "s", "d"),
+        spool_dir: dir.path().join("spool"),
+        max_spool_bytes: 1 << 28,
+        min_free_bytes: None,
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        health_interval: Duration::from_secs(60),
+        embedded: None,
+        embedded_log_kb: 16,
+        device_key: None,
+    };
+    let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
+    const IMAGE: usize = 600 << 10;
+    for i in 0..30u8 {
+        let e = Event::new(
+            EventKind::LineCrossing,
+            Phase::New,
+            "s",
+            "d",
+            "c",
+            Utc::now(),
+        );
+        let jpeg = vec![i; IMAGE];
+        let image = EvidenceImage::from_jpeg(crate::events::EvidenceRole::Frame, jpeg, 1, 1);
+        delivery.submit(e, vec![image]).unwrap();
+    }
+    // wait until the publisher stops handing out messages
+    let mut last = u64::MAX;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stats = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let s = delivery.stats();
+        if s.link.connected && s.link.published == last {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the window never settled: {s:?}");
+        last = s.link.published;
+    };
+    assert_eq!(stats.link.acked, 0, "{:?}", stats.link);
+    assert_eq!(stats.link.window_limit_bytes, WINDOW_BYTES);
+    let images_out = stats.link.window_bytes / IMAGE as u64;
+    assert!(
+        stats.link.window_bytes >= WINDOW_BYTES
+            && stats.link.window_bytes < WINDOW_BYTES + IMAGE as u64 + (64 << 10),
+        "{:?}",
+        stats.link
+    );
+    assert!(
+        images_out < 8 && stats.link.published < 20,
+        "{:?}",
+        stats.link
+    );
+    assert_eq!(
+        stats.spool.evidence + stats.spool.events,
+        60,
+        "all still spooled"
+    );
+    let _ = delivery.shutdown(Duration::from_millis(100));
 }

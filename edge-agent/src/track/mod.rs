@@ -135,6 +135,19 @@ struct Scratch {
     assigner: Assigner,
 }
 
+/// Live tracks one camera keeps at most (tentative and lost ones included). A frame full of
+/// detections for many seconds (a detector gone wrong, a crowd at a low threshold) must not grow
+/// the tracker without bound; confident detections beyond it start no track and are counted.
+pub const MAX_TRACKS: usize = 1024;
+
+/// A tracker's memory: bytes its tracks take, their bound, detections refused when full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerUse {
+    pub bytes: u64,
+    pub limit_bytes: u64,
+    pub refused: u64,
+}
+
 /// The tracker for one camera stream.
 #[derive(Debug)]
 pub struct Tracker {
@@ -145,6 +158,8 @@ pub struct Tracker {
     last_time: Option<Duration>,
     next_id: u64,
     created: u64,
+    /// Detections that found the tracker full ([`MAX_TRACKS`]).
+    refused: u64,
     scratch: Scratch,
 }
 
@@ -166,6 +181,7 @@ impl Tracker {
             last_time: None,
             next_id: 1,
             created: 0,
+            refused: 0,
             scratch: Scratch::default(),
         }
     }
@@ -179,6 +195,30 @@ impl Tracker {
     /// Ids handed out so far (confirmed tracks).
     pub fn tracks_confirmed(&self) -> u64 {
         self.next_id - 1
+    }
+
+    /// Confident detections that started no track because the tracker was full.
+    pub fn tracks_refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Bytes the tracks take now, and at most ([`MAX_TRACKS`]).
+    pub fn memory(&self) -> (u64, u64) {
+        let slot = std::mem::size_of::<Slot>();
+        (
+            (self.slots.capacity() * slot) as u64,
+            (MAX_TRACKS * slot) as u64,
+        )
+    }
+
+    /// Memory, bound and refusals together (for `/metrics`).
+    pub fn usage(&self) -> TrackerUse {
+        let (bytes, limit_bytes) = self.memory();
+        TrackerUse {
+            bytes,
+            limit_bytes,
+            refused: self.refused,
+        }
     }
 
     /// Advances to stream time `t` (monotonic; a time earlier than the previous frame is treated
@@ -286,6 +326,10 @@ impl Tracker {
                         .is_some_and(|m| iou(&detections[m].bbox, &d.bbox) >= DUPLICATE_IOU)
             });
             if duplicate {
+                continue;
+            }
+            if self.slots.len() >= MAX_TRACKS {
+                self.refused += 1;
                 continue;
             }
             self.created += 1;

@@ -544,3 +544,25 @@ fn min_hits_one_confirms_at_birth_and_finish_ends_everything() {
     let u = tr.update(secs(5.0), &[det(CAR, 0.9, rect(0.0, 0.0, 10.0, 10.0))]);
     assert_eq!(u.tracks[0].id, 3);
 }
+
+/// A detector gone wrong — hundreds more confident boxes every frame, each staying put — fills the
+/// tracker to its bound and no further; the boxes left out are counted.
+#[test]
+fn a_flood_of_detections_stops_at_the_track_bound() {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut dets = Vec::new();
+    for f in 0..7 {
+        for _ in 0..200 {
+            let i = dets.len();
+            let (x, y) = ((i % 64) as f32 * 20.0, (i / 64) as f32 * 20.0);
+            dets.push(det(CAR, 0.9, rect(x, y, 8.0, 8.0)));
+        }
+        tracker.update(secs(f64::from(f) * 0.1), &dets);
+        let (held, limit) = tracker.memory();
+        assert!(held <= limit, "frame {f}: {held} > {limit}");
+    }
+    assert_eq!(tracker.slots.len(), MAX_TRACKS);
+    assert_eq!(tracker.tracks_created(), MAX_TRACKS as u64);
+    // a box left out is counted again at every frame that finds the tracker full
+    assert!(tracker.tracks_refused() >= 1400 - MAX_TRACKS as u64);
+}
