@@ -10,7 +10,8 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use common::broker::{Mosquitto, test_dir};
@@ -321,10 +322,52 @@ fn publish(port: u16, topic: &str, payload: &[u8], dir: &Path) {
     assert!(status.success(), "mosquitto_pub to {topic} failed");
 }
 
+/// The test centre's key (made once per test process by `edge-agent sign-remote`) and its public
+/// half, which every agent config here pins.
+fn centre() -> &'static (PathBuf, String) {
+    static CENTRE: OnceLock<(PathBuf, String)> = OnceLock::new();
+    CENTRE.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("edge-agent-test-centre-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("centre key dir");
+        let key = dir.join("centre.key");
+        let out = bin()
+            .args(["sign-remote", "--public", "--key"])
+            .arg(&key)
+            .output()
+            .expect("run sign-remote");
+        assert!(out.status.success(), "sign-remote --public failed");
+        let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (key, public)
+    })
+}
+
+/// A document signed by the test centre for edge-1 with the next sequence number, as
+/// `edge-agent sign-remote` prints it. `what` is `--config` or `--watchlist`.
+fn signed(what: &str, version: &str, text: &str) -> Vec<u8> {
+    static SEQ: AtomicU64 = AtomicU64::new(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("doc");
+    std::fs::write(&file, text).expect("write document");
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed).to_string();
+    let out = bin()
+        .args(["sign-remote", "--key"])
+        .arg(&centre().0)
+        .args(["--site", "test-site", "--device", "edge-1", "--seq", &seq])
+        .args(["--doc-version", version, "--actor", "test-operator", what])
+        .arg(&file)
+        .output()
+        .expect("run sign-remote");
+    assert!(
+        out.status.success(),
+        "sign-remote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 fn config_set(version: &str, toml: &str) -> Vec<u8> {
-    serde_json::json!({"version": version, "toml": toml, "actor": "test-operator"})
-        .to_string()
-        .into_bytes()
+    signed("--config", version, toml)
 }
 
 fn agent_config(port: u16, spool: &Path, rtsp: &str, extra: &str) -> String {
@@ -345,6 +388,9 @@ spool_dir = "{spool}"
 [http]
 enabled = false
 
+[remote]
+centre_keys = ["{key}"]
+
 [[cameras]]
 id = "cam-a"
 url = "{rtsp}"
@@ -356,7 +402,8 @@ url = "{rtsp}"
 target_fps = 5
 frame_size = [640, 458]
 {extra}"#,
-        spool = spool.display()
+        spool = spool.display(),
+        key = centre().1,
     )
 }
 
@@ -476,7 +523,28 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
 
     // A good change: cam-b gets a zone and a rule, in place; cam-a is untouched.
     let v2 = agent_config(port, &spool, &rtsp.url(), GOOD_ZONE);
-    publish(port, "config/set", &config_set("v2", &v2), dir.path());
+    // Whoever can publish on the broker is not the centre: an unsigned document is refused.
+    let unsigned = serde_json::json!({"version": "unsigned", "toml": v2});
+    publish(
+        port,
+        "config/set",
+        unsigned.to_string().as_bytes(),
+        dir.path(),
+    );
+    let s = wait_state(port, "unsigned refused", Duration::from_secs(20), |s| {
+        s["request"]["version"] == "unsigned"
+    });
+    assert_eq!(s["status"], "rejected", "{s}");
+    assert!(
+        s["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not signed")),
+        "{s}"
+    );
+    assert_eq!(s["config_hash"], file_hash.as_str());
+
+    let v2_doc = config_set("v2", &v2);
+    publish(port, "config/set", &v2_doc, dir.path());
     let s = wait_state(port, "v2 applied", Duration::from_secs(30), |s| {
         s["request"]["version"] == "v2"
     });
@@ -485,6 +553,18 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
     let v2_hash = s["config_hash"].as_str().expect("hash").to_string();
     assert_ne!(v2_hash, file_hash, "a new hash");
     assert_eq!(s["changes"], serde_json::json!(["cam-b: rules replaced"]));
+    // The same signed document sent again (a recorded message replayed): refused.
+    publish(port, "config/set", &v2_doc, dir.path());
+    let s = wait_state(port, "replay refused", Duration::from_secs(20), |s| {
+        s["request"]["version"] == "v2" && s["status"] == "rejected"
+    });
+    assert!(
+        s["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("replay")),
+        "{s}"
+    );
+    assert_eq!(s["version"], "v2");
     // Events from now on name the new config.
     let start = Instant::now();
     while !std::fs::read_to_string(&events)
@@ -522,20 +602,19 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
     // an RTSP camera that cannot connect yet is started and reconnects, as documented.
 
     // Watchlists: a good one is in force, a bad one is refused with its line.
-    let wl = serde_json::json!({"version": "w1", "watchlist": "# test list\n51F-123.45 # stolen\n29B125662\n"});
-    publish(port, "watchlist/set", wl.to_string().as_bytes(), dir.path());
+    let wl = signed(
+        "--watchlist",
+        "w1",
+        "# test list\n51F-123.45 # stolen\n29B125662\n",
+    );
+    publish(port, "watchlist/set", &wl, dir.path());
     let s = wait_state(port, "w1 applied", Duration::from_secs(20), |s| {
         s["request"]["version"] == "w1"
     });
     assert_eq!(s["status"], "applied", "{s}");
     assert_eq!(s["watchlist"]["entries"], 2);
-    let bad = serde_json::json!({"version": "w2", "watchlist": "51F-123.45\nnot a plate!\n"});
-    publish(
-        port,
-        "watchlist/set",
-        bad.to_string().as_bytes(),
-        dir.path(),
-    );
+    let bad = signed("--watchlist", "w2", "51F-123.45\nnot a plate!\n");
+    publish(port, "watchlist/set", &bad, dir.path());
     let s = wait_state(port, "w2 rejected", Duration::from_secs(20), |s| {
         s["request"]["version"] == "w2"
     });
@@ -612,13 +691,18 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
         "{}",
         stdout(&out)
     );
-    // The sender's name in the payload is a claim, not an identity: the record's actor is `mqtt`.
+    // The sender's name in the payload is a claim, not an identity: the record's actor is the
+    // centre key that signed.
     let apply: Value = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|r| r["action"] == "config.apply")
         .expect("a config.apply record");
-    assert_eq!(apply["actor"], "mqtt", "{apply}");
+    assert_eq!(
+        apply["actor"].as_str(),
+        Some(format!("key:{}", &centre().1[..16]).as_str()),
+        "{apply}"
+    );
     assert_eq!(
         apply["details"]["claimed_actor"], "test-operator",
         "{apply}"

@@ -56,6 +56,9 @@ enum Command {
     Probe(cmds::probe::Args),
     /// Draw a camera's zones, lines and directions on one of its frames (PNG) to check a config.
     Zones(cmds::zones::Args),
+    /// The centre's side of remote config: make the centre key, print its public half, sign a
+    /// config or watchlist for one device (the JSON to publish on its `*/set` topic).
+    SignRemote(cmds::sign_remote::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => cmds::watch::run(args),
         Command::Zones(args) => cmds::zones::run(args),
         Command::Probe(args) => cmds::probe::run(args),
+        Command::SignRemote(args) => cmds::sign_remote::run(args),
     };
     match result {
         Ok(code) => code,

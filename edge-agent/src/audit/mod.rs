@@ -95,6 +95,26 @@ pub struct AuditLog {
     max_bytes: Option<u64>,
     /// Bytes in the current file.
     bytes: u64,
+    /// The marker as found at open ([`Marker`]), until [`AuditLog::record_reset`] looked at it.
+    found_marker: Option<Marker>,
+}
+
+/// Where the log stood at its last write, kept beside it (`<log>.head`): a log found missing or
+/// shorter than that at start was reset, and says so in its first new record
+/// ([`RESET_ACTION`]) instead of silently starting again at record 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Marker {
+    next: u64,
+    head: String,
+}
+
+/// The action of the record that says the log was found deleted, cut or replaced at start.
+pub const RESET_ACTION: &str = "audit.reset";
+
+fn marker_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".head");
+    PathBuf::from(name)
 }
 
 /// The action of the record that opens a rotated log: its `prev` is the head of the file kept as
@@ -133,6 +153,9 @@ impl AuditLog {
             .open(path)
             .map_err(io)?;
         let bytes = file.metadata().map_err(io)?.len();
+        let found_marker = std::fs::read(marker_path(path))
+            .ok()
+            .and_then(|raw| serde_json::from_slice(&raw).ok());
         Ok(AuditLog {
             path: path.to_path_buf(),
             file,
@@ -141,7 +164,33 @@ impl AuditLog {
             signer: None,
             max_bytes: None,
             bytes,
+            found_marker,
         })
+    }
+
+    /// Writes an [`RESET_ACTION`] record when the log is behind where its marker says it was
+    /// (deleted, cut short, or replaced by another chain). Call once after open, with the signer
+    /// set, so the record is signed.
+    pub fn record_reset(&mut self) -> Result<(), AuditError> {
+        let Some(m) = self.found_marker.take() else {
+            return Ok(());
+        };
+        let behind = self.next < m.next;
+        let replaced = self.next == m.next && self.head != m.head;
+        if behind || replaced {
+            tracing::warn!(path = %self.path.display(), records_before = m.next, records_now = self.next, "the audit log was deleted, cut short or replaced since the agent last wrote it; recorded");
+            self.write(
+                "agent",
+                RESET_ACTION,
+                serde_json::json!({
+                    "previous_records": m.next,
+                    "previous_head": m.head,
+                    "records_found": self.next,
+                    "head_found": self.head,
+                }),
+            )?;
+        }
+        Ok(())
     }
 
     /// Bounds the log: past `bytes` the file becomes `<log>.1` (replacing the one before) and a
@@ -227,6 +276,17 @@ impl AuditLog {
         self.bytes += line.len() as u64;
         self.head = r.hash.clone();
         self.next += 1;
+        let marker = Marker {
+            next: self.next,
+            head: self.head.clone(),
+        };
+        let written = serde_json::to_vec(&marker)
+            .map_err(std::io::Error::other)
+            .and_then(|raw| std::fs::write(marker_path(&self.path), raw));
+        if let Err(e) = written {
+            // The record itself is written; only a later reset would go unnoticed.
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot update the audit log's head marker");
+        }
         Ok(r)
     }
 
@@ -247,8 +307,10 @@ pub struct AuditTrail {
 impl AuditTrail {
     /// Opens (or creates) the log at `path`; a broken chain is an error, so it is seen at start-up.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let mut log = AuditLog::open(path)?;
+        log.record_reset()?;
         Ok(AuditTrail {
-            log: Some(Arc::new(Mutex::new(AuditLog::open(path)?))),
+            log: Some(Arc::new(Mutex::new(log))),
         })
     }
 
@@ -262,6 +324,7 @@ impl AuditTrail {
         let mut log = AuditLog::open(path)?;
         log.signer = Some(key);
         log.max_bytes = max_bytes;
+        log.record_reset()?;
         Ok(AuditTrail {
             log: Some(Arc::new(Mutex::new(log))),
         })
@@ -597,6 +660,39 @@ mod tests {
             v.unsigned_before_signed, v.records,
             "nothing signed: the CLI fails this"
         );
+    }
+
+    #[test]
+    fn a_deleted_or_cut_log_is_a_recorded_reset_not_a_silent_restart() {
+        let (_d, path) = log_with(5);
+        let head = verify(&path).expect("valid").head;
+        // a plain reopen: nothing to record
+        drop(AuditTrail::open(&path).expect("reopen"));
+        assert_eq!(verify(&path).expect("valid").records, 5);
+
+        // cut to its first two records: the next record says what was lost
+        let all = lines(&path);
+        write(&path, &all[..2]);
+        drop(AuditTrail::open(&path).expect("reopen"));
+        let l = lines(&path);
+        let reset: AuditRecord = serde_json::from_str(&l[2]).unwrap();
+        assert_eq!((reset.index, reset.action.as_str()), (2, RESET_ACTION));
+        assert_eq!(reset.details["previous_records"], 5);
+        assert_eq!(reset.details["previous_head"], head.as_str());
+        assert_eq!(reset.details["records_found"], 2);
+        assert_eq!(verify(&path).expect("still a chain").records, 3);
+
+        // deleted: the new log opens with the reset, signed
+        std::fs::remove_file(&path).unwrap();
+        let key =
+            Arc::new(crate::signing::DeviceKey::load_or_create(&path.with_file_name("k")).unwrap());
+        drop(AuditTrail::open_signed(&path, key.clone(), None).expect("new log"));
+        let l = lines(&path);
+        let reset: AuditRecord = serde_json::from_str(&l[0]).unwrap();
+        assert_eq!((reset.index, reset.action.as_str()), (0, RESET_ACTION));
+        assert_eq!(reset.details["previous_records"], 3);
+        assert!(reset.sig.is_some(), "signed");
+        verify_signed(&path, None, Some(&key.public_hex())).expect("verifies");
     }
 
     #[test]

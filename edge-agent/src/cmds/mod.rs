@@ -15,6 +15,7 @@ pub mod replay;
 pub mod resources;
 pub mod run;
 pub mod schema;
+pub mod sign_remote;
 pub mod verify;
 pub mod version;
 pub mod watch;

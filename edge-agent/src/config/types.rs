@@ -39,11 +39,18 @@ pub struct RemoteConfig {
     /// no subscription, and a remote config or watchlist stored by an earlier run is not used
     /// (the file on the device is all there is). Default true.
     pub enabled: bool,
+    /// Public Ed25519 keys (hex) of the centre whose signed documents this device accepts. Empty:
+    /// every remote document is refused. Only the file on the device sets them; a remote document
+    /// cannot change `[remote]`.
+    pub centre_keys: Vec<String>,
 }
 
 impl Default for RemoteConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            centre_keys: Vec::new(),
+        }
     }
 }
 

@@ -63,6 +63,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.plates(&c.plates, &c.models);
     v.tracker(&c.tracker);
     v.pipeline(&c.pipeline);
+    v.remote(&c.remote);
     let mut out = v.out;
     out.sort_by_key(|d| (d.line, d.col, d.severity));
     out
@@ -565,7 +566,7 @@ impl Validator<'_> {
             self.error(
                 &at("embedded_log_kb"),
                 format!("embedded_log_kb = {} is out of range", m.embedded_log_kb),
-                "use 16 to 1048576 (KiB per subscribed topic filter; 256 is the default)",
+                "use 16 to 1048576 (KiB per subscribed topic filter; 16 is the default)",
             );
         }
         if m.broker.is_none() {
@@ -1063,6 +1064,26 @@ impl Validator<'_> {
         }
     }
 
+    /// Centre keys are Ed25519 public keys in hex; with none, remote documents are all refused.
+    fn remote(&mut self, r: &crate::config::RemoteConfig) {
+        for (i, key) in r.centre_keys.iter().enumerate() {
+            if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.error(
+                    &[Key("remote"), Key("centre_keys"), Index(i)],
+                    format!("centre key {} is not 64 hex digits", i + 1),
+                    "paste the public key `edge-agent sign-remote --key centre.key --public` prints",
+                );
+            }
+        }
+        if r.enabled && r.centre_keys.is_empty() && self.loaded.config.mqtt.broker.is_some() {
+            self.warn(
+                &[Key("remote")],
+                "no [remote].centre_keys: config/set and watchlist/set are refused until a centre key is pinned",
+                "pin the centre's public key, or set [remote] enabled = false",
+            );
+        }
+    }
+
     /// A watchlist file that exists must parse (its own line is in the message).
     fn watchlist(&mut self, w: &WatchlistConfig) {
         let Some(file) = &w.file else { return };
@@ -1205,6 +1226,35 @@ mod security_tests {
             let ok = diagnostics(&format!("broker = \"{local}\"\n"));
             assert!(ok.is_empty(), "{local}: {ok:?}");
         }
+    }
+
+    #[test]
+    fn centre_keys_must_be_keys_and_their_absence_is_said() {
+        let check = |remote: &str| -> Vec<String> {
+            let text = format!(
+                "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[mqtt]\nbroker = \"mqtt://127.0.0.1:1883\"\n[remote]\n{remote}"
+            );
+            let loaded = crate::config::parse_str(Path::new("r.toml"), text).unwrap();
+            validate(&loaded, &ValidateOptions::default())
+                .iter()
+                .map(|d| d.to_string())
+                .filter(|d| d.contains("centre"))
+                .collect()
+        };
+        let bad = check("centre_keys = [\"not-a-key\"]\n");
+        assert!(
+            bad.iter()
+                .any(|d| d.contains("r.toml:7") && d.contains("error") && d.contains("64 hex")),
+            "{bad:?}"
+        );
+        let none = check("enabled = true\n");
+        assert!(
+            none.iter()
+                .any(|d| d.contains("warning") && d.contains("refused until a centre key")),
+            "{none:?}"
+        );
+        assert!(check(&format!("centre_keys = [\"{}\"]\n", "ab".repeat(32))).is_empty());
+        assert!(check("enabled = false\n").is_empty());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! A provider that fails to register is an error: a Jetson silently running on its CPU would miss
 //! every deadline while looking healthy.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use ort::ep;
 use ort::session::Session;
@@ -25,6 +27,13 @@ pub fn create_session_from_memory(
     rt: &RuntimeConfig,
 ) -> Result<Session, InferenceError> {
     build_session(model_path, Some(bytes), rt)
+}
+
+/// The engine cache of one model: a folder named after the sha256 of the exact ONNX bytes, so an
+/// engine built from another model (a replaced file, a planted engine for another graph) is never
+/// loaded for this one — TensorRT would run it without a question.
+fn engine_cache_dir(root: &Path, model: &[u8]) -> PathBuf {
+    root.join(&hex::encode(Sha256::digest(model))[..16])
 }
 
 fn build_session(
@@ -70,6 +79,18 @@ fn build_session(
                 .with_device_id(rt.cuda.device_id)
                 .with_fp16(rt.tensorrt.fp16);
             if let Some(dir) = &rt.tensorrt.engine_cache_dir {
+                let model = match bytes {
+                    Some(b) => b.to_vec(),
+                    None => std::fs::read(model_path).map_err(|e| InferenceError::Session {
+                        model: model_path.to_path_buf(),
+                        message: format!("reading it for the TensorRT engine cache: {e}"),
+                    })?,
+                };
+                let dir = engine_cache_dir(dir, &model);
+                std::fs::create_dir_all(&dir).map_err(|e| InferenceError::Session {
+                    model: model_path.to_path_buf(),
+                    message: format!("TensorRT engine cache {}: {e}", dir.display()),
+                })?;
                 trt = trt
                     .with_engine_cache(true)
                     .with_engine_cache_path(dir.display());
@@ -99,4 +120,18 @@ fn build_session(
         None => builder.commit_from_file(model_path),
     }
     .map_err(|e| err("loading the model", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_model_gets_its_own_engine_cache() {
+        let root = Path::new("/var/cache/edge-agent/trt");
+        let a = engine_cache_dir(root, b"model a");
+        assert_eq!(a, engine_cache_dir(root, b"model a"));
+        assert_ne!(a, engine_cache_dir(root, b"model b"));
+        assert!(a.starts_with(root) && a.file_name().is_some_and(|n| n.len() == 16));
+    }
 }

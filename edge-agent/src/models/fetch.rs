@@ -154,11 +154,16 @@ fn write_verified(
         move |source| ModelError::Io { path, source }
     };
     let result = (|| {
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        // O_NOFOLLOW on top of O_EXCL, and a mode that does not depend on the caller's umask:
+        // readable by the service user, writable by whoever fetched.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.custom_flags(libc::O_NOFOLLOW).mode(0o644);
+        }
+        let mut out = opts.open(&tmp).map_err(io(&tmp))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         let mut total = 0u64;

@@ -36,6 +36,8 @@ pub struct EventSink {
     live: Option<std::sync::Arc<super::live::LiveHub>>,
     /// The hash of a config applied remotely since start (replaces the builder's).
     config_hash: Mutex<Option<String>>,
+    /// Cameras running without their rules, and why: their `health` state says so.
+    rules_disabled: Mutex<BTreeMap<String, String>>,
 }
 
 impl EventSink {
@@ -52,6 +54,7 @@ impl EventSink {
             failures: AtomicU64::new(0),
             live: None,
             config_hash: Mutex::new(None),
+            rules_disabled: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -59,6 +62,10 @@ impl EventSink {
     pub fn set_config_hash(&self, hash: String) {
         if let Ok(mut h) = self.config_hash.lock() {
             *h = Some(hash);
+        }
+        // the new config's rules are built anew; a camera whose rules fail again says so again
+        if let Ok(mut d) = self.rules_disabled.lock() {
+            d.clear();
         }
     }
 
@@ -201,8 +208,13 @@ impl EventSink {
 
 impl Sink for EventSink {
     fn observation(&self, camera: &str, obs: Observation, frame: Option<&FrameContext<'_>>) {
-        if let (Observation::RulesDisabled(reason), Some(hub)) = (&obs, &self.live) {
-            hub.rules_disabled(camera, reason);
+        if let Observation::RulesDisabled(reason) = &obs {
+            if let Some(hub) = &self.live {
+                hub.rules_disabled(camera, reason);
+            }
+            if let Ok(mut d) = self.rules_disabled.lock() {
+                d.insert(camera.to_string(), reason.clone());
+            }
         }
         match self.builder.build(camera, &obs, frame) {
             Ok((event, images)) => self.emit(event, images),
@@ -252,28 +264,67 @@ impl Sink for EventSink {
 
     fn health_report(&self, camera: &str, report: &Report) {
         if let Some(d) = &self.delivery {
-            let state = match report.state {
-                "ok" => "online",
-                "down" => "reconnecting",
-                other => other,
-            };
-            d.set_camera_health(
-                camera,
-                CameraHealth {
-                    state: state.into(),
-                    fps: report.snapshot.fps.unwrap_or(0.0),
-                    expected_fps: Some(report.expected_fps as f32),
-                    decode_errors: report.counters.decode_errors,
-                    conditions: report
-                        .active
-                        .iter()
-                        .map(|c| c.as_str().to_string())
-                        .collect(),
-                    frames_dropped: report.counters.dropped,
-                    last_frame: report.last_frame.map(chrono::DateTime::<chrono::Utc>::from),
-                    error: None,
-                },
-            );
+            let rules_error = self
+                .rules_disabled
+                .lock()
+                .ok()
+                .and_then(|d| d.get(camera).cloned());
+            d.set_camera_health(camera, camera_health(report, rules_error));
         }
+    }
+}
+
+/// A camera's entry in the `health` message: its stream's state, or `rules_disabled` (with the
+/// reason in `error`) when the stream is fine but its rules could not be built.
+fn camera_health(report: &Report, rules_error: Option<String>) -> CameraHealth {
+    let state = match report.state {
+        // a camera that sees but does not judge is not "online": its rules are off
+        "ok" if rules_error.is_some() => "rules_disabled",
+        "ok" => "online",
+        "down" => "reconnecting",
+        other => other,
+    };
+    CameraHealth {
+        state: state.into(),
+        fps: report.snapshot.fps.unwrap_or(0.0),
+        expected_fps: Some(report.expected_fps as f32),
+        decode_errors: report.counters.decode_errors,
+        conditions: report
+            .active
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
+        frames_dropped: report.counters.dropped,
+        last_frame: report.last_frame.map(chrono::DateTime::<chrono::Utc>::from),
+        error: rules_error.map(|r| format!("rules disabled: {r}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_without_its_rules_is_not_reported_online() {
+        let report = Report {
+            state: "ok",
+            active: Vec::new(),
+            snapshot: Default::default(),
+            expected_fps: 10.0,
+            counters: SourceCounters::default(),
+            last_frame: None,
+        };
+        let h = camera_health(&report, None);
+        assert_eq!((h.state.as_str(), h.error), ("online", None));
+        let reason = "frame_size [1006, 720] but the stream sends 1280x720".to_string();
+        let h = camera_health(&report, Some(reason.clone()));
+        assert_eq!(h.state, "rules_disabled");
+        assert_eq!(h.error, Some(format!("rules disabled: {reason}")));
+        // a stream that is down says so first
+        let down = Report {
+            state: "down",
+            ..report
+        };
+        assert_eq!(camera_health(&down, Some(reason)).state, "reconnecting");
     }
 }

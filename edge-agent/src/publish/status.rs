@@ -126,7 +126,8 @@ pub fn offline_payload(site_id: &str, device_id: &str) -> Vec<u8> {
 pub struct CameraHealth {
     /// `online`, `reconnecting`, `lost` or `disabled`; or, while the stream is up but the picture
     /// is unusable, the most serious condition: `frozen`, `covered`, `defocused`, `scene_changed`
-    /// or `low_fps`.
+    /// or `low_fps`; or `rules_disabled` when the picture is fine but the camera's rules could not
+    /// be built for its stream (the reason in `error`).
     pub state: String,
     /// Frames per second decoded over the last `[health].fps_window_s`.
     pub fps: f32,

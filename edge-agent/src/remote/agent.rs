@@ -10,6 +10,7 @@ use super::Inbound;
 use super::payload::{ConfigPayload, WatchlistPayload};
 use super::state::{ConfigState, Problem, Request, Status, WatchlistState};
 use super::store::{Persisted, RemoteStore};
+use super::trust::{Document, Trust};
 use super::validate::{check_config, check_watchlist, watchlist_hash};
 use crate::watchlist::Watchlist;
 
@@ -58,6 +59,7 @@ pub fn startup(disk: LoadedConfig, file_list_hash: &str, store: &RemoteStore) ->
                 version: meta.version.clone(),
                 watchlist: text,
                 actor: None,
+                signed: None,
             };
             match check_watchlist(&p) {
                 Ok(list) => Some((list, meta)),
@@ -99,6 +101,7 @@ pub fn startup(disk: LoadedConfig, file_list_hash: &str, store: &RemoteStore) ->
         version: meta.version.clone(),
         toml: text,
         actor: None,
+        signed: None,
     };
     match check_config(&payload, &disk) {
         Ok(acc) => {
@@ -134,6 +137,8 @@ pub struct RemoteAgent {
     applier: Box<dyn Applier>,
     audit: Option<AuditHook>,
     last: ConfigState,
+    /// The pinned centre keys and the last accepted numbers.
+    trust: Trust,
 }
 
 fn audit_details(
@@ -165,6 +170,14 @@ impl RemoteAgent {
                 hash: list.version().to_string(),
                 entries: list.len(),
             });
+        let remote = &startup.loaded.config.remote;
+        let device = &startup.loaded.config.device;
+        let trust = Trust::new(
+            &remote.centre_keys,
+            &device.site_id,
+            &device.device_id,
+            store.dir(),
+        );
         let mut agent = RemoteAgent {
             version: startup.version,
             applied_at: startup.applied_at,
@@ -176,6 +189,7 @@ impl RemoteAgent {
             applier,
             audit: None,
             last: placeholder_state(),
+            trust,
         };
         agent.last = agent.state(Status::Applied, None, Vec::new(), Vec::new(), Vec::new());
         agent
@@ -221,15 +235,21 @@ impl RemoteAgent {
         }
     }
 
-    /// Records `action` by `mqtt`: anyone who may publish on the topic can write any `actor` in
-    /// the payload, so the sender's own name goes into the details as `claimed_actor`, never as
-    /// the record's actor.
-    fn audit(&mut self, claimed: Option<&str>, action: &str, mut details: serde_json::Value) {
+    /// Records `action` by `actor`: the signing centre key (`key:…`), or `mqtt` for a document
+    /// that was not admitted. The sender's own name in the payload is only a claim and goes into
+    /// the details as `claimed_actor`, never as the record's actor.
+    fn audit(
+        &mut self,
+        actor: &str,
+        claimed: Option<&str>,
+        action: &str,
+        mut details: serde_json::Value,
+    ) {
         if let (Some(name), Some(map)) = (claimed, details.as_object_mut()) {
             map.insert("claimed_actor".into(), serde_json::Value::from(name));
         }
         if let Some(hook) = self.audit.as_mut() {
-            hook("mqtt", action, details);
+            hook(actor, action, details);
         }
     }
 
@@ -254,17 +274,43 @@ impl RemoteAgent {
             Err(p) => {
                 tracing::warn!(reason = %p, "config/set rejected");
                 let errors = vec![p];
-                self.audit(None, "config.reject", audit_details(None, None, &errors));
+                self.audit(
+                    "mqtt",
+                    None,
+                    "config.reject",
+                    audit_details(None, None, &errors),
+                );
                 return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
             }
         };
         request.version = Some(payload.version.clone());
         let actor = payload.actor.clone();
+        let signer = match self.trust.admit(&Document {
+            topic: "config/set",
+            version: &payload.version,
+            actor: payload.actor.as_deref(),
+            text: &payload.toml,
+            signed: payload.signed.as_ref(),
+        }) {
+            Ok(signer) => signer,
+            Err(p) => {
+                tracing::warn!(version = %payload.version, reason = %p, "config/set refused");
+                let errors = vec![p];
+                self.audit(
+                    "mqtt",
+                    actor.as_deref(),
+                    "config.reject",
+                    audit_details(Some(&payload.version), None, &errors),
+                );
+                return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
+            }
+        };
         let accepted = match check_config(&payload, &self.running) {
             Ok(a) => a,
             Err(errors) => {
                 tracing::warn!(version = %payload.version, problems = errors.len(), first = %errors[0], "config/set rejected");
                 self.audit(
+                    &signer,
                     actor.as_deref(),
                     "config.reject",
                     audit_details(Some(&payload.version), None, &errors),
@@ -281,6 +327,7 @@ impl RemoteAgent {
                     "the last good config runs again; fix the cause and send it again",
                 )];
                 self.audit(
+                    &signer,
                     actor.as_deref(),
                     "config.rollback",
                     audit_details(Some(&payload.version), Some(&accepted.hash), &errors),
@@ -308,7 +355,7 @@ impl RemoteAgent {
         tracing::info!(version = %self.version, hash = %accepted.hash, ?changes, "config/set applied");
         let mut details = audit_details(Some(&self.version), Some(&accepted.hash), &[]);
         details["changes"] = serde_json::json!(changes);
-        self.audit(actor.as_deref(), "config.apply", details);
+        self.audit(&signer, actor.as_deref(), "config.apply", details);
         self.state(Status::Applied, Some(request), vec![], warnings, changes)
     }
 
@@ -323,17 +370,43 @@ impl RemoteAgent {
             Err(p) => {
                 tracing::warn!(reason = %p, "watchlist/set rejected");
                 let errors = vec![p];
-                self.audit(None, "watchlist.reject", audit_details(None, None, &errors));
+                self.audit(
+                    "mqtt",
+                    None,
+                    "watchlist.reject",
+                    audit_details(None, None, &errors),
+                );
                 return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
             }
         };
         request.version = Some(payload.version.clone());
         let actor = payload.actor.clone();
+        let signer = match self.trust.admit(&Document {
+            topic: "watchlist/set",
+            version: &payload.version,
+            actor: payload.actor.as_deref(),
+            text: &payload.watchlist,
+            signed: payload.signed.as_ref(),
+        }) {
+            Ok(signer) => signer,
+            Err(p) => {
+                tracing::warn!(version = %payload.version, reason = %p, "watchlist/set refused");
+                let errors = vec![p];
+                self.audit(
+                    "mqtt",
+                    actor.as_deref(),
+                    "watchlist.reject",
+                    audit_details(Some(&payload.version), None, &errors),
+                );
+                return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
+            }
+        };
         let list = match check_watchlist(&payload) {
             Ok(list) => list,
             Err(errors) => {
                 tracing::warn!(version = %payload.version, problems = errors.len(), "watchlist/set rejected");
                 self.audit(
+                    &signer,
                     actor.as_deref(),
                     "watchlist.reject",
                     audit_details(Some(&payload.version), None, &errors),
@@ -349,6 +422,7 @@ impl RemoteAgent {
                 "the previous watchlist stays in force",
             )];
             self.audit(
+                &signer,
                 actor.as_deref(),
                 "watchlist.rollback",
                 audit_details(Some(&payload.version), Some(&hash), &errors),
@@ -377,7 +451,7 @@ impl RemoteAgent {
         tracing::info!(version = %payload.version, %hash, entries, "watchlist/set applied");
         let mut details = audit_details(Some(&payload.version), Some(&hash), &[]);
         details["entries"] = serde_json::json!(entries);
-        self.audit(actor.as_deref(), "watchlist.set", details);
+        self.audit(&signer, actor.as_deref(), "watchlist.set", details);
         self.state(
             Status::Applied,
             Some(request),
@@ -410,7 +484,15 @@ mod tests {
     use std::path::Path;
     use std::sync::{Arc, Mutex};
 
-    const BASE: &str = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"a.mp4\"\n";
+    use crate::signing::{DeviceKey, remote_message};
+
+    /// A device config that pins `key` as its centre's.
+    fn base(key: &DeviceKey) -> String {
+        format!(
+            "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[remote]\ncentre_keys = [\"{}\"]\n\n[[cameras]]\nid = \"cam-1\"\nurl = \"a.mp4\"\n",
+            key.public_hex()
+        )
+    }
 
     fn disk(text: &str) -> LoadedConfig {
         match crate::config::parse_str(Path::new("/etc/edge-agent/agent.toml"), text.into()) {
@@ -447,15 +529,34 @@ mod tests {
         }
     }
 
-    fn set(version: &str, toml: &str) -> Inbound {
-        Inbound::Config(bytes::Bytes::from(
-            serde_json::json!({"version": version, "toml": toml}).to_string(),
-        ))
+    /// A document for device s/d signed by `key` (what `edge-agent sign-remote` prints).
+    fn signed(key: &DeviceKey, topic: &str, seq: u64, version: &str, text: &str) -> Inbound {
+        let m = remote_message(topic, "s", "d", seq, version, None, text);
+        let field = if topic == "config/set" {
+            "toml"
+        } else {
+            "watchlist"
+        };
+        let doc = serde_json::json!({
+            "version": version, field: text, "seq": seq,
+            "key": key.public_hex(), "signature": key.sign_remote(&m),
+        })
+        .to_string();
+        if topic == "config/set" {
+            Inbound::Config(bytes::Bytes::from(doc))
+        } else {
+            Inbound::Watchlist(bytes::Bytes::from(doc))
+        }
     }
 
     #[test]
     fn apply_reject_rollback_persist_and_restart() {
         let dir = tempfile::tempdir().unwrap();
+        let centre = DeviceKey::load_or_create(&dir.path().join("centre.key")).unwrap();
+        let intruder = DeviceKey::load_or_create(&dir.path().join("intruder.key")).unwrap();
+        let base = base(&centre);
+        let set =
+            |seq, version: &str, toml: &str| signed(&centre, "config/set", seq, version, toml);
         let store = RemoteStore::in_spool_dir(dir.path());
         let refuse = Arc::new(Mutex::new(false));
         let applied = Arc::new(Mutex::new(Vec::new()));
@@ -466,7 +567,7 @@ mod tests {
             applied: applied.clone(),
         };
         let mut agent = RemoteAgent::new(
-            startup(disk(BASE), "h0", &store),
+            startup(disk(&base), "h0", &store),
             "h0",
             store.clone(),
             Box::new(recorder),
@@ -480,8 +581,17 @@ mod tests {
             ("file", Status::Applied)
         );
 
-        let v2 = format!("{BASE}\n[[cameras]]\nid = \"cam-2\"\nurl = \"rtsp://10.0.0.2/b\"\n");
-        let s = agent.handle(&set("v2", &v2));
+        let v2 = format!("{base}\n[[cameras]]\nid = \"cam-2\"\nurl = \"rtsp://10.0.0.2/b\"\n");
+        // unsigned, or signed by a key the device does not pin: refused before any check
+        let unsigned = serde_json::json!({"version": "v2", "toml": v2}).to_string();
+        let s = agent.handle(&Inbound::Config(bytes::Bytes::from(unsigned)));
+        assert_eq!(s.status, Status::Rejected);
+        assert!(s.errors[0].message.contains("not signed"), "{s:?}");
+        let s = agent.handle(&signed(&intruder, "config/set", 1, "v2", &v2));
+        assert!(s.errors[0].message.contains("does not trust"), "{s:?}");
+        assert_eq!(s.version, "file");
+
+        let s = agent.handle(&set(1, "v2", &v2));
         assert_eq!(s.status, Status::Applied, "{s:?}");
         assert_eq!(s.version, "v2");
         assert_ne!(s.config_hash, file_hash);
@@ -490,6 +600,7 @@ mod tests {
 
         *refuse.lock().unwrap() = true;
         let s = agent.handle(&set(
+            2,
             "v3",
             &format!("{v2}\n[[cameras]]\nid = \"cam-3\"\nurl = \"rtsp://10.0.0.3/c\"\n"),
         ));
@@ -501,30 +612,37 @@ mod tests {
         assert!(s.errors[0].message.contains("cam-2"), "{s:?}");
 
         let s = agent.handle(&set(
+            3,
             "v4",
-            &BASE.replace("device_id = \"d\"", "device_id = \"x\""),
+            &base.replace("device_id = \"d\"", "device_id = \"x\""),
         ));
         assert_eq!(s.status, Status::Rejected);
         assert_eq!(s.version, "v2");
+        // the signed v2 sent again later (a replay): refused, v2 stays by its own right
+        let s = agent.handle(&set(1, "v2", &v2));
+        assert_eq!(s.status, Status::Rejected);
+        assert!(s.errors[0].message.contains("replay"), "{s:?}");
 
-        let s = agent.handle(&Inbound::Watchlist(bytes::Bytes::from_static(
-            br#"{"version":"w1","watchlist":"51F-123.45\n"}"#,
-        )));
+        let s = agent.handle(&signed(&centre, "watchlist/set", 1, "w1", "51F-123.45\n"));
         assert_eq!(s.status, Status::Applied);
         assert_eq!(s.watchlist.as_ref().map(|w| w.entries), Some(1));
         assert_eq!(applied.lock().unwrap().len(), 2);
+        let signer = format!("key:{}", &centre.public_hex()[..16]);
         assert_eq!(
             *audit.lock().unwrap(),
             vec![
-                "mqtt config.apply",
-                "mqtt config.rollback",
-                "mqtt config.reject",
-                "mqtt watchlist.set"
+                "mqtt config.reject".to_string(),
+                "mqtt config.reject".to_string(),
+                format!("{signer} config.apply"),
+                format!("{signer} config.rollback"),
+                format!("{signer} config.reject"),
+                "mqtt config.reject".to_string(),
+                format!("{signer} watchlist.set"),
             ]
         );
 
         // Restart over the same file: the stored v2 and w1 are used.
-        let again = startup(disk(BASE), "h0", &store);
+        let again = startup(disk(&base), "h0", &store);
         assert_eq!(again.version, "v2");
         assert_eq!(config_hash(&again.loaded), v2_hash);
         assert_eq!(
@@ -535,7 +653,7 @@ mod tests {
             Some((1, "w1"))
         );
         // The file was edited since, and the configured list changed: both files win.
-        let edited = startup(disk(&format!("{BASE}# edited\n")), "h1", &store);
+        let edited = startup(disk(&format!("{base}# edited\n")), "h1", &store);
         assert_eq!(edited.version, "file");
         assert!(edited.watchlist.is_none());
     }

@@ -10,15 +10,19 @@ pub mod agent;
 pub mod payload;
 pub mod state;
 pub mod store;
+pub mod trust;
 pub mod validate;
 
 #[cfg(test)]
 mod fuzz;
 
 pub use agent::{Applier, AuditHook, RemoteAgent, Startup, startup};
-pub use payload::{ConfigPayload, MAX_CONFIG_BYTES, MAX_WATCHLIST_BYTES, WatchlistPayload};
+pub use payload::{
+    ConfigPayload, DocSignature, MAX_CONFIG_BYTES, MAX_WATCHLIST_BYTES, WatchlistPayload,
+};
 pub use state::{ConfigState, Problem, Status, WatchlistState};
 pub use store::{Persisted, RemoteStore};
+pub use trust::{Seqs, Trust};
 pub use validate::{Accepted, check_config, check_watchlist, watchlist_hash};
 
 /// Where remote messages come from, used as the "file" in their diagnostics.

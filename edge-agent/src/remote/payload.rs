@@ -16,6 +16,17 @@ pub const MAX_VERSION_CHARS: usize = 64;
 /// Longest accepted `actor` string.
 pub const MAX_ACTOR_CHARS: usize = 128;
 
+/// A centre's signature on a remote document (`edge-agent sign-remote`; docs/remote.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocSignature {
+    /// Only goes forward: a document whose number is not above the last one accepted is a replay.
+    pub seq: u64,
+    /// The signing centre key's public half, hex; it must be pinned in `[remote].centre_keys`.
+    pub key: String,
+    /// Ed25519 over [`crate::signing::remote_message`], hex.
+    pub signature: String,
+}
+
 /// A `config/set` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigPayload {
@@ -23,8 +34,10 @@ pub struct ConfigPayload {
     pub version: String,
     /// The whole config file.
     pub toml: String,
-    /// Who sent it (operator name or system), for the audit log; `mqtt` when absent.
+    /// Who sent it (operator name or system), for the audit log as `claimed_actor`.
     pub actor: Option<String>,
+    /// `None`: unsigned (refused by a running agent; stored documents were checked when applied).
+    pub signed: Option<DocSignature>,
 }
 
 /// A `watchlist/set` request.
@@ -34,6 +47,7 @@ pub struct WatchlistPayload {
     /// The whole list in the watchlist text format.
     pub watchlist: String,
     pub actor: Option<String>,
+    pub signed: Option<DocSignature>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +57,12 @@ struct ConfigEnvelope {
     toml: String,
     #[serde(default)]
     actor: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +72,12 @@ struct WatchlistEnvelope {
     watchlist: String,
     #[serde(default)]
     actor: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
 }
 
 impl ConfigPayload {
@@ -62,6 +88,7 @@ impl ConfigPayload {
             version: check_version(e.version)?,
             toml: e.toml,
             actor: check_actor(e.actor)?,
+            signed: check_signed(e.seq, e.key, e.signature)?,
         })
     }
 }
@@ -75,6 +102,7 @@ impl WatchlistPayload {
             version: check_version(e.version)?,
             watchlist: e.watchlist,
             actor: check_actor(e.actor)?,
+            signed: check_signed(e.seq, e.key, e.signature)?,
         })
     }
 }
@@ -145,6 +173,37 @@ fn check_actor(a: Option<String>) -> Result<Option<String>, Problem> {
             ))
         }
         a => Ok(a),
+    }
+}
+
+/// `seq`, `key` and `signature` come together or not at all; key and signature are hex of the
+/// right length (so nothing longer is carried further).
+fn check_signed(
+    seq: Option<u64>,
+    key: Option<String>,
+    signature: Option<String>,
+) -> Result<Option<DocSignature>, Problem> {
+    let hint = "sign the document with `edge-agent sign-remote` (docs/remote.md)";
+    let hex_of = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match (seq, key, signature) {
+        (None, None, None) => Ok(None),
+        (Some(seq), Some(key), Some(signature)) => {
+            if !hex_of(&key, 64) || !hex_of(&signature, 128) {
+                return Err(Problem::new(
+                    "`key` must be 64 and `signature` 128 hex digits (Ed25519)",
+                    hint,
+                ));
+            }
+            Ok(Some(DocSignature {
+                seq,
+                key: key.to_ascii_lowercase(),
+                signature: signature.to_ascii_lowercase(),
+            }))
+        }
+        _ => Err(Problem::new(
+            "`seq`, `key` and `signature` must all be present or all absent",
+            hint,
+        )),
     }
 }
 

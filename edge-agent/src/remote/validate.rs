@@ -208,6 +208,7 @@ frame_size = [1280, 720]
             version: "v2".into(),
             toml: toml.into(),
             actor: None,
+            signed: None,
         }
     }
 
@@ -374,6 +375,7 @@ frame_size = [1280, 720]
             version: "1".into(),
             watchlist: t.into(),
             actor: None,
+            signed: None,
         };
         let list =
             check_watchlist(&w("# list\n51F-123.45 # stolen\n\n29B125662\n")).expect("valid");

@@ -265,14 +265,15 @@ pub fn gstreamer_element_problem(element: &str) -> Option<String> {
 
 /// The URL with any password replaced by `***`, for logs, messages and `/config`: the one place
 /// URLs are redacted. Works on the text, so a URL that does not parse is masked too, and errs on
-/// hiding: everything between `://` and the last `@` before the query becomes `user:***`.
+/// hiding: everything between `://` and the last `@` before the query becomes `user:***` (or the
+/// last `@` anywhere, when a password holds `?` or `#` — a query with an `@` is masked too).
 pub fn redact_url(url: &str) -> String {
     let Some(start) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
     let rest = &url[start..];
     let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..before_query].rfind('@') else {
+    let Some(at) = rest[..before_query].rfind('@').or_else(|| rest.rfind('@')) else {
         return url.to_string();
     };
     let userinfo = &rest[..at];
@@ -302,6 +303,17 @@ pub(crate) fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_with_a_query_character_is_hidden_too() {
+        for url in [
+            "rtsp://admin:p?ss@10.0.0.5/live",
+            "rtsp://admin:p#ss@10.0.0.5/live",
+        ] {
+            let r = redact_url(url);
+            assert_eq!(r, "rtsp://admin:***@10.0.0.5/live", "{url}");
+        }
+    }
 
     #[test]
     fn redacts_passwords_only() {
