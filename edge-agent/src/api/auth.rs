@@ -179,13 +179,24 @@ impl AccessLog {
         self.record_actor("open", method, path, status);
     }
 
+    /// One refused request (no or a wrong token: 401; a Host the device does not answer to: 421):
+    /// recorded as actor `refused`, so guessing at tokens leaves a trace.
+    pub fn record_refused(&self, method: &str, path: &str, status: u16) {
+        self.record_actor("refused", method, path, status);
+    }
+
     fn record_actor(&self, actor: &str, method: &str, path: &str, status: u16) {
+        // Coalesced per route, not per raw path: paths come from the network, and one entry per
+        // distinct path would grow without bound.
+        let route = route_of(path);
+        let path: String = path.chars().take(200).collect();
+        let path = path.as_str();
         tracing::debug!(target: "edge_agent::api::access", actor = %actor, method, path, status, "api request");
         let now = Instant::now();
         let due = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             let entry = seen
-                .entry((actor.to_string(), path.to_string()))
+                .entry((actor.to_string(), route.to_string()))
                 .or_insert((None, 0));
             entry.1 += 1;
             if entry.0.is_none_or(|t| now.duration_since(t) >= self.window) {
@@ -203,6 +214,7 @@ impl AccessLog {
                     actor,
                     serde_json::json!({
                         "method": method,
+                        "route": route,
                         "path": path,
                         "status": status,
                         "requests": requests,
@@ -213,9 +225,46 @@ impl AccessLog {
     }
 }
 
+/// The API route a path belongs to (a fixed set), for coalescing access records.
+fn route_of(path: &str) -> &'static str {
+    const FIXED: [&str; 11] = [
+        "/",
+        "/index.html",
+        "/app.js",
+        "/style.css",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/cameras",
+        "/config",
+        "/config/validate",
+        "/events/recent",
+    ];
+    if let Some(r) = FIXED.iter().find(|r| **r == path) {
+        return r;
+    }
+    match path.strip_prefix("/cameras/") {
+        Some(rest) if rest.ends_with("/snapshot.jpg") => "/cameras/:id/snapshot.jpg",
+        _ => "(other)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_records_are_keyed_by_route_so_hostile_paths_do_not_grow_memory() {
+        let log = AccessLog::new(Duration::from_secs(600), None);
+        for i in 0..5000 {
+            log.record_refused("GET", &format!("/probe/{i}/{}", "x".repeat(i % 300)), 401);
+            log.record_open("GET", &format!("/cameras/cam-{i}/snapshot.jpg"), 200);
+        }
+        let seen = log.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{:?}", seen.keys().collect::<Vec<_>>());
+        assert!(seen.contains_key(&("refused".to_string(), "(other)".to_string())));
+        assert!(seen.contains_key(&("open".to_string(), "/cameras/:id/snapshot.jpg".to_string())));
+    }
 
     const T1: &str = "0123456789abcdef0123";
     const T2: &str = "fedcba9876543210fedc";

@@ -68,6 +68,10 @@ pub struct ApiState {
 
 /// Snapshot encodes that may run at once; more are answered `503` with `Retry-After`.
 pub const MAX_SNAPSHOT_ENCODES: usize = 2;
+/// Longest a `/config/validate` may take before it is answered 503 (the check goes on on a blocking
+/// thread, but nobody waits for it).
+const VALIDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Largest `/config/validate` body: a camera's zones and rules are a few KB.
 pub const MAX_VALIDATE_BODY: usize = 64 * 1024;
 
@@ -193,6 +197,11 @@ async fn authenticate(State(st): State<Arc<ApiState>>, req: Request, next: Next)
         && !host_allowed(host, &st.allowed_hosts)
     {
         tracing::warn!(path = %path, host = %host.escape_debug(), "api request refused: unknown Host");
+        st.access.record_refused(
+            req.method().as_str(),
+            &path,
+            StatusCode::MISDIRECTED_REQUEST.as_u16(),
+        );
         return json_error(
             StatusCode::MISDIRECTED_REQUEST,
             "unknown Host: use the device's address, localhost, or a name in [http].allowed_hosts",
@@ -219,6 +228,11 @@ async fn authenticate(State(st): State<Arc<ApiState>>, req: Request, next: Next)
             "invalid token"
         };
         tracing::warn!(path = %path, presented = header.is_some(), "api request refused");
+        st.access.record_refused(
+            req.method().as_str(),
+            &path,
+            StatusCode::UNAUTHORIZED.as_u16(),
+        );
         let mut r = json_error(StatusCode::UNAUTHORIZED, message);
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -477,14 +491,21 @@ async fn validate_snippet(
     };
     // polygon checks grow with the square of the points: off the API's own thread
     let cam = cam.clone();
-    let report =
-        match tokio::task::spawn_blocking(move || validate::check_snippet(&cam, &body)).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "config validation task failed");
-                return json_error(StatusCode::INTERNAL_SERVER_ERROR, "validation failed");
-            }
-        };
+    let task = tokio::task::spawn_blocking(move || validate::check_snippet(&cam, &body));
+    let report = match tokio::time::timeout(VALIDATE_TIMEOUT, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "config validation task failed");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "validation failed");
+        }
+        Err(_) => {
+            tracing::warn!("config validation took longer than {VALIDATE_TIMEOUT:?}; answered 503");
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "validation took too long: send a smaller document",
+            );
+        }
+    };
     let status = if report.ok {
         StatusCode::OK
     } else {

@@ -244,6 +244,9 @@ pub fn calibration_homography(c: &CalibrationConfig) -> Result<Homography, Probl
 }
 
 /// Checks a camera's zones, lines, rules and calibration. Empty means the engine will accept it.
+/// Most corners a zone may have (config files, remote documents and the API alike).
+pub const MAX_POLYGON_POINTS: usize = 256;
+
 pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut push = |at: Vec<At>, message: String, hint: &str| {
@@ -320,6 +323,18 @@ pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
                     z.polygon.len()
                 ),
                 "list the corners [[x, y], ...] in order around the zone",
+            );
+        } else if z.polygon.len() > MAX_POLYGON_POINTS {
+            // the self-intersection check grows with the square of the points; a zone drawn on a
+            // camera frame needs a few dozen
+            push(
+                at("polygon"),
+                format!(
+                    "zone `{}` has {} points; at most {MAX_POLYGON_POINTS} are accepted",
+                    z.id,
+                    z.polygon.len()
+                ),
+                "simplify the outline: a zone needs its corners, not every pixel of its edge",
             );
         } else {
             let poly: Vec<P> = z.polygon.iter().map(|p| P::from_arr(*p)).collect();
@@ -726,6 +741,34 @@ pub fn rule_classes(r: &RuleConfig) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::{ValidateOptions, parse_str, validate};
+
+    /// A zone of thousands of corners (a few KB of text, seconds of the quadratic crossing check on
+    /// the API's validation) is refused by its count.
+    #[test]
+    fn a_zone_with_too_many_corners_is_refused_before_the_crossing_check() {
+        let points: Vec<String> = (0..5000)
+            .map(|i| {
+                let a = i as f64 / 5000.0 * std::f64::consts::TAU;
+                format!(
+                    "[{:.1}, {:.1}]",
+                    500.0 + 400.0 * a.cos(),
+                    400.0 + 300.0 * a.sin()
+                )
+            })
+            .collect();
+        let text = format!(
+            "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://h/x\"\nframe_size = [1000, 800]\n\n[[cameras.zones]]\nid = \"ring\"\npolygon = [{}]\n",
+            points.join(", ")
+        );
+        let loaded = parse_str(std::path::Path::new("t.toml"), text).unwrap();
+        let diags = validate(&loaded, &ValidateOptions::default());
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.message.contains("5000 points; at most 256")),
+            "{diags:?}"
+        );
+    }
 
     /// Each problem is reported at the value that causes it, as `line:col`.
     #[test]
