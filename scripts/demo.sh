@@ -51,6 +51,9 @@ grep -E "camera summary|stopped" "$OUT/agent.log" || true
 wait "$WATCH" || true
 log "what the operator saw (edge-agent watch)"
 cat "$OUT/watch.txt"
+log "edge-agent verify: what the operator received, checked offline against the device's public key"
+DEVICE_KEY="$("$BIN" sign-remote --key "$OUT/spool/device.key" --public)"
+"$BIN" verify --key "$DEVICE_KEY" --evidence "$OUT/evidence" "$OUT/evidence/events.jsonl" | tail -4
 
 log "the same clip forward through the whole pipeline, as fast as possible (edge-agent replay)"
 "$BIN" replay --config configs/junction-rules.toml "$CLIP" --events "$OUT/replay.jsonl" 2>/dev/null
