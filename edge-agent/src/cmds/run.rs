@@ -27,6 +27,10 @@ pub struct Args {
     /// spool and MQTT remain the delivery path).
     #[arg(long)]
     events: Option<PathBuf>,
+    /// Bound of the events file in MiB: past it the file becomes `FILE.1` (replacing the one
+    /// before) and a new one starts, so a months-long run keeps at most about twice this.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    events_max_mb: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -98,12 +102,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_delivery(delivery.clone())
         .with_audit(trail.clone());
     if let Some(path) = &args.events {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        sink = sink
+            .with_jsonl_bounded(path, args.events_max_mb << 20)
             .with_context(|| format!("opening the events file {}", path.display()))?;
-        sink = sink.with_jsonl(file);
     }
     if api.is_some() {
         sink = sink.with_live(hub.clone());

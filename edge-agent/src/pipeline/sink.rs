@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,7 +25,7 @@ pub struct EventSink {
     builder: EventBuilder,
     topics: Topics,
     delivery: Option<Delivery>,
-    jsonl: Option<Mutex<BufWriter<File>>>,
+    jsonl: Option<Mutex<EventsFile>>,
     evidence_dir: Option<PathBuf>,
     audit: AuditTrail,
     counts: Mutex<BTreeMap<EventKind, u64>>,
@@ -81,10 +81,30 @@ impl EventSink {
         self
     }
 
-    /// Also write every event as one JSON line to `file`.
+    /// Also write every event as one JSON line to `file` (no bound: a replay ends).
     pub fn with_jsonl(mut self, file: File) -> Self {
-        self.jsonl = Some(Mutex::new(BufWriter::new(file)));
+        self.jsonl = Some(Mutex::new(EventsFile {
+            writer: BufWriter::new(file),
+            rotate: None,
+        }));
         self
+    }
+
+    /// Also append every event as one JSON line to the file at `path`, which a running agent
+    /// keeps under `max_bytes`: past it the file becomes `<path>.1` (replacing the one before) and
+    /// a new one starts, so at most about twice `max_bytes` is kept.
+    pub fn with_jsonl_bounded(mut self, path: &Path, max_bytes: u64) -> std::io::Result<Self> {
+        let file = open_append(path)?;
+        let bytes = file.metadata()?.len();
+        self.jsonl = Some(Mutex::new(EventsFile {
+            writer: BufWriter::new(file),
+            rotate: Some(Rotation {
+                path: path.to_path_buf(),
+                max_bytes,
+                bytes,
+            }),
+        }));
+        Ok(self)
     }
 
     /// Also save evidence JPEGs as `{dir}/{sha256}.jpg`.
@@ -114,7 +134,7 @@ impl EventSink {
     pub fn flush(&self) -> std::io::Result<()> {
         if let Some(w) = &self.jsonl {
             let mut w = w.lock().map_err(|_| std::io::Error::other("poisoned"))?;
-            w.flush()?;
+            w.writer.flush()?;
         }
         Ok(())
     }
@@ -194,7 +214,7 @@ impl EventSink {
             };
             // Flushed per event: a live agent's file is read while it runs.
             if let Ok(mut w) = w.lock()
-                && let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush())
+                && let Err(e) = w.write_line(&line)
             {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "cannot write the events file");
@@ -274,6 +294,48 @@ impl Sink for EventSink {
     }
 }
 
+/// The `--events` file, bounded when it belongs to a running agent.
+struct EventsFile {
+    writer: BufWriter<File>,
+    rotate: Option<Rotation>,
+}
+
+struct Rotation {
+    path: PathBuf,
+    max_bytes: u64,
+    bytes: u64,
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+impl EventsFile {
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        if let Some(r) = &mut self.rotate
+            && r.bytes > 0
+            && r.bytes + line.len() as u64 + 1 > r.max_bytes
+        {
+            self.writer.flush()?;
+            let mut old = r.path.as_os_str().to_owned();
+            old.push(".1");
+            std::fs::rename(&r.path, &old)?;
+            self.writer = BufWriter::new(open_append(&r.path)?);
+            r.bytes = 0;
+            tracing::info!(path = %r.path.display(), max_bytes = r.max_bytes, "events file rotated to .1");
+        }
+        writeln!(self.writer, "{line}")?;
+        self.writer.flush()?;
+        if let Some(r) = &mut self.rotate {
+            r.bytes += line.len() as u64 + 1;
+        }
+        Ok(())
+    }
+}
+
 /// A camera's entry in the `health` message: its stream's state, or `rules_disabled` (with the
 /// reason in `error`) when the stream is fine but its rules could not be built.
 fn camera_health(report: &Report, rules_error: Option<String>) -> CameraHealth {
@@ -303,6 +365,37 @@ fn camera_health(report: &Report, rules_error: Option<String>) -> CameraHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_events_file_of_a_running_agent_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut f = EventsFile {
+            writer: BufWriter::new(open_append(&path).unwrap()),
+            rotate: Some(Rotation {
+                path: path.clone(),
+                max_bytes: 100,
+                bytes: 0,
+            }),
+        };
+        for i in 0..20 {
+            f.write_line(&format!("{{\"seq\":{i:03},\"pad\":\"xxxxxxxxxxxx\"}}"))
+                .unwrap();
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        let (now, before) = (read(&path), read(&dir.path().join("events.jsonl.1")));
+        assert!(
+            now.len() <= 100 && before.len() <= 100,
+            "{now:?} {before:?}"
+        );
+        // the newest lines are kept, whole and in order
+        let lines: Vec<&str> = before.lines().chain(now.lines()).collect();
+        assert!(lines.last().unwrap().contains("\"seq\":019"), "{lines:?}");
+        let seqs: Vec<&str> = lines.iter().map(|l| &l[7..10]).collect();
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(seqs, sorted);
+    }
 
     #[test]
     fn a_camera_without_its_rules_is_not_reported_online() {
