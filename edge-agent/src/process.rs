@@ -19,7 +19,8 @@ pub struct ProcessStats {
 /// that fragment. A fixed 128 KiB mmap threshold returns every large buffer when it is freed, and
 /// at most two arenas keep small allocations from spreading over one arena per thread. Measured in
 /// the 2-hour soak with a live subscriber (docs/performance.md): RSS 105 MB at 10 min where it was
-/// 174 MB; the ~22 MB/h rise with a subscriber is not this and remains. `MALLOC_ARENA_MAX` or
+/// 174 MB. (The ~22 MB/h rise with a subscriber was the embedded broker's log pinning read
+/// buffers, bounded since: `publish::embedded`.) `MALLOC_ARENA_MAX` or
 /// `MALLOC_MMAP_THRESHOLD_` in the environment win, for anyone who measures otherwise.
 pub fn bound_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

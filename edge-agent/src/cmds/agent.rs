@@ -14,7 +14,6 @@ use edge_agent::pipeline::plates::PlateSchedule;
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{self, CameraSpec, PipelineOptions, WorkerModels};
 use edge_agent::privacy::{PlateHasher, PrivacyPolicy};
-use edge_agent::publish::status::config_hash;
 use edge_agent::runtime;
 use edge_agent::spool::Retention;
 use edge_agent::watchlist::{SharedWatchlist, Watchlist};
@@ -202,7 +201,7 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
     EventBuilder {
         site_id: loaded.config.device.site_id.clone(),
         device_id: loaded.config.device.device_id.clone(),
-        config_hash: config_hash(loaded),
+        config_hash: loaded.hash(),
         models: models.ids.clone(),
         evidence: loaded.config.evidence.clone(),
         // Read once at start; the `health` message carries the live state.
@@ -256,7 +255,7 @@ fn record_start(
         "local",
         json!({
             "file": loaded.source.path.display().to_string(),
-            "config_hash": config_hash(loaded),
+            "config_hash": loaded.hash(),
         }),
     );
     Ok(trail)

@@ -105,7 +105,7 @@ fn synthetic_event(loaded: &config::LoadedConfig, camera: &str, n: u64) -> Event
         Utc::now(),
     );
     e.time_sync = TimeSync::Unknown;
-    e.config_hash = edge_agent::publish::status::config_hash(loaded);
+    e.config_hash = loaded.hash();
     e.object = Some(ObjectInfo {
         class: "car".into(),
         track_id: Some(n),

@@ -12,7 +12,6 @@ use edge_agent::pipeline::PipelineControl;
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::publish::Delivery;
-use edge_agent::publish::status::config_hash;
 use edge_agent::remote::{self, Applier, RemoteAgent, RemoteStore, Startup};
 use edge_agent::watchlist::{SharedWatchlist, Watchlist};
 
@@ -79,7 +78,7 @@ impl Applier for LiveApplier {
             .control
             .apply(specs, APPLY_TIMEOUT)
             .map_err(|e| e.to_string())?;
-        self.sink.set_config_hash(config_hash(new));
+        self.sink.set_config_hash(new.hash());
         for c in enabled() {
             if self.hub.camera(&c.id).is_none() {
                 self.hub.add_camera(c, &c.url, c.target_fps);

@@ -280,6 +280,13 @@ pub enum PathSeg<'a> {
 }
 
 impl LoadedConfig {
+    /// The config's identity in events, `health` and `config/state`: the first 12 hex digits of
+    /// the sha256 of the file's text.
+    pub fn hash(&self) -> String {
+        let full = crate::events::evidence::sha256_hex(self.source.text.as_bytes());
+        full[..12].to_string()
+    }
+
     /// Directory that relative paths in this config are resolved against.
     pub fn base_dir(&self) -> PathBuf {
         self.source

@@ -53,7 +53,7 @@ impl StatusInfo {
             site_id: c.device.site_id.clone(),
             device_id: c.device.device_id.clone(),
             models: Vec::new(),
-            config_hash: config_hash(loaded),
+            config_hash: loaded.hash(),
             execution_provider: c.runtime.execution_provider.as_str().into(),
             inference_backend: c.runtime.backend.as_str().into(),
             cameras: c
@@ -106,12 +106,6 @@ impl StatusInfo {
 
 fn default_backend() -> String {
     "onnxruntime".into()
-}
-
-/// The first 12 hex digits of the sha256 of the config text: ties events to the config in force.
-pub fn config_hash(loaded: &LoadedConfig) -> String {
-    let full = crate::events::evidence::sha256_hex(loaded.source.text.as_bytes());
-    full[..12].to_string()
 }
 
 /// Payload of the last will and of the goodbye on a clean shutdown.

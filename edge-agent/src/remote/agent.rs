@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::LoadedConfig;
-use crate::publish::status::config_hash;
 
 use super::Inbound;
 use super::payload::{ConfigPayload, WatchlistPayload};
@@ -47,7 +46,7 @@ pub struct Startup {
 /// The same for the watchlist: `file_list_hash` is the hash of the configured list (`[watchlist]
 /// file`, or the empty list).
 pub fn startup(disk: LoadedConfig, file_list_hash: &str, store: &RemoteStore) -> Startup {
-    let base_hash = config_hash(&disk);
+    let base_hash = disk.hash();
     let now = Utc::now();
     let watchlist = match store.load_watchlist() {
         Ok(Some((_, meta))) if meta.base_hash.as_deref() != Some(file_list_hash) => {
@@ -224,7 +223,7 @@ impl RemoteAgent {
             site_id: d.site_id.clone(),
             device_id: d.device_id.clone(),
             version: self.version.clone(),
-            config_hash: config_hash(&self.running),
+            config_hash: self.running.hash(),
             applied_at: self.applied_at,
             status,
             request,
@@ -517,7 +516,7 @@ mod tests {
             if *self.refuse.lock().unwrap() {
                 return Err("camera `cam-2`: cannot open".into());
             }
-            self.applied.lock().unwrap().push(config_hash(new));
+            self.applied.lock().unwrap().push(new.hash());
             Ok(vec!["cam-2: started".into()])
         }
         fn apply_watchlist(&mut self, list: Watchlist) -> Result<(), String> {
@@ -644,7 +643,7 @@ mod tests {
         // Restart over the same file: the stored v2 and w1 are used.
         let again = startup(disk(&base), "h0", &store);
         assert_eq!(again.version, "v2");
-        assert_eq!(config_hash(&again.loaded), v2_hash);
+        assert_eq!(again.loaded.hash(), v2_hash);
         assert_eq!(
             again
                 .watchlist

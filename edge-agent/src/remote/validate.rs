@@ -135,7 +135,7 @@ pub fn check_config(
         .map(|d| Problem::from_diagnostic(d, CONFIG_ORIGIN))
         .collect();
     Ok(Accepted {
-        hash: crate::publish::status::config_hash(&loaded),
+        hash: loaded.hash(),
         loaded,
         version: payload.version.clone(),
         warnings,
@@ -215,7 +215,7 @@ frame_size = [1280, 720]
     #[test]
     fn same_config_is_accepted_with_the_events_hash() {
         let ok = check_config(&payload(BASE), &running()).expect("accepted");
-        assert_eq!(ok.hash, crate::publish::status::config_hash(&running()));
+        assert_eq!(ok.hash, running().hash());
         assert_eq!(ok.version, "v2");
         // Relative camera paths resolve as in the file on disk.
         assert_eq!(ok.loaded.base_dir(), Path::new("/etc/edge-agent"));
