@@ -727,12 +727,17 @@ fn emit_on_embedded_broker(dir: &Path, name: &str, count: u32) -> (u16, Child) {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
+    wait_for_embedded_broker(port);
+    (port, emit)
+}
+
+/// Waits (20 s at most) until an `emit`'s embedded broker accepts connections on `port`.
+fn wait_for_embedded_broker(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "embedded broker did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (port, emit)
 }
 
 #[test]
@@ -803,11 +808,7 @@ fn embedded_broker_memory_with_a_subscriber_stays_near_none() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "embedded broker did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_embedded_broker(port);
         let watch = subscribe.then(|| {
             Watcher::start(&[
                 "--broker",

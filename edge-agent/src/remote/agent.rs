@@ -252,6 +252,33 @@ impl RemoteAgent {
         }
     }
 
+    /// [`Trust::admit`] for `doc`: the signing key, the actor of what follows; or the rejected
+    /// state, audited as `mqtt` with `reject_action`.
+    fn admit(
+        &mut self,
+        doc: &Document<'_>,
+        reject_action: &str,
+        request: &Request,
+    ) -> Result<String, Box<ConfigState>> {
+        self.trust.admit(doc).map_err(|p| {
+            tracing::warn!(version = %doc.version, reason = %p, "{} refused", doc.topic);
+            let errors = vec![p];
+            self.audit(
+                "mqtt",
+                doc.actor,
+                reject_action,
+                audit_details(Some(doc.version), None, &errors),
+            );
+            Box::new(self.state(
+                Status::Rejected,
+                Some(request.clone()),
+                errors,
+                vec![],
+                vec![],
+            ))
+        })
+    }
+
     /// Handles one inbound message and returns the state to publish. Never panics on input.
     pub fn handle(&mut self, msg: &Inbound) -> ConfigState {
         let state = match msg {
@@ -284,25 +311,16 @@ impl RemoteAgent {
         };
         request.version = Some(payload.version.clone());
         let actor = payload.actor.clone();
-        let signer = match self.trust.admit(&Document {
+        let doc = Document {
             topic: "config/set",
             version: &payload.version,
             actor: payload.actor.as_deref(),
             text: &payload.toml,
             signed: payload.signed.as_ref(),
-        }) {
+        };
+        let signer = match self.admit(&doc, "config.reject", &request) {
             Ok(signer) => signer,
-            Err(p) => {
-                tracing::warn!(version = %payload.version, reason = %p, "config/set refused");
-                let errors = vec![p];
-                self.audit(
-                    "mqtt",
-                    actor.as_deref(),
-                    "config.reject",
-                    audit_details(Some(&payload.version), None, &errors),
-                );
-                return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
-            }
+            Err(state) => return *state,
         };
         let accepted = match check_config(&payload, &self.running) {
             Ok(a) => a,
@@ -380,25 +398,16 @@ impl RemoteAgent {
         };
         request.version = Some(payload.version.clone());
         let actor = payload.actor.clone();
-        let signer = match self.trust.admit(&Document {
+        let doc = Document {
             topic: "watchlist/set",
             version: &payload.version,
             actor: payload.actor.as_deref(),
             text: &payload.watchlist,
             signed: payload.signed.as_ref(),
-        }) {
+        };
+        let signer = match self.admit(&doc, "watchlist.reject", &request) {
             Ok(signer) => signer,
-            Err(p) => {
-                tracing::warn!(version = %payload.version, reason = %p, "watchlist/set refused");
-                let errors = vec![p];
-                self.audit(
-                    "mqtt",
-                    actor.as_deref(),
-                    "watchlist.reject",
-                    audit_details(Some(&payload.version), None, &errors),
-                );
-                return self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
-            }
+            Err(state) => return *state,
         };
         let list = match check_watchlist(&payload) {
             Ok(list) => list,
