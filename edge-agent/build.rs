@@ -1,5 +1,6 @@
 //! Embeds every manifest in the repository's `models/` directory into the binary, so a device needs
-//! no manifest files next to it.
+//! no manifest files next to it, and the weights we trained ourselves (`models/*.onnx`), so it needs
+//! no mirror for them.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -26,6 +27,31 @@ fn main() {
         writeln!(
             out,
             "    ({stem:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .expect("write to string");
+    }
+    out.push_str("];\n");
+    // Weights we trained ourselves are committed beside their manifests (third-party weights never
+    // are) and travel inside the binary: a device fetches them from itself, with no mirror.
+    let mut weights: Vec<PathBuf> = std::fs::read_dir(&models)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    weights.retain(|p| p.extension().is_some_and(|x| x == "onnx"));
+    weights.sort();
+    out.push_str(
+        "/// Built-in weight files: (file name, bytes).\npub static WEIGHTS: &[(&str, &[u8])] = &[\n",
+    );
+    for path in weights {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let name = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 weight file name");
+        let abs = path.canonicalize().expect("weight path");
+        writeln!(
+            out,
+            "    ({name:?}, include_bytes!({:?})),",
             abs.display().to_string()
         )
         .expect("write to string");

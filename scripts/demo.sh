@@ -31,15 +31,8 @@ ffmpeg -v error -y -i "$CLIP" -vf reverse -an -c:v libx264 -preset ultrafast -pi
 # The junction camera's config (configs/junction-rules.toml) with the demo's clip, a spool under
 # .cache and the embedded broker on a spare port.
 PORT=18830
-python3 - "$REPO/configs/junction-rules.toml" "$OUT/agent.toml" "$OUT/reversed.mp4" "$OUT/spool" "$PORT" <<'PY'
-import sys, re
-src, dst, clip, spool, port = sys.argv[1:]
-text = open(src).read()
-text = re.sub(r'(?m)^url = ".*"$', f'url = "{clip}"', text, count=1)
-text = re.sub(r'(?m)^spool_dir = ".*"$', f'spool_dir = "{spool}"', text)
-text = re.sub(r'(?m)^\[mqtt\]$', f'[mqtt]\nembedded_listen = "127.0.0.1:{port}"', text)
-open(dst, "w").write(text)
-PY
+junction_config "$OUT/agent.toml" "$OUT/reversed.mp4" "$OUT/spool" \
+  "embedded_listen = \"127.0.0.1:$PORT\"" < /dev/null
 
 log "edge-agent watch: the operator's view, subscribed to the agent's embedded broker"
 "$BIN" watch --broker "mqtt://127.0.0.1:$PORT" --topic-prefix haiphong/traffic --clean-session \

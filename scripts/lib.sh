@@ -127,3 +127,19 @@ setup_test_env() {
   command -v npm >/dev/null 2>&1 || need_apt nodejs npm
   npm_install
 }
+
+# configs/junction-rules.toml made into one run's config (demo, soak, clock-jump test): the camera at
+# URL, the spool at SPOOL, each MQTT_LINE added at the top of [mqtt]; TOML on stdin is appended.
+# Usage: junction_config DST URL SPOOL [MQTT_LINE...] < extra.toml
+junction_config() {
+  python3 -c '
+import re, sys
+src, dst, url, spool, *mqtt = sys.argv[1:]
+text = open(src).read()
+text = re.sub(r"(?m)^url = \".*\"$", f"url = \"{url}\"", text, count=1)
+text = re.sub(r"(?m)^spool_dir = \".*\"$", f"spool_dir = \"{spool}\"", text)
+text = re.sub(r"(?m)^\[mqtt\]$", "\n".join(["[mqtt]", *mqtt]), text)
+extra = sys.stdin.read()
+open(dst, "w").write(text + ("\n" + extra if extra.strip() else ""))
+' "$REPO/configs/junction-rules.toml" "$@"
+}

@@ -62,21 +62,9 @@ fi
 
 # configs/junction-rules.toml with the RTSP camera, spool/evidence/audit under $WORK, the API on a
 # free port and the chosen broker.
-"$PY" - configs/junction-rules.toml "$WORK/agent.toml" "rtsp://127.0.0.1:$RTSP_PORT/cam" "$WORK" "$MQTT_PORT" "$API_PORT" "$BROKER" <<'PY'
-import re, sys
-src, dst, url, work, mqtt, api, broker = sys.argv[1:]
-text = open(src).read()
-text = re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', text, count=1)
-text = re.sub(r'(?m)^spool_dir = ".*"$', f'spool_dir = "{work}/spool"', text)
-mq = f'broker = "mqtt://127.0.0.1:{mqtt}"' if broker == "mosquitto" else f'embedded_listen = "127.0.0.1:{mqtt}"'
-text = re.sub(r'(?m)^\[mqtt\]$', f'[mqtt]\n{mq}', text)
-if re.search(r'(?m)^\[http\]$', text):
-    text = re.sub(r'(?m)^listen = ".*"$', "", text)
-    text = re.sub(r'(?m)^\[http\]$', f'[http]\nlisten = "127.0.0.1:{api}"', text)
-else:
-    text += f'\n[http]\nlisten = "127.0.0.1:{api}"\n'
-open(dst, "w").write(text)
-PY
+if [ "$BROKER" = mosquitto ]; then MQ="broker = \"mqtt://127.0.0.1:$MQTT_PORT\""; else MQ="embedded_listen = \"127.0.0.1:$MQTT_PORT\""; fi
+grep -q '^\[http\]' configs/junction-rules.toml && { echo "error: soak.sh expects no [http] in configs/junction-rules.toml" >&2; exit 1; }
+printf '[http]\nlisten = "127.0.0.1:%s"\n' "$API_PORT" | junction_config "$WORK/agent.toml" "rtsp://127.0.0.1:$RTSP_PORT/cam" "$WORK/spool" "$MQ"
 "$BIN" check "$WORK/agent.toml" >&2
 
 (cd "$WORK" && exec "$BIN" run --config "$WORK/agent.toml" --events "$WORK/events.jsonl" 2> "$WORK/agent.log") &

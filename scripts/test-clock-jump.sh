@@ -15,10 +15,8 @@
 # (`spool.clock_steps`), nothing expired, and events say which clock stamped them (`receipt`).
 #
 # Usage: scripts/test-clock-jump.sh [path/to/edge-agent]   (default: target/debug/edge-agent)
-set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BIN="${1:-$REPO/target/debug/edge-agent}"
-SHARED="${EDGE_AGENT_SHARED:-$REPO/../shared}"
 FAKETIME_LIB="$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1 || true)"
 fail() { echo "test-clock-jump: FAIL: $*" >&2; exit 1; }
 ok() { echo "test-clock-jump: ok: $*" >&2; }
@@ -48,16 +46,13 @@ for _ in $(seq 50); do grep -q READY "$WORK/rtsp.log" && break; sleep 0.2; done
 grep -q READY "$WORK/rtsp.log" || { cat "$WORK/rtsp.log" >&2; fail "the RTSP server did not start"; }
 
 # configs/junction-rules.toml on this camera, the broker on a port nothing listens on yet
-python3 - "$REPO/configs/junction-rules.toml" "$WORK/agent.toml" "rtsp://127.0.0.1:$RTSP_PORT/cam" "$WORK" "$MQTT_PORT" <<'PY'
-import re, sys
-src, dst, url, work, port = sys.argv[1:]
-text = open(src).read()
-text = re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', text, count=1)
-text = re.sub(r'(?m)^spool_dir = ".*"$', f'spool_dir = "{work}/spool"', text)
-text = re.sub(r'(?m)^\[mqtt\]$', f'[mqtt]\nbroker = "mqtt://127.0.0.1:{port}"\nreconnect_min_ms = 100\nreconnect_max_s = 1\nhealth_interval_s = 2', text)
-text += '\n[privacy.retention]\nevidence_hours = 1\nevent_hours = 1\n'
-open(dst, "w").write(text)
-PY
+junction_config "$WORK/agent.toml" "rtsp://127.0.0.1:$RTSP_PORT/cam" "$WORK/spool" \
+  "broker = \"mqtt://127.0.0.1:$MQTT_PORT\"" "reconnect_min_ms = 100" "reconnect_max_s = 1" \
+  "health_interval_s = 2" <<'TOML'
+[privacy.retention]
+evidence_hours = 1
+event_hours = 1
+TOML
 "$BIN" check "$WORK/agent.toml" >/dev/null 2>&1 || { "$BIN" check "$WORK/agent.toml" >&2 || true; fail "check refused the config"; }
 
 step() {  # the fake clock's offset from real time, read by the agent at every clock call

@@ -32,11 +32,13 @@ log "time that jumps: the agent under a wall clock stepped 2 h forward and back 
 scripts/test-clock-jump.sh
 log "example configs"
 cargo run -q --locked -- check configs/*.toml
-# The `gstreamer` feature (H.265, hardware decoders): its lints and only its own tests, not the whole
-# suite again. ffmpeg makes the H.265 clip; gstreamer1.0-libav brings avdec_h265.
-log "gstreamer feature: clippy and its tests (--features gstreamer)"
-need_apt libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-libav ffmpeg
-cargo clippy -p edge-agent --all-targets --locked --features gstreamer -- -D warnings
+# Every optional feature is built and linted, in one pass: `gstreamer` (H.265, hardware decoders),
+# `v4l2` (USB cameras through nokhwa; bindgen needs libclang) and `tract` (pure-Rust inference for
+# armv7). Then only the gstreamer feature's own tests, not the whole suite again. ffmpeg makes the
+# H.265 clip; gstreamer1.0-libav brings avdec_h265.
+log "optional features: clippy --features gstreamer,v4l2,tract; the gstreamer tests"
+need_apt libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-libav ffmpeg libclang-dev
+cargo clippy -p edge-agent --all-targets --locked --features gstreamer,v4l2,tract -- -D warnings
 cargo test --locked -p edge-agent --features gstreamer --lib --test gstreamer --test cli -- gst h265 \
   2>&1 | tee "$CACHE/test-gstreamer.log"
 # ARM (cross/README.md). EDGE_AGENT_CROSS: `aarch64` (the default) builds the aarch64 binary in the
@@ -53,8 +55,7 @@ if [ "$cross" != 0 ]; then
   CROSS_PROFILE="${CROSS_PROFILE:-cross-check}" "$REPO/cross/test-aarch64.sh"
 fi
 if [ "$cross" = all ] || [ "$cross" = 1 ]; then
-  log "tract backend on x86: clippy and golden tests (--features tract)"
-  cargo clippy -p edge-agent --all-targets --locked --features tract -- -D warnings
+  log "tract backend on x86: golden tests (--features tract)"
   cargo test --locked -p edge-agent --features tract --test golden tract
   log "armv7 build (tract) under qemu-arm: version, golden detect, MQTT emit and run"
   CROSS_PROFILE="${CROSS_PROFILE:-cross-check}" "$REPO/cross/test-armv7.sh"

@@ -536,21 +536,69 @@ fn json_logs_for_fleets() {
     );
 }
 
+/// The subcommands a `--help` text lists under `Commands:` (clap's own `help` left out).
+fn listed_subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // a wrapped description continues further in
+        .filter(|l| !l[2..].starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn every_subcommand_has_help() {
-    for args in [
-        vec!["--help"],
-        vec!["run", "--help"],
-        vec!["check", "--help"],
-        vec!["version", "--help"],
-        vec!["models", "--help"],
-        vec!["models", "fetch", "--help"],
-        vec!["models", "verify", "--help"],
-        vec!["models", "list", "--help"],
-    ] {
-        let out = run(bin().args(&args));
-        assert!(out.status.success(), "{args:?}");
-        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    // Walks the whole command tree from what `--help` lists, so a new subcommand is covered the
+    // day it is added.
+    let mut pending = vec![Vec::<String>::new()];
+    let mut seen = Vec::new();
+    while let Some(path) = pending.pop() {
+        let out = run(bin().args(&path).arg("--help"));
+        assert!(out.status.success(), "{path:?} --help");
+        let help = stdout(&out);
+        assert!(help.contains("Usage:"), "{path:?} --help:\n{help}");
+        for name in listed_subcommands(&help) {
+            let mut sub = path.clone();
+            sub.push(name);
+            pending.push(sub);
+        }
+        seen.push(path.join(" "));
+    }
+    let top = seen
+        .iter()
+        .filter(|p| !p.is_empty() && !p.contains(' '))
+        .count();
+    assert!(
+        top >= 16,
+        "only {top} top-level subcommands found: {seen:?}"
+    );
+    for nested in ["models fetch", "models cards", "audit verify"] {
+        assert!(
+            seen.iter().any(|p| p == nested),
+            "{nested} not reached: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn the_event_schema_and_the_model_cards_print() {
+    let out = run(bin().arg("schema"));
+    assert!(out.status.success());
+    let schema: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).expect("`schema` prints one JSON document");
+    assert!(
+        schema.get("$schema").is_some() || schema.get("title").is_some(),
+        "{schema}"
+    );
+    let out = run(bin().args(["models", "cards"]));
+    assert!(out.status.success());
+    let cards = stdout(&out);
+    for needle in ["vn_plate_ocr_9x37_64x128", "licence:", "known limits:"] {
+        assert!(cards.contains(needle), "{needle} missing from:\n{cards}");
     }
 }
 

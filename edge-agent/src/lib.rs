@@ -7,6 +7,7 @@ pub mod anpr;
 pub mod api;
 pub mod audit;
 pub(crate) mod background;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod events;

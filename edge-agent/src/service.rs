@@ -11,6 +11,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::pipeline::observer::{CameraLoad, PipelineObserver};
+use crate::source::{SourceCounters, StreamStatus};
+
 /// Where the notifications go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Address {
@@ -235,6 +238,29 @@ impl Liveness {
                 .map(|(id, _)| id.clone())
                 .collect()
         })
+    }
+}
+
+/// The pipeline tells the liveness record what its cameras do.
+impl PipelineObserver for Liveness {
+    fn pipeline_started(&self, cameras: &[String]) {
+        self.start(cameras);
+    }
+
+    fn stream_status(&self, camera: &str, status: &StreamStatus, _source: SourceCounters) {
+        match status {
+            StreamStatus::Connected { .. } => self.up(camera),
+            StreamStatus::Disconnected { retry_in, .. } => self.down(camera, *retry_in),
+            StreamStatus::Stalled { .. } => self.down(camera, Duration::ZERO),
+        }
+    }
+
+    fn stream_ended(&self, camera: &str, _source: SourceCounters) {
+        self.finished(camera);
+    }
+
+    fn frame_done(&self, camera: &str, _load: &CameraLoad) {
+        self.progress(camera);
     }
 }
 

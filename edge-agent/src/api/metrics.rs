@@ -466,6 +466,7 @@ pub fn render(
 mod tests {
     use super::*;
     use crate::pipeline::live::LiveHub;
+    use crate::pipeline::observer::{CameraLoad, PipelineObserver};
     use crate::source::SourceCounters;
 
     fn value(text: &str, series: &str) -> f64 {
@@ -485,13 +486,19 @@ mod tests {
         for _ in 0..3 {
             hub.frame_decoded("gate \"1\"", true, counters);
         }
-        hub.set_queue("gate \"1\"", 1, 2, 640 * 480 * 3);
-        hub.set_tracker(
+        hub.frame_done(
             "gate \"1\"",
-            crate::track::TrackerUse {
-                bytes: 4096,
-                limit_bytes: 1 << 20,
-                refused: 3,
+            &CameraLoad {
+                dropped: 0,
+                failed: 0,
+                queued: 1,
+                capacity: 2,
+                frame_bytes: 640 * 480 * 3,
+                tracker: crate::track::TrackerUse {
+                    bytes: 4096,
+                    limit_bytes: 1 << 20,
+                    refused: 3,
+                },
             },
         );
         let mut cams = hub.cameras();

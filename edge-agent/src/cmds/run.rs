@@ -118,7 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "agent running"
     );
     let mut opts = agent::pipeline_options(&loaded);
-    opts.live = api.as_ref().map(|_| hub.clone());
+    if api.is_some() {
+        opts.observers.push(hub.clone());
+    }
     // A file given as a camera plays at its own pace, like the camera it stands for.
     opts.source.realtime = true;
     let (control, control_rx) = pipeline::control();
@@ -144,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // A reconnect attempt may take a connection step per stall timeout.
         opts.source.stall_timeout * 4,
     ));
-    opts.liveness = Some(liveness.clone());
+    opts.observers.push(liveness.clone());
     let supervisor_stop = Arc::new(AtomicBool::new(false));
     let supervisor = {
         let (liveness, stop, pipeline_stop) =

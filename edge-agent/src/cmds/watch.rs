@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use edge_agent::backoff::{Backoff, Jitter};
 use edge_agent::config::{self, MqttProtocol};
 use edge_agent::events::Event;
 use edge_agent::events::evidence::sha256_hex;
-use edge_agent::publish::backoff::Backoff;
 use edge_agent::publish::link::{Link, LinkEvent};
 use edge_agent::publish::settings::{MqttSettings, TlsMaterial};
 use serde_json::json;
@@ -358,7 +358,11 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
     let end = w.args.timeout.map(|s| start + Duration::from_secs_f64(s));
     let idle = w.args.idle_timeout.map(Duration::from_secs_f64);
     let mut last_new = None::<Instant>;
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut backoff = Backoff::new(
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+        Jitter::Equal,
+    );
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::registry::builtin_weights;
 use super::{FileState, ModelError, ModelManifest, ModelStore};
+
+/// Where built-in weights come from, as `models fetch` reports it.
+const BUILTIN_ORIGIN: &str = "the agent binary";
 
 /// Where a file may come from, tried in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +56,9 @@ pub enum FetchOutcome {
 
 /// Makes every file of `manifest` present and verified in `store`.
 ///
-/// Sources are tried in order, then the manifest's URL. A source that lacks the file is skipped; a
-/// source whose copy has the wrong hash is an error (a corrupt mirror must be noticed, not hidden).
+/// Weights built into the binary come first; then sources are tried in order, then the manifest's
+/// URL. A source that lacks the file is skipped; a source whose copy has the wrong hash is an error
+/// (a corrupt mirror must be noticed, not hidden).
 pub fn fetch_model(
     store: &ModelStore,
     manifest: &ModelManifest,
@@ -68,6 +73,15 @@ pub fn fetch_model(
         if store.check_file(file, expected)?.state == FileState::Ok {
             outcomes.push(FetchOutcome::AlreadyCached {
                 file: file.to_string(),
+            });
+            continue;
+        }
+        if let Some(mut bytes) = builtin_weights(file) {
+            let n = write_verified(store, file, expected, BUILTIN_ORIGIN, &mut bytes)?;
+            outcomes.push(FetchOutcome::Fetched {
+                file: file.to_string(),
+                from: BUILTIN_ORIGIN.to_string(),
+                bytes: n,
             });
             continue;
         }

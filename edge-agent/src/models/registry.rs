@@ -9,6 +9,14 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_manifests.rs"));
 }
 
+/// The bytes of a weight file built into the binary (ours, committed under `models/`), if any.
+pub fn builtin_weights(file: &str) -> Option<&'static [u8]> {
+    builtin::WEIGHTS
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, bytes)| *bytes)
+}
+
 /// All manifests known to this agent, by name.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestSet {

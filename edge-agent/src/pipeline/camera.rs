@@ -13,7 +13,8 @@ use crate::plate::{PlateDecode, PlateRead, VehicleKind, VoteResult};
 use crate::rules::{RuleEngine, RuleEvent, TrackSample};
 use crate::track::{Track, TrackState, Tracker, TrackerConfig, TrackerUse};
 
-use super::metrics::Histogram;
+use super::metrics::CameraStats;
+use super::observer::{PipelineObserver, ProcessedFrame};
 use super::plates::{Candidate, PlateSchedule, PlateScheduler};
 use crate::anpr::mosaic::Mosaic;
 
@@ -86,36 +87,6 @@ impl WorkerModels {
     }
 }
 
-/// Per-stage times and counts of one camera.
-#[derive(Debug, Clone, Default)]
-pub struct CameraStats {
-    pub processed: u64,
-    pub detect: Histogram,
-    pub track: Histogram,
-    pub plates: Histogram,
-    pub rules: Histogram,
-    /// Whole frame, from taking it off the queue to the last observation.
-    pub frame: Histogram,
-    /// From receipt of the frame by the decode thread to each observation it produced.
-    pub capture_to_event: Histogram,
-    /// From receipt of the frame by the decode thread to the end of its processing, for every
-    /// frame: the latency any event of it would have, queue wait included.
-    pub capture_to_done: Histogram,
-    pub plate_reads: u64,
-    pub plates_reported: u64,
-    pub max_tracks: usize,
-    /// Model calls: the detector, the plate detector, and plate crops through the OCR.
-    pub detector_calls: u64,
-    pub plate_detector_calls: u64,
-    pub ocr_crops: u64,
-    /// Vehicle crops searched for a plate (several per plate-detector call).
-    pub vehicles_searched: u64,
-    /// ONNX Runtime time alone (session runs, no pre/postprocessing) of the detector and of the
-    /// plate models.
-    pub ort_detect: Duration,
-    pub ort_plates: Duration,
-}
-
 /// The state one camera keeps between frames.
 pub struct CameraState {
     pub id: String,
@@ -135,7 +106,8 @@ pub struct CameraState {
     frame_size: Option<(u32, u32)>,
     pub stats: CameraStats,
     /// Where the last processed frame goes for the local API; none when nobody looks.
-    live: Option<Arc<super::live::LiveHub>>,
+    /// Who watches the processed frames (the API's live view); none in a replay.
+    observer: Option<Arc<dyn PipelineObserver>>,
     /// The source connection the last processed frame came from.
     connection: Option<u64>,
 }
@@ -179,14 +151,14 @@ impl CameraState {
             last_t: Duration::ZERO,
             frame_size: None,
             stats: CameraStats::default(),
-            live: None,
+            observer: None,
             connection: None,
         }
     }
 
-    /// Publish every processed frame, with its tracks and plates, to the live hub.
-    pub fn set_live(&mut self, hub: Arc<super::live::LiveHub>) {
-        self.live = Some(hub);
+    /// Hand every processed frame, with its tracks and plates, to `observer` (when it wants frames).
+    pub fn set_observer(&mut self, observer: Arc<dyn PipelineObserver>) {
+        self.observer = observer.wants_frames().then_some(observer);
     }
 
     /// Runs every stage on one frame; observations go to `emit` with the frame.
@@ -311,7 +283,7 @@ impl CameraState {
         }
         self.stats.rules.record(t0.elapsed());
 
-        let reported: Vec<(u64, String)> = if self.live.is_some() {
+        let reported: Vec<(u64, String)> = if self.observer.is_some() {
             out.iter()
                 .filter_map(|o| match o {
                     Observation::Plate(p) if p.result.confident => {
@@ -334,19 +306,21 @@ impl CameraState {
         self.stats
             .capture_to_done
             .record(sampled.received.elapsed());
-        if let Some(hub) = &self.live {
-            // `ctx` borrows the image; take what it holds before the image moves into the hub.
+        if let Some(observer) = &self.observer {
+            // `ctx` borrows the image; take what it holds before the image moves on.
             let (seq, capture_time) = (ctx.seq, ctx.capture_time);
-            hub.frame_processed(
+            observer.frame_processed(
                 &self.id,
-                Arc::new(image),
-                seq,
-                capture_time,
-                &update.tracks,
-                &label_of,
-                &reported,
-                &update.ended,
-                &self.stats,
+                &ProcessedFrame {
+                    image: Arc::new(image),
+                    seq,
+                    capture_time,
+                    tracks: &update.tracks,
+                    labels: &label_of,
+                    plates: &reported,
+                    ended: &update.ended,
+                    stats: &self.stats,
+                },
             );
         } else {
             // No one keeps the frame: its buffer goes back to the decoders.

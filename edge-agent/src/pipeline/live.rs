@@ -14,9 +14,10 @@ use crate::events::Event;
 use crate::inference::RgbImage;
 use crate::publish::{Delivery, DeliveryStats};
 use crate::source::{SourceCounters, StreamStatus};
-use crate::track::{Track, TrackState, TrackerUse};
+use crate::track::{TrackState, TrackerUse};
 
-use super::camera::CameraStats;
+use super::metrics::CameraStats;
+use super::observer::{CameraLoad, PipelineObserver, ProcessedFrame};
 
 /// Events kept for `/events/recent`.
 pub const RECENT_EVENTS: usize = 200;
@@ -225,28 +226,6 @@ impl LiveHub {
             .insert(cam.id.clone(), Arc::new(Mutex::new(live)));
     }
 
-    /// A new camera set is running (remote config): new cameras are listed, removed ones dropped,
-    /// and each camera's url, rate, zones and lines follow the new config.
-    pub fn cameras_changed(&self, specs: &[super::CameraSpec]) {
-        let mut cams = self.cameras.write().unwrap_or_else(|e| e.into_inner());
-        cams.retain(|id, _| specs.iter().any(|s| &s.id == id));
-        for s in specs {
-            let e = cams
-                .entry(s.id.clone())
-                .or_insert_with(|| Arc::new(Mutex::new(CameraLive::new(&s.id))))
-                .clone();
-            let mut c = lock(&e);
-            c.url = s.url.clone();
-            c.target_fps = s.target_fps;
-            if let Some(cfg) = &s.rules {
-                c.name = cfg.name.clone();
-            }
-            c.config = s.rules.as_deref().cloned();
-            // the new rules are built anew; a failure is reported again
-            c.rules_error = None;
-        }
-    }
-
     /// The camera runs without its rules, for `reason`.
     pub fn rules_disabled(&self, camera: &str, reason: &str) {
         let e = self.entry(camera);
@@ -311,128 +290,6 @@ impl LiveHub {
         entries.iter().map(|e| lock(e).clone()).collect()
     }
 
-    /// Decode thread: a frame was decoded (`admitted`: the sampler kept it).
-    pub fn frame_decoded(&self, camera: &str, admitted: bool, source: SourceCounters) {
-        let e = self.entry(camera);
-        let mut c = lock(&e);
-        c.decoded += 1;
-        if admitted {
-            c.sampled += 1;
-        }
-        c.source = source;
-        if !matches!(c.stream, StreamState::Up { .. }) {
-            // Folder and file sources send no status: frames coming in is the stream being up.
-            c.stream = StreamState::Up {
-                description: String::new(),
-            };
-            c.stream_since = SystemTime::now();
-        }
-    }
-
-    /// Decode thread: the source reported its state.
-    pub fn stream_status(&self, camera: &str, status: &StreamStatus, source: SourceCounters) {
-        let e = self.entry(camera);
-        let mut c = lock(&e);
-        c.stream = match status {
-            StreamStatus::Connected { description } => StreamState::Up {
-                description: description.clone(),
-            },
-            StreamStatus::Disconnected { reason, .. } => StreamState::Down {
-                reason: reason.clone(),
-            },
-            StreamStatus::Stalled { .. } => StreamState::Stalled,
-        };
-        c.stream_since = SystemTime::now();
-        c.source = source;
-    }
-
-    /// Decode thread: the source ended.
-    pub fn stream_ended(&self, camera: &str, source: SourceCounters) {
-        let e = self.entry(camera);
-        let mut c = lock(&e);
-        if !matches!(c.stream, StreamState::Down { .. }) {
-            c.stream = StreamState::Ended;
-            c.stream_since = SystemTime::now();
-        }
-        c.source = source;
-    }
-
-    /// Queue drops and failed frames so far (read by the runner from the queues).
-    pub fn set_losses(&self, camera: &str, dropped: u64, failed: u64) {
-        let e = self.entry(camera);
-        let mut c = lock(&e);
-        c.dropped = dropped;
-        c.failed = failed;
-    }
-
-    /// Inference worker: the camera's frame queue holds `frames` of up to `capacity`, each
-    /// `frame_bytes` of pixels (for `/metrics`).
-    pub fn set_queue(&self, camera: &str, frames: usize, capacity: usize, frame_bytes: usize) {
-        let e = self.entry(camera);
-        lock(&e).queue = QueueUse {
-            frames,
-            capacity,
-            frame_bytes,
-        };
-    }
-
-    /// Inference worker: the camera's tracker after a frame (for `/metrics`).
-    pub fn set_tracker(&self, camera: &str, tracker: TrackerUse) {
-        lock(&self.entry(camera)).tracker = tracker;
-    }
-
-    /// Inference worker: a frame went through every stage. `plates` are plate reports made on it
-    /// (track id, text); `ended` the tracks that ended on it.
-    #[allow(clippy::too_many_arguments)]
-    pub fn frame_processed(
-        &self,
-        camera: &str,
-        image: Arc<RgbImage>,
-        seq: u64,
-        capture_time: SystemTime,
-        tracks: &[Track],
-        labels: &dyn Fn(usize) -> Arc<str>,
-        plates: &[(u64, String)],
-        ended: &[u64],
-        stats: &CameraStats,
-    ) {
-        let e = self.entry(camera);
-        let mut c = lock(&e);
-        for (id, text) in plates {
-            c.plates.insert(*id, text.clone());
-        }
-        for id in ended {
-            c.plates.remove(id);
-        }
-        let objects = tracks
-            .iter()
-            .map(|t| OverlayObject {
-                track_id: t.id,
-                label: labels(t.class_id),
-                bbox: t.bbox,
-                confirmed: t.state == TrackState::Confirmed,
-                plate: c.plates.get(&t.id).cloned(),
-            })
-            .collect();
-        let now = Instant::now();
-        c.frame = Some(LiveFrame {
-            image,
-            seq,
-            capture_time,
-            at: now,
-            objects,
-        });
-        c.stats.clone_from(stats);
-        c.processed_at.push_back(now);
-        while c
-            .processed_at
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > FPS_WINDOW)
-        {
-            c.processed_at.pop_front();
-        }
-    }
-
     /// The event sink: an event was emitted (after it got its `seq`).
     pub fn event(&self, event: &Event) {
         *lock(&self.event_counts)
@@ -478,10 +335,150 @@ impl LiveHub {
     }
 }
 
+impl PipelineObserver for LiveHub {
+    /// A new camera set is running (remote config): new cameras are listed, removed ones dropped,
+    /// and each camera's url, rate, zones and lines follow the new config.
+    fn cameras_changed(&self, specs: &[super::CameraSpec]) {
+        let mut cams = self.cameras.write().unwrap_or_else(|e| e.into_inner());
+        cams.retain(|id, _| specs.iter().any(|s| &s.id == id));
+        for s in specs {
+            let e = cams
+                .entry(s.id.clone())
+                .or_insert_with(|| Arc::new(Mutex::new(CameraLive::new(&s.id))))
+                .clone();
+            let mut c = lock(&e);
+            c.url = s.url.clone();
+            c.target_fps = s.target_fps;
+            if let Some(cfg) = &s.rules {
+                c.name = cfg.name.clone();
+            }
+            c.config = s.rules.as_deref().cloned();
+            // the new rules are built anew; a failure is reported again
+            c.rules_error = None;
+        }
+    }
+
+    /// Decode thread: a frame was decoded (`admitted`: the sampler kept it).
+    fn frame_decoded(&self, camera: &str, admitted: bool, source: SourceCounters) {
+        let e = self.entry(camera);
+        let mut c = lock(&e);
+        c.decoded += 1;
+        if admitted {
+            c.sampled += 1;
+        }
+        c.source = source;
+        if !matches!(c.stream, StreamState::Up { .. }) {
+            // Folder and file sources send no status: frames coming in is the stream being up.
+            c.stream = StreamState::Up {
+                description: String::new(),
+            };
+            c.stream_since = SystemTime::now();
+        }
+    }
+
+    /// Decode thread: the source reported its state.
+    fn stream_status(&self, camera: &str, status: &StreamStatus, source: SourceCounters) {
+        let e = self.entry(camera);
+        let mut c = lock(&e);
+        c.stream = match status {
+            StreamStatus::Connected { description } => StreamState::Up {
+                description: description.clone(),
+            },
+            StreamStatus::Disconnected { reason, .. } => StreamState::Down {
+                reason: reason.clone(),
+            },
+            StreamStatus::Stalled { .. } => StreamState::Stalled,
+        };
+        c.stream_since = SystemTime::now();
+        c.source = source;
+    }
+
+    /// Decode thread: the source ended.
+    fn stream_ended(&self, camera: &str, source: SourceCounters) {
+        let e = self.entry(camera);
+        let mut c = lock(&e);
+        if !matches!(c.stream, StreamState::Down { .. }) {
+            c.stream = StreamState::Ended;
+            c.stream_since = SystemTime::now();
+        }
+        c.source = source;
+    }
+
+    /// Inference worker: a frame went through every stage. `plates` are plate reports made on it
+    /// (track id, text); `ended` the tracks that ended on it.
+    fn wants_frames(&self) -> bool {
+        true
+    }
+
+    fn frame_processed(&self, camera: &str, frame: &ProcessedFrame<'_>) {
+        let ProcessedFrame {
+            image,
+            seq,
+            capture_time,
+            tracks,
+            labels,
+            plates,
+            ended,
+            stats,
+        } = frame;
+        let e = self.entry(camera);
+        let mut c = lock(&e);
+        for (id, text) in plates.iter() {
+            c.plates.insert(*id, text.clone());
+        }
+        for id in ended.iter() {
+            c.plates.remove(id);
+        }
+        let objects = tracks
+            .iter()
+            .map(|t| OverlayObject {
+                track_id: t.id,
+                label: labels(t.class_id),
+                bbox: t.bbox,
+                confirmed: t.state == TrackState::Confirmed,
+                plate: c.plates.get(&t.id).cloned(),
+            })
+            .collect();
+        let now = Instant::now();
+        c.frame = Some(LiveFrame {
+            image: image.clone(),
+            seq: *seq,
+            capture_time: *capture_time,
+            at: now,
+            objects,
+        });
+        c.stats.clone_from(stats);
+        c.processed_at.push_back(now);
+        while c
+            .processed_at
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > FPS_WINDOW)
+        {
+            c.processed_at.pop_front();
+        }
+    }
+
+    /// Inference worker, after each frame: queue drops, failed frames, the queue's fill (frames of
+    /// `frame_bytes` pixels) and the tracker (for `/metrics`).
+    fn frame_done(&self, camera: &str, load: &CameraLoad) {
+        let e = self.entry(camera);
+        let mut c = lock(&e);
+        c.dropped = load.dropped;
+        c.failed = load.failed;
+        c.queue = QueueUse {
+            frames: load.queued,
+            capacity: load.capacity,
+            frame_bytes: load.frame_bytes,
+        };
+        c.tracker = load.tracker;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::{EventKind, Phase};
+    use crate::track::Track;
 
     #[test]
     fn event_ring_keeps_the_newest_first() {
@@ -563,14 +560,16 @@ mod tests {
         let stats = CameraStats::default();
         hub.frame_processed(
             "cam",
-            img.clone(),
-            1,
-            SystemTime::now(),
-            std::slice::from_ref(&track),
-            &label,
-            &[(7, "51F12345".into())],
-            &[],
-            &stats,
+            &ProcessedFrame {
+                image: img.clone(),
+                seq: 1,
+                capture_time: SystemTime::now(),
+                tracks: std::slice::from_ref(&track),
+                labels: &label,
+                plates: &[(7, "51F12345".into())],
+                ended: &[],
+                stats: &stats,
+            },
         );
         let c = hub.camera("cam").unwrap();
         let f = c.frame.as_ref().unwrap();
@@ -578,14 +577,16 @@ mod tests {
         assert!(c.fps() > 0.0);
         hub.frame_processed(
             "cam",
-            img,
-            2,
-            SystemTime::now(),
-            &[],
-            &label,
-            &[],
-            &[7],
-            &stats,
+            &ProcessedFrame {
+                image: img,
+                seq: 2,
+                capture_time: SystemTime::now(),
+                tracks: &[],
+                labels: &label,
+                plates: &[],
+                ended: &[7],
+                stats: &stats,
+            },
         );
         assert!(hub.camera("cam").unwrap().plates.is_empty());
         hub.stream_status(

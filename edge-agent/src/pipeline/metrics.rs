@@ -10,6 +10,36 @@ const GROWTH: f64 = 1.09;
 const FIRST_US: f64 = 10.0;
 const BUCKETS: usize = 160; // up to ≈ 10 µs × 1.09^159 ≈ 9 × 10^6 s … far beyond any stage
 
+/// Per-stage times and counts of one camera.
+#[derive(Debug, Clone, Default)]
+pub struct CameraStats {
+    pub processed: u64,
+    pub detect: Histogram,
+    pub track: Histogram,
+    pub plates: Histogram,
+    pub rules: Histogram,
+    /// Whole frame, from taking it off the queue to the last observation.
+    pub frame: Histogram,
+    /// From receipt of the frame by the decode thread to each observation it produced.
+    pub capture_to_event: Histogram,
+    /// From receipt of the frame by the decode thread to the end of its processing, for every
+    /// frame: the latency any event of it would have, queue wait included.
+    pub capture_to_done: Histogram,
+    pub plate_reads: u64,
+    pub plates_reported: u64,
+    pub max_tracks: usize,
+    /// Model calls: the detector, the plate detector, and plate crops through the OCR.
+    pub detector_calls: u64,
+    pub plate_detector_calls: u64,
+    pub ocr_crops: u64,
+    /// Vehicle crops searched for a plate (several per plate-detector call).
+    pub vehicles_searched: u64,
+    /// ONNX Runtime time alone (session runs, no pre/postprocessing) of the detector and of the
+    /// plate models.
+    pub ort_detect: Duration,
+    pub ort_plates: Duration,
+}
+
 /// A latency histogram.
 #[derive(Debug, Clone)]
 pub struct Histogram {

@@ -8,6 +8,7 @@
 pub mod camera;
 pub mod live;
 pub mod metrics;
+pub mod observer;
 pub mod plates;
 pub mod queue;
 pub mod report;
@@ -15,11 +16,28 @@ pub mod runner;
 pub mod sampler;
 pub mod sink;
 
+use crate::config::{CameraConfig, CameraRole};
+use crate::source;
+
 pub use camera::{Observation, PlateObservation, RuleObservation, WorkerModels, detector_manifest};
+pub use observer::{Observers, PipelineObserver};
 pub use runner::{
-    ApplyError, CameraSpec, CameraSummary, ControlReceiver, PipelineControl, PipelineOptions, Sink,
-    Summary, control, run, run_controlled,
+    ApplyError, CameraSummary, ControlReceiver, PipelineControl, PipelineOptions, Sink, Summary,
+    control, run, run_controlled,
 };
+
+/// One camera to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSpec {
+    pub id: String,
+    pub url: String,
+    pub target_fps: f64,
+    pub role: CameraRole,
+    /// How its stream or file is decoded (`decoder`, `gst_decoder`).
+    pub decoding: source::Decoding,
+    /// The camera's config when it has zones, lines or rules.
+    pub rules: Option<Box<CameraConfig>>,
+}
 
 /// Why the pipeline could not start.
 ///

@@ -7,32 +7,21 @@ use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::config::{CameraConfig, CameraRole, HealthConfig};
+use crate::config::HealthConfig;
 use crate::health::{Monitor, Report, Transition};
-use crate::service::Liveness;
 use crate::source::{
     self, Frame, FrameSource, SourceCounters, SourceItem, SourceOptions, StreamStatus,
 };
 use crate::track::TrackerConfig;
 
+use super::CameraSpec;
 use super::PipelineError;
-use super::camera::{CameraState, CameraStats, FrameContext, Observation, Sampled, WorkerModels};
+use super::camera::{CameraState, FrameContext, Observation, Sampled, WorkerModels};
+use super::metrics::CameraStats;
+use super::observer::{CameraLoad, Observers, PipelineObserver};
 use super::plates::PlateSchedule;
 use super::queue::{FrameQueues, Take};
 use super::sampler::FpsSampler;
-
-/// One camera to run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CameraSpec {
-    pub id: String,
-    pub url: String,
-    pub target_fps: f64,
-    pub role: CameraRole,
-    /// How its stream or file is decoded (`decoder`, `gst_decoder`).
-    pub decoding: source::Decoding,
-    /// The camera's config when it has zones, lines or rules.
-    pub rules: Option<Box<CameraConfig>>,
-}
 
 /// Pipeline settings.
 #[derive(Debug, Clone)]
@@ -48,12 +37,10 @@ pub struct PipelineOptions {
     pub plates: PlateSchedule,
     /// Local time offset from UTC, for rules' time windows (`[device].utc_offset_minutes`).
     pub utc_offset_minutes: i32,
-    /// Live state for the local HTTP API; none when it is off.
-    pub live: Option<Arc<super::live::LiveHub>>,
+    /// Who watches the pipeline: the HTTP API's live state, systemd's liveness.
+    pub observers: Observers,
     /// Camera health and tamper checks (`[health]`).
     pub health: HealthConfig,
-    /// Progress record for the systemd watchdog (`run` under systemd); `None` elsewhere.
-    pub liveness: Option<Arc<Liveness>>,
 }
 
 impl Default for PipelineOptions {
@@ -65,9 +52,8 @@ impl Default for PipelineOptions {
             tracker: TrackerConfig::default(),
             plates: PlateSchedule::default(),
             utc_offset_minutes: 420,
-            live: None,
+            observers: Observers::default(),
             health: HealthConfig::default(),
-            liveness: None,
         }
     }
 }
@@ -247,8 +233,7 @@ pub fn run_controlled(
         let slots = p.slots.clone();
         let sink = sink.clone();
         let stop = opts.source.stop.clone();
-        let live = opts.live.clone();
-        let liveness = opts.liveness.clone();
+        let observers = opts.observers.clone();
         let capacity = opts.queue_capacity;
         let handle = thread::Builder::new()
             .name(format!("infer-{w}"))
@@ -286,20 +271,17 @@ pub fn run_controlled(
                     }
                     let tracker = state.tracker_use();
                     drop(state);
-                    if let Some(l) = &liveness {
-                        l.progress(&cam.spec_id);
-                    }
-                    if let Some(hub) = &live {
-                        let dropped = queues.dropped().get(index).copied().unwrap_or(0);
-                        hub.set_losses(
-                            &cam.spec_id,
-                            dropped,
-                            cam.failed.load(Ordering::Relaxed),
-                        );
-                        let waiting = queues.depths().get(index).copied().unwrap_or(0);
-                        hub.set_queue(&cam.spec_id, waiting, capacity, frame_bytes);
-                        hub.set_tracker(&cam.spec_id, tracker);
-                    }
+                    observers.frame_done(
+                        &cam.spec_id,
+                        &CameraLoad {
+                            dropped: queues.dropped().get(index).copied().unwrap_or(0),
+                            failed: cam.failed.load(Ordering::Relaxed),
+                            queued: queues.depths().get(index).copied().unwrap_or(0),
+                            capacity,
+                            frame_bytes,
+                            tracker,
+                        },
+                    );
                     queues.release(index);
                 }
             })
@@ -307,14 +289,12 @@ pub fn run_controlled(
         pool.push(handle);
     }
 
-    if let Some(l) = &opts.liveness {
-        l.start(
-            &p.running
-                .iter()
-                .map(|r| r.spec.id.clone())
-                .collect::<Vec<_>>(),
-        );
-    }
+    opts.observers.pipeline_started(
+        &p.running
+            .iter()
+            .map(|r| r.spec.id.clone())
+            .collect::<Vec<_>>(),
+    );
 
     // Watch for shutdown and camera changes until the workers are done.
     let mut control = control;
@@ -404,8 +384,8 @@ impl Pipeline {
             spec.rules.clone(),
             self.opts.utc_offset_minutes,
         );
-        if let Some(hub) = &self.opts.live {
-            state.set_live(hub.clone());
+        if self.opts.observers.wants_frames() {
+            state.set_observer(Arc::new(self.opts.observers.clone()));
         }
         let cam = Arc::new(CameraShared {
             spec_id: spec.id.clone(),
@@ -430,9 +410,8 @@ impl Pipeline {
                 queues: self.queues.clone(),
                 sink: self.sink.clone(),
                 lossless: self.opts.lossless,
-                live: self.opts.live.clone(),
+                observers: self.opts.observers.clone(),
                 monitor: Monitor::new(self.opts.health.clone(), spec.target_fps),
-                liveness: self.opts.liveness.clone(),
             },
             src,
         );
@@ -585,9 +564,7 @@ impl Pipeline {
             tracing::info!(camera = %r.spec.id, "camera removed");
             self.retire(r);
         }
-        if let Some(hub) = &self.opts.live {
-            hub.cameras_changed(&wanted);
-        }
+        self.opts.observers.cameras_changed(&wanted);
         Ok(changes)
     }
 }
@@ -600,11 +577,9 @@ struct Decoder {
     queues: Arc<FrameQueues<Sampled>>,
     sink: Arc<dyn Sink>,
     lossless: bool,
-    live: Option<Arc<super::live::LiveHub>>,
+    observers: Observers,
     /// Camera health and tamper checks on every decoded frame.
     monitor: Monitor,
-    /// Progress record for the systemd watchdog.
-    liveness: Option<Arc<Liveness>>,
 }
 
 fn spawn_decoder(
@@ -618,9 +593,8 @@ fn spawn_decoder(
         queues,
         sink,
         lossless,
-        live,
+        observers,
         mut monitor,
-        liveness,
     } = d;
     thread::Builder::new()
         .name(format!("decode-{}", cam.spec_id))
@@ -651,9 +625,7 @@ fn spawn_decoder(
                             last_report = Some(Instant::now());
                         }
                         let admitted = sampler.admit(frame.stream_time);
-                        if let Some(hub) = &live {
-                            hub.frame_decoded(&cam.spec_id, admitted, src.counters());
-                        }
+                        observers.frame_decoded(&cam.spec_id, admitted, src.counters());
                         if !admitted {
                             source::recycle(frame.rgb);
                             continue;
@@ -677,15 +649,6 @@ fn spawn_decoder(
                         if !matches!(status, StreamStatus::Connected { .. }) {
                             connection += 1;
                         }
-                        if let Some(l) = &liveness {
-                            match &status {
-                                StreamStatus::Connected { .. } => l.up(&cam.spec_id),
-                                StreamStatus::Disconnected { retry_in, .. } => {
-                                    l.down(&cam.spec_id, *retry_in)
-                                }
-                                StreamStatus::Stalled { .. } => l.down(&cam.spec_id, Duration::ZERO),
-                            }
-                        }
                         match &status {
                             StreamStatus::Connected { description } => {
                                 tracing::info!(camera = %cam.spec_id, %description, "stream up")
@@ -697,9 +660,7 @@ fn spawn_decoder(
                                 tracing::warn!(camera = %cam.spec_id, stalled_ms = for_.as_millis() as u64, "stream stalled")
                             }
                         }
-                        if let Some(hub) = &live {
-                            hub.stream_status(&cam.spec_id, &status, src.counters());
-                        }
+                        observers.stream_status(&cam.spec_id, &status, src.counters());
                         sink.stream_status(&cam.spec_id, &status, src.counters());
                     }
                     Ok(None) => break,
@@ -709,21 +670,14 @@ fn spawn_decoder(
                             reason: e.to_string(),
                             retry_in: Duration::ZERO,
                         };
-                        if let Some(hub) = &live {
-                            hub.stream_status(&cam.spec_id, &status, src.counters());
-                        }
+                        observers.stream_status(&cam.spec_id, &status, src.counters());
                         sink.stream_status(&cam.spec_id, &status, src.counters());
                         break;
                     }
                 }
             }
             *lock(&cam.counters) = src.counters();
-            if let Some(l) = &liveness {
-                l.finished(&cam.spec_id);
-            }
-            if let Some(hub) = &live {
-                hub.stream_ended(&cam.spec_id, src.counters());
-            }
+            observers.stream_ended(&cam.spec_id, src.counters());
             queues.close(index);
         })
         .map_err(PipelineError::Thread)

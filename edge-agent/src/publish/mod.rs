@@ -5,7 +5,6 @@
 //! order with QoS 1 and deletes each one on its PUBACK; after every (re)connect it starts again from
 //! the oldest unacknowledged row, whatever the broker says about the session.
 
-pub mod backoff;
 pub mod embedded;
 pub mod link;
 pub mod settings;
@@ -20,11 +19,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::{Notify, watch};
 
+use crate::backoff::{Backoff, Jitter};
 use crate::config::{LoadedConfig, MqttProtocol};
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, Topics};
 use crate::spool::{Spool, SpoolError, SpoolStats, Submission};
-use backoff::Backoff;
 use link::{Link, LinkEvent};
 use settings::{MqttSettings, SettingsError};
 use status::{CameraHealth, Health, LinkStats, StatusInfo};
@@ -644,7 +643,7 @@ async fn publisher(
     birth.state = "online".into();
     let birth_payload = serde_json::to_vec(&birth).unwrap_or_default();
     let max_inflight = usize::from(opts.mqtt.max_inflight.max(1));
-    let mut backoff = Backoff::new(opts.reconnect_min, opts.reconnect_max);
+    let mut backoff = Backoff::new(opts.reconnect_min, opts.reconnect_max, Jitter::Equal);
     let mut health = tokio::time::interval(opts.health_interval);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if opts.mqtt.protocol == MqttProtocol::V5 {

@@ -24,11 +24,11 @@ use gstreamer_video as gst_video;
 use gst::prelude::*;
 use gst_video::prelude::*;
 
-use super::backoff::Backoff;
 use super::{
     Decoding, Frame, FrameSource, SharedCounters, SourceCounters, SourceError, SourceItem,
     SourceOptions, StreamStatus,
 };
+use crate::backoff::{Backoff, Jitter};
 
 /// Decoded pictures waiting for the pipeline. Small: each is a whole RGB frame (2.7 MB at
 /// 1006x720), and a live camera should drop rather than fall behind.
@@ -158,7 +158,11 @@ impl GstSource {
             element,
             opts: opts.clone(),
             session: None,
-            backoff: Backoff::new(opts.backoff_min, opts.backoff_max, opts.backoff_jitter),
+            backoff: Backoff::new(
+                opts.backoff_min,
+                opts.backoff_max,
+                Jitter::Symmetric(opts.backoff_jitter),
+            ),
             retry_at: None,
             pending: VecDeque::new(),
             seq: 0,

@@ -3,7 +3,6 @@
 //! or a folder of images. Live sources never end: they report trouble as [`StreamStatus`] items and
 //! reconnect with backoff, which the pipeline turns into camera-health events.
 
-mod backoff;
 mod error;
 mod file;
 mod folder;
@@ -21,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use backoff::Backoff;
 pub use error::SourceError;
 pub use pool::{frame_buffer, recycle};
 

@@ -16,12 +16,12 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 
-use super::backoff::Backoff;
 use super::h264::{Decoded, H264Decoder};
 use super::{
     Frame, FrameSource, SharedCounters, SourceCounters, SourceError, SourceItem, SourceOptions,
     StreamStatus,
 };
+use crate::backoff::{Backoff, Jitter};
 
 /// Items buffered between the capture thread and the pipeline; beyond this, frames are dropped
 /// (and counted) rather than letting a live view fall behind.
@@ -217,7 +217,7 @@ impl Worker {
         let mut backoff = Backoff::new(
             self.opts.backoff_min,
             self.opts.backoff_max,
-            self.opts.backoff_jitter,
+            Jitter::Symmetric(self.opts.backoff_jitter),
         );
         loop {
             let mut frames = 0u64;

@@ -1,13 +1,15 @@
 //! USB/CSI cameras through V4L2 (nokhwa, behind the `v4l2` cargo feature). The device sits behind
 //! a small trait so that pixel conversion, timing, and open/unplug handling are tested with a fake
 //! device here, where no V4L2 device exists (stack-facts §3); capture itself needs real hardware.
+//! A camera that stops delivering without an error (a hung USB device) is reported as stalled
+//! after `stall_timeout` and reopened with backoff, like a silent RTSP stream.
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::backoff::Backoff;
 use super::{
     Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
 };
+use crate::backoff::{Backoff, Jitter};
 
 /// Pixel layouts a camera may deliver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +28,21 @@ pub(crate) struct RawFrame {
     pub data: Vec<u8>,
 }
 
+/// Why a capture gave no buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CaptureFailure {
+    /// The device reported an error (unplugged, I/O error).
+    Error(String),
+    /// No buffer within the time allowed: the device hangs.
+    Stalled,
+}
+
 /// What the source needs from a camera device.
 pub(crate) trait CaptureDevice: Send {
     /// Opens the device and starts streaming; returns a description (format, size, rate).
     fn open(&mut self) -> Result<String, String>;
-    /// Blocks for the next buffer.
-    fn capture(&mut self) -> Result<RawFrame, String>;
+    /// Waits up to `limit` for the next buffer.
+    fn capture(&mut self, limit: Duration) -> Result<RawFrame, CaptureFailure>;
     fn close(&mut self);
 }
 
@@ -72,6 +83,8 @@ pub(crate) struct V4l2Source<D: CaptureDevice> {
     is_open: bool,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    /// A stall was just reported; the reconnect it causes is reported next.
+    stalled: Option<Duration>,
     seq: u64,
     opened: Instant,
     last_time: Option<Duration>,
@@ -85,8 +98,13 @@ impl<D: CaptureDevice> V4l2Source<D> {
             place,
             device,
             is_open: false,
-            backoff: Backoff::new(opts.backoff_min, opts.backoff_max, opts.backoff_jitter),
+            backoff: Backoff::new(
+                opts.backoff_min,
+                opts.backoff_max,
+                Jitter::Symmetric(opts.backoff_jitter),
+            ),
             retry_at: None,
+            stalled: None,
             seq: 0,
             opened: Instant::now(),
             last_time: None,
@@ -111,6 +129,10 @@ impl<D: CaptureDevice> FrameSource for V4l2Source<D> {
             if self.opts.stop.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(None);
             }
+            if let Some(for_) = self.stalled.take() {
+                let why = format!("no frame for {:.1} s", for_.as_secs_f64());
+                return Ok(Some(self.disconnected(why)));
+            }
             if let Some(at) = self.retry_at.take()
                 && !super::sleep_until(at, &self.opts.stop)
             {
@@ -125,12 +147,21 @@ impl<D: CaptureDevice> FrameSource for V4l2Source<D> {
                     Err(e) => self.disconnected(format!("cannot open the camera: {e}")),
                 }));
             }
-            let raw = match self.device.capture() {
+            let raw = match self.device.capture(self.opts.stall_timeout) {
                 Ok(raw) => raw,
-                Err(e) => {
+                Err(CaptureFailure::Error(e)) => {
                     self.device.close();
                     self.is_open = false;
                     return Ok(Some(self.disconnected(format!("capture failed: {e}"))));
+                }
+                Err(CaptureFailure::Stalled) => {
+                    self.device.close();
+                    self.is_open = false;
+                    self.counters.stalls += 1;
+                    let for_ = self.opts.stall_timeout;
+                    self.stalled = Some(for_);
+                    tracing::warn!(camera = %self.place, stalled_ms = for_.as_millis() as u64, "V4L2 camera delivers nothing");
+                    return Ok(Some(SourceItem::Status(StreamStatus::Stalled { for_ })));
                 }
             };
             let received = SystemTime::now();
@@ -229,13 +260,17 @@ pub(crate) fn to_rgb(raw: &RawFrame) -> Result<(Vec<u8>, u32, u32), String> {
 mod native {
     //! nokhwa's camera is not `Send`, so it lives on its own thread and is driven over channels.
 
-    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+    use std::time::Duration;
 
     use nokhwa::Camera;
     use nokhwa::pixel_format::RgbFormat;
     use nokhwa::utils::{CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 
-    use super::{CaptureDevice, PixelFormat, RawFrame};
+    use super::{CaptureDevice, CaptureFailure, PixelFormat, RawFrame};
+
+    /// How long opening the device may take before it counts as hung.
+    const OPEN_LIMIT: Duration = Duration::from_secs(20);
 
     enum Request {
         Open,
@@ -249,26 +284,52 @@ mod native {
     }
 
     pub(crate) struct NokhwaDevice {
+        index: u32,
         requests: Sender<Request>,
         replies: Receiver<Reply>,
     }
 
+    /// Why a request got no reply.
+    enum NoReply {
+        TimedOut,
+        ThreadEnded,
+    }
+
     impl NokhwaDevice {
         pub fn new(index: u32) -> Self {
-            let (requests, rx) = channel();
-            let (tx, replies) = channel();
-            std::thread::Builder::new()
-                .name(format!("v4l2-video{index}"))
-                .spawn(move || serve(index, &rx, &tx))
-                .map(drop)
-                .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the V4L2 thread"));
-            Self { requests, replies }
+            let (requests, replies) = spawn(index);
+            Self {
+                index,
+                requests,
+                replies,
+            }
         }
 
-        fn ask(&self, req: Request) -> Option<Reply> {
-            self.requests.send(req).ok()?;
-            self.replies.recv().ok()
+        /// Waits up to `limit` for the camera thread. A thread that does not answer is stuck in
+        /// the driver: it is abandoned (it exits when its call returns, its reply unheard) and a
+        /// fresh one serves the next open.
+        fn ask(&mut self, req: Request, limit: Duration) -> Result<Reply, NoReply> {
+            self.requests.send(req).map_err(|_| NoReply::ThreadEnded)?;
+            match self.replies.recv_timeout(limit) {
+                Ok(reply) => Ok(reply),
+                Err(RecvTimeoutError::Timeout) => {
+                    (self.requests, self.replies) = spawn(self.index);
+                    Err(NoReply::TimedOut)
+                }
+                Err(RecvTimeoutError::Disconnected) => Err(NoReply::ThreadEnded),
+            }
         }
+    }
+
+    fn spawn(index: u32) -> (Sender<Request>, Receiver<Reply>) {
+        let (requests, rx) = channel();
+        let (tx, replies) = channel();
+        std::thread::Builder::new()
+            .name(format!("v4l2-video{index}"))
+            .spawn(move || serve(index, &rx, &tx))
+            .map(drop)
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the V4L2 thread"));
+        (requests, replies)
     }
 
     fn serve(index: u32, rx: &Receiver<Request>, tx: &Sender<Reply>) {
@@ -332,16 +393,21 @@ mod native {
 
     impl CaptureDevice for NokhwaDevice {
         fn open(&mut self) -> Result<String, String> {
-            match self.ask(Request::Open) {
-                Some(Reply::Opened(r)) => r,
+            match self.ask(Request::Open, OPEN_LIMIT) {
+                Ok(Reply::Opened(r)) => r,
+                Err(NoReply::TimedOut) => Err(format!(
+                    "opening took longer than {} s",
+                    OPEN_LIMIT.as_secs()
+                )),
                 _ => Err("the V4L2 thread ended".into()),
             }
         }
 
-        fn capture(&mut self) -> Result<RawFrame, String> {
-            match self.ask(Request::Capture) {
-                Some(Reply::Captured(r)) => r,
-                _ => Err("the V4L2 thread ended".into()),
+        fn capture(&mut self, limit: Duration) -> Result<RawFrame, CaptureFailure> {
+            match self.ask(Request::Capture, limit) {
+                Ok(Reply::Captured(r)) => r.map_err(CaptureFailure::Error),
+                Err(NoReply::TimedOut) => Err(CaptureFailure::Stalled),
+                _ => Err(CaptureFailure::Error("the V4L2 thread ended".into())),
             }
         }
 
@@ -360,7 +426,7 @@ mod tests {
     /// Scripted device: each open/capture pops the next planned outcome.
     struct FakeDevice {
         opens: VecDeque<Result<String, String>>,
-        captures: VecDeque<Result<RawFrame, String>>,
+        captures: VecDeque<Result<RawFrame, CaptureFailure>>,
         closed: usize,
     }
 
@@ -370,8 +436,10 @@ mod tests {
                 .pop_front()
                 .unwrap_or(Err("no such device".into()))
         }
-        fn capture(&mut self) -> Result<RawFrame, String> {
-            self.captures.pop_front().unwrap_or(Err("unplugged".into()))
+        fn capture(&mut self, _limit: Duration) -> Result<RawFrame, CaptureFailure> {
+            self.captures
+                .pop_front()
+                .unwrap_or(Err(CaptureFailure::Error("unplugged".into())))
         }
         fn close(&mut self) {
             self.closed += 1;
@@ -443,7 +511,7 @@ mod tests {
                     data: b"garbage".to_vec(),
                 }),
                 Ok(yuyv(4, 2, 16, 128, 128)),
-                Err("No such device (os error 19)".into()),
+                Err(CaptureFailure::Error("No such device (os error 19)".into())),
                 Ok(yuyv(4, 2, 126, 128, 128)),
             ]),
             closed: 0,
@@ -488,6 +556,59 @@ mod tests {
         let c = src.counters();
         assert_eq!((c.frames, c.decode_errors, c.reconnects), (3, 1, 2));
         assert_eq!(src.device.closed, 1);
+    }
+
+    #[test]
+    fn a_camera_that_hangs_is_reported_stalled_then_reopened() {
+        let opts = SourceOptions {
+            backoff_min: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(10),
+            ..SourceOptions::default()
+        };
+        let device = FakeDevice {
+            opens: VecDeque::from([Ok("YUYV 4x2".into()), Ok("YUYV 4x2".into())]),
+            captures: VecDeque::from([
+                Ok(yuyv(4, 2, 235, 128, 128)),
+                Err(CaptureFailure::Stalled),
+                Ok(yuyv(4, 2, 16, 128, 128)),
+            ]),
+            closed: 0,
+        };
+        let mut src = V4l2Source::new("v4l2:///dev/video1".into(), device, &opts);
+        let mut log = Vec::new();
+        let mut seqs = Vec::new();
+        while seqs.len() < 2 {
+            match src.next_item().unwrap().unwrap() {
+                SourceItem::Frame(f) => {
+                    log.push("frame".to_string());
+                    seqs.push(f.seq);
+                }
+                SourceItem::Status(StreamStatus::Connected { .. }) => log.push("connected".into()),
+                SourceItem::Status(StreamStatus::Stalled { for_ }) => {
+                    assert_eq!(for_, opts.stall_timeout);
+                    log.push("stalled".into());
+                }
+                SourceItem::Status(StreamStatus::Disconnected { reason, .. }) => {
+                    log.push(reason);
+                }
+            }
+        }
+        let stall_s = opts.stall_timeout.as_secs_f64();
+        assert_eq!(
+            log,
+            [
+                "connected".to_string(),
+                "frame".into(),
+                "stalled".into(),
+                format!("v4l2:///dev/video1: no frame for {stall_s:.1} s"),
+                "connected".into(),
+                "frame".into(),
+            ]
+        );
+        assert_eq!(seqs, [0, 1], "seq continues across the reopen");
+        let c = src.counters();
+        assert_eq!((c.stalls, c.reconnects), (1, 1));
+        assert_eq!(src.device.closed, 1, "the hung device was closed");
     }
 
     #[test]
