@@ -313,7 +313,9 @@ pub struct RuleInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EvidenceRole {
-    /// The whole frame, downscaled.
+    /// The whole frame, downscaled. On a rule event it shows the zone or line the rule watches
+    /// and the offending object's box, labelled with the event kind and track id (the object
+    /// crop stays clean).
     Frame,
     /// The object (the plate crop for plate events).
     Object,

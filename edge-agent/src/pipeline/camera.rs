@@ -97,6 +97,8 @@ pub struct CameraState {
     /// stream's real frame size is known.
     rules_config: Option<Box<CameraConfig>>,
     rules: Option<RuleEngine>,
+    /// The config `rules` was built from, for drawing its zones and lines on evidence.
+    geometry: Option<Arc<CameraConfig>>,
     utc_offset_minutes: i32,
     /// Label of every live track, for reports made after the track is gone.
     labels: HashMap<u64, (Arc<str>, [f32; 4])>,
@@ -123,6 +125,8 @@ pub struct FrameContext<'a> {
     /// Boxes of the people seen on this frame (detections and person tracks), which evidence
     /// images pixelate (`[cameras.privacy]`).
     pub people: Vec<[f32; 4]>,
+    /// The zones and lines the camera's rules run on, drawn on a rule event's frame.
+    pub geometry: Option<Arc<CameraConfig>>,
 }
 
 /// A plate found on a vehicle: its box in frame pixels, the plate detector's score, the read.
@@ -147,6 +151,7 @@ impl CameraState {
             rules_config,
             utc_offset_minutes,
             rules: None,
+            geometry: None,
             labels: HashMap::new(),
             last_t: Duration::ZERO,
             frame_size: None,
@@ -186,6 +191,7 @@ impl CameraState {
             stream_time: t,
             seq: frame.seq,
             people: Vec::new(),
+            geometry: None,
         };
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
@@ -196,13 +202,16 @@ impl CameraState {
                         local_secs_of_day(frame.capture_time, self.utc_offset_minutes),
                     );
                     self.rules = Some(engine);
+                    self.geometry = Some(Arc::from(cfg));
                 }
                 Err(e) => {
                     tracing::error!(camera = %self.id, error = %e, "rules disabled for this camera");
                     out.push(Observation::RulesDisabled(e.to_string()));
+                    self.geometry = None;
                 }
             }
         }
+        ctx.geometry = self.geometry.clone();
 
         let t0 = Instant::now();
         let (detections, labels) = self.detect(models, &image)?;
@@ -547,8 +556,12 @@ impl CameraState {
                     local_secs_of_day(SystemTime::now(), self.utc_offset_minutes),
                 );
                 self.rules = Some(engine);
+                self.geometry = rules.map(Arc::from);
             }
-            None => self.rules_config = rules,
+            None => {
+                self.rules_config = rules;
+                self.geometry = None;
+            }
         }
     }
 

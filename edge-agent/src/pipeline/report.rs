@@ -304,7 +304,22 @@ impl EventBuilder {
                     && let Some(f) = frame
                 {
                     let img = self.evidence_image(camera, f);
-                    images.push(self.frame_jpeg(&img)?);
+                    // The frame shows what happened: the zone or line and the offender's box, on
+                    // a copy (the object crop below is cut from the clean frame).
+                    let mut marked = img.clone().into_owned();
+                    let text = match ev.track_id {
+                        Some(id) => format!("{} #{id}", kind_of(ev.kind).as_str()),
+                        None => kind_of(ev.kind).as_str().to_string(),
+                    };
+                    crate::rules::draw::event_marks(
+                        &mut marked,
+                        f.geometry.as_deref(),
+                        ev.zone.as_deref(),
+                        ev.line.as_deref(),
+                        bbox,
+                        &text,
+                    );
+                    images.push(self.frame_jpeg(&marked)?);
                     if let Some(b) = bbox {
                         images.push(evidence::encode_crop(
                             img.as_raw(),
@@ -493,6 +508,7 @@ mod tests {
             stream_time: Duration::ZERO,
             seq: 1,
             people: people.to_vec(),
+            geometry: None,
         }
     }
 
@@ -614,6 +630,59 @@ mod tests {
             b.evidence_image("cam-2", &empty),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn a_rule_event_frame_shows_the_offender_and_its_zone_and_the_crop_stays_clean() {
+        let img = RgbImage::from_pixel(400, 200, image::Rgb([90, 90, 90]));
+        let cam: crate::config::CameraConfig = toml::from_str(
+            r#"id = "cam-1"
+url = "x"
+[[zones]]
+id = "lane"
+polygon = [[20, 20], [380, 20], [380, 180], [20, 180]]
+"#,
+        )
+        .unwrap();
+        let mut f = ctx(&img, &[]);
+        f.geometry = Some(Arc::new(cam));
+        let bbox = [100.0, 60.0, 160.0, 140.0];
+        let obs = Observation::Rule(Box::new(super::super::camera::RuleObservation {
+            event: rules::RuleEvent {
+                rule_id: "no_entry".into(),
+                kind: RuleKind::WrongWay,
+                phase: rules::Phase::New,
+                track_id: Some(12),
+                zone: Some("lane".into()),
+                line: None,
+                t: Duration::ZERO,
+                details: Value::Null,
+                label: Some("motorcycle".into()),
+                bbox: Some(bbox),
+            },
+            track: None,
+            label: None,
+            plate: None,
+        }));
+        let (_, images) = builder(PrivacyPolicy::default())
+            .build("cam-1", &obs, Some(&f))
+            .unwrap();
+        assert_eq!(images.len(), 2);
+        let frame = crate::imageio::decode_rgb(&images[0].jpeg).unwrap();
+        let crop = crate::imageio::decode_rgb(&images[1].jpeg).unwrap();
+        let reddish = |p: &image::Rgb<u8>| p.0[0] > 180 && p.0[1] < 110 && p.0[2] < 110;
+        // the box's left edge, halfway down
+        assert!(
+            reddish(frame.get_pixel(100, 100)),
+            "{:?}",
+            frame.get_pixel(100, 100)
+        );
+        // the zone's tint inside it, away from the box
+        assert_ne!(frame.get_pixel(300, 150).0, [90, 90, 90]);
+        assert!(
+            !crop.pixels().any(reddish),
+            "the object crop is cut from the clean frame"
+        );
     }
 
     fn plate_obs(text: &str) -> Observation {

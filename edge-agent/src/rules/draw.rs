@@ -45,22 +45,7 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
             .collect()
     };
     for (i, z) in cam.zones.iter().enumerate() {
-        let (name, c) = PALETTE[i % PALETTE.len()];
-        let poly: Vec<P> = z.polygon.iter().map(|p| P::from_arr(*p)).collect();
-        fill_polygon(img, &poly, c, 0.3);
-        for k in 0..poly.len() {
-            thick_line(img, poly[k], poly[(k + 1) % poly.len()], 2.0, c);
-        }
-        if let Some([a, b]) = z.direction {
-            arrow(img, P::from_arr(a), P::from_arr(b), 4.0, [255, 255, 255]);
-            arrow(img, P::from_arr(a), P::from_arr(b), 2.0, c);
-        }
-        if let Some(first) = poly
-            .iter()
-            .min_by(|a, b| (a.y + a.x * 0.01).total_cmp(&(b.y + b.x * 0.01)))
-        {
-            label(img, *first, &z.id, c, scale);
-        }
+        let name = zone(img, cam, i, scale);
         legend.push(LegendEntry {
             what: "zone",
             id: z.id.clone(),
@@ -69,35 +54,7 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
         });
     }
     for (i, l) in cam.lines.iter().enumerate() {
-        let (name, c) = PALETTE[(cam.zones.len() + i) % PALETTE.len()];
-        let (a, b) = (P::from_arr(l.points[0]), P::from_arr(l.points[1]));
-        thick_line(img, a, b, 5.0, [0, 0, 0]);
-        thick_line(img, a, b, 3.0, c);
-        let (d0, d1) = match l.direction {
-            Some([d0, d1]) => (P::from_arr(d0), P::from_arr(d1)),
-            None => {
-                // Undirected: show the `forward` side (right of first → second point).
-                let mid = a.add(b).scale(0.5);
-                let n = b
-                    .sub(a)
-                    .unit()
-                    .map_or(P::new(0.0, 1.0), |u| P::new(-u.y, u.x));
-                (mid.sub(n.scale(20.0)), mid.add(n.scale(20.0)))
-            }
-        };
-        arrow(img, d0, d1, 4.0, [255, 255, 255]);
-        arrow(img, d0, d1, 2.0, c);
-        // At the far end, above the line, so it does not hide a zone label at the near end.
-        label(
-            img,
-            P::new(
-                a.x.max(b.x) - 6.0 * (l.id.len() as f64 + 1.0) * f64::from(scale),
-                a.y.min(b.y) - 12.0 * f64::from(scale),
-            ),
-            &l.id,
-            c,
-            scale,
-        );
+        let name = line(img, cam, i, scale);
         legend.push(LegendEntry {
             what: "line",
             id: l.id.clone(),
@@ -128,6 +85,92 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
         });
     }
     legend
+}
+
+/// Zone `i` of `cam`: filled, outlined, its direction arrow and its id; returns its colour's name.
+fn zone(img: &mut RgbImage, cam: &CameraConfig, i: usize, scale: u32) -> &'static str {
+    let z = &cam.zones[i];
+    let (name, c) = PALETTE[i % PALETTE.len()];
+    let poly: Vec<P> = z.polygon.iter().map(|p| P::from_arr(*p)).collect();
+    fill_polygon(img, &poly, c, 0.3);
+    for k in 0..poly.len() {
+        thick_line(img, poly[k], poly[(k + 1) % poly.len()], 2.0, c);
+    }
+    if let Some([a, b]) = z.direction {
+        arrow(img, P::from_arr(a), P::from_arr(b), 4.0, [255, 255, 255]);
+        arrow(img, P::from_arr(a), P::from_arr(b), 2.0, c);
+    }
+    if let Some(first) = poly
+        .iter()
+        .min_by(|a, b| (a.y + a.x * 0.01).total_cmp(&(b.y + b.x * 0.01)))
+    {
+        label(img, *first, &z.id, c, scale);
+    }
+    name
+}
+
+/// Line `i` of `cam`: the line, its direction (or forward side) and its id; returns its colour's
+/// name.
+fn line(img: &mut RgbImage, cam: &CameraConfig, i: usize, scale: u32) -> &'static str {
+    let l = &cam.lines[i];
+    let (name, c) = PALETTE[(cam.zones.len() + i) % PALETTE.len()];
+    let (a, b) = (P::from_arr(l.points[0]), P::from_arr(l.points[1]));
+    thick_line(img, a, b, 5.0, [0, 0, 0]);
+    thick_line(img, a, b, 3.0, c);
+    let (d0, d1) = match l.direction {
+        Some([d0, d1]) => (P::from_arr(d0), P::from_arr(d1)),
+        None => {
+            // Undirected: show the `forward` side (right of first → second point).
+            let mid = a.add(b).scale(0.5);
+            let n = b
+                .sub(a)
+                .unit()
+                .map_or(P::new(0.0, 1.0), |u| P::new(-u.y, u.x));
+            (mid.sub(n.scale(20.0)), mid.add(n.scale(20.0)))
+        }
+    };
+    arrow(img, d0, d1, 4.0, [255, 255, 255]);
+    arrow(img, d0, d1, 2.0, c);
+    // At the far end, above the line, so it does not hide a zone label at the near end.
+    label(
+        img,
+        P::new(
+            a.x.max(b.x) - 6.0 * (l.id.len() as f64 + 1.0) * f64::from(scale),
+            a.y.min(b.y) - 12.0 * f64::from(scale),
+        ),
+        &l.id,
+        c,
+        scale,
+    );
+    name
+}
+
+/// Colour of the offending object's box on a rule event's frame: red, seen on every palette colour.
+const OFFENDER: [u8; 3] = [255, 30, 30];
+
+/// What a rule event's frame shows an operator: the zone and the line the rule watches (as
+/// `edge-agent zones` draws them) and the offending object's box with `text` above it. Draw on a
+/// copy: the clean frame is what the object crop is cut from.
+pub fn event_marks(
+    img: &mut RgbImage,
+    cam: Option<&CameraConfig>,
+    zone_id: Option<&str>,
+    line_id: Option<&str>,
+    bbox: Option<[f32; 4]>,
+    text: &str,
+) {
+    let scale = (img.width().max(img.height()) / 500).clamp(1, 4);
+    if let Some(cam) = cam {
+        if let Some(i) = zone_id.and_then(|id| cam.zones.iter().position(|z| z.id == id)) {
+            zone(img, cam, i, scale);
+        }
+        if let Some(i) = line_id.and_then(|id| cam.lines.iter().position(|l| l.id == id)) {
+            line(img, cam, i, scale);
+        }
+    }
+    if let Some(b) = bbox {
+        object_box(img, b, text, OFFENDER);
+    }
 }
 
 /// An object's box outlined in `c` with `text` above it (the live snapshot's overlay).
@@ -334,5 +377,57 @@ polygon = [[10, 10], [90, 10], [90, 90], [10, 90]]
             "{inside:?} not orange-tinted"
         );
         assert_eq!(img.get_pixel(150, 50).0, [100, 100, 100]);
+    }
+
+    #[test]
+    fn an_event_frame_shows_only_its_zone_and_line_and_the_offender() {
+        let cam: CameraConfig = toml::from_str(
+            r#"id = "c"
+url = "x"
+[[zones]]
+id = "lane"
+polygon = [[10, 10], [90, 10], [90, 90], [10, 90]]
+[[zones]]
+id = "other"
+polygon = [[110, 10], [190, 10], [190, 90], [110, 90]]
+[[lines]]
+id = "stop"
+points = [[0, 95], [200, 95]]
+"#,
+        )
+        .unwrap();
+        let grey = [100, 100, 100];
+        let mut img = solid(200, 100, grey);
+        event_marks(
+            &mut img,
+            Some(&cam),
+            Some("lane"),
+            None,
+            Some([40.0, 40.0, 70.0, 80.0]),
+            "",
+        );
+        assert_ne!(img.get_pixel(20, 60).0, grey, "the event's zone is drawn");
+        assert_eq!(img.get_pixel(150, 50).0, grey, "another zone is not");
+        assert_eq!(
+            img.get_pixel(100, 95).0,
+            grey,
+            "a line the rule does not use is not"
+        );
+        assert_eq!(img.get_pixel(40, 60).0, OFFENDER, "the offender's box");
+        let mut img = solid(200, 100, grey);
+        event_marks(&mut img, Some(&cam), None, Some("stop"), None, "");
+        assert_ne!(img.get_pixel(100, 95).0, grey, "the event's line is drawn");
+        // Without the camera's geometry only the box is drawn.
+        let mut img = solid(200, 100, grey);
+        event_marks(
+            &mut img,
+            None,
+            Some("lane"),
+            None,
+            Some([40.0, 40.0, 70.0, 80.0]),
+            "",
+        );
+        assert_eq!(img.get_pixel(20, 60).0, grey);
+        assert_eq!(img.get_pixel(70, 60).0, OFFENDER);
     }
 }
