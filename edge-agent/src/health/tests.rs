@@ -122,6 +122,7 @@ impl Player {
             capture_time: SystemTime::UNIX_EPOCH + self.t,
             clock: crate::source::CaptureClock::FileStart,
             stream_time: self.t,
+            discontinuity: false,
             width: pic.width,
             height: pic.height,
             rgb: rgb.unwrap_or_else(|| pic.rgb.clone()),

@@ -22,7 +22,8 @@ use crate::anpr::mosaic::Mosaic;
 pub struct Sampled {
     pub frame: crate::source::Frame,
     pub received: Instant,
-    /// Connections of the source so far: a change from the previous frame's is a stream gap.
+    /// Gaps of the source so far (reconnects, jumps in media time): a change from the previous
+    /// frame's is a stream gap.
     pub connection: u64,
 }
 

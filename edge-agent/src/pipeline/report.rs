@@ -530,6 +530,7 @@ mod tests {
             capture_time: SystemTime::now(),
             clock: crate::source::CaptureClock::Receipt,
             stream_time: Duration::ZERO,
+            discontinuity: false,
             width,
             height,
             rgb: (0..width * height)

@@ -606,6 +606,11 @@ fn spawn_decoder(
                 match src.next_item() {
                     Ok(Some(SourceItem::Frame(frame))) => {
                         cam.decoded.fetch_add(1, Ordering::Relaxed);
+                        // A jump in media time is a gap like a reconnect: the next frame
+                        // processed ends the camera's tracks (also when this one is not sampled).
+                        if frame.discontinuity {
+                            connection += 1;
+                        }
                         // Health is checked on every decoded frame (cheap: one small grey copy
                         // per check interval), so a frozen or covered camera is seen even when
                         // inference is behind and drops frames.

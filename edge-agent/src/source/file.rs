@@ -206,6 +206,7 @@ impl Mp4Source {
             capture_time: self.opened_wall + stream_time,
             clock: super::CaptureClock::FileStart,
             stream_time,
+            discontinuity: false,
             width: d.width,
             height: d.height,
             rgb: d.rgb,

@@ -106,6 +106,7 @@ impl FrameSource for FolderSource {
             capture_time: self.opened_wall + stream_time,
             clock: super::CaptureClock::FileStart,
             stream_time,
+            discontinuity: false,
             width,
             height,
             rgb: img.into_raw(),

@@ -24,6 +24,7 @@ use gstreamer_video as gst_video;
 use gst::prelude::*;
 use gst_video::prelude::*;
 
+use super::live_clock::LiveClock;
 use super::{
     Decoding, Frame, FrameSource, SharedCounters, SourceCounters, SourceError, SourceItem,
     SourceOptions, StreamStatus,
@@ -66,8 +67,10 @@ pub(crate) struct GstSource {
     seq: u64,
     opened: Instant,
     opened_wall: SystemTime,
-    /// Last stream_time handed out, to keep it increasing across reconnects.
+    /// Last stream_time of a file, to keep it increasing.
     last_time: Option<Duration>,
+    /// stream_time of a live stream: across reconnects and jumps (`live_clock`).
+    clock: LiveClock,
     /// First PTS of a file, its stream_time zero.
     first_pts: Option<u64>,
     counters: Arc<SharedCounters>,
@@ -92,8 +95,6 @@ struct Session {
     started: Instant,
     last_frame: Option<Instant>,
     frames: u64,
-    /// (first PTS, its stream_time) of an RTSP session: RTP time restarts on every connection.
-    base: Option<(u64, Duration)>,
     /// What a `missing-plugin` bus message said was missing, for the error that follows it.
     missing: Option<String>,
     eos: bool,
@@ -169,6 +170,7 @@ impl GstSource {
             opened: Instant::now(),
             opened_wall: SystemTime::now(),
             last_time: None,
+            clock: LiveClock::new(Instant::now()),
             first_pts: None,
             counters: Arc::new(SharedCounters::default()),
             finished: false,
@@ -247,7 +249,6 @@ impl GstSource {
             started: Instant::now(),
             last_frame: None,
             frames: 0,
-            base: None,
             missing: None,
             eos: false,
         };
@@ -409,31 +410,26 @@ impl GstSource {
 
     /// Times and numbers a picture.
     fn frame(&mut self, p: Picture) -> Frame {
-        let mut stream_time = if self.is_file() {
+        let (stream_time, discontinuity) = if self.is_file() {
             let pts = p.pts.unwrap_or(0);
             let first = *self.first_pts.get_or_insert(pts);
-            Duration::from_nanos(pts.saturating_sub(first))
-        } else {
-            let now = self.opened.elapsed();
-            match (p.pts, self.session.as_mut()) {
-                (Some(pts), Some(s)) => {
-                    // Anchored at the time since open, so a reconnect's gap shows in stream_time.
-                    let last = self.last_time;
-                    let (pts0, t0) = *s.base.get_or_insert_with(|| {
-                        let t0 = last.map_or(now, |l| now.max(l + Duration::from_micros(1)));
-                        (pts, t0)
-                    });
-                    t0 + Duration::from_nanos(pts.saturating_sub(pts0))
-                }
-                _ => now,
+            let mut t = Duration::from_nanos(pts.saturating_sub(first));
+            if let Some(last) = self.last_time
+                && t <= last
+            {
+                t = last + Duration::from_micros(1);
             }
+            self.last_time = Some(t);
+            (t, false)
+        } else {
+            let stamped = self
+                .clock
+                .stamp(p.pts.map(Duration::from_nanos), Instant::now());
+            if stamped.1 {
+                tracing::warn!(camera = %self.place, "stream time jumped; the camera's tracks restart");
+            }
+            stamped
         };
-        if let Some(last) = self.last_time
-            && stream_time <= last
-        {
-            stream_time = last + Duration::from_micros(1);
-        }
-        self.last_time = Some(stream_time);
         let capture_time = if self.is_file() {
             self.opened_wall + stream_time
         } else {
@@ -448,6 +444,7 @@ impl GstSource {
                 super::CaptureClock::Receipt
             },
             stream_time,
+            discontinuity,
             width: p.width,
             height: p.height,
             rgb: p.rgb,
@@ -498,7 +495,10 @@ impl FrameSource for GstSource {
                     return Ok(None);
                 }
                 match self.start() {
-                    Ok(s) => self.session = Some(s),
+                    Ok(s) => {
+                        self.clock.new_session();
+                        self.session = Some(s);
+                    }
                     Err(StartError::Fatal(e)) => return Err(e),
                     Err(StartError::Retry(why)) => self.lost(End::Failed(why)),
                 }

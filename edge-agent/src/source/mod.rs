@@ -9,6 +9,7 @@ mod folder;
 #[cfg(feature = "gstreamer")]
 mod gst;
 mod h264;
+mod live_clock;
 mod pool;
 mod rtsp;
 // Without the feature only the fake-device tests use the V4L2 source.
@@ -35,6 +36,9 @@ pub struct Frame {
     /// Media time since the source opened: RTP/PTS when present, else receipt time. Never goes
     /// backwards, also across reconnects.
     pub stream_time: Duration,
+    /// The media time jumped before this frame (a looped recording, a camera clock reset): no
+    /// motion may be inferred across it, as across a reconnect.
+    pub discontinuity: bool,
     pub width: u32,
     pub height: u32,
     /// Packed RGB8, `width * height * 3` bytes.

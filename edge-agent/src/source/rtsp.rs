@@ -17,6 +17,7 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 
 use super::h264::{Decoded, H264Decoder};
+use super::live_clock::LiveClock;
 use super::{
     Frame, FrameSource, SharedCounters, SourceCounters, SourceError, SourceItem, SourceOptions,
     StreamStatus,
@@ -80,8 +81,8 @@ impl RtspSource {
             tx,
             counters: counters.clone(),
             quit: quit.clone(),
-            opened: Instant::now(),
-            last_time: None,
+            clock: LiveClock::new(Instant::now()),
+            unsent_discontinuity: false,
         };
         let handle = std::thread::Builder::new()
             .name("rtsp-capture".into())
@@ -189,9 +190,10 @@ struct Worker {
     tx: SyncSender<SourceItem>,
     counters: Arc<SharedCounters>,
     quit: Arc<AtomicBool>,
-    opened: Instant,
-    /// Last stream_time handed out, to keep it increasing across reconnects.
-    last_time: Option<Duration>,
+    /// stream_time from RTP time: across reconnects and jumps (`live_clock`).
+    clock: LiveClock,
+    /// A jump whose frame was dropped (queue full): the next frame carries it.
+    unsent_discontinuity: bool,
 }
 
 impl Worker {
@@ -335,7 +337,7 @@ impl Worker {
             return Err(End::Quit);
         }
         let mut decoder = H264Decoder::new().map_err(End::Failed)?;
-        let mut base: Option<(i64, Duration, u32)> = None;
+        self.clock.new_session();
         let mut last_frame = Instant::now();
         loop {
             let waited = last_frame.elapsed();
@@ -361,7 +363,7 @@ impl Worker {
             match decoder.push(frame.data(), ts.timestamp(), received) {
                 Ok(Some(d)) => {
                     *frames += 1;
-                    if !self.emit(d, &mut base, clock) {
+                    if !self.emit(d, clock) {
                         return Err(End::Quit);
                     }
                 }
@@ -375,31 +377,23 @@ impl Worker {
     }
 
     /// Times a picture and queues it; false if the consumer is gone.
-    fn emit(&mut self, d: Decoded, base: &mut Option<(i64, Duration, u32)>, clock: u32) -> bool {
-        // Each session restarts RTP time; anchor it at the time since open so the gap of a
-        // reconnect shows in stream_time and it never goes backwards.
-        let (pts0, t0, clock) = *base.get_or_insert_with(|| {
-            let now = self.opened.elapsed();
-            let t0 = match self.last_time {
-                Some(last) => now.max(last + Duration::from_micros(1)),
-                None => now,
-            };
-            (d.pts, t0, clock.max(1))
+    fn emit(&mut self, d: Decoded, clock: u32) -> bool {
+        // RTP time of the picture (retina extends it past the 32-bit wrap).
+        let media = u64::try_from(d.pts).ok().map(|ticks| {
+            let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(clock.max(1));
+            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
         });
-        let ticks = u64::try_from(d.pts - pts0).unwrap_or(0);
-        let mut stream_time =
-            t0 + Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / u64::from(clock));
-        if let Some(last) = self.last_time
-            && stream_time <= last
-        {
-            stream_time = last + Duration::from_micros(1);
+        let (stream_time, jumped) = self.clock.stamp(media, Instant::now());
+        if jumped {
+            tracing::warn!(camera = %self.place, "RTP time jumped; the camera's tracks restart");
         }
-        self.last_time = Some(stream_time);
+        let discontinuity = jumped || std::mem::take(&mut self.unsent_discontinuity);
         let frame = Frame {
             seq: 0,
             capture_time: d.tag,
             clock: super::CaptureClock::Receipt,
             stream_time,
+            discontinuity,
             width: d.width,
             height: d.height,
             rgb: d.rgb,
@@ -408,6 +402,7 @@ impl Worker {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 SharedCounters::add(&self.counters.dropped);
+                self.unsent_discontinuity |= discontinuity;
                 true
             }
             Err(TrySendError::Disconnected(_)) => false,

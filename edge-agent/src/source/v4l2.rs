@@ -186,6 +186,7 @@ impl<D: CaptureDevice> FrameSource for V4l2Source<D> {
                 capture_time: received,
                 clock: super::CaptureClock::Receipt,
                 stream_time,
+                discontinuity: false,
                 width: rgb.1,
                 height: rgb.2,
                 rgb: rgb.0,
