@@ -126,12 +126,21 @@ pub fn serve(
         Err(e) => tracing::error!(error = %e, "cannot encode config/state"),
     };
     publish(delivery, handler.current());
-    let inbound = delivery.remote_inbound();
+    let (config_set, watchlist_set) = (
+        delivery.topics().config_set(),
+        delivery.topics().watchlist_set(),
+    );
+    let inbound = delivery.subscribe(vec![config_set.clone(), watchlist_set]);
     let delivery = delivery.clone();
     std::thread::Builder::new()
         .name("remote-config".into())
         .spawn(move || {
             for msg in inbound.iter() {
+                let msg = if msg.topic == config_set {
+                    remote::Inbound::Config(msg.payload)
+                } else {
+                    remote::Inbound::Watchlist(msg.payload)
+                };
                 let state = handler.handle(&msg);
                 publish(&delivery, &state);
             }

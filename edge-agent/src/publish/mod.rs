@@ -138,8 +138,8 @@ struct Inner {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     started: Instant,
     spool_open: Duration,
-    /// Where `config/set` and `watchlist/set` messages go, once [`Delivery::remote_inbound`] asked.
-    remote: Mutex<Option<std::sync::mpsc::SyncSender<crate::remote::Inbound>>>,
+    /// The topics asked for with [`Delivery::subscribe`] and where their messages go.
+    inbox: Mutex<Option<(Vec<String>, std::sync::mpsc::SyncSender<Incoming>)>>,
     /// The embedded broker's memory accounting, when it runs.
     broker: Option<embedded::EmbeddedBroker>,
 }
@@ -169,8 +169,15 @@ const LATENCY_WINDOW: usize = 16 * 1024;
 pub const WINDOW_BYTES: u64 = 4 << 20;
 /// Submit times kept for rows not yet acknowledged.
 const PENDING_TIMES: usize = 64 * 1024;
-/// `config/set` and `watchlist/set` messages waiting to be checked, at most.
-const REMOTE_QUEUE: usize = 4;
+/// Messages on subscribed topics (`config/set`, `watchlist/set`) waiting to be handled, at most.
+const INBOX_QUEUE: usize = 4;
+
+/// A message on a topic asked for with [`Delivery::subscribe`], unparsed.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub topic: String,
+    pub payload: bytes::Bytes,
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -223,7 +230,7 @@ impl Delivery {
             thread: Mutex::new(None),
             started: Instant::now(),
             spool_open,
-            remote: Mutex::new(None),
+            inbox: Mutex::new(None),
             broker,
         });
         let worker = Arc::clone(&inner);
@@ -326,11 +333,14 @@ impl Delivery {
             .insert(camera_id.to_string(), health);
     }
 
-    /// Subscribes to `config/set` and `watchlist/set` (QoS 1, on this connection and every later
-    /// one) and returns the channel their messages arrive on, unparsed.
-    pub fn remote_inbound(&self) -> std::sync::mpsc::Receiver<crate::remote::Inbound> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(REMOTE_QUEUE);
-        *lock(&self.inner.remote) = Some(tx);
+    /// Subscribes to `topics` (QoS 1, on this connection and every later one; the last call
+    /// wins) and returns the channel their messages arrive on, unparsed. Retained messages are
+    /// refused: these topics carry commands, and a retained command would be handed out again at
+    /// every subscription and applied again after each reconnect, over a later change on the
+    /// device; the persistent session keeps plain QoS 1 messages while the device is away.
+    pub fn subscribe(&self, topics: Vec<String>) -> std::sync::mpsc::Receiver<Incoming> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(INBOX_QUEUE);
+        *lock(&self.inner.inbox) = Some((topics, tx));
         self.inner.wake.notify_one();
         rx
     }
@@ -486,47 +496,37 @@ fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
             payload,
             retained,
         } => {
-            let is_set =
-                topic == inner.topics.config_set() || topic == inner.topics.watchlist_set();
-            if retained && is_set {
-                // A retained */set is handed out again at every subscription, so it would be
-                // applied again after each reconnect, over a later edit on the device. Changes
-                // come as plain QoS 1 publishes; the persistent session keeps them while the
-                // device is away.
-                tracing::warn!(
-                    %topic,
-                    "retained remote config ignored: publish it without the retain flag"
-                );
-                return None;
-            }
-            let msg = if topic == inner.topics.config_set() {
-                Some(crate::remote::Inbound::Config(payload))
-            } else if topic == inner.topics.watchlist_set() {
-                Some(crate::remote::Inbound::Watchlist(payload))
-            } else {
-                None
-            };
-            match (msg, lock(&inner.remote).as_ref()) {
-                (Some(msg), Some(tx)) => match tx.try_send(msg) {
+            let inbox = lock(&inner.inbox);
+            match inbox.as_ref().filter(|(topics, _)| topics.contains(&topic)) {
+                Some(_) if retained => {
+                    tracing::warn!(
+                        %topic,
+                        "retained command ignored: publish it without the retain flag"
+                    );
+                }
+                Some((_, tx)) => match tx.try_send(Incoming {
+                    topic: topic.clone(),
+                    payload,
+                }) {
                     Ok(()) => {}
                     // a flood must not queue up packets of up to 16 MiB without bound; the
-                    // centre sees no config/state answer for what was dropped and sends again
+                    // centre sees no answer for what was dropped and sends again
                     Err(std::sync::mpsc::TrySendError::Full(_)) => tracing::warn!(
                         %topic,
-                        queued = REMOTE_QUEUE,
-                        "remote config messages arrive faster than they are checked; message dropped"
+                        queued = INBOX_QUEUE,
+                        "messages arrive faster than they are handled; message dropped"
                     ),
                     Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                        tracing::warn!(%topic, "remote config handler is gone; message dropped")
+                        tracing::warn!(%topic, "the handler is gone; message dropped")
                     }
                 },
-                _ => tracing::debug!(%topic, "message on a topic nobody handles; ignored"),
+                None => tracing::debug!(%topic, "message on a topic nobody handles; ignored"),
             }
         }
         LinkEvent::SubAck { granted } => {
             if !granted {
                 tracing::warn!(
-                    "the broker refused the subscription to config/set or watchlist/set; check its ACL"
+                    "the broker refused a subscription (config/set, watchlist/set); check its ACL"
                 );
             }
         }
@@ -605,8 +605,13 @@ async fn remote_side(inner: &Inner, link: &Link, conn: &mut Conn) {
     if !conn.connected {
         return;
     }
-    if !conn.subscribed && lock(&inner.remote).is_some() {
-        for filter in [inner.topics.config_set(), inner.topics.watchlist_set()] {
+    let filters = lock(&inner.inbox)
+        .as_ref()
+        .map(|(topics, _)| topics.clone());
+    if !conn.subscribed
+        && let Some(filters) = filters
+    {
+        for filter in filters {
             if let Err(e) = link.subscribe(&filter).await {
                 tracing::warn!(%filter, error = %e, "cannot subscribe");
                 return;
