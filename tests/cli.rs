@@ -168,7 +168,7 @@ fn every_problem_in_a_file_is_reported_not_just_the_first() {
     assert!(!out.status.success());
     for needle in [
         ":9:6: error: camera id `a/b`",
-        ":10:7: error: unsupported camera url scheme `ftp`",
+        ":10:7: error: ftp://h/x: unsupported camera url scheme `ftp`",
         ":13:10: error: mqtts:// broker without [mqtt.tls]",
     ] {
         assert!(err.contains(needle), "missing `{needle}` in\n{err}");

@@ -500,3 +500,44 @@ fn a_cuda_provider_that_cannot_register_is_an_error_not_a_cpu_fallback() {
         "{msg}"
     );
 }
+
+/// Our own plate OCR (`models/training/train_ctc.py`): the agent's preprocessing and ONNX Runtime
+/// path give the probabilities the training script's export gave on its golden inputs (64x128
+/// PNGs, so the agent's stretch is the identity), greedy CTC collapse in the graph included.
+#[test]
+fn our_plate_ocr_matches_the_training_export() {
+    const NAME: &str = "vn_plate_ocr_ea_ctc_10x37_64x128";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/training/testdata")
+        .join(NAME);
+    let text = std::fs::read_to_string(dir.join("golden.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let golden: Value = serde_json::from_str(&text).expect("golden JSON");
+    let mut ocr = model(NAME);
+    let cases = golden["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4, "{} golden cases", cases.len());
+    for c in cases {
+        let file = c["file"].as_str().unwrap();
+        let img = edge_agent::imageio::decode_rgb(&std::fs::read(dir.join(file)).unwrap())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let ModelOutput::Slots(r) = ocr.infer(&[(&img, None)]).unwrap() else {
+            panic!("slots")
+        };
+        assert_eq!(r[0].text, c["text"].as_str().unwrap(), "{file}");
+        let want: Vec<f32> = c["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter())
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(r[0].probs.len(), want.len(), "{file}");
+        let worst = r[0]
+            .probs
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{file}: probabilities differ by {worst}");
+    }
+}

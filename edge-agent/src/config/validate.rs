@@ -457,66 +457,22 @@ impl Validator<'_> {
     fn camera_url(&mut self, at: &[PathSeg<'_>], raw: &str) {
         let hint =
             "use rtsp://[user:pass@]host[:port]/path, v4l2:///dev/videoN, or a file or folder path";
-        if raw.trim().is_empty() {
-            self.error(at, "camera url is empty", hint);
-            return;
-        }
-        if let Some((scheme, _)) = raw.split_once("://") {
-            match url::Url::parse(raw) {
-                Err(e) => self.error(
-                    at,
-                    format!("camera url `{}` is not a valid URL: {e}", redact_url(raw)),
-                    hint,
-                ),
-                Ok(u) => match scheme {
-                    "rtsp" | "rtsps" => {
-                        if u.host_str().is_none_or(str::is_empty) {
-                            self.error(
-                                at,
-                                format!("camera url `{}` has no host", redact_url(raw)),
-                                hint,
-                            );
-                        }
-                    }
-                    "v4l2" => {
-                        if !u.path().starts_with("/dev/video") {
-                            self.error(
-                                at,
-                                format!("v4l2 url `{raw}` must name a /dev/videoN device"),
-                                hint,
-                            );
-                        }
-                    }
-                    "file" => {
-                        let p = Path::new(u.path());
-                        if self.local_files && !p.exists() {
-                            self.warn(
-                                at,
-                                format!(
-                                    "video source {} does not exist on this machine",
-                                    p.display()
-                                ),
-                                "check the path on the device",
-                            );
-                        }
-                    }
-                    other => {
-                        self.error(at, format!("unsupported camera url scheme `{other}`"), hint)
-                    }
-                },
+        match crate::source::CameraUrl::parse(raw) {
+            Err(e) => self.error(at, e.to_string(), hint),
+            Ok(crate::source::CameraUrl::Local(path)) => {
+                let p = self.loaded.resolve_path(&path);
+                if self.local_files && !p.exists() {
+                    self.warn(
+                        at,
+                        format!(
+                            "video source {} does not exist on this machine",
+                            p.display()
+                        ),
+                        "check the path on the device",
+                    );
+                }
             }
-        } else {
-            let p = self.loaded.resolve_path(Path::new(raw));
-            if self.local_files && !p.exists() {
-                self.warn(
-                    at,
-                    format!(
-                        "video source {} does not exist on this machine",
-                        p.display()
-                    ),
-                    "check the path on the device",
-                );
-            }
+            Ok(_) => {}
         }
     }
 

@@ -89,7 +89,7 @@ pub fn check_config(
                 Severity::Error,
                 &[PathSeg::Key(CAMERAS), PathSeg::Index(i), PathSeg::Key("url")],
                 format!(
-                    "camera `{}`: a remote config may only point a camera at an rtsp:// or rtsps:// stream",
+                    "camera `{}`: a remote config may only point a camera at an rtsp:// stream",
                     cam.id
                 ),
                 "a local file or device (a path, file://, v4l2://) is set in the config file on the device",
@@ -142,11 +142,13 @@ pub fn check_config(
     })
 }
 
-/// An `rtsp://` or `rtsps://` URL with a host: a stream on the network, not something on this machine.
+/// An `rtsp://` URL with a host (`source::CameraUrl`): a stream on the network, not something on
+/// this machine.
 fn is_network_stream(raw: &str) -> bool {
-    url::Url::parse(raw).is_ok_and(|u| {
-        matches!(u.scheme(), "rtsp" | "rtsps") && u.host_str().is_some_and(|h| !h.is_empty())
-    })
+    matches!(
+        crate::source::CameraUrl::parse(raw),
+        Ok(crate::source::CameraUrl::Rtsp)
+    )
 }
 
 /// First 12 hex digits of the sha256 of a watchlist's text.

@@ -16,7 +16,7 @@ mod rtsp;
 #[cfg_attr(not(feature = "v4l2"), allow(dead_code))]
 mod v4l2;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -192,24 +192,14 @@ impl Default for SourceOptions {
 /// live sources are not errors here: they come later as [`StreamStatus`] items while the source
 /// retries.
 pub fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
-    let lower = url.to_ascii_lowercase();
     let gstreamer = matches!(opts.decoding, Decoding::Gstreamer { .. });
-    if gstreamer && lower.starts_with("rtsp://") {
-        return open_gstreamer(url, opts);
-    }
-    if lower.starts_with("rtsp://") {
-        return Ok(Box::new(rtsp::RtspSource::open(url, opts)?));
-    }
-    if lower.starts_with("rtsps://") {
-        return Err(SourceError::BadUrl {
-            place: redact_url(url),
-            reason: "RTSP over TLS is not supported by the RTSP client (retina 0.4); use rtsp:// over the site VPN".into(),
-        });
-    }
-    if lower.starts_with("v4l2://") {
-        return v4l2::open(url, opts);
-    }
-    let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+    let path = match CameraUrl::parse(url)? {
+        CameraUrl::Rtsp if gstreamer => return open_gstreamer(url, opts),
+        CameraUrl::Rtsp => return Ok(Box::new(rtsp::RtspSource::open(url, opts)?)),
+        CameraUrl::V4l2 { .. } => return v4l2::open(url, opts),
+        CameraUrl::Local(path) => path,
+    };
+    let path = path.as_path();
     let meta = std::fs::metadata(path).map_err(|source| SourceError::Io {
         path: path.to_path_buf(),
         source,
@@ -288,6 +278,49 @@ pub fn redact_url(url: &str) -> String {
     format!("{}{user}:***{}", &url[..start], &rest[at..])
 }
 
+/// A camera `url` as the sources read it: the one table of schemes, used to open a source and by
+/// `check` to refuse a URL before the camera is ever reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraUrl {
+    /// `rtsp://[user:pass@]host[:port]/path`.
+    Rtsp,
+    /// `v4l2:///dev/videoN`.
+    V4l2 { index: u32 },
+    /// A video file or a folder of images: `file://PATH` or a plain path.
+    Local(PathBuf),
+}
+
+impl CameraUrl {
+    /// Reads a camera URL; an error names it (credentials redacted) and says what is accepted.
+    pub fn parse(raw: &str) -> Result<Self, SourceError> {
+        let bad = |reason: String| SourceError::BadUrl {
+            place: redact_url(raw),
+            reason,
+        };
+        if raw.trim().is_empty() {
+            return Err(bad("the camera url is empty".into()));
+        }
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return Ok(Self::Local(PathBuf::from(raw)));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "rtsp" => {
+                let u = url::Url::parse(raw).map_err(|e| bad(format!("not a valid URL: {e}")))?;
+                if u.host_str().is_none_or(str::is_empty) {
+                    return Err(bad("the URL has no host".into()));
+                }
+                Ok(Self::Rtsp)
+            }
+            "rtsps" => Err(bad(
+                "RTSP over TLS is not supported by the RTSP client (retina 0.4); use rtsp:// over the site VPN".into(),
+            )),
+            "v4l2" => v4l2::device_index(raw).map(|index| Self::V4l2 { index }),
+            "file" => Ok(Self::Local(PathBuf::from(rest))),
+            other => Err(bad(format!("unsupported camera url scheme `{other}`"))),
+        }
+    }
+}
+
 /// Sleeps until `deadline` in short steps; returns false if the stop flag was set meanwhile.
 pub(crate) fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
     loop {
@@ -305,6 +338,37 @@ pub(crate) fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn camera_urls_are_read_once_for_open_and_check() {
+        assert_eq!(
+            CameraUrl::parse("rtsp://admin:pw@10.0.0.5:554/live").unwrap(),
+            CameraUrl::Rtsp
+        );
+        assert_eq!(
+            CameraUrl::parse("v4l2:///dev/video2").unwrap(),
+            CameraUrl::V4l2 { index: 2 }
+        );
+        assert_eq!(
+            CameraUrl::parse("file:///srv/clip.mp4").unwrap(),
+            CameraUrl::Local(PathBuf::from("/srv/clip.mp4"))
+        );
+        assert_eq!(
+            CameraUrl::parse("clips/gate").unwrap(),
+            CameraUrl::Local(PathBuf::from("clips/gate"))
+        );
+        for (raw, says) in [
+            ("", "empty"),
+            ("rtsp:///live", "no host"),
+            ("rtsps://admin:pw@cam/live", "not supported"),
+            ("v4l2://camera", "/dev/videoN"),
+            ("ftp://h/x", "unsupported camera url scheme `ftp`"),
+        ] {
+            let e = CameraUrl::parse(raw).unwrap_err().to_string();
+            assert!(e.contains(says), "{raw}: {e}");
+            assert!(!e.contains("pw@"), "credentials leak: {e}");
+        }
+    }
 
     #[test]
     fn a_password_with_a_query_character_is_hidden_too() {

@@ -66,7 +66,7 @@ pub(crate) fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSourc
 }
 
 /// `v4l2:///dev/video2` → 2.
-fn device_index(url: &str) -> Result<u32, SourceError> {
+pub(crate) fn device_index(url: &str) -> Result<u32, SourceError> {
     let path = url.get("v4l2://".len()..).unwrap_or("");
     path.strip_prefix("/dev/video")
         .and_then(|n| n.parse().ok())
