@@ -480,32 +480,15 @@ impl Validator<'_> {
         let at = |k| [Key("mqtt"), Key(k)];
         let mut tls_scheme = None;
         if let Some(broker) = &m.broker {
-            match url::Url::parse(broker) {
-                Err(e) => self.error(
+            match super::BrokerUrl::parse(broker) {
+                Err(problem) => self.error(
                     &at("broker"),
-                    format!("broker `{broker}` is not a URL: {e}"),
+                    format!("broker `{}`: {problem}", redact_url(broker)),
                     "use mqtt://host:1883 or mqtts://host:8883",
                 ),
-                Ok(u) => {
-                    tls_scheme = match u.scheme() {
-                        "mqtt" | "tcp" => Some(false),
-                        "mqtts" | "ssl" => Some(true),
-                        other => {
-                            self.error(
-                                &at("broker"),
-                                format!("unsupported broker scheme `{other}`"),
-                                "use mqtt:// or mqtts://",
-                            );
-                            None
-                        }
-                    };
-                    if u.host_str().is_none_or(str::is_empty) {
-                        self.error(
-                            &at("broker"),
-                            format!("broker `{broker}` has no host"),
-                            "use mqtt://host:1883 or mqtts://host:8883",
-                        );
-                    } else if tls_scheme == Some(false) && !is_this_machine(&u) {
+                Ok(b) => {
+                    tls_scheme = Some(b.tls);
+                    if !b.tls && !b.is_this_machine() {
                         self.insecure(
                             m,
                             &at("broker"),
@@ -1077,9 +1060,9 @@ pub fn insecure_links(m: &MqttConfig) -> Vec<String> {
     let mut out = Vec::new();
     match &m.broker {
         Some(b) => {
-            if let Ok(u) = url::Url::parse(b)
-                && matches!(u.scheme(), "mqtt" | "tcp")
-                && !is_this_machine(&u)
+            if let Ok(u) = super::BrokerUrl::parse(b)
+                && !u.tls
+                && !u.is_this_machine()
             {
                 out.push(format!("plain MQTT to {}", redact_url(b)));
             }
@@ -1093,19 +1076,6 @@ pub fn insecure_links(m: &MqttConfig) -> Vec<String> {
         }
     }
     out
-}
-
-/// Whether a broker URL names this machine (a loopback address or `localhost`), judged offline.
-fn is_this_machine(u: &url::Url) -> bool {
-    // `mqtt://` is not a scheme the URL standard knows, so its host stays text: parse it here
-    let Some(host) = u.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
-    }
 }
 
 #[cfg(test)]

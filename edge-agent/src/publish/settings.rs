@@ -77,37 +77,20 @@ pub(crate) fn read_file(
 impl MqttSettings {
     /// Parses `mqtt://host:port` / `mqtts://host:port`; TLS and credentials are added by the caller.
     pub fn from_url(url: &str, key: &'static str) -> Result<Self, SettingsError> {
-        let bad = |problem: String| SettingsError::Url {
-            url: url.to_string(),
+        let b = crate::config::BrokerUrl::parse(url).map_err(|problem| SettingsError::Url {
+            url: crate::source::redact_url(url),
             key,
             problem,
-        };
-        let u = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        let (tls, default_port) = match u.scheme() {
-            "mqtt" | "tcp" => (false, 1883),
-            "mqtts" | "ssl" => (true, 8883),
-            other => {
-                return Err(bad(format!(
-                    "unsupported scheme `{other}`, use mqtt:// or mqtts://"
-                )));
-            }
-        };
-        let host = u
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad("no host".into()))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        })?;
         Ok(Self {
-            host,
-            port: u.port().unwrap_or(default_port),
-            tls: tls.then(|| TlsMaterial {
+            host: b.host,
+            port: b.port,
+            tls: b.tls.then(|| TlsMaterial {
                 ca_pem: Vec::new(),
                 client: None,
             }),
-            username: (!u.username().is_empty()).then(|| u.username().to_string()),
-            password: u.password().map(str::to_string),
+            username: b.username,
+            password: b.password,
             client_id: String::new(),
             protocol: MqttProtocol::V311,
             keep_alive: Duration::from_secs(30),
