@@ -9,7 +9,7 @@ use edge_agent::audit::AuditTrail;
 use edge_agent::config::{self, CameraConfig, LoadedConfig, Severity, ValidateOptions};
 use edge_agent::events::{ModelId, TimeSync};
 use edge_agent::inference::Model;
-use edge_agent::models::{ManifestSet, ModelCard, ModelStore};
+use edge_agent::models::ModelCard;
 use edge_agent::pipeline::plates::PlateSchedule;
 use edge_agent::pipeline::report::EventBuilder;
 use edge_agent::pipeline::{self, CameraSpec, PipelineOptions, WorkerModels};
@@ -67,18 +67,8 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
         .context("starting ONNX Runtime")?;
         tracing::info!(version = %lib.version, path = %lib.path.display(), "ONNX Runtime loaded");
     }
-    let manifest_dir = cfg
-        .models
-        .manifest_dir
-        .as_ref()
-        .map(|d| loaded.resolve_path(d));
-    let set = ManifestSet::load(manifest_dir.as_deref())?;
-    let cache = cfg
-        .models
-        .cache_dir
-        .as_ref()
-        .map(|d| loaded.resolve_path(d));
-    let store = ModelStore::new(ModelStore::default_dir(cache.as_deref()));
+    let set = loaded.manifests()?;
+    let store = loaded.model_store();
     let mut rt = cfg.runtime.clone();
     rt.onnxruntime = lib_path;
     let load = |role: &str, name: &str| -> anyhow::Result<Model> {

@@ -425,12 +425,7 @@ fn probe_models(loaded: &LoadedConfig, sample: Option<&Frame>) -> Vec<Row> {
             false
         }
     };
-    let manifest_dir = cfg
-        .models
-        .manifest_dir
-        .as_ref()
-        .map(|d| loaded.resolve_path(d));
-    let set = match ManifestSet::load(manifest_dir.as_deref()) {
+    let set = match loaded.manifests() {
         Ok(s) => s,
         Err(e) => {
             rows.push(row(
@@ -442,12 +437,7 @@ fn probe_models(loaded: &LoadedConfig, sample: Option<&Frame>) -> Vec<Row> {
             return rows;
         }
     };
-    let cache = cfg
-        .models
-        .cache_dir
-        .as_ref()
-        .map(|d| loaded.resolve_path(d));
-    let store = ModelStore::new(ModelStore::default_dir(cache.as_deref()));
+    let store = loaded.model_store();
     let mut rt = cfg.runtime.clone();
     rt.onnxruntime = lib_path;
     let (image, from) =

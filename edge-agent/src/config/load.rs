@@ -306,6 +306,19 @@ impl LoadedConfig {
         }
     }
 
+    /// The model manifests this config can use: the built-in ones and `[models] manifest_dir`.
+    pub fn manifests(&self) -> Result<crate::models::ManifestSet, crate::models::ModelError> {
+        let dir = self.config.models.manifest_dir.as_ref();
+        crate::models::ManifestSet::load(dir.map(|d| self.resolve_path(d)).as_deref())
+    }
+
+    /// The verified weight cache this config names (`[models] cache_dir`), else the default.
+    pub fn model_store(&self) -> crate::models::ModelStore {
+        let dir = self.config.models.cache_dir.as_ref();
+        let dir = dir.map(|d| self.resolve_path(d));
+        crate::models::ModelStore::new(crate::models::ModelStore::default_dir(dir.as_deref()))
+    }
+
     /// Span of the value at `path` (e.g. `cameras`, 2, `id`), or of the deepest part that exists.
     pub fn span_of(&self, path: &[PathSeg<'_>]) -> Option<Range<usize>> {
         enum Node<'d> {

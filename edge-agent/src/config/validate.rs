@@ -10,7 +10,7 @@ use std::path::Path;
 use super::diagnostic::{Diagnostic, Severity};
 use super::load::{LoadedConfig, PathSeg};
 use super::types::*;
-use crate::models::{FileState, ManifestSet, ModelStore};
+use crate::models::FileState;
 use crate::source::redact_url;
 
 use PathSeg::{Index, Key};
@@ -319,8 +319,7 @@ impl Validator<'_> {
             // manifests and weights are files on this machine
             return;
         }
-        let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
-        let set = match ManifestSet::load(manifest_dir.as_deref()) {
+        let set = match self.loaded.manifests() {
             Ok(set) => set,
             Err(e) => {
                 self.error(
@@ -331,8 +330,7 @@ impl Validator<'_> {
                 return;
             }
         };
-        let cache = m.cache_dir.as_ref().map(|d| self.loaded.resolve_path(d));
-        let store = ModelStore::new(ModelStore::default_dir(cache.as_deref()));
+        let store = self.loaded.model_store();
         for (role, name) in m.roles() {
             let at = [Key("models"), Key(role)];
             let Some(manifest) = set.get(name) else {
@@ -824,8 +822,7 @@ impl Validator<'_> {
             }
         }
         if p.readers != crate::anpr::Readers::Slot && !m.plate_ocr.is_empty() && self.local_files {
-            let manifest_dir = m.manifest_dir.as_ref().map(|d| self.loaded.resolve_path(d));
-            if let Ok(set) = ManifestSet::load(manifest_dir.as_deref())
+            if let Ok(set) = self.loaded.manifests()
                 && set.get(&p.recognizer).is_none()
             {
                 self.error(
