@@ -821,16 +821,17 @@ impl Validator<'_> {
                 );
             }
         }
-        if p.readers != crate::anpr::Readers::Slot && !m.plate_ocr.is_empty() && self.local_files {
-            if let Ok(set) = self.loaded.manifests()
-                && set.get(&p.recognizer).is_none()
-            {
-                self.error(
-                    &at("recognizer"),
-                    format!("unknown model `{}` for the text recogniser", p.recognizer),
-                    format!("known models: {}", set.names().join(", ")),
-                );
-            }
+        if p.readers != crate::anpr::Readers::Slot
+            && !m.plate_ocr.is_empty()
+            && self.local_files
+            && let Ok(set) = self.loaded.manifests()
+            && set.get(&p.recognizer).is_none()
+        {
+            self.error(
+                &at("recognizer"),
+                format!("unknown model `{}` for the text recogniser", p.recognizer),
+                format!("known models: {}", set.names().join(", ")),
+            );
         }
     }
 
