@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One command for our plate OCR: installs the OFL plate font (Debian fonts-opendin), builds the
 # pinned CPU environment in .cache/ocr-venv from PyPI, trains and exports ONNX into models/.
-# Arguments go to train_ocr.py, e.g.:
-#   models/training/train.sh --variant shippable --minutes 60
-#   models/training/train.sh --variant real --minutes 20 --init .cache/ocr-train/vn_plate_ocr_ea_10x37_64x128_params.npz
+# The CTC reader (train_ctc.py, the one that ships) by default; `--model slot` runs the fixed-slot
+# trainer (train_ocr.py). Other arguments go to the trainer, e.g.:
+#   models/training/train.sh --variant shippable --wall-minutes 85
+#   models/training/train.sh --model slot --variant shippable --minutes 60
 # Never runs in CI (CI checks the generator and the exported model's outputs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -19,4 +20,13 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQ" "$VENV/requirements.txt"; then
   cp "$REQ" "$VENV/requirements.txt"
 fi
 cd "$REPO"
-exec "$VENV/bin/python" models/training/train_ocr.py --shared "$SHARED" "$@"
+TRAINER=models/training/train_ctc.py
+if [ "${1:-}" = "--model" ]; then
+  case "${2:-}" in
+    ctc) ;;
+    slot) TRAINER=models/training/train_ocr.py ;;
+    *) echo "error: --model ${2:-}: use ctc (default) or slot" >&2; exit 2 ;;
+  esac
+  shift 2
+fi
+exec "$VENV/bin/python" "$TRAINER" --shared "$SHARED" "$@"

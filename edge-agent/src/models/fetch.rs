@@ -248,3 +248,40 @@ fn download_verified(
     let mut reader = response.into_body().into_reader();
     write_verified(store, file, expected, url, &mut reader).map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ManifestSet;
+
+    #[test]
+    fn weights_we_trained_are_fetched_from_the_binary_with_no_mirror() {
+        let set = ManifestSet::builtin().unwrap();
+        let ours: Vec<_> = set
+            .iter()
+            .filter(|m| builtin_weights(&m.file).is_some())
+            .collect();
+        assert!(
+            !ours.is_empty(),
+            "no built-in weights: models/*.onnx are ours and built in"
+        );
+        for m in &ours {
+            assert_eq!(
+                m.licence, "Apache-2.0",
+                "{}: built-in weights must be ours",
+                m.name
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path());
+        let outcomes = fetch_model(&store, ours[0], &[]).unwrap();
+        assert!(
+            matches!(&outcomes[0], FetchOutcome::Fetched { from, .. } if from == BUILTIN_ORIGIN),
+            "{outcomes:?}"
+        );
+        assert_eq!(store.verify(ours[0]).unwrap()[0].state, FileState::Ok);
+        // a third-party model is never built in: it comes from a mirror
+        let theirs = set.require("vn_plate_ocr_9x37_64x128").unwrap();
+        assert!(builtin_weights(&theirs.file).is_none());
+    }
+}
