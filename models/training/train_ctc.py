@@ -41,22 +41,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import csv  # noqa: E402
-import multiprocessing as mp  # noqa: E402
 
-import cv2  # noqa: E402
-
+from train_ocr import augmented as slot_augmented  # noqa: E402
 from train_ocr import (  # noqa: E402
     ALPHABET,
+    BN_EPS,
+    BN_MOMENTUM,
     PAD,
     SLOTS,
     H,
     W,
-    degrade_real,
-    encode,
-    read_rgb,
-    stretch,
+    fold,
     softmax,
     split_by_text,
+    synthetic,
     text_of,
     threshold_for,
     write_golden,
@@ -79,8 +77,6 @@ ARCH = [
     ("P", (2, 1)),
     (128, (1, 3), 1),
 ]
-BN_EPS = 1e-5
-BN_MOMENTUM = 0.99
 
 
 def top_row_length(text: str, rows: str, group: str = "") -> int:
@@ -110,40 +106,9 @@ def labelled_rows(folder: Path, group: str = "") -> list[tuple[Path, str, int]]:
 
 
 def augmented(items, copies, rng, degrade=True):
-    xs, ys, tops = [], [], []
-    for p, t, top in items:
-        img = read_rgb(p)
-        for _ in range(copies):
-            xs.append(stretch(degrade_real(img, rng) if degrade else img))
-            ys.append(encode(t))
-            tops.append(top)
-    if not xs:
-        return np.zeros((0, H, W, 3), np.uint8), np.zeros((0, SLOTS), np.int32), np.zeros(0, np.int32)
-    return np.stack(xs), np.stack(ys), np.array(tops, np.int32)
-
-
-def _syn_worker(args):
-    seed, n = args
-    import plategen
-
-    rng = np.random.default_rng(seed)
-    xs = np.empty((n, H, W, 3), np.uint8)
-    ys = np.empty((n, SLOTS), np.int32)
-    tops = np.empty(n, np.int32)
-    for i in range(n):
-        img, plate = plategen.sample(rng)
-        xs[i] = stretch(img)
-        ys[i] = encode(plate.text)
-        tops[i] = len(plategen.normalise(plate.rows[0])) if plate.two_row else len(plate.text)
-    return xs, ys, tops
-
-
-def synthetic(n: int, seed: int, workers: int):
-    chunk = 2000
-    jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk)) for k in range((n + chunk - 1) // chunk)]
-    with mp.Pool(workers) as pool:
-        parts = pool.map(_syn_worker, jobs)
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+    """`train_ocr.augmented` of (file, text, top-row length) items, with the top-row lengths."""
+    xs, ys = slot_augmented([(p, t) for p, t, _ in items], copies, rng, degrade)
+    return xs, ys, np.repeat(np.array([top for _, _, top in items], np.int32), copies)
 
 
 def convs():
@@ -212,15 +177,6 @@ def forward_train(params, x_u8, key=None, rate=0.0):
         x = jnp.where(keep, x / (1 - rate), 0)
     p = params[i]
     return _frames(_conv(x, p["w"], 1, "VALID") + p["b"]), batch_stats
-
-
-def fold(params, stats):
-    out = []
-    for p, s in zip(params[:-1], stats):
-        scale = np.asarray(p["g"]) / np.sqrt(np.asarray(s["v"]) + BN_EPS)
-        out.append({"w": np.asarray(p["w"]) * scale, "b": np.asarray(p["b"]) - np.asarray(s["m"]) * scale})
-    out.append({"w": np.asarray(params[-1]["w"]), "b": np.asarray(params[-1]["b"])})
-    return out
 
 
 def forward(params, x_u8):
@@ -430,10 +386,10 @@ def main():
         d = np.load(syn_file)
         xs_syn, ys_syn, tops_syn = d["x"], d["y"], d["top"]
     else:
-        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers)
+        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None)
         np.savez(syn_file, x=xs_syn, y=ys_syn, top=tops_syn)
     log(f"synthetic: {len(xs_syn)} ({syn_file.name})")
-    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers)
+    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None)
 
     # splits by plate text, as train_ocr.py (same seeds: the same held-out plates)
     def split(items, frac):

@@ -65,19 +65,22 @@ def _syn_worker(args):
     rng = np.random.default_rng(seed)
     xs = np.empty((n, H, W, 3), np.uint8)
     ys = np.empty((n, SLOTS), np.int32)
+    tops = np.empty(n, np.int32)
     for i in range(n):
         img, plate = plategen.sample(rng, province_weights=prior)
         xs[i] = stretch(img)
         ys[i] = encode(plate.text)
-    return xs, ys
+        tops[i] = len(plategen.normalise(plate.rows[0])) if plate.two_row else len(plate.text)
+    return xs, ys, tops
 
 
-def synthetic(n: int, seed: int, workers: int, prior) -> tuple[np.ndarray, np.ndarray]:
+def synthetic(n: int, seed: int, workers: int, prior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` synthetic crops: images, slot labels, and how many characters sit on the top row."""
     chunk = 2000
     jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk), prior) for k in range((n + chunk - 1) // chunk)]
     with mp.Pool(workers) as pool:
         parts = pool.map(_syn_worker, jobs)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
 def degrade_real(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -442,10 +445,10 @@ def main():
         xs_syn, ys_syn = d["x"], d["y"]
         log(f"synthetic: {len(xs_syn)} from {syn_file}")
     else:
-        xs_syn, ys_syn = synthetic(args.synthetic, args.seed, args.workers, prior)
+        xs_syn, ys_syn, _ = synthetic(args.synthetic, args.seed, args.workers, prior)
         np.savez(syn_file, x=xs_syn, y=ys_syn)
         log(f"synthetic: generated {len(xs_syn)}")
-    xs_sval, ys_sval = synthetic(2000, args.seed + 999, args.workers, prior)
+    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, prior)
 
     # Every split is by plate text (the same plate is photographed many times: the MIT set has 83
     # crops of 8 plates). The vito held-out plates (20 %) are the evaluation set of both variants
