@@ -3,21 +3,16 @@
 //! no mirror for them.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let models = manifest_dir.join("../models");
     println!("cargo:rerun-if-changed={}", models.display());
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&models)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    entries.retain(|p| p.extension().is_some_and(|x| x == "toml"));
-    entries.sort();
     let mut out = String::from(
         "/// Built-in manifests: (name, TOML text).\npub static MANIFESTS: &[(&str, &str)] = &[\n",
     );
-    for path in entries {
+    for path in files(&models, "toml") {
         println!("cargo:rerun-if-changed={}", path.display());
         let stem = path
             .file_stem()
@@ -34,15 +29,10 @@ fn main() {
     out.push_str("];\n");
     // Weights we trained ourselves are committed beside their manifests (third-party weights never
     // are) and travel inside the binary: a device fetches them from itself, with no mirror.
-    let mut weights: Vec<PathBuf> = std::fs::read_dir(&models)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    weights.retain(|p| p.extension().is_some_and(|x| x == "onnx"));
-    weights.sort();
     out.push_str(
         "/// Built-in weight files: (file name, bytes).\npub static WEIGHTS: &[(&str, &[u8])] = &[\n",
     );
-    for path in weights {
+    for path in files(&models, "onnx") {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path
             .file_name()
@@ -60,4 +50,14 @@ fn main() {
     let dest =
         PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_manifests.rs");
     std::fs::write(dest, out).expect("write builtin_manifests.rs");
+}
+
+/// The files in `dir` ending in `.ext`, sorted (none when `dir` is missing).
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    found.retain(|p| p.extension().is_some_and(|x| x == ext));
+    found.sort();
+    found
 }

@@ -11,7 +11,7 @@
 //! rules as the built-in sources.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -561,18 +561,23 @@ fn init(place: &str) -> Result<(), SourceError> {
 
 /// The file or RTSP camera behind `url`, with RTSP credentials taken out of the URL.
 fn target(url: &str, place: &str) -> Result<Target, SourceError> {
-    if !url.to_ascii_lowercase().starts_with("rtsp://") {
-        let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
-        return Ok(Target::File(path.to_path_buf()));
+    match super::CameraUrl::parse(url)? {
+        super::CameraUrl::Local(path) => return Ok(Target::File(path)),
+        super::CameraUrl::Rtsp => {}
+        super::CameraUrl::V4l2 { .. } => {
+            return Err(SourceError::BadUrl {
+                place: place.to_string(),
+                reason: "a V4L2 camera is read without GStreamer: remove decoder = \"gstreamer\""
+                    .into(),
+            });
+        }
     }
     let bad = |reason: String| SourceError::BadUrl {
         place: place.to_string(),
         reason,
     };
+    // the URL is valid and has a host (`CameraUrl::parse`); only the credentials come out
     let mut parsed = url::Url::parse(url).map_err(|e| bad(format!("not a valid URL: {e}")))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("the URL has no host".into()));
-    }
     let user = if parsed.username().is_empty() {
         None
     } else {
@@ -834,6 +839,7 @@ fn copy_picture(sample: &gst::Sample, received: SystemTime) -> Result<Picture, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use std::process::Command;
 
     /// An H.265 copy of the first `frames` pictures of the Hải Phòng clip, made with ffmpeg
