@@ -8,9 +8,11 @@ Module API (imported by the trainer):
   printed), ``fmt``, ``color`` (``white``/``yellow``/``blue``/``red``).
 * ``random_plate(rng, fmt=None, province_weights=None) -> Plate``
 * ``render_plate(plate, rng) -> np.ndarray`` - clean RGB uint8 render (about 80-100 px high).
-* ``degrade(clean, rng) -> np.ndarray`` - what the camera's plate-detector crop looks like:
-  14-40 px high RGB uint8 (not upscaled back).
-* ``sample(rng, fmt=None, province_weights=None) -> (np.ndarray, Plate)``
+* ``degrade(clean, rng, mild=0.0) -> np.ndarray`` - what the camera's plate-detector crop looks
+  like: 14-40 px high RGB uint8 (not upscaled back); with probability ``mild`` instead a larger,
+  sharper crop (18-110 px, light blur, JPEG 45-90) like the plates of close or high-resolution
+  views, which the small-crop regime alone never shows the reader.
+* ``sample(rng, fmt=None, province_weights=None, mild=0.0) -> (np.ndarray, Plate)``
 
 ``rng`` is a ``numpy.random.Generator``; ``random_plate`` also accepts a stdlib ``random.Random``
 (only ``rng.random()`` is used there), which is what ``--texts`` uses so that it runs with plain
@@ -508,12 +510,19 @@ def _motion_kernel(rng, length):
     return ker / s if s > 0 else None
 
 
-def degrade(clean, rng):
-    """Clean render -> small degraded detector crop (RGB uint8, 14-40 px high)."""
+def degrade(clean, rng, mild=0.0):
+    """Clean render -> degraded detector crop (RGB uint8): small (14-40 px high) and heavily
+    degraded, or with probability ``mild`` larger and sharper (18-110 px)."""
     np, cv2 = _imports()
     ph0, pw0 = clean.shape[:2]
-    # 2-row plates below ~16 px carry no readable text (rows ~5 px): floor them a little higher
-    out_h = int(round(_u(rng, 14 if pw0 > 2.5 * ph0 else 16, 40)))
+    # no draw when mild is 0: the default data stays byte-identical to earlier runs
+    is_mild = mild > 0 and rng.random() < mild
+    if is_mild:
+        # close views and high-resolution cameras: sizes log-uniform, so 20-40 px stays common
+        out_h = int(round(math.exp(_u(rng, math.log(18), math.log(110)))))
+    else:
+        # 2-row plates below ~16 px carry no readable text (rows ~5 px): floor them a little higher
+        out_h = int(round(_u(rng, 14 if pw0 > 2.5 * ph0 else 16, 40)))
     # intermediate working scale: plate about 2x its final height
     k = 2.0 * out_h / ph0 * _u(rng, 0.8, 0.95)
     ph, pw = max(8, int(round(ph0 * k))), max(8, int(round(pw0 * k)))
@@ -580,9 +589,9 @@ def degrade(clean, rng):
         crop = crop + ov[..., None] * _u(rng, 60, 200)
 
     # optical blur (gaussian) and motion blur at the working scale
-    if rng.random() < 0.75:
+    if rng.random() < (0.4 if is_mild else 0.75):
         crop = cv2.GaussianBlur(crop, (0, 0), _u(rng, 0.3, 0.9) if rng.random() < 0.85 else _u(rng, 0.9, 1.5))
-    if rng.random() < 0.3:
+    if rng.random() < (0.15 if is_mild else 0.3):
         ker = _motion_kernel(rng, _u(rng, 1.5, 3.5 if rng.random() < 0.8 else 5.0))
         if ker is not None:
             crop = cv2.filter2D(crop, -1, ker, borderType=cv2.BORDER_REPLICATE)
@@ -616,7 +625,7 @@ def degrade(clean, rng):
     img = np.clip(img, 0, 255).astype(np.uint8)
     # JPEG re-encode (sometimes twice: camera stream + crop storage)
     for _ in range(1 if rng.random() < 0.7 else 2):
-        q = int(_u(rng, 20, 60))
+        q = int(_u(rng, 45, 90) if is_mild else _u(rng, 20, 60))
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
         if ok:
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
@@ -655,10 +664,10 @@ def _ir(img, rng):
     return np.repeat(g[..., None], 3, axis=2)
 
 
-def sample(rng, fmt=None, province_weights=None):
-    """random_plate + render_plate + degrade -> (small RGB uint8 crop, Plate)."""
+def sample(rng, fmt=None, province_weights=None, mild=0.0):
+    """random_plate + render_plate + degrade -> (RGB uint8 crop, Plate)."""
     plate = random_plate(rng, fmt, province_weights)
-    return degrade(render_plate(plate, rng), rng), plate
+    return degrade(render_plate(plate, rng), rng, mild), plate
 
 
 # --------------------------------------------------------------------------------------------

@@ -356,6 +356,7 @@ def main():
     ap.add_argument("--wall-minutes", type=float, default=85.0, help="training time; the learning-rate schedule follows it")
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps even if time is left")
     ap.add_argument("--loss", choices=["rows", "sequence"], default="rows", help="one CTC loss per grid row (default), or the 64 frames as one sequence (run 1)")
+    ap.add_argument("--mild", type=float, default=0.0, help="share of large, sharp synthetic crops (18-110 px; plategen.degrade)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
@@ -381,15 +382,16 @@ def main():
     def log(*a):
         print(f"[{time.time() - t0:7.1f}s]", *a, flush=True)
 
-    syn_file = cache / f"syn_rows_{args.synthetic}_{args.seed}_uniform.npz"
+    mild_tag = f"_mild{round(args.mild * 100)}" if args.mild else ""
+    syn_file = cache / f"syn_rows_{args.synthetic}_{args.seed}_uniform{mild_tag}.npz"
     if syn_file.exists():
         d = np.load(syn_file)
         xs_syn, ys_syn, tops_syn = d["x"], d["y"], d["top"]
     else:
-        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None)
+        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None, args.mild)
         np.savez(syn_file, x=xs_syn, y=ys_syn, top=tops_syn)
     log(f"synthetic: {len(xs_syn)} ({syn_file.name})")
-    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None)
+    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None, args.mild)
 
     # splits by plate text, as train_ocr.py (same seeds: the same held-out plates)
     def split(items, frac):

@@ -59,7 +59,7 @@ def stretch(img: np.ndarray) -> np.ndarray:
 
 
 def _syn_worker(args):
-    seed, n, prior = args
+    seed, n, prior, mild = args
     import plategen
 
     rng = np.random.default_rng(seed)
@@ -67,17 +67,18 @@ def _syn_worker(args):
     ys = np.empty((n, SLOTS), np.int32)
     tops = np.empty(n, np.int32)
     for i in range(n):
-        img, plate = plategen.sample(rng, province_weights=prior)
+        img, plate = plategen.sample(rng, province_weights=prior, mild=mild)
         xs[i] = stretch(img)
         ys[i] = encode(plate.text)
         tops[i] = len(plategen.normalise(plate.rows[0])) if plate.two_row else len(plate.text)
     return xs, ys, tops
 
 
-def synthetic(n: int, seed: int, workers: int, prior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`n` synthetic crops: images, slot labels, and how many characters sit on the top row."""
+def synthetic(n: int, seed: int, workers: int, prior, mild: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` synthetic crops: images, slot labels, and how many characters sit on the top row
+    (`mild`: the share of large, sharp crops, see plategen.degrade)."""
     chunk = 2000
-    jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk), prior) for k in range((n + chunk - 1) // chunk)]
+    jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk), prior, mild) for k in range((n + chunk - 1) // chunk)]
     with mp.Pool(workers) as pool:
         parts = pool.map(_syn_worker, jobs)
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))

@@ -6,13 +6,13 @@
 mod broker;
 mod diagnostic;
 mod load;
-mod rules;
 mod types;
 mod validate;
 
+/// The rules stage owns its sections; the camera table aggregates them.
+pub use crate::rules::config::*;
 pub use broker::BrokerUrl;
 pub use diagnostic::{Diagnostic, Severity, SourceText};
 pub use load::{ConfigError, LoadedConfig, PathSeg, load_file, parse_str};
-pub use rules::*;
 pub use types::*;
 pub use validate::{ValidateOptions, insecure_links, validate};

@@ -445,16 +445,16 @@ pub struct CameraConfig {
     pub frame_size: Option<[u32; 2]>,
     /// `[[cameras.zones]]`: polygons for rules. Default: none.
     #[serde(default)]
-    pub zones: Vec<super::rules::ZoneConfig>,
+    pub zones: Vec<crate::rules::config::ZoneConfig>,
     /// `[[cameras.lines]]`: counting lines. Default: none.
     #[serde(default)]
-    pub lines: Vec<super::rules::LineConfig>,
+    pub lines: Vec<crate::rules::config::LineConfig>,
     /// `[[cameras.rules]]`: behaviour rules. Default: none.
     #[serde(default)]
-    pub rules: Vec<super::rules::RuleConfig>,
+    pub rules: Vec<crate::rules::config::RuleConfig>,
     /// `[cameras.calibration]`: image-to-ground mapping for speeds and metres. Default: none.
     #[serde(default)]
-    pub calibration: Option<super::rules::CalibrationConfig>,
+    pub calibration: Option<crate::rules::config::CalibrationConfig>,
     /// `[cameras.privacy]`: evidence minimisation for this camera. Default: people pixelated.
     #[serde(default)]
     pub privacy: CameraPrivacyConfig,

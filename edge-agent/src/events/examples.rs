@@ -212,6 +212,16 @@ pub fn example(kind: EventKind) -> Event {
                 json!({"decel_ms2_estimate": 7.9, "from_kmh_estimate": 54.0}),
             );
         }
+        EventKind::RedLight => {
+            e.phase = Phase::End;
+            e.object = object("motorcycle", 3121, [610.0, 402.0, 668.0, 530.0], 0.84);
+            e.rule = rule(
+                "stop-line-red",
+                Some("signal-north"),
+                Some("stop-line-north"),
+                json!({"direction": "forward", "red_for_s": 4.2, "red_since_s": 3512.8, "class": "motorcycle"}),
+            );
+        }
         EventKind::CameraHealth => {
             e.evidence.clear();
             e.models.clear();

@@ -167,13 +167,15 @@ pub enum EventKind {
     Speeding,
     /// A sharp deceleration of a track.
     SuddenStop,
+    /// A vehicle crossed the stop line while the signal lamp was red.
+    RedLight,
     /// A camera stream was lost, recovered, or degraded.
     CameraHealth,
 }
 
 impl EventKind {
     /// Every kind, in the order of the contract.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         Self::PlateRead,
         Self::WatchlistHit,
         Self::WrongWay,
@@ -188,6 +190,7 @@ impl EventKind {
         Self::Congestion,
         Self::Speeding,
         Self::SuddenStop,
+        Self::RedLight,
         Self::CameraHealth,
     ];
 
@@ -208,6 +211,7 @@ impl EventKind {
             Self::Congestion => "congestion",
             Self::Speeding => "speeding",
             Self::SuddenStop => "sudden_stop",
+            Self::RedLight => "red_light",
             Self::CameraHealth => "camera_health",
         }
     }

@@ -255,6 +255,13 @@ impl CameraState {
 
         let t0 = Instant::now();
         if let Some(rules) = self.rules.as_mut() {
+            if rules.watches_signals() {
+                for (zone, lamp) in
+                    rules.observe_frame(t, image.as_raw(), image.width(), image.height())
+                {
+                    tracing::trace!(camera = %self.id, zone, ?lamp, "signal lamp");
+                }
+            }
             let names: Vec<Arc<str>> = update
                 .tracks
                 .iter()

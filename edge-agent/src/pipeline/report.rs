@@ -15,7 +15,6 @@ use crate::events::{
 use crate::inference::RgbImage;
 use crate::plate::VoteResult;
 use crate::privacy::{PlateDisclosure, PrivacyPolicy, pixelate_people};
-use crate::rules::{self, RuleKind};
 use crate::source::{CaptureClock, SourceCounters, StreamStatus};
 use crate::watchlist::MatchKind;
 
@@ -36,31 +35,6 @@ pub struct EventBuilder {
 
 fn utc(t: SystemTime) -> DateTime<Utc> {
     DateTime::<Utc>::from(t)
-}
-
-fn kind_of(k: RuleKind) -> EventKind {
-    match k {
-        RuleKind::WrongWay => EventKind::WrongWay,
-        RuleKind::StoppedVehicle => EventKind::StoppedVehicle,
-        RuleKind::Loitering => EventKind::Loitering,
-        RuleKind::Intrusion => EventKind::Intrusion,
-        RuleKind::LineCrossing => EventKind::LineCrossing,
-        RuleKind::LineCount => EventKind::LineCount,
-        RuleKind::ZoneEnter => EventKind::ZoneEnter,
-        RuleKind::ZoneExit => EventKind::ZoneExit,
-        RuleKind::Overcrowding => EventKind::Overcrowding,
-        RuleKind::Congestion => EventKind::Congestion,
-        RuleKind::Speeding => EventKind::Speeding,
-        RuleKind::SuddenStop => EventKind::SuddenStop,
-    }
-}
-
-fn phase_of(p: rules::Phase) -> Phase {
-    match p {
-        rules::Phase::New => Phase::New,
-        rules::Phase::Update => Phase::Update,
-        rules::Phase::End => Phase::End,
-    }
 }
 
 /// The event's plate from a track's vote.
@@ -268,7 +242,7 @@ impl EventBuilder {
             }
             Observation::Rule(r) => {
                 let ev = &r.event;
-                let mut e = self.base(kind_of(ev.kind), phase_of(ev.phase), camera, t);
+                let mut e = self.base(ev.kind, ev.phase, camera, t);
                 let bbox = ev.bbox.or(r.track.as_ref().map(|tr| tr.bbox));
                 if let Some(bbox) = bbox {
                     let class = ev
@@ -300,7 +274,7 @@ impl EventBuilder {
                     details,
                 });
                 // Evidence for the start of a situation; updates and ends refer back to it.
-                if ev.phase == rules::Phase::New
+                if ev.phase == Phase::New
                     && let Some(f) = frame
                 {
                     let img = self.evidence_image(camera, f);
@@ -308,8 +282,8 @@ impl EventBuilder {
                     // a copy (the object crop below is cut from the clean frame).
                     let mut marked = img.clone().into_owned();
                     let text = match ev.track_id {
-                        Some(id) => format!("{} #{id}", kind_of(ev.kind).as_str()),
-                        None => kind_of(ev.kind).as_str().to_string(),
+                        Some(id) => format!("{} #{id}", ev.kind.as_str()),
+                        None => ev.kind.as_str().to_string(),
                     };
                     crate::rules::draw::event_marks(
                         &mut marked,
@@ -649,10 +623,10 @@ polygon = [[20, 20], [380, 20], [380, 180], [20, 180]]
         f.geometry = Some(Arc::new(cam));
         let bbox = [100.0, 60.0, 160.0, 140.0];
         let obs = Observation::Rule(Box::new(super::super::camera::RuleObservation {
-            event: rules::RuleEvent {
+            event: crate::rules::RuleEvent {
                 rule_id: "no_entry".into(),
-                kind: RuleKind::WrongWay,
-                phase: rules::Phase::New,
+                kind: EventKind::WrongWay,
+                phase: Phase::New,
                 track_id: Some(12),
                 zone: Some("lane".into()),
                 line: None,

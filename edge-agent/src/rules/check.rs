@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::ops::Sub;
 
+use super::config::CalibrationConfig;
 use super::geometry::{Homography, P, area2, self_intersection};
-use crate::config::{CalibrationConfig, CameraConfig, RuleConfig, RuleKindConfig};
+use super::kinds::{Key as RuleKey, LABELS};
+use crate::config::CameraConfig;
 
 /// A step of the path from the camera's table to the offending value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,96 +24,6 @@ pub struct Problem {
     pub at: Vec<At>,
     pub message: String,
     pub hint: String,
-}
-
-/// The COCO labels the detector reports that rules can filter on.
-pub const LABELS: &[&str] = &["person", "bicycle", "car", "motorcycle", "bus", "truck"];
-/// Road vehicles: the default classes of vehicle rules.
-pub const VEHICLES: &[&str] = &["car", "motorcycle", "bus", "truck"];
-
-/// Optional keys of `[[cameras.rules]]`, with the kinds they apply to and whether they are required.
-const RULE_KEYS: &[&str] = &[
-    "zone",
-    "line",
-    "dwell_s",
-    "min_duration_s",
-    "min_distance_px",
-    "min_distance_m",
-    "min_count",
-    "interval_s",
-    "limit_kmh",
-    "min_frames",
-    "still_radius_px",
-    "min_speed_px_s",
-    "min_speed_kmh",
-    "within_s",
-    "min_vehicles",
-    "group_s",
-];
-
-/// (allowed keys, required keys) of a kind.
-fn kind_keys(kind: RuleKindConfig) -> (&'static [&'static str], &'static [&'static str]) {
-    use RuleKindConfig::*;
-    match kind {
-        Zone => (&["zone"], &["zone"]),
-        LineCrossing => (&["line"], &["line"]),
-        LineCount => (&["line", "interval_s"], &["line"]),
-        WrongWay => (
-            &[
-                "zone",
-                "min_distance_px",
-                "min_distance_m",
-                "min_duration_s",
-            ],
-            &["zone"],
-        ),
-        StoppedVehicle => (&["zone", "dwell_s", "still_radius_px"], &[]),
-        Loitering => (&["zone", "dwell_s"], &["zone"]),
-        Intrusion => (&["zone", "dwell_s"], &["zone"]),
-        Overcrowding => (
-            &["zone", "min_count", "min_duration_s"],
-            &["zone", "min_count"],
-        ),
-        Congestion => (
-            &["zone", "min_count", "min_duration_s", "still_radius_px"],
-            &["zone", "min_count"],
-        ),
-        Speeding => (&["zone", "limit_kmh", "min_frames"], &["limit_kmh"]),
-        SuddenStop => (
-            &[
-                "zone",
-                "min_speed_px_s",
-                "min_speed_kmh",
-                "within_s",
-                "min_vehicles",
-                "group_s",
-                "still_radius_px",
-            ],
-            &["zone"],
-        ),
-    }
-}
-
-fn key_is_set(r: &RuleConfig, key: &str) -> bool {
-    match key {
-        "zone" => r.zone.is_some(),
-        "line" => r.line.is_some(),
-        "dwell_s" => r.dwell_s.is_some(),
-        "min_duration_s" => r.min_duration_s.is_some(),
-        "min_distance_px" => r.min_distance_px.is_some(),
-        "min_distance_m" => r.min_distance_m.is_some(),
-        "min_count" => r.min_count.is_some(),
-        "interval_s" => r.interval_s.is_some(),
-        "limit_kmh" => r.limit_kmh.is_some(),
-        "min_frames" => r.min_frames.is_some(),
-        "still_radius_px" => r.still_radius_px.is_some(),
-        "min_speed_px_s" => r.min_speed_px_s.is_some(),
-        "min_speed_kmh" => r.min_speed_kmh.is_some(),
-        "within_s" => r.within_s.is_some(),
-        "min_vehicles" => r.min_vehicles.is_some(),
-        "group_s" => r.group_s.is_some(),
-        _ => false,
-    }
 }
 
 /// A parsed `"HH:MM-HH:MM"` window in minutes after local midnight; `end` may be below `start`
@@ -478,50 +390,48 @@ pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
         }
         id_ok(&r.id, "rule", at("id"), &mut push);
         let kind = r.kind.as_str();
-        let (allowed, required) = kind_keys(r.kind);
-        for key in RULE_KEYS {
-            let set = key_is_set(r, key);
-            if set && !allowed.contains(key) {
+        let spec = r.kind.spec();
+        for key in RuleKey::ALL {
+            let set = key.is_set(r);
+            if set && !spec.keys.contains(&key) {
+                let keys: Vec<&str> = spec.keys.iter().map(|k| k.name()).collect();
                 push(
-                    at(key),
-                    format!("`{key}` does not apply to a {kind} rule"),
-                    &format!("keys of {kind}: {}", allowed.join(", ")),
+                    at(key.name()),
+                    format!("`{}` does not apply to a {kind} rule", key.name()),
+                    &format!("keys of {kind}: {}", keys.join(", ")),
                 );
             }
-            if !set && required.contains(key) {
+            if !set && spec.required.contains(&key) {
                 push(
                     at("kind"),
-                    format!("a {kind} rule needs `{key}`"),
+                    format!("a {kind} rule needs `{}`", key.name()),
                     "add the key to this [[cameras.rules]] entry",
                 );
             }
         }
-        if let Some(z) = &r.zone
-            && allowed.contains(&"zone")
-        {
+        for (key, id) in [(RuleKey::Zone, &r.zone), (RuleKey::Signal, &r.signal)] {
+            let Some(z) = id.as_ref().filter(|_| spec.keys.contains(&key)) else {
+                continue;
+            };
             match cam.zones.iter().find(|zc| &zc.id == z) {
                 None => push(
-                    at("zone"),
+                    at(key.name()),
                     format!(
                         "rule `{}` names zone `{z}`, which this camera does not define",
                         r.id
                     ),
                     &known("zones", cam.zones.iter().map(|z| z.id.as_str())),
                 ),
-                Some(zc) => {
-                    let needs_direction = r.kind == RuleKindConfig::WrongWay;
-                    if needs_direction && zc.direction.is_none() {
-                        push(
-                            at("zone"),
-                            format!("wrong_way needs a lane: zone `{z}` has no `direction`"),
-                            "add direction = [[x1, y1], [x2, y2]] (the travel direction) to the zone",
-                        );
-                    }
-                }
+                Some(zc) if key == RuleKey::Zone && spec.lane && zc.direction.is_none() => push(
+                    at("zone"),
+                    format!("{kind} needs a lane: zone `{z}` has no `direction`"),
+                    "add direction = [[x1, y1], [x2, y2]] (the travel direction) to the zone",
+                ),
+                Some(_) => {}
             }
         }
         if let Some(l) = &r.line
-            && allowed.contains(&"line")
+            && spec.keys.contains(&RuleKey::Line)
             && !cam.lines.iter().any(|lc| &lc.id == l)
         {
             push(
@@ -545,53 +455,40 @@ pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
                 );
             }
         }
-        let positive: [(&'static str, Option<f64>); 10] = [
-            ("update_every_s", Some(r.update_every_s)),
-            ("dwell_s", r.dwell_s),
-            ("min_duration_s", r.min_duration_s),
-            ("min_distance_px", r.min_distance_px),
-            ("min_distance_m", r.min_distance_m),
-            ("interval_s", r.interval_s),
-            ("limit_kmh", r.limit_kmh),
-            ("min_speed_px_s", r.min_speed_px_s),
-            ("min_speed_kmh", r.min_speed_kmh),
-            ("within_s", r.within_s),
-        ];
-        for (key, v) in positive.into_iter().chain([
-            ("group_s", r.group_s),
-            ("still_radius_px", r.still_radius_px),
-        ]) {
-            if let Some(v) = v {
-                let zero_ok = matches!(key, "dwell_s" | "min_duration_s");
+        if !(r.update_every_s.is_finite() && r.update_every_s > 0.0 && r.update_every_s <= 86_400.0)
+        {
+            push(
+                at("update_every_s"),
+                format!(
+                    "update_every_s = {} must be a positive number",
+                    r.update_every_s
+                ),
+                "seconds between two updates of one event",
+            );
+        }
+        for key in RuleKey::ALL {
+            if let Some(v) = key.real(r) {
+                let zero_ok = matches!(key, RuleKey::DwellS | RuleKey::MinDurationS);
                 if !v.is_finite() || v < 0.0 || (v == 0.0 && !zero_ok) || v > 86_400.0 {
                     push(
-                        at(key),
-                        format!("{key} = {v} must be a positive number"),
+                        at(key.name()),
+                        format!("{} = {v} must be a positive number", key.name()),
                         "seconds, pixels, metres or km/h as the key name says",
                     );
                 }
             }
-        }
-        if r.min_count == Some(0) {
-            push(
-                at("min_count"),
-                "min_count must be at least 1".into(),
-                "e.g. 10 vehicles",
-            );
-        }
-        if r.min_frames == Some(0) {
-            push(
-                at("min_frames"),
-                "min_frames must be at least 1".into(),
-                "3 frames is a good start",
-            );
-        }
-        if r.min_vehicles == Some(0) {
-            push(
-                at("min_vehicles"),
-                "min_vehicles must be at least 1".into(),
-                "2 vehicles is a good start",
-            );
+            if key.count(r) == Some(0) {
+                let example = match key {
+                    RuleKey::MinCount => "e.g. 10 vehicles",
+                    RuleKey::MinFrames => "3 frames is a good start",
+                    _ => "2 vehicles is a good start",
+                };
+                push(
+                    at(key.name()),
+                    format!("{} must be at least 1", key.name()),
+                    example,
+                );
+            }
         }
         for (key, both) in [
             (
@@ -611,9 +508,8 @@ pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
                 );
             }
         }
-        let needs_calibration = r.kind == RuleKindConfig::Speeding
-            || r.min_distance_m.is_some()
-            || r.min_speed_kmh.is_some();
+        let needs_calibration =
+            spec.calibrated || r.min_distance_m.is_some() || r.min_speed_kmh.is_some();
         if needs_calibration && cam.calibration.is_none() {
             push(
                 at("kind"),
@@ -654,87 +550,6 @@ fn id_ok(id: &str, what: &str, at: Vec<At>, push: &mut impl FnMut(Vec<At>, Strin
             "use a short id such as `lane-1`; events carry it",
         );
     }
-}
-
-/// A rule's thresholds with defaults applied (documented in `configs/README.md`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Params {
-    pub dwell_s: f64,
-    pub min_duration_s: f64,
-    pub min_distance: Distance,
-    pub min_count: u32,
-    pub interval_s: f64,
-    pub limit_kmh: f64,
-    pub min_frames: u32,
-    pub still_radius_px: Option<f64>,
-    pub min_speed: Speed,
-    pub within_s: f64,
-    pub min_vehicles: u32,
-    pub group_s: f64,
-    pub update_every_s: f64,
-}
-
-/// A distance threshold in image pixels or ground metres.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Distance {
-    Px(f64),
-    M(f64),
-}
-
-/// A speed threshold in pixels per second or km/h on the ground.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Speed {
-    PxPerS(f64),
-    Kmh(f64),
-}
-
-/// Default thresholds of a kind, overridden by what the rule sets.
-pub fn params(r: &RuleConfig) -> Params {
-    use RuleKindConfig::*;
-    let dwell_default = match r.kind {
-        Intrusion => 0.0,
-        _ => 30.0,
-    };
-    let duration_default = match r.kind {
-        WrongWay => 1.0,
-        Overcrowding => 5.0,
-        _ => 30.0,
-    };
-    Params {
-        dwell_s: r.dwell_s.unwrap_or(dwell_default),
-        min_duration_s: r.min_duration_s.unwrap_or(duration_default),
-        min_distance: match (r.min_distance_m, r.min_distance_px) {
-            (Some(m), _) => Distance::M(m),
-            (None, px) => Distance::Px(px.unwrap_or(60.0)),
-        },
-        min_count: r.min_count.unwrap_or(1),
-        interval_s: r.interval_s.unwrap_or(60.0),
-        limit_kmh: r.limit_kmh.unwrap_or(f64::INFINITY),
-        min_frames: r.min_frames.unwrap_or(3),
-        still_radius_px: r.still_radius_px,
-        min_speed: match (r.min_speed_kmh, r.min_speed_px_s) {
-            (Some(k), _) => Speed::Kmh(k),
-            (None, px) => Speed::PxPerS(px.unwrap_or(80.0)),
-        },
-        within_s: r.within_s.unwrap_or(2.0),
-        min_vehicles: r.min_vehicles.unwrap_or(2),
-        group_s: r.group_s.unwrap_or(5.0),
-        update_every_s: r.update_every_s,
-    }
-}
-
-/// The classes a rule applies to: its own list, else the kind's default.
-pub fn rule_classes(r: &RuleConfig) -> Vec<String> {
-    use RuleKindConfig::*;
-    if !r.classes.is_empty() {
-        return r.classes.clone();
-    }
-    let default: &[&str] = match r.kind {
-        Loitering | Intrusion => &["person"],
-        WrongWay | StoppedVehicle | Congestion | Speeding | SuddenStop => VEHICLES,
-        Zone | LineCrossing | LineCount | Overcrowding => LABELS,
-    };
-    default.iter().map(|s| s.to_string()).collect()
 }
 
 #[cfg(test)]

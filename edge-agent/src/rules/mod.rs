@@ -1,8 +1,10 @@
 //! Unusual-behaviour rules: zones, lines, wrong way, stopping, loitering, intrusion, crowding,
-//! congestion, speed and sudden stops, turned into events with a new → update → end lifecycle.
+//! congestion, speed, sudden stops and red lights, turned into events with a new → update → end
+//! lifecycle. Each kind is a row of the table in [`kinds`] and one file of behaviour there.
 //!
-//! The engine is a pure function of the tracks it is fed and the stream time: no clock, no I/O,
-//! so every rule is unit-tested with made-up tracks. Conventions follow DESIGN.md: the anchor is
+//! The engine is a pure function of the tracks it is fed and the stream time (and, for signal
+//! lamps only, the pixels of their zones): no clock, no I/O, so every rule is unit-tested with
+//! made-up tracks. Conventions follow DESIGN.md: the anchor is
 //! the box's bottom-centre, zone membership has an inertia in frames, a line is a segment plus a
 //! direction and counts each track once per crossing, dwell is seconds, speeds are estimates.
 //!
@@ -12,7 +14,7 @@
 //! window closes or the stream ends. A `zone` rule's stay is `zone_enter` (new, update) then
 //! `zone_exit` (end). Zone-wide rules (`overcrowding`, `congestion`, a several-vehicle
 //! `sudden_stop`) have no track. A `line_crossing` is instantaneous: `new` and `end` in the same
-//! frame. `line_count` is periodic: `new` at the first report, `update` every `interval_s`, `end`
+//! frame, and so is a `red_light`. `line_count` is periodic: `new` at the first report, `update` every `interval_s`, `end`
 //! at the end of the stream.
 //!
 //! Id switches: when a new track id appears where a track of the same kind of object vanished
@@ -20,9 +22,12 @@
 //! restarts a dwell timer nor counts a crossing twice (`previous_track_ids` in the details).
 
 mod check;
+pub mod config;
 pub mod draw;
 mod geometry;
+pub mod kinds;
 mod rule;
+mod signal;
 mod track;
 
 #[cfg(test)]
@@ -32,14 +37,18 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Sub;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-pub use check::{At, LABELS, Problem, VEHICLES, check_camera, parse_window};
+pub use check::{At, Problem, check_camera, parse_window};
 pub use geometry::{Homography, P as Point2};
+pub use kinds::{LABELS, RuleKind, VEHICLES};
+pub use signal::Lamp;
 
 use crate::config::CameraConfig;
+pub use crate::events::{EventKind, Phase};
 use geometry::P;
 use rule::{Ctx, Rule};
+use signal::Signal;
 use track::{Obs, Track, secs};
 
 /// One tracked object in one frame, as the tracker hands it over.
@@ -53,38 +62,11 @@ pub struct TrackSample<'a> {
     pub score: f32,
 }
 
-/// Event kinds; the event schema uses the same snake_case names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleKind {
-    WrongWay,
-    StoppedVehicle,
-    Loitering,
-    Intrusion,
-    LineCrossing,
-    LineCount,
-    ZoneEnter,
-    ZoneExit,
-    Overcrowding,
-    Congestion,
-    Speeding,
-    SuddenStop,
-}
-
-/// Where an event is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    New,
-    Update,
-    End,
-}
-
 /// What a rule reports. The event builder adds the plate, evidence frames and ids.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleEvent {
     pub rule_id: String,
-    pub kind: RuleKind,
+    pub kind: EventKind,
     pub phase: Phase,
     /// The track the event is about; none for zone-wide and line-count events.
     pub track_id: Option<u64>,
@@ -171,6 +153,10 @@ pub struct RuleEngine {
     lines: Vec<Line>,
     rules: Vec<Rule>,
     calib: Option<Calib>,
+    /// The signal lamp of each zone (read only in zones a `red_light` rule watches).
+    signals: Vec<Signal>,
+    /// Zones whose pixels show a signal lamp.
+    lamps: Vec<usize>,
     tracks: HashMap<u64, Track>,
     /// Old id → new id after an id switch, until the tracker ends the old id.
     merged: HashMap<u64, u64>,
@@ -251,6 +237,7 @@ impl RuleEngine {
             None => None,
         };
         let mut rules = Vec::new();
+        let mut lamps = Vec::new();
         for r in &camera.rules {
             let find_zone = |id: &Option<String>| -> Result<Option<usize>, RulesError> {
                 match id {
@@ -277,14 +264,18 @@ impl RuleEngine {
                 .map(|w| parse_window(w))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| invalid(vec![e]))?;
-            rules.push(Rule::new(r, find_zone(&r.zone)?, line, windows));
+            let signal = find_zone(&r.signal)?;
+            lamps.extend(signal.filter(|s| !lamps.contains(s)));
+            rules.push(Rule::new(r, find_zone(&r.zone)?, line, signal, windows));
         }
         Ok(Self {
             camera: camera.id.clone(),
+            signals: vec![Signal::default(); zones.len()],
             zones,
             lines,
             rules,
             calib,
+            lamps,
             tracks: HashMap::new(),
             merged: HashMap::new(),
             clock: None,
@@ -299,6 +290,33 @@ impl RuleEngine {
     /// armed (an alert reviewed by a human is safer than a missed one) and a warning is logged.
     pub fn set_local_time(&mut self, t: Duration, secs_of_day: u32) {
         self.clock = Some((secs(t), secs_of_day % 86_400));
+    }
+
+    /// Whether a rule watches a signal lamp, so [`Self::observe_frame`] wants the frames.
+    pub fn watches_signals(&self) -> bool {
+        !self.lamps.is_empty()
+    }
+
+    /// Reads the signal lamps from the frame at stream time `t` (RGB, `width` × `height`); call
+    /// it before [`Self::update`] of the same frame. Returns what each watched zone shows.
+    pub fn observe_frame(
+        &mut self,
+        t: Duration,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Vec<(String, Lamp)> {
+        let ts = secs(t).max(self.last_t);
+        let mut seen = Vec::with_capacity(self.lamps.len());
+        for &z in &self.lamps {
+            let (Some(zone), Some(signal)) = (self.zones.get(z), self.signals.get_mut(z)) else {
+                continue;
+            };
+            let lamp = signal::read_lamp(rgb, width, height, &zone.poly);
+            signal.feed(ts, lamp);
+            seen.push((zone.id.clone(), lamp));
+        }
+        seen
     }
 
     fn local_time(&self, t: f64) -> Option<u32> {
@@ -405,6 +423,7 @@ impl RuleEngine {
             renamed: &renamed,
             zones: &self.zones,
             lines: &self.lines,
+            signals: &self.signals,
             calib: self.calib.as_ref(),
             local,
         };

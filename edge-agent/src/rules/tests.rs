@@ -94,13 +94,13 @@ impl Sim {
         let ev = self.e.discontinuity(t);
         self.events.extend(ev);
     }
-    fn of(&self, kind: RuleKind, phase: Phase) -> Vec<&RuleEvent> {
+    fn of(&self, kind: EventKind, phase: Phase) -> Vec<&RuleEvent> {
         self.events
             .iter()
             .filter(|e| e.kind == kind && e.phase == phase)
             .collect()
     }
-    fn count(&self, kind: RuleKind, phase: Phase) -> usize {
+    fn count(&self, kind: EventKind, phase: Phase) -> usize {
         self.of(kind, phase).len()
     }
 }
@@ -124,17 +124,17 @@ fn zone_enter_and_exit_need_inertia_frames() {
         let x = 100.0 + 100.0 * t;
         vec![(1, "person", bx(x, 400.0, 30.0, 80.0))]
     });
-    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::New), 1);
-    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 1);
-    let new = s.of(RuleKind::ZoneEnter, Phase::New)[0];
+    assert_eq!(s.count(EventKind::ZoneEnter, Phase::New), 1);
+    assert_eq!(s.count(EventKind::ZoneExit, Phase::End), 1);
+    let new = s.of(EventKind::ZoneEnter, Phase::New)[0];
     // Crosses x = 200 at t = 1.0; membership after 3 inside frames (t = 1.2).
     assert!((new.t.as_secs_f64() - 1.2).abs() < 0.15, "{:?}", new.t);
-    let end = s.of(RuleKind::ZoneExit, Phase::End)[0];
+    let end = s.of(EventKind::ZoneExit, Phase::End)[0];
     assert!((end.t.as_secs_f64() - 5.2).abs() < 0.15, "{:?}", end.t);
     assert_eq!(end.details["reason"], "left_zone");
     assert_eq!(end.zone.as_deref(), Some("box"));
     // Updates, rate-limited to one per 5 s during the 4 s stay: none.
-    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::Update), 0);
+    assert_eq!(s.count(EventKind::ZoneEnter, Phase::Update), 0);
 }
 
 #[test]
@@ -149,15 +149,15 @@ fn zone_flicker_on_the_edge_does_not_exit_but_leaving_and_reentering_does() {
         let y = if k % 5 == 4 { 610.0 } else { 595.0 };
         vec![(1, "car", bx(400.0, y, 100.0, 80.0))]
     });
-    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::New), 1);
-    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 0);
+    assert_eq!(s.count(EventKind::ZoneEnter, Phase::New), 1);
+    assert_eq!(s.count(EventKind::ZoneExit, Phase::End), 0);
     // Really leaves for 2 s, then comes back: a second stay.
     s.run(2.0, |_| vec![(1, "car", bx(400.0, 700.0, 100.0, 80.0))]);
     s.run(2.0, |_| vec![(1, "car", bx(400.0, 500.0, 100.0, 80.0))]);
-    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 1);
-    assert_eq!(s.count(RuleKind::ZoneEnter, Phase::New), 2);
+    assert_eq!(s.count(EventKind::ZoneExit, Phase::End), 1);
+    assert_eq!(s.count(EventKind::ZoneEnter, Phase::New), 2);
     s.finish();
-    assert_eq!(s.count(RuleKind::ZoneExit, Phase::End), 2);
+    assert_eq!(s.count(EventKind::ZoneExit, Phase::End), 2);
     assert_eq!(s.events.last().unwrap().details["reason"], "stream_end");
 }
 
@@ -169,7 +169,7 @@ fn a_track_the_tracker_ends_inside_a_zone_exits_it() {
     );
     s.run(1.0, |_| vec![(7, "car", bx(400.0, 400.0, 100.0, 80.0))]);
     s.step(&[], &[7]);
-    let ends = s.of(RuleKind::ZoneExit, Phase::End);
+    let ends = s.of(EventKind::ZoneExit, Phase::End);
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].track_id, Some(7));
     assert_eq!(ends[0].details["reason"], "track_ended");
@@ -196,7 +196,7 @@ zone = "walk"
             (2, "person", bx(300.0, 400.0, 20.0, 60.0)),
         ]
     });
-    let news = s.of(RuleKind::ZoneEnter, Phase::New);
+    let news = s.of(EventKind::ZoneEnter, Phase::New);
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].track_id, Some(2));
     assert_eq!(news[0].label.as_deref(), Some("person"));
@@ -224,9 +224,9 @@ fn a_crossing_in_the_line_direction_counts_once() {
     s.run(4.0, |t| {
         vec![(1, "car", bx(500.0, 300.0 + 50.0 * t, 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 1);
-    assert_eq!(s.count(RuleKind::LineCrossing, Phase::End), 1);
-    let e = s.of(RuleKind::LineCrossing, Phase::New)[0];
+    assert_eq!(s.count(EventKind::LineCrossing, Phase::New), 1);
+    assert_eq!(s.count(EventKind::LineCrossing, Phase::End), 1);
+    let e = s.of(EventKind::LineCrossing, Phase::New)[0];
     assert_eq!(e.details["direction"], "forward");
     assert_eq!(e.line.as_deref(), Some("stop"));
     assert!((e.t.as_secs_f64() - 2.2).abs() < 0.11, "{:?}", e.t);
@@ -244,7 +244,7 @@ fn jitter_on_the_line_does_not_count_and_does_not_double_count() {
             bx(500.0, 400.0 + 5.0 * j.borrow_mut().next(), 80.0, 60.0),
         )]
     });
-    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 0);
+    assert_eq!(s.count(EventKind::LineCrossing, Phase::New), 0);
     // ±15 px: the box really goes from side to side, but one track counts once per direction.
     let mut s = crossing_sim("");
     s.run(10.0, |t| {
@@ -255,7 +255,7 @@ fn jitter_on_the_line_does_not_count_and_does_not_double_count() {
             bx(500.0, if k % 2 == 0 { 385.0 } else { 415.0 }, 80.0, 60.0),
         )]
     });
-    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 1);
+    assert_eq!(s.count(EventKind::LineCrossing, Phase::New), 1);
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn backward_crossings_and_crossings_beyond_the_segment_do_not_count() {
     s.run(4.0, |t| {
         vec![(2, "car", bx(950.0, 300.0 + 50.0 * (t - 4.0), 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 0);
+    assert_eq!(s.count(EventKind::LineCrossing, Phase::New), 0);
 }
 
 #[test]
@@ -286,7 +286,7 @@ fn an_id_switch_at_the_line_counts_the_crossing_once() {
             _ => s.step(&[(2, "car", b)], &[]),
         }
     }
-    assert_eq!(s.count(RuleKind::LineCrossing, Phase::New), 1);
+    assert_eq!(s.count(EventKind::LineCrossing, Phase::New), 1);
     // Id switch before the line: track 1 lost at y=380, id 3 appears at y=395 and goes on.
     let mut s = crossing_sim("");
     for k in 0..60u64 {
@@ -298,7 +298,7 @@ fn an_id_switch_at_the_line_counts_the_crossing_once() {
             _ => s.step(&[(3, "car", b)], if k == 20 { &[1] } else { &[] }),
         }
     }
-    let news = s.of(RuleKind::LineCrossing, Phase::New);
+    let news = s.of(EventKind::LineCrossing, Phase::New);
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].track_id, Some(3));
     assert_eq!(
@@ -351,7 +351,7 @@ interval_s = 10
     let reports: Vec<&RuleEvent> = s
         .events
         .iter()
-        .filter(|e| e.kind == RuleKind::LineCount)
+        .filter(|e| e.kind == EventKind::LineCount)
         .collect();
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0].phase, Phase::New);
@@ -363,7 +363,7 @@ interval_s = 10
     assert_eq!(reports[1].details["total_forward"]["car"], 4);
     s.finish();
     let end = s.events.last().unwrap();
-    assert_eq!((end.kind, end.phase), (RuleKind::LineCount, Phase::End));
+    assert_eq!((end.kind, end.phase), (EventKind::LineCount, Phase::End));
 }
 
 // ---------------------------------------------------------------- wrong way
@@ -412,7 +412,7 @@ fn wrong_way_fires_against_the_lane_and_not_along_it() {
             ),
         ]
     });
-    let news = s.of(RuleKind::WrongWay, Phase::New);
+    let news = s.of(EventKind::WrongWay, Phase::New);
     assert_eq!(news.len(), 1, "{:?}", s.events);
     assert_eq!(news[0].track_id, Some(2));
     // Needs 1.5 s (and 80 px, reached at 0.8 s) after membership at 0.2 s.
@@ -432,16 +432,21 @@ fn no_motion_is_inferred_across_a_stream_gap() {
     s.run(1.0, |t| {
         vec![(1, "car", bx(800.0 - 100.0 * t, 400.0, 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0, "{:?}", s.events);
+    assert_eq!(
+        s.count(EventKind::WrongWay, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
     // Without the gap the same 2 s fire.
     let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1.5\n");
     s.run(2.0, |t| {
         vec![(1, "car", bx(800.0 - 100.0 * t, 400.0, 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 1);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 1);
     // An open event of the track ends at the gap with reason `stream_gap`.
     s.gap();
-    let ends = s.of(RuleKind::WrongWay, Phase::End);
+    let ends = s.of(EventKind::WrongWay, Phase::End);
     assert_eq!(ends.len(), 1, "{:?}", s.events);
     assert_eq!(ends[0].track_id, Some(1));
     assert_eq!(ends[0].details["reason"], "stream_gap");
@@ -454,20 +459,20 @@ fn wrong_way_needs_both_distance_and_duration() {
     s.run(4.0, |t| {
         vec![(1, "car", bx(500.0 - 7.5 * t, 400.0, 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 0);
     // Long distance, short time: 150 px back in 0.5 s, then leaves the lane.
     let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1\n");
     s.run(0.6, |t| {
         vec![(1, "car", bx(500.0 - 300.0 * t, 400.0, 80.0, 60.0))]
     });
     s.run(2.0, |_| vec![(1, "car", bx(320.0, 700.0, 80.0, 60.0))]);
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 0);
     // Both: 60 px/s for 3 s.
     let mut s = wrong_way("min_distance_px = 60\nmin_duration_s = 1\n");
     s.run(3.0, |t| {
         vec![(1, "car", bx(500.0 - 60.0 * t, 400.0, 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 1);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 1);
 }
 
 #[test]
@@ -481,14 +486,14 @@ fn crossing_the_lane_at_an_angle_or_a_box_jumping_back_once_is_not_wrong_way() {
             bx(500.0 - 70.0 * t / 2.0, 300.0 + 100.0 * t, 80.0, 60.0),
         )]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 0);
     // A parked car's box whose bottom jumps 80 px back once (occluded) and stays.
     let mut s = wrong_way("min_distance_px = 50\nmin_duration_s = 0.5\n");
     s.run(4.0, |t| {
         let x = if t < 1.0 { 500.0 } else { 420.0 };
         vec![(1, "car", bx(x, 400.0, 80.0, 60.0))]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 0);
 }
 
 #[test]
@@ -502,7 +507,7 @@ fn a_stationary_jittering_car_is_not_wrong_way() {
             bx(500.0 + 8.0 * j.borrow_mut().next(), 400.0, 80.0, 60.0),
         )]
     });
-    assert_eq!(s.count(RuleKind::WrongWay, Phase::New), 0);
+    assert_eq!(s.count(EventKind::WrongWay, Phase::New), 0);
 }
 
 #[test]
@@ -522,7 +527,7 @@ ground = [[0, 0], [80, 0], [80, 20], [0, 20]]
     s.run(3.0, |t| {
         vec![(1, "car", bx(600.0 - 40.0 * t, 400.0, 80.0, 60.0))]
     });
-    let news = s.of(RuleKind::WrongWay, Phase::New);
+    let news = s.of(EventKind::WrongWay, Phase::New);
     assert_eq!(news.len(), 1);
     let m = news[0].details["distance_m"].as_f64().unwrap();
     assert!((5.0..6.0).contains(&m), "{m}");
@@ -566,20 +571,20 @@ fn a_jittering_stationary_car_is_stopped_and_updates_are_rate_limited() {
             ],
         )]
     });
-    let news = s.of(RuleKind::StoppedVehicle, Phase::New);
+    let news = s.of(EventKind::StoppedVehicle, Phase::New);
     assert_eq!(news.len(), 1);
     // Membership needs 3 frames (0.4 s at 5 fps); stationary counts from the first frame.
     let t = news[0].t.as_secs_f64();
     assert!((30.0..=30.5).contains(&t), "{t}");
     assert_eq!(news[0].details["no_stopping_zone"], true);
     // 15 s more: updates at most every 5 s.
-    let ups = s.count(RuleKind::StoppedVehicle, Phase::Update);
+    let ups = s.count(EventKind::StoppedVehicle, Phase::Update);
     assert!((2..=3).contains(&ups), "{ups} updates");
     // Drives off: the event ends.
     s.run(3.0, |t| {
         vec![(1, "car", bx(500.0 + 80.0 * (t - 45.0), 400.0, 120.0, 90.0))]
     });
-    let ends = s.of(RuleKind::StoppedVehicle, Phase::End);
+    let ends = s.of(EventKind::StoppedVehicle, Phase::End);
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].details["reason"], "moved");
 }
@@ -591,7 +596,7 @@ fn a_slow_car_is_not_stopped() {
     s.run(60.0, |t| {
         vec![(1, "car", bx(150.0 + 10.0 * t, 400.0, 120.0, 90.0))]
     });
-    assert_eq!(s.count(RuleKind::StoppedVehicle, Phase::New), 0);
+    assert_eq!(s.count(EventKind::StoppedVehicle, Phase::New), 0);
 }
 
 #[test]
@@ -603,7 +608,7 @@ fn stopping_outside_the_zone_or_as_a_person_is_not_stopped_vehicle() {
             (2, "person", bx(500.0, 400.0, 30.0, 80.0)),
         ]
     });
-    assert_eq!(s.count(RuleKind::StoppedVehicle, Phase::New), 0);
+    assert_eq!(s.count(EventKind::StoppedVehicle, Phase::New), 0);
 }
 
 #[test]
@@ -617,7 +622,7 @@ fn an_id_switch_does_not_restart_the_stop_timer() {
     s.step(&[(2, "car", b)], &[]);
     s.step(&[(2, "car", b)], &[1]);
     s.run(12.0, |_| vec![(2, "car", b)]);
-    let news = s.of(RuleKind::StoppedVehicle, Phase::New);
+    let news = s.of(EventKind::StoppedVehicle, Phase::New);
     assert_eq!(news.len(), 1, "{:?}", s.events);
     assert_eq!(news[0].track_id, Some(2));
     assert!(news[0].t.as_secs_f64() < 31.0);
@@ -625,7 +630,7 @@ fn an_id_switch_does_not_restart_the_stop_timer() {
         news[0].details["previous_track_ids"],
         serde_json::json!([1])
     );
-    assert_eq!(s.count(RuleKind::StoppedVehicle, Phase::End), 0);
+    assert_eq!(s.count(EventKind::StoppedVehicle, Phase::End), 0);
 }
 
 #[test]
@@ -635,7 +640,7 @@ fn stopped_vehicle_without_zone_watches_the_whole_frame() {
         5.0,
     );
     s.run(6.0, |_| vec![(1, "truck", bx(950.0, 780.0, 80.0, 60.0))]);
-    let news = s.of(RuleKind::StoppedVehicle, Phase::New);
+    let news = s.of(EventKind::StoppedVehicle, Phase::New);
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].zone, None);
     assert_eq!(news[0].details["no_stopping_zone"], false);
@@ -668,9 +673,9 @@ fn loitering_needs_the_dwell_and_restarts_after_leaving() {
             (2, "car", bx(300.0, 300.0, 80.0, 60.0)),
         ]
     });
-    assert_eq!(s.count(RuleKind::Loitering, Phase::New), 0);
+    assert_eq!(s.count(EventKind::Loitering, Phase::New), 0);
     s.run(10.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
-    let news = s.of(RuleKind::Loitering, Phase::New);
+    let news = s.of(EventKind::Loitering, Phase::New);
     assert_eq!(news.len(), 1);
     assert!(news[0].details["dwell_s"].as_f64().unwrap() >= 20.0);
 }
@@ -703,7 +708,7 @@ fn intrusion_fires_on_entry_for_the_listed_classes() {
             (2, "car", bx(300.0, 400.0, 80.0, 60.0)),
         ]
     });
-    let news = s.of(RuleKind::Intrusion, Phase::New);
+    let news = s.of(EventKind::Intrusion, Phase::New);
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].track_id, Some(1));
     assert!(news[0].t.as_secs_f64() < 0.3);
@@ -716,13 +721,13 @@ fn time_windows_arm_and_disarm_a_rule() {
     s.e.set_local_time(Duration::ZERO, 21 * 3600 + 59 * 60 + 50);
     s.run(9.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
     assert_eq!(
-        s.count(RuleKind::Intrusion, Phase::New),
+        s.count(EventKind::Intrusion, Phase::New),
         0,
         "fired before 22:00"
     );
     s.run(2.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
     assert_eq!(
-        s.count(RuleKind::Intrusion, Phase::New),
+        s.count(EventKind::Intrusion, Phase::New),
         1,
         "did not fire after 22:00"
     );
@@ -730,11 +735,11 @@ fn time_windows_arm_and_disarm_a_rule() {
     let t = s.t();
     s.e.set_local_time(Duration::from_secs_f64(t), 5 * 3600 - 1);
     s.run(2.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
-    let ends = s.of(RuleKind::Intrusion, Phase::End);
+    let ends = s.of(EventKind::Intrusion, Phase::End);
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].details["reason"], "window_closed");
     s.run(5.0, |_| vec![(1, "person", bx(400.0, 400.0, 30.0, 80.0))]);
-    assert_eq!(s.count(RuleKind::Intrusion, Phase::New), 1);
+    assert_eq!(s.count(EventKind::Intrusion, Phase::New), 1);
 }
 
 // ---------------------------------------------------------------- overcrowding, congestion
@@ -760,7 +765,7 @@ fn overcrowding_needs_the_count_for_the_duration_and_clears() {
     s.step(&people(4), &[5]);
     s.run(1.8, |_| people(4));
     s.run(5.0, |_| people(6));
-    let news = s.of(RuleKind::Overcrowding, Phase::New);
+    let news = s.of(EventKind::Overcrowding, Phase::New);
     assert_eq!(news.len(), 1);
     // 6 people from t=4 (members from 4.4 s), held 3 s.
     assert!(
@@ -771,7 +776,7 @@ fn overcrowding_needs_the_count_for_the_duration_and_clears() {
     assert_eq!(news[0].details["count"], 6);
     assert_eq!(news[0].track_id, None);
     s.run(6.0, |_| people(2));
-    assert_eq!(s.count(RuleKind::Overcrowding, Phase::End), 1);
+    assert_eq!(s.count(EventKind::Overcrowding, Phase::End), 1);
 }
 
 #[test]
@@ -794,7 +799,7 @@ fn congestion_counts_queued_vehicles_and_measures_the_queue() {
         v.push((9, "car", bx(100.0 + 80.0 * t, 350.0, 90.0, 60.0)));
         v
     });
-    let news = s.of(RuleKind::Congestion, Phase::New);
+    let news = s.of(EventKind::Congestion, Phase::New);
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].details["count"], 4);
     assert_eq!(news[0].details["queue_length_px"], 300.0);
@@ -860,7 +865,7 @@ fn speeding_sim(kmh: f64, jitter_px: f64) -> Sim {
 fn speed_from_a_known_homography_is_right_within_its_uncertainty() {
     for (kmh, jitter) in [(80.0, 0.0), (80.0, 1.5), (100.0, 1.0)] {
         let s = speeding_sim(kmh, jitter);
-        let news = s.of(RuleKind::Speeding, Phase::New);
+        let news = s.of(EventKind::Speeding, Phase::New);
         assert_eq!(news.len(), 1, "{kmh} km/h: {:?}", s.events);
         let d = &news[0].details;
         let (v, u) = (
@@ -899,14 +904,14 @@ fn speeding_ends_below_the_limit_and_a_measured_rectangle_calibrates_too() {
         let p = h.map(P::new(5.0, y)).unwrap();
         vec![(1, "car", bx(p.x, p.y, 80.0, 60.0))]
     });
-    let news = s.of(RuleKind::Speeding, Phase::New);
+    let news = s.of(EventKind::Speeding, Phase::New);
     assert_eq!(news.len(), 1, "{:?}", s.events);
     let v = news[0].details["speed_kmh"].as_f64().unwrap();
     assert!(
         (v - 90.0).abs() <= news[0].details["uncertainty_kmh"].as_f64().unwrap(),
         "{v}"
     );
-    let ends = s.of(RuleKind::Speeding, Phase::End);
+    let ends = s.of(EventKind::Speeding, Phase::End);
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].details["reason"], "below_limit");
     assert!(ends[0].details["max_speed_kmh"].as_f64().unwrap() >= 80.0);
@@ -915,7 +920,12 @@ fn speeding_ends_below_the_limit_and_a_measured_rectangle_calibrates_too() {
 #[test]
 fn under_the_limit_is_not_speeding() {
     let s = speeding_sim(45.0, 1.0);
-    assert_eq!(s.count(RuleKind::Speeding, Phase::New), 0, "{:?}", s.events);
+    assert_eq!(
+        s.count(EventKind::Speeding, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
 }
 
 // ---------------------------------------------------------------- sudden stop
@@ -936,7 +946,7 @@ fn a_hard_stop_in_a_lane_is_a_sudden_stop_and_a_gentle_one_is_not() {
     s.run(5.0, |t| {
         vec![(1, "car", bx(150.0 + 200.0 * t.min(2.0), 400.0, 80.0, 60.0))]
     });
-    let news = s.of(RuleKind::SuddenStop, Phase::New);
+    let news = s.of(EventKind::SuddenStop, Phase::New);
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].track_id, Some(1));
     assert!(news[0].details["from_speed_px_s"].as_f64().unwrap() >= 100.0);
@@ -958,7 +968,7 @@ fn a_hard_stop_in_a_lane_is_a_sudden_stop_and_a_gentle_one_is_not() {
         )]
     });
     assert_eq!(
-        s.count(RuleKind::SuddenStop, Phase::New),
+        s.count(EventKind::SuddenStop, Phase::New),
         0,
         "{:?}",
         s.events
@@ -977,7 +987,7 @@ fn several_vehicles_stopping_together_are_a_possible_incident() {
     let group: Vec<&RuleEvent> = s
         .events
         .iter()
-        .filter(|e| e.kind == RuleKind::SuddenStop && e.track_id.is_none())
+        .filter(|e| e.kind == EventKind::SuddenStop && e.track_id.is_none())
         .collect();
     assert_eq!(
         group.first().map(|e| e.phase),
@@ -995,7 +1005,7 @@ fn several_vehicles_stopping_together_are_a_possible_incident() {
         ]
     });
     assert!(
-        s.events.iter().any(|e| e.kind == RuleKind::SuddenStop
+        s.events.iter().any(|e| e.kind == EventKind::SuddenStop
             && e.track_id.is_none()
             && e.phase == Phase::End)
     );
@@ -1015,47 +1025,244 @@ fn the_engine_refuses_what_check_refuses() {
     assert!(err.contains("frame_size"), "{err}");
 }
 
+/// The kinds table is the one place a kind is described: its config name, its events' names and
+/// the keys `configs/README.md` documents for it all agree with it.
 #[test]
-fn event_kinds_serialise_with_the_schema_names() {
-    let names: Vec<String> = [
-        RuleKind::WrongWay,
-        RuleKind::StoppedVehicle,
-        RuleKind::Loitering,
-        RuleKind::Intrusion,
-        RuleKind::LineCrossing,
-        RuleKind::LineCount,
-        RuleKind::ZoneEnter,
-        RuleKind::ZoneExit,
-        RuleKind::Overcrowding,
-        RuleKind::Congestion,
-        RuleKind::Speeding,
-        RuleKind::SuddenStop,
-    ]
-    .iter()
-    .map(|k| {
-        serde_json::to_value(k)
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string()
-    })
-    .collect();
-    assert_eq!(
-        names,
-        [
-            "wrong_way",
-            "stopped_vehicle",
-            "loitering",
-            "intrusion",
-            "line_crossing",
-            "line_count",
-            "zone_enter",
-            "zone_exit",
-            "overcrowding",
-            "congestion",
-            "speeding",
-            "sudden_stop"
-        ]
-    );
+fn the_kinds_table_agrees_with_the_config_names_the_events_and_the_readme() {
+    let readme = include_str!("../../../configs/README.md");
+    for kind in RuleKind::ALL {
+        let name = kind.as_str();
+        assert_eq!(serde_json::to_value(kind).unwrap(), name);
+        let spec = kind.spec();
+        let (event, end) = (spec.event.as_str(), spec.end_event.as_str());
+        if kind == RuleKind::Zone {
+            assert_eq!((event, end), ("zone_enter", "zone_exit"));
+        } else {
+            assert_eq!((event, end), (name, name), "{name}");
+        }
+        assert_eq!(serde_json::to_value(spec.event).unwrap(), event);
+        for key in spec.required {
+            assert!(
+                spec.keys.contains(key),
+                "{name}: required {key:?} not a key"
+            );
+        }
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("configs/README.md has no row for `{name}`"));
+        // the `needs` and `optional keys` columns
+        let row: String = row.split('|').skip(2).take(2).collect();
+        for key in spec.keys {
+            assert!(
+                row.contains(&format!("`{}`", key.name())),
+                "configs/README.md: the `{name}` row does not name `{}`",
+                key.name()
+            );
+        }
+        for key in kinds::Key::ALL {
+            if !spec.keys.contains(&key) {
+                assert!(
+                    !row.contains(&format!("`{}`", key.name())),
+                    "configs/README.md: the `{name}` row names `{}`, which {name} refuses",
+                    key.name()
+                );
+            }
+        }
+    }
     assert_eq!(serde_json::to_value(Phase::Update).unwrap(), "update");
+}
+
+// ---------------------------------------------------------------- red light
+
+/// A lamp zone top-right, a stop line across the road at y = 500 counted upwards.
+const JUNCTION: &str = r#"
+[[zones]]
+id = "lamp"
+polygon = [[900, 20], [940, 20], [940, 60], [900, 60]]
+
+[[lines]]
+id = "stop"
+points = [[100, 500], [900, 500]]
+direction = [[500, 560], [500, 440]]
+
+[[rules]]
+id = "red"
+kind = "red_light"
+line = "stop"
+signal = "lamp"
+"#;
+
+/// A frame of the junction: a dark green-grey scene with the lamp disc lit in `lamp`.
+fn junction_frame(lamp: [u8; 3], grey: bool) -> Vec<u8> {
+    let scene: [u8; 3] = if grey { [70, 70, 70] } else { [60, 75, 55] };
+    let mut v = Vec::with_capacity((W * H * 3) as usize);
+    for y in 0..H {
+        for x in 0..W {
+            let d = ((f64::from(x) - 920.0).powi(2) + (f64::from(y) - 40.0).powi(2)).sqrt();
+            v.extend_from_slice(if d <= 12.0 { &lamp } else { &scene });
+        }
+    }
+    v
+}
+
+/// Runs the junction at 10 fps: `lamp(t)` picks the frame, `objs(t)` the vehicles.
+fn junction(
+    secs: f64,
+    lamp: impl Fn(f64) -> usize,
+    frames: &[Vec<u8>],
+    objs: impl Fn(f64) -> Vec<Obj>,
+) -> Sim {
+    let mut s = Sim::new(JUNCTION, 10.0);
+    while s.t() < secs - 1e-9 {
+        let t = Duration::from_secs_f64(s.t());
+        s.e.observe_frame(t, &frames[lamp(s.t())], W, H);
+        let o = objs(s.t());
+        s.step(&o, &[]);
+    }
+    s
+}
+
+/// A car driving up the road at 100 px/s, crossing the stop line (y = 500) at `cross_t`.
+fn car_crossing(id: u64, x: f64, cross_t: f64) -> impl Fn(f64) -> Vec<Obj> {
+    move |t| {
+        let y = 500.0 - (t - cross_t) * 100.0;
+        if (300.0..=750.0).contains(&y) {
+            vec![(id, "car", bx(x, y, 80.0, 60.0))]
+        } else {
+            vec![]
+        }
+    }
+}
+
+#[test]
+fn crossing_the_stop_line_on_red_is_a_red_light_event_and_on_green_or_amber_it_is_not() {
+    assert!(Sim::new(JUNCTION, 10.0).e.watches_signals());
+    let frames = [
+        junction_frame([250, 45, 40], false), // red lit
+        junction_frame([80, 40, 35], false),  // red unlit
+    ];
+    // red from t = 1 s; the car crosses at t = 3.5 s: 2.5 s into red
+    let s = junction(
+        6.0,
+        |t| usize::from(t < 1.0),
+        &frames,
+        car_crossing(7, 400.0, 3.5),
+    );
+    let news = s.of(EventKind::RedLight, Phase::New);
+    assert_eq!(news.len(), 1, "{:?}", s.events);
+    let e = news[0];
+    assert_eq!(e.track_id, Some(7));
+    assert_eq!(e.line.as_deref(), Some("stop"));
+    assert_eq!(
+        e.zone.as_deref(),
+        Some("lamp"),
+        "the lamp is drawn on the evidence"
+    );
+    let red_for = e.details["red_for_s"].as_f64().unwrap();
+    assert!((2.2..=2.8).contains(&red_for), "{red_for}");
+    assert_eq!(e.details["direction"], "forward");
+    assert_eq!(s.count(EventKind::RedLight, Phase::End), 1);
+
+    // the LED dark in the 3 frames around the crossing (flicker): still red, judged once lit again
+    let flicker = |t: f64| usize::from(t < 1.0 || (3.45..3.75).contains(&t));
+    let s = junction(6.0, flicker, &frames, car_crossing(7, 400.0, 3.5));
+    let news = s.of(EventKind::RedLight, Phase::New);
+    assert_eq!(news.len(), 1, "{:?}", s.events);
+    assert!(
+        news[0].t > Duration::from_secs_f64(3.7),
+        "judged after the dark frames"
+    );
+    assert!(news[0].details["crossed_s"].as_f64().unwrap() < 3.7);
+    // the lamp went dark for good 0.3 s before the crossing (green): nothing
+    let s = junction(
+        6.0,
+        |t| usize::from(!(1.0..3.2).contains(&t)),
+        &frames,
+        car_crossing(7, 400.0, 3.5),
+    );
+    assert_eq!(
+        s.count(EventKind::RedLight, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
+    // never red: nothing
+    let s = junction(6.0, |_| 1, &frames, car_crossing(7, 400.0, 3.5));
+    assert_eq!(
+        s.count(EventKind::RedLight, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
+    // red only 0.4 s before the crossing (under min_duration_s = 1): nothing
+    let s = junction(
+        6.0,
+        |t| usize::from(t < 3.1),
+        &frames,
+        car_crossing(7, 400.0, 3.5),
+    );
+    assert_eq!(
+        s.count(EventKind::RedLight, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
+    // red, but the car drives the other way (the line counts upwards only): nothing
+    let s = junction(
+        6.0,
+        |_| 0,
+        &frames,
+        |t| {
+            let y = 300.0 + t * 100.0;
+            vec![(9, "car", bx(400.0, y, 80.0, 60.0))]
+        },
+    );
+    assert_eq!(
+        s.count(EventKind::RedLight, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
+}
+
+#[test]
+fn a_grey_infrared_picture_leaves_the_lamp_unknown_and_raises_nothing() {
+    let frames = [junction_frame([230, 230, 230], true)];
+    let mut s = Sim::new(JUNCTION, 10.0);
+    let seen = s.e.observe_frame(Duration::ZERO, &frames[0], W, H);
+    assert_eq!(seen, vec![("lamp".to_string(), Lamp::Unknown)]);
+    let s = junction(6.0, |_| 0, &frames, car_crossing(7, 400.0, 3.5));
+    assert_eq!(
+        s.count(EventKind::RedLight, Phase::New),
+        0,
+        "{:?}",
+        s.events
+    );
+}
+
+#[test]
+fn a_red_light_rule_needs_its_stop_line_and_a_lamp_zone_that_exists() {
+    let problems = |toml: &str| -> Vec<String> {
+        check_camera(&cam(toml))
+            .into_iter()
+            .map(|p| p.message)
+            .collect()
+    };
+    let p = problems(
+        "[[lines]]\nid = \"stop\"\npoints = [[0, 0], [100, 0]]\n[[rules]]\nid = \"r\"\nkind = \"red_light\"\nline = \"stop\"\n",
+    );
+    assert_eq!(p, ["a red_light rule needs `signal`"]);
+    let p = problems(
+        "[[lines]]\nid = \"stop\"\npoints = [[0, 0], [100, 0]]\n[[rules]]\nid = \"r\"\nkind = \"red_light\"\nline = \"stop\"\nsignal = \"lamp\"\n",
+    );
+    assert!(
+        p.len() == 1 && p[0].contains("names zone `lamp`, which this camera does not define"),
+        "{p:?}"
+    );
+    // `signal` belongs to red_light only
+    let p = problems(&format!(
+        "{SQUARE_ZONE}[[rules]]\nid = \"r\"\nkind = \"loitering\"\nzone = \"box\"\nsignal = \"box\"\n"
+    ));
+    assert_eq!(p, ["`signal` does not apply to a loitering rule"]);
 }

@@ -1,10 +1,13 @@
 //! Per-camera geometry and behaviour rules, as an integrator writes them in `[[cameras]]`.
 //!
-//! Kept apart from `types.rs` because these sections are large and owned by the rules stage;
+//! The rules stage owns these sections (`config` only aggregates them into the camera's table);
 //! [`crate::rules::check_camera`] holds every semantic check so `edge-agent check` and the engine
-//! agree. All coordinates are pixels of the camera's full frame, origin top-left, y down.
+//! agree, and [`super::kinds`] says which keys each kind takes. All coordinates are pixels of the
+//! camera's full frame, origin top-left, y down.
 
 use serde::{Deserialize, Serialize};
+
+pub use super::kinds::RuleKind;
 
 /// A point `[x, y]` in frame pixels.
 pub type Point = [f64; 2];
@@ -58,42 +61,6 @@ fn default_hysteresis() -> f64 {
     6.0
 }
 
-/// What a rule watches for. Event kinds are the same names, except `zone`, whose stay is
-/// reported as `zone_enter` (new, update) and `zone_exit` (end).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleKindConfig {
-    Zone,
-    LineCrossing,
-    LineCount,
-    WrongWay,
-    StoppedVehicle,
-    Loitering,
-    Intrusion,
-    Overcrowding,
-    Congestion,
-    Speeding,
-    SuddenStop,
-}
-
-impl RuleKindConfig {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Zone => "zone",
-            Self::LineCrossing => "line_crossing",
-            Self::LineCount => "line_count",
-            Self::WrongWay => "wrong_way",
-            Self::StoppedVehicle => "stopped_vehicle",
-            Self::Loitering => "loitering",
-            Self::Intrusion => "intrusion",
-            Self::Overcrowding => "overcrowding",
-            Self::Congestion => "congestion",
-            Self::Speeding => "speeding",
-            Self::SuddenStop => "sudden_stop",
-        }
-    }
-}
-
 /// `[[cameras.rules]]`: one rule. Which keys apply depends on `kind` (see `configs/README.md`);
 /// a key that does not apply to the kind is an error, so typos do not pass silently.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -102,14 +69,17 @@ pub struct RuleConfig {
     /// Rule id, unique within the camera; every event names it. Required.
     pub id: String,
     /// What the rule watches for. Required.
-    pub kind: RuleKindConfig,
+    pub kind: RuleKind,
     /// Zone id the rule applies in. Required for zone rules; optional for `stopped_vehicle`
     /// (whole frame) and `speeding`.
     #[serde(default)]
     pub zone: Option<String>,
-    /// Line id, for `line_crossing` and `line_count`.
+    /// Line id, for `line_crossing`, `line_count` and `red_light` (the stop line).
     #[serde(default)]
     pub line: Option<String>,
+    /// Zone id of the signal lamp `red_light` watches: a zone drawn tightly around the red lamp.
+    #[serde(default)]
+    pub signal: Option<String>,
     /// COCO labels the rule applies to. Default depends on the kind: vehicles (`car`,
     /// `motorcycle`, `bus`, `truck`) for vehicle rules, `person` for `loitering` and `intrusion`,
     /// every label for `zone`, lines and `overcrowding`.
@@ -125,7 +95,8 @@ pub struct RuleConfig {
     /// Seconds an object must stay (stopped, loitering, in a restricted zone) before the event.
     #[serde(default)]
     pub dwell_s: Option<f64>,
-    /// Seconds a condition must hold (wrong_way, overcrowding, congestion).
+    /// Seconds a condition must hold (wrong_way, overcrowding, congestion; red_light: seconds the
+    /// lamp must have been red).
     #[serde(default)]
     pub min_duration_s: Option<f64>,
     /// Pixels travelled against the lane before `wrong_way` fires.
