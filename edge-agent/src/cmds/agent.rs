@@ -197,6 +197,7 @@ pub fn event_builder(loaded: &LoadedConfig, models: &Models) -> EventBuilder {
         // Read once at start; the `health` message carries the live state.
         time_sync: clock_sync(),
         privacy: PrivacyPolicy::default(),
+        locations: loaded.config.camera_locations(),
     }
 }
 

@@ -106,6 +106,7 @@ fn synthetic_event(loaded: &config::LoadedConfig, camera: &str, n: u64) -> Event
     );
     e.time_sync = TimeSync::Unknown;
     e.config_hash = loaded.hash();
+    e.location = loaded.config.camera_locations().remove(camera);
     e.object = Some(ObjectInfo {
         class: "car".into(),
         track_id: Some(n),

@@ -78,7 +78,8 @@ impl Applier for LiveApplier {
             .control
             .apply(specs, APPLY_TIMEOUT)
             .map_err(|e| e.to_string())?;
-        self.sink.set_config_hash(new.hash());
+        self.sink
+            .set_config(new.hash(), new.config.camera_locations());
         for c in enabled() {
             if self.hub.camera(&c.id).is_none() {
                 self.hub.add_camera(c, &c.url, c.target_fps);

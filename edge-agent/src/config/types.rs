@@ -3,6 +3,7 @@
 //! Every field's default is stated in its doc comment and in `configs/README.md`. Relative paths are
 //! resolved against the directory of the config file (see [`super::LoadedConfig::resolve_path`]).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -69,10 +70,36 @@ pub struct DeviceConfig {
     /// (Vietnam, UTC+7, no daylight saving).
     #[serde(default = "default_utc_offset")]
     pub utc_offset_minutes: i32,
+    /// Where the device stands: `{ lat, lon, heading_deg, address }`, carried by every event of
+    /// its cameras unless a camera gives its own. Default: none.
+    #[serde(default)]
+    pub location: Option<crate::events::Location>,
 }
 
 fn default_utc_offset() -> i32 {
     420
+}
+
+/// The location a camera's events carry: its own, else the device's, with its own heading.
+pub fn camera_location(
+    device: &DeviceConfig,
+    cam: &CameraConfig,
+) -> Option<crate::events::Location> {
+    let mut loc = cam.location.clone().or_else(|| device.location.clone())?;
+    if cam.heading_deg.is_some() {
+        loc.heading_deg = cam.heading_deg;
+    }
+    Some(loc)
+}
+
+impl Config {
+    /// Each camera's events' location (cameras without one are left out).
+    pub fn camera_locations(&self) -> BTreeMap<String, crate::events::Location> {
+        self.cameras
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), camera_location(&self.device, c)?)))
+            .collect()
+    }
 }
 
 /// `[runtime]`: how models are executed.
@@ -443,6 +470,14 @@ pub struct CameraConfig {
     /// it. Default: none (not checked).
     #[serde(default)]
     pub frame_size: Option<[u32; 2]>,
+    /// Where this camera stands and looks, replacing `[device] location` in its events. Default:
+    /// the device's.
+    #[serde(default)]
+    pub location: Option<crate::events::Location>,
+    /// Direction this camera looks, degrees clockwise from true north; replaces the heading of
+    /// the location it uses (cameras on one pole share a place, not a heading). Default: none.
+    #[serde(default)]
+    pub heading_deg: Option<f64>,
     /// `[[cameras.zones]]`: polygons for rules. Default: none.
     #[serde(default)]
     pub zones: Vec<crate::rules::config::ZoneConfig>,

@@ -178,6 +178,22 @@ impl Validator<'_> {
             "device_id",
             &d.device_id,
         );
+        if let Some(loc) = &d.location {
+            self.location(&[Key("device"), Key("location")], loc);
+        }
+    }
+
+    /// A location's own checks, reported at its keys.
+    fn location(&mut self, at: &[PathSeg<'_>], loc: &crate::events::Location) {
+        for p in loc.check() {
+            let mut path = at.to_vec();
+            path.push(Key(p.key));
+            if p.warning {
+                self.warn(&path, p.message, p.hint);
+            } else {
+                self.error(&path, p.message, p.hint);
+            }
+        }
     }
 
     fn runtime(&mut self, r: &RuntimeConfig) {
@@ -391,6 +407,18 @@ impl Validator<'_> {
                 );
             }
             self.camera_url(&at("url"), &cam.url);
+            if let Some(loc) = &cam.location {
+                self.location(&at("location"), loc);
+            }
+            if let Some(h) = cam.heading_deg
+                && !(h.is_finite() && (0.0..360.0).contains(&h))
+            {
+                self.error(
+                    &at("heading_deg"),
+                    format!("heading_deg = {h} is outside 0..360"),
+                    "degrees clockwise from true north: 0 north, 90 east",
+                );
+            }
             self.camera_decoder(i, cam);
             self.camera_rules(i, cam);
         }
@@ -1104,6 +1132,63 @@ mod health_tests {
                 .iter()
                 .all(|d| !d.to_string().contains("[health]") && !d.to_string().contains("health.")),
         );
+    }
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::*;
+
+    /// Each location problem is pinned to its key; a swapped latitude and longitude is said, and a
+    /// place outside Vietnam is a warning (it may be a test bench abroad), not an error.
+    #[test]
+    fn a_location_is_checked_at_its_keys_and_a_camera_takes_its_own() {
+        let text = r#"[device]
+site_id = "s"
+device_id = "d"
+location = { lat = 106.35, lon = 11.13, address = "QL22 km 12" }
+
+[[cameras]]
+id = "c1"
+url = "rtsp://h/x"
+heading_deg = 400
+
+[[cameras]]
+id = "c2"
+url = "rtsp://h/y"
+location = { lat = 48.85, lon = 2.35, heading_deg = 90 }
+"#;
+        let loaded = crate::config::parse_str(Path::new("l.toml"), text.into()).unwrap();
+        let diags: Vec<String> = validate(&loaded, &ValidateOptions::default())
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        let has =
+            |at: &str, needle: &str| diags.iter().any(|d| d.contains(at) && d.contains(needle));
+        assert!(
+            has("l.toml:4:20: error", "lat = 106.35 is not a latitude"),
+            "{diags:?}"
+        );
+        assert!(has("l.toml:9:15: error", "heading_deg = 400"), "{diags:?}");
+        assert!(has("l.toml:14:20: warning", "outside Vietnam"), "{diags:?}");
+
+        let text = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\nlocation = { lat = 11.13, lon = 106.35, heading_deg = 10 }\n\
+                    [[cameras]]\nid = \"c1\"\nurl = \"x\"\nheading_deg = 200\n\
+                    [[cameras]]\nid = \"c2\"\nurl = \"y\"\n";
+        let loaded = crate::config::parse_str(Path::new("l.toml"), text.into()).unwrap();
+        assert!(
+            validate(&loaded, &ValidateOptions::default())
+                .iter()
+                .all(|d| !d.to_string().contains("location") && !d.to_string().contains("heading")),
+        );
+        let locations = loaded.config.camera_locations();
+        assert_eq!(
+            locations["c1"].heading_deg,
+            Some(200.0),
+            "the camera's heading"
+        );
+        assert_eq!(locations["c2"].heading_deg, Some(10.0), "the device's");
+        assert_eq!(locations["c2"].lat, 11.13);
     }
 }
 

@@ -60,6 +60,12 @@ pub fn example(kind: EventKind) -> Event {
     e.time_sync = TimeSync::Synced;
     e.time_source = Some(crate::events::TimeSource::Receipt);
     e.config_hash = "5f1c0a9e2b7d".into();
+    e.location = Some(Location {
+        lat: 11.1312,
+        lon: 106.3543,
+        heading_deg: Some(325.0),
+        address: Some("QL22 km 12, Trảng Bàng, Tây Ninh".into()),
+    });
     e.models = vec![ModelId {
         name: "yolox_nano_coco_416".into(),
         sha256: "3d1e8a0c44f2".into(),

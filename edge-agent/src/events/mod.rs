@@ -33,6 +33,9 @@ pub struct Event {
     pub site_id: String,
     pub device_id: String,
     pub camera_id: String,
+    /// Where the camera stands, as the installer recorded it; absent when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
     /// Time the frame was captured, RFC 3339 UTC.
     #[serde(with = "rfc3339")]
     #[schemars(with = "DateTime<Utc>")]
@@ -70,6 +73,110 @@ pub struct Event {
     pub signature: Option<EventSignature>,
 }
 
+/// Where a camera stands and looks, so the centre can put its events on a map (`[device]` and
+/// `[[cameras]]` `location` in the config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// WGS 84 latitude, degrees north.
+    pub lat: f64,
+    /// WGS 84 longitude, degrees east.
+    pub lon: f64,
+    /// Direction the camera looks, degrees clockwise from true north.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading_deg: Option<f64>,
+    /// Human address or road reference, e.g. `QL22 km 12, Trảng Bàng, Tây Ninh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// A problem with a configured [`Location`]; `key` is the name inside `location`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationProblem {
+    pub key: &'static str,
+    pub message: String,
+    pub hint: &'static str,
+    /// A likely mistake that still works (a place outside Vietnam).
+    pub warning: bool,
+}
+
+/// Longest address accepted (it travels in every event).
+pub const MAX_ADDRESS_CHARS: usize = 160;
+
+impl Location {
+    /// Values that cannot be a place, and places that are probably a mistake.
+    pub fn check(&self) -> Vec<LocationProblem> {
+        let mut out = Vec::new();
+        let mut push = |key, message: String, hint, warning| {
+            out.push(LocationProblem {
+                key,
+                message,
+                hint,
+                warning,
+            })
+        };
+        if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
+            push(
+                "lat",
+                format!("lat = {} is not a latitude (-90..=90)", self.lat),
+                "degrees north, WGS 84, as a phone's map app shows it",
+                false,
+            );
+        }
+        if !(self.lon.is_finite() && (-180.0..=180.0).contains(&self.lon)) {
+            push(
+                "lon",
+                format!("lon = {} is not a longitude (-180..=180)", self.lon),
+                "degrees east, WGS 84",
+                false,
+            );
+        }
+        if let Some(h) = self.heading_deg
+            && !(h.is_finite() && (0.0..360.0).contains(&h))
+        {
+            push(
+                "heading_deg",
+                format!("heading_deg = {h} is outside 0..360"),
+                "degrees clockwise from true north: 0 north, 90 east",
+                false,
+            );
+        }
+        if let Some(a) = &self.address {
+            if a.chars().count() > MAX_ADDRESS_CHARS {
+                push(
+                    "address",
+                    format!(
+                        "address has {} characters; at most {MAX_ADDRESS_CHARS}",
+                        a.chars().count()
+                    ),
+                    "a road reference and place name is enough; it travels in every event",
+                    false,
+                );
+            }
+            if a.chars().any(char::is_control) {
+                push(
+                    "address",
+                    "address contains control characters".into(),
+                    "one line of text",
+                    false,
+                );
+            }
+        }
+        // Vietnam with its islands lies within these; outside them the two are often swapped.
+        let in_vietnam = (6.0..=24.0).contains(&self.lat) && (102.0..=118.0).contains(&self.lon);
+        let place_ok = self.lat.is_finite() && self.lon.is_finite() && self.lat.abs() <= 90.0;
+        if place_ok && self.lon.abs() <= 180.0 && !in_vietnam {
+            push(
+                "lat",
+                format!("({}, {}) is outside Vietnam", self.lat, self.lon),
+                "check that lat and lon are not swapped (Tây Ninh is lat 11.3, lon 106.1)",
+                true,
+            );
+        }
+        out
+    }
+}
+
 /// An event's signature: Ed25519 by the device's key over the event's canonical bytes (the JSON
 /// without this member, written again with sorted keys) and `prev`, the previous event's link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -104,6 +211,7 @@ impl Event {
             site_id: site_id.into(),
             device_id: device_id.into(),
             camera_id: camera_id.into(),
+            location: None,
             capture_time,
             time_sync: TimeSync::Unknown,
             time_source: None,

@@ -2,6 +2,7 @@
 //! evidence JPEGs: the frame the event arose on and the object (the plate crop for plates).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +11,8 @@ use serde_json::{Map, Value};
 use crate::config::EvidenceConfig;
 use crate::events::evidence::{self, EvidenceError, EvidenceImage};
 use crate::events::{
-    Event, EventKind, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSource, TimeSync,
+    Event, EventKind, Location, ModelId, ObjectInfo, Phase, PlateInfo, RuleInfo, TimeSource,
+    TimeSync,
 };
 use crate::inference::RgbImage;
 use crate::plate::VoteResult;
@@ -31,6 +33,8 @@ pub struct EventBuilder {
     pub time_sync: TimeSync,
     /// Plate hashing, the watchlist and per-camera pixelation of people.
     pub privacy: PrivacyPolicy,
+    /// Where each camera stands (cameras without a configured location are absent).
+    pub locations: BTreeMap<String, Location>,
 }
 
 fn utc(t: SystemTime) -> DateTime<Utc> {
@@ -73,6 +77,7 @@ impl EventBuilder {
         e.time_sync = self.time_sync;
         e.models = self.models.clone();
         e.config_hash = self.config_hash.clone();
+        e.location = self.locations.get(camera).cloned();
         e
     }
 
@@ -471,6 +476,7 @@ mod tests {
             evidence: EvidenceConfig::default(),
             time_sync: TimeSync::Unknown,
             privacy,
+            locations: BTreeMap::new(),
         }
     }
 
@@ -518,6 +524,34 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// Every event of a camera carries its location; a camera without one carries none.
+    #[test]
+    fn events_carry_their_cameras_location() {
+        let mut b = builder(PrivacyPolicy::default());
+        let here = Location {
+            lat: 11.13,
+            lon: 106.35,
+            heading_deg: Some(325.0),
+            address: Some("QL22 km 12".into()),
+        };
+        b.locations.insert("cam".into(), here.clone());
+        let status = StreamStatus::Connected {
+            description: "test".into(),
+        };
+        let e = b.camera_health("cam", &status, SourceCounters::default());
+        assert_eq!(e.location.as_ref(), Some(&here));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["location"]["heading_deg"], 325.0);
+        let other = b.camera_health("other", &status, SourceCounters::default());
+        assert_eq!(other.location, None);
+        assert!(
+            serde_json::to_value(&other)
+                .unwrap()
+                .get("location")
+                .is_none()
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
-use crate::events::{Event, EventKind, EvidenceRef, Topics};
+use crate::events::{Event, EventKind, EvidenceRef, Location, Topics};
 use crate::health::{Report, Transition};
 use crate::publish::Delivery;
 use crate::publish::status::CameraHealth;
@@ -34,8 +34,9 @@ pub struct EventSink {
     failures: AtomicU64,
     /// Recent events for the local API.
     live: Option<std::sync::Arc<super::live::LiveHub>>,
-    /// The hash of a config applied remotely since start (replaces the builder's).
-    config_hash: Mutex<Option<String>>,
+    /// The hash and camera locations of a config applied remotely since start (replace the
+    /// builder's).
+    config_hash: Mutex<Option<(String, BTreeMap<String, Location>)>>,
     /// Cameras running without their rules, and why: their `health` state says so.
     rules_disabled: Mutex<BTreeMap<String, String>>,
 }
@@ -58,10 +59,11 @@ impl EventSink {
         }
     }
 
-    /// Events from now on name this config (after a remote config was applied).
-    pub fn set_config_hash(&self, hash: String) {
+    /// Events from now on name this config and carry its locations (after a remote config was
+    /// applied).
+    pub fn set_config(&self, hash: String, locations: BTreeMap<String, Location>) {
         if let Ok(mut h) = self.config_hash.lock() {
-            *h = Some(hash);
+            *h = Some((hash, locations));
         }
         // the new config's rules are built anew; a camera whose rules fail again says so again
         if let Ok(mut d) = self.rules_disabled.lock() {
@@ -141,9 +143,10 @@ impl EventSink {
 
     fn emit(&self, mut event: Event, images: Vec<EvidenceImage>) {
         if let Ok(h) = self.config_hash.lock()
-            && let Some(h) = h.as_ref()
+            && let Some((hash, locations)) = h.as_ref()
         {
-            event.config_hash.clone_from(h);
+            event.config_hash.clone_from(hash);
+            event.location = locations.get(&event.camera_id).cloned();
         }
         let kind = event.kind;
         event.audit_head = self.audit.head();
