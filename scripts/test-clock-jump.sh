@@ -105,12 +105,22 @@ for line in open(f"{work}/consumer.txt"):
 seqs = [v["seq"] for _, v in events]
 assert seqs, "the consumer received no event"
 print(f"consumer: {len(seqs)} events, seq {seqs[0]}..{seqs[-1]}", file=sys.stderr)
-assert seqs[0] == 1, f"the first event received is seq {seqs[0]}: spooled events were lost"
-assert seqs == list(range(1, len(seqs) + 1)), f"seq out of order or with gaps: {seqs}"
+# a backlog goes out by delivery class (watchlist hits, violations, plate reads, counts, health),
+# so seq need not arrive in order; none may be missing
+assert min(seqs) == 1, f"the lowest seq received is {min(seqs)}: spooled events were lost"
+assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"seq with gaps or duplicates: {sorted(seqs)}"
 after_back = [s for t, s in zip((t for t, _ in events), seqs) if t > t_back + 3]
 assert after_back, "no event after the clock stepped back: the source loop stalled"
 print(f"{len(after_back)} events after the backward step", file=sys.stderr)
-bad = [v["event_id"] for _, v in events if v.get("evidence_total", 0) != v.get("evidence_verified", 0)]
+# images follow their event (the agent sends the alert first): count those verified later too
+late = {}
+for line in open(f"{work}/consumer.txt"):
+    t, _, j = line.partition(" ")
+    v = json.loads(j)
+    if v.get("type") == "evidence":
+        late[v["seq"]] = late.get(v["seq"], 0) + 1
+bad = [v["event_id"] for _, v in events
+       if v.get("evidence_total", 0) > v.get("evidence_verified", 0) + late.get(v["seq"], 0)]
 assert not bad, f"events whose evidence did not arrive (expired?): {bad[:5]}"
 assert health, "no health message"
 spool = health[-1]["spool"]

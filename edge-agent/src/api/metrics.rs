@@ -261,7 +261,7 @@ pub fn render(
 
     if let Some(d) = delivery {
         let s = &d.spool;
-        let gauges: [(&str, &str, f64); 6] = [
+        let gauges: [(&str, &str, f64); 9] = [
             (
                 "edge_agent_spool_events",
                 "Event messages in the spool not yet acknowledged by the broker.",
@@ -291,6 +291,21 @@ pub fn render(
                 "edge_agent_spool_disk_low",
                 "1 while the spool evicts because the disk, not its bound, is full.",
                 if s.disk_low { 1.0 } else { 0.0 },
+            ),
+            (
+                "edge_agent_uplink_hour_bytes",
+                "Spooled bytes handed to the broker over the last hour (with an [mqtt] uplink budget).",
+                d.link.uplink_hour_bytes as f64,
+            ),
+            (
+                "edge_agent_uplink_day_bytes",
+                "Spooled bytes handed to the broker over the last day (with an [mqtt] uplink budget).",
+                d.link.uplink_day_bytes as f64,
+            ),
+            (
+                "edge_agent_images_deferred",
+                "Evidence images waiting in the spool because the uplink budget is reached.",
+                d.link.images_deferred as f64,
             ),
         ];
         for (name, help, v) in gauges {
@@ -511,6 +526,7 @@ mod tests {
         d.link.connected = true;
         d.link.window_bytes = 137_000;
         d.link.window_limit_bytes = 4 << 20;
+        d.link.images_deferred = 7;
         d.broker = Some(crate::publish::embedded::BrokerMemory {
             filters: 2,
             held_bytes: 3 << 20,
@@ -524,6 +540,7 @@ mod tests {
             value(&t, "edge_agent_buffer_bytes{buffer=\"broker\"}"),
             f64::from(3 << 20)
         );
+        assert_eq!(value(&t, "edge_agent_images_deferred"), 7.0);
         assert_eq!(
             value(&t, "edge_agent_buffer_limit_bytes{buffer=\"broker\"}"),
             f64::from(8 << 20)

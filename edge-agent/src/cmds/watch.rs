@@ -3,7 +3,7 @@
 //! `event_id`, sha256 check of every evidence image, and a report of `seq` gaps per device (events
 //! evicted from a full spool, or lost on the way).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,7 +65,8 @@ pub struct Args {
     /// `events.jsonl` (what `edge-agent verify` checks).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Exit after this many distinct events.
+    /// Exit after this many distinct events (and their evidence images, which follow their
+    /// event: waited for up to 5 s more).
     #[arg(long)]
     count: Option<u64>,
     /// Exit after this many seconds.
@@ -167,8 +168,9 @@ struct Tally {
     evidence_ok: HashSet<String>,
     evidence_bad: u64,
     devices: BTreeMap<String, Device>,
-    /// Evidence referenced by events but not (yet) received.
-    awaited: HashSet<String>,
+    /// Evidence referenced by events but not (yet) received: sha256 → (device, seq). The agent
+    /// sends each event before its images (a thin uplink carries the alert first).
+    awaited: HashMap<String, (String, u64)>,
 }
 
 struct Watch {
@@ -193,7 +195,12 @@ impl Watch {
             let actual = sha256_hex(payload);
             if actual == sha {
                 if self.tally.evidence_ok.insert(sha.to_string()) {
-                    self.tally.awaited.remove(sha);
+                    if let Some((device, seq)) = self.tally.awaited.remove(sha) {
+                        self.print(
+                            json!({"type": "evidence", "device": device, "seq": seq, "sha256": sha}),
+                            format!("EVIDENCE {device} seq={seq} {sha} verified"),
+                        )?;
+                    }
                     if let Some(dir) = &self.args.out {
                         let p = dir.join(format!("{sha}.jpg"));
                         std::fs::write(&p, payload)
@@ -245,7 +252,9 @@ impl Watch {
                 if self.tally.evidence_ok.contains(&r.sha256) {
                     ok += 1;
                 } else {
-                    self.tally.awaited.insert(r.sha256.clone());
+                    self.tally
+                        .awaited
+                        .insert(r.sha256.clone(), (device_key.clone(), event.seq));
                 }
             }
             let plate = event
@@ -345,6 +354,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long `--count` waits, once reached, for the images of the events it counted.
+const EVIDENCE_GRACE: Duration = Duration::from_secs(5);
+
 async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow::Result<()> {
     let base = format!("{prefix}/{}", w.args.devices);
     let filters: Vec<String> = ["events/#", "evidence/+", "status", "health"]
@@ -358,6 +370,8 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
     let end = w.args.timeout.map(|s| start + Duration::from_secs_f64(s));
     let idle = w.args.idle_timeout.map(Duration::from_secs_f64);
     let mut last_new = None::<Instant>;
+    // `--count` reached: the images of the last events are still on their way
+    let mut counted = None::<Instant>;
     let mut backoff = Backoff::new(
         Duration::from_millis(200),
         Duration::from_secs(10),
@@ -376,6 +390,9 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
             }
             if let (Some(i), Some(l)) = (idle, last_new) {
                 wake = wake.min(l + i);
+            }
+            if let Some(c) = counted {
+                wake = wake.min(c + EVIDENCE_GRACE);
             }
             if now >= wake {
                 return Ok(());
@@ -396,9 +413,14 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
                         w.on_message(&topic, &payload)?;
                         if w.tally.seen.len() > before {
                             last_new = Some(Instant::now());
-                            if w.args.count.is_some_and(|c| w.tally.seen.len() as u64 >= c) {
-                                return Ok(());
+                            if counted.is_none()
+                                && w.args.count.is_some_and(|c| w.tally.seen.len() as u64 >= c)
+                            {
+                                counted = Some(Instant::now());
                             }
+                        }
+                        if counted.is_some() && w.tally.awaited.is_empty() {
+                            return Ok(());
                         }
                     }
                     Some(LinkEvent::SubAck { granted }) => {

@@ -579,6 +579,13 @@ pub struct MqttConfig {
     /// Publishes awaiting PUBACK at once. Default 100.
     #[serde(default = "default_max_inflight")]
     pub max_inflight: u16,
+    /// Uplink budget of a metered link, in MB (10^6 bytes) handed to the broker per sliding hour
+    /// and per sliding day. Past it evidence images wait in the spool (events still go: they are
+    /// the alert). Default 0 = no limit.
+    #[serde(default)]
+    pub uplink_mb_per_hour: f64,
+    #[serde(default)]
+    pub uplink_mb_per_day: f64,
     /// Why a plain `mqtt://` broker on another machine (plates, evidence and the password in
     /// clear) or an embedded broker listening beyond loopback (no authentication) is acceptable
     /// here; recorded in the audit log at every start. Default none: `check` refuses both.
@@ -603,6 +610,8 @@ impl Default for MqttConfig {
             reconnect_max_s: default_reconnect_max_s(),
             health_interval_s: default_health_interval_s(),
             max_inflight: default_max_inflight(),
+            uplink_mb_per_hour: 0.0,
+            uplink_mb_per_day: 0.0,
             allow_insecure: None,
         }
     }

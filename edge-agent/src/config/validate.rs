@@ -665,6 +665,18 @@ impl Validator<'_> {
             1..=86_400,
             "30 s is usual",
         );
+        for (key, mb) in [
+            ("uplink_mb_per_hour", m.uplink_mb_per_hour),
+            ("uplink_mb_per_day", m.uplink_mb_per_day),
+        ] {
+            if !(mb.is_finite() && mb >= 0.0) {
+                self.error(
+                    &at(key),
+                    format!("{key} = {mb} is not a number of MB (0 = no limit)"),
+                    "e.g. 50 per hour and 500 per day on a metered 4G SIM",
+                );
+            }
+        }
         if m.max_inflight == 0 {
             self.error(
                 &at("max_inflight"),

@@ -36,7 +36,10 @@ Delivery is at-least-once ([delivery.md](delivery.md)): dedupe by `event_id`, an
 for a device means events were evicted from a full spool (the `health` message counts them).\n\n");
     d.push_str(
         "Evidence JPEGs are published separately on `{prefix}/{site}/{device}/evidence/{sha256}`, \
-before the event that references them; check the sha256 of the bytes against the topic.\n\n",
+after the event that references them (the alert first; on a metered uplink they may wait, see \
+`docs/delivery.md`); check the sha256 of the bytes against the topic. A backlog is sent by delivery \
+class (watchlist hits, violations, plate reads, counts, camera health), so `seq` is gap-free but \
+not in order across classes.\n\n",
     );
     d.push_str("| topic | payload | retained |\n|---|---|---|\n");
     d.push_str(&format!(

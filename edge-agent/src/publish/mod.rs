@@ -5,12 +5,13 @@
 //! order with QoS 1 and deletes each one on its PUBACK; after every (re)connect it starts again from
 //! the oldest unacknowledged row, whatever the broker says about the session.
 
+mod budget;
 pub mod embedded;
 pub mod link;
 pub mod settings;
 pub mod status;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,6 +25,7 @@ use crate::config::{LoadedConfig, MqttProtocol};
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, Topics};
 use crate::spool::{Spool, SpoolError, SpoolStats, Submission};
+use budget::UplinkBudget;
 use link::{Link, LinkEvent};
 use settings::{MqttSettings, SettingsError};
 use status::{CameraHealth, Health, LinkStats, StatusInfo};
@@ -64,6 +66,9 @@ pub struct DeliveryOptions {
     pub min_free_bytes: Option<u64>,
     /// The device key every spooled event is signed with (made there when absent); `None`: unsigned.
     pub device_key: Option<PathBuf>,
+    /// Uplink budget in bytes per sliding hour and day (`[mqtt] uplink_mb_per_*`); `None`: none.
+    pub uplink_per_hour: Option<u64>,
+    pub uplink_per_day: Option<u64>,
 }
 
 impl DeliveryOptions {
@@ -93,8 +98,15 @@ impl DeliveryOptions {
             embedded,
             embedded_log_kb: m.embedded_log_kb,
             device_key: Some(loaded.resolve_path(&c.storage.device_key_path())),
+            uplink_per_hour: megabytes(m.uplink_mb_per_hour),
+            uplink_per_day: megabytes(m.uplink_mb_per_day),
         })
     }
+}
+
+/// A budget in MB (10^6 bytes) as bytes; 0 or nonsense: no limit.
+fn megabytes(mb: f64) -> Option<u64> {
+    (mb.is_finite() && mb > 0.0).then_some((mb * 1e6) as u64)
 }
 
 /// Counters for `health`, benchmarks and tests.
@@ -426,14 +438,22 @@ struct Conn {
     /// Payload bytes handed to the MQTT client and not yet acknowledged (it keeps each publish
     /// until its PUBACK, to send it again).
     window_bytes: u64,
-    /// Highest spool row requested on this connection.
-    cursor: i64,
     acked: Vec<i64>,
 }
 
 impl Conn {
     fn outstanding(&self) -> usize {
         self.requested.len() + self.on_wire.len()
+    }
+
+    /// Spool rows handed to the MQTT client on this connection and not yet deleted.
+    fn on_their_way(&self) -> HashSet<i64> {
+        let requested = self.requested.iter().filter_map(|r| r.0);
+        let on_wire = self.on_wire.values().map(|w| w.0);
+        requested
+            .chain(on_wire)
+            .chain(self.acked.iter().copied())
+            .collect()
     }
 
     /// Records a publish handed to the MQTT client.
@@ -558,12 +578,21 @@ fn flush_acks(inner: &Inner, conn: &mut Conn) {
     }
 }
 
-/// Hands spooled messages to the MQTT client while the window has room: at most `max_inflight`
-/// messages and [`WINDOW_BYTES`] of payload (one message always fits, whatever its size).
-fn feed(inner: &Inner, link: &Link, conn: &mut Conn, max_inflight: usize) {
+/// Hands spooled messages to the MQTT client, in the spool's delivery order, while the window has
+/// room: at most `max_inflight` messages and [`WINDOW_BYTES`] of payload (one message always fits,
+/// whatever its size). Images wait while the uplink budget has no room for them.
+fn feed(
+    inner: &Inner,
+    link: &Link,
+    conn: &mut Conn,
+    max_inflight: usize,
+    budget: &mut UplinkBudget,
+) {
+    let mut images = true;
     while conn.connected && conn.outstanding() < max_inflight && window_open(conn) {
         let want = (max_inflight - conn.outstanding()).min(64);
-        let batch = match lock(&inner.spool).next_batch(conn.cursor, want) {
+        let skip = conn.on_their_way();
+        let batch = match lock(&inner.spool).next_batch(&skip, want, images) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the spool");
@@ -571,26 +600,57 @@ fn feed(inner: &Inner, link: &Link, conn: &mut Conn, max_inflight: usize) {
             }
         };
         if batch.is_empty() {
-            return;
+            break;
         }
-        let mut n = 0;
+        let (mut n, mut held) = (0, false);
         for m in batch {
             if !window_open(conn) {
-                // the rest is read again from the spool (the cursor stays at the last one sent)
+                // the rest is read again from the spool
                 break;
             }
             let bytes = m.payload.len();
+            let now = Instant::now();
+            if m.evidence && !budget.allows(now, bytes as u64) {
+                held = true;
+                break;
+            }
             if let Err(e) = link.try_publish(&m.topic, m.payload, false, true) {
                 tracing::debug!(error = %e, "request channel full");
                 break;
             }
+            budget.record(now, bytes as u64);
             conn.request(Some(m.id), bytes);
-            conn.cursor = m.id;
             n += 1;
         }
         lock(&inner.shared).link.published += n;
-        if n == 0 {
-            return;
+        if held {
+            // events only from here on, until the windows have room again
+            images = false;
+        } else if n == 0 {
+            break;
+        }
+    }
+    if budget.limited() {
+        let now = Instant::now();
+        let deferred = if images {
+            0
+        } else {
+            lock(&inner.spool).evidence_waiting().map_or(0, |w| w.0)
+        };
+        let mut sh = lock(&inner.shared);
+        let was = sh.link.images_deferred > 0;
+        sh.link.uplink_hour_bytes = budget.used(now, Duration::from_secs(3600));
+        sh.link.uplink_day_bytes = budget.used(now, Duration::from_secs(86_400));
+        sh.link.images_deferred = deferred;
+        if deferred > 0 && !was {
+            tracing::warn!(
+                images = deferred,
+                hour_bytes = sh.link.uplink_hour_bytes,
+                day_bytes = sh.link.uplink_day_bytes,
+                "uplink budget reached: evidence images wait in the spool, events still go"
+            );
+        } else if deferred == 0 && was {
+            tracing::info!("uplink budget has room again: evidence images go");
         }
     }
 }
@@ -649,6 +709,7 @@ async fn publisher(
     let birth_payload = serde_json::to_vec(&birth).unwrap_or_default();
     let max_inflight = usize::from(opts.mqtt.max_inflight.max(1));
     let mut backoff = Backoff::new(opts.reconnect_min, opts.reconnect_max, Jitter::Equal);
+    let mut budget = UplinkBudget::new(opts.uplink_per_hour, opts.uplink_per_day);
     let mut health = tokio::time::interval(opts.health_interval);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if opts.mqtt.protocol == MqttProtocol::V5 {
@@ -724,7 +785,7 @@ async fn publisher(
                 break e;
             }
             remote_side(&inner, &link, &mut conn).await;
-            feed(&inner, &link, &mut conn, max_inflight);
+            feed(&inner, &link, &mut conn, max_inflight, &mut budget);
             lock(&inner.shared).link.window_bytes = conn.window_bytes;
         };
         drop(link);

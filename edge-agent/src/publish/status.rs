@@ -162,6 +162,14 @@ pub struct LinkStats {
     /// Bound of the publish window in bytes (one message always fits, whatever its size).
     #[serde(default)]
     pub window_limit_bytes: u64,
+    /// Spooled bytes handed to the broker over the last hour and day (with an uplink budget).
+    #[serde(default)]
+    pub uplink_hour_bytes: u64,
+    #[serde(default)]
+    pub uplink_day_bytes: u64,
+    /// Evidence images waiting in the spool because the uplink budget is reached (0 otherwise).
+    #[serde(default)]
+    pub images_deferred: u64,
 }
 
 /// The periodic `health` message.
@@ -236,6 +244,9 @@ impl Health {
                 acked: 5_218,
                 window_bytes: 1_644_312,
                 window_limit_bytes: 4_194_304,
+                uplink_hour_bytes: 48_210_332,
+                uplink_day_bytes: 412_906_118,
+                images_deferred: 37,
             },
             cameras: BTreeMap::from([(
                 "cam-north".to_string(),

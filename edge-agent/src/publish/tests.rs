@@ -29,6 +29,8 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
         embedded: Some(format!("127.0.0.1:{port}").parse().unwrap()),
         embedded_log_kb: 256,
         device_key: Some(dir.path().join("device.key")),
+        uplink_per_hour: None,
+        uplink_per_day: None,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -187,6 +189,8 @@ fn concurrent_submitters_share_commits_and_get_unique_seqs() {
         embedded: None,
         embedded_log_kb: 256,
         device_key: None,
+        uplink_per_hour: None,
+        uplink_per_day: None,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let mut seqs: Vec<u64> = std::thread::scope(|s| {
@@ -256,6 +260,8 @@ fn a_broker_that_never_acknowledges_holds_the_window_to_its_byte_bound() {
         embedded: None,
         embedded_log_kb: 16,
         device_key: None,
+        uplink_per_hour: None,
+        uplink_per_day: None,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     const IMAGE: usize = 600 << 10;
@@ -304,4 +310,117 @@ fn a_broker_that_never_acknowledges_holds_the_window_to_its_byte_bound() {
         "all still spooled"
     );
     let _ = delivery.shutdown(Duration::from_millis(100));
+}
+
+/// A metered uplink: past the hour's budget evidence images wait in the spool and are counted,
+/// while every event (the alerts) still goes, a watchlist hit included.
+#[test]
+fn an_uplink_budget_holds_images_back_and_lets_every_event_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{port}"), "test").unwrap();
+    mqtt.client_id = "metered".into();
+    let opts = DeliveryOptions {
+        mqtt: mqtt.clone(),
+        topics: Topics::new("edge", "s", "d"),
+        spool_dir: dir.path().join("spool"),
+        max_spool_bytes: 1 << 24,
+        min_free_bytes: None,
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        health_interval: Duration::from_secs(1),
+        embedded: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        embedded_log_kb: 256,
+        device_key: None,
+        uplink_per_hour: Some(40_000),
+        uplink_per_day: None,
+    };
+    let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sub = mqtt;
+    sub.client_id = "centre".into();
+    sub.clean_session = true;
+    let (events, images) = rt.block_on(async {
+        let mut link = Link::connect(&sub, None);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+                Ok(Some(LinkEvent::Connected { .. })) => break,
+                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
+                Ok(Some(_)) => {}
+                other => panic!("subscriber did not connect: {other:?}"),
+            }
+        }
+        let mut subscribed = 0;
+        link.subscribe("edge/s/d/events/#").await.unwrap();
+        link.subscribe("edge/s/d/evidence/+").await.unwrap();
+        while subscribed < 2 {
+            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+                Ok(Some(LinkEvent::SubAck { granted })) => {
+                    assert!(granted);
+                    subscribed += 1;
+                }
+                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
+                Ok(Some(_)) => {}
+                other => panic!("no SUBACK: {other:?}"),
+            }
+        }
+        for fill in 0..5u8 {
+            let e = Event::new(EventKind::PlateRead, Phase::New, "s", "d", "c", Utc::now());
+            let image = EvidenceImage::from_jpeg(
+                crate::events::EvidenceRole::Frame,
+                vec![fill; 15_000],
+                10,
+                10,
+            );
+            delivery.submit(e, vec![image]).unwrap();
+        }
+        let hit = Event::new(
+            EventKind::WatchlistHit,
+            Phase::New,
+            "s",
+            "d",
+            "c",
+            Utc::now(),
+        );
+        delivery.submit(hit, Vec::new()).unwrap();
+        let (mut events, mut images) = (Vec::new(), 0);
+        let quiet = Duration::from_millis(1500);
+        loop {
+            match tokio::time::timeout(quiet, link.events.recv()).await {
+                Ok(Some(LinkEvent::Message { topic, payload, .. })) => {
+                    if topic.contains("/evidence/") {
+                        images += 1;
+                    } else {
+                        events.push(serde_json::from_slice::<Event>(&payload).unwrap().kind);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("subscriber closed"),
+                // nothing more for a while: the budget holds the rest
+                Err(_) if events.len() == 6 => break,
+                Err(_) => panic!("only {} of 6 events arrived", events.len()),
+            }
+        }
+        (events, images)
+    });
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert!(events.contains(&EventKind::WatchlistHit));
+    // 5 events of ~0.5 KB and 2 images of 15 KB fit in 40 KB; a third image does not
+    assert_eq!(images, 2);
+    let stats = delivery.stats();
+    assert_eq!(stats.spool.evidence, 3, "{:?}", stats.spool);
+    assert_eq!(stats.spool.events, 0, "{:?}", stats.spool);
+    assert_eq!(stats.link.images_deferred, 3, "{:?}", stats.link);
+    assert!(
+        (30_000..=40_000).contains(&stats.link.uplink_hour_bytes),
+        "{:?}",
+        stats.link
+    );
 }

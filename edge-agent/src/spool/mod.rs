@@ -2,10 +2,12 @@
 //! a lost link, a broker restart or a SIGKILL of the agent.
 //!
 //! One SQLite database in WAL mode with `synchronous=FULL`: [`Spool::submit`] returns only after
-//! the event and its evidence are on disk, the publisher sends rows in id order and deletes a row
-//! only after the broker's PUBACK. The spool is bounded in payload bytes; when full, evidence goes
-//! first (oldest first), then the oldest events, and every eviction is counted in the database so
-//! the count survives restarts and reaches the `health` message.
+//! the event and its evidence are on disk, the publisher sends rows by [`priority`] (watchlist
+//! hits, then violations, plate reads, counts, health), each event before its evidence, oldest
+//! first within a class, and deletes a row only after the broker's PUBACK. The spool is bounded in
+//! payload bytes; when full, evidence goes first (lowest class, oldest first), then events the same
+//! way, and every eviction is counted in the database so the count survives restarts and reaches
+//! the `health` message.
 //!
 //! The disk bounds it too: with [`Spool::set_min_free`], a submission that would leave less than
 //! that much free on the spool's filesystem (counting the database's own free pages, which SQLite
@@ -22,15 +24,35 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use std::collections::HashSet;
+
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
-use crate::events::{Event, EvidenceRef, Topics};
+use crate::events::{Event, EventKind, EvidenceRef, Topics};
 
 /// File name of the database inside `[storage].spool_dir`.
 pub const DB_FILE: &str = "spool.sqlite3";
 
 const KIND_EVENT: i64 = 0;
 const KIND_EVIDENCE: i64 = 1;
+
+/// Delivery class of an event and its evidence, 0 first: what a thin uplink carries first and what
+/// a full spool keeps longest. Watchlist hits (someone is looking for that vehicle now), then
+/// violations and incidents, plate reads, counts and presence, camera health.
+pub fn priority(kind: EventKind) -> i64 {
+    use EventKind::*;
+    match kind {
+        WatchlistHit => 0,
+        WrongWay | StoppedVehicle | Loitering | Intrusion | Overcrowding | Congestion
+        | Speeding | SuddenStop | RedLight => 1,
+        PlateRead => 2,
+        LineCrossing | LineCount | ZoneEnter | ZoneExit => 3,
+        CameraHealth => 4,
+    }
+}
+
+/// The class of rows written before classes existed.
+const DEFAULT_PRIORITY: i64 = 2;
 
 /// Why the spool failed. Any of these means events can no longer be accepted safely.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +82,12 @@ pub enum SpoolError {
 /// One MQTT message waiting for its PUBACK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutMessage {
-    /// Row id: publish order, and the key the PUBACK deletes.
+    /// Row id: the key the PUBACK deletes.
     pub id: i64,
     pub topic: String,
     pub payload: Vec<u8>,
+    /// An evidence image (not an event).
+    pub evidence: bool,
 }
 
 /// One event with its evidence, on its way into the spool.
@@ -209,7 +233,8 @@ impl Spool {
                  bytes INTEGER NOT NULL,
                  topic TEXT NOT NULL,
                  payload BLOB NOT NULL,
-                 created_ms INTEGER NOT NULL DEFAULT 0);
+                 created_ms INTEGER NOT NULL DEFAULT 0,
+                 priority INTEGER NOT NULL DEFAULT 2);
              CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, id);
              CREATE TABLE IF NOT EXISTS seqs(device_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
              -- the link of each device's newest signed event, committed with its seq
@@ -232,6 +257,22 @@ impl Spool {
         conn.execute(
             "UPDATE outbox SET created_ms = ?1 WHERE created_ms = 0",
             [now_ms()],
+        )
+        .map_err(open_err)?;
+        // Spools made before delivery classes: their rows keep their order in the middle class.
+        let has_priority: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'priority'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(open_err)?;
+        if !has_priority {
+            conn.execute_batch(&format!(
+                "ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT {DEFAULT_PRIORITY};"
+            ))
+            .map_err(open_err)?;
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS outbox_order ON outbox(priority, kind, id);
+             CREATE INDEX IF NOT EXISTS outbox_evict ON outbox(kind, priority DESC, id);",
         )
         .map_err(open_err)?;
         let mut stats = SpoolStats {
@@ -471,8 +512,8 @@ impl Spool {
     }
 
     /// Assigns the device's next `seq`, fills `event.evidence` from `evidence`, and commits the
-    /// evidence and then the event (so they are published in that order). Returns the seq once the
-    /// commit is on disk.
+    /// event and its evidence in the event's delivery class (the event is sent first). Returns the
+    /// seq once the commit is on disk.
     pub fn submit(
         &mut self,
         event: &mut Event,
@@ -605,29 +646,32 @@ impl Spool {
             } else {
                 Evicted::default()
             };
+            let class = priority(event.kind);
             {
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO outbox(kind, bytes, topic, payload, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO outbox(kind, bytes, topic, payload, created_ms, priority) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
+                ins.execute(params![
+                    KIND_EVENT,
+                    payload.len() as i64,
+                    topics.event(event.kind),
+                    payload,
+                    now,
+                    class
+                ])?;
+                item.row = tx.last_insert_rowid();
                 for img in evidence {
                     ins.execute(params![
                         KIND_EVIDENCE,
                         img.jpeg.len() as i64,
                         topics.evidence(&img.sha256),
                         img.jpeg,
-                        now
+                        now,
+                        class
                     ])?;
                 }
-                ins.execute(params![
-                    KIND_EVENT,
-                    payload.len() as i64,
-                    topics.event(event.kind),
-                    payload,
-                    now
-                ])?;
             }
             item.seq = seq;
-            item.row = tx.last_insert_rowid();
             room = room.map(|r| (r + evicted.bytes).saturating_sub(new_bytes));
             st.bytes = st.bytes - evicted.bytes + new_bytes;
             st.events = st.events - evicted.events + 1;
@@ -665,19 +709,55 @@ impl Spool {
         Ok(())
     }
 
-    /// Up to `limit` unacknowledged messages with an id above `after`, in id order.
-    pub fn next_batch(&self, after: i64, limit: usize) -> Result<Vec<OutMessage>, SpoolError> {
-        let mut q = self.conn.prepare_cached(
-            "SELECT id, topic, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
-        )?;
-        let rows = q.query_map(params![after, limit as i64], |r| {
+    /// Up to `limit` unacknowledged messages in delivery order (class, each event before its
+    /// evidence, oldest first), leaving out `skip` (the ones on their way) and, unless `evidence`,
+    /// every image (an exhausted uplink budget).
+    pub fn next_batch(
+        &self,
+        skip: &HashSet<i64>,
+        limit: usize,
+        evidence: bool,
+    ) -> Result<Vec<OutMessage>, SpoolError> {
+        let sql = if evidence {
+            "SELECT id, topic, payload, kind FROM outbox ORDER BY priority, kind, id LIMIT ?1"
+        } else {
+            "SELECT id, topic, payload, kind FROM outbox WHERE kind = 0 ORDER BY priority, kind, id LIMIT ?1"
+        };
+        let mut q = self.conn.prepare_cached(sql)?;
+        let rows = q.query_map(params![(limit + skip.len()) as i64], |r| {
             Ok(OutMessage {
                 id: r.get(0)?,
                 topic: r.get(1)?,
                 payload: r.get(2)?,
+                evidence: r.get::<_, i64>(3)? == KIND_EVIDENCE,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::with_capacity(limit);
+        for row in rows {
+            let m = row?;
+            if !skip.contains(&m.id) {
+                out.push(m);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` messages in delivery order (the next [`Spool::next_batch`] of a new
+    /// connection).
+    pub fn pending(&self, limit: usize) -> Result<Vec<OutMessage>, SpoolError> {
+        self.next_batch(&HashSet::new(), limit, true)
+    }
+
+    /// Evidence images waiting, and their bytes.
+    pub fn evidence_waiting(&self) -> Result<(u64, u64), SpoolError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE kind = 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
     }
 
     /// Deletes acknowledged messages. Not fsynced: losing an ack in a crash only means a duplicate.
@@ -751,11 +831,12 @@ fn counter(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
         .unwrap_or(0) as u64)
 }
 
-/// Frees at least `need` bytes: evidence oldest first, then events oldest first.
+/// Frees at least `need` bytes: evidence before events, each lowest class first, oldest first.
 fn evict(tx: &rusqlite::Transaction<'_>, need: u64) -> Result<Evicted, SpoolError> {
     let mut out = Evicted::default();
-    let mut page =
-        tx.prepare_cached("SELECT id, bytes FROM outbox WHERE kind = ?1 ORDER BY id LIMIT 256")?;
+    let mut page = tx.prepare_cached(
+        "SELECT id, bytes FROM outbox WHERE kind = ?1 ORDER BY priority DESC, id LIMIT 256",
+    )?;
     let mut del = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
     'kinds: for kind in [KIND_EVIDENCE, KIND_EVENT] {
         loop {

@@ -1,5 +1,7 @@
 //! Spool unit tests on a real SQLite file in a temporary directory.
 
+use std::collections::HashSet;
+
 use super::*;
 use crate::events::{EventKind, EvidenceRole, Phase};
 
@@ -39,24 +41,113 @@ fn seq_is_per_device_and_survives_reopen() {
 }
 
 #[test]
-fn evidence_is_queued_before_its_event_and_referenced_by_it() {
+fn an_event_is_queued_before_its_evidence_which_it_references() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
     let imgs = [image(1, 100), image(2, 50)];
     let mut e = event("dev");
     s.submit(&mut e, &imgs, &topics()).unwrap();
-    let batch = s.next_batch(0, 10).unwrap();
+    let batch = s.pending(10).unwrap();
     assert_eq!(batch.len(), 3);
-    assert_eq!(batch[0].topic, topics().evidence(&imgs[0].sha256));
-    assert_eq!(batch[0].payload, imgs[0].jpeg);
-    assert_eq!(batch[2].topic, "edge/site/dev/events/plate_read");
-    let sent: Event = serde_json::from_slice(&batch[2].payload).unwrap();
+    assert_eq!(batch[0].topic, "edge/site/dev/events/plate_read");
+    let sent: Event = serde_json::from_slice(&batch[0].payload).unwrap();
     assert_eq!(sent, e);
     assert_eq!(sent.evidence.len(), 2);
     assert_eq!(sent.evidence[1].sha256, imgs[1].sha256);
     assert_eq!(sent.evidence[1].bytes, 50);
+    assert_eq!(batch[1].topic, topics().evidence(&imgs[0].sha256));
+    assert_eq!(batch[1].payload, imgs[0].jpeg);
     assert!(batch[0].id < batch[1].id && batch[1].id < batch[2].id);
-    assert_eq!(s.next_batch(batch[1].id, 10).unwrap().len(), 1);
+    // rows on their way are left out; without evidence only the event is offered
+    let skip: HashSet<i64> = [batch[0].id, batch[1].id].into();
+    assert_eq!(s.next_batch(&skip, 10, true).unwrap().len(), 1);
+    assert_eq!(s.next_batch(&HashSet::new(), 10, false).unwrap().len(), 1);
+    assert_eq!(s.evidence_waiting().unwrap(), (2, 150));
+}
+
+/// Watchlist hits go out before violations, violations before plate reads, counts and health,
+/// whatever the order they were made in; within a class the events first (the alerts), then their
+/// images, oldest first. A full spool drops the lowest class's images first.
+#[test]
+fn rows_go_out_by_class_and_a_full_spool_drops_the_lowest_class_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+    let kinds = [
+        EventKind::CameraHealth,
+        EventKind::LineCount,
+        EventKind::PlateRead,
+        EventKind::WrongWay,
+        EventKind::PlateRead,
+        EventKind::WatchlistHit,
+        EventKind::RedLight,
+    ];
+    for (i, kind) in kinds.iter().enumerate() {
+        let mut e = event("dev");
+        e.kind = *kind;
+        s.submit(&mut e, &[image(i as u8, 100)], &topics()).unwrap();
+    }
+    let order: Vec<String> = s
+        .pending(100)
+        .unwrap()
+        .iter()
+        .map(|m| {
+            if m.topic.contains("/events/") {
+                let e: Event = serde_json::from_slice(&m.payload).unwrap();
+                format!("{}#{}", e.kind.as_str(), e.seq)
+            } else {
+                "image".into()
+            }
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "watchlist_hit#6",
+            "image",
+            "wrong_way#4",
+            "red_light#7",
+            "image",
+            "image",
+            "plate_read#3",
+            "plate_read#5",
+            "image",
+            "image",
+            "line_count#2",
+            "image",
+            "camera_health#1",
+            "image",
+        ]
+    );
+    drop(s);
+    // a spool with room for the events and two images: the images kept are the top classes'
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+    for (i, kind) in kinds.iter().enumerate() {
+        let mut e = event("dev");
+        e.kind = *kind;
+        s.submit(&mut e, &[image(i as u8, 10)], &topics()).unwrap();
+    }
+    let events_bytes = s.stats().bytes - 70;
+    drop(s);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), events_bytes + 2 * 3000 + 2000).unwrap();
+    for (i, kind) in kinds.iter().enumerate() {
+        let mut e = event("dev");
+        e.kind = *kind;
+        s.submit(&mut e, &[image(i as u8, 3000)], &topics())
+            .unwrap();
+    }
+    let st = s.stats();
+    assert_eq!((st.events, st.evidence), (7, 2), "{st:?}");
+    let kept: Vec<Vec<u8>> = s
+        .pending(100)
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.topic.contains("/events/"))
+        .map(|m| m.payload)
+        .collect();
+    // the images of the watchlist hit (#6) and of the newest violation (red_light #7)
+    assert_eq!(kept, [vec![5u8; 3000], vec![6u8; 3000]]);
 }
 
 #[test]
@@ -65,15 +156,15 @@ fn ack_deletes_and_updates_depth() {
     let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
     s.submit(&mut event("dev"), &[image(1, 100)], &topics())
         .unwrap();
-    let batch = s.next_batch(0, 10).unwrap();
+    let batch = s.pending(10).unwrap();
     s.ack(&[batch[0].id]).unwrap();
     let st = s.stats();
-    assert_eq!((st.events, st.evidence), (1, 0));
+    assert_eq!((st.events, st.evidence), (0, 1));
     // A second ack of the same id (a duplicate PUBACK) changes nothing.
     s.ack(&[batch[0].id]).unwrap();
     s.ack(&[batch[1].id]).unwrap();
     assert_eq!(s.stats().bytes, 0);
-    assert!(s.next_batch(0, 10).unwrap().is_empty());
+    assert!(s.pending(10).unwrap().is_empty());
     drop(s);
     let s = Spool::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(s.stats().events, 0);
@@ -93,7 +184,7 @@ fn full_spool_evicts_evidence_first_then_oldest_events_and_counts_it() {
     }
     let st = s.stats();
     assert!(st.evicted_evidence > 0);
-    let left = s.next_batch(0, 1000).unwrap();
+    let left = s.pending(1000).unwrap();
     let events: Vec<Event> = left
         .iter()
         .filter(|m| m.topic.contains("/events/"))
@@ -167,7 +258,7 @@ fn retention_deletes_old_rows_by_class_and_records_it() {
     // Two days on: the events go too.
     let gone = s.expire_at(later + 48 * 3600 * 1000).unwrap();
     assert_eq!(gone.events, 3);
-    assert_eq!(s.next_batch(0, 100).unwrap().len(), 0);
+    assert_eq!(s.pending(100).unwrap().len(), 0);
     // Counters survive a restart; every deletion is in the audit log with class and count.
     drop(s);
     let s = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
@@ -274,10 +365,10 @@ fn a_small_disk_fills_to_its_reserve_keeping_the_newest_and_recovers() {
     assert!(peak < DISK_CAP, "the spool used {peak} of {DISK_CAP} bytes");
     // Evidence goes first: every event is still there, the newest with its image.
     assert_eq!(st.events, 100);
-    let all = s.next_batch(0, 1000).unwrap();
-    let newest: Event = serde_json::from_slice(&all.last().unwrap().payload).unwrap();
+    let all = s.pending(1000).unwrap();
+    let newest: Event = serde_json::from_slice(&all[99].payload).unwrap();
     assert_eq!(newest.seq, last);
-    assert_eq!(all[all.len() - 2].payload, vec![99u8; 100_000]);
+    assert_eq!(all.last().unwrap().payload, vec![99u8; 100_000]);
     // Delivered: the freed pages make room again without the file shrinking.
     let ids: Vec<i64> = all.iter().map(|m| m.id).collect();
     s.ack(&ids).unwrap();
