@@ -586,6 +586,11 @@ pub struct MqttConfig {
     pub uplink_mb_per_hour: f64,
     #[serde(default)]
     pub uplink_mb_per_day: f64,
+    /// Payload KiB handed to the MQTT client and not yet acknowledged, at most (one message
+    /// always fits): what a new watchlist hit or violation waits behind on a busy link. Default
+    /// 4096; on a thin uplink about 2 s of its speed (e.g. 256).
+    #[serde(default = "default_window_kb")]
+    pub window_kb: u32,
     /// Why a plain `mqtt://` broker on another machine (plates, evidence and the password in
     /// clear) or an embedded broker listening beyond loopback (no authentication) is acceptable
     /// here; recorded in the audit log at every start. Default none: `check` refuses both.
@@ -612,6 +617,7 @@ impl Default for MqttConfig {
             max_inflight: default_max_inflight(),
             uplink_mb_per_hour: 0.0,
             uplink_mb_per_day: 0.0,
+            window_kb: default_window_kb(),
             allow_insecure: None,
         }
     }
@@ -640,6 +646,9 @@ fn default_health_interval_s() -> u64 {
 }
 fn default_max_inflight() -> u16 {
     100
+}
+fn default_window_kb() -> u32 {
+    4096
 }
 
 /// MQTT protocol version.

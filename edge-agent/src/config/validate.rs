@@ -677,6 +677,13 @@ impl Validator<'_> {
                 );
             }
         }
+        if m.window_kb == 0 {
+            self.error(
+                &at("window_kb"),
+                "window_kb must be at least 1",
+                "4096 by default; about 2 s of the uplink's speed on a thin link",
+            );
+        }
         if m.max_inflight == 0 {
             self.error(
                 &at("max_inflight"),

@@ -69,6 +69,8 @@ pub struct DeliveryOptions {
     /// Uplink budget in bytes per sliding hour and day (`[mqtt] uplink_mb_per_*`); `None`: none.
     pub uplink_per_hour: Option<u64>,
     pub uplink_per_day: Option<u64>,
+    /// Payload bytes handed to the MQTT client and not yet acknowledged, at most (`window_kb`).
+    pub window_bytes: u64,
 }
 
 impl DeliveryOptions {
@@ -100,6 +102,7 @@ impl DeliveryOptions {
             device_key: Some(loaded.resolve_path(&c.storage.device_key_path())),
             uplink_per_hour: megabytes(m.uplink_mb_per_hour),
             uplink_per_day: megabytes(m.uplink_mb_per_day),
+            window_bytes: u64::from(m.window_kb.max(1)) << 10,
         })
     }
 }
@@ -175,9 +178,10 @@ struct Shared {
 /// Latency samples kept: a window of the newest, so months of events neither grow memory nor
 /// make every `health` message sort millions of samples (it was a 1 Mi cap that then froze).
 const LATENCY_WINDOW: usize = 16 * 1024;
-/// Payload bytes the MQTT client may hold unacknowledged (besides `[mqtt].max_inflight`
-/// messages): 100 evidence images would be 14 MB on a board with 1–2 GB; 4 MiB still fills a 4G
-/// uplink at any round-trip time under a second.
+/// Default of the payload bytes the MQTT client may hold unacknowledged (`[mqtt] window_kb`,
+/// besides `max_inflight` messages): 100 evidence images would be 14 MB on a board with 1–2 GB;
+/// 4 MiB still fills a 4G uplink at any round-trip time under a second. What is in the window is
+/// what a new message of a higher class waits behind.
 pub const WINDOW_BYTES: u64 = 4 << 20;
 /// Submit times kept for rows not yet acknowledged.
 const PENDING_TIMES: usize = 64 * 1024;
@@ -233,7 +237,7 @@ impl Delivery {
             wake: Notify::new(),
             shared: Mutex::new(Shared {
                 link: LinkStats {
-                    window_limit_bytes: WINDOW_BYTES,
+                    window_limit_bytes: opts.window_bytes,
                     ..LinkStats::default()
                 },
                 ..Shared::default()
@@ -439,6 +443,8 @@ struct Conn {
     /// until its PUBACK, to send it again).
     window_bytes: u64,
     acked: Vec<i64>,
+    /// Bound of `window_bytes` (`[mqtt] window_kb`).
+    window_limit: u64,
 }
 
 impl Conn {
@@ -579,7 +585,7 @@ fn flush_acks(inner: &Inner, conn: &mut Conn) {
 }
 
 /// Hands spooled messages to the MQTT client, in the spool's delivery order, while the window has
-/// room: at most `max_inflight` messages and [`WINDOW_BYTES`] of payload (one message always fits,
+/// room: at most `max_inflight` messages and `window_kb` of payload (one message always fits,
 /// whatever its size). Images wait while the uplink budget has no room for them.
 fn feed(
     inner: &Inner,
@@ -656,7 +662,7 @@ fn feed(
 }
 
 fn window_open(conn: &Conn) -> bool {
-    conn.window_bytes < WINDOW_BYTES || conn.outstanding() == 0
+    conn.window_bytes < conn.window_limit || conn.outstanding() == 0
 }
 
 /// Subscribes to the remote-config topics once per connection, when asked to, and sends the
@@ -717,7 +723,10 @@ async fn publisher(
     }
     loop {
         let mut link = Link::connect(&opts.mqtt, Some((topics.status(), offline.clone())));
-        let mut conn = Conn::default();
+        let mut conn = Conn {
+            window_limit: opts.window_bytes,
+            ..Conn::default()
+        };
         let error = loop {
             let deadline = *stop.borrow();
             if let Some(deadline) = deadline {

@@ -31,6 +31,7 @@ fn submitted_events_reach_a_subscriber_in_order_and_leave_the_spool() {
         device_key: Some(dir.path().join("device.key")),
         uplink_per_hour: None,
         uplink_per_day: None,
+        window_bytes: WINDOW_BYTES,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -191,6 +192,7 @@ fn concurrent_submitters_share_commits_and_get_unique_seqs() {
         device_key: None,
         uplink_per_hour: None,
         uplink_per_day: None,
+        window_bytes: WINDOW_BYTES,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let mut seqs: Vec<u64> = std::thread::scope(|s| {
@@ -262,6 +264,7 @@ fn a_broker_that_never_acknowledges_holds_the_window_to_its_byte_bound() {
         device_key: None,
         uplink_per_hour: None,
         uplink_per_day: None,
+        window_bytes: WINDOW_BYTES,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     const IMAGE: usize = 600 << 10;
@@ -338,6 +341,7 @@ fn an_uplink_budget_holds_images_back_and_lets_every_event_through() {
         device_key: None,
         uplink_per_hour: Some(40_000),
         uplink_per_day: None,
+        window_bytes: WINDOW_BYTES,
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -423,4 +427,174 @@ fn an_uplink_budget_holds_images_back_and_lets_every_event_through() {
         "{:?}",
         stats.link
     );
+}
+
+/// A TCP proxy on loopback that carries client → server bytes at `rate` bytes a second (a thin
+/// uplink) and server → client bytes as they come. Returns its port.
+fn throttling_proxy(server: u16, rate: u64) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", server)) else {
+                continue;
+            };
+            let (mut c_read, mut u_write) =
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut u_read, mut c_write) = (upstream, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 || u_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+                }
+                let _ = u_write.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = u_read.read(&mut buf) {
+                    if n == 0 || c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+/// What a subscriber sees when 20 plate reads with 40 KB images queue on a 400 KB/s uplink and a
+/// watchlist hit is made 0.3 s later, with a publish window of `window` bytes: the kinds and
+/// images in arrival order.
+fn thin_link_arrivals(window: u64) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = throttling_proxy(broker, 400_000);
+    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{proxy}"), "test").unwrap();
+    mqtt.client_id = "pole".into();
+    let opts = DeliveryOptions {
+        mqtt: mqtt.clone(),
+        topics: Topics::new("edge", "s", "d"),
+        spool_dir: dir.path().join("spool"),
+        max_spool_bytes: 1 << 24,
+        min_free_bytes: None,
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        health_interval: Duration::from_secs(30),
+        embedded: Some(format!("127.0.0.1:{broker}").parse().unwrap()),
+        embedded_log_kb: 4096,
+        device_key: None,
+        uplink_per_hour: None,
+        uplink_per_day: None,
+        window_bytes: window,
+    };
+    let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sub = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{broker}"), "test").unwrap();
+    sub.client_id = "centre".into();
+    sub.clean_session = true;
+    rt.block_on(async {
+        let mut link = Link::connect(&sub, None);
+        let mut subscribed = 0;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+                Ok(Some(LinkEvent::Connected { .. })) => {
+                    link.subscribe("edge/s/d/events/#").await.unwrap();
+                    link.subscribe("edge/s/d/evidence/+").await.unwrap();
+                }
+                Ok(Some(LinkEvent::SubAck { .. })) => {
+                    subscribed += 1;
+                    if subscribed == 2 {
+                        break;
+                    }
+                }
+                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
+                Ok(Some(_)) => {}
+                other => panic!("subscriber did not connect: {other:?}"),
+            }
+        }
+        let image = |fill: u8| {
+            EvidenceImage::from_jpeg(
+                crate::events::EvidenceRole::Frame,
+                vec![fill; 40_000],
+                10,
+                10,
+            )
+        };
+        for fill in 0..20u8 {
+            let e = Event::new(EventKind::PlateRead, Phase::New, "s", "d", "c", Utc::now());
+            delivery.submit(e, vec![image(fill)]).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let hit = Event::new(
+            EventKind::WatchlistHit,
+            Phase::New,
+            "s",
+            "d",
+            "c",
+            Utc::now(),
+        );
+        delivery.submit(hit, vec![image(99)]).unwrap();
+        let mut order = Vec::new();
+        while order.len() < 42 {
+            match tokio::time::timeout(Duration::from_secs(20), link.events.recv()).await {
+                Ok(Some(LinkEvent::Message { topic, payload, .. })) => {
+                    order.push(if topic.contains("/evidence/") {
+                        if payload[0] == 99 {
+                            "hit image"
+                        } else {
+                            "image"
+                        }
+                        .to_string()
+                    } else {
+                        serde_json::from_slice::<Event>(&payload)
+                            .unwrap()
+                            .kind
+                            .as_str()
+                            .to_string()
+                    });
+                }
+                Ok(Some(_)) => {}
+                other => panic!("{} of 42 messages arrived: {other:?}", order.len()),
+            }
+        }
+        order
+    })
+}
+
+/// On a thin uplink a watchlist hit made while 20 plate-read images queue waits only for the
+/// publish window, not for the queue: with a 64 KiB window its event and image arrive before most
+/// of the older images; with the default 4 MiB window (everything already handed to the link) it
+/// arrives last.
+#[test]
+fn on_a_thin_link_a_watchlist_hit_overtakes_the_queue_within_the_window() {
+    let small = thin_link_arrivals(64 << 10);
+    let at = |order: &[String], what: &str| order.iter().position(|k| k == what).unwrap();
+    let images_after = |order: &[String], what: &str| {
+        order[at(order, what)..]
+            .iter()
+            .filter(|k| *k == "image")
+            .count()
+    };
+    eprintln!("64 KiB window: {small:?}");
+    assert!(
+        images_after(&small, "watchlist_hit") >= 10,
+        "the hit waited behind the queue: {small:?}"
+    );
+    assert!(images_after(&small, "hit image") >= 10, "{small:?}");
+    let large = thin_link_arrivals(WINDOW_BYTES);
+    eprintln!("4 MiB window: {large:?}");
+    assert!(images_after(&large, "hit image") <= 2, "{large:?}");
 }
