@@ -215,7 +215,8 @@ impl CameraState {
         ctx.geometry = self.geometry.clone();
 
         let t0 = Instant::now();
-        let (detections, labels) = self.detect(models, &image)?;
+        let (mut detections, labels) = self.detect(models, &image)?;
+        carry_riders(&mut detections, &labels);
         self.stats.detect.record(t0.elapsed());
         self.stats.detector_calls += 1;
         self.stats.ort_detect += models.detector.total_times().run;
@@ -695,6 +696,21 @@ pub fn crop_padded(image: &RgbImage, b: [f32; 4], pad: f32) -> RgbImage {
         Some(r) => image::imageops::crop_imm(image, r.x, r.y, r.w, r.h).to_image(),
         None => RgbImage::new(1, 1),
     }
+}
+
+/// Motorbikes and bicycles carrying a detected rider take the rider's score, so they are tracked
+/// from the start like the vehicles they are ([`crate::track::riders`]).
+fn carry_riders(detections: &mut [Detection], labels: &[Arc<str>]) {
+    let Some(person) = labels.iter().position(|l| &**l == "person") else {
+        return;
+    };
+    let bikes: Vec<usize> = labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(&***l, "motorcycle" | "bicycle"))
+        .map(|(i, _)| i)
+        .collect();
+    crate::track::riders::carry(detections, person, &bikes);
 }
 
 #[cfg(test)]

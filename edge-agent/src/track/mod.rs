@@ -18,6 +18,7 @@
 mod assign;
 mod config;
 mod kalman;
+pub mod riders;
 
 use std::time::Duration;
 
