@@ -129,7 +129,7 @@ print(f"health: clock_steps {spool.get('clock_steps')}, expired {spool.get('expi
 assert spool.get("clock_steps", 0) >= 2, spool
 assert spool.get("expired_events", 0) == 0 and spool.get("expired_evidence", 0) == 0, spool
 PY
-ok "no seq gap or reordering, nothing expired, frames flowed after both steps"
+ok "no seq gap or duplicate, nothing expired, frames flowed after both steps"
 
 python3 - "$WORK/spool/audit.jsonl" <<'PY' || fail "the audit log does not record both steps"
 import json, sys
