@@ -641,12 +641,40 @@ impl Spool {
                 .execute([])?;
             }
             force = 0;
-            let evicted = if over > 0 {
-                evict(&tx, over)?
-            } else {
-                Evicted::default()
-            };
             let class = priority(event.kind);
+            let images: u64 = evidence.iter().map(|e| e.jpeg.len() as u64).sum();
+            // Room is made from images of this class or lower first; when they are not enough the
+            // new images give way before any image of a higher class, and only then older rows of
+            // every class (images first, then events) go.
+            let mut evicted = Evicted::default();
+            let mut keep_images = true;
+            if over > 0 {
+                evicted = evict(&tx, over, Some(class))?;
+                if evicted.bytes < over && images > 0 {
+                    keep_images = false;
+                    tracing::warn!(
+                        kind = event.kind.as_str(),
+                        images = evidence.len(),
+                        "spool full of higher-class images: this event's images are dropped"
+                    );
+                }
+                let still =
+                    over.saturating_sub(evicted.bytes + if keep_images { 0 } else { images });
+                if still > 0 {
+                    evicted.absorb(evict(&tx, still, None)?);
+                }
+            }
+            let (new_bytes, stored) = if keep_images {
+                (new_bytes, evidence.len() as u64)
+            } else {
+                tx.prepare_cached(
+                    "INSERT INTO counters(name, value) VALUES ('evicted_evidence', ?1)
+                     ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                )?
+                .execute([evidence.len() as i64])?;
+                (new_bytes - images, 0)
+            };
+            let dropped_own = evidence.len() as u64 - stored;
             {
                 let mut ins = tx.prepare_cached(
                     "INSERT INTO outbox(kind, bytes, topic, payload, created_ms, priority) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -660,7 +688,7 @@ impl Spool {
                     class
                 ])?;
                 item.row = tx.last_insert_rowid();
-                for img in evidence {
+                for img in evidence.iter().filter(|_| keep_images) {
                     ins.execute(params![
                         KIND_EVIDENCE,
                         img.jpeg.len() as i64,
@@ -675,11 +703,11 @@ impl Spool {
             room = room.map(|r| (r + evicted.bytes).saturating_sub(new_bytes));
             st.bytes = st.bytes - evicted.bytes + new_bytes;
             st.events = st.events - evicted.events + 1;
-            st.evidence = st.evidence - evicted.evidence + evidence.len() as u64;
+            st.evidence = st.evidence - evicted.evidence + stored;
             st.evicted_events += evicted.events;
-            st.evicted_evidence += evicted.evidence;
+            st.evicted_evidence += evicted.evidence + dropped_own;
             evicted_now.events += evicted.events;
-            evicted_now.evidence += evicted.evidence;
+            evicted_now.evidence += evicted.evidence + dropped_own;
             if evicted.events + evicted.evidence > 0 {
                 tracing::warn!(
                     evicted_events = evicted.events,
@@ -812,6 +840,12 @@ struct Evicted {
 }
 
 impl Evicted {
+    fn absorb(&mut self, other: Evicted) {
+        self.events += other.events;
+        self.evidence += other.evidence;
+        self.bytes += other.bytes;
+    }
+
     fn add(&mut self, kind: i64, bytes: i64) {
         if kind == KIND_EVENT {
             self.events += 1;
@@ -832,16 +866,28 @@ fn counter(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
 }
 
 /// Frees at least `need` bytes: evidence before events, each lowest class first, oldest first.
-fn evict(tx: &rusqlite::Transaction<'_>, need: u64) -> Result<Evicted, SpoolError> {
+/// With `lowest`, only evidence of that class or a lower one (a higher number) may go.
+fn evict(
+    tx: &rusqlite::Transaction<'_>,
+    need: u64,
+    lowest: Option<i64>,
+) -> Result<Evicted, SpoolError> {
     let mut out = Evicted::default();
     let mut page = tx.prepare_cached(
-        "SELECT id, bytes FROM outbox WHERE kind = ?1 ORDER BY priority DESC, id LIMIT 256",
+        "SELECT id, bytes FROM outbox WHERE kind = ?1 AND priority >= ?2 ORDER BY priority DESC, id LIMIT 256",
     )?;
     let mut del = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
-    'kinds: for kind in [KIND_EVIDENCE, KIND_EVENT] {
+    let kinds: &[i64] = if lowest.is_some() {
+        &[KIND_EVIDENCE]
+    } else {
+        &[KIND_EVIDENCE, KIND_EVENT]
+    };
+    'kinds: for &kind in kinds {
         loop {
             let rows: Vec<(i64, i64)> = page
-                .query_map(params![kind], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![kind, lowest.unwrap_or(i64::MIN)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
                 .collect::<Result<_, _>>()?;
             if rows.is_empty() {
                 break;

@@ -148,6 +148,28 @@ fn rows_go_out_by_class_and_a_full_spool_drops_the_lowest_class_first() {
         .collect();
     // the images of the watchlist hit (#6) and of the newest violation (red_light #7)
     assert_eq!(kept, [vec![5u8; 3000], vec![6u8; 3000]]);
+    // a plate read now: its image gives way instead of a higher class's
+    let before = s.stats();
+    let mut e = event("dev");
+    s.submit(&mut e, &[image(50, 3000)], &topics()).unwrap();
+    let st = s.stats();
+    assert_eq!((st.events, st.evidence), (8, 2), "{st:?}");
+    assert_eq!(st.evicted_evidence, before.evicted_evidence + 1);
+    let images: Vec<u8> = s
+        .pending(100)
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.topic.contains("/events/"))
+        .map(|m| m.payload[0])
+        .collect();
+    assert_eq!(images, [5, 6]);
+    drop(s);
+    let s = Spool::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(
+        s.stats().evicted_evidence,
+        st.evicted_evidence,
+        "counted on disk too"
+    );
 }
 
 #[test]
