@@ -315,75 +315,97 @@ fn a_broker_that_never_acknowledges_holds_the_window_to_its_byte_bound() {
     let _ = delivery.shutdown(Duration::from_millis(100));
 }
 
-/// A metered uplink: past the hour's budget evidence images wait in the spool and are counted,
-/// while every event (the alerts) still goes, a watchlist hit included.
-#[test]
-fn an_uplink_budget_holds_images_back_and_lets_every_event_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{port}"), "test").unwrap();
-    mqtt.client_id = "metered".into();
-    let opts = DeliveryOptions {
-        mqtt: mqtt.clone(),
+/// Options for a delivery to an embedded broker on `broker`, connecting through `via` (the
+/// broker itself, or a proxy in front of it), unsigned.
+fn embedded_options(
+    dir: &std::path::Path,
+    client_id: &str,
+    via: u16,
+    broker: u16,
+) -> DeliveryOptions {
+    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{via}"), "test").unwrap();
+    mqtt.client_id = client_id.into();
+    DeliveryOptions {
+        mqtt,
         topics: Topics::new("edge", "s", "d"),
-        spool_dir: dir.path().join("spool"),
+        spool_dir: dir.join("spool"),
         max_spool_bytes: 1 << 24,
         min_free_bytes: None,
         reconnect_min: Duration::from_millis(20),
         reconnect_max: Duration::from_millis(200),
         health_interval: Duration::from_secs(1),
-        embedded: Some(format!("127.0.0.1:{port}").parse().unwrap()),
-        embedded_log_kb: 256,
+        embedded: Some(format!("127.0.0.1:{broker}").parse().unwrap()),
+        embedded_log_kb: 4096,
         device_key: None,
-        uplink_per_hour: Some(40_000),
+        uplink_per_hour: None,
         uplink_per_day: None,
         window_bytes: WINDOW_BYTES,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The centre: a clean-session subscriber on the broker, subscribed to events and evidence.
+async fn centre(broker: u16) -> Link {
+    let mut sub = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{broker}"), "test").unwrap();
+    sub.client_id = "centre".into();
+    sub.clean_session = true;
+    let mut link = Link::connect(&sub, None);
+    let mut subscribed = 0;
+    while subscribed < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
+            Ok(Some(LinkEvent::Connected { .. })) => {
+                link.subscribe("edge/s/d/events/#").await.unwrap();
+                link.subscribe("edge/s/d/evidence/+").await.unwrap();
+            }
+            Ok(Some(LinkEvent::SubAck { granted })) => {
+                assert!(granted);
+                subscribed += 1;
+            }
+            Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
+            Ok(Some(_)) => {}
+            other => panic!("subscriber did not connect: {other:?}"),
+        }
+    }
+    link
+}
+
+/// An evidence image of `bytes` bytes, every one `fill`.
+fn image_of(fill: u8, bytes: usize) -> EvidenceImage {
+    EvidenceImage::from_jpeg(
+        crate::events::EvidenceRole::Frame,
+        vec![fill; bytes],
+        10,
+        10,
+    )
+}
+
+/// A metered uplink: past the hour's budget evidence images wait in the spool and are counted,
+/// while every event (the alerts) still goes, a watchlist hit included.
+#[test]
+fn an_uplink_budget_holds_images_back_and_lets_every_event_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let opts = DeliveryOptions {
+        uplink_per_hour: Some(40_000),
+        ..embedded_options(dir.path(), "metered", port, port)
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut sub = mqtt;
-    sub.client_id = "centre".into();
-    sub.clean_session = true;
     let (events, images) = rt.block_on(async {
-        let mut link = Link::connect(&sub, None);
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
-                Ok(Some(LinkEvent::Connected { .. })) => break,
-                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
-                Ok(Some(_)) => {}
-                other => panic!("subscriber did not connect: {other:?}"),
-            }
-        }
-        let mut subscribed = 0;
-        link.subscribe("edge/s/d/events/#").await.unwrap();
-        link.subscribe("edge/s/d/evidence/+").await.unwrap();
-        while subscribed < 2 {
-            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
-                Ok(Some(LinkEvent::SubAck { granted })) => {
-                    assert!(granted);
-                    subscribed += 1;
-                }
-                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
-                Ok(Some(_)) => {}
-                other => panic!("no SUBACK: {other:?}"),
-            }
-        }
+        let mut link = centre(port).await;
         for fill in 0..5u8 {
             let e = Event::new(EventKind::PlateRead, Phase::New, "s", "d", "c", Utc::now());
-            let image = EvidenceImage::from_jpeg(
-                crate::events::EvidenceRole::Frame,
-                vec![fill; 15_000],
-                10,
-                10,
-            );
-            delivery.submit(e, vec![image]).unwrap();
+            delivery.submit(e, vec![image_of(fill, 15_000)]).unwrap();
         }
         let hit = Event::new(
             EventKind::WatchlistHit,
@@ -473,69 +495,23 @@ fn throttling_proxy(server: u16, rate: u64) -> u16 {
 /// images in arrival order.
 fn thin_link_arrivals(window: u64) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let broker = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let broker = free_port();
     let proxy = throttling_proxy(broker, 400_000);
-    let mut mqtt = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{proxy}"), "test").unwrap();
-    mqtt.client_id = "pole".into();
     let opts = DeliveryOptions {
-        mqtt: mqtt.clone(),
-        topics: Topics::new("edge", "s", "d"),
-        spool_dir: dir.path().join("spool"),
-        max_spool_bytes: 1 << 24,
-        min_free_bytes: None,
-        reconnect_min: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(200),
         health_interval: Duration::from_secs(30),
-        embedded: Some(format!("127.0.0.1:{broker}").parse().unwrap()),
-        embedded_log_kb: 4096,
-        device_key: None,
-        uplink_per_hour: None,
-        uplink_per_day: None,
         window_bytes: window,
+        ..embedded_options(dir.path(), "pole", proxy, broker)
     };
     let delivery = Delivery::start_with(opts, StatusInfo::example()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut sub = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{broker}"), "test").unwrap();
-    sub.client_id = "centre".into();
-    sub.clean_session = true;
     rt.block_on(async {
-        let mut link = Link::connect(&sub, None);
-        let mut subscribed = 0;
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), link.events.recv()).await {
-                Ok(Some(LinkEvent::Connected { .. })) => {
-                    link.subscribe("edge/s/d/events/#").await.unwrap();
-                    link.subscribe("edge/s/d/evidence/+").await.unwrap();
-                }
-                Ok(Some(LinkEvent::SubAck { .. })) => {
-                    subscribed += 1;
-                    if subscribed == 2 {
-                        break;
-                    }
-                }
-                Ok(Some(LinkEvent::Closed(e))) => panic!("subscriber: {e}"),
-                Ok(Some(_)) => {}
-                other => panic!("subscriber did not connect: {other:?}"),
-            }
-        }
-        let image = |fill: u8| {
-            EvidenceImage::from_jpeg(
-                crate::events::EvidenceRole::Frame,
-                vec![fill; 40_000],
-                10,
-                10,
-            )
-        };
+        let mut link = centre(broker).await;
         for fill in 0..20u8 {
             let e = Event::new(EventKind::PlateRead, Phase::New, "s", "d", "c", Utc::now());
-            delivery.submit(e, vec![image(fill)]).unwrap();
+            delivery.submit(e, vec![image_of(fill, 40_000)]).unwrap();
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let hit = Event::new(
@@ -546,7 +522,7 @@ fn thin_link_arrivals(window: u64) -> Vec<String> {
             "c",
             Utc::now(),
         );
-        delivery.submit(hit, vec![image(99)]).unwrap();
+        delivery.submit(hit, vec![image_of(99, 40_000)]).unwrap();
         let mut order = Vec::new();
         while order.len() < 42 {
             match tokio::time::timeout(Duration::from_secs(20), link.events.recv()).await {

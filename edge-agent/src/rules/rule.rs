@@ -89,6 +89,21 @@ impl Core {
         true
     }
 
+    /// This frame's crossings of the rule's line by tracks of its classes, with their direction
+    /// (`true`: forward); on a directed line only forward ones count.
+    pub fn crossings<'c>(&self, ctx: &'c Ctx<'_>) -> Vec<(&'c Track, bool)> {
+        let Some(li) = self.line else {
+            return Vec::new();
+        };
+        let directed = ctx.lines.get(li).is_some_and(|l| l.directed);
+        ctx.crossings
+            .iter()
+            .filter(|c| c.line == li && (c.forward || !directed))
+            .filter_map(|c| Some((ctx.tracks.get(&c.track)?, c.forward)))
+            .filter(|(tr, _)| self.class_ok(tr))
+            .collect()
+    }
+
     /// Whether an event of `key` (a track, or None for the rule's track-less event) is open.
     pub fn is_open(&self, key: Option<u64>) -> bool {
         self.open.contains_key(&key)
@@ -146,6 +161,21 @@ impl Core {
             label: track.map(|t| t.label.clone()),
             bbox: track.and_then(|t| t.last()).map(|o| o.bbox),
         });
+    }
+
+    /// An instantaneous event of `track` (a crossing): `new` and `end` in this frame.
+    pub fn instant(&self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>, track: &Track, details: Value) {
+        let (zones, lines) = (ctx.zones, ctx.lines);
+        self.emit(
+            out,
+            Phase::New,
+            ctx.td,
+            Some(track),
+            details.clone(),
+            zones,
+            lines,
+        );
+        self.emit(out, Phase::End, ctx.td, Some(track), details, zones, lines);
     }
 
     /// Opens the event of `track` (None: the rule's track-less one) or, rate-limited, updates it.

@@ -10,7 +10,6 @@
 use serde_json::json;
 
 use super::{Behaviour, round};
-use crate::events::Phase;
 use crate::rules::RuleEvent;
 use crate::rules::config::RuleConfig;
 use crate::rules::rule::{Core, Ctx};
@@ -33,10 +32,10 @@ impl RedLight {
         }
     }
 
-    /// Judges the pending crossings the lamp has told about; `settle`: also those it has not.
+    /// Judges the pending crossings the lamp's frames have told about and keeps the others.
     fn judge(
         &mut self,
-        core: &mut Core,
+        core: &Core,
         ctx: &Ctx<'_>,
         signal: Option<&Signal>,
         out: &mut Vec<RuleEvent>,
@@ -58,9 +57,7 @@ impl RedLight {
                     "red_since_s": round(since, 3),
                     "crossed_s": round(*t, 3),
                 });
-                let (zones, lines) = (ctx.zones, ctx.lines);
-                core.emit(out, Phase::New, ctx.td, Some(tr), d.clone(), zones, lines);
-                core.emit(out, Phase::End, ctx.td, Some(tr), d, zones, lines);
+                core.instant(ctx, out, tr, d);
             }
             false
         });
@@ -69,15 +66,8 @@ impl RedLight {
 
 impl Behaviour for RedLight {
     fn step(&mut self, core: &mut Core, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
-        let Some(li) = core.line else { return };
-        let directed = ctx.lines.get(li).is_some_and(|l| l.directed);
-        for c in ctx.crossings.iter().filter(|c| c.line == li) {
-            let Some(tr) = ctx.tracks.get(&c.track) else {
-                continue;
-            };
-            if core.class_ok(tr) && (c.forward || !directed) {
-                self.pending.push((tr.clone(), ctx.t, c.forward));
-            }
+        for (tr, forward) in core.crossings(ctx) {
+            self.pending.push((tr.clone(), ctx.t, forward));
         }
         let signal = core.signal.and_then(|s| ctx.signals.get(s));
         self.judge(core, ctx, signal, out);
