@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub(crate) mod background;
 pub mod backoff;
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod events;

@@ -124,7 +124,12 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     // which already sends the match to its error arm.
     let watchlist =
         optional_section::<WatchlistConfig>(&source, section("watchlist"), "watchlist", &mut diags);
-    let health = optional_section::<HealthConfig>(&source, section("health"), "health", &mut diags);
+    let health = optional_section::<crate::health::HealthConfig>(
+        &source,
+        section("health"),
+        "health",
+        &mut diags,
+    );
     let privacy =
         optional_section::<PrivacyConfig>(&source, section("privacy"), "privacy", &mut diags);
     let tracker = optional_section::<crate::track::TrackerConfig>(

@@ -9,7 +9,8 @@ mod load;
 mod types;
 mod validate;
 
-/// The rules stage owns its sections; the camera table aggregates them.
+/// The stages own their sections; the config aggregates them.
+pub use crate::health::HealthConfig;
 pub use crate::rules::config::*;
 pub use broker::BrokerUrl;
 pub use diagnostic::{Diagnostic, Severity, SourceText};

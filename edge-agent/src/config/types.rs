@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::HealthConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Config {
@@ -872,80 +874,6 @@ impl Default for WatchlistConfig {
     }
 }
 
-/// `[health]`: camera health and tamper detection (`edge-agent/src/health`). Every camera is checked
-/// against its own learned baseline, so thresholds are ratios, not absolute sharpness values.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
-    /// Set false to skip image checks (stream up/down is still reported). Default true.
-    pub enabled: bool,
-    /// Seconds of stream time between two image checks. Default 1.0.
-    pub check_interval_s: f64,
-    /// Width of the grey image the checks run on (downscaled). Default 320.
-    pub analysis_width: u32,
-    /// Seconds of checks before the baseline and reference scene are trusted. Default 60.
-    pub learn_s: f64,
-    /// Time constant of the slowly learned baseline and reference scene, seconds. Default 300.
-    pub reference_s: f64,
-    /// Consecutive bad checks before a condition is raised. Default 3.
-    pub raise_checks: u32,
-    /// Consecutive good checks before a condition is cleared. Default 3.
-    pub clear_checks: u32,
-    /// Defocused when the Laplacian variance falls below this fraction of the baseline. Default 0.35.
-    pub defocus_ratio: f64,
-    /// ... and cleared when it is back above this fraction. Default 0.6.
-    pub defocus_clear_ratio: f64,
-    /// Covered when the grey image's standard deviation is below this (0..255). Default 6.
-    pub covered_max_std: f64,
-    /// Covered when the mean brightness is below this (0..255), whatever the texture. Default 8.
-    pub covered_max_mean: f64,
-    /// Scene changed when the distance to the reference scene (0..1) is above this. Default 0.45.
-    pub scene_change_distance: f64,
-    /// Consecutive checks over the distance before `scene_changed` is raised. Default 10.
-    pub scene_change_checks: u32,
-    /// A changed scene that persists this long becomes the new reference (camera re-aimed on
-    /// purpose), seconds; 0 = never. Default 900.
-    pub scene_adopt_s: f64,
-    /// Frozen when the grey images of consecutive checks differ by less than this mean grey level
-    /// (a live sensor's noise alone stays above it). Default 0.1.
-    pub frozen_max_diff: f64,
-    /// ... for this many seconds. Default 10.
-    pub frozen_s: f64,
-    /// Low frame rate when decoded fps falls below this fraction of the camera's `target_fps`.
-    /// Default 0.5.
-    pub min_fps_ratio: f64,
-    /// Window over which the decoded fps is measured, seconds. Default 10.
-    pub fps_window_s: f64,
-    /// Seconds without a processed frame before the systemd watchdog stops being fed (a camera
-    /// known to be reconnecting counts as alive). Default 20.
-    pub watchdog_stale_s: f64,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            check_interval_s: 1.0,
-            analysis_width: 320,
-            learn_s: 60.0,
-            reference_s: 300.0,
-            raise_checks: 3,
-            clear_checks: 3,
-            defocus_ratio: 0.35,
-            defocus_clear_ratio: 0.6,
-            covered_max_std: 6.0,
-            covered_max_mean: 8.0,
-            scene_change_distance: 0.45,
-            scene_change_checks: 10,
-            scene_adopt_s: 900.0,
-            frozen_max_diff: 0.1,
-            frozen_s: 10.0,
-            min_fps_ratio: 0.5,
-            fps_window_s: 10.0,
-            watchdog_stale_s: 20.0,
-        }
-    }
-}
 /// `[cameras.privacy]`: what this camera's evidence images may show.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -10,6 +10,7 @@ use std::path::Path;
 use super::diagnostic::{Diagnostic, Severity};
 use super::load::{LoadedConfig, PathSeg};
 use super::types::*;
+use crate::checks::{Level, SectionProblem};
 use crate::models::FileState;
 use crate::source::redact_url;
 
@@ -57,7 +58,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.storage(&c.storage);
     v.http(&c.http);
     v.evidence(&c.evidence);
-    v.health(&c.health);
+    v.problems(&[Key("health")], c.health.check());
     v.watchlist(&c.watchlist);
     v.privacy(&c.privacy, &c.cameras);
     v.plates(&c.plates, &c.models);
@@ -179,20 +180,7 @@ impl Validator<'_> {
             &d.device_id,
         );
         if let Some(loc) = &d.location {
-            self.location(&[Key("device"), Key("location")], loc);
-        }
-    }
-
-    /// A location's own checks, reported at its keys.
-    fn location(&mut self, at: &[PathSeg<'_>], loc: &crate::events::Location) {
-        for p in loc.check() {
-            let mut path = at.to_vec();
-            path.push(Key(p.key));
-            if p.warning {
-                self.warn(&path, p.message, p.hint);
-            } else {
-                self.error(&path, p.message, p.hint);
-            }
+            self.problems(&[Key("device"), Key("location")], loc.check());
         }
     }
 
@@ -408,7 +396,7 @@ impl Validator<'_> {
             }
             self.camera_url(&at("url"), &cam.url);
             if let Some(loc) = &cam.location {
-                self.location(&at("location"), loc);
+                self.problems(&at("location"), loc.check());
             }
             if let Some(h) = cam.heading_deg
                 && !(h.is_finite() && (0.0..360.0).contains(&h))
@@ -693,133 +681,16 @@ impl Validator<'_> {
         }
     }
 
-    fn health(&mut self, h: &HealthConfig) {
-        let at = |k| [Key("health"), Key(k)];
-        let mut range = |key: &'static str, v: f64, lo: f64, hi: f64, hint: &str| {
-            self.in_range(&at(key), key, v, lo..=hi, hint);
-        };
-        range(
-            "check_interval_s",
-            h.check_interval_s,
-            0.05,
-            3600.0,
-            "1 s is usual",
-        );
-        range(
-            "analysis_width",
-            f64::from(h.analysis_width),
-            32.0,
-            4096.0,
-            "320 is enough for every check",
-        );
-        range(
-            "learn_s",
-            h.learn_s,
-            0.0,
-            86_400.0,
-            "a minute of normal pictures is enough",
-        );
-        range(
-            "reference_s",
-            h.reference_s,
-            h.check_interval_s,
-            86_400.0,
-            "5 minutes; at least one check interval",
-        );
-        range(
-            "defocus_ratio",
-            h.defocus_ratio,
-            0.01,
-            1.0,
-            "0.35: a third of the usual sharpness",
-        );
-        range(
-            "defocus_clear_ratio",
-            h.defocus_clear_ratio,
-            0.01,
-            1.0,
-            "above defocus_ratio, so the state cannot flap; 0.6 is usual",
-        );
-        range(
-            "covered_max_std",
-            h.covered_max_std,
-            0.0,
-            255.0,
-            "grey levels; 6 is a near-uniform picture",
-        );
-        range(
-            "covered_max_mean",
-            h.covered_max_mean,
-            0.0,
-            255.0,
-            "grey levels; 8 is a black picture",
-        );
-        range(
-            "scene_change_distance",
-            h.scene_change_distance,
-            0.01,
-            1.0,
-            "0.45; normal traffic stays under 0.1",
-        );
-        range(
-            "scene_adopt_s",
-            h.scene_adopt_s,
-            0.0,
-            31_536_000.0,
-            "0 = never adopt; 900 s is usual",
-        );
-        range(
-            "frozen_max_diff",
-            h.frozen_max_diff,
-            0.0,
-            255.0,
-            "grey levels; 0.1 catches repeated frames",
-        );
-        range("frozen_s", h.frozen_s, 0.1, 86_400.0, "10 s is usual");
-        range(
-            "min_fps_ratio",
-            h.min_fps_ratio,
-            0.0,
-            1.0,
-            "0.5: half the target rate",
-        );
-        range("fps_window_s", h.fps_window_s, 0.5, 3600.0, "10 s is usual");
-        range(
-            "watchdog_stale_s",
-            h.watchdog_stale_s,
-            1.0,
-            3600.0,
-            "20 s, below the unit's WatchdogSec=30s",
-        );
-        for (key, v) in [
-            ("raise_checks", h.raise_checks),
-            ("clear_checks", h.clear_checks),
-            ("scene_change_checks", h.scene_change_checks),
-        ] {
-            if v == 0 {
-                self.error(
-                    &at(key),
-                    format!("{key} must be at least 1"),
-                    "3 is usual (10 for scene_change_checks)",
-                );
+    /// What a stage found in its own section (or a table inside one, at `at`), pinned at each
+    /// problem's key.
+    fn problems(&mut self, at: &[PathSeg<'_>], problems: Vec<SectionProblem>) {
+        for p in problems {
+            let mut path = at.to_vec();
+            path.push(Key(p.key));
+            match p.level {
+                Level::Error => self.error(&path, p.message, p.hint),
+                Level::Warning => self.warn(&path, p.message, p.hint),
             }
-        }
-        if h.defocus_ratio >= h.defocus_clear_ratio {
-            self.error(
-                &at("defocus_ratio"),
-                format!(
-                    "defocus_ratio = {} is not below defocus_clear_ratio = {}",
-                    h.defocus_ratio, h.defocus_clear_ratio
-                ),
-                "the clear ratio must be higher so the state cannot flap; 0.35 and 0.6 are usual",
-            );
-        }
-        if h.watchdog_stale_s >= 30.0 {
-            self.warn(
-                &at("watchdog_stale_s"),
-                format!("watchdog_stale_s = {} is not below the unit's WatchdogSec=30s", h.watchdog_stale_s),
-                "systemd would kill a stalled agent before it stops feeding the watchdog; raise WatchdogSec too",
-            );
         }
     }
 

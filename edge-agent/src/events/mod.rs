@@ -90,29 +90,20 @@ pub struct Location {
     pub address: Option<String>,
 }
 
-/// A problem with a configured [`Location`]; `key` is the name inside `location`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocationProblem {
-    pub key: &'static str,
-    pub message: String,
-    pub hint: &'static str,
-    /// A likely mistake that still works (a place outside Vietnam).
-    pub warning: bool,
-}
-
 /// Longest address accepted (it travels in every event).
 pub const MAX_ADDRESS_CHARS: usize = 160;
 
 impl Location {
-    /// Values that cannot be a place, and places that are probably a mistake.
-    pub fn check(&self) -> Vec<LocationProblem> {
+    /// Values that cannot be a place (errors), and places that are probably a mistake
+    /// (warnings); keys inside `location`.
+    pub fn check(&self) -> Vec<crate::checks::SectionProblem> {
+        use crate::checks::SectionProblem;
         let mut out = Vec::new();
-        let mut push = |key, message: String, hint, warning| {
-            out.push(LocationProblem {
-                key,
-                message,
-                hint,
-                warning,
+        let mut push = |key, message: String, hint: &str, warning: bool| {
+            out.push(if warning {
+                SectionProblem::warning(key, message, hint)
+            } else {
+                SectionProblem::error(key, message, hint)
             })
         };
         if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {

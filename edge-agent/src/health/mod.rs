@@ -9,9 +9,11 @@
 
 pub mod analysis;
 pub mod clock;
+mod config;
 pub mod monitor;
 
 pub use clock::{ClockState, clock_state};
+pub use config::HealthConfig;
 pub use monitor::{Condition, Monitor, Report, Snapshot, Transition};
 
 #[cfg(test)]
