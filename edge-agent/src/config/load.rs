@@ -116,8 +116,12 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let storage =
         optional_section::<StorageConfig>(&source, section("storage"), "storage", &mut diags);
     let http = optional_section::<HttpConfig>(&source, section("http"), "http", &mut diags);
-    let evidence =
-        optional_section::<EvidenceConfig>(&source, section("evidence"), "evidence", &mut diags);
+    let evidence = optional_section::<crate::events::evidence::EvidenceConfig>(
+        &source,
+        section("evidence"),
+        "evidence",
+        &mut diags,
+    );
     let plates = optional_section::<PlatesConfig>(&source, section("plates"), "plates", &mut diags);
     let cameras = cameras(&source, section("cameras"), &mut diags);
     // Sections added later are not part of the match below: a failed one leaves a diagnostic,

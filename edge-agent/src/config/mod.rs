@@ -10,6 +10,7 @@ mod types;
 mod validate;
 
 /// The stages own their sections; the config aggregates them.
+pub use crate::events::evidence::EvidenceConfig;
 pub use crate::health::HealthConfig;
 pub use crate::rules::config::*;
 pub use broker::BrokerUrl;

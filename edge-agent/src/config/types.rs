@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::evidence::EvidenceConfig;
 use crate::health::HealthConfig;
 
 /// The whole configuration file.
@@ -781,41 +782,6 @@ impl Default for HttpConfig {
 
 fn default_http_listen() -> String {
     "127.0.0.1:8080".into()
-}
-
-/// `[evidence]`: the JPEGs attached to events.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceConfig {
-    /// Frames wider than this are downscaled before encoding (0 = full size). Default 1280.
-    #[serde(default = "default_frame_max_width")]
-    pub frame_max_width: u32,
-    /// JPEG quality 1..=100. Default 80.
-    #[serde(default = "default_jpeg_quality")]
-    pub jpeg_quality: u8,
-    /// Margin around the object crop, as a fraction of the box size on each side. Default 0.15.
-    #[serde(default = "default_crop_padding")]
-    pub crop_padding: f32,
-}
-
-impl Default for EvidenceConfig {
-    fn default() -> Self {
-        Self {
-            frame_max_width: default_frame_max_width(),
-            jpeg_quality: default_jpeg_quality(),
-            crop_padding: default_crop_padding(),
-        }
-    }
-}
-
-fn default_frame_max_width() -> u32 {
-    1280
-}
-fn default_jpeg_quality() -> u8 {
-    80
-}
-fn default_crop_padding() -> f32 {
-    0.15
 }
 
 /// `[pipeline]`: how frames wait for the inference workers and how plate reads are spent.

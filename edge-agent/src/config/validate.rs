@@ -57,7 +57,7 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.mqtt(&c.mqtt, &c.device);
     v.storage(&c.storage);
     v.http(&c.http);
-    v.evidence(&c.evidence);
+    v.problems(&[Key("evidence")], c.evidence.check());
     v.problems(&[Key("health")], c.health.check());
     v.watchlist(&c.watchlist);
     v.privacy(&c.privacy, &c.cameras);
@@ -749,34 +749,6 @@ impl Validator<'_> {
                 &at("recognizer"),
                 format!("unknown model `{}` for the text recogniser", p.recognizer),
                 format!("known models: {}", set.names().join(", ")),
-            );
-        }
-    }
-
-    fn evidence(&mut self, e: &EvidenceConfig) {
-        let at = |k| [Key("evidence"), Key(k)];
-        self.in_range(
-            &at("jpeg_quality"),
-            "jpeg_quality",
-            e.jpeg_quality,
-            1..=100,
-            "75-85 keeps plates legible at a fraction of the size",
-        );
-        self.in_range(
-            &at("crop_padding"),
-            "crop_padding",
-            e.crop_padding,
-            0.0..=2.0,
-            "0.15 adds 15% of the box on each side",
-        );
-        if e.frame_max_width != 0 && e.frame_max_width < 64 {
-            self.error(
-                &at("frame_max_width"),
-                format!(
-                    "frame_max_width = {} is too small to show anything",
-                    e.frame_max_width
-                ),
-                "use 0 (full size) or at least 320",
             );
         }
     }
