@@ -4,9 +4,9 @@
 //!
 //! The engine is a pure function of the tracks it is fed and the stream time (and, for signal
 //! lamps only, the pixels of their zones): no clock, no I/O, so every rule is unit-tested with
-//! made-up tracks. Conventions follow DESIGN.md: the anchor is
-//! the box's bottom-centre, zone membership has an inertia in frames, a line is a segment plus a
-//! direction and counts each track once per crossing, dwell is seconds, speeds are estimates.
+//! made-up tracks. Conventions follow DESIGN.md: the anchor is the box's bottom-centre, zone
+//! membership has an inertia in frames, a line is a segment plus a direction and counts each track
+//! once per crossing, dwell is seconds, speeds are estimates.
 //!
 //! Lifecycle per rule: track rules (`zone`, `wrong_way`, `stopped_vehicle`, `loitering`,
 //! `intrusion`, `speeding`, `sudden_stop`) open one event per track, send at most one `update`
@@ -14,8 +14,8 @@
 //! window closes or the stream ends. A `zone` rule's stay is `zone_enter` (new, update) then
 //! `zone_exit` (end). Zone-wide rules (`overcrowding`, `congestion`, a several-vehicle
 //! `sudden_stop`) have no track. A `line_crossing` is instantaneous: `new` and `end` in the same
-//! frame, and so is a `red_light`. `line_count` is periodic: `new` at the first report, `update` every `interval_s`, `end`
-//! at the end of the stream.
+//! frame, and so is a `red_light`. `line_count` is periodic: `new` at the first report, `update`
+//! every `interval_s`, `end` at the end of the stream.
 //!
 //! Id switches: when a new track id appears where a track of the same kind of object vanished
 //! moments before, it takes over that track's state and open events, so a tracker glitch neither

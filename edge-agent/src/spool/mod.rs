@@ -746,29 +746,35 @@ impl Spool {
         limit: usize,
         evidence: bool,
     ) -> Result<Vec<OutMessage>, SpoolError> {
+        // Ids first, from the index alone: the rows on their way (up to a window of images)
+        // are skipped without reading their payloads.
         let sql = if evidence {
-            "SELECT id, topic, payload, kind FROM outbox ORDER BY priority, kind, id LIMIT ?1"
+            "SELECT id, kind FROM outbox ORDER BY priority, kind, id LIMIT ?1"
         } else {
-            "SELECT id, topic, payload, kind FROM outbox WHERE kind = 0 ORDER BY priority, kind, id LIMIT ?1"
+            "SELECT id, kind FROM outbox WHERE kind = 0 ORDER BY priority, kind, id LIMIT ?1"
         };
         let mut q = self.conn.prepare_cached(sql)?;
-        let rows = q.query_map(params![(limit + skip.len()) as i64], |r| {
-            Ok(OutMessage {
-                id: r.get(0)?,
-                topic: r.get(1)?,
-                payload: r.get(2)?,
-                evidence: r.get::<_, i64>(3)? == KIND_EVIDENCE,
-            })
-        })?;
+        let ids: Vec<(i64, i64)> = q
+            .query_map(params![(limit + skip.len()) as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut row = self
+            .conn
+            .prepare_cached("SELECT topic, payload FROM outbox WHERE id = ?1")?;
         let mut out = Vec::with_capacity(limit);
-        for row in rows {
-            let m = row?;
-            if !skip.contains(&m.id) {
-                out.push(m);
-                if out.len() == limit {
-                    break;
-                }
-            }
+        for (id, kind) in ids
+            .into_iter()
+            .filter(|(id, _)| !skip.contains(id))
+            .take(limit)
+        {
+            let (topic, payload) = row.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            out.push(OutMessage {
+                id,
+                topic,
+                payload,
+                evidence: kind == KIND_EVIDENCE,
+            });
         }
         Ok(out)
     }
