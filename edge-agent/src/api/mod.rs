@@ -8,6 +8,7 @@
 //! tokio runtime, like the MQTT publisher, so it answers even while the pipeline is busy.
 
 pub mod auth;
+mod config;
 pub mod metrics;
 pub mod redact;
 pub mod snapshot;
@@ -31,6 +32,7 @@ use crate::config::{CameraConfig, LoadedConfig};
 use crate::pipeline::live::{CameraLive, LiveHub, StreamState};
 
 pub use auth::{AccessLog, AuditSink, TokenError, Tokens};
+pub use config::HttpConfig;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]

@@ -113,9 +113,14 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
         optional_section::<RuntimeConfig>(&source, section("runtime"), "runtime", &mut diags);
     let models = optional_section::<ModelsConfig>(&source, section("models"), "models", &mut diags);
     let mqtt = optional_section::<MqttConfig>(&source, section("mqtt"), "mqtt", &mut diags);
-    let storage =
-        optional_section::<StorageConfig>(&source, section("storage"), "storage", &mut diags);
-    let http = optional_section::<HttpConfig>(&source, section("http"), "http", &mut diags);
+    let storage = optional_section::<crate::spool::StorageConfig>(
+        &source,
+        section("storage"),
+        "storage",
+        &mut diags,
+    );
+    let http =
+        optional_section::<crate::api::HttpConfig>(&source, section("http"), "http", &mut diags);
     let evidence = optional_section::<crate::events::evidence::EvidenceConfig>(
         &source,
         section("evidence"),

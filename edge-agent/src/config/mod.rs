@@ -10,9 +10,11 @@ mod types;
 mod validate;
 
 /// The stages own their sections; the config aggregates them.
+pub use crate::api::HttpConfig;
 pub use crate::events::evidence::EvidenceConfig;
 pub use crate::health::HealthConfig;
 pub use crate::rules::config::*;
+pub use crate::spool::StorageConfig;
 pub use broker::BrokerUrl;
 pub use diagnostic::{Diagnostic, Severity, SourceText};
 pub use load::{ConfigError, LoadedConfig, PathSeg, load_file, parse_str};

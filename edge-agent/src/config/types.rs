@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::HttpConfig;
 use crate::events::evidence::EvidenceConfig;
 use crate::health::HealthConfig;
+use crate::spool::StorageConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -675,113 +677,6 @@ pub struct TlsConfig {
     /// PEM private key of the client certificate. Required with `client_cert_file`.
     #[serde(default)]
     pub client_key_file: Option<PathBuf>,
-}
-
-/// `[storage]`: the durable event spool.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    /// Directory of the SQLite spool. Default `/var/lib/edge-agent/spool`.
-    #[serde(default = "default_spool_dir")]
-    pub spool_dir: PathBuf,
-    /// Upper bound of the spool in MiB; evidence is evicted first, then the oldest events, each
-    /// eviction counted. Default 1024.
-    #[serde(default = "default_spool_mb")]
-    pub max_size_mb: u64,
-    /// Free space the spool leaves on its filesystem, in MiB: below it the spool evicts as when
-    /// full (counted, `disk_low` in `health` and `/readyz`), so the disk itself never fills.
-    /// Default 64.
-    #[serde(default = "default_min_free_mb")]
-    pub min_free_mb: u64,
-    /// The hash-chained audit log (config changes, watchlist loads, evidence exports, deletions,
-    /// local API access). Default `<spool_dir>/audit.jsonl`.
-    #[serde(default)]
-    pub audit_file: Option<PathBuf>,
-    /// Size in MiB at which the audit log becomes `<audit_file>.1` (replacing the one before,
-    /// which a rotation record notes): at most about twice this is kept. Default 16.
-    #[serde(default = "default_audit_max_mb")]
-    pub audit_max_mb: u64,
-    /// The device's Ed25519 signing key (PKCS#8, made `0600` at first start): every event is
-    /// signed with it. Default `<spool_dir>/device.key`.
-    #[serde(default)]
-    pub device_key_file: Option<PathBuf>,
-}
-
-impl StorageConfig {
-    /// The device key's path as written (relative paths resolve against the config's folder).
-    pub fn device_key_path(&self) -> PathBuf {
-        self.device_key_file
-            .clone()
-            .unwrap_or_else(|| self.spool_dir.join("device.key"))
-    }
-
-    /// The audit log's path as written (relative paths are resolved against the config's folder).
-    pub fn audit_path(&self) -> PathBuf {
-        self.audit_file
-            .clone()
-            .unwrap_or_else(|| self.spool_dir.join("audit.jsonl"))
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            spool_dir: default_spool_dir(),
-            max_size_mb: default_spool_mb(),
-            min_free_mb: default_min_free_mb(),
-            audit_file: None,
-            audit_max_mb: default_audit_max_mb(),
-            device_key_file: None,
-        }
-    }
-}
-
-fn default_spool_dir() -> PathBuf {
-    "/var/lib/edge-agent/spool".into()
-}
-fn default_spool_mb() -> u64 {
-    1024
-}
-fn default_min_free_mb() -> u64 {
-    64
-}
-fn default_audit_max_mb() -> u64 {
-    16
-}
-
-/// `[http]`: the local API for installers and monitoring.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Set false to disable the local API. Default true.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Listen address. Default `127.0.0.1:8080`.
-    #[serde(default = "default_http_listen")]
-    pub listen: String,
-    /// File holding the bearer token (required when `listen` is not a loopback address).
-    /// Default: none.
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    /// Host names the API answers to besides IP addresses and `localhost` (a browser sends the
-    /// name it used; any other is refused, which stops DNS rebinding). Default: none.
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            listen: default_http_listen(),
-            token_file: None,
-            allowed_hosts: Vec::new(),
-        }
-    }
-}
-
-fn default_http_listen() -> String {
-    "127.0.0.1:8080".into()
 }
 
 /// `[pipeline]`: how frames wait for the inference workers and how plate reads are spent.

@@ -10,9 +10,11 @@ use std::path::Path;
 use super::diagnostic::{Diagnostic, Severity};
 use super::load::{LoadedConfig, PathSeg};
 use super::types::*;
+use crate::api::HttpConfig;
 use crate::checks::{Level, SectionProblem};
 use crate::models::FileState;
 use crate::source::redact_url;
+use crate::spool::StorageConfig;
 
 use PathSeg::{Index, Key};
 
@@ -754,30 +756,7 @@ impl Validator<'_> {
     }
 
     fn storage(&mut self, s: &StorageConfig) {
-        if s.max_size_mb < 16 {
-            self.error(
-                &[Key("storage"), Key("max_size_mb")],
-                format!(
-                    "max_size_mb = {} is too small for even one evidence image set",
-                    s.max_size_mb
-                ),
-                "use at least 64; 1024 holds days of events on a 4G outage",
-            );
-        }
-        if s.min_free_mb < 8 {
-            self.error(
-                &[Key("storage"), Key("min_free_mb")],
-                format!("min_free_mb = {} leaves no room for SQLite's write-ahead log (a few MiB) and the audit log", s.min_free_mb),
-                "use at least 8; the default 64 suits a shared SD card",
-            );
-        }
-        if s.audit_max_mb == 0 {
-            self.error(
-                &[Key("storage"), Key("audit_max_mb")],
-                "audit_max_mb = 0 would rotate the audit log at every record",
-                "use at least 1; the default 16 holds months of records",
-            );
-        }
+        self.problems(&[Key("storage")], s.check());
         if self.local_files {
             self.storage_fits(s);
         }
@@ -823,28 +802,9 @@ impl Validator<'_> {
     }
 
     fn http(&mut self, h: &HttpConfig) {
-        if !h.enabled {
-            return;
-        }
-        let at = |k| [Key("http"), Key(k)];
-        match h.listen.parse::<SocketAddr>() {
-            Err(_) => self.error(
-                &at("listen"),
-                format!("listen `{}` is not an address:port", h.listen),
-                "e.g. 127.0.0.1:8080, or 0.0.0.0:8080 with a token_file",
-            ),
-            Ok(addr) => {
-                if !addr.ip().is_loopback() && h.token_file.is_none() {
-                    self.error(
-                        &at("listen"),
-                        format!("the local API listens on {addr} without a token"),
-                        "set http.token_file, or listen on 127.0.0.1",
-                    );
-                }
-            }
-        }
-        if let Some(t) = &h.token_file {
-            self.file(&at("token_file"), t, "token file", None);
+        self.problems(&[Key("http")], h.check());
+        if let (true, Some(t)) = (h.enabled, &h.token_file) {
+            self.file(&[Key("http"), Key("token_file")], t, "token file", None);
         }
     }
 

@@ -19,6 +19,8 @@
 //! are deleted by [`Spool::expire`]. Every deletion that is not a delivery — age or a full spool —
 //! is logged and, with [`Spool::set_audit`], recorded in the audit log with its class and count.
 
+mod config;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +31,7 @@ use std::collections::HashSet;
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
+pub use config::StorageConfig;
 
 /// File name of the database inside `[storage].spool_dir`.
 pub const DB_FILE: &str = "spool.sqlite3";
