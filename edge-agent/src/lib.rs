@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod checks;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod events;
 pub mod health;
 pub mod imageio;

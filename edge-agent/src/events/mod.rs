@@ -7,7 +7,6 @@
 
 pub mod evidence;
 pub mod examples;
-pub mod schema;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
