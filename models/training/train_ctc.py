@@ -28,7 +28,6 @@ Usage (from the repository root; `models/training/train.sh --model ctc` builds t
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -55,9 +54,11 @@ from train_ocr import (  # noqa: E402
     softmax,
     split_by_text,
     synthetic,
+    finish,
+    held_out_scores,
+    output_path,
+    save_model,
     text_of,
-    threshold_for,
-    write_golden,
 )
 
 BLANK = PAD  # the pad '_' of the slot family is the CTC blank
@@ -273,7 +274,6 @@ def exact_rate(params, xs, ys):
 
 
 def export_onnx(params, temperature: float, path: Path, meta: dict):
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], []
@@ -328,19 +328,7 @@ def export_onnx(params, temperature: float, path: Path, meta: dict):
     pad_row[0, 0, PAD] = 1.0
     pads = node("Mul", [empty, const("pad_row", pad_row)], "pad_probs")
     node("Add", [filled_probs, pads], "probs")
-    graph = helper.make_graph(
-        nodes,
-        "vn_plate_ocr_ctc",
-        [helper.make_tensor_value_info("input", TensorProto.UINT8, ["N", H, W, 3])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", SLOTS, K])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edge-agent models/training")
-    model.ir_version = 7
-    for k, v in meta.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(model, full_check=True)
-    path.write_bytes(model.SerializeToString())
+    save_model(nodes, inits, "vn_plate_ocr_ctc", K, meta, path)
 
 
 # ---------------------------------------------------------------- training
@@ -496,19 +484,11 @@ def main():
     params = fold(trained, stats)
 
     temperature = fit_temperature(frame_logits(params, xs_h), ys_h)
-    if len(xs_e):
-        texts, conf = reads(collapse(softmax(frame_logits(params, xs_e) / temperature)))
-        correct = np.array([a == text_of(y) for a, y in zip(texts, ys_e)])
-        th97, cov97 = threshold_for(conf, correct, 0.97)
-        bins = np.minimum((conf * 10).astype(int), 9)
-        ece = float(sum(abs(correct[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean() for b in range(10) if (bins == b).any()))
-    else:
-        correct, th97, cov97, ece = np.zeros(0), float("nan"), float("nan"), float("nan")
+    texts, conf = reads(collapse(softmax(frame_logits(params, xs_e) / temperature))) if len(xs_e) else ([], np.zeros(0))
+    correct, th97, cov97, ece = held_out_scores(texts, conf, ys_e)
     log(f"temperature {temperature:.3f}; vito held-out exact {correct.mean() if len(correct) else float('nan'):.3f}, ECE {ece:.3f}; 97% precision at confidence >= {th97:.3f} keeps {cov97:.3f}")
 
-    out = Path(args.out or (HERE.parent if args.variant == "shippable" else cache))
-    out.mkdir(parents=True, exist_ok=True)
-    onnx_path = out / f"{name}.onnx"
+    onnx_path = output_path(args, cache, name)
     meta = {
         "name": name,
         "variant": args.variant,
@@ -533,11 +513,7 @@ def main():
     log(f"ONNX vs JAX collapse max abs diff {err:.2e}")
     if err > 1e-4:
         raise SystemExit(f"error: the exported graph disagrees with the trained model ({err})")
-    if args.variant == "shippable":
-        write_golden(sess, xs_sval[:6], HERE / "testdata" / name)
-    report = {
-        "name": name,
-        "variant": args.variant,
+    finish(args, name, onnx_path, sess, xs_sval[:6], {
         "minutes": round((time.time() - t0) / 60, 1),
         "steps": steps,
         "batch": args.batch,
@@ -549,11 +525,7 @@ def main():
         "threshold_97": th97,
         "coverage_97": cov97,
         "history": history,
-        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
-        "size_bytes": onnx_path.stat().st_size,
-    }
-    (HERE / f"{name}.train.json").write_text(json.dumps(report, indent=1) + "\n")
-    log(f"wrote {onnx_path} ({report['size_bytes']} bytes, sha256 {report['sha256'][:16]}) and {name}.train.json")
+    }, log)
 
 
 if __name__ == "__main__":

@@ -324,11 +324,67 @@ def threshold_for(conf, correct, target):
     return float(th[k]), float(cov[k])
 
 
+def held_out_scores(texts, conf, ys):
+    """Exact reads of `texts` against the labels `ys`, the confidence that gives 97 % precision and
+    what it keeps, and the expected calibration error of `conf` (10 bins)."""
+    correct = np.array([a == text_of(y) for a, y in zip(texts, ys)])
+    if not len(correct):
+        return correct, float("nan"), float("nan"), float("nan")
+    th97, cov97 = threshold_for(conf, correct, 0.97)
+    bins = np.minimum((conf * 10).astype(int), 9)
+    ece = float(sum(abs(correct[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean() for b in range(10) if (bins == b).any()))
+    return correct, th97, cov97, ece
+
+
+def output_path(args, cache: Path, name: str) -> Path:
+    """Where the ONNX goes: models/ for the shippable variant; the real variant's weights carry
+    unlicensed data, so never beside the shipped models (the cache, unless --out)."""
+    out = Path(args.out or (HERE.parent if args.variant == "shippable" else cache))
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{name}.onnx"
+
+
+def save_model(nodes, inits, graph_name: str, classes: int, meta: dict, path: Path):
+    """The graph `nodes` (uint8 NHWC `input` → `probs` N x SLOTS x classes) as a checked ONNX file
+    with `meta` in its metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes,
+        graph_name,
+        [helper.make_tensor_value_info("input", TensorProto.UINT8, ["N", H, W, 3])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", SLOTS, classes])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edge-agent models/training")
+    model.ir_version = 7
+    for k, v in meta.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
+    onnx.checker.check_model(model, full_check=True)
+    path.write_bytes(model.SerializeToString())
+
+
+def finish(args, name: str, onnx_path: Path, sess, golden_inputs, fields: dict, log):
+    """The golden test data (shippable variant) and `{name}.train.json`: the run's `fields` with
+    the export's name, variant, sha256 and size."""
+    if args.variant == "shippable":
+        write_golden(sess, golden_inputs, HERE / "testdata" / name)
+    report = {
+        "name": name,
+        "variant": args.variant,
+        **fields,
+        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        "size_bytes": onnx_path.stat().st_size,
+    }
+    (HERE / f"{name}.train.json").write_text(json.dumps(report, indent=1) + "\n")
+    log(f"wrote {onnx_path} ({report['size_bytes']} bytes, sha256 {report['sha256'][:16]}) and {name}.train.json")
+
+
 # ---------------------------------------------------------------- ONNX export
 
 
 def export_onnx(params, temperature: float, path: Path, meta: dict):
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], []
@@ -367,19 +423,7 @@ def export_onnx(params, temperature: float, path: Path, meta: dict):
     nodes.append(helper.make_node("Gemm", ["flat", const("wd", wd), const("bd", bd)], ["logits"]))
     nodes.append(helper.make_node("Reshape", ["logits", const("shape", np.array([-1, SLOTS, len(ALPHABET)], np.int64))], ["l3"]))
     nodes.append(helper.make_node("Softmax", ["l3"], ["probs"], axis=-1))
-    graph = helper.make_graph(
-        nodes,
-        "vn_plate_ocr",
-        [helper.make_tensor_value_info("input", TensorProto.UINT8, ["N", H, W, 3])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", SLOTS, len(ALPHABET)])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edge-agent models/training")
-    model.ir_version = 7
-    for k, v in meta.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(model, full_check=True)
-    path.write_bytes(model.SerializeToString())
+    save_model(nodes, inits, "vn_plate_ocr", len(ALPHABET), meta, path)
 
 
 def write_golden(sess, xs, folder: Path):
@@ -561,23 +605,11 @@ def main():
     params = fold(trained, stats)
 
     temperature = fit_temperature(predict_logits(params, xs_h), ys_h)
-    if len(xs_e):
-        probs = softmax(predict_logits(params, xs_e) / temperature)
-        texts, conf = decode_greedy(probs)
-        truth = [text_of(row) for row in ys_e]
-        correct = np.array([a == b for a, b in zip(texts, truth)])
-        th97, cov97 = threshold_for(conf, correct, 0.97)
-        # expected calibration error of the read confidence (10 bins)
-        bins = np.minimum((conf * 10).astype(int), 9)
-        ece = float(sum(abs(correct[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean() for b in range(10) if (bins == b).any()))
-    else:
-        correct, th97, cov97, ece = np.zeros(0), float("nan"), float("nan"), float("nan")
+    texts, conf = decode_greedy(softmax(predict_logits(params, xs_e) / temperature)) if len(xs_e) else ([], np.zeros(0))
+    correct, th97, cov97, ece = held_out_scores(texts, conf, ys_e)
     log(f"temperature {temperature:.3f}; vito held-out exact {correct.mean() if len(correct) else float('nan'):.3f}, ECE {ece:.3f}; 97% precision at confidence >= {th97:.3f} keeps {cov97:.3f}")
 
-    # the real variant's weights carry unlicensed data: never beside the shipped models
-    out = Path(args.out or (HERE.parent if args.variant == "shippable" else cache))
-    out.mkdir(parents=True, exist_ok=True)
-    onnx_path = out / f"{name}.onnx"
+    onnx_path = output_path(args, cache, name)
     meta = {
         "name": name,
         "variant": args.variant,
@@ -605,11 +637,7 @@ def main():
     log(f"ONNX vs JAX max abs diff {err:.2e}")
     if err > 1e-4:
         raise SystemExit(f"error: the exported graph disagrees with the trained model ({err})")
-    if args.variant == "shippable":
-        write_golden(sess, xs_sval[:6], HERE / "testdata" / name)
-    report = {
-        "name": name,
-        "variant": args.variant,
+    finish(args, name, onnx_path, sess, xs_sval[:6], {
         "minutes": round((time.time() - t0) / 60, 1),
         "steps": steps,
         "temperature": temperature,
@@ -620,11 +648,7 @@ def main():
         "threshold_97": th97,
         "coverage_97": cov97,
         "history": history,
-        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
-        "size_bytes": onnx_path.stat().st_size,
-    }
-    (HERE / f"{name}.train.json").write_text(json.dumps(report, indent=1) + "\n")
-    log(f"wrote {onnx_path} ({report['size_bytes']} bytes, sha256 {report['sha256'][:16]}…) and {name}.train.json")
+    }, log)
 
 
 if __name__ == "__main__":
