@@ -11,7 +11,6 @@ pub mod backoff;
 pub mod checks;
 pub mod clock;
 pub mod config;
-pub mod contract;
 pub mod events;
 pub mod health;
 pub mod imageio;

@@ -11,9 +11,9 @@ use anyhow::Context;
 use chrono::Utc;
 use edge_agent::config;
 use edge_agent::events::evidence::{self, EvidenceImage};
+use edge_agent::events::status::StatusInfo;
 use edge_agent::events::{Event, EventKind, ObjectInfo, Phase, PlateInfo, TimeSync};
 use edge_agent::publish::Delivery;
-use edge_agent::publish::status::StatusInfo;
 use serde_json::json;
 
 use super::output;

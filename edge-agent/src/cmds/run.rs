@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edge_agent::api::{ApiServer, AuditSink};
+use edge_agent::events::status::StatusInfo;
 use edge_agent::pipeline;
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
 use edge_agent::publish::Delivery;
-use edge_agent::publish::status::StatusInfo;
 use edge_agent::service::{self, Liveness, Notifier};
 
 use super::{agent, remote};

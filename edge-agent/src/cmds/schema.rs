@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use edge_agent::contract as schema;
+use edge_agent::events::schema;
 
 use super::output;
 

@@ -7,6 +7,8 @@
 
 pub mod evidence;
 pub mod examples;
+pub mod schema;
+pub mod status;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;

@@ -2,27 +2,11 @@
 //! (`STA_UNSYNC` and the maximum error that NTP/chrony keep up to date), with `timedatectl show` as
 //! the fallback where the call is not available. Evidence timestamps are only worth as much as this.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::events::TimeSync;
+pub use crate::events::status::ClockState;
 
 /// Above this maximum error (µs) the clock is not trusted even if the kernel says synced: 1 s.
 const MAX_TRUSTED_ERROR_US: i64 = 1_000_000;
-
-/// The clock's state at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ClockState {
-    pub sync: TimeSync,
-    /// Maximum error the kernel reports, microseconds (adjtimex only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_error_us: Option<i64>,
-    /// Estimated error, microseconds (adjtimex only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub est_error_us: Option<i64>,
-    /// Where the answer came from: `adjtimex`, `timedatectl` or `none`.
-    pub source: String,
-}
 
 impl ClockState {
     /// A one-line description for logs and `probe`.

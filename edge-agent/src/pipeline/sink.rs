@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
+use crate::events::status::CameraHealth;
 use crate::events::{Event, EventKind, EvidenceRef, Location, Topics};
 use crate::health::{Report, Transition};
 use crate::publish::Delivery;
-use crate::publish::status::CameraHealth;
 use crate::source::{Frame, SourceCounters, StreamStatus};
 
 use super::camera::{FrameContext, Observation};

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::MqttProtocol;
+pub use crate::events::status::BrokerMemory;
 
 /// Why the embedded broker did not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,22 +46,6 @@ pub enum EmbeddedError {
 pub const OUTGOING_PACKETS: u64 = 32;
 /// Distinct filters whose bytes are tracked one by one; more share one entry (each still bounded).
 const TRACKED_FILTERS: usize = 1024;
-
-/// What the embedded broker may hold, and an estimate of what it holds now.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct BrokerMemory {
-    /// Topic filters that have a log (one per filter ever subscribed).
-    pub filters: u64,
-    /// Payload bytes held in the filters' logs: for each, what was appended to it, at most its
-    /// bound (an upper estimate: rumqttd does not report what it dropped).
-    pub held_bytes: u64,
-    /// Bound of one filter's log (`[mqtt].embedded_log_kb`).
-    pub per_filter_limit_bytes: u64,
-    /// Bound of all logs: `filters` times the per-filter bound.
-    pub limit_bytes: u64,
-}
 
 /// A running embedded broker: its memory accounting.
 #[derive(Debug, Clone)]

@@ -9,7 +9,6 @@ mod budget;
 pub mod embedded;
 pub mod link;
 pub mod settings;
-pub mod status;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -23,12 +22,12 @@ use tokio::sync::{Notify, watch};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::{LoadedConfig, MqttProtocol};
 use crate::events::evidence::EvidenceImage;
+use crate::events::status::{self, CameraHealth, Health, LinkStats, MemoryReport, StatusInfo};
 use crate::events::{Event, Topics};
 use crate::spool::{Spool, SpoolError, SpoolStats, Submission};
 use budget::UplinkBudget;
 use link::{Link, LinkEvent};
 use settings::{MqttSettings, SettingsError};
-use status::{CameraHealth, Health, LinkStats, StatusInfo};
 
 /// Why delivery could not start or accept an event.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +102,45 @@ impl DeliveryOptions {
             uplink_per_hour: megabytes(m.uplink_mb_per_hour),
             uplink_per_day: megabytes(m.uplink_mb_per_day),
             window_bytes: u64::from(m.window_kb.max(1)) << 10,
+        })
+    }
+}
+
+/// The birth message's fields that come from the config and this process (the wire type lives in
+/// `events::status`; filling it is delivery's job).
+impl StatusInfo {
+    /// Birth fields that come from the config; the pipeline adds models and the provider.
+    pub fn from_config(loaded: &LoadedConfig) -> Self {
+        let c = &loaded.config;
+        Self {
+            state: "online".into(),
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            site_id: c.device.site_id.clone(),
+            device_id: c.device.device_id.clone(),
+            models: Vec::new(),
+            config_hash: loaded.hash(),
+            execution_provider: c.runtime.execution_provider.as_str().into(),
+            inference_backend: c.runtime.backend.as_str().into(),
+            cameras: c
+                .cameras
+                .iter()
+                .filter(|cam| cam.enabled)
+                .map(|cam| cam.id.clone())
+                .collect(),
+            started_at: Some(Utc::now()),
+            model_cards: Vec::new(),
+            device_key: None,
+        }
+    }
+}
+
+/// The process's memory now, for the `health` message.
+impl MemoryReport {
+    /// This process now, with the embedded broker's accounting if it runs.
+    pub fn now(broker: Option<embedded::BrokerMemory>) -> Option<Self> {
+        Some(Self {
+            resident_bytes: crate::process::stats()?.resident_bytes,
+            broker,
         })
     }
 }
@@ -480,9 +518,7 @@ fn health_payload(inner: &Inner) -> Vec<u8> {
         cameras: sh.cameras.clone(),
         audit_head: sh.audit.head(),
         time_sync: Some(crate::health::clock_state()),
-        memory: status::MemoryReport::now(
-            inner.broker.as_ref().map(embedded::EmbeddedBroker::memory),
-        ),
+        memory: MemoryReport::now(inner.broker.as_ref().map(embedded::EmbeddedBroker::memory)),
     };
     serde_json::to_vec(&h).unwrap_or_default()
 }

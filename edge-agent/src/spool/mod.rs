@@ -21,15 +21,15 @@
 
 mod config;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use std::collections::HashSet;
-
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
+pub use crate::events::status::SpoolStats;
 use crate::events::{Event, EventKind, EvidenceRef, Topics};
 pub use config::StorageConfig;
 
@@ -102,37 +102,6 @@ pub struct Submission {
     pub seq: u64,
     /// Row id of the event message, assigned on commit.
     pub row: i64,
-}
-
-/// Depth and eviction counters, for `health` and `stats()`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-pub struct SpoolStats {
-    /// Event messages not yet acknowledged by the broker.
-    pub events: u64,
-    /// Evidence images not yet acknowledged.
-    pub evidence: u64,
-    /// Payload bytes held.
-    pub bytes: u64,
-    /// Bound from `[storage].max_size_mb`.
-    pub max_bytes: u64,
-    /// Events dropped because the spool was full (their seq numbers are the gaps consumers see).
-    pub evicted_events: u64,
-    /// Evidence images dropped because the spool was full.
-    pub evicted_evidence: u64,
-    /// Events deleted undelivered by `[privacy.retention] event_hours`.
-    pub expired_events: u64,
-    /// Evidence images deleted undelivered by `[privacy.retention] evidence_hours`.
-    pub expired_evidence: u64,
-    /// Bytes the spool may still add before its filesystem falls to `[storage].min_free_mb`
-    /// (free space plus the database's reusable pages); `None` when not measured.
-    pub disk_room_bytes: Option<u64>,
-    /// The last submission had to evict because the disk, not `max_size_mb`, was full.
-    pub disk_low: bool,
-    /// Submissions that evicted because of the disk (their drops are in the evicted counters).
-    pub disk_evictions: u64,
-    /// Steps of the wall clock (NTP, an RTC set at boot) the spool saw: it moved its rows'
-    /// creation times by each, so their ages, and retention, are unaffected.
-    pub clock_steps: u64,
 }
 
 /// Age limits of undelivered data; `None` = no limit.

@@ -1,6 +1,8 @@
 //! The availability side channel (DESIGN.md, as Frigate and Sparkplug B do it): a retained birth
 //! message on `status` at every connect, the broker-sent last will `offline`, and a periodic
-//! `health` message with spool depth, evictions, link state and camera health.
+//! `health` message with spool depth, evictions, link state and camera health. These are the
+//! messages' types, part of the wire contract like the events; the stages that fill them (spool,
+//! publisher, embedded broker, clock check) import them from here.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +10,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::LoadedConfig;
-use crate::events::ModelId;
+use super::{ModelId, TimeSync};
 use crate::models::ModelCard;
-use crate::spool::SpoolStats;
 
 /// The retained birth message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -44,30 +44,6 @@ pub struct StatusInfo {
 }
 
 impl StatusInfo {
-    /// Birth fields that come from the config; the pipeline adds models and the provider.
-    pub fn from_config(loaded: &LoadedConfig) -> Self {
-        let c = &loaded.config;
-        Self {
-            state: "online".into(),
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-            site_id: c.device.site_id.clone(),
-            device_id: c.device.device_id.clone(),
-            models: Vec::new(),
-            config_hash: loaded.hash(),
-            execution_provider: c.runtime.execution_provider.as_str().into(),
-            inference_backend: c.runtime.backend.as_str().into(),
-            cameras: c
-                .cameras
-                .iter()
-                .filter(|cam| cam.enabled)
-                .map(|cam| cam.id.clone())
-                .collect(),
-            started_at: Some(Utc::now()),
-            model_cards: Vec::new(),
-            device_key: None,
-        }
-    }
-
     /// The example shown in docs/events.md.
     pub fn example() -> Self {
         Self {
@@ -172,6 +148,67 @@ pub struct LinkStats {
     pub images_deferred: u64,
 }
 
+/// The clock's state at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClockState {
+    pub sync: TimeSync,
+    /// Maximum error the kernel reports, microseconds (adjtimex only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_us: Option<i64>,
+    /// Estimated error, microseconds (adjtimex only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub est_error_us: Option<i64>,
+    /// Where the answer came from: `adjtimex`, `timedatectl` or `none`.
+    pub source: String,
+}
+
+/// What the embedded broker may hold, and an estimate of what it holds now.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct BrokerMemory {
+    /// Topic filters that have a log (one per filter ever subscribed).
+    pub filters: u64,
+    /// Payload bytes held in the filters' logs: for each, what was appended to it, at most its
+    /// bound (an upper estimate: rumqttd does not report what it dropped).
+    pub held_bytes: u64,
+    /// Bound of one filter's log (`[mqtt].embedded_log_kb`).
+    pub per_filter_limit_bytes: u64,
+    /// Bound of all logs: `filters` times the per-filter bound.
+    pub limit_bytes: u64,
+}
+
+/// Depth and eviction counters, for `health` and `stats()`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct SpoolStats {
+    /// Event messages not yet acknowledged by the broker.
+    pub events: u64,
+    /// Evidence images not yet acknowledged.
+    pub evidence: u64,
+    /// Payload bytes held.
+    pub bytes: u64,
+    /// Bound from `[storage].max_size_mb`.
+    pub max_bytes: u64,
+    /// Events dropped because the spool was full (their seq numbers are the gaps consumers see).
+    pub evicted_events: u64,
+    /// Evidence images dropped because the spool was full.
+    pub evicted_evidence: u64,
+    /// Events deleted undelivered by `[privacy.retention] event_hours`.
+    pub expired_events: u64,
+    /// Evidence images deleted undelivered by `[privacy.retention] evidence_hours`.
+    pub expired_evidence: u64,
+    /// Bytes the spool may still add before its filesystem falls to `[storage].min_free_mb`
+    /// (free space plus the database's reusable pages); `None` when not measured.
+    pub disk_room_bytes: Option<u64>,
+    /// The last submission had to evict because the disk, not `max_size_mb`, was full.
+    pub disk_low: bool,
+    /// Submissions that evicted because of the disk (their drops are in the evicted counters).
+    pub disk_evictions: u64,
+    /// Steps of the wall clock (NTP, an RTC set at boot) the spool saw: it moved its rows'
+    /// creation times by each, so their ages, and retention, are unaffected.
+    pub clock_steps: u64,
+}
+
 /// The periodic `health` message.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Health {
@@ -186,7 +223,7 @@ pub struct Health {
     pub audit_head: Option<String>,
     /// The device clock's sync state (evidence timestamps are only as good as this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_sync: Option<crate::health::ClockState>,
+    pub time_sync: Option<ClockState>,
     /// What the agent holds in memory, and the bounds of what may grow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryReport>,
@@ -199,17 +236,7 @@ pub struct MemoryReport {
     pub resident_bytes: u64,
     /// The embedded broker's logs, when it runs (none with a site broker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker: Option<super::embedded::BrokerMemory>,
-}
-
-impl MemoryReport {
-    /// This process now, with the embedded broker's accounting if it runs.
-    pub fn now(broker: Option<super::embedded::BrokerMemory>) -> Option<Self> {
-        Some(Self {
-            resident_bytes: crate::process::stats()?.resident_bytes,
-            broker,
-        })
-    }
+    pub broker: Option<BrokerMemory>,
 }
 
 impl Health {
@@ -264,15 +291,15 @@ impl Health {
             audit_head: Some(
                 "9b2f6c1e0d4a7b3c5e8f1a2d4c6b8e0f1a3c5e7d9b1f3a5c7e9d1b3f5a7c9e1d".into(),
             ),
-            time_sync: Some(crate::health::ClockState {
-                sync: crate::events::TimeSync::Synced,
+            time_sync: Some(ClockState {
+                sync: TimeSync::Synced,
                 max_error_us: Some(16_500),
                 est_error_us: Some(820),
                 source: "adjtimex".into(),
             }),
             memory: Some(MemoryReport {
                 resident_bytes: 167_772_160,
-                broker: Some(super::embedded::BrokerMemory {
+                broker: Some(BrokerMemory {
                     filters: 2,
                     held_bytes: 393_216,
                     per_filter_limit_bytes: 256 << 10,
