@@ -191,6 +191,59 @@ fn strict_check_turns_missing_files_into_failures() {
 }
 
 #[test]
+fn check_warns_on_a_model_that_may_not_ship_and_strict_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shippable = format!(
+        "{HEAD}[models]\nplate_detector = \"\"\nplate_ocr = \"vn_plate_ocr_ea_ctc_10x37_64x128\"\n"
+    );
+    let agpl = format!(
+        "{HEAD}[models]\ndetector = \"vn_vehicle_yolo11n_int8_dyn\"\nplate_detector = \"\"\nplate_ocr = \"vn_plate_ocr_ea_ctc_10x37_64x128\"\n"
+    );
+    let clean = write(dir.path(), "clean.toml", &shippable);
+    let out = run(bin()
+        .args(["check", "--strict", "--skip-model-hashes"])
+        .arg(&clean));
+    assert!(
+        !stderr(&out).contains("may not be shipped"),
+        "{}",
+        stderr(&out)
+    );
+    let cfg = write(dir.path(), "agpl.toml", &agpl);
+    let lenient = run(bin().args(["check", "--skip-model-hashes"]).arg(&cfg));
+    assert!(lenient.status.success(), "{}", stderr(&lenient));
+    let err = stderr(&lenient);
+    assert!(
+        err.contains(
+            ":6:12: warning: detector `vn_vehicle_yolo11n_int8_dyn` is licensed AGPL-3.0-only"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("may ship: yolox_nano_coco_416"), "{err}");
+    let strict = run(bin()
+        .args(["check", "--strict", "--skip-model-hashes"])
+        .arg(&cfg));
+    assert!(!strict.status.success());
+    assert!(
+        stderr(&strict).contains("it may not be shipped in a product"),
+        "{}",
+        stderr(&strict)
+    );
+    // A deployment that cleared the rights says so, and `check` takes its word.
+    let cleared = write(
+        dir.path(),
+        "cleared.toml",
+        &format!("{agpl}rights_cleared = [\"vn_vehicle_yolo11n_int8_dyn\", \"nope\"]\n"),
+    );
+    let out = run(bin().args(["check", "--skip-model-hashes"]).arg(&cleared));
+    let err = stderr(&out);
+    assert!(!err.contains("may not be shipped"), "{err}");
+    assert!(
+        err.contains(":9:") && err.contains("unknown model `nope` in rights_cleared"),
+        "{err}"
+    );
+}
+
+#[test]
 fn version_prints_onnxruntime_version_and_path() {
     let lib = ort_lib();
     let out = run(bin().arg("version").env("ORT_DYLIB_PATH", &lib));

@@ -613,7 +613,7 @@ def main():
     meta = {
         "name": name,
         "variant": args.variant,
-        "licence": "Apache-2.0" if args.variant == "shippable" else "internal evaluation only (trained on unlicensed data)",
+        "licence": "Apache-2.0" if args.variant == "shippable" else "LicenseRef-edge-agent-internal-evaluation"  # trained on unlicensed data: never shipped,
         "alphabet": ALPHABET,
         "slots": SLOTS,
         "temperature": round(temperature, 4),

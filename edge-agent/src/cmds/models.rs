@@ -109,7 +109,12 @@ fn cards(ctx: &Context_, names: &[String]) -> anyhow::Result<ExitCode> {
         println!("{}", c.name);
         println!("  task:          {}", c.task);
         println!("  training data: {}", c.training_data);
-        println!("  licence:       {}", c.licence);
+        let shipping = m.shipping();
+        println!(
+            "  licence:       {} ({shipping}: {})",
+            c.licence,
+            shipping.reason()
+        );
         if let Some(note) = &m.licence_note {
             println!("  licence note:  {note}");
         }
@@ -123,6 +128,14 @@ fn cards(ctx: &Context_, names: &[String]) -> anyhow::Result<ExitCode> {
         println!();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Apache-2.0`, or `AGPL-3.0-only (may not ship)`: the column an installer scans.
+fn licence_column(m: &edge_agent::models::ModelManifest) -> String {
+    match m.shipping().may_ship() {
+        true => m.licence.clone(),
+        false => format!("{} (may not ship)", m.licence),
+    }
 }
 
 fn list(ctx: &Context_) -> anyhow::Result<ExitCode> {
@@ -142,7 +155,7 @@ fn list(ctx: &Context_) -> anyhow::Result<ExitCode> {
             m.decoder.kind(),
             m.size_bytes as f64 / 1e6,
             cached,
-            m.licence
+            licence_column(m)
         );
     }
     println!("cache: {}", ctx.store.dir().display());

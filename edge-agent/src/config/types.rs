@@ -401,6 +401,11 @@ pub struct ModelsConfig {
     /// Manifest for plate OCR; empty string disables it. Default `vn_plate_ocr_9x37_64x128`.
     #[serde(default = "default_plate_ocr")]
     pub plate_ocr: String,
+    /// Models whose licence does not allow shipping but whose rights this deployment has cleared
+    /// (a commercial licence, a written permission): `check` stops warning about them. Default
+    /// none: a model that may not ship is a warning, and `check --strict` refuses it.
+    #[serde(default)]
+    pub rights_cleared: Vec<String>,
 }
 
 impl Default for ModelsConfig {
@@ -412,6 +417,7 @@ impl Default for ModelsConfig {
             detector: default_detector(),
             plate_detector: default_plate_detector(),
             plate_ocr: default_plate_ocr(),
+            rights_cleared: Vec::new(),
         }
     }
 }

@@ -336,6 +336,15 @@ impl Validator<'_> {
                 return;
             }
         };
+        for (i, name) in m.rights_cleared.iter().enumerate() {
+            if set.get(name).is_none() {
+                self.error(
+                    &[Key("models"), Key("rights_cleared"), Index(i)],
+                    format!("unknown model `{name}` in rights_cleared"),
+                    format!("known models: {}", set.names().join(", ")),
+                );
+            }
+        }
         let store = self.loaded.model_store();
         for (role, name) in m.roles() {
             let at = [Key("models"), Key(role)];
@@ -347,6 +356,7 @@ impl Validator<'_> {
                 );
                 continue;
             };
+            self.model_licence(&at, role, manifest, &set, m);
             if opts.skip_model_hashes {
                 continue;
             }
@@ -361,6 +371,55 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    /// A model whose licence does not allow shipping is a warning (an error under `--strict`):
+    /// the installer commissioning the box is the last person who can catch it.
+    fn model_licence(
+        &mut self,
+        at: &[PathSeg<'_>],
+        role: &str,
+        manifest: &crate::models::ModelManifest,
+        set: &crate::models::ManifestSet,
+        models: &ModelsConfig,
+    ) {
+        let shipping = manifest.shipping();
+        if shipping.may_ship() || models.rights_cleared.contains(&manifest.name) {
+            return;
+        }
+        let alternatives: Vec<&str> = set
+            .iter()
+            .filter(|m| m.task == manifest.task && m.shipping().may_ship())
+            .map(|m| m.name.as_str())
+            .collect();
+        let cleared = format!(
+            "once this deployment has cleared its rights, name it in [models] rights_cleared = [\"{}\"]",
+            manifest.name
+        );
+        let hint = match alternatives.is_empty() {
+            true => format!(
+                "no shippable {} model exists yet; {cleared}",
+                manifest.task.as_str()
+            ),
+            false => format!(
+                "models of this task that may ship: {} (`edge-agent models cards` compares them); {cleared}",
+                alternatives.join(", ")
+            ),
+        };
+        let which = match self.loaded.span_of(at) {
+            Some(_) => "",
+            None => "the default ",
+        };
+        self.warn(
+            at,
+            format!(
+                "{which}{role} `{}` is licensed {} ({}): it may not be shipped in a product",
+                manifest.name,
+                manifest.licence,
+                shipping.reason()
+            ),
+            hint,
+        );
     }
 
     fn cameras(&mut self, cams: &[CameraConfig]) {
@@ -745,13 +804,15 @@ impl Validator<'_> {
             && !m.plate_ocr.is_empty()
             && self.local_files
             && let Ok(set) = self.loaded.manifests()
-            && set.get(&p.recognizer).is_none()
         {
-            self.error(
-                &at("recognizer"),
-                format!("unknown model `{}` for the text recogniser", p.recognizer),
-                format!("known models: {}", set.names().join(", ")),
-            );
+            match set.get(&p.recognizer) {
+                None => self.error(
+                    &at("recognizer"),
+                    format!("unknown model `{}` for the text recogniser", p.recognizer),
+                    format!("known models: {}", set.names().join(", ")),
+                ),
+                Some(rec) => self.model_licence(&at("recognizer"), "recognizer", rec, &set, m),
+            }
         }
     }
 

@@ -67,6 +67,7 @@ impl StatusInfo {
                 task: "object_detection".into(),
                 training_data: "COCO 2017 (80 classes)".into(),
                 licence: "Apache-2.0".into(),
+                shippable: true,
                 known_limits: vec![
                     "cars truncated by the image edge can be missed".into(),
                     "night scenes with headlight glare produce wrong classes (a car labelled train)"

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use super::licence::{self, Shipping};
 
 /// One `models/NAME.toml` file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -23,7 +24,7 @@ pub struct ModelManifest {
     pub sha256: String,
     /// Size of the weight file in bytes.
     pub size_bytes: u64,
-    /// SPDX id or a short statement of the licence.
+    /// SPDX id of the weights' licence (`NOASSERTION` when none was stated); see [`super::licence`].
     pub licence: String,
     /// What is known and unknown about the licence and provenance.
     #[serde(default)]
@@ -63,8 +64,12 @@ pub struct ModelCard {
     pub task: String,
     /// What it was trained on, as far as is known (`unknown` when the manifest does not say).
     pub training_data: String,
-    /// Licence of the weights.
+    /// SPDX id of the weights' licence (`NOASSERTION`: none was stated).
     pub licence: String,
+    /// Whether that licence lets a product ship the weights (permissive); `false` means the rights
+    /// must be cleared before this device's events are used in production.
+    #[serde(default)]
+    pub shippable: bool,
     /// Known weaknesses.
     pub known_limits: Vec<String>,
 }
@@ -77,6 +82,7 @@ impl ModelCard {
             task: m.task.as_str().into(),
             training_data: m.training_data.clone().unwrap_or_else(|| "unknown".into()),
             licence: m.licence.clone(),
+            shippable: m.shipping().may_ship(),
             known_limits: m.known_limits.clone(),
         }
     }
@@ -307,7 +313,14 @@ impl ModelManifest {
         Ok(manifest)
     }
 
+    /// What the weights' licence allows (a manifest that did not parse its licence counts as one
+    /// that stated none).
+    pub fn shipping(&self) -> Shipping {
+        licence::shipping(&self.licence).unwrap_or(Shipping::NotStated)
+    }
+
     fn check(&self) -> Result<(), String> {
+        licence::shipping(&self.licence)?;
         let stem = Path::new(&self.file)
             .file_stem()
             .and_then(|s| s.to_str())

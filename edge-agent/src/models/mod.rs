@@ -1,6 +1,7 @@
 //! Model manifests, the verified weight cache, and fetching weights from a mirror or URL.
 
 mod fetch;
+pub mod licence;
 mod manifest;
 mod registry;
 mod store;
@@ -8,6 +9,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use fetch::{FetchOutcome, FetchSource, fetch_model};
+pub use licence::Shipping;
 pub use manifest::*;
 pub use registry::ManifestSet;
 pub use store::{FileState, FileStatus, ModelStore, sha256_file};

@@ -117,6 +117,30 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_with_a_free_text_licence_is_refused_naming_its_file() {
+        let text = include_str!("../../../models/yolox_nano_coco_416.toml").replace(
+            "licence = \"Apache-2.0\"",
+            "licence = \"free for research\"",
+        );
+        let err = ModelManifest::parse(Path::new("site/yolox_nano_coco_416.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("site/yolox_nano_coco_416.toml") && err.contains("`free for research`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_builtin_licences_say_which_models_may_ship() {
+        let set = ManifestSet::builtin().unwrap();
+        let ships = |name: &str| set.require(name).unwrap().shipping().may_ship();
+        assert!(ships("yolox_nano_coco_416") && ships("vn_plate_ocr_ea_ctc_10x37_64x128"));
+        assert!(!ships("vn_plate_det_yolo26n_640_e2e") && !ships("vn_plate_ocr_9x37_64x128"));
+        assert!(!ships("vn_vehicle_yolo11n_int8_dyn"));
+    }
+
+    #[test]
     fn unknown_model_error_lists_known_names() {
         let set = ManifestSet::builtin().unwrap();
         let err = set.require("nope").unwrap_err().to_string();
