@@ -426,3 +426,133 @@ target_fps = 5
     );
     assert!(out.contains("\"state\":\"reconnecting\""), "{out}");
 }
+
+/// `[clips]` on a live camera: a rule event gets an `update` carrying an MP4 remuxed from the RTSP
+/// stream's own H.264 (no re-encode), kept on the device under its sha256, which our own decoder
+/// plays back picture for picture.
+#[test]
+fn run_on_rtsp_cuts_a_clip_around_a_rule_event_and_keeps_it_on_the_device() {
+    ort_lib();
+    let clip = footage("video/vn_citycam_haiphong_cbp640_10fps.mp4");
+    let server = common::rtsp::RtspServer::start(&clip, "/cam");
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[device]
+site_id = "test-site"
+device_id = "edge-1"
+
+[runtime]
+intra_threads = 2
+
+[models]
+plate_detector = ""
+
+[mqtt]
+embedded_listen = "127.0.0.1:{mqtt_port}"
+
+[storage]
+spool_dir = "{spool}"
+
+[http]
+enabled = false
+
+[clips]
+pre_s = 1
+post_s = 2
+
+[[cameras]]
+id = "rtsp-cam"
+url = "{url}"
+target_fps = 5
+
+[[cameras.zones]]
+id = "all"
+polygon = [[0, 0], [640, 0], [640, 458], [0, 458]]
+
+[[cameras.rules]]
+id = "anything-in-view"
+kind = "intrusion"
+zone = "all"
+classes = ["car", "motorcycle"]
+"#,
+            mqtt_port = free_port(),
+            spool = spool.display(),
+            url = server.url(),
+        ),
+    )
+    .unwrap();
+    let events = dir.path().join("events.jsonl");
+    let agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events")
+        .arg(&events)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the agent");
+    let _agent = Killed(agent);
+    // The first events come before the stream has a second of past: their clips lack it and say
+    // so (`complete: false`); a later one has its whole window.
+    let clip_update = |events: &[Value]| {
+        events
+            .iter()
+            .find(|e| {
+                e["evidence"][0]["role"] == "clip" && e["evidence"][0]["clip"]["complete"] == true
+            })
+            .cloned()
+    };
+    wait_for(Duration::from_secs(90), "a complete clip update", || {
+        clip_update(&events_in(&events)).is_some()
+    });
+    let all = events_in(&events);
+    let update = clip_update(&all).unwrap();
+    assert_eq!(update["phase"], "update");
+    assert_eq!(update["kind"], "intrusion");
+    let original = all
+        .iter()
+        .find(|e| e["event_id"] == update["refers_to"])
+        .unwrap_or_else(|| panic!("the clip refers to no event: {update}"));
+    assert_eq!(original["phase"], "new");
+    assert_eq!(original["object"], update["object"]);
+    let ev = &update["evidence"][0];
+    let info = &ev["clip"];
+    assert_eq!(info["on_request"], true, "{ev}");
+    assert_eq!(info["complete"], true, "{ev}");
+    let ms = info["duration_ms"].as_u64().unwrap();
+    // post 2 s plus pre 1 s back to the keyframe before it (the clip's GOP is under 3 s)
+    assert!((3000..=6500).contains(&ms), "{ev}");
+    let sha = ev["sha256"].as_str().unwrap();
+    assert!(
+        ev["topic"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("evidence/{sha}"))
+    );
+
+    // On the device, under its hash; bytes as stated; plays back with our own decoder.
+    let file = spool.join("clips").join(format!("{sha}.mp4"));
+    let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert_eq!(bytes.len() as u64, ev["bytes"].as_u64().unwrap());
+    assert_eq!(edge_agent::events::evidence::sha256_hex(&bytes), sha);
+    let mut src =
+        edge_agent::source::open(file.to_str().unwrap(), &Default::default()).expect("open clip");
+    let (_, frames) = common::frames::read_all(src.as_mut());
+    assert!(frames.len() >= 25, "{} pictures", frames.len());
+    assert_eq!((frames[0].width, frames[0].height), (640, 458));
+    let played = frames.last().unwrap().stream_time.as_millis() as u64 + 100;
+    assert!(
+        played.abs_diff(ms) <= 100,
+        "{played} ms played, {ms} ms stated"
+    );
+    // nothing of the clip was published: it waits for a request
+    assert!(
+        !all.iter()
+            .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
+            .any(|r| r["role"] == "clip" && r["clip"]["on_request"] == false)
+    );
+}

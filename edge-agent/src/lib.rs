@@ -9,6 +9,7 @@ pub mod audit;
 pub(crate) mod background;
 pub mod backoff;
 pub mod checks;
+pub mod clips;
 pub mod clock;
 pub mod config;
 pub mod events;

@@ -83,11 +83,75 @@ pub fn coarse_buckets(h: &Histogram, bounds: &[f64]) -> Vec<u64> {
         .collect()
 }
 
+/// One per-camera value of a clip ring.
+type RingValue = fn(&crate::clips::RingStats) -> u64;
+
+/// Each camera's clip ring (memory held, bounded by `[clips] ring_mb`) and the clips made.
+fn clip_metrics(o: &mut Out, c: &crate::clips::ClipStats) {
+    let per_camera: [(&str, &str, RingValue); 4] = [
+        (
+            "edge_agent_clip_ring_bytes",
+            "Encoded video held in memory for event clips ([clips] ring_mb bounds it).",
+            |r| r.bytes,
+        ),
+        (
+            "edge_agent_clip_ring_units",
+            "Access units (pictures) held in the clip ring.",
+            |r| r.units,
+        ),
+        (
+            "edge_agent_clip_requests_waiting",
+            "Clips waiting for their post_s.",
+            |r| r.pending,
+        ),
+        (
+            "edge_agent_clip_ring_evicted_total",
+            "Pictures dropped from the ring before their time to stay within ring_mb.",
+            |r| r.evicted_for_bytes,
+        ),
+    ];
+    for (name, help, get) in per_camera {
+        o.head(
+            name,
+            if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            },
+            help,
+        );
+        for (camera, ring) in &c.rings {
+            o.sample(name, &[("camera", camera)], get(ring) as f64);
+        }
+    }
+    for (name, help, v) in [
+        (
+            "edge_agent_clips_made_total",
+            "Event clips written to the device's clip store.",
+            c.counts.made,
+        ),
+        (
+            "edge_agent_clips_incomplete_total",
+            "Clips closed early (stream lost or ended before post_s).",
+            c.counts.incomplete,
+        ),
+        (
+            "edge_agent_clips_failed_total",
+            "Clips that could not be made (no keyframe kept, no disk room).",
+            c.counts.failed,
+        ),
+    ] {
+        o.head(name, "counter", help);
+        o.sample(name, &[], v as f64);
+    }
+}
+
 /// Renders everything `/metrics` shows.
 pub fn render(
     cameras: &[CameraLive],
     delivery: Option<&DeliveryStats>,
     events: &BTreeMap<String, u64>,
+    clips: Option<&crate::clips::ClipStats>,
     uptime: Duration,
 ) -> String {
     let mut o = Out(String::with_capacity(16 * 1024));
@@ -257,6 +321,10 @@ pub fn render(
     );
     for (kind, n) in events {
         o.sample("edge_agent_events_total", &[("kind", kind)], *n as f64);
+    }
+
+    if let Some(c) = clips {
+        clip_metrics(&mut o, c);
     }
 
     if let Some(d) = delivery {
@@ -535,7 +603,7 @@ mod tests {
         });
         let mut events = BTreeMap::new();
         events.insert("plate_read".to_string(), 5);
-        let t = render(&cams, Some(&d), &events, Duration::from_secs(12));
+        let t = render(&cams, Some(&d), &events, None, Duration::from_secs(12));
         assert_eq!(
             value(&t, "edge_agent_buffer_bytes{buffer=\"broker\"}"),
             f64::from(3 << 20)

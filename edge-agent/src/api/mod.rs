@@ -341,6 +341,7 @@ async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
         &cams,
         delivery.as_ref(),
         &st.hub.event_counts(),
+        st.hub.clip_stats().as_ref(),
         st.hub.uptime(),
     );
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()

@@ -334,6 +334,33 @@ pub fn privacy_policy(
     Ok(policy)
 }
 
+/// The clip recorder of `[clips]` (`None` when no enabled camera makes clips): clips in
+/// `<spool_dir>/clips`, bounded by `store_mb` and `[privacy.retention] clip_hours`, never taking the
+/// spool's `min_free_mb`.
+pub fn clip_recorder(
+    loaded: &LoadedConfig,
+    topics: &edge_agent::events::Topics,
+) -> Option<std::sync::Arc<edge_agent::clips::ClipRecorder>> {
+    let cfg = &loaded.config;
+    if cfg.clips_store_mb() == 0 {
+        return None;
+    }
+    let hours = cfg.privacy.retention.clip_hours;
+    let store = edge_agent::clips::ClipStore::new(
+        loaded.resolve_path(&cfg.storage.clips_dir()),
+        cfg.clips.store_mb.saturating_mul(1 << 20),
+        (hours > 0).then(|| std::time::Duration::from_secs(hours.saturating_mul(3600))),
+        cfg.storage.min_free_mb.saturating_mul(1 << 20),
+    );
+    tracing::info!(dir = %store.dir().display(), mode = cfg.clips.mode.as_str(), pre_s = cfg.clips.pre_s, post_s = cfg.clips.post_s, "event clips on");
+    Some(std::sync::Arc::new(edge_agent::clips::ClipRecorder::new(
+        cfg.clips.clone(),
+        store,
+        topics.clone(),
+        cfg.clip_modes(),
+    )))
+}
+
 /// Puts `[privacy.retention]` and the audit trail in force on the delivery's spool, and checks ages
 /// once a minute from a background thread (a quiet camera submits nothing that would trigger it).
 pub fn spool_retention(
@@ -341,6 +368,7 @@ pub fn spool_retention(
     delivery: &edge_agent::publish::Delivery,
     trail: &AuditTrail,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    clips: Option<std::sync::Arc<edge_agent::clips::ClipRecorder>>,
 ) -> anyhow::Result<()> {
     let r = &loaded.config.privacy.retention;
     let retention = Retention::from_hours(r.evidence_hours, r.event_hours);
@@ -356,7 +384,7 @@ pub fn spool_retention(
         event_hours = r.event_hours,
         "retention in force (0 = no age limit)"
     );
-    if retention == Retention::default() {
+    if retention == Retention::default() && clips.is_none() {
         return Ok(());
     }
     let delivery = delivery.clone();
@@ -371,6 +399,16 @@ pub fn spool_retention(
                     waited = 0;
                     if let Err(e) = delivery.with_spool(|s| s.expire()) {
                         tracing::error!(error = %e, "spool retention check failed");
+                    }
+                    // a quiet camera saves no clip that would prune the old ones
+                    if let Some(c) = &clips {
+                        let pruned = c.store().prune(std::time::SystemTime::now());
+                        if pruned.expired > 0 {
+                            tracing::info!(
+                                expired = pruned.expired,
+                                "clips past [privacy.retention] clip_hours deleted"
+                            );
+                        }
                     }
                 }
             }

@@ -95,7 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     birth.model_cards = models.cards.clone();
     let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
     hub.set_delivery(delivery.clone());
-    agent::spool_retention(&loaded, &delivery, &trail, stop.clone())?;
+    let clips = agent::clip_recorder(&loaded, delivery.topics());
+    agent::spool_retention(&loaded, &delivery, &trail, stop.clone(), clips.clone())?;
     let mut builder = agent::event_builder(&loaded, &models);
     builder.privacy = privacy;
     let mut sink = EventSink::new(builder, delivery.topics().clone())
@@ -108,6 +109,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if api.is_some() {
         sink = sink.with_live(hub.clone());
+    }
+    if let Some(clips) = &clips {
+        sink = sink.with_clips(clips.clone());
+        hub.set_clips(clips.clone());
     }
     let sink = Arc::new(sink);
     tracing::info!(

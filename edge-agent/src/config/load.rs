@@ -46,6 +46,7 @@ const SECTIONS: &[&str] = &[
     "storage",
     "http",
     "evidence",
+    "clips",
     "watchlist",
     "health",
     "privacy",
@@ -150,6 +151,12 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
     let pipeline =
         optional_section::<PipelineConfig>(&source, section("pipeline"), "pipeline", &mut diags);
     let remote = optional_section::<RemoteConfig>(&source, section("remote"), "remote", &mut diags);
+    let clips = optional_section::<crate::clips::ClipsConfig>(
+        &source,
+        section("clips"),
+        "clips",
+        &mut diags,
+    );
 
     match (
         device, runtime, models, mqtt, storage, http, cameras, evidence, plates,
@@ -174,6 +181,7 @@ pub fn parse_str(path: &Path, text: String) -> Result<LoadedConfig, ConfigError>
                 storage,
                 http,
                 evidence,
+                clips: clips.unwrap_or_default(),
                 watchlist: watchlist.unwrap_or_default(),
                 // Some whenever no diagnostic was raised.
                 health: health.unwrap_or_default(),

@@ -24,6 +24,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub evidence: EvidenceConfig,
+    /// `[clips]`: video around rule events. Defaults in [`crate::clips::ClipsConfig`].
+    pub clips: crate::clips::ClipsConfig,
     pub watchlist: WatchlistConfig,
     pub health: HealthConfig,
     pub privacy: PrivacyConfig,
@@ -422,6 +424,26 @@ impl Default for ModelsConfig {
     }
 }
 
+impl Config {
+    /// Each enabled camera's clip mode where it differs from `[clips] mode`.
+    pub fn clip_modes(&self) -> BTreeMap<String, crate::clips::ClipMode> {
+        self.cameras
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), c.clips?)))
+            .collect()
+    }
+
+    /// The disk the clip store may take, MiB: `[clips] store_mb`, or 0 when no camera makes clips.
+    pub fn clips_store_mb(&self) -> u64 {
+        let on = self
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .any(|c| c.clips.unwrap_or(self.clips.mode) != crate::clips::ClipMode::Off);
+        if on { self.clips.store_mb } else { 0 }
+    }
+}
+
 impl ModelsConfig {
     /// The manifests named by the roles, with the role name; disabled roles are left out.
     pub fn roles(&self) -> Vec<(&'static str, &str)> {
@@ -504,6 +526,9 @@ pub struct CameraConfig {
     /// `[cameras.privacy]`: evidence minimisation for this camera. Default: people pixelated.
     #[serde(default)]
     pub privacy: CameraPrivacyConfig,
+    /// This camera's event clips: `store`, `send` or `off`. Default: `[clips] mode`.
+    #[serde(default)]
+    pub clips: Option<crate::clips::ClipMode>,
 }
 
 fn default_fps() -> f64 {
@@ -792,6 +817,9 @@ pub struct RetentionConfig {
     /// Event records waiting in the spool. Default 720 (30 days).
     #[serde(default = "default_event_hours")]
     pub event_hours: u64,
+    /// Event clips stored on the device (`[clips]`). Default 168 (7 days).
+    #[serde(default = "default_evidence_hours")]
+    pub clip_hours: u64,
     /// Evidence JPEGs written by `replay --evidence DIR`: older ones in DIR are deleted when the
     /// next replay writes there. Default 0 (kept; the folder is the operator's).
     #[serde(default)]
@@ -803,6 +831,7 @@ impl Default for RetentionConfig {
         Self {
             evidence_hours: default_evidence_hours(),
             event_hours: default_event_hours(),
+            clip_hours: default_evidence_hours(),
             export_hours: 0,
         }
     }

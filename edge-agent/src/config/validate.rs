@@ -57,9 +57,10 @@ pub fn validate(loaded: &LoadedConfig, opts: &ValidateOptions) -> Vec<Diagnostic
     v.models(&c.models, opts);
     v.cameras(&c.cameras);
     v.mqtt(&c.mqtt, &c.device);
-    v.storage(&c.storage);
+    v.storage(&c.storage, c.clips_store_mb());
     v.http(&c.http);
     v.problems(&[Key("evidence")], c.evidence.check());
+    v.problems(&[Key("clips")], c.clips.check());
     v.problems(&[Key("health")], c.health.check());
     v.watchlist(&c.watchlist);
     v.privacy(&c.privacy, &c.cameras);
@@ -816,16 +817,16 @@ impl Validator<'_> {
         }
     }
 
-    fn storage(&mut self, s: &StorageConfig) {
+    fn storage(&mut self, s: &StorageConfig, clips_mb: u64) {
         self.problems(&[Key("storage")], s.check());
         if self.local_files {
-            self.storage_fits(s);
+            self.storage_fits(s, clips_mb);
         }
     }
 
     /// The whole storage budget against the free space of the spool's filesystem (plus what the
     /// spool and audit log already hold there).
-    fn storage_fits(&mut self, s: &StorageConfig) {
+    fn storage_fits(&mut self, s: &StorageConfig, clips_mb: u64) {
         let dir = self.loaded.resolve_path(&s.spool_dir);
         let Some(existing) = dir.ancestors().find(|d| d.is_dir()) else {
             return;
@@ -842,21 +843,21 @@ impl Validator<'_> {
             })
             .unwrap_or(0);
         let mib = |b: u64| b / (1 << 20);
-        let budget = s.max_size_mb + 2 * s.audit_max_mb + s.min_free_mb;
+        let budget = s.max_size_mb + 2 * s.audit_max_mb + s.min_free_mb + clips_mb;
         let available = mib(free + held);
         if available < budget {
             self.warn(
                 &[Key("storage"), Key("max_size_mb")],
                 format!(
-                    "the filesystem of {} has {available} MiB for the agent, less than the storage budget of {budget} MiB (max_size_mb {} + 2 × audit_max_mb {} + min_free_mb {}): the spool will stop at min_free_mb free and drop the oldest undelivered data before reaching its bound",
+                    "the filesystem of {} has {available} MiB for the agent, less than the storage budget of {budget} MiB (max_size_mb {} + 2 × audit_max_mb {} + min_free_mb {} + [clips] store_mb {clips_mb}): the spool will stop at min_free_mb free and drop the oldest undelivered data before reaching its bound",
                     dir.display(),
                     s.max_size_mb,
                     s.audit_max_mb,
                     s.min_free_mb
                 ),
                 format!(
-                    "lower max_size_mb to at most {} or move spool_dir to a larger disk",
-                    available.saturating_sub(2 * s.audit_max_mb + s.min_free_mb)
+                    "lower max_size_mb to at most {} (or [clips] store_mb), or move spool_dir to a larger disk",
+                    available.saturating_sub(2 * s.audit_max_mb + s.min_free_mb + clips_mb)
                 ),
             );
         }

@@ -83,6 +83,33 @@ impl EvidenceConfig {
     }
 }
 
+/// The event's evidence references for the files submitted with it: one per image (a clip sent
+/// with its event is one too, keeping the clip details `current` gave it), after the clips that
+/// stay on the device (their bytes do not travel, so no image stands for them).
+pub fn evidence_refs(
+    current: &[super::EvidenceRef],
+    images: &[EvidenceImage],
+    topics: &super::Topics,
+) -> Vec<super::EvidenceRef> {
+    let held = current
+        .iter()
+        .filter(|r| r.clip.as_ref().is_some_and(|c| c.on_request))
+        .cloned();
+    let sent = images.iter().map(|im| super::EvidenceRef {
+        role: im.role,
+        sha256: im.sha256.clone(),
+        topic: topics.evidence(&im.sha256),
+        width: im.width,
+        height: im.height,
+        bytes: im.jpeg.len() as u64,
+        clip: current
+            .iter()
+            .find(|r| r.sha256 == im.sha256)
+            .and_then(|r| r.clip.clone()),
+    });
+    held.chain(sent).collect()
+}
+
 /// An encoded evidence image, ready to submit with its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceImage {

@@ -78,6 +78,7 @@ pub fn example(kind: EventKind) -> Event {
         width: 1280,
         height: 720,
         bytes: 98_304,
+        clip: None,
     }];
     let plate = PlateInfo {
         text: "51F12345".into(),
@@ -108,6 +109,7 @@ pub fn example(kind: EventKind) -> Event {
                 width: 188,
                 height: 52,
                 bytes: 6_144,
+                clip: None,
             });
             if kind == EventKind::WatchlistHit {
                 e.rule = rule(
@@ -242,6 +244,32 @@ pub fn example(kind: EventKind) -> Event {
     e
 }
 
+/// The `update` that carries a `wrong_way` event's clip, kept on the device until requested.
+pub fn clip_update() -> Event {
+    let original = example(EventKind::WrongWay);
+    let mut e = original.clone();
+    e.event_id = uuid::Uuid::from_u128(0x0195_4e3a_9c10_7000_8000_0000_0000_0c11);
+    e.phase = Phase::Update;
+    e.refers_to = Some(original.event_id);
+    let topics = Topics::new("edge", &e.site_id, &e.device_id);
+    let sha = format!("{:064x}", 0xc11bu128);
+    e.evidence = vec![EvidenceRef {
+        role: EvidenceRole::Clip,
+        topic: topics.evidence(&sha),
+        sha256: sha,
+        width: 1280,
+        height: 720,
+        bytes: 4_718_592,
+        clip: Some(crate::events::ClipInfo {
+            duration_ms: 11_400,
+            start: original.capture_time - chrono::Duration::milliseconds(6_400),
+            complete: true,
+            on_request: true,
+        }),
+    }];
+    e
+}
+
 /// One example per kind, in contract order.
 pub fn all() -> Vec<Event> {
     EventKind::ALL.into_iter().map(example).collect()
@@ -261,5 +289,9 @@ mod tests {
             let back: Event = serde_json::from_str(&json).unwrap();
             assert_eq!(&back, e);
         }
+        let clip = clip_update();
+        let back: Event = serde_json::from_str(&serde_json::to_string(&clip).unwrap()).unwrap();
+        assert_eq!(back, clip);
+        assert_eq!(clip.refers_to, Some(example(EventKind::WrongWay).event_id));
     }
 }

@@ -54,9 +54,13 @@ pub struct Event {
     /// The rule that fired; absent for plain observations such as `plate_read`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<RuleInfo>,
-    /// Images published separately on `evidence/{sha256}`.
+    /// Images (and clips) published separately on `evidence/{sha256}`.
     #[serde(default)]
     pub evidence: Vec<EvidenceRef>,
+    /// The event this one adds evidence to (an `update` carrying a rule event's clip), by its
+    /// `event_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<Uuid>,
     /// Models that produced the event, so a reviewer can tell which weights read the plate.
     #[serde(default)]
     pub models: Vec<ModelId>,
@@ -210,6 +214,7 @@ impl Event {
             object: None,
             rule: None,
             evidence: Vec::new(),
+            refers_to: None,
             models: Vec::new(),
             config_hash: String::new(),
             audit_head: None,
@@ -423,19 +428,43 @@ pub enum EvidenceRole {
     Frame,
     /// The object (the plate crop for plate events).
     Object,
+    /// An MP4 of the seconds around a rule event, remuxed from the camera's own stream (H.264,
+    /// no re-encode). Sent in an `update` of the event once its `post_s` has passed; by default
+    /// the file stays on the device (`on_request`).
+    Clip,
 }
 
-/// A reference to a JPEG published on `topic`; the consumer checks its sha256.
+/// A reference to a JPEG (or a clip's MP4) published on `topic`; the consumer checks its sha256.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EvidenceRef {
     pub role: EvidenceRole,
-    /// Lowercase hex sha256 of the JPEG bytes.
+    /// Lowercase hex sha256 of the JPEG (MP4) bytes.
     pub sha256: String,
-    /// Full MQTT topic the JPEG is published on.
+    /// Full MQTT topic the file is published on (for a clip kept on the device: once requested).
     pub topic: String,
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
+    /// Clips: what the clip is, how long and whether it left the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<ClipInfo>,
+}
+
+/// What a clip holds, beside its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClipInfo {
+    /// Length in milliseconds, from its first to past its last picture.
+    pub duration_ms: u64,
+    /// Capture time of its first picture, RFC 3339 UTC.
+    #[serde(with = "rfc3339")]
+    #[schemars(with = "DateTime<Utc>")]
+    pub start: DateTime<Utc>,
+    /// False when the stream was lost or ended before `post_s`, or the camera's ring no longer
+    /// held the seconds before the event: the clip holds what existed.
+    pub complete: bool,
+    /// True: the file stays on the device (it shows unpixelated people) until the centre asks
+    /// for it; `topic` is where it will then be published. False: published with this event.
+    pub on_request: bool,
 }
 
 /// A model that contributed to an event.

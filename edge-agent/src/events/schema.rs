@@ -87,6 +87,17 @@ never penalties.\n\n",
         ));
     }
     d.push_str(&format!(
+        "## Clips\n\nA violation or watchlist hit on a camera with `[clips]` on (the default: `store`) \
+gets a second message once `post_s` has passed: an `update` of the same kind on the same topic, \
+`refers_to` the first one's `event_id`, whose only evidence is the `clip` — an MP4 remuxed from \
+the camera's own H.264 (no re-encode) from the keyframe before `pre_s` to `post_s` after the \
+event. `clip.complete` is false when the stream was lost or ended early, or had no `pre_s` of \
+past yet; the clip then holds what existed. With `on_request: true` the file stays on the device \
+(it shows unpixelated people) under `[clips] store_mb` and `[privacy.retention] clip_hours`; with \
+a camera's `clips = \"send\"` it is published on `topic` like an image.\n\n```json\n{}\n```\n\n",
+        pretty(&examples::clip_update())
+    ));
+    d.push_str(&format!(
         "## Status (birth)\n\nRetained on `{}` at every connect; the broker replaces it with \
 `{{\"state\":\"offline\", \"site_id\", \"device_id\"}}` (the last will) when the link is lost without a goodbye; a clean shutdown publishes the same itself.\n\n```json\n{}\n```\n\n",
         topics.status(),

@@ -182,6 +182,7 @@ pub struct LiveHub {
     events: Mutex<VecDeque<Event>>,
     event_counts: Mutex<BTreeMap<String, u64>>,
     delivery: Mutex<Option<Delivery>>,
+    clips: Mutex<Option<Arc<crate::clips::ClipRecorder>>>,
     started: Instant,
     snapshots: Mutex<HashMap<String, (u64, Instant, bytes::Bytes)>>,
 }
@@ -207,6 +208,7 @@ impl LiveHub {
             events: Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)),
             event_counts: Mutex::new(BTreeMap::new()),
             delivery: Mutex::new(None),
+            clips: Mutex::new(None),
             started: Instant::now(),
             snapshots: Mutex::new(HashMap::new()),
         }
@@ -241,6 +243,15 @@ impl LiveHub {
     /// The delivery whose spool and MQTT state `/metrics` reports.
     pub fn set_delivery(&self, delivery: Delivery) {
         *lock(&self.delivery) = Some(delivery);
+    }
+
+    pub fn set_clips(&self, clips: Arc<crate::clips::ClipRecorder>) {
+        *lock(&self.clips) = Some(clips);
+    }
+
+    /// Each camera's clip ring and the clips made, when clips are on.
+    pub fn clip_stats(&self) -> Option<crate::clips::ClipStats> {
+        lock(&self.clips).as_ref().map(|c| c.stats())
     }
 
     /// Spool and MQTT counters, when delivery runs.

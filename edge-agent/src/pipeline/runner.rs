@@ -70,6 +70,10 @@ pub trait Sink: Send + Sync {
     fn health_transition(&self, _camera: &str, _transition: &Transition, _frame: Option<&Frame>) {}
     /// A camera's current health, about once a second while frames arrive.
     fn health_report(&self, _camera: &str, _report: &Report) {}
+    /// Where a camera's source puts its encoded video for event clips; `None`: no clips.
+    fn encoded_tap(&self, _camera: &str) -> Option<crate::clips::EncodedTap> {
+        None
+    }
 }
 
 /// Counts of one camera over the run.
@@ -361,6 +365,7 @@ impl Pipeline {
         let mut so = self.opts.source.clone();
         so.stop = stop.clone();
         so.decoding = spec.decoding.clone();
+        so.encoded = self.sink.encoded_tap(&spec.id);
         let src = source::open(&spec.url, &so).map_err(|e| PipelineError::Source {
             camera: spec.id.clone(),
             error: e,

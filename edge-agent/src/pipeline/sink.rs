@@ -9,9 +9,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::AuditTrail;
+use crate::clips::{ClipRecorder, EncodedTap};
 use crate::events::evidence::EvidenceImage;
 use crate::events::status::CameraHealth;
-use crate::events::{Event, EventKind, EvidenceRef, Location, Topics};
+use crate::events::{Event, EventKind, Location, Phase, Topics};
 use crate::health::{Report, Transition};
 use crate::publish::Delivery;
 use crate::source::{Frame, SourceCounters, StreamStatus};
@@ -39,6 +40,8 @@ pub struct EventSink {
     config_hash: Mutex<Option<(String, BTreeMap<String, Location>)>>,
     /// Cameras running without their rules, and why: their `health` state says so.
     rules_disabled: Mutex<BTreeMap<String, String>>,
+    /// Clips around violations and watchlist hits (`[clips]`); none in a replay.
+    clips: Option<std::sync::Arc<ClipRecorder>>,
 }
 
 impl EventSink {
@@ -56,6 +59,35 @@ impl EventSink {
             live: None,
             config_hash: Mutex::new(None),
             rules_disabled: Mutex::new(BTreeMap::new()),
+            clips: None,
+        }
+    }
+
+    /// Also cut a clip around every violation and watchlist hit.
+    pub fn with_clips(mut self, clips: std::sync::Arc<ClipRecorder>) -> Self {
+        self.clips = Some(clips);
+        self
+    }
+
+    /// Emits the `update` events of the clips that are ready (all waiting ones with `finish`).
+    fn collect_clips(&self, finish: bool) {
+        let Some(clips) = &self.clips else {
+            return;
+        };
+        for ready in clips.collect(finish) {
+            if !ready.files.is_empty() {
+                // A clip of unpixelated people leaves the device (`clips = "send"`).
+                self.audit.record(
+                    "evidence.clip_sent",
+                    "local",
+                    serde_json::json!({
+                        "event_id": ready.event.refers_to.map(|id| id.to_string()),
+                        "camera": ready.event.camera_id,
+                        "sha256": ready.files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>(),
+                    }),
+                );
+            }
+            self.emit(ready.event, ready.files);
         }
     }
 
@@ -133,7 +165,9 @@ impl EventSink {
     }
 
     /// Flushes the JSON-lines file.
+    /// Closes the clips still waiting (the run ends), then flushes the events file.
     pub fn flush(&self) -> std::io::Result<()> {
+        self.collect_clips(true);
         if let Some(w) = &self.jsonl {
             let mut w = w.lock().map_err(|_| std::io::Error::other("poisoned"))?;
             w.writer.flush()?;
@@ -150,17 +184,8 @@ impl EventSink {
         }
         let kind = event.kind;
         event.audit_head = self.audit.head();
-        event.evidence = images
-            .iter()
-            .map(|im| EvidenceRef {
-                role: im.role,
-                sha256: im.sha256.clone(),
-                topic: self.topics.evidence(&im.sha256),
-                width: im.width,
-                height: im.height,
-                bytes: im.jpeg.len() as u64,
-            })
-            .collect();
+        event.evidence =
+            crate::events::evidence::evidence_refs(&event.evidence, &images, &self.topics);
         if let Some(dir) = &self.evidence_dir {
             let mut written = Vec::new();
             for im in &images {
@@ -240,7 +265,17 @@ impl Sink for EventSink {
             }
         }
         match self.builder.build(camera, &obs, frame) {
-            Ok((event, images)) => self.emit(event, images),
+            Ok((event, images)) => {
+                // Violations and watchlist hits get a clip of the seconds around them.
+                if let (Some(clips), Some(frame)) = (&self.clips, frame)
+                    && event.phase == Phase::New
+                    && crate::spool::priority(event.kind) <= 1
+                {
+                    clips.request(camera, &event, frame.stream_time);
+                }
+                self.emit(event, images);
+                self.collect_clips(false);
+            }
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(camera, error = %e, "cannot build the event's evidence");
@@ -273,6 +308,7 @@ impl Sink for EventSink {
             self.builder.camera_health(camera, status, counters),
             Vec::new(),
         );
+        self.collect_clips(false);
     }
 
     fn health_transition(&self, camera: &str, tr: &Transition, frame: Option<&Frame>) {
@@ -294,6 +330,11 @@ impl Sink for EventSink {
                 .and_then(|d| d.get(camera).cloned());
             d.set_camera_health(camera, camera_health(report, rules_error));
         }
+        self.collect_clips(false);
+    }
+
+    fn encoded_tap(&self, camera: &str) -> Option<EncodedTap> {
+        self.clips.as_ref()?.tap(camera)
     }
 }
 

@@ -175,7 +175,15 @@ impl Mp4Source {
         }
         let pts = sample.start_time as i64 + i64::from(sample.rendering_offset);
         match self.decoder.push(&self.annexb, pts, self.opened_wall) {
-            Ok(Some(d)) => self.ready.push_back(d),
+            Ok(Some(d)) => {
+                if self.opts.encoded.is_some() {
+                    let t = self.stream_time_of(d.pts);
+                    if let Some(tap) = &self.opts.encoded {
+                        tap.push(t, self.opened_wall + t, &self.annexb, (d.width, d.height));
+                    }
+                }
+                self.ready.push_back(d)
+            }
             Ok(None) => {}
             Err(e) => {
                 self.counters.decode_errors += 1;
@@ -196,11 +204,16 @@ impl Mp4Source {
         }
     }
 
-    fn make_frame(&mut self, d: Decoded) -> Frame {
-        let first = *self.first_pts.get_or_insert(d.pts);
-        let ticks = u128::try_from(d.pts - first).unwrap_or(0);
+    /// Media time of a picture since the first one.
+    fn stream_time_of(&mut self, pts: i64) -> Duration {
+        let first = *self.first_pts.get_or_insert(pts);
+        let ticks = u128::try_from(pts - first).unwrap_or(0);
         let nanos = ticks * 1_000_000_000 / u128::from(self.timescale);
-        let stream_time = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    fn make_frame(&mut self, d: Decoded) -> Frame {
+        let stream_time = self.stream_time_of(d.pts);
         let frame = Frame {
             seq: self.seq,
             capture_time: self.opened_wall + stream_time,

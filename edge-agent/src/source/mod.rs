@@ -155,6 +155,9 @@ pub struct SourceOptions {
     pub stop: Arc<AtomicBool>,
     /// How RTSP streams and video files are decoded (the camera's `decoder`).
     pub decoding: Decoding,
+    /// Where the built-in RTSP and file sources also put each encoded access unit, for event
+    /// clips; `None`: clips are off for this camera (or its source cannot give them).
+    pub encoded: Option<crate::clips::EncodedTap>,
 }
 
 /// Which decoder turns RTSP streams and video files into pictures.
@@ -182,6 +185,7 @@ impl Default for SourceOptions {
             folder_fps: 10.0,
             stop: Arc::new(AtomicBool::new(false)),
             decoding: Decoding::Builtin,
+            encoded: None,
         }
     }
 }

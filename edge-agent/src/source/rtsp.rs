@@ -227,6 +227,10 @@ impl Worker {
             if frames > 0 {
                 backoff.reset();
             }
+            if let Some(tap) = &self.opts.encoded {
+                // clips waiting for this session's video close now, marked incomplete
+                tap.gap();
+            }
             let reason = match end {
                 End::Quit => return,
                 End::Failed(reason) => reason,
@@ -363,7 +367,7 @@ impl Worker {
             match decoder.push(frame.data(), ts.timestamp(), received) {
                 Ok(Some(d)) => {
                     *frames += 1;
-                    if !self.emit(d, clock) {
+                    if !self.emit(d, clock, frame.data()) {
                         return Err(End::Quit);
                     }
                 }
@@ -376,8 +380,9 @@ impl Worker {
         }
     }
 
-    /// Times a picture and queues it; false if the consumer is gone.
-    fn emit(&mut self, d: Decoded, clock: u32) -> bool {
+    /// Times a picture and queues it (and its access unit `au` into the clip ring, also when the
+    /// queue is full); false if the consumer is gone.
+    fn emit(&mut self, d: Decoded, clock: u32, au: &[u8]) -> bool {
         // RTP time of the picture (retina extends it past the 32-bit wrap).
         let media = u64::try_from(d.pts).ok().map(|ticks| {
             let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(clock.max(1));
@@ -386,6 +391,12 @@ impl Worker {
         let (stream_time, jumped) = self.clock.stamp(media, Instant::now());
         if jumped {
             tracing::warn!(camera = %self.place, "RTP time jumped; the camera's tracks restart");
+        }
+        if let Some(tap) = &self.opts.encoded {
+            if jumped {
+                tap.gap();
+            }
+            tap.push(stream_time, d.tag, au, (d.width, d.height));
         }
         let discontinuity = jumped || std::mem::take(&mut self.unsent_discontinuity);
         let frame = Frame {

@@ -46,6 +46,11 @@ impl StorageConfig {
             .unwrap_or_else(|| self.spool_dir.join("device.key"))
     }
 
+    /// The directory of event clips (`[clips]`), `<spool_dir>/clips`.
+    pub fn clips_dir(&self) -> PathBuf {
+        self.spool_dir.join("clips")
+    }
+
     /// The audit log's path as written (relative paths are resolved against the config's folder).
     pub fn audit_path(&self) -> PathBuf {
         self.audit_file

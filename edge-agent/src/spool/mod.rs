@@ -30,7 +30,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::audit::AuditTrail;
 use crate::events::evidence::EvidenceImage;
 pub use crate::events::status::SpoolStats;
-use crate::events::{Event, EventKind, EvidenceRef, Topics};
+use crate::events::{Event, EventKind, Topics};
 pub use config::StorageConfig;
 
 /// File name of the database inside `[storage].spool_dir`.
@@ -554,17 +554,8 @@ impl Spool {
         for item in items.iter_mut() {
             let event = &mut item.event;
             let evidence = &item.evidence;
-            event.evidence = evidence
-                .iter()
-                .map(|img| EvidenceRef {
-                    role: img.role,
-                    sha256: img.sha256.clone(),
-                    topic: topics.evidence(&img.sha256),
-                    width: img.width,
-                    height: img.height,
-                    bytes: img.jpeg.len() as u64,
-                })
-                .collect();
+            event.evidence =
+                crate::events::evidence::evidence_refs(&event.evidence, evidence, topics);
             let last: Option<i64> = tx
                 .prepare_cached("SELECT last FROM seqs WHERE device_id = ?1")?
                 .query_row([&event.device_id], |r| r.get(0))

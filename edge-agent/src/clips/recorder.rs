@@ -1,0 +1,214 @@
+//! The agent's clips: a ring per camera, the store on the device, and the `update` events that
+//! carry finished clips.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::ring::ClipCut;
+use super::{ClipMode, ClipStore, ClipsConfig, EncodedTap, RingStats};
+use crate::events::evidence::EvidenceImage;
+use crate::events::{ClipInfo, Event, EvidenceRef, EvidenceRole, Phase, Topics};
+
+/// Counts over the run, for `/metrics` and the logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClipCounts {
+    /// Clips written to the store.
+    pub made: u64,
+    /// Of those, closed before their window ended (stream lost or ended).
+    pub incomplete: u64,
+    /// Clips that could not be made (no keyframe kept, the disk refused): logged.
+    pub failed: u64,
+}
+
+/// Rings and counts together, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClipStats {
+    pub rings: Vec<(String, RingStats)>,
+    pub counts: ClipCounts,
+}
+
+/// One camera's ring and what its clips are for.
+struct Camera {
+    tap: EncodedTap,
+    mode: ClipMode,
+}
+
+/// Makes and keeps the clips of every camera.
+pub struct ClipRecorder {
+    config: ClipsConfig,
+    store: ClipStore,
+    topics: Topics,
+    /// Each camera's mode when it differs from `config.mode`.
+    modes: BTreeMap<String, ClipMode>,
+    cameras: Mutex<BTreeMap<String, Camera>>,
+    made: AtomicU64,
+    incomplete: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// A finished clip's `update` event and, for a camera that sends its clips, the file to publish.
+pub struct ClipEvent {
+    pub event: Event,
+    pub files: Vec<EvidenceImage>,
+}
+
+impl ClipRecorder {
+    /// `modes`: per-camera overrides of `[clips] mode`.
+    pub fn new(
+        config: ClipsConfig,
+        store: ClipStore,
+        topics: Topics,
+        modes: BTreeMap<String, ClipMode>,
+    ) -> Self {
+        ClipRecorder {
+            config,
+            store,
+            topics,
+            modes,
+            cameras: Mutex::new(BTreeMap::new()),
+            made: AtomicU64::new(0),
+            incomplete: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    fn cameras(&self) -> MutexGuard<'_, BTreeMap<String, Camera>> {
+        self.cameras.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn mode(&self, camera: &str) -> ClipMode {
+        self.modes.get(camera).copied().unwrap_or(self.config.mode)
+    }
+
+    /// The ring a camera's source feeds; `None` when its clips are off. A camera opened again
+    /// (reconnect after a config change) keeps its ring.
+    pub fn tap(&self, camera: &str) -> Option<EncodedTap> {
+        let mode = self.mode(camera);
+        if mode == ClipMode::Off {
+            return None;
+        }
+        let bytes =
+            usize::try_from(self.config.ring_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        let mut cams = self.cameras();
+        let cam = cams.entry(camera.to_string()).or_insert_with(|| Camera {
+            tap: EncodedTap::new(bytes, self.config.pre(), self.config.post()),
+            mode,
+        });
+        Some(cam.tap.clone())
+    }
+
+    /// Asks for a clip around `at` (the event frame's stream time) for a rule event just made.
+    pub fn request(&self, camera: &str, event: &Event, at: Duration) {
+        if let Some(cam) = self.cameras().get(camera) {
+            cam.tap.request(event.clone(), at);
+        }
+    }
+
+    /// Writes the clips whose window has passed (every waiting one with `finish`: the run ends)
+    /// and returns their `update` events.
+    pub fn collect(&self, finish: bool) -> Vec<ClipEvent> {
+        let cuts: Vec<(ClipMode, ClipCut)> = self
+            .cameras()
+            .values()
+            .flat_map(|c| {
+                if finish {
+                    c.tap.finish();
+                }
+                c.tap.take_ready().into_iter().map(|cut| (c.mode, cut))
+            })
+            .collect();
+        cuts.into_iter()
+            .filter_map(|(mode, cut)| self.write(mode, cut))
+            .collect()
+    }
+
+    fn write(&self, mode: ClipMode, cut: ClipCut) -> Option<ClipEvent> {
+        let camera = cut.event.camera_id.clone();
+        let made = match cut.dims {
+            Some(dims) => super::remux(&cut.units, dims),
+            None => Err(super::ClipError::NoKeyframe(cut.units.len())),
+        }
+        .and_then(|mp4| self.store.save(&mp4).map(|(_, sha)| (mp4, sha)));
+        let (mp4, sha) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(camera, event = %cut.event.event_id, error = %e, "no clip for the event");
+                return None;
+            }
+        };
+        self.made.fetch_add(1, Ordering::Relaxed);
+        if !cut.complete {
+            self.incomplete.fetch_add(1, Ordering::Relaxed);
+        }
+        let (first, last) = (cut.units.first()?, cut.units.last()?);
+        // the last picture lasts as long as the one before it
+        let step = match cut.units.len() {
+            n if n >= 2 => cut.units[n - 1]
+                .stream_time
+                .saturating_sub(cut.units[n - 2].stream_time),
+            _ => Duration::ZERO,
+        };
+        let duration = last.stream_time.saturating_sub(first.stream_time) + step;
+        let (width, height) = cut.dims.unwrap_or_default();
+        let on_request = mode != ClipMode::Send;
+        let original = *cut.event;
+        let mut event = original.clone();
+        event.event_id = uuid::Uuid::now_v7();
+        event.phase = Phase::Update;
+        event.refers_to = Some(original.event_id);
+        event.seq = 0;
+        event.signature = None;
+        event.audit_head = None;
+        event.evidence = vec![EvidenceRef {
+            role: EvidenceRole::Clip,
+            topic: self.topics.evidence(&sha),
+            sha256: sha.clone(),
+            width,
+            height,
+            bytes: mp4.len() as u64,
+            clip: Some(ClipInfo {
+                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                start: DateTime::<Utc>::from(first.capture_time),
+                complete: cut.complete,
+                on_request,
+            }),
+        }];
+        tracing::info!(camera, event = %original.event_id, sha256 = %sha, bytes = mp4.len(), duration_ms = duration.as_millis() as u64, complete = cut.complete, mode = mode.as_str(), "clip made");
+        let files = match on_request {
+            true => Vec::new(),
+            false => vec![EvidenceImage {
+                role: EvidenceRole::Clip,
+                jpeg: mp4,
+                sha256: sha,
+                width,
+                height,
+            }],
+        };
+        Some(ClipEvent { event, files })
+    }
+
+    /// Each camera's ring and the clips made so far.
+    pub fn stats(&self) -> ClipStats {
+        ClipStats {
+            rings: self
+                .cameras()
+                .iter()
+                .map(|(id, c)| (id.clone(), c.tap.stats()))
+                .collect(),
+            counts: ClipCounts {
+                made: self.made.load(Ordering::Relaxed),
+                incomplete: self.incomplete.load(Ordering::Relaxed),
+                failed: self.failed.load(Ordering::Relaxed),
+            },
+        }
+    }
+
+    pub fn store(&self) -> &ClipStore {
+        &self.store
+    }
+}
