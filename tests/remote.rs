@@ -342,14 +342,17 @@ fn centre() -> &'static (PathBuf, String) {
     })
 }
 
+/// The next number a document signed here carries (one counter for every topic: each topic only
+/// needs its numbers to rise).
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
+
 /// A document signed by the test centre for edge-1 with the next sequence number, as
 /// `edge-agent sign-remote` prints it. `what` is `--config` or `--watchlist`.
 fn signed(what: &str, version: &str, text: &str) -> Vec<u8> {
-    static SEQ: AtomicU64 = AtomicU64::new(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("doc");
     std::fs::write(&file, text).expect("write document");
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed).to_string();
+    let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed).to_string();
     let out = bin()
         .args(["sign-remote", "--key"])
         .arg(&centre().0)
@@ -753,6 +756,209 @@ fn agent_takes_config_over_mqtt_and_rejects_bad_payloads() {
         (Some("v2"), true),
         "the retained config/set was applied after the restart: {s}"
     );
+    stop_agent(&mut agent);
+    rtsp.kill();
+}
+
+/// An `evidence/get` for clip `sha`, signed by the test centre (`edge-agent sign-remote --clip`).
+fn clip_request(version: &str, sha: &str) -> Vec<u8> {
+    let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed).to_string();
+    let out = bin()
+        .args(["sign-remote", "--key"])
+        .arg(&centre().0)
+        .args(["--site", "test-site", "--device", "edge-1", "--seq", &seq])
+        .args(["--doc-version", version, "--clip", sha])
+        .output()
+        .expect("run sign-remote");
+    assert!(out.status.success(), "sign-remote --clip: {}", stderr(&out));
+    out.stdout
+}
+
+/// A clip kept on the device travels only when a signed `evidence/get` names its hash: then in
+/// pieces on the evidence topics, which put together hash to what the event said, with an audit
+/// record naming the centre key. Unsigned, unknown and path-like requests are refused in
+/// `config/state`.
+#[test]
+fn a_clip_kept_on_the_device_is_sent_only_on_a_signed_request() {
+    let dir = test_dir();
+    let broker = mosquitto(dir.path());
+    let port = broker.port;
+    let mut rtsp = common::rtsp::RtspServer::start(&clip(), "/cam");
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("agent.toml");
+    let extra = format!("{GOOD_ZONE}\n[clips]\npre_s = 1\npost_s = 2\n");
+    std::fs::write(&config, agent_config(port, &spool, &rtsp.url(), &extra)).unwrap();
+    let events = dir.path().join("events.jsonl");
+    let (mut agent, _logs) = start_agent(&config, &events);
+    let read_events = || -> Vec<Value> {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let clip_ref = |e: &Value, on_request: bool| -> Option<Value> {
+        let r = &e["evidence"][0];
+        (r["role"] == "clip" && r["clip"]["on_request"] == on_request).then(|| r.clone())
+    };
+    let start = Instant::now();
+    let kept = loop {
+        if let Some(r) = read_events().iter().find_map(|e| clip_ref(e, true)) {
+            break r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no clip was made"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let sha = kept["sha256"].as_str().unwrap().to_string();
+    assert!(spool.join("clips").join(format!("{sha}.mp4")).is_file());
+
+    // Everything the device publishes on its evidence topics, payloads in hex.
+    let sub = Command::new(need("mosquitto_sub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", &format!("{BASE}/evidence/+"), "-F", "%t %x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto_sub");
+    let mut sub = Killed(sub);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Refused: unsigned, a clip the device does not have, and a path instead of a hash.
+    let unsigned = format!(r#"{{"version":"e0","sha256":"{sha}"}}"#);
+    publish(port, "evidence/get", unsigned.as_bytes(), dir.path());
+    let s = wait_state(
+        port,
+        "the unsigned request refused",
+        Duration::from_secs(30),
+        |s| s["request"]["topic"] == "evidence/get" && s["request"]["version"] == "e0",
+    );
+    assert_eq!(s["status"], "rejected", "{s}");
+    assert!(
+        s["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not signed"),
+        "{s}"
+    );
+    publish(
+        port,
+        "evidence/get",
+        &clip_request("e1", &"f".repeat(64)),
+        dir.path(),
+    );
+    let s = wait_state(
+        port,
+        "the unknown clip refused",
+        Duration::from_secs(30),
+        |s| s["request"]["version"] == "e1",
+    );
+    assert!(
+        s["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no clip"),
+        "{s}"
+    );
+    publish(
+        port,
+        "evidence/get",
+        &clip_request("e2", "../../device.key"),
+        dir.path(),
+    );
+    let s = wait_state(port, "the path refused", Duration::from_secs(30), |s| {
+        s["status"] == "rejected"
+            && s["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("hex"))
+    });
+    assert_eq!(s["request"]["topic"], "evidence/get", "{s}");
+
+    // Served: the event again with the clip in pieces, published and acknowledged.
+    publish(port, "evidence/get", &clip_request("e3", &sha), dir.path());
+    let start = Instant::now();
+    let sent = loop {
+        if let Some(e) = read_events()
+            .into_iter()
+            .find(|e| clip_ref(e, false).is_some_and(|r| r["sha256"] == sha.as_str()))
+        {
+            break e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the clip was not sent"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(sent["phase"], "update");
+    let parts: Vec<String> = sent["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "clip_part")
+        .map(|r| r["sha256"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        Some(parts.len() as u64),
+        sent["evidence"][0]["clip"]["parts"].as_u64()
+    );
+    assert!(!parts.is_empty());
+    // all pieces arrive; put together they are the clip
+    let collected = Arc::new(Mutex::new(String::new()));
+    {
+        let collected = collected.clone();
+        let stdout = sub.0.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut c = collected.lock().unwrap();
+                c.push_str(&line);
+                c.push('\n');
+            }
+        });
+    }
+    let start = Instant::now();
+    let whole = loop {
+        let text = collected.lock().unwrap().clone();
+        let by_topic: std::collections::HashMap<&str, &str> =
+            text.lines().filter_map(|l| l.split_once(' ')).collect();
+        let pieces: Option<Vec<&str>> = parts
+            .iter()
+            .map(|p| {
+                by_topic
+                    .get(format!("{BASE}/evidence/{p}").as_str())
+                    .copied()
+            })
+            .collect();
+        if let Some(pieces) = pieces {
+            break pieces.concat();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "pieces missing: {text:.400}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let bytes: Vec<u8> = (0..whole.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&whole[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(edge_agent::events::evidence::sha256_hex(&bytes), sha);
+    // the request and the clip leaving are in the audit log, under the centre key
+    let audit = std::fs::read_to_string(spool.join("audit.jsonl")).unwrap();
+    let sent_record = audit
+        .lines()
+        .find(|l| l.contains("evidence.clip_sent"))
+        .unwrap_or_else(|| panic!("no evidence.clip_sent in the audit log"));
+    assert!(
+        sent_record.contains(&sha) && sent_record.contains("\"key:"),
+        "{sent_record}"
+    );
+    assert!(
+        audit.contains("evidence.request_refused") && audit.contains("evidence.request_unserved")
+    );
+    let _ = sub.0.kill();
     stop_agent(&mut agent);
     rtsp.kill();
 }

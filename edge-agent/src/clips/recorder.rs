@@ -50,7 +50,37 @@ pub struct ClipRecorder {
     failed: AtomicU64,
 }
 
-/// A finished clip's `update` event and, for a camera that sends its clips, the file to publish.
+/// Size of the pieces a clip travels in: each is one spooled, acknowledged message, so a link
+/// lost halfway resends only the pieces not yet acknowledged.
+pub const PART_BYTES: usize = 256 * 1024;
+
+/// `event` (whose evidence is one `clip`) made to carry the clip: `on_request: false`, the number
+/// of pieces, and the pieces as files to publish.
+fn travelling(mut event: Event, mp4: &[u8]) -> ClipEvent {
+    let (width, height) = event
+        .evidence
+        .first()
+        .map_or((0, 0), |r| (r.width, r.height));
+    let files: Vec<EvidenceImage> = mp4
+        .chunks(PART_BYTES)
+        .map(|part| EvidenceImage {
+            role: EvidenceRole::ClipPart,
+            sha256: crate::events::evidence::sha256_hex(part),
+            jpeg: part.to_vec(),
+            width,
+            height,
+        })
+        .collect();
+    for r in event.evidence.iter_mut() {
+        if let Some(c) = r.clip.as_mut() {
+            c.on_request = false;
+            c.parts = Some(files.len() as u32);
+        }
+    }
+    ClipEvent { event, files }
+}
+
+/// A finished clip's `update` event and, when the clip travels, its pieces to publish.
 pub struct ClipEvent {
     pub event: Event,
     pub files: Vec<EvidenceImage>,
@@ -128,12 +158,11 @@ impl ClipRecorder {
 
     fn write(&self, mode: ClipMode, cut: ClipCut) -> Option<ClipEvent> {
         let camera = cut.event.camera_id.clone();
-        let made = match cut.dims {
+        let mp4 = match cut.dims {
             Some(dims) => super::remux(&cut.units, dims),
             None => Err(super::ClipError::NoKeyframe(cut.units.len())),
-        }
-        .and_then(|mp4| self.store.save(&mp4).map(|(_, sha)| (mp4, sha)));
-        let (mp4, sha) = match made {
+        };
+        let mp4 = match mp4 {
             Ok(m) => m,
             Err(e) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
@@ -141,10 +170,7 @@ impl ClipRecorder {
                 return None;
             }
         };
-        self.made.fetch_add(1, Ordering::Relaxed);
-        if !cut.complete {
-            self.incomplete.fetch_add(1, Ordering::Relaxed);
-        }
+        let sha = crate::events::evidence::sha256_hex(&mp4);
         let (first, last) = (cut.units.first()?, cut.units.last()?);
         // the last picture lasts as long as the one before it
         let step = match cut.units.len() {
@@ -175,21 +201,50 @@ impl ClipRecorder {
                 duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
                 start: DateTime::<Utc>::from(first.capture_time),
                 complete: cut.complete,
-                on_request,
+                on_request: true,
+                parts: None,
             }),
         }];
+        // The stored meta is the event as kept on the device: what a later request is answered with.
+        let meta = serde_json::to_vec(&event).unwrap_or_default();
+        if let Err(e) = self.store.save(&mp4, &meta) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(camera, event = %original.event_id, error = %e, "no clip for the event");
+            return None;
+        }
+        self.made.fetch_add(1, Ordering::Relaxed);
+        if !cut.complete {
+            self.incomplete.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::info!(camera, event = %original.event_id, sha256 = %sha, bytes = mp4.len(), duration_ms = duration.as_millis() as u64, complete = cut.complete, mode = mode.as_str(), "clip made");
-        let files = match on_request {
-            true => Vec::new(),
-            false => vec![EvidenceImage {
-                role: EvidenceRole::Clip,
-                jpeg: mp4,
-                sha256: sha,
-                width,
-                height,
-            }],
+        match on_request {
+            true => Some(ClipEvent {
+                event,
+                files: Vec::new(),
+            }),
+            false => Some(travelling(event, &mp4)),
+        }
+    }
+
+    /// The clip with this hash, to send because the centre asked (`evidence/get`): an `update` of
+    /// its event with the clip in pieces. `Err` says why not (no such clip here any more).
+    pub fn answer(&self, sha256: &str) -> Result<ClipEvent, String> {
+        let Some((mp4, meta)) = self.store.load(sha256) else {
+            return Err(format!("no clip {sha256} on this device"));
         };
-        Some(ClipEvent { event, files })
+        if crate::events::evidence::sha256_hex(&mp4) != sha256 {
+            return Err(format!(
+                "the stored clip {sha256} no longer matches its hash"
+            ));
+        }
+        let stored: Event = serde_json::from_slice(&meta)
+            .map_err(|e| format!("the stored event of clip {sha256} is unreadable: {e}"))?;
+        let mut event = stored;
+        event.event_id = uuid::Uuid::now_v7();
+        event.seq = 0;
+        event.signature = None;
+        event.audit_head = None;
+        Ok(travelling(event, &mp4))
     }
 
     /// Each camera's ring and the clips made so far.

@@ -71,7 +71,7 @@ impl ClipStore {
             let Some((_, len, path)) = oldest.next() else {
                 return false;
             };
-            if std::fs::remove_file(&path).is_ok() {
+            if Self::remove(&path) {
                 tracing::info!(path = %path.display(), "clip deleted to keep the spool's free space");
                 free += len;
             }
@@ -83,9 +83,10 @@ impl ClipStore {
         &self.dir
     }
 
-    /// Writes one clip (through a temporary file, so a crash leaves no half clip under a hash
-    /// name) and prunes; returns its path and sha256.
-    pub fn save(&self, mp4: &[u8]) -> Result<(PathBuf, String), ClipError> {
+    /// Writes one clip with `meta` beside it (`<sha256>.json`: the clip's event, so a request for
+    /// the hash can be answered), through temporary files so a crash leaves no half clip under a
+    /// hash name, and prunes; returns its path and sha256.
+    pub fn save(&self, mp4: &[u8], meta: &[u8]) -> Result<(PathBuf, String), ClipError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ClipError::Io { path, source }
@@ -99,9 +100,14 @@ impl ClipStore {
         }
         let sha = crate::events::evidence::sha256_hex(mp4);
         let path = self.dir.join(format!("{sha}.mp4"));
-        let tmp = self.dir.join(format!(".{sha}.mp4.tmp"));
-        std::fs::write(&tmp, mp4).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        for (bytes, target) in [
+            (meta, self.dir.join(format!("{sha}.json"))),
+            (mp4, path.clone()),
+        ] {
+            let tmp = self.dir.join(format!(".{sha}.tmp"));
+            std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &target).map_err(io(&target))?;
+        }
         let pruned = self.prune(SystemTime::now());
         if pruned != Pruned::default() {
             tracing::info!(dir = %self.dir.display(), expired = pruned.expired, over_budget = pruned.over_budget, "clips deleted");
@@ -119,6 +125,19 @@ impl ClipStore {
         path.is_file().then_some(path)
     }
 
+    /// The stored clip with this hash and the meta saved with it; `None` when there is none (or
+    /// `sha256` is not a hash).
+    pub fn load(&self, sha256: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let mp4 = std::fs::read(self.find(sha256)?).ok()?;
+        let meta = std::fs::read(self.dir.join(format!("{sha256}.json"))).ok()?;
+        Some((mp4, meta))
+    }
+
+    fn remove(path: &Path) -> bool {
+        let _ = std::fs::remove_file(path.with_extension("json"));
+        std::fs::remove_file(path).is_ok()
+    }
+
     /// Deletes clips past their age, then the oldest until the store fits its bytes.
     pub fn prune(&self, now: SystemTime) -> Pruned {
         let mut out = Pruned::default();
@@ -131,7 +150,7 @@ impl ClipStore {
             if !expired && total <= self.max_bytes {
                 continue;
             }
-            if std::fs::remove_file(&path).is_ok() {
+            if Self::remove(&path) {
                 total -= len;
                 match expired {
                     true => out.expired += 1,
@@ -158,7 +177,7 @@ mod tests {
         );
         let mut saved = Vec::new();
         for i in 0..4u8 {
-            let (path, sha) = store.save(&vec![i; 1000]).unwrap();
+            let (path, sha) = store.save(&vec![i; 1000], b"{}").unwrap();
             assert!(path.ends_with(format!("{sha}.mp4")));
             saved.push(sha);
             // distinct modification times, oldest first
@@ -167,6 +186,17 @@ mod tests {
         // 4000 bytes into 2500: the two oldest went
         assert!(store.find(&saved[0]).is_none() && store.find(&saved[1]).is_none());
         assert!(store.find(&saved[2]).is_some() && store.find(&saved[3]).is_some());
+        assert_eq!(
+            store.load(&saved[3]),
+            Some((vec![3u8; 1000], b"{}".to_vec()))
+        );
+        // a deleted clip takes its meta with it
+        assert!(
+            !dir.path()
+                .join("clips")
+                .join(format!("{}.json", saved[0]))
+                .exists()
+        );
         for hostile in [
             "../etc/passwd",
             "",
@@ -186,10 +216,10 @@ mod tests {
         let free = crate::spool::free_bytes(dir.path()).unwrap();
         // more than the disk's free space is reserved: the old clip goes, and the new one is refused
         let store = ClipStore::new(dir.path().join("clips"), u64::MAX, None, 0);
-        let (_, old) = store.save(&[1u8; 1000]).unwrap();
+        let (_, old) = store.save(&[1u8; 1000], b"{}").unwrap();
         // (1 GiB over: other tests freeing files meanwhile cannot make room)
         let tight = ClipStore::new(dir.path().join("clips"), u64::MAX, None, free + (1 << 30));
-        let err = tight.save(&[2u8; 1000]).unwrap_err().to_string();
+        let err = tight.save(&[2u8; 1000], b"{}").unwrap_err().to_string();
         assert!(
             err.contains("1000 bytes") && err.contains("min_free_mb"),
             "{err}"

@@ -107,7 +107,7 @@ pub fn serve(
 ) -> anyhow::Result<()> {
     let applier = LiveApplier {
         control,
-        sink,
+        sink: sink.clone(),
         watchlist,
         hub,
     };
@@ -127,16 +127,36 @@ pub fn serve(
         Err(e) => tracing::error!(error = %e, "cannot encode config/state"),
     };
     publish(delivery, handler.current());
-    let (config_set, watchlist_set) = (
+    let (config_set, watchlist_set, evidence_get) = (
         delivery.topics().config_set(),
         delivery.topics().watchlist_set(),
+        delivery.topics().evidence_get(),
     );
-    let inbound = delivery.subscribe(vec![config_set.clone(), watchlist_set]);
+    let inbound = delivery.subscribe(vec![
+        config_set.clone(),
+        watchlist_set,
+        evidence_get.clone(),
+    ]);
     let delivery = delivery.clone();
     std::thread::Builder::new()
         .name("remote-config".into())
         .spawn(move || {
             for msg in inbound.iter() {
+                if msg.topic == evidence_get {
+                    // A clip kept on the device, asked for by a signed request; answered with
+                    // its event and pieces, or a refusal in `config/state`.
+                    let refused = match handler.admit_evidence(&msg.payload) {
+                        Ok((request, actor)) => sink
+                            .send_clip(&request.sha256, &actor, &request.version)
+                            .err()
+                            .map(|why| handler.evidence_unavailable(&request, &actor, why)),
+                        Err(state) => Some(*state),
+                    };
+                    if let Some(state) = refused {
+                        publish(&delivery, &state);
+                    }
+                    continue;
+                }
                 let msg = if msg.topic == config_set {
                     remote::Inbound::Config(msg.payload)
                 } else {

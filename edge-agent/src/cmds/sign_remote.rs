@@ -1,7 +1,7 @@
 //! `edge-agent sign-remote`: the centre's side of remote config. Makes the centre's key, prints
-//! its public half (what each device pins in `[remote].centre_keys`), and signs a config or
-//! watchlist for one device as the JSON document to publish on its `config/set` or
-//! `watchlist/set` topic (docs/remote.md).
+//! its public half (what each device pins in `[remote].centre_keys`), and signs a config, a
+//! watchlist or a clip request for one device as the JSON document to publish on its
+//! `config/set`, `watchlist/set` or `evidence/get` topic (docs/remote.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,11 +35,14 @@ pub struct Args {
     #[arg(long)]
     actor: Option<String>,
     /// A config file to send (`config/set`).
-    #[arg(long, conflicts_with = "watchlist", required_unless_present_any = ["public", "watchlist"])]
+    #[arg(long, conflicts_with_all = ["watchlist", "clip"], required_unless_present_any = ["public", "watchlist", "clip"])]
     config: Option<PathBuf>,
     /// A watchlist file to send (`watchlist/set`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clip")]
     watchlist: Option<PathBuf>,
+    /// The sha256 of a clip the device keeps, to ask for it (`evidence/get`).
+    #[arg(long)]
+    clip: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -49,13 +52,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", key.public_hex());
         return Ok(ExitCode::SUCCESS);
     }
-    let (topic, field, file) = match (&args.config, &args.watchlist) {
-        (Some(f), None) => ("config/set", "toml", f),
-        (None, Some(f)) => ("watchlist/set", "watchlist", f),
-        _ => anyhow::bail!("give one of --config or --watchlist"),
+    let read = |file: &PathBuf| {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
     };
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let (topic, field, text) = match (&args.config, &args.watchlist, &args.clip) {
+        (Some(f), None, None) => ("config/set", "toml", read(f)?),
+        (None, Some(f), None) => ("watchlist/set", "watchlist", read(f)?),
+        (None, None, Some(sha)) => ("evidence/get", "sha256", sha.to_ascii_lowercase()),
+        _ => anyhow::bail!("give one of --config, --watchlist or --clip"),
+    };
     let (site, device, seq, version) = (
         args.site.context("--site is required")?,
         args.device.context("--device is required")?,

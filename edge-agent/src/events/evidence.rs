@@ -83,9 +83,9 @@ impl EvidenceConfig {
     }
 }
 
-/// The event's evidence references for the files submitted with it: one per image (a clip sent
-/// with its event is one too, keeping the clip details `current` gave it), after the clips that
-/// stay on the device (their bytes do not travel, so no image stands for them).
+/// The event's evidence references for the files submitted with it: one per image (or clip
+/// piece), after the event's clips (a clip travels as pieces, or not at all, so no submitted file
+/// stands for it).
 pub fn evidence_refs(
     current: &[super::EvidenceRef],
     images: &[EvidenceImage],
@@ -93,7 +93,7 @@ pub fn evidence_refs(
 ) -> Vec<super::EvidenceRef> {
     let held = current
         .iter()
-        .filter(|r| r.clip.as_ref().is_some_and(|c| c.on_request))
+        .filter(|r| r.role == EvidenceRole::Clip && !images.iter().any(|im| im.sha256 == r.sha256))
         .cloned();
     let sent = images.iter().map(|im| super::EvidenceRef {
         role: im.role,

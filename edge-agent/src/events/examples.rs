@@ -265,6 +265,7 @@ pub fn clip_update() -> Event {
             start: original.capture_time - chrono::Duration::milliseconds(6_400),
             complete: true,
             on_request: true,
+            parts: None,
         }),
     }];
     e

@@ -432,6 +432,10 @@ pub enum EvidenceRole {
     /// no re-encode). Sent in an `update` of the event once its `post_s` has passed; by default
     /// the file stays on the device (`on_request`).
     Clip,
+    /// One piece of a clip that travels (`clips = "send"`, or an `evidence/get` request), each
+    /// on its own topic; the pieces follow their `clip` in order, and concatenated they hash to
+    /// its sha256.
+    ClipPart,
 }
 
 /// A reference to a JPEG (or a clip's MP4) published on `topic`; the consumer checks its sha256.
@@ -463,8 +467,11 @@ pub struct ClipInfo {
     /// held the seconds before the event: the clip holds what existed.
     pub complete: bool,
     /// True: the file stays on the device (it shows unpixelated people) until the centre asks
-    /// for it; `topic` is where it will then be published. False: published with this event.
+    /// for it (`evidence/get`). False: it travels with this event as `parts` `clip_part` pieces.
     pub on_request: bool,
+    /// How many `clip_part` pieces follow (when the clip travels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
 }
 
 /// A model that contributed to an event.
@@ -508,6 +515,10 @@ impl Topics {
     /// Inbound: a new watchlist.
     pub fn watchlist_set(&self) -> String {
         format!("{}/watchlist/set", self.base)
+    }
+    /// Inbound: a signed request for a clip kept on the device.
+    pub fn evidence_get(&self) -> String {
+        format!("{}/evidence/get", self.base)
     }
     /// Retained: the running config and the outcome of the last remote change.
     pub fn config_state(&self) -> String {

@@ -93,8 +93,11 @@ gets a second message once `post_s` has passed: an `update` of the same kind on 
 the camera's own H.264 (no re-encode) from the keyframe before `pre_s` to `post_s` after the \
 event. `clip.complete` is false when the stream was lost or ended early, or had no `pre_s` of \
 past yet; the clip then holds what existed. With `on_request: true` the file stays on the device \
-(it shows unpixelated people) under `[clips] store_mb` and `[privacy.retention] clip_hours`; with \
-a camera's `clips = \"send\"` it is published on `topic` like an image.\n\n```json\n{}\n```\n\n",
+(it shows unpixelated people) under `[clips] store_mb` and `[privacy.retention] clip_hours` until \
+the centre asks for it with a signed `evidence/get` ([remote.md](remote.md)). A clip that travels \
+(asked for, or a camera with `clips = \"send\"`) comes in an `update` with `on_request: false` and \
+`parts`: that many `clip_part` evidence entries follow the `clip`, each published on its own \
+topic; concatenated in order they hash to the clip's sha256.\n\n```json\n{}\n```\n\n",
         pretty(&examples::clip_update())
     ));
     d.push_str(&format!(

@@ -69,6 +69,37 @@ impl EventSink {
         self
     }
 
+    /// Sends a clip kept on the device because `actor` (the signing centre key) asked for it in
+    /// request `version`: its event again, carrying the clip in pieces, and an audit record of the
+    /// clip leaving. `Err` says why it cannot be sent.
+    pub fn send_clip(&self, sha256: &str, actor: &str, version: &str) -> Result<(), String> {
+        let clips = self
+            .clips
+            .as_ref()
+            .ok_or_else(|| "clips are off on this device ([clips] mode)".to_string())?;
+        let answer = clips.answer(sha256)?;
+        self.audit.record(
+            "evidence.clip_sent",
+            actor,
+            serde_json::json!({
+                "request_version": version,
+                "event_id": answer.event.refers_to.map(|id| id.to_string()),
+                "camera": answer.event.camera_id,
+                "sha256": sha256,
+                "parts": answer.files.len(),
+                "bytes": answer.files.iter().map(|f| f.jpeg.len()).sum::<usize>(),
+            }),
+        );
+        tracing::info!(
+            sha256,
+            actor,
+            parts = answer.files.len(),
+            "clip requested by the centre: sending"
+        );
+        self.emit(answer.event, answer.files);
+        Ok(())
+    }
+
     /// Emits the `update` events of the clips that are ready (all waiting ones with `finish`).
     fn collect_clips(&self, finish: bool) {
         let Some(clips) = &self.clips else {
@@ -83,7 +114,8 @@ impl EventSink {
                     serde_json::json!({
                         "event_id": ready.event.refers_to.map(|id| id.to_string()),
                         "camera": ready.event.camera_id,
-                        "sha256": ready.files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>(),
+                        "sha256": ready.event.evidence.first().map(|r| r.sha256.clone()),
+                        "parts": ready.files.len(),
                     }),
                 );
             }

@@ -588,7 +588,7 @@ fn handle(inner: &Inner, conn: &mut Conn, ev: LinkEvent) -> Option<String> {
         LinkEvent::SubAck { granted } => {
             if !granted {
                 tracing::warn!(
-                    "the broker refused a subscription (config/set, watchlist/set); check its ACL"
+                    "the broker refused a subscription (config/set, watchlist/set, evidence/get); check its ACL"
                 );
             }
         }

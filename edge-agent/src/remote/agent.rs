@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::config::LoadedConfig;
 
 use super::Inbound;
-use super::payload::{ConfigPayload, WatchlistPayload};
+use super::payload::{ConfigPayload, EvidencePayload, WatchlistPayload};
 use super::state::{ConfigState, Problem, Request, Status, WatchlistState};
 use super::store::{Persisted, RemoteStore};
 use super::trust::{Document, Trust};
@@ -277,6 +277,83 @@ impl RemoteAgent {
                 vec![],
             ))
         })
+    }
+
+    /// An `evidence/get` request that parses and is signed by a pinned centre key with a new
+    /// number: the clip's hash, the request's version and the actor (the signing key). A refused
+    /// one is audited and returns the state to publish (the centre reads why in `config/state`).
+    pub fn admit_evidence(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(EvidencePayload, String), Box<ConfigState>> {
+        let mut request = Request {
+            topic: "evidence/get".into(),
+            version: None,
+            received_at: Utc::now(),
+        };
+        let payload = match EvidencePayload::parse(bytes) {
+            Ok(p) => p,
+            Err(p) => {
+                tracing::warn!(reason = %p, "evidence/get refused");
+                let errors = vec![p];
+                self.audit(
+                    "mqtt",
+                    None,
+                    "evidence.request_refused",
+                    audit_details(None, None, &errors),
+                );
+                let state = self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
+                self.last = state.clone();
+                return Err(Box::new(state));
+            }
+        };
+        request.version = Some(payload.version.clone());
+        let doc = Document {
+            topic: "evidence/get",
+            version: &payload.version,
+            actor: payload.actor.as_deref(),
+            text: &payload.sha256,
+            signed: payload.signed.as_ref(),
+        };
+        match self.admit(&doc, "evidence.request_refused", &request) {
+            Ok(actor) => Ok((payload, actor)),
+            Err(state) => {
+                self.last = (*state).clone();
+                Err(state)
+            }
+        }
+    }
+
+    /// A request that was admitted but cannot be served (no such clip here): the state to publish.
+    pub fn evidence_unavailable(
+        &mut self,
+        payload: &EvidencePayload,
+        actor: &str,
+        why: String,
+    ) -> ConfigState {
+        let problem = Problem::new(
+            why,
+            "the clip may have passed [privacy.retention] clip_hours or [clips] store_mb; its event's sha256 names it",
+        );
+        let errors = vec![problem];
+        self.audit(
+            actor,
+            payload.actor.as_deref(),
+            "evidence.request_unserved",
+            serde_json::json!({
+                "version": payload.version,
+                "sha256": payload.sha256,
+                "errors": errors.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            }),
+        );
+        let request = Request {
+            topic: "evidence/get".into(),
+            version: Some(payload.version.clone()),
+            received_at: Utc::now(),
+        };
+        let state = self.state(Status::Rejected, Some(request), errors, vec![], vec![]);
+        self.last = state.clone();
+        state
     }
 
     /// Handles one inbound message and returns the state to publish. Never panics on input.

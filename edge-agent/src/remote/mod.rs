@@ -18,7 +18,8 @@ mod fuzz;
 
 pub use agent::{Applier, AuditHook, RemoteAgent, Startup, startup};
 pub use payload::{
-    ConfigPayload, DocSignature, MAX_CONFIG_BYTES, MAX_WATCHLIST_BYTES, WatchlistPayload,
+    ConfigPayload, DocSignature, EvidencePayload, MAX_CONFIG_BYTES, MAX_EVIDENCE_BYTES,
+    MAX_WATCHLIST_BYTES, WatchlistPayload,
 };
 pub use state::{ConfigState, Problem, Status, WatchlistState};
 pub use store::{Persisted, RemoteStore};

@@ -50,6 +50,59 @@ pub struct WatchlistPayload {
     pub signed: Option<DocSignature>,
 }
 
+/// Largest accepted `evidence/get` payload (bytes), checked before any parsing.
+pub const MAX_EVIDENCE_BYTES: usize = 4 * 1024;
+
+/// An `evidence/get` request: the centre asks for one clip the device keeps (named by the
+/// sha256 its event carried; never a path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidencePayload {
+    pub version: String,
+    /// Lower-case hex sha256 of the clip.
+    pub sha256: String,
+    pub actor: Option<String>,
+    pub signed: Option<DocSignature>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceEnvelope {
+    version: String,
+    sha256: String,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+impl EvidencePayload {
+    /// Parses an `evidence/get` payload.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Problem> {
+        let e: EvidenceEnvelope = envelope(bytes, MAX_EVIDENCE_BYTES, "evidence/get", "sha256")?;
+        let sha = &e.sha256;
+        if sha.len() != 64
+            || !sha
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Problem::new(
+                "`sha256` must be 64 lower-case hex digits",
+                "name the clip by the sha256 of its `clip` evidence in the event",
+            ));
+        }
+        Ok(EvidencePayload {
+            version: check_version(e.version)?,
+            sha256: e.sha256,
+            actor: check_actor(e.actor)?,
+            signed: check_signed(e.seq, e.key, e.signature)?,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigEnvelope {
@@ -210,6 +263,29 @@ fn check_signed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_evidence_request_names_a_hash_never_a_path() {
+        let sha = "ab".repeat(32);
+        let ok = format!(r#"{{"version":"r1","sha256":"{sha}","actor":"op 7"}}"#);
+        let p = EvidencePayload::parse(ok.as_bytes()).unwrap();
+        assert_eq!((p.sha256.as_str(), p.signed), (sha.as_str(), None));
+        for bad in ["../../etc/passwd", "AB", &sha.to_uppercase(), &sha[..63]] {
+            let doc = format!(r#"{{"version":"r1","sha256":"{bad}"}}"#);
+            let e = EvidencePayload::parse(doc.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("64 lower-case hex"), "{bad}: {e}");
+        }
+        let long = format!(
+            r#"{{"version":"r1","sha256":"{sha}","actor":"{}"}}"#,
+            "x".repeat(5000)
+        );
+        assert!(
+            EvidencePayload::parse(long.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("limit")
+        );
+    }
 
     #[test]
     fn good_config_envelope() {

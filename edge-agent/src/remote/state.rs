@@ -78,7 +78,8 @@ pub struct WatchlistState {
 /// The request a state message answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
-    /// `config/set` or `watchlist/set`.
+    /// `config/set`, `watchlist/set`, or `evidence/get` (only when refused or unserved: a served
+    /// request is answered by the clip's event).
     pub topic: String,
     /// The request's version, when its envelope could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]

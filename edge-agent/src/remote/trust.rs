@@ -17,6 +17,9 @@ use crate::signing::{remote_message, verify_remote};
 pub struct Seqs {
     pub config: u64,
     pub watchlist: u64,
+    /// `evidence/get` (files written before it existed have none: 0).
+    #[serde(default)]
+    pub evidence: u64,
 }
 
 /// The device's trust in remote documents.
@@ -31,7 +34,7 @@ pub struct Trust {
 
 /// What a document says about itself, for [`Trust::admit`].
 pub struct Document<'a> {
-    /// `config/set` or `watchlist/set`.
+    /// `config/set`, `watchlist/set` or `evidence/get`.
     pub topic: &'a str,
     pub version: &'a str,
     pub actor: Option<&'a str>,
@@ -54,6 +57,7 @@ impl Trust {
                 Seqs {
                     config: u64::MAX,
                     watchlist: u64::MAX,
+                    evidence: u64::MAX,
                 }
             }),
             Err(_) => Seqs::default(),
@@ -116,6 +120,7 @@ impl Trust {
         }
         let last = match doc.topic {
             "config/set" => &mut self.seqs.config,
+            "evidence/get" => &mut self.seqs.evidence,
             _ => &mut self.seqs.watchlist,
         };
         if s.seq <= *last {
@@ -213,7 +218,8 @@ mod tests {
             again.seqs(),
             Seqs {
                 config: 1,
-                watchlist: 0
+                watchlist: 0,
+                evidence: 0,
             }
         );
         let e = again.admit(&doc(Some(&s), text)).unwrap_err();

@@ -115,6 +115,22 @@ pub fn check_config(
             );
             errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
         }
+        // Whether a camera's clips (unpixelated people) leave the device is the same kind of
+        // decision; a new camera keeps `[clips] mode`.
+        let clips_before = old
+            .cameras
+            .iter()
+            .find(|c| c.id == cam.id)
+            .and_then(|c| c.clips);
+        if cam.clips != clips_before {
+            let d = loaded.diagnostic_at(
+                Severity::Error,
+                &[PathSeg::Key(CAMERAS), PathSeg::Index(i), PathSeg::Key("clips")],
+                format!("`clips` of `{}` cannot be set remotely", cam.id),
+                "whether clips leave the device is decided at start-up; change it in the file on the device",
+            );
+            errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+        }
     }
     if !new.cameras.iter().any(|c| c.enabled) {
         let d = loaded.diagnostic_at(
@@ -262,6 +278,9 @@ frame_size = [1280, 720]
             p[0].message.contains("[cameras.privacy] of `cam-2`"),
             "{p:?}"
         );
+        let send = format!("{BASE}clips = \"send\"\n");
+        let c = check_config(&payload(&send), &running()).expect_err("clips");
+        assert!(c[0].message.contains("`clips` of `cam-2`"), "{c:?}");
         let msgs: Vec<&str> = e.iter().map(|p| p.message.as_str()).collect();
         assert!(
             msgs.iter().any(|m| m.starts_with("[device] differs")),
