@@ -247,8 +247,15 @@ impl Watch {
             let dev = self.tally.devices.entry(device_key.clone()).or_default();
             let jumped = dev.seqs.last().copied().filter(|last| event.seq > last + 1);
             dev.seqs.insert(event.seq);
+            // What travels as messages: images and clip pieces. A `clip` entry names the whole
+            // file (kept on the device, or sent as its `clip_part` pieces), never one message.
+            let travelling: Vec<&edge_agent::events::EvidenceRef> = event
+                .evidence
+                .iter()
+                .filter(|r| r.role != edge_agent::events::EvidenceRole::Clip)
+                .collect();
             let mut ok = 0;
-            for r in &event.evidence {
+            for r in &travelling {
                 if self.tally.evidence_ok.contains(&r.sha256) {
                     ok += 1;
                 } else {
@@ -267,7 +274,7 @@ impl Watch {
                 json!({"type": "event", "event_id": event.event_id, "seq": event.seq,
                        "kind": event.kind, "device": device_key, "camera": event.camera_id,
                        "capture_time": event.capture_time, "evidence_verified": ok,
-                       "evidence_total": event.evidence.len()}),
+                       "evidence_total": travelling.len()}),
                 format!(
                     "ALERT {} {} {} seq={} {}{} evidence {}/{} verified",
                     event.kind,
@@ -277,7 +284,7 @@ impl Watch {
                     event.capture_time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
                     plate,
                     ok,
-                    event.evidence.len()
+                    travelling.len()
                 ),
             )?;
             if let Some(last) = jumped {
