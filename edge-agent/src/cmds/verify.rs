@@ -1,6 +1,7 @@
 //! `edge-agent verify --key HEX EVENTS.jsonl [--evidence DIR]`: checks events offline against the
 //! device's public key — each signature, the chain between consecutive events of a device, and
-//! with `--evidence` each JPEG's sha256 — and names every problem.
+//! with `--evidence` each JPEG's sha256 and that a clip sent in pieces puts together to its own —
+//! and names every problem (a clip kept on the device is not expected there).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -69,8 +70,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => problems.push(format!("{at}: {e}")),
         }
         if let Some(dir) = &args.evidence {
-            for r in v["evidence"].as_array().into_iter().flatten() {
+            let refs: Vec<&serde_json::Value> =
+                v["evidence"].as_array().into_iter().flatten().collect();
+            for r in &refs {
                 let sha = r["sha256"].as_str().unwrap_or_default();
+                if r["role"] == "clip" {
+                    // a clip kept on the device is not here; one that travelled is its pieces
+                    if r["clip"]["on_request"] == false {
+                        images += 1;
+                        let pieces: Vec<&str> = refs
+                            .iter()
+                            .filter(|p| p["role"] == "clip_part")
+                            .filter_map(|p| p["sha256"].as_str())
+                            .collect();
+                        let mut whole = Vec::new();
+                        for piece in pieces {
+                            if let Ok(bytes) = std::fs::read(dir.join(format!("{piece}.jpg"))) {
+                                whole.extend_from_slice(&bytes);
+                            }
+                        }
+                        if sha256_hex(&whole) != sha {
+                            problems.push(format!(
+                                "{at}: the pieces of clip {sha} do not put together to it (missing or changed)"
+                            ));
+                        }
+                    }
+                    continue;
+                }
                 let path = dir.join(format!("{sha}.jpg"));
                 images += 1;
                 match std::fs::read(&path) {
