@@ -556,3 +556,192 @@ classes = ["car", "motorcycle"]
             .any(|r| r["role"] == "clip" && r["clip"]["on_request"] == false)
     );
 }
+
+/// One pass of a camera's sub-stream through `run`, optionally with a main stream: the camera
+/// summary's fields, and the health messages the embedded broker carried.
+struct MainStreamRun {
+    processed: u64,
+    plate_reads: u64,
+    main_stream_frames: u64,
+    health: String,
+}
+
+fn run_sub_stream(sub: &str, main: Option<&str>) -> MainStreamRun {
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt_port = free_port();
+    let config = dir.path().join("agent.toml");
+    let main = main.map_or(String::new(), |m| format!("evidence_url = \"{m}\"\n"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[device]
+site_id = "test-site"
+device_id = "edge-1"
+
+[runtime]
+intra_threads = 2
+
+[mqtt]
+embedded_listen = "127.0.0.1:{mqtt_port}"
+health_interval_s = 1
+
+[storage]
+spool_dir = "{spool}"
+
+[http]
+enabled = false
+
+[clips]
+mode = "off"
+
+[[cameras]]
+id = "cam"
+url = "{sub}"
+target_fps = 10
+{main}"#,
+            spool = dir.path().join("spool").display(),
+        ),
+    )
+    .unwrap();
+    let agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["--log-format", "text", "run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the agent");
+    let started = Instant::now();
+    let mut agent = Killed(agent);
+    let stderr = agent.0.stderr.take().unwrap();
+    let (log_tx, log_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = log_tx.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let health = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &mqtt_port.to_string(),
+            "-C",
+            "2",
+            "-W",
+            "8",
+        ])
+        .args(["-t", "edge/test-site/edge-1/health"])
+        .output()
+        .expect("run mosquitto_sub (scripts/test.sh installs mosquitto-clients)");
+    // the clip lasts 7.1 s: its one pass, then stop
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(started.elapsed()));
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent.0.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while agent.0.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "agent did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs: Vec<String> = log_rx.try_iter().collect();
+    let summary = logs
+        .iter()
+        .find(|l| l.contains("camera summary"))
+        .unwrap_or_else(|| panic!("no camera summary in the log:\n{}", logs.join("\n")))
+        .clone();
+    let field = |name: &str| -> u64 {
+        summary
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+    };
+    eprintln!("{summary}");
+    MainStreamRun {
+        processed: field("processed"),
+        plate_reads: field("plate_reads"),
+        main_stream_frames: field("main_stream_frames"),
+        health: String::from_utf8_lossy(&health.stdout).to_string(),
+    }
+}
+
+/// A camera with a main stream: detection runs on a half-size sub-stream (ffmpeg's downscale of
+/// the junction clip), plates are searched and read on the main stream's frame of the same moment
+/// (the clip itself, served on a second mount), and far more plates are read than on the
+/// sub-stream alone. A main stream that cannot be reached is a health condition, and the camera
+/// goes on with its sub-stream.
+#[test]
+fn plates_are_read_on_the_main_stream_while_detection_runs_on_the_sub_stream() {
+    ort_lib();
+    let dir = tempfile::tempdir().unwrap();
+    let sub_clip = dir.path().join("sub.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(city_clip())
+        .args([
+            "-an",
+            "-vf",
+            "scale=504:360",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+        ])
+        .args([
+            "-bf",
+            "0",
+            "-g",
+            "20",
+            "-fps_mode",
+            "passthrough",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&sub_clip)
+        .status()
+        .expect("run ffmpeg (scripts/test.sh installs it)");
+    assert!(status.success(), "ffmpeg could not make the sub-stream");
+
+    let sub = common::rtsp::RtspServer::start(&sub_clip, "/sub");
+    let main = common::rtsp::RtspServer::start(&city_clip(), "/main");
+    let alone = run_sub_stream(&sub.url(), None);
+    let paired = run_sub_stream(&sub.url(), Some(&main.url()));
+    eprintln!(
+        "plate reads: sub-stream alone {} in {} frames, with the main stream {} in {} frames ({} searched on it)",
+        alone.plate_reads,
+        alone.processed,
+        paired.plate_reads,
+        paired.processed,
+        paired.main_stream_frames
+    );
+    assert_eq!(alone.main_stream_frames, 0);
+    assert!(
+        paired.main_stream_frames >= 10,
+        "{}",
+        paired.main_stream_frames
+    );
+    // per frame analysed (waiting for the main stream's frame costs some frames on 2 cores)
+    let rate = |r: &MainStreamRun| r.plate_reads as f64 / r.processed.max(1) as f64;
+    assert!(
+        paired.plate_reads >= 8 && rate(&paired) >= 2.0 * rate(&alone),
+        "main stream {} reads in {} frames, sub-stream alone {} in {}",
+        paired.plate_reads,
+        paired.processed,
+        alone.plate_reads,
+        alone.processed
+    );
+    assert!(
+        !paired.health.contains("main_stream_lost"),
+        "{}",
+        paired.health
+    );
+
+    // No main stream there: said in the camera's health, and plates go on from the sub-stream.
+    let lost = run_sub_stream(&sub.url(), Some("rtsp://127.0.0.1:1/main"));
+    assert!(lost.health.contains("main_stream_lost"), "{}", lost.health);
+    assert_eq!(lost.main_stream_frames, 0);
+}

@@ -105,6 +105,7 @@ classes = ["car", "motorcycle", "bus", "truck"]
         role: CameraRole::Scene,
         decoding: Default::default(),
         rules,
+        evidence: None,
     }
 }
 

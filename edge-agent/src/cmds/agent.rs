@@ -174,6 +174,12 @@ pub fn camera_spec(cam: &CameraConfig, url: Option<&str>, fps: Option<f64>) -> C
         role: cam.role,
         decoding: cam.decoding(),
         rules,
+        evidence: cam.evidence_url.as_ref().map(|u| {
+            (
+                u.clone(),
+                std::time::Duration::from_millis(u64::from(cam.evidence_match_ms)),
+            )
+        }),
     }
 }
 

@@ -208,6 +208,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             dropped = c.dropped,
             tracks = c.tracks,
             plates = c.stats.plates_reported,
+            plate_reads = c.stats.plate_reads,
+            main_stream_frames = c.stats.main_stream_frames,
             "camera summary"
         );
     }

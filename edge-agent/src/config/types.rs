@@ -458,6 +458,9 @@ impl ModelsConfig {
     }
 }
 
+fn default_evidence_match_ms() -> u32 {
+    250
+}
 fn default_detector() -> String {
     "yolox_nano_coco_416".into()
 }
@@ -526,6 +529,14 @@ pub struct CameraConfig {
     /// `[cameras.privacy]`: evidence minimisation for this camera. Default: people pixelated.
     #[serde(default)]
     pub privacy: CameraPrivacyConfig,
+    /// The camera's main (high-resolution) stream: plates are read and evidence cut from its
+    /// frame of the same moment, while detection runs on `url` (the sub-stream). Default: none.
+    #[serde(default)]
+    pub evidence_url: Option<String>,
+    /// How far apart (ms) a main-stream frame may be captured from the detection frame and still
+    /// stand for it. Default 250.
+    #[serde(default = "default_evidence_match_ms")]
+    pub evidence_match_ms: u32,
     /// This camera's event clips: `store`, `send` or `off`. Default: `[clips] mode`.
     #[serde(default)]
     pub clips: Option<crate::clips::ClipMode>,

@@ -457,6 +457,23 @@ impl Validator<'_> {
                 );
             }
             self.camera_url(&at("url"), &cam.url);
+            if let Some(main) = &cam.evidence_url {
+                self.camera_url(&at("evidence_url"), main);
+                if main == &cam.url {
+                    self.warn(
+                        &at("evidence_url"),
+                        "evidence_url is the detection url: the same stream decoded twice",
+                        "name the camera's main (high-resolution) stream, or leave evidence_url out",
+                    );
+                }
+            }
+            if !(10..=2000).contains(&cam.evidence_match_ms) {
+                self.error(
+                    &at("evidence_match_ms"),
+                    format!("evidence_match_ms = {} is outside 10..=2000", cam.evidence_match_ms),
+                    "250 matches frames of two streams of one camera; more lets a moving vehicle shift between them",
+                );
+            }
             if let Some(loc) = &cam.location {
                 self.problems(&at("location"), loc.check());
             }

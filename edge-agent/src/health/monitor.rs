@@ -28,17 +28,21 @@ pub enum Condition {
     SceneChanged,
     /// Fewer decoded frames per second than expected.
     LowFps,
+    /// The camera's main stream (`evidence_url`) is lost: plates and evidence come from the
+    /// detection stream meanwhile. Set by the pipeline, not by the image checks.
+    MainStreamLost,
 }
 
 impl Condition {
     /// Every condition, most serious first.
-    pub const ALL: [Condition; 6] = [
+    pub const ALL: [Condition; 7] = [
         Self::Down,
         Self::Frozen,
         Self::Covered,
         Self::Defocused,
         Self::SceneChanged,
         Self::LowFps,
+        Self::MainStreamLost,
     ];
 
     /// Name used in events and the `health` message.
@@ -50,6 +54,7 @@ impl Condition {
             Self::Defocused => "defocused",
             Self::SceneChanged => "scene_changed",
             Self::LowFps => "low_fps",
+            Self::MainStreamLost => "main_stream_lost",
         }
     }
 
@@ -178,7 +183,7 @@ pub struct Report {
 pub struct Monitor {
     cfg: HealthConfig,
     expected_fps: f64,
-    conds: [Hysteresis; 6],
+    conds: [Hysteresis; Condition::ALL.len()],
     down: bool,
     state: &'static str,
     next_check: Option<Duration>,
@@ -202,7 +207,7 @@ impl Monitor {
         Self {
             cfg,
             expected_fps,
-            conds: [Hysteresis::default(); 6],
+            conds: [Hysteresis::default(); Condition::ALL.len()],
             down: false,
             state: "ok",
             next_check: None,

@@ -113,6 +113,39 @@ pub struct CameraState {
     observer: Option<Arc<dyn PipelineObserver>>,
     /// The source connection the last processed frame came from.
     connection: Option<u64>,
+    /// The camera's main stream, where plates are read and evidence cut (`evidence_url`).
+    evidence: Option<Arc<super::evidence_stream::EvidenceStream>>,
+}
+
+/// The main-stream frame of the moment a detection frame shows, and how much larger it is.
+#[derive(Clone, Copy)]
+pub struct MainView<'a> {
+    pub image: &'a RgbImage,
+    /// Main-stream pixels per detection-frame pixel, across and down.
+    pub sx: f32,
+    pub sy: f32,
+}
+
+impl MainView<'_> {
+    /// A detection-frame box in main-stream pixels.
+    pub fn up(&self, b: [f32; 4]) -> [f32; 4] {
+        [
+            b[0] * self.sx,
+            b[1] * self.sy,
+            b[2] * self.sx,
+            b[3] * self.sy,
+        ]
+    }
+
+    /// A main-stream box in detection-frame pixels.
+    pub fn down(&self, b: [f32; 4]) -> [f32; 4] {
+        [
+            b[0] / self.sx,
+            b[1] / self.sy,
+            b[2] / self.sx,
+            b[3] / self.sy,
+        ]
+    }
 }
 
 /// The frame an observation refers to.
@@ -128,6 +161,9 @@ pub struct FrameContext<'a> {
     pub people: Vec<[f32; 4]>,
     /// The zones and lines the camera's rules run on, drawn on a rule event's frame.
     pub geometry: Option<Arc<CameraConfig>>,
+    /// The main-stream frame of the same moment, when the camera has one: evidence is cut from
+    /// it (boxes, zones and people scaled up).
+    pub main: Option<MainView<'a>>,
 }
 
 /// A plate found on a vehicle: its box in frame pixels, the plate detector's score, the read.
@@ -159,10 +195,19 @@ impl CameraState {
             stats: CameraStats::default(),
             observer: None,
             connection: None,
+            evidence: None,
         }
     }
 
     /// Hand every processed frame, with its tracks and plates, to `observer` (when it wants frames).
+    /// Reads plates and cuts evidence from `stream`'s frames (`None`: from the detection frames).
+    pub fn set_evidence_stream(
+        &mut self,
+        stream: Option<Arc<super::evidence_stream::EvidenceStream>>,
+    ) {
+        self.evidence = stream;
+    }
+
     pub fn set_observer(&mut self, observer: Arc<dyn PipelineObserver>) {
         self.observer = observer.wants_frames().then_some(observer);
     }
@@ -185,6 +230,16 @@ impl CameraState {
                 self.id, frame.seq, frame.width, frame.height
             ))
         })?;
+        // The main stream's frame of this moment, if the camera has one and it came.
+        let main_frame = self
+            .evidence
+            .as_ref()
+            .and_then(|s| s.matching(frame.capture_time, &image));
+        let main = main_frame.as_deref().map(|m| MainView {
+            image: m,
+            sx: m.width() as f32 / image.width().max(1) as f32,
+            sy: m.height() as f32 / image.height().max(1) as f32,
+        });
         let mut ctx = FrameContext {
             image: &image,
             capture_time: frame.capture_time,
@@ -193,6 +248,7 @@ impl CameraState {
             seq: frame.seq,
             people: Vec::new(),
             geometry: None,
+            main,
         };
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
@@ -244,7 +300,7 @@ impl CameraState {
 
         let t0 = Instant::now();
         if models.plates.is_some() {
-            self.read_plates(models, &image, t, &update.tracks, &label_of, &mut out)?;
+            self.read_plates(models, &image, main, t, &update.tracks, &label_of, &mut out)?;
         }
         if let Some(reader) = models.plates.as_mut() {
             self.stats.ort_plates += reader.take_model_time();
@@ -366,10 +422,12 @@ impl CameraState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn read_plates(
         &mut self,
         models: &mut WorkerModels,
         image: &RgbImage,
+        main: Option<MainView<'_>>,
         t: Duration,
         tracks: &[Track],
         label_of: &dyn Fn(usize) -> Arc<str>,
@@ -411,36 +469,53 @@ impl CameraState {
         else {
             return Ok(());
         };
+        // Plates are searched and read on the main stream's pixels when it has this moment.
+        let (pixels, up) = match main {
+            Some(m) => {
+                self.stats.main_stream_frames += 1;
+                (m.image, m)
+            }
+            None => (
+                image,
+                MainView {
+                    image,
+                    sx: 1.0,
+                    sy: 1.0,
+                },
+            ),
+        };
         let boxes: Vec<([f32; 4], VehicleKind)> = chosen
             .iter()
-            .map(|&i| (plain[i].bbox, plain[i].kind))
+            .map(|&i| (up.up(plain[i].bbox), plain[i].kind))
             .collect();
         let reads: Vec<Option<FoundPlate>> = if anpr {
             self.stats.ocr_crops += boxes.len() as u64;
             reader
-                .read_boxes(image, &boxes)?
+                .read_boxes(pixels, &boxes)?
                 .into_iter()
                 .zip(&boxes)
                 .map(|(r, b)| r.map(|r| (b.0, 1.0, r)))
                 .collect()
         } else {
-            self.find_and_read(reader, mosaic, image, &boxes)?
+            self.find_and_read(reader, mosaic, pixels, &boxes)?
         };
         for (&i, read) in chosen.iter().zip(reads) {
             let Some((plate_box, det_score, decode)) = read else {
                 continue;
             };
+            // in the pixels it was read on: what makes a plate readable
             if plate_box[3] - plate_box[1] < self.plates.schedule().min_plate_height {
                 continue;
             }
             self.stats.plate_reads += 1;
             let (cand, label) = &candidates[i];
             let crop = Arc::new(PlateCrop {
-                image: crop_padded(image, plate_box, 0.15),
-                bbox: plate_box,
+                image: crop_padded(pixels, plate_box, 0.15),
+                // events and overlays speak detection-frame pixels
+                bbox: up.down(plate_box),
             });
             // Taller, more certainly detected plates make the better evidence crop.
-            let quality = (plate_box[3] - plate_box[1]).max(0.0) * det_score;
+            let quality = (plate_box[3] - plate_box[1]).max(0.0) / up.sy * det_score;
             let read = PlateRead::from_decode(&decode, crop, quality);
             if let Some(result) = self.plates.add(cand.track_id, cand.kind, read) {
                 self.stats.plates_reported += 1;

@@ -537,6 +537,7 @@ mod tests {
             role: c.role,
             decoding: c.decoding(),
             rules: (!c.zones.is_empty()).then(|| Box::new(c.clone())),
+            evidence: None,
         };
         hub.cameras_changed(&[spec(&with_zone, 8.0), spec(&cam("c", ""), 2.0)]);
         assert_eq!(hub.camera_ids(), vec!["b", "c"]);

@@ -26,6 +26,8 @@ pub struct CameraStats {
     /// frame: the latency any event of it would have, queue wait included.
     pub capture_to_done: Histogram,
     pub plate_reads: u64,
+    /// Frames whose plates were searched on the main stream's frame of the same moment.
+    pub main_stream_frames: u64,
     pub plates_reported: u64,
     pub max_tracks: usize,
     /// Model calls: the detector, the plate detector, and plate crops through the OCR.

@@ -6,6 +6,7 @@
 //! per-frame stage for the frame it took.
 
 pub mod camera;
+pub mod evidence_stream;
 pub mod live;
 pub mod metrics;
 pub mod observer;
@@ -37,6 +38,9 @@ pub struct CameraSpec {
     pub decoding: source::Decoding,
     /// The camera's config when it has zones, lines or rules.
     pub rules: Option<Box<CameraConfig>>,
+    /// The main stream plates and evidence are cut from (`evidence_url`), and how far apart in
+    /// capture time its frame may be from the detection frame.
+    pub evidence: Option<(String, std::time::Duration)>,
 }
 
 /// Why the pipeline could not start.

@@ -61,6 +61,16 @@ pub fn plate_info(v: &VoteResult<std::sync::Arc<PlateCrop>>) -> PlateInfo {
     }
 }
 
+/// A detection-frame box in the pixels of a frame `scale` times its size.
+fn up(b: [f32; 4], scale: (f32, f32)) -> [f32; 4] {
+    [
+        b[0] * scale.0,
+        b[1] * scale.1,
+        b[2] * scale.0,
+        b[3] * scale.1,
+    ]
+}
+
 /// The plate as a pseudonym only: no text, display or province (which gives away the first two
 /// digits), just what a reviewer needs to weigh the sighting.
 fn hashed(mut info: PlateInfo, hmac: String) -> PlateInfo {
@@ -81,14 +91,25 @@ impl EventBuilder {
         e
     }
 
-    /// The frame as evidence may show it: people pixelated unless this camera has it off.
-    fn evidence_image<'f>(&self, camera: &str, frame: &'f FrameContext<'_>) -> Cow<'f, RgbImage> {
+    /// The frame as evidence may show it — the main stream's of the same moment when there is
+    /// one — with people pixelated unless this camera has it off; and the scale from detection
+    /// pixels to its pixels.
+    fn evidence_image<'f>(
+        &self,
+        camera: &str,
+        frame: &'f FrameContext<'_>,
+    ) -> (Cow<'f, RgbImage>, (f32, f32)) {
+        let (image, scale) = match frame.main {
+            Some(m) => (m.image, (m.sx, m.sy)),
+            None => (frame.image, (1.0, 1.0)),
+        };
         if self.privacy.blurs(camera) && !frame.people.is_empty() {
-            let mut img = frame.image.clone();
-            pixelate_people(&mut img, &frame.people);
-            Cow::Owned(img)
+            let mut img = image.clone();
+            let people: Vec<[f32; 4]> = frame.people.iter().map(|b| up(*b, scale)).collect();
+            pixelate_people(&mut img, &people);
+            (Cow::Owned(img), scale)
         } else {
-            Cow::Borrowed(frame.image)
+            (Cow::Borrowed(image), scale)
         }
     }
 
@@ -224,7 +245,7 @@ impl EventBuilder {
                 if let Some(f) = frame
                     && !p.at_track_end
                 {
-                    images.push(self.frame_jpeg(&self.evidence_image(camera, f))?);
+                    images.push(self.frame_jpeg(&self.evidence_image(camera, f).0)?);
                 }
                 // The plate crop is the plate itself: never pixelated.
                 if crop.image.width() > 1 {
@@ -282,7 +303,7 @@ impl EventBuilder {
                 if ev.phase == Phase::New
                     && let Some(f) = frame
                 {
-                    let img = self.evidence_image(camera, f);
+                    let (img, scale) = self.evidence_image(camera, f);
                     // The frame shows what happened: the zone or line and the offender's box, on
                     // a copy (the object crop below is cut from the clean frame).
                     let mut marked = img.clone().into_owned();
@@ -290,12 +311,18 @@ impl EventBuilder {
                         Some(id) => format!("{} #{id}", ev.kind.as_str()),
                         None => ev.kind.as_str().to_string(),
                     };
+                    let geometry = match (f.geometry.as_deref(), scale) {
+                        (Some(g), s) if s != (1.0, 1.0) => Some(Cow::Owned(
+                            crate::rules::draw::scaled_geometry(g, f64::from(s.0), f64::from(s.1)),
+                        )),
+                        (g, _) => g.map(Cow::Borrowed),
+                    };
                     crate::rules::draw::event_marks(
                         &mut marked,
-                        f.geometry.as_deref(),
+                        geometry.as_deref(),
                         ev.zone.as_deref(),
                         ev.line.as_deref(),
-                        bbox,
+                        bbox.map(|b| up(b, scale)),
                         &text,
                     );
                     images.push(self.frame_jpeg(&marked)?);
@@ -304,7 +331,7 @@ impl EventBuilder {
                             img.as_raw(),
                             img.width(),
                             img.height(),
-                            b,
+                            up(b, scale),
                             self.evidence.crop_padding,
                             0,
                             self.evidence.jpeg_quality,
@@ -489,6 +516,7 @@ mod tests {
             seq: 1,
             people: people.to_vec(),
             geometry: None,
+            main: None,
         }
     }
 
@@ -585,7 +613,8 @@ mod tests {
         let (img, people) = frame_with_people();
         let b = builder(PrivacyPolicy::default());
         let f = ctx(&img, &people);
-        let out = b.evidence_image("cam-1", &f);
+        let (out, scale) = b.evidence_image("cam-1", &f);
+        assert_eq!(scale, (1.0, 1.0));
         assert!(matches!(out, Cow::Owned(_)));
         let mut changed_inside = 0u64;
         let mut total_inside = 0u64;
@@ -631,14 +660,48 @@ mod tests {
         policy.unblurred_cameras.insert("cam-1".into());
         let b = builder(policy);
         let f = ctx(&img, &people);
-        assert!(matches!(b.evidence_image("cam-1", &f), Cow::Borrowed(_)));
-        assert!(matches!(b.evidence_image("cam-2", &f), Cow::Owned(_)));
+        assert!(matches!(b.evidence_image("cam-1", &f).0, Cow::Borrowed(_)));
+        assert!(matches!(b.evidence_image("cam-2", &f).0, Cow::Owned(_)));
         // No people on the frame: nothing to copy.
         let empty = ctx(&img, &[]);
         assert!(matches!(
-            b.evidence_image("cam-2", &empty),
+            b.evidence_image("cam-2", &empty).0,
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn evidence_comes_from_the_main_stream_with_people_scaled_onto_it() {
+        let (img, people) = frame_with_people();
+        let main = image::imageops::resize(
+            &img,
+            img.width() * 2,
+            img.height() * 2,
+            image::imageops::FilterType::Nearest,
+        );
+        let b = builder(PrivacyPolicy::default());
+        let mut f = ctx(&img, &people);
+        f.main = Some(super::super::camera::MainView {
+            image: &main,
+            sx: 2.0,
+            sy: 2.0,
+        });
+        let (out, scale) = b.evidence_image("cam-1", &f);
+        assert_eq!(scale, (2.0, 2.0));
+        assert_eq!(out.dimensions(), main.dimensions());
+        // what changed is inside the people's boxes scaled onto the main frame, and they did
+        let scaled: Vec<[f32; 4]> = people.iter().map(|b| b.map(|v| v * 2.0)).collect();
+        let mut changed = 0u64;
+        for (x, y, px) in out.enumerate_pixels() {
+            if px != main.get_pixel(x, y) {
+                assert!(
+                    inside(&scaled, x, y),
+                    "({x}, {y}) changed outside every person"
+                );
+                changed += 1;
+            }
+        }
+        assert!(changed > 100, "{changed} pixels pixelated");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::track::TrackerConfig;
 use super::CameraSpec;
 use super::PipelineError;
 use super::camera::{CameraState, FrameContext, Observation, Sampled, WorkerModels};
+use super::evidence_stream::EvidenceStream;
 use super::metrics::CameraStats;
 use super::observer::{CameraLoad, Observers, PipelineObserver};
 use super::plates::PlateSchedule;
@@ -392,6 +393,8 @@ impl Pipeline {
         if self.opts.observers.wants_frames() {
             state.set_observer(Arc::new(self.opts.observers.clone()));
         }
+        let evidence = self.evidence_stream(&spec);
+        state.set_evidence_stream(evidence.clone());
         let cam = Arc::new(CameraShared {
             spec_id: spec.id.clone(),
             state: Mutex::new(state),
@@ -417,6 +420,7 @@ impl Pipeline {
                 lossless: self.opts.lossless,
                 observers: self.opts.observers.clone(),
                 monitor: Monitor::new(self.opts.health.clone(), spec.target_fps),
+                evidence,
             },
             src,
         );
@@ -437,6 +441,31 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The camera's main stream, opened when it names one and frames come at their own pace (a
+    /// replay runs ahead of any second stream, so it reads the detection frames).
+    fn evidence_stream(&self, spec: &CameraSpec) -> Option<Arc<EvidenceStream>> {
+        let (url, tolerance) = spec.evidence.as_ref()?;
+        if self.opts.lossless {
+            tracing::warn!(camera = %spec.id, "evidence_url is used by a live run only; plates are read on the detection frames");
+            return None;
+        }
+        // enough frames to cover the tolerance on both sides at up to 30 fps
+        let keep = ((tolerance.as_secs_f64() * 2.0 * 30.0).ceil() as usize).clamp(2, 32);
+        // decoded the way the camera's sub-stream is (`decoder`, `gst_decoder`)
+        let mut so = self.opts.source.clone();
+        so.decoding = spec.decoding.clone();
+        match EvidenceStream::open(&spec.id, url, &so, *tolerance, keep) {
+            Ok(s) => {
+                tracing::info!(camera = %spec.id, main = %s.describe(), "main stream opened for plates and evidence");
+                Some(Arc::new(s))
+            }
+            Err(e) => {
+                tracing::error!(camera = %spec.id, error = %e, "main stream not opened: plates and evidence from the detection stream");
+                None
+            }
+        }
+    }
+
     /// Stops a camera: its source, then its queued frames; open events are closed.
     fn retire(&mut self, r: Running) {
         r.stop.store(true, Ordering::Relaxed);
@@ -446,6 +475,7 @@ impl Pipeline {
         self.queues.discard(r.index);
         let mut state = lock(&r.cam.state);
         state.finish(&mut |obs| self.sink.observation(&r.cam.spec_id, obs, None));
+        state.set_evidence_stream(None);
         let cam = &r.cam;
         self.retired.push(CameraSummary {
             id: cam.spec_id.clone(),
@@ -585,6 +615,8 @@ struct Decoder {
     observers: Observers,
     /// Camera health and tamper checks on every decoded frame.
     monitor: Monitor,
+    /// The camera's main stream, whose loss its health reports.
+    evidence: Option<Arc<EvidenceStream>>,
 }
 
 fn spawn_decoder(
@@ -600,6 +632,7 @@ fn spawn_decoder(
         lossless,
         observers,
         mut monitor,
+        evidence,
     } = d;
     thread::Builder::new()
         .name(format!("decode-{}", cam.spec_id))
@@ -628,10 +661,11 @@ fn spawn_decoder(
                         if transition.is_some()
                             || last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
                         {
-                            sink.health_report(
-                                &cam.spec_id,
-                                &monitor.report(counters, Some(frame.capture_time)),
-                            );
+                            let mut report = monitor.report(counters, Some(frame.capture_time));
+                            if evidence.as_ref().is_some_and(|s| !s.stats().up) {
+                                report.active.push(crate::health::Condition::MainStreamLost);
+                            }
+                            sink.health_report(&cam.spec_id, &report);
                             last_report = Some(Instant::now());
                         }
                         let admitted = sampler.admit(frame.stream_time);

@@ -84,6 +84,25 @@ pub fn check_config(
             .cameras
             .iter()
             .any(|c| c.id == cam.id && c.url == cam.url);
+        let main_unchanged = old
+            .cameras
+            .iter()
+            .any(|c| c.id == cam.id && c.evidence_url == cam.evidence_url);
+        if let Some(main) = &cam.evidence_url
+            && !main_unchanged
+            && !is_network_stream(main)
+        {
+            let d = loaded.diagnostic_at(
+                Severity::Error,
+                &[PathSeg::Key(CAMERAS), PathSeg::Index(i), PathSeg::Key("evidence_url")],
+                format!(
+                    "camera `{}`: a remote config may only point evidence_url at an rtsp:// stream",
+                    cam.id
+                ),
+                "a local file or device (a path, file://, v4l2://) is set in the config file on the device",
+            );
+            errors.push(Problem::from_diagnostic(&d, CONFIG_ORIGIN));
+        }
         if !unchanged && !is_network_stream(&cam.url) {
             let d = loaded.diagnostic_at(
                 Severity::Error,
@@ -368,6 +387,17 @@ frame_size = [1280, 720]
                 .iter()
                 .all(|w| !w.message.contains("does not exist"))
         );
+        // the main stream likewise: a stream, never a file named from the network
+        let main = format!("{BASE}evidence_url = \"{}\"\n", secret.display());
+        let e = check_config(&payload(&main), &running()).expect_err("local main stream");
+        assert!(
+            e.iter()
+                .any(|p| p.message.contains("only point evidence_url at an rtsp://")),
+            "{e:?}"
+        );
+        assert!(!mentions_secret(&e), "{e:?}");
+        let main = format!("{BASE}evidence_url = \"rtsp://cam.example/main\"\n");
+        check_config(&payload(&main), &running()).expect("a main stream");
     }
 
     #[test]

@@ -151,6 +151,22 @@ const OFFENDER: [u8; 3] = [255, 30, 30];
 /// What a rule event's frame shows an operator: the zone and the line the rule watches (as
 /// `edge-agent zones` draws them) and the offending object's box with `text` above it. Draw on a
 /// copy: the clean frame is what the object crop is cut from.
+/// The camera's zones and lines in the pixels of a frame `sx` × `sy` times the size of the one
+/// they were drawn for (a main stream's frame), for [`event_marks`] on it.
+pub fn scaled_geometry(cam: &CameraConfig, sx: f64, sy: f64) -> CameraConfig {
+    let p = |q: [f64; 2]| [q[0] * sx, q[1] * sy];
+    let mut out = cam.clone();
+    for z in &mut out.zones {
+        z.polygon.iter_mut().for_each(|q| *q = p(*q));
+        z.direction = z.direction.map(|d| d.map(p));
+    }
+    for l in &mut out.lines {
+        l.points = l.points.map(p);
+        l.direction = l.direction.map(|d| d.map(p));
+    }
+    out
+}
+
 pub fn event_marks(
     img: &mut RgbImage,
     cam: Option<&CameraConfig>,
