@@ -29,14 +29,18 @@ log "the junction clip played backwards (ffmpeg): every vehicle now drives again
 ffmpeg -v error -y -i "$CLIP" -vf reverse -an -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$OUT/reversed.mp4"
 
 # The junction camera's config (configs/junction-rules.toml) with the demo's clip, a spool under
-# .cache and the embedded broker on a spare port.
+# .cache, the embedded broker on a spare port, and the integration centre's key pinned (it signs
+# the requests for the clips the device keeps).
 PORT=18830
-junction_config "$OUT/agent.toml" "$OUT/reversed.mp4" "$OUT/spool" \
-  "embedded_listen = \"127.0.0.1:$PORT\"" < /dev/null
+CENTRE_KEY="$("$BIN" sign-remote --key "$OUT/centre.key" --public)"
+printf '[remote]\ncentre_keys = ["%s"]\n' "$CENTRE_KEY" |
+  junction_config "$OUT/agent.toml" "$OUT/reversed.mp4" "$OUT/spool" \
+    "embedded_listen = \"127.0.0.1:$PORT\""
 
-log "edge-agent watch: the operator's view, subscribed to the agent's embedded broker"
+log "edge-agent watch: the operator's view, subscribed to the agent's embedded broker; it asks for each violation's clip (kept on the device) with a signed evidence/get"
 "$BIN" watch --broker "mqtt://127.0.0.1:$PORT" --topic-prefix haiphong/traffic --clean-session \
-  --out "$OUT/evidence" --idle-timeout 20 --timeout 180 > "$OUT/watch.txt" 2> "$OUT/watch.log" &
+  --out "$OUT/evidence" --fetch-clips --centre-key "$OUT/centre.key" \
+  --idle-timeout 20 --timeout 180 > "$OUT/watch.txt" 2> "$OUT/watch.log" &
 WATCH=$!
 log "edge-agent run: the agent on the clip, paced like a live camera"
 "$BIN" run --config "$OUT/agent.toml" --events "$OUT/events.jsonl" 2> "$OUT/agent.log"
@@ -44,6 +48,12 @@ grep -E "camera summary|stopped" "$OUT/agent.log" || true
 wait "$WATCH" || true
 log "what the operator saw (edge-agent watch)"
 cat "$OUT/watch.txt"
+log "the clips fetched from the device, played by ffprobe, and the device's audit records of them leaving"
+for clip in "$OUT"/evidence/*.mp4; do
+  [ -e "$clip" ] || { echo "no clip was fetched"; break; }
+  echo "$(basename "$clip"): $(ffprobe -v error -show_entries format=duration:stream=codec_name,width,height,nb_frames -of compact=p=0:nk=1 "$clip" | tr '\n' ' ')"
+done
+grep '"evidence.clip_sent"' "$OUT/spool/audit.jsonl" | head -3 || true
 log "edge-agent verify: what the operator received, checked offline against the device's public key"
 DEVICE_KEY="$("$BIN" sign-remote --key "$OUT/spool/device.key" --public)"
 "$BIN" verify --key "$DEVICE_KEY" --evidence "$OUT/evidence" "$OUT/evidence/events.jsonl" | tail -4

@@ -158,6 +158,7 @@ impl ClipRecorder {
 
     fn write(&self, mode: ClipMode, cut: ClipCut) -> Option<ClipEvent> {
         let camera = cut.event.camera_id.clone();
+        let started = std::time::Instant::now();
         let mp4 = match cut.dims {
             Some(dims) => super::remux(&cut.units, dims),
             None => Err(super::ClipError::NoKeyframe(cut.units.len())),
@@ -170,6 +171,7 @@ impl ClipRecorder {
                 return None;
             }
         };
+        let remux_ms = started.elapsed().as_secs_f64() * 1e3;
         let sha = crate::events::evidence::sha256_hex(&mp4);
         let (first, last) = (cut.units.first()?, cut.units.last()?);
         // the last picture lasts as long as the one before it
@@ -216,7 +218,7 @@ impl ClipRecorder {
         if !cut.complete {
             self.incomplete.fetch_add(1, Ordering::Relaxed);
         }
-        tracing::info!(camera, event = %original.event_id, sha256 = %sha, bytes = mp4.len(), duration_ms = duration.as_millis() as u64, complete = cut.complete, mode = mode.as_str(), "clip made");
+        tracing::info!(camera, event = %original.event_id, sha256 = %sha, bytes = mp4.len(), duration_ms = duration.as_millis() as u64, complete = cut.complete, mode = mode.as_str(), remux_ms = format!("{remux_ms:.1}"), total_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3), "clip made");
         match on_request {
             true => Some(ClipEvent {
                 event,

@@ -52,6 +52,8 @@ struct Pending {
     event: Box<Event>,
     start: Duration,
     end: Duration,
+    /// The window begins before the stream did (an event in its first `pre` seconds).
+    before_stream: bool,
 }
 
 struct Ring {
@@ -154,6 +156,7 @@ impl EncodedTap {
             event: Box::new(event),
             start: at.saturating_sub(pre),
             end: at + post,
+            before_stream: at < pre,
         });
         r.cut_due();
     }
@@ -251,7 +254,7 @@ impl Ring {
             .units
             .iter()
             .rposition(|u| u.keyframe && u.stream_time <= p.start);
-        let covers_start = first.is_some();
+        let covers_start = first.is_some() && !p.before_stream;
         let first = first.or_else(|| self.units.iter().position(|u| u.keyframe));
         let units = match first {
             Some(f) => self
@@ -319,6 +322,20 @@ mod tests {
         assert!(c.units[0].keyframe);
         assert_eq!(c.units.last().map(|u| u.stream_time), Some(ms(5500)));
         assert_eq!(c.units.len(), 36);
+    }
+
+    #[test]
+    fn an_event_in_the_streams_first_seconds_has_no_full_past_and_says_so() {
+        let tap = EncodedTap::new(1 << 20, ms(2000), ms(1000));
+        feed(&tap, 0, 3000, 10, 100);
+        tap.request(example(), ms(500));
+        let ready = tap.take_ready();
+        assert_eq!(ready.len(), 1);
+        assert!(
+            !ready[0].complete,
+            "1.5 s of the 2 s before it never existed"
+        );
+        assert_eq!(ready[0].units.first().map(|u| u.stream_time), Some(ms(0)));
     }
 
     #[test]

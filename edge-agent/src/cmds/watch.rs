@@ -78,6 +78,15 @@ pub struct Args {
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
+    /// Ask each device for the clips it keeps (a violation's `clip`, `on_request`): a signed
+    /// `evidence/get` per clip; the pieces that come back are put together, checked against the
+    /// clip's sha256 and saved in --out as `{sha256}.mp4`.
+    #[arg(long, requires_all = ["centre_key", "out"])]
+    fetch_clips: bool,
+    /// The centre's Ed25519 key (`edge-agent sign-remote --key`) that signs the requests; the
+    /// devices pin its public half in `[remote].centre_keys`.
+    #[arg(long)]
+    centre_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -176,6 +185,17 @@ struct Tally {
 struct Watch {
     args: Args,
     tally: Tally,
+    /// Signs clip requests (`--fetch-clips`).
+    centre: Option<edge_agent::signing::DeviceKey>,
+    /// The next request number: rises across runs (milliseconds since 1970 at start).
+    next_seq: u64,
+    /// Requests to publish: (topic, payload).
+    outbox: Vec<(String, Vec<u8>)>,
+    /// Clips asked for, by sha256; `fetched` those saved since.
+    requested: HashSet<String>,
+    fetched: HashSet<String>,
+    /// Clips on their way: clip sha256 → (device, its pieces in order).
+    clips: HashMap<String, (String, Vec<String>)>,
 }
 
 impl Watch {
@@ -190,6 +210,10 @@ impl Watch {
     fn on_message(&mut self, topic: &str, payload: &[u8]) -> anyhow::Result<()> {
         let levels: Vec<&str> = topic.split('/').collect();
         let n = levels.len();
+        if n >= 2 && levels[n - 2] == "evidence" && levels[n - 1] == "get" {
+            // a clip request to a device (ours, or another centre client's): not evidence
+            return Ok(());
+        }
         if n >= 2 && levels[n - 2] == "evidence" {
             let sha = levels[n - 1];
             let actual = sha256_hex(payload);
@@ -206,6 +230,7 @@ impl Watch {
                         std::fs::write(&p, payload)
                             .with_context(|| format!("saving evidence {}", p.display()))?;
                     }
+                    self.assemble_clips()?;
                 }
             } else {
                 self.tally.evidence_bad += 1;
@@ -287,6 +312,7 @@ impl Watch {
                     travelling.len()
                 ),
             )?;
+            self.follow_clips(&levels, &device_key, &event)?;
             if let Some(last) = jumped {
                 self.print(
                     json!({"type": "gap", "device": device_key, "from": last + 1, "to": event.seq - 1}),
@@ -302,6 +328,112 @@ impl Watch {
             json!({"type": kind, "topic": topic, "payload": body}),
             format!("{} {topic} {body}", kind.to_uppercase()),
         )
+    }
+
+    /// `--fetch-clips`: asks for a clip the device keeps, or notes the pieces of one that comes.
+    fn follow_clips(&mut self, levels: &[&str], device: &str, event: &Event) -> anyhow::Result<()> {
+        let Some(key) = &self.centre else {
+            return Ok(());
+        };
+        for r in &event.evidence {
+            let Some(info) = &r.clip else {
+                continue;
+            };
+            if !info.on_request {
+                let pieces = event
+                    .evidence
+                    .iter()
+                    .filter(|p| p.role == edge_agent::events::EvidenceRole::ClipPart)
+                    .map(|p| p.sha256.clone())
+                    .collect();
+                self.clips
+                    .insert(r.sha256.clone(), (device.to_string(), pieces));
+                continue;
+            }
+            if !self.requested.insert(r.sha256.clone()) {
+                continue;
+            }
+            // {prefix}/{site}/{device}/events/{kind}: the request goes to that device
+            let n = levels.len();
+            let base = levels[..n.saturating_sub(2)].join("/");
+            let version = format!("fetch-{}", &r.sha256[..12]);
+            let actor = "edge-agent watch --fetch-clips";
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let message = edge_agent::signing::remote_message(
+                "evidence/get",
+                &event.site_id,
+                &event.device_id,
+                seq,
+                &version,
+                Some(actor),
+                &r.sha256,
+            );
+            let doc = json!({
+                "version": version, "sha256": r.sha256, "actor": actor, "seq": seq,
+                "key": key.public_hex(), "signature": key.sign_remote(&message),
+            });
+            self.outbox
+                .push((format!("{base}/evidence/get"), doc.to_string().into_bytes()));
+            self.print(
+                json!({"type": "clip_requested", "device": device, "sha256": r.sha256,
+                       "duration_ms": info.duration_ms}),
+                format!(
+                    "CLIP REQUESTED {device} {} ({} ms)",
+                    r.sha256, info.duration_ms
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Puts together every clip whose pieces have all arrived (saved in --out), checks it against
+    /// its sha256 and saves it as `{sha256}.mp4`.
+    fn assemble_clips(&mut self) -> anyhow::Result<()> {
+        let Some(dir) = self.args.out.clone() else {
+            return Ok(());
+        };
+        let complete: Vec<String> = self
+            .clips
+            .iter()
+            .filter(|(_, (_, pieces))| pieces.iter().all(|p| self.tally.evidence_ok.contains(p)))
+            .map(|(sha, _)| sha.clone())
+            .collect();
+        for sha in complete {
+            let Some((device, pieces)) = self.clips.remove(&sha) else {
+                continue;
+            };
+            let mut whole = Vec::new();
+            for p in &pieces {
+                let path = dir.join(format!("{p}.jpg"));
+                whole.extend(
+                    std::fs::read(&path)
+                        .with_context(|| format!("reading clip piece {}", path.display()))?,
+                );
+            }
+            if sha256_hex(&whole) != sha {
+                self.tally.evidence_bad += 1;
+                self.print(
+                    json!({"type": "clip_mismatch", "device": device, "sha256": sha}),
+                    format!("CLIP MISMATCH {device} {sha}: its pieces do not put together to it"),
+                )?;
+                continue;
+            }
+            let path = dir.join(format!("{sha}.mp4"));
+            std::fs::write(&path, &whole)
+                .with_context(|| format!("saving clip {}", path.display()))?;
+            self.fetched.insert(sha.clone());
+            self.print(
+                json!({"type": "clip", "device": device, "sha256": sha, "bytes": whole.len(),
+                       "path": path.display().to_string()}),
+                format!(
+                    "CLIP {device} {sha} verified, {} bytes, saved as {}",
+                    whole.len(),
+                    path.display()
+                ),
+            )?;
+        }
+        Ok(())
     }
 
     fn summary(&self) -> anyhow::Result<()> {
@@ -352,9 +484,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    let centre = match (&args.centre_key, args.fetch_clips) {
+        (Some(path), true) => {
+            anyhow::ensure!(
+                path.is_file(),
+                "--centre-key {}: no such key (make it with `edge-agent sign-remote --key FILE --public`)",
+                path.display()
+            );
+            Some(
+                edge_agent::signing::DeviceKey::load_or_create(path)
+                    .with_context(|| format!("centre key {}", path.display()))?,
+            )
+        }
+        _ => None,
+    };
+    let next_seq = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64);
     let mut w = Watch {
         args,
         tally: Tally::default(),
+        centre,
+        next_seq,
+        outbox: Vec::new(),
+        requested: HashSet::new(),
+        fetched: HashSet::new(),
+        clips: HashMap::new(),
     };
     rt.block_on(watch(&mut w, settings, prefix))?;
     w.summary()?;
@@ -418,6 +573,11 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
                     Some(LinkEvent::Message { topic, payload, .. }) => {
                         let before = w.tally.seen.len();
                         w.on_message(&topic, &payload)?;
+                        for (topic, payload) in w.outbox.drain(..) {
+                            if let Err(e) = link.try_publish(&topic, payload, false, true) {
+                                eprintln!("warning: cannot send the clip request on {topic}: {e}");
+                            }
+                        }
                         if w.tally.seen.len() > before {
                             last_new = Some(Instant::now());
                             if counted.is_none()
@@ -426,7 +586,8 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
                                 counted = Some(Instant::now());
                             }
                         }
-                        if counted.is_some() && w.tally.awaited.is_empty() {
+                        let clips_due = w.requested.len() > w.fetched.len();
+                        if counted.is_some() && w.tally.awaited.is_empty() && !clips_due {
                             return Ok(());
                         }
                     }
