@@ -806,7 +806,7 @@ mod tests {
     /// A real model from the manifests and the model cache (`EDGE_AGENT_MODEL_CACHE`), on ONNX
     /// Runtime (`ORT_DYLIB_PATH`).
     fn model(name: &str) -> Model {
-        let rt = crate::config::RuntimeConfig {
+        let rt = crate::runtime::config::RuntimeConfig {
             intra_threads: 1,
             ..Default::default()
         };

@@ -11,7 +11,6 @@ use anyhow::Context;
 use chrono::Utc;
 use edge_agent::config;
 use edge_agent::events::evidence::{self, EvidenceImage};
-use edge_agent::events::status::StatusInfo;
 use edge_agent::events::{Event, EventKind, ObjectInfo, Phase, PlateInfo, TimeSync};
 use edge_agent::publish::Delivery;
 use serde_json::json;
@@ -138,7 +137,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         evidence_for(&frame, &loaded.config.evidence)?
     };
-    let delivery = Delivery::start(&loaded, StatusInfo::from_config(&loaded))
+    let delivery = loaded
+        .delivery_options()
+        .and_then(|opts| Delivery::start_with(opts, loaded.birth()))
         .with_context(|| format!("starting delivery for {}", args.config.display()))?;
     let t0 = Instant::now();
     let threads = args.threads.max(1);

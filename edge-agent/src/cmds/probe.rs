@@ -22,7 +22,6 @@ use edge_agent::health::analysis::{Grey, measure};
 use edge_agent::inference::{Model, RgbImage};
 use edge_agent::models::{FileState, ManifestSet, ModelStore};
 use edge_agent::publish::link::{Link, LinkEvent, hint};
-use edge_agent::publish::settings::MqttSettings;
 use edge_agent::runtime;
 use edge_agent::source::{self, Frame, SourceItem, SourceOptions, StreamStatus, redact_url};
 
@@ -522,7 +521,7 @@ fn probe_broker(loaded: &LoadedConfig, timeout: Duration) -> Row {
         );
     };
     let target = redact_url(url);
-    let mut s = match MqttSettings::from_config(loaded) {
+    let mut s = match loaded.mqtt_settings() {
         Ok(s) => s,
         Err(e) => return row("broker", target, Verdict::Fail, one_line(&e.to_string())),
     };

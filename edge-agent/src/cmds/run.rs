@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edge_agent::api::{ApiServer, AuditSink};
-use edge_agent::events::status::StatusInfo;
 use edge_agent::pipeline;
 use edge_agent::pipeline::live::LiveHub;
 use edge_agent::pipeline::sink::EventSink;
@@ -88,12 +87,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         hub.set_blur_people(&c.id, privacy.blurs(&c.id));
     }
     let models = agent::load_models(&loaded, true)?;
-    let mut birth = StatusInfo::from_config(&loaded);
+    let mut birth = loaded.birth();
     birth.models = models.ids.clone();
     birth.execution_provider = models.provider.clone();
     birth.inference_backend = models.backend.clone();
     birth.model_cards = models.cards.clone();
-    let delivery = Delivery::start(&loaded, birth).context("starting event delivery")?;
+    let delivery = loaded
+        .delivery_options()
+        .and_then(|opts| Delivery::start_with(opts, birth))
+        .context("starting event delivery")?;
     hub.set_delivery(delivery.clone());
     let clips = agent::clip_recorder(&loaded, delivery.topics());
     agent::spool_retention(&loaded, &delivery, &trail, stop.clone(), clips.clone())?;

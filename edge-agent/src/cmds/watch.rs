@@ -102,7 +102,7 @@ fn settings(args: &Args) -> anyhow::Result<(MqttSettings, String)> {
     };
     let mut s = match (&args.broker, &loaded) {
         (Some(url), _) => MqttSettings::from_url(url, "--broker")?,
-        (None, Some(l)) => MqttSettings::from_config(l)?,
+        (None, Some(l)) => l.mqtt_settings()?,
         (None, None) => bail!("give --config FILE or --broker URL"),
     };
     let read = |p: &PathBuf, flag: &str| {

@@ -1,5 +1,7 @@
 //! Reading a config file into [`Config`] while keeping the spans needed for diagnostics.
 
+use crate::publish::config::MqttConfig;
+use crate::runtime::config::RuntimeConfig;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,8 @@
 //! Files that do not exist on this machine are warnings (the config may be written for a device);
 //! files that exist but are wrong (corrupt weights, not a certificate) are errors.
 
+use crate::publish::config::MqttConfig;
+use crate::runtime::config::{ExecutionProviderKind, RuntimeConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -197,60 +199,7 @@ impl Validator<'_> {
                 self.warn(&at("onnxruntime"), format!("ONNX Runtime library {} does not exist on this machine", resolved.display()), "install libonnxruntime.so.1.31.1 there, or remove the key to search ORT_DYLIB_PATH and system directories");
             }
         }
-        for (key, n) in [
-            ("intra_threads", r.intra_threads),
-            ("inter_threads", r.inter_threads),
-        ] {
-            if n > 64 {
-                self.error(
-                    &at(key),
-                    format!("{key} = {n} is more threads than any supported device has"),
-                    "use at most the number of cores (0 = automatic for intra_threads)",
-                );
-            }
-        }
-        if r.inter_threads == 0 {
-            self.error(
-                &at("inter_threads"),
-                "inter_threads must be at least 1",
-                "use 1 unless models have parallel branches",
-            );
-        }
-        self.in_range(
-            &at("workers"),
-            "workers",
-            r.workers,
-            1..=16,
-            "one worker per 2 cores is a good start",
-        );
-        if r.backend == InferenceBackend::Tract
-            && r.execution_provider != ExecutionProviderKind::Cpu
-        {
-            self.error(
-                &at("backend"),
-                format!(
-                    "backend = \"tract\" runs on the CPU only, but execution_provider = \"{}\"",
-                    r.execution_provider.as_str()
-                ),
-                "use backend = \"onnxruntime\" for GPU providers, or execution_provider = \"cpu\"",
-            );
-        }
-        if r.backend == InferenceBackend::Tract && !cfg!(feature = "tract") {
-            self.error(
-                &at("backend"),
-                "backend = \"tract\" but this binary was built without the `tract` feature",
-                "use an edge-agent built with `--features tract` (cross/build.sh ... --features tract)",
-            );
-        }
-        if r.execution_provider != ExecutionProviderKind::Tensorrt
-            && r.tensorrt != TensorRtConfig::default()
-        {
-            self.warn(
-                &[Key("runtime"), Key("tensorrt")],
-                "[runtime.tensorrt] is set but execution_provider is not `tensorrt`",
-                "set execution_provider = \"tensorrt\" or remove the section",
-            );
-        }
+        self.problems(&[Key("runtime")], r.check());
         if let Some(dir) = &r.tensorrt.engine_cache_dir
             && r.execution_provider == ExecutionProviderKind::Tensorrt
             && self.local_files

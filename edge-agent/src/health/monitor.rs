@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::config::HealthConfig;
+use super::HealthConfig;
 use crate::source::{Frame, SourceCounters, StreamStatus};
 
 use super::analysis::{Grey, Measures, SceneReference, mean_abs_diff, measure};

@@ -12,8 +12,8 @@ use super::decode::{
 use super::preprocess::{Preprocessor, TensorData};
 use super::session::create_session_from_memory;
 use super::{Detection, InferenceError, Rect, RgbImage, create_session, fit};
-use crate::config::{ExecutionProviderKind, InferenceBackend, RuntimeConfig};
 use crate::models::{DecoderSpec, Layout, ModelManifest, ModelStore, ResizeMode};
+use crate::runtime::config::{ExecutionProviderKind, InferenceBackend, RuntimeConfig};
 
 /// Time spent in each stage of the last call.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -11,8 +11,8 @@ use ort::ep;
 use ort::session::Session;
 
 use super::InferenceError;
-use crate::config::{ExecutionProviderKind, RuntimeConfig};
 use crate::runtime;
+use crate::runtime::config::{ExecutionProviderKind, RuntimeConfig};
 
 /// Creates one session for `model_path`. [`runtime::init`] must have succeeded.
 pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, InferenceError> {

@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::MqttProtocol;
+use super::config::MqttProtocol;
 pub use crate::events::status::BrokerMemory;
 
 /// Why the embedded broker did not start.

@@ -12,8 +12,8 @@ use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::config::MqttProtocol;
 use super::settings::{MAX_PACKET, MqttSettings};
-use crate::config::MqttProtocol;
 
 /// What the event loop reports, reduced to what the publisher and `watch` need.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 //! the oldest unacknowledged row, whatever the broker says about the session.
 
 mod budget;
+pub mod config;
 pub mod embedded;
 pub mod link;
 pub mod settings;
@@ -20,12 +21,12 @@ use chrono::Utc;
 use tokio::sync::{Notify, watch};
 
 use crate::backoff::{Backoff, Jitter};
-use crate::config::{LoadedConfig, MqttProtocol};
 use crate::events::evidence::EvidenceImage;
 use crate::events::status::{self, CameraHealth, Health, LinkStats, MemoryReport, StatusInfo};
 use crate::events::{Event, Topics};
 use crate::spool::{Spool, SpoolError, SpoolStats, Submission};
 use budget::UplinkBudget;
+use config::MqttProtocol;
 use link::{Link, LinkEvent};
 use settings::{MqttSettings, SettingsError};
 
@@ -73,10 +74,15 @@ pub struct DeliveryOptions {
 }
 
 impl DeliveryOptions {
-    /// Reads `[mqtt]` and `[storage]` (certificate and password files included).
-    pub fn from_config(loaded: &LoadedConfig) -> Result<Self, DeliveryError> {
-        let c = &loaded.config;
-        let m = &c.mqtt;
+    /// Reads `[mqtt]` and `[storage]` (certificate and password files included) of the device
+    /// `site`/`device`; `resolve` makes the sections' relative paths absolute (against the config
+    /// file's folder).
+    pub fn from_sections(
+        m: &config::MqttConfig,
+        storage: &crate::spool::StorageConfig,
+        (site, device): (&str, &str),
+        resolve: &dyn Fn(&std::path::Path) -> PathBuf,
+    ) -> Result<Self, DeliveryError> {
         let embedded = if m.broker.is_none() {
             Some(m.embedded_listen.parse().map_err(|e| {
                 SettingsError::Invalid(format!(
@@ -88,49 +94,21 @@ impl DeliveryOptions {
             None
         };
         Ok(Self {
-            mqtt: MqttSettings::from_config(loaded)?,
-            topics: Topics::new(&m.topic_prefix, &c.device.site_id, &c.device.device_id),
-            spool_dir: loaded.resolve_path(&c.storage.spool_dir),
-            max_spool_bytes: c.storage.max_size_mb.saturating_mul(1 << 20),
-            min_free_bytes: Some(c.storage.min_free_mb.saturating_mul(1 << 20)),
+            mqtt: MqttSettings::from_section(m, device, resolve)?,
+            topics: Topics::new(&m.topic_prefix, site, device),
+            spool_dir: resolve(&storage.spool_dir),
+            max_spool_bytes: storage.max_size_mb.saturating_mul(1 << 20),
+            min_free_bytes: Some(storage.min_free_mb.saturating_mul(1 << 20)),
             reconnect_min: Duration::from_millis(m.reconnect_min_ms),
             reconnect_max: Duration::from_secs(m.reconnect_max_s),
             health_interval: Duration::from_secs(m.health_interval_s),
             embedded,
             embedded_log_kb: m.embedded_log_kb,
-            device_key: Some(loaded.resolve_path(&c.storage.device_key_path())),
+            device_key: Some(resolve(&storage.device_key_path())),
             uplink_per_hour: megabytes(m.uplink_mb_per_hour),
             uplink_per_day: megabytes(m.uplink_mb_per_day),
             window_bytes: u64::from(m.window_kb.max(1)) << 10,
         })
-    }
-}
-
-/// The birth message's fields that come from the config and this process (the wire type lives in
-/// `events::status`; filling it is delivery's job).
-impl StatusInfo {
-    /// Birth fields that come from the config; the pipeline adds models and the provider.
-    pub fn from_config(loaded: &LoadedConfig) -> Self {
-        let c = &loaded.config;
-        Self {
-            state: "online".into(),
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-            site_id: c.device.site_id.clone(),
-            device_id: c.device.device_id.clone(),
-            models: Vec::new(),
-            config_hash: loaded.hash(),
-            execution_provider: c.runtime.execution_provider.as_str().into(),
-            inference_backend: c.runtime.backend.as_str().into(),
-            cameras: c
-                .cameras
-                .iter()
-                .filter(|cam| cam.enabled)
-                .map(|cam| cam.id.clone())
-                .collect(),
-            started_at: Some(Utc::now()),
-            model_cards: Vec::new(),
-            device_key: None,
-        }
     }
 }
 
@@ -238,13 +216,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Delivery {
-    /// Opens the spool under `[storage].spool_dir`, starts the embedded broker when no broker is
+    /// Opens the spool under `opts.spool_dir`, starts the embedded broker when no broker is
     /// configured, and starts the publisher on its own thread. `birth` is the retained status.
-    pub fn start(config: &LoadedConfig, birth: StatusInfo) -> Result<Self, DeliveryError> {
-        Self::start_with(DeliveryOptions::from_config(config)?, birth)
-    }
-
-    /// Same as [`Delivery::start`] with explicit options.
     pub fn start_with(opts: DeliveryOptions, birth: StatusInfo) -> Result<Self, DeliveryError> {
         let t0 = Instant::now();
         let mut spool = Spool::open(&opts.spool_dir, opts.max_spool_bytes)?;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{LoadedConfig, MqttProtocol};
+use super::config::{BrokerUrl, MqttConfig, MqttProtocol};
 
 /// Why connection settings could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ pub(crate) fn read_file(
 impl MqttSettings {
     /// Parses `mqtt://host:port` / `mqtts://host:port`; TLS and credentials are added by the caller.
     pub fn from_url(url: &str, key: &'static str) -> Result<Self, SettingsError> {
-        let b = crate::config::BrokerUrl::parse(url).map_err(|problem| SettingsError::Url {
+        let b = BrokerUrl::parse(url).map_err(|problem| SettingsError::Url {
             url: crate::source::redact_url(url),
             key,
             problem,
@@ -99,10 +99,14 @@ impl MqttSettings {
         })
     }
 
-    /// Reads `[mqtt]`: the broker URL, TLS files, password file. `embedded` is the address of the
-    /// embedded broker, used when no broker is configured.
-    pub fn from_config(loaded: &LoadedConfig) -> Result<Self, SettingsError> {
-        let m = &loaded.config.mqtt;
+    /// Reads `[mqtt]`: the broker URL (the embedded broker's address when none is configured),
+    /// TLS files, password file; `device` is the client id unless `[mqtt] client_id` is set, and
+    /// `resolve` makes relative paths absolute.
+    pub fn from_section(
+        m: &MqttConfig,
+        device: &str,
+        resolve: &dyn Fn(&Path) -> std::path::PathBuf,
+    ) -> Result<Self, SettingsError> {
         let mut s = match &m.broker {
             Some(url) => Self::from_url(url, "[mqtt].broker")?,
             None => {
@@ -125,22 +129,18 @@ impl MqttSettings {
         };
         if let Some(tls) = &m.tls {
             let ca_pem = read_file(
-                &loaded.resolve_path(&tls.ca_file),
+                &resolve(&tls.ca_file),
                 "CA certificate",
                 "[mqtt.tls].ca_file",
             )?;
             let client = match (&tls.client_cert_file, &tls.client_key_file) {
                 (Some(c), Some(k)) => Some((
                     read_file(
-                        &loaded.resolve_path(c),
+                        &resolve(c),
                         "client certificate",
                         "[mqtt.tls].client_cert_file",
                     )?,
-                    read_file(
-                        &loaded.resolve_path(k),
-                        "client key",
-                        "[mqtt.tls].client_key_file",
-                    )?,
+                    read_file(&resolve(k), "client key", "[mqtt.tls].client_key_file")?,
                 )),
                 (None, None) => None,
                 _ => {
@@ -160,21 +160,14 @@ impl MqttSettings {
             s.username = Some(user.clone());
         }
         if let Some(pw) = &m.password_file {
-            let bytes = read_file(
-                &loaded.resolve_path(pw),
-                "password file",
-                "[mqtt].password_file",
-            )?;
+            let bytes = read_file(&resolve(pw), "password file", "[mqtt].password_file")?;
             s.password = Some(
                 String::from_utf8_lossy(&bytes)
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
             );
         }
-        s.client_id = m
-            .client_id
-            .clone()
-            .unwrap_or_else(|| loaded.config.device.device_id.clone());
+        s.client_id = m.client_id.clone().unwrap_or_else(|| device.to_string());
         s.protocol = m.protocol;
         s.keep_alive = Duration::from_secs(m.keep_alive_s);
         s.max_inflight = m.max_inflight;
@@ -204,7 +197,7 @@ mod tests {
         let cfg = dir.path().join("c.toml");
         let text = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[mqtt]\nbroker = \"mqtts://localhost:8883\"\n[mqtt.tls]\nca_file = \"nope/ca.crt\"\n";
         let loaded = crate::config::parse_str(&cfg, text.into()).unwrap();
-        let e = MqttSettings::from_config(&loaded).unwrap_err().to_string();
+        let e = loaded.mqtt_settings().unwrap_err().to_string();
         assert!(
             e.contains("[mqtt.tls].ca_file") && e.contains("nope/ca.crt"),
             "{e}"

@@ -1,5 +1,6 @@
 //! ONNX Runtime: locating the shared library and creating the one process-wide environment.
 
+pub mod config;
 mod library;
 
 pub use library::{
@@ -29,7 +30,7 @@ pub struct SharedThreads {
 
 impl SharedThreads {
     /// The shared pool `rt` asks for, if any.
-    pub fn of(rt: &crate::config::RuntimeConfig) -> Option<Self> {
+    pub fn of(rt: &config::RuntimeConfig) -> Option<Self> {
         rt.shared_threads.then_some(Self {
             intra: rt.intra_threads,
             spin: rt.spin_wait,
