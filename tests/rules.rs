@@ -168,7 +168,7 @@ fn play_with(
 ) -> Vec<RuleEvent> {
     let loaded = config::load_file(&junction_config()).unwrap();
     let cam = &loaded.config.cameras[0];
-    let mut engine = RuleEngine::new(cam, (1006, 720)).unwrap();
+    let mut engine = RuleEngine::new(&cam.geometry(), (1006, 720)).unwrap();
     let mut tracks: HashMap<u64, ([f32; 4], String, u32)> = HashMap::new();
     let mut next = 1u64;
     let mut events = Vec::new();

@@ -29,7 +29,7 @@ pub fn overlay(frame: &LiveFrame, cam: Option<&CameraConfig>, blur_people: bool)
         crate::privacy::pixelate_people(&mut img, &people);
     }
     if let Some(cam) = cam {
-        draw::render(&mut img, cam);
+        draw::render(&mut img, &cam.geometry());
     }
     for o in &frame.objects {
         let mut text = format!("{} {}", o.track_id, o.label);

@@ -91,7 +91,7 @@ pub fn check_snippet(cam: &CameraConfig, text: &str) -> SnippetReport {
     let mut trial = cam.clone();
     trial.zones = parsed.cameras.zones;
     trial.lines = parsed.cameras.lines;
-    let problems: Vec<SnippetProblem> = crate::rules::check_camera(&trial)
+    let problems: Vec<SnippetProblem> = crate::rules::check_camera(&trial.geometry())
         .into_iter()
         .map(|p| {
             let mut at = String::new();

@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             cam.id
         );
     }
-    let legend = draw::render(&mut img, cam);
+    let legend = draw::render(&mut img, &cam.geometry());
     img.save_with_format(&args.out, image::ImageFormat::Png)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!(

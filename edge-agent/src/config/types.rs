@@ -399,6 +399,20 @@ fn default_fps() -> f64 {
 }
 
 impl CameraConfig {
+    /// The zones, lines, rules and calibration, as the rules stage reads them.
+    pub fn geometry(&self) -> crate::rules::config::CameraGeometry<'_> {
+        crate::rules::config::CameraGeometry {
+            id: &self.id,
+            frame_size: self.frame_size,
+            zones: &self.zones,
+            lines: &self.lines,
+            rules: &self.rules,
+            calibration: self.calibration.as_ref(),
+        }
+    }
+}
+
+impl CameraConfig {
     /// The decoder the source uses for this camera.
     pub fn decoding(&self) -> crate::source::Decoding {
         match self.decoder {

@@ -486,7 +486,7 @@ impl Validator<'_> {
     /// Zones, lines, rules and calibration: the checks live with the engine
     /// ([`crate::rules::check_camera`]) so both refuse the same configs.
     fn camera_rules(&mut self, i: usize, cam: &CameraConfig) {
-        for p in crate::rules::check_camera(cam) {
+        for p in crate::rules::check_camera(&cam.geometry()) {
             let mut path = vec![Key("cameras"), Index(i)];
             path.extend(p.at.iter().map(|a| match *a {
                 crate::rules::At::Key(k) => Key(k),

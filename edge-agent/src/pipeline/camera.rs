@@ -252,7 +252,7 @@ impl CameraState {
         };
         let mut out: Vec<Observation> = Vec::new();
         if let Some(cfg) = self.rules_config.take() {
-            match RuleEngine::new(&cfg, (frame.width, frame.height)) {
+            match RuleEngine::new(&cfg.geometry(), (frame.width, frame.height)) {
                 Ok(mut engine) => {
                     engine.set_local_time(
                         t,
@@ -606,7 +606,7 @@ impl CameraState {
     /// seen yet (the engine is then built at the first frame, as at start).
     pub fn build_rules(&self, rules: Option<&CameraConfig>) -> Result<Option<RuleEngine>, String> {
         match (rules, self.frame_size) {
-            (Some(cfg), Some(size)) => RuleEngine::new(cfg, size)
+            (Some(cfg), Some(size)) => RuleEngine::new(&cfg.geometry(), size)
                 .map(Some)
                 .map_err(|e| format!("camera `{}`: rules: {e}", self.id)),
             _ => Ok(None),

@@ -311,15 +311,15 @@ impl EventBuilder {
                         Some(id) => format!("{} #{id}", ev.kind.as_str()),
                         None => ev.kind.as_str().to_string(),
                     };
-                    let geometry = match (f.geometry.as_deref(), scale) {
-                        (Some(g), s) if s != (1.0, 1.0) => Some(Cow::Owned(
-                            crate::rules::draw::scaled_geometry(g, f64::from(s.0), f64::from(s.1)),
-                        )),
-                        (g, _) => g.map(Cow::Borrowed),
-                    };
+                    let geometry = f.geometry.as_deref().map(|g| g.geometry());
+                    // on a main-stream frame, the zones and lines scaled onto its pixels
+                    let scaled = geometry.filter(|_| scale != (1.0, 1.0)).map(|g| {
+                        crate::rules::draw::scaled(&g, f64::from(scale.0), f64::from(scale.1))
+                    });
+                    let geometry = scaled.as_ref().map(|s| s.view()).or(geometry);
                     crate::rules::draw::event_marks(
                         &mut marked,
-                        geometry.as_deref(),
+                        geometry.as_ref(),
                         ev.zone.as_deref(),
                         ev.line.as_deref(),
                         bbox.map(|b| up(b, scale)),

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::ops::Sub;
 
 use super::config::CalibrationConfig;
+use super::config::CameraGeometry;
 use super::geometry::{Homography, P, area2, self_intersection};
 use super::kinds::{Key as RuleKey, LABELS};
-use crate::config::CameraConfig;
 
 /// A step of the path from the camera's table to the offending value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +159,7 @@ pub fn calibration_homography(c: &CalibrationConfig) -> Result<Homography, Probl
 /// Most corners a zone may have (config files, remote documents and the API alike).
 pub const MAX_POLYGON_POINTS: usize = 256;
 
-pub fn check_camera(cam: &CameraConfig) -> Vec<Problem> {
+pub fn check_camera(cam: &CameraGeometry<'_>) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut push = |at: Vec<At>, message: String, hint: &str| {
         out.push(Problem {
@@ -555,6 +555,7 @@ fn id_ok(id: &str, what: &str, at: Vec<At>, push: &mut impl FnMut(Vec<At>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::CameraConfig;
     use crate::config::{ValidateOptions, parse_str, validate};
 
     /// A zone of thousands of corners (a few KB of text, seconds of the quadratic crossing check on
@@ -666,7 +667,7 @@ ground = [[0, 0], [1, 0], [2, 0], [3, 0]]
 "#,
         )
         .unwrap();
-        let problems = check_camera(&cam);
+        let problems = check_camera(&cam.geometry());
         let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
         assert!(
             text.iter().any(|m| m.contains("runs along the line")),

@@ -165,3 +165,51 @@ pub struct CalibrationConfig {
 fn default_calibration_error() -> f64 {
     5.0
 }
+
+/// The part of one `[[cameras]]` entry the rules read: its zones, lines, rules and calibration,
+/// borrowed from the camera's config (which the config aggregate owns).
+#[derive(Debug, Clone, Copy)]
+pub struct CameraGeometry<'a> {
+    pub id: &'a str,
+    /// `[w, h]` the geometry was drawn for, when the config states it.
+    pub frame_size: Option<[u32; 2]>,
+    pub zones: &'a [ZoneConfig],
+    pub lines: &'a [LineConfig],
+    pub rules: &'a [RuleConfig],
+    pub calibration: Option<&'a CalibrationConfig>,
+}
+
+/// A camera's geometry owned, e.g. scaled onto a larger frame ([`crate::rules::draw::scaled`]).
+#[derive(Debug, Clone)]
+pub struct OwnedGeometry {
+    pub id: String,
+    pub frame_size: Option<[u32; 2]>,
+    pub zones: Vec<ZoneConfig>,
+    pub lines: Vec<LineConfig>,
+    pub rules: Vec<RuleConfig>,
+    pub calibration: Option<CalibrationConfig>,
+}
+
+impl OwnedGeometry {
+    pub fn of(g: CameraGeometry<'_>) -> Self {
+        OwnedGeometry {
+            id: g.id.to_string(),
+            frame_size: g.frame_size,
+            zones: g.zones.to_vec(),
+            lines: g.lines.to_vec(),
+            rules: g.rules.to_vec(),
+            calibration: g.calibration.cloned(),
+        }
+    }
+
+    pub fn view(&self) -> CameraGeometry<'_> {
+        CameraGeometry {
+            id: &self.id,
+            frame_size: self.frame_size,
+            zones: &self.zones,
+            lines: &self.lines,
+            rules: &self.rules,
+            calibration: self.calibration.as_ref(),
+        }
+    }
+}

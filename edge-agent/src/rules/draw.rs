@@ -5,8 +5,8 @@
 use image::{Rgb, RgbImage};
 use std::ops::{Add, Sub};
 
+use super::config::{CameraGeometry, OwnedGeometry};
 use super::geometry::{P, in_polygon};
-use crate::config::CameraConfig;
 
 /// Colours given to zones and lines in turn (distinct on road grey and at night).
 const PALETTE: &[(&str, [u8; 3])] = &[
@@ -31,7 +31,7 @@ pub struct LegendEntry {
 }
 
 /// Draws everything the camera's rules refer to onto `img` and returns the legend.
-pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
+pub fn render(img: &mut RgbImage, cam: &CameraGeometry<'_>) -> Vec<LegendEntry> {
     let mut legend = Vec::new();
     let scale = (img.width().max(img.height()) / 500).clamp(1, 4);
     let used_by = |zone: Option<&str>, line: Option<&str>| -> Vec<String> {
@@ -88,7 +88,7 @@ pub fn render(img: &mut RgbImage, cam: &CameraConfig) -> Vec<LegendEntry> {
 }
 
 /// Zone `i` of `cam`: filled, outlined, its direction arrow and its id; returns its colour's name.
-fn zone(img: &mut RgbImage, cam: &CameraConfig, i: usize, scale: u32) -> &'static str {
+fn zone(img: &mut RgbImage, cam: &CameraGeometry<'_>, i: usize, scale: u32) -> &'static str {
     let z = &cam.zones[i];
     let (name, c) = PALETTE[i % PALETTE.len()];
     let poly: Vec<P> = z.polygon.iter().map(|p| P::from_arr(*p)).collect();
@@ -111,7 +111,7 @@ fn zone(img: &mut RgbImage, cam: &CameraConfig, i: usize, scale: u32) -> &'stati
 
 /// Line `i` of `cam`: the line, its direction (or forward side) and its id; returns its colour's
 /// name.
-fn line(img: &mut RgbImage, cam: &CameraConfig, i: usize, scale: u32) -> &'static str {
+fn line(img: &mut RgbImage, cam: &CameraGeometry<'_>, i: usize, scale: u32) -> &'static str {
     let l = &cam.lines[i];
     let (name, c) = PALETTE[(cam.zones.len() + i) % PALETTE.len()];
     let (a, b) = (P::from_arr(l.points[0]), P::from_arr(l.points[1]));
@@ -148,14 +148,11 @@ fn line(img: &mut RgbImage, cam: &CameraConfig, i: usize, scale: u32) -> &'stati
 /// Colour of the offending object's box on a rule event's frame: red, seen on every palette colour.
 const OFFENDER: [u8; 3] = [255, 30, 30];
 
-/// What a rule event's frame shows an operator: the zone and the line the rule watches (as
-/// `edge-agent zones` draws them) and the offending object's box with `text` above it. Draw on a
-/// copy: the clean frame is what the object crop is cut from.
 /// The camera's zones and lines in the pixels of a frame `sx` × `sy` times the size of the one
 /// they were drawn for (a main stream's frame), for [`event_marks`] on it.
-pub fn scaled_geometry(cam: &CameraConfig, sx: f64, sy: f64) -> CameraConfig {
+pub fn scaled(cam: &CameraGeometry<'_>, sx: f64, sy: f64) -> OwnedGeometry {
     let p = |q: [f64; 2]| [q[0] * sx, q[1] * sy];
-    let mut out = cam.clone();
+    let mut out = OwnedGeometry::of(*cam);
     for z in &mut out.zones {
         z.polygon.iter_mut().for_each(|q| *q = p(*q));
         z.direction = z.direction.map(|d| d.map(p));
@@ -167,9 +164,12 @@ pub fn scaled_geometry(cam: &CameraConfig, sx: f64, sy: f64) -> CameraConfig {
     out
 }
 
+/// What a rule event's frame shows an operator: the zone and the line the rule watches (as
+/// `edge-agent zones` draws them) and the offending object's box with `text` above it. Draw on a
+/// copy: the clean frame is what the object crop is cut from.
 pub fn event_marks(
     img: &mut RgbImage,
-    cam: Option<&CameraConfig>,
+    cam: Option<&CameraGeometry<'_>>,
     zone_id: Option<&str>,
     line_id: Option<&str>,
     bbox: Option<[f32; 4]>,
@@ -371,6 +371,7 @@ pub fn solid(w: u32, h: u32, c: [u8; 3]) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::CameraConfig;
 
     #[test]
     fn zone_fill_is_translucent_inside_and_absent_outside() {
@@ -384,7 +385,7 @@ polygon = [[10, 10], [90, 10], [90, 90], [10, 90]]
         )
         .unwrap();
         let mut img = solid(200, 100, [100, 100, 100]);
-        let legend = render(&mut img, &cam);
+        let legend = render(&mut img, &cam.geometry());
         assert_eq!(legend.len(), 1);
         let inside = img.get_pixel(60, 60).0;
         assert_ne!(inside, [100, 100, 100]);
@@ -416,7 +417,7 @@ points = [[0, 95], [200, 95]]
         let mut img = solid(200, 100, grey);
         event_marks(
             &mut img,
-            Some(&cam),
+            Some(&cam.geometry()),
             Some("lane"),
             None,
             Some([40.0, 40.0, 70.0, 80.0]),
@@ -431,7 +432,14 @@ points = [[0, 95], [200, 95]]
         );
         assert_eq!(img.get_pixel(40, 60).0, OFFENDER, "the offender's box");
         let mut img = solid(200, 100, grey);
-        event_marks(&mut img, Some(&cam), None, Some("stop"), None, "");
+        event_marks(
+            &mut img,
+            Some(&cam.geometry()),
+            None,
+            Some("stop"),
+            None,
+            "",
+        );
         assert_ne!(img.get_pixel(100, 95).0, grey, "the event's line is drawn");
         // Without the camera's geometry only the box is drawn.
         let mut img = solid(200, 100, grey);

@@ -44,8 +44,8 @@ pub use geometry::{Homography, P as Point2};
 pub use kinds::{LABELS, RuleKind, VEHICLES};
 pub use signal::Lamp;
 
-use crate::config::CameraConfig;
 pub use crate::events::{EventKind, Phase};
+use config::CameraGeometry;
 use geometry::P;
 use rule::{Ctx, Rule};
 use signal::Signal;
@@ -169,7 +169,7 @@ pub struct RuleEngine {
 impl RuleEngine {
     /// Builds the engine for one camera; refuses configs that `edge-agent check` refuses.
     /// `frame_size` is the decoded frame's size; a config written for another size is refused.
-    pub fn new(camera: &CameraConfig, frame_size: (u32, u32)) -> Result<Self, RulesError> {
+    pub fn new(camera: &CameraGeometry<'_>, frame_size: (u32, u32)) -> Result<Self, RulesError> {
         let mut problems: Vec<String> = check_camera(camera)
             .into_iter()
             .map(|p| format!("{}: {}", path_text(&p.at), p.message))
@@ -183,7 +183,7 @@ impl RuleEngine {
             ));
         }
         let invalid = |problems: Vec<String>| RulesError::Invalid {
-            camera: camera.id.clone(),
+            camera: camera.id.to_string(),
             problems,
         };
         if !problems.is_empty() {
@@ -238,7 +238,7 @@ impl RuleEngine {
         };
         let mut rules = Vec::new();
         let mut lamps = Vec::new();
-        for r in &camera.rules {
+        for r in camera.rules {
             let find_zone = |id: &Option<String>| -> Result<Option<usize>, RulesError> {
                 match id {
                     None => Ok(None),
@@ -269,7 +269,7 @@ impl RuleEngine {
             rules.push(Rule::new(r, find_zone(&r.zone)?, line, signal, windows));
         }
         Ok(Self {
-            camera: camera.id.clone(),
+            camera: camera.id.to_string(),
             signals: vec![Signal::default(); zones.len()],
             zones,
             lines,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::geometry::{Homography, P};
 use super::*;
+use crate::config::CameraConfig;
 
 const W: u32 = 1000;
 const H: u32 = 800;
@@ -51,7 +52,7 @@ struct Sim {
 impl Sim {
     fn new(rules_toml: &str, fps: f64) -> Self {
         Self {
-            e: RuleEngine::new(&cam(rules_toml), (W, H)).unwrap(),
+            e: RuleEngine::new(&cam(rules_toml).geometry(), (W, H)).unwrap(),
             fps,
             frame: 0,
             events: Vec::new(),
@@ -1016,9 +1017,12 @@ fn several_vehicles_stopping_together_are_a_possible_incident() {
 #[test]
 fn the_engine_refuses_what_check_refuses() {
     let bad = cam("[[rules]]\nid = \"r\"\nkind = \"loitering\"\nzone = \"nowhere\"\n");
-    let err = RuleEngine::new(&bad, (W, H)).err().unwrap().to_string();
+    let err = RuleEngine::new(&bad.geometry(), (W, H))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("nowhere") && err.contains("cam"), "{err}");
-    let err = RuleEngine::new(&cam(""), (640, 480))
+    let err = RuleEngine::new(&cam("").geometry(), (640, 480))
         .err()
         .unwrap()
         .to_string();
@@ -1244,7 +1248,7 @@ fn a_grey_infrared_picture_leaves_the_lamp_unknown_and_raises_nothing() {
 #[test]
 fn a_red_light_rule_needs_its_stop_line_and_a_lamp_zone_that_exists() {
     let problems = |toml: &str| -> Vec<String> {
-        check_camera(&cam(toml))
+        check_camera(&cam(toml).geometry())
             .into_iter()
             .map(|p| p.message)
             .collect()
