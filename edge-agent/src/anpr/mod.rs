@@ -2,6 +2,7 @@
 //! on upscaled vehicle crops (scene camera, finds small far plates), candidates merged, OCR batched,
 //! then grammar-constrained decoding of the OCR's probabilities (`crate::plate`).
 
+pub mod config;
 pub mod mosaic;
 
 use std::sync::Arc;

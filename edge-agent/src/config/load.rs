@@ -1,5 +1,6 @@
 //! Reading a config file into [`Config`] while keeping the spans needed for diagnostics.
 
+use crate::anpr::config::PlatesConfig;
 use crate::publish::config::MqttConfig;
 use crate::runtime::config::RuntimeConfig;
 use std::ops::Range;

@@ -10,6 +10,7 @@ mod validate;
 mod wiring;
 
 /// The stages own their sections; the config aggregates them.
+pub use crate::anpr::config::PlatesConfig;
 pub use crate::api::HttpConfig;
 pub use crate::events::evidence::EvidenceConfig;
 pub use crate::health::HealthConfig;

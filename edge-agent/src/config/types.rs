@@ -3,6 +3,7 @@
 //! Every field's default is stated in its doc comment and in `configs/README.md`. Relative paths are
 //! resolved against the directory of the config file (see [`super::LoadedConfig::resolve_path`]).
 
+use crate::anpr::config::PlatesConfig;
 use crate::publish::config::MqttConfig;
 use crate::runtime::config::RuntimeConfig;
 use std::collections::BTreeMap;
@@ -113,121 +114,6 @@ impl Config {
 
 fn yes() -> bool {
     true
-}
-
-/// `[plates]`: how plates are read (models are named in `[models]`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PlatesConfig {
-    /// Where candidates come from when a whole frame is read: `full_frame`, `vehicle_crops` or
-    /// `both`. Default `full_frame` (the pipeline passes tracked vehicles itself).
-    #[serde(default = "default_plate_mode")]
-    pub mode: crate::anpr::PlateMode,
-    /// Which OCR reads plates: `slot` (fastest), `ppocr`, or `fused` (both decoded together; the
-    /// most accurate on small plates, one text-recogniser call per plate row). Default `fused`.
-    #[serde(default = "default_readers")]
-    pub readers: crate::anpr::Readers,
-    /// Text recogniser manifest for `ppocr` and `fused`. Default `ppocrv4_rec`.
-    #[serde(default = "default_recognizer")]
-    pub recognizer: String,
-    /// Read confidence (0–1) under which a read is reported as low-confidence. Default 0.5.
-    #[serde(default = "default_plate_min_confidence")]
-    pub min_confidence: f32,
-    /// Plate detector score (0–1) for a candidate to be read at all. Default 0.25.
-    #[serde(default = "default_candidate_score")]
-    pub candidate_score: f32,
-    /// Province codes this camera mostly sees (e.g. `[70, 62]` in Tây Ninh): a prior that a read of
-    /// one of them is likelier. Default none.
-    #[serde(default)]
-    pub local_codes: Vec<u8>,
-    /// How much likelier a local code is a priori than any one other code (a factor ≥ 1): with a
-    /// share `s` of the traffic local over `n` local codes, `(s/n) / ((1−s)/(81−n))`. The read's
-    /// confidence is the posterior under this prior. Default 20 (conservative).
-    #[serde(default = "default_local_factor")]
-    pub local_factor: f32,
-    /// Slot-OCR views per plate (1 = the crop only; up to 6 average slightly inset crops). Default 1.
-    #[serde(default = "default_ocr_views")]
-    pub ocr_views: usize,
-    /// `fused` only: the slot OCR reads every plate first; a valid read at or above this confidence
-    /// (0–1) is kept and the text recogniser is skipped for that plate, the rest are read by both
-    /// and fused. 0 trusts every valid slot read (fastest); above 1 fuses every plate (slowest).
-    /// Default 0.9.
-    #[serde(default = "default_fuse_below")]
-    pub fuse_below: f32,
-    /// `mode = "both" | "vehicle_crops"`: vehicle crops packed into one plate-detector call
-    /// (1–16; 1 searches each vehicle alone). Default 4.
-    #[serde(default = "default_crops_per_call")]
-    pub crops_per_call: usize,
-}
-
-fn default_plate_mode() -> crate::anpr::PlateMode {
-    crate::anpr::PlateMode::FullFrame
-}
-fn default_readers() -> crate::anpr::Readers {
-    crate::anpr::Readers::Fused
-}
-fn default_recognizer() -> String {
-    "ppocrv4_rec".into()
-}
-fn default_plate_min_confidence() -> f32 {
-    0.5
-}
-fn default_candidate_score() -> f32 {
-    0.25
-}
-fn default_local_factor() -> f32 {
-    20.0
-}
-fn default_ocr_views() -> usize {
-    1
-}
-fn default_crops_per_call() -> usize {
-    crate::anpr::DEFAULT_CROPS_PER_CALL
-}
-fn default_fuse_below() -> f32 {
-    crate::anpr::DEFAULT_FUSE_BELOW
-}
-
-impl Default for PlatesConfig {
-    fn default() -> Self {
-        Self {
-            mode: default_plate_mode(),
-            readers: default_readers(),
-            recognizer: default_recognizer(),
-            min_confidence: default_plate_min_confidence(),
-            candidate_score: default_candidate_score(),
-            local_codes: Vec::new(),
-            local_factor: default_local_factor(),
-            ocr_views: default_ocr_views(),
-            fuse_below: default_fuse_below(),
-            crops_per_call: default_crops_per_call(),
-        }
-    }
-}
-
-impl PlatesConfig {
-    /// The plate reader's options for this section.
-    pub fn reader_options(&self) -> crate::anpr::ReaderOptions {
-        crate::anpr::ReaderOptions {
-            mode: self.mode,
-            readers: self.readers,
-            candidate_score: self.candidate_score,
-            min_confidence: self.min_confidence,
-            ocr_views: self.ocr_views.max(1),
-            fuse_below: self.fuse_below,
-            crops_per_call: self.crops_per_call.max(1),
-            decode: crate::plate::DecodeOptions {
-                local_codes: crate::plate::CodeSet::of(&self.local_codes),
-                local_log_bonus: if self.local_codes.is_empty() {
-                    0.0
-                } else {
-                    self.local_factor.max(1.0).ln()
-                },
-                ..crate::plate::DecodeOptions::default()
-            },
-            ..crate::anpr::ReaderOptions::default()
-        }
-    }
 }
 
 /// `[models]`: where weights live and which manifest fills each role.

@@ -3,6 +3,7 @@
 //! Files that do not exist on this machine are warnings (the config may be written for a device);
 //! files that exist but are wrong (corrupt weights, not a certificate) are errors.
 
+use crate::anpr::config::PlatesConfig;
 use crate::publish::config::MqttConfig;
 use crate::runtime::config::{ExecutionProviderKind, RuntimeConfig};
 use std::collections::HashMap;
@@ -723,50 +724,8 @@ impl Validator<'_> {
     }
 
     fn plates(&mut self, p: &PlatesConfig, m: &ModelsConfig) {
+        self.problems(&[Key("plates")], p.check());
         let at = |k| [Key("plates"), Key(k)];
-        for (k, v) in [
-            ("min_confidence", p.min_confidence),
-            ("candidate_score", p.candidate_score),
-        ] {
-            self.in_range(
-                &at(k),
-                k,
-                v,
-                0.0..=1.0,
-                "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
-            );
-        }
-        if p.fuse_below.is_nan() || p.fuse_below < 0.0 {
-            self.error(
-                &at("fuse_below"),
-                format!("fuse_below = {} is not a confidence of 0 or more", p.fuse_below),
-                "0 trusts every valid slot read, 0.9 (the default) fuses doubtful ones, above 1 fuses all",
-            );
-        }
-        self.in_range(&at("crops_per_call"), "crops_per_call", p.crops_per_call, 1..=16, "4 (the default) packs four vehicle crops into one plate-detector call; 1 searches each alone");
-        self.in_range(
-            &at("ocr_views"),
-            "ocr_views",
-            p.ocr_views,
-            1..=6,
-            "1 reads the crop only; each extra view costs one more OCR crop",
-        );
-        if p.local_factor.is_nan() || p.local_factor < 1.0 {
-            self.error(
-                &at("local_factor"),
-                format!("local_factor = {} is below 1", p.local_factor),
-                "a factor of 1 is no preference; 20 makes a local code 20 times as likely",
-            );
-        }
-        for code in &p.local_codes {
-            if !crate::plate::province::is_known_code(*code) {
-                self.error(
-                    &at("local_codes"),
-                    format!("local code {code} is not an issued province code"),
-                    "use the two-digit codes on this province's plates, e.g. [70] for Tây Ninh",
-                );
-            }
-        }
         if p.readers != crate::anpr::Readers::Slot
             && !m.plate_ocr.is_empty()
             && self.local_files
