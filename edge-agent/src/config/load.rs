@@ -1,6 +1,7 @@
 //! Reading a config file into [`Config`] while keeping the spans needed for diagnostics.
 
 use crate::anpr::config::PlatesConfig;
+use crate::privacy::config::PrivacyConfig;
 use crate::publish::config::MqttConfig;
 use crate::runtime::config::RuntimeConfig;
 use std::ops::Range;

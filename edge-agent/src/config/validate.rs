@@ -4,6 +4,7 @@
 //! files that exist but are wrong (corrupt weights, not a certificate) are errors.
 
 use crate::anpr::config::PlatesConfig;
+use crate::privacy::config::PrivacyConfig;
 use crate::publish::config::MqttConfig;
 use crate::runtime::config::{ExecutionProviderKind, RuntimeConfig};
 use std::collections::HashMap;

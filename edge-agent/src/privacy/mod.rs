@@ -2,6 +2,8 @@
 //! images, and plates not on a watchlist can leave the device as a keyed hash, so the centre can
 //! link repeat sightings of one vehicle without learning its plate.
 
+pub mod config;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
