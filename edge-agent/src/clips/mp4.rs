@@ -16,39 +16,7 @@ const SPS: u8 = 7;
 const PPS: u8 = 8;
 const AUD: u8 = 9;
 
-/// The NAL units of an Annex B buffer, start codes removed.
-pub(super) fn nal_units(annexb: &[u8]) -> impl Iterator<Item = &[u8]> {
-    // Positions just after each start code (00 00 01, also the tail of 00 00 00 01).
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= annexb.len() {
-        if annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&s| {
-            // the next unit's start code, with its optional leading zero
-            let code = s - 3;
-            if code > 0 && annexb[code - 1] == 0 {
-                code - 1
-            } else {
-                code
-            }
-        })
-        .chain(std::iter::once(annexb.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .map(move |(s, e)| &annexb[s..e.max(s)])
-        .filter(|n| !n.is_empty())
-}
+pub(super) use crate::source::nal_units;
 
 fn ticks(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos() * u128::from(TIMESCALE) / 1_000_000_000).unwrap_or(u64::MAX)

@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use error::SourceError;
+/// Annex B NAL units (the clip recorder reads the same streams the decoder is fed).
+pub(crate) use h264::nal_units;
 pub use pool::{frame_buffer, recycle};
 
 /// One decoded picture.
