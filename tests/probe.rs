@@ -237,3 +237,32 @@ fn an_unusable_config_exits_2() {
         "{table}"
     );
 }
+
+#[test]
+fn a_main_stream_that_does_not_answer_is_a_warning_not_a_failure() {
+    let (dir, broker) = setup();
+    let clip = shared_dir().join("footage/video/vn_citycam_haiphong_cbp640_10fps.mp4");
+    let cfg = config(
+        dir.path(),
+        "main-stream",
+        &[("gate", clip.display().to_string())],
+        "ca.crt",
+        broker.port,
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("evidence_url = \"rtsp://127.0.0.1:1/main\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let (code, table) = probe(&cfg);
+    save("main-stream", &table);
+    let cams = rows(&table, "camera");
+    assert_eq!(cams.len(), 2, "{table}");
+    assert_eq!(cams[0].1, "PASS", "{table}");
+    let main = &cams[1];
+    assert!(
+        main.0.starts_with("gate main rtsp://127.0.0.1:1/main"),
+        "{table}"
+    );
+    assert_eq!(main.1, "WARN", "{table}");
+    assert!(main.2.contains("from the detection stream"), "{table}");
+    assert_ne!(code, 1, "a main stream down fails nothing: {table}");
+}

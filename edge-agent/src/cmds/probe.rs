@@ -125,6 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if sample.is_none() {
             sample = frame;
         }
+        if let Some(main) = &cam.evidence_url {
+            rows.push(probe_main_stream(cam, main, &loaded, timeout));
+        }
     }
     rows.extend(probe_models(&loaded, sample.as_ref()));
     rows.push(probe_broker(&loaded, timeout));
@@ -213,6 +216,30 @@ enum CamNews {
         decode_errors: u64,
     },
     Failed(String),
+}
+
+/// A camera's main stream (`evidence_url`), probed like a camera; one that does not answer is a
+/// warning: plates and evidence then come from the detection stream.
+fn probe_main_stream(
+    cam: &CameraConfig,
+    url: &str,
+    loaded: &LoadedConfig,
+    timeout: Duration,
+) -> Row {
+    let mut main = cam.clone();
+    main.id = format!("{} main", cam.id);
+    main.url = url.to_string();
+    // the rules' geometry and frame size are the detection stream's
+    main.frame_size = None;
+    let (mut r, _) = probe_camera(&main, loaded, timeout);
+    if r.verdict == Verdict::Fail {
+        r.verdict = Verdict::Warn;
+        r.detail = format!(
+            "{}; plates and evidence come from the detection stream meanwhile",
+            r.detail
+        );
+    }
+    r
 }
 
 /// Opens the camera, waits for a frame and measures its rate over up to 2 s (or 30 frames).
