@@ -778,7 +778,7 @@ fn clip_request(version: &str, sha: &str) -> Vec<u8> {
 /// A clip kept on the device travels only when a signed `evidence/get` names its hash: then in
 /// pieces on the evidence topics, which put together hash to what the event said, with an audit
 /// record naming the centre key. Unsigned, unknown and path-like requests are refused in
-/// `config/state`.
+/// `config/state`. With `[mqtt] evidence = "on_request"` the events' images are kept the same way.
 #[test]
 fn a_clip_kept_on_the_device_is_sent_only_on_a_signed_request() {
     let dir = test_dir();
@@ -788,7 +788,10 @@ fn a_clip_kept_on_the_device_is_sent_only_on_a_signed_request() {
     let spool = dir.path().join("spool");
     let config = dir.path().join("agent.toml");
     let extra = format!("{GOOD_ZONE}\n[clips]\npre_s = 1\npost_s = 2\n");
-    std::fs::write(&config, agent_config(port, &spool, &rtsp.url(), &extra)).unwrap();
+    // images too stay on the device until asked for
+    let text = agent_config(port, &spool, &rtsp.url(), &extra)
+        .replace("[mqtt]\n", "[mqtt]\nevidence = \"on_request\"\n");
+    std::fs::write(&config, text).unwrap();
     let events = dir.path().join("events.jsonl");
     let (mut agent, _logs) = start_agent(&config, &events);
     let read_events = || -> Vec<Value> {
@@ -815,6 +818,16 @@ fn a_clip_kept_on_the_device_is_sent_only_on_a_signed_request() {
     };
     let sha = kept["sha256"].as_str().unwrap().to_string();
     assert!(spool.join("clips").join(format!("{sha}.mp4")).is_file());
+    // the violation's frame and crop are kept too: references only, files in <spool>/held
+    let held: Vec<String> = read_events()
+        .iter()
+        .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["on_request"] == true)
+        .map(|r| r["sha256"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!held.is_empty(), "no image kept on the device");
+    let image = held[0].clone();
+    assert!(spool.join("held").join(format!("{image}.jpg")).is_file());
 
     // Everything the device publishes on its evidence topics, payloads in hex.
     let sub = Command::new(need("mosquitto_sub"))
@@ -946,6 +959,40 @@ fn a_clip_kept_on_the_device_is_sent_only_on_a_signed_request() {
         .map(|i| u8::from_str_radix(&whole[i..i + 2], 16).unwrap())
         .collect();
     assert_eq!(edge_agent::events::evidence::sha256_hex(&bytes), sha);
+    // A kept image travels only when asked for, like a clip (one piece: the JPEG itself).
+    assert!(
+        !collected
+            .lock()
+            .unwrap()
+            .contains(&format!("evidence/{image} ")),
+        "a kept image was published unasked"
+    );
+    publish(
+        port,
+        "evidence/get",
+        &clip_request("e4", &image),
+        dir.path(),
+    );
+    let start = Instant::now();
+    loop {
+        let text = collected.lock().unwrap().clone();
+        if let Some(hex) = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{BASE}/evidence/{image} ")))
+        {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            assert_eq!(edge_agent::events::evidence::sha256_hex(&bytes), image);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the kept image was not sent"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // the request and the clip leaving are in the audit log, under the centre key
     let audit = std::fs::read_to_string(spool.join("audit.jsonl")).unwrap();
     let sent_record = audit
@@ -958,6 +1005,12 @@ fn a_clip_kept_on_the_device_is_sent_only_on_a_signed_request() {
     );
     assert!(
         audit.contains("evidence.request_refused") && audit.contains("evidence.request_unserved")
+    );
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("evidence.image_sent") && l.contains(&image)),
+        "no evidence.image_sent for the kept image"
     );
     let _ = sub.0.kill();
     stop_agent(&mut agent);

@@ -199,6 +199,7 @@ impl ClipRecorder {
             width,
             height,
             bytes: mp4.len() as u64,
+            on_request: false,
             clip: Some(ClipInfo {
                 duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
                 start: DateTime::<Utc>::from(first.capture_time),

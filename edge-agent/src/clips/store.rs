@@ -9,6 +9,8 @@ use super::ClipError;
 #[derive(Debug, Clone)]
 pub struct ClipStore {
     dir: PathBuf,
+    /// The kept files' extension (`mp4`, `jpg`).
+    ext: &'static str,
     max_bytes: u64,
     max_age: Option<Duration>,
     /// Free space the spool needs on the same disk (`[storage] min_free_mb`): a clip never eats it.
@@ -35,6 +37,7 @@ impl ClipStore {
     pub fn new(dir: PathBuf, max_bytes: u64, max_age: Option<Duration>, min_free: u64) -> Self {
         ClipStore {
             dir,
+            ext: "mp4",
             max_bytes,
             max_age,
             min_free,
@@ -50,7 +53,7 @@ impl ClipStore {
             .filter_map(|e| {
                 let e = e.ok()?;
                 let name = e.file_name();
-                let stem = name.to_str()?.strip_suffix(".mp4")?;
+                let stem = name.to_str()?.strip_suffix(self.ext)?.strip_suffix('.')?;
                 let meta = e.metadata().ok()?;
                 (is_sha256(stem) && meta.is_file())
                     .then(|| (meta.modified().unwrap_or(now), meta.len(), e.path()))
@@ -79,6 +82,12 @@ impl ClipStore {
         true
     }
 
+    /// The same store for files of another kind (`jpg`).
+    pub fn with_extension(mut self, ext: &'static str) -> Self {
+        self.ext = ext;
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -99,7 +108,7 @@ impl ClipStore {
             });
         }
         let sha = crate::events::evidence::sha256_hex(mp4);
-        let path = self.dir.join(format!("{sha}.mp4"));
+        let path = self.dir.join(format!("{sha}.{}", self.ext));
         for (bytes, target) in [
             (meta, self.dir.join(format!("{sha}.json"))),
             (mp4, path.clone()),
@@ -121,7 +130,7 @@ impl ClipStore {
         if !is_sha256(sha256) {
             return None;
         }
-        let path = self.dir.join(format!("{sha256}.mp4"));
+        let path = self.dir.join(format!("{sha256}.{}", self.ext));
         path.is_file().then_some(path)
     }
 

@@ -367,6 +367,26 @@ pub fn clip_recorder(
     )))
 }
 
+/// The store of evidence images kept until requested (`[mqtt] evidence = "on_request"`):
+/// `<spool_dir>/held`, bounded by `[clips] store_mb` and `[privacy.retention] evidence_hours`, never
+/// taking the spool's `min_free_mb`. `None` when images travel with their events.
+pub fn held_images(loaded: &LoadedConfig) -> Option<edge_agent::clips::ClipStore> {
+    let cfg = &loaded.config;
+    if cfg.mqtt.evidence != edge_agent::config::EvidenceDelivery::OnRequest {
+        return None;
+    }
+    let hours = cfg.privacy.retention.evidence_hours;
+    let store = edge_agent::clips::ClipStore::new(
+        loaded.resolve_path(&cfg.storage.spool_dir.join("held")),
+        cfg.clips.store_mb.saturating_mul(1 << 20),
+        (hours > 0).then(|| std::time::Duration::from_secs(hours.saturating_mul(3600))),
+        cfg.storage.min_free_mb.saturating_mul(1 << 20),
+    )
+    .with_extension("jpg");
+    tracing::info!(dir = %store.dir().display(), "evidence images kept on the device until the centre asks (evidence/get)");
+    Some(store)
+}
+
 /// Puts `[privacy.retention]` and the audit trail in force on the delivery's spool, and checks ages
 /// once a minute from a background thread (a quiet camera submits nothing that would trigger it).
 pub fn spool_retention(

@@ -116,6 +116,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         sink = sink.with_clips(clips.clone());
         hub.set_clips(clips.clone());
     }
+    if let Some(store) = agent::held_images(&loaded) {
+        sink = sink.with_held_images(store);
+    }
     let sink = Arc::new(sink);
     tracing::info!(
         site = %cfg.device.site_id,

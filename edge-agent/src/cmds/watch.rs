@@ -230,6 +230,10 @@ impl Watch {
                         std::fs::write(&p, payload)
                             .with_context(|| format!("saving evidence {}", p.display()))?;
                     }
+                    if self.requested.contains(sha) && !self.clips.contains_key(sha) {
+                        // a kept image that was asked for has arrived
+                        self.fetched.insert(sha.to_string());
+                    }
                     self.assemble_clips()?;
                 }
             } else {
@@ -330,26 +334,47 @@ impl Watch {
         )
     }
 
-    /// `--fetch-clips`: asks for a clip the device keeps, or notes the pieces of one that comes.
+    /// `--fetch-clips`: asks for a clip or image the device keeps, or notes the pieces of a clip
+    /// that comes.
     fn follow_clips(&mut self, levels: &[&str], device: &str, event: &Event) -> anyhow::Result<()> {
-        let Some(key) = &self.centre else {
+        let Some(key) = self.centre.take() else {
             return Ok(());
         };
+        let result = self.follow_with(&key, levels, device, event);
+        self.centre = Some(key);
+        result
+    }
+
+    fn follow_with(
+        &mut self,
+        key: &edge_agent::signing::DeviceKey,
+        levels: &[&str],
+        device: &str,
+        event: &Event,
+    ) -> anyhow::Result<()> {
         for r in &event.evidence {
-            let Some(info) = &r.clip else {
-                continue;
+            let what = match &r.clip {
+                Some(info) if !info.on_request => {
+                    let pieces = event
+                        .evidence
+                        .iter()
+                        .filter(|p| p.role == edge_agent::events::EvidenceRole::ClipPart)
+                        .map(|p| p.sha256.clone())
+                        .collect();
+                    self.clips
+                        .insert(r.sha256.clone(), (device.to_string(), pieces));
+                    continue;
+                }
+                Some(info) => format!(
+                    "CLIP REQUESTED {device} {} ({} ms)",
+                    r.sha256, info.duration_ms
+                ),
+                // an image kept on the device (`[mqtt] evidence = "on_request"`)
+                None if r.on_request => {
+                    format!("IMAGE REQUESTED {device} {} ({:?})", r.sha256, r.role)
+                }
+                None => continue,
             };
-            if !info.on_request {
-                let pieces = event
-                    .evidence
-                    .iter()
-                    .filter(|p| p.role == edge_agent::events::EvidenceRole::ClipPart)
-                    .map(|p| p.sha256.clone())
-                    .collect();
-                self.clips
-                    .insert(r.sha256.clone(), (device.to_string(), pieces));
-                continue;
-            }
             if !self.requested.insert(r.sha256.clone()) {
                 continue;
             }
@@ -376,12 +401,8 @@ impl Watch {
             self.outbox
                 .push((format!("{base}/evidence/get"), doc.to_string().into_bytes()));
             self.print(
-                json!({"type": "clip_requested", "device": device, "sha256": r.sha256,
-                       "duration_ms": info.duration_ms}),
-                format!(
-                    "CLIP REQUESTED {device} {} ({} ms)",
-                    r.sha256, info.duration_ms
-                ),
+                json!({"type": "requested", "device": device, "sha256": r.sha256}),
+                what,
             )?;
         }
         Ok(())

@@ -15,7 +15,9 @@ pub use crate::api::HttpConfig;
 pub use crate::events::evidence::EvidenceConfig;
 pub use crate::health::HealthConfig;
 pub use crate::privacy::config::{CameraPrivacyConfig, PrivacyConfig, RetentionConfig};
-pub use crate::publish::config::{BrokerUrl, MqttConfig, MqttProtocol, TlsConfig};
+pub use crate::publish::config::{
+    BrokerUrl, EvidenceDelivery, MqttConfig, MqttProtocol, TlsConfig,
+};
 pub use crate::rules::config::*;
 pub use crate::runtime::config::{
     CudaConfig, ExecutionProviderKind, InferenceBackend, RuntimeConfig, TensorRtConfig,

@@ -84,8 +84,8 @@ impl EvidenceConfig {
 }
 
 /// The event's evidence references for the files submitted with it: one per image (or clip
-/// piece), after the event's clips (a clip travels as pieces, or not at all, so no submitted file
-/// stands for it).
+/// piece), after the event's clips and the images kept on the device (neither travels as one
+/// submitted file).
 pub fn evidence_refs(
     current: &[super::EvidenceRef],
     images: &[EvidenceImage],
@@ -93,7 +93,10 @@ pub fn evidence_refs(
 ) -> Vec<super::EvidenceRef> {
     let held = current
         .iter()
-        .filter(|r| r.role == EvidenceRole::Clip && !images.iter().any(|im| im.sha256 == r.sha256))
+        .filter(|r| {
+            (r.role == EvidenceRole::Clip || r.on_request)
+                && !images.iter().any(|im| im.sha256 == r.sha256)
+        })
         .cloned();
     let sent = images.iter().map(|im| super::EvidenceRef {
         role: im.role,
@@ -106,6 +109,7 @@ pub fn evidence_refs(
             .iter()
             .find(|r| r.sha256 == im.sha256)
             .and_then(|r| r.clip.clone()),
+        on_request: false,
     });
     held.chain(sent).collect()
 }

@@ -79,6 +79,7 @@ pub fn example(kind: EventKind) -> Event {
         height: 720,
         bytes: 98_304,
         clip: None,
+        on_request: false,
     }];
     let plate = PlateInfo {
         text: "51F12345".into(),
@@ -110,6 +111,7 @@ pub fn example(kind: EventKind) -> Event {
                 height: 52,
                 bytes: 6_144,
                 clip: None,
+                on_request: false,
             });
             if kind == EventKind::WatchlistHit {
                 e.rule = rule(
@@ -260,6 +262,7 @@ pub fn clip_update() -> Event {
         width: 1280,
         height: 720,
         bytes: 4_718_592,
+        on_request: false,
         clip: Some(crate::events::ClipInfo {
             duration_ms: 11_400,
             start: original.capture_time - chrono::Duration::milliseconds(6_400),

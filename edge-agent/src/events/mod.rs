@@ -452,6 +452,10 @@ pub struct EvidenceRef {
     /// Clips: what the clip is, how long and whether it left the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip: Option<ClipInfo>,
+    /// An image kept on the device (`[mqtt] evidence = "on_request"`): it is published on `topic`
+    /// only when the centre asks for it (`evidence/get`). Absent: it travels with the event.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_request: bool,
 }
 
 /// What a clip holds, beside its hash.

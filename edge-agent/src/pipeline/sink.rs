@@ -12,7 +12,7 @@ use crate::audit::AuditTrail;
 use crate::clips::{ClipRecorder, EncodedTap};
 use crate::events::evidence::EvidenceImage;
 use crate::events::status::CameraHealth;
-use crate::events::{Event, EventKind, Location, Phase, Topics};
+use crate::events::{Event, EventKind, EvidenceRef, Location, Phase, Topics};
 use crate::health::{Report, Transition};
 use crate::publish::Delivery;
 use crate::source::{Frame, SourceCounters, StreamStatus};
@@ -42,6 +42,8 @@ pub struct EventSink {
     rules_disabled: Mutex<BTreeMap<String, String>>,
     /// Clips around violations and watchlist hits (`[clips]`); none in a replay.
     clips: Option<std::sync::Arc<ClipRecorder>>,
+    /// Evidence images kept on the device until requested (`[mqtt] evidence = "on_request"`).
+    held: Option<crate::clips::ClipStore>,
 }
 
 impl EventSink {
@@ -60,7 +62,52 @@ impl EventSink {
             config_hash: Mutex::new(None),
             rules_disabled: Mutex::new(BTreeMap::new()),
             clips: None,
+            held: None,
         }
+    }
+
+    /// Keep evidence images in `store` and send only their hashes, until the centre asks.
+    pub fn with_held_images(mut self, store: crate::clips::ClipStore) -> Self {
+        self.held = Some(store);
+        self
+    }
+
+    /// `[mqtt] evidence = "on_request"`: the images go into the device's store and the event
+    /// carries their references; an image that cannot be stored travels as usual.
+    fn hold_images(&self, event: &mut Event, images: Vec<EvidenceImage>) -> Vec<EvidenceImage> {
+        let Some(store) = &self.held else {
+            return images;
+        };
+        if images.is_empty() {
+            return images;
+        }
+        // The event as kept beside each image names them all: what a request is answered with.
+        let refs: Vec<EvidenceRef> = images
+            .iter()
+            .map(|im| EvidenceRef {
+                role: im.role,
+                topic: self.topics.evidence(&im.sha256),
+                sha256: im.sha256.clone(),
+                width: im.width,
+                height: im.height,
+                bytes: im.jpeg.len() as u64,
+                clip: None,
+                on_request: true,
+            })
+            .collect();
+        event.evidence.extend(refs);
+        let meta = serde_json::to_vec(&*event).unwrap_or_default();
+        let mut travel = Vec::new();
+        for im in images {
+            if let Err(e) = store.save(&im.jpeg, &meta) {
+                tracing::warn!(error = %e, "evidence image not kept on the device: it travels with its event");
+                event
+                    .evidence
+                    .retain(|r| !(r.on_request && r.sha256 == im.sha256));
+                travel.push(im);
+            }
+        }
+        travel
     }
 
     /// Also cut a clip around every violation and watchlist hit.
@@ -69,17 +116,21 @@ impl EventSink {
         self
     }
 
-    /// Sends a clip kept on the device because `actor` (the signing centre key) asked for it in
-    /// request `version`: its event again, carrying the clip in pieces, and an audit record of the
-    /// clip leaving. `Err` says why it cannot be sent.
+    /// Sends a clip (or an image) kept on the device because `actor` (the signing centre key)
+    /// asked for it in request `version`: its event again, carrying the clip in pieces (the image
+    /// whole), and an audit record of it leaving. `Err` says why it cannot be sent.
     pub fn send_clip(&self, sha256: &str, actor: &str, version: &str) -> Result<(), String> {
-        let clips = self
-            .clips
-            .as_ref()
-            .ok_or_else(|| "clips are off on this device ([clips] mode)".to_string())?;
-        let answer = clips.answer(sha256)?;
+        let (action, answer) = match (&self.clips, self.held_image(sha256)) {
+            (_, Some(image)) => ("evidence.image_sent", image),
+            (Some(clips), None) => ("evidence.clip_sent", clips.answer(sha256)?),
+            (None, None) => {
+                return Err(format!(
+                    "no clip or kept image {sha256} on this device ([clips] mode, [mqtt] evidence)"
+                ));
+            }
+        };
         self.audit.record(
-            "evidence.clip_sent",
+            action,
             actor,
             serde_json::json!({
                 "request_version": version,
@@ -94,10 +145,33 @@ impl EventSink {
             sha256,
             actor,
             parts = answer.files.len(),
-            "clip requested by the centre: sending"
+            "evidence requested by the centre: sending"
         );
-        self.emit(answer.event, answer.files);
+        self.submit(answer.event, answer.files, false);
         Ok(())
+    }
+
+    /// A kept image asked for: its event again, carrying the image.
+    fn held_image(&self, sha256: &str) -> Option<crate::clips::ClipEvent> {
+        let (jpeg, meta) = self.held.as_ref()?.load(sha256)?;
+        let mut event: Event = serde_json::from_slice(&meta).ok()?;
+        let kept = event.evidence.iter().find(|r| r.sha256 == sha256)?.clone();
+        event.refers_to = Some(event.event_id);
+        event.event_id = uuid::Uuid::now_v7();
+        event.phase = Phase::Update;
+        event.seq = 0;
+        event.signature = None;
+        event.evidence = Vec::new();
+        Some(crate::clips::ClipEvent {
+            event,
+            files: vec![EvidenceImage {
+                role: kept.role,
+                sha256: sha256.to_string(),
+                jpeg,
+                width: kept.width,
+                height: kept.height,
+            }],
+        })
     }
 
     /// Emits the `update` events of the clips that are ready (all waiting ones with `finish`).
@@ -119,7 +193,8 @@ impl EventSink {
                     }),
                 );
             }
-            self.emit(ready.event, ready.files);
+            // a clip's pieces (`clips = "send"`) are the clip, not images to keep
+            self.submit(ready.event, ready.files, false);
         }
     }
 
@@ -207,7 +282,13 @@ impl EventSink {
         Ok(())
     }
 
-    fn emit(&self, mut event: Event, images: Vec<EvidenceImage>) {
+    fn emit(&self, event: Event, images: Vec<EvidenceImage>) {
+        self.submit(event, images, true);
+    }
+
+    /// Builds the references and submits; `hold`: keep the images on the device when `[mqtt]
+    /// evidence = "on_request"` (not for files that were asked for).
+    fn submit(&self, mut event: Event, images: Vec<EvidenceImage>, hold: bool) {
         if let Ok(h) = self.config_hash.lock()
             && let Some((hash, locations)) = h.as_ref()
         {
@@ -216,6 +297,10 @@ impl EventSink {
         }
         let kind = event.kind;
         event.audit_head = self.audit.head();
+        let images = match hold {
+            true => self.hold_images(&mut event, images),
+            false => images,
+        };
         event.evidence =
             crate::events::evidence::evidence_refs(&event.evidence, &images, &self.topics);
         if let Some(dir) = &self.evidence_dir {

@@ -65,6 +65,11 @@ pub struct MqttConfig {
     /// 4096; on a thin uplink about 2 s of its speed (e.g. 256).
     #[serde(default = "default_window_kb")]
     pub window_kb: u32,
+    /// `inline` (default): evidence images travel with their event. `on_request`: they stay on
+    /// the device (`<spool_dir>/held`, bounded like clips) and only their hashes travel; the centre
+    /// fetches one with a signed `evidence/get`, like a clip (a metered 4G pole).
+    #[serde(default)]
+    pub evidence: EvidenceDelivery,
     /// Why a plain `mqtt://` broker on another machine (plates, evidence and the password in
     /// clear) or an embedded broker listening beyond loopback (no authentication) is acceptable
     /// here; recorded in the audit log at every start. Default none: `check` refuses both.
@@ -92,6 +97,7 @@ impl Default for MqttConfig {
             uplink_mb_per_hour: 0.0,
             uplink_mb_per_day: 0.0,
             window_kb: default_window_kb(),
+            evidence: EvidenceDelivery::default(),
             allow_insecure: None,
         }
     }
@@ -132,6 +138,15 @@ pub enum MqttProtocol {
     #[default]
     V311,
     V5,
+}
+
+/// Whether evidence images travel with their event (`[mqtt] evidence`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceDelivery {
+    #[default]
+    Inline,
+    OnRequest,
 }
 
 /// `[mqtt.tls]`: server verification and optional client certificate (mutual TLS).
