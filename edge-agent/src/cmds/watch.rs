@@ -177,9 +177,28 @@ struct Tally {
     evidence_ok: HashSet<String>,
     evidence_bad: u64,
     devices: BTreeMap<String, Device>,
-    /// Evidence referenced by events but not (yet) received: sha256 → (device, seq). The agent
-    /// sends each event before its images (a thin uplink carries the alert first).
-    awaited: HashMap<String, (String, u64)>,
+    /// Evidence referenced by events but not (yet) received: sha256 → the (device, seq) of every
+    /// event waiting for it (one image may serve several: a plate crop in a read and a violation).
+    /// The agent sends each event before its images (a thin uplink carries the alert first).
+    awaited: HashMap<String, Vec<(String, u64)>>,
+}
+
+impl Tally {
+    /// An event `seq` of `device` references image `sha`: true when it is already here, else
+    /// the event waits for it.
+    fn referenced(&mut self, sha: &str, device: &str, seq: u64) -> bool {
+        if self.evidence_ok.contains(sha) {
+            return true;
+        }
+        let waiting = self.awaited.entry(sha.to_string()).or_default();
+        waiting.push((device.to_string(), seq));
+        false
+    }
+
+    /// Image `sha` arrived (and hashed right): the events that were waiting for it.
+    fn arrived(&mut self, sha: &str) -> Vec<(String, u64)> {
+        self.awaited.remove(sha).unwrap_or_default()
+    }
 }
 
 struct Watch {
@@ -219,7 +238,7 @@ impl Watch {
             let actual = sha256_hex(payload);
             if actual == sha {
                 if self.tally.evidence_ok.insert(sha.to_string()) {
-                    if let Some((device, seq)) = self.tally.awaited.remove(sha) {
+                    for (device, seq) in self.tally.arrived(sha) {
                         self.print(
                             json!({"type": "evidence", "device": device, "seq": seq, "sha256": sha}),
                             format!("EVIDENCE {device} seq={seq} {sha} verified"),
@@ -283,16 +302,10 @@ impl Watch {
                 .iter()
                 .filter(|r| r.role != edge_agent::events::EvidenceRole::Clip)
                 .collect();
-            let mut ok = 0;
-            for r in &travelling {
-                if self.tally.evidence_ok.contains(&r.sha256) {
-                    ok += 1;
-                } else {
-                    self.tally
-                        .awaited
-                        .insert(r.sha256.clone(), (device_key.clone(), event.seq));
-                }
-            }
+            let ok = travelling
+                .iter()
+                .filter(|r| self.tally.referenced(&r.sha256, &device_key, event.seq))
+                .count();
             let plate = event
                 .object
                 .as_ref()
@@ -649,5 +662,28 @@ async fn watch(w: &mut Watch, settings: MqttSettings, prefix: String) -> anyhow:
         if end.is_some_and(|e| Instant::now() >= e) {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_two_events_wait_for_is_credited_to_both() {
+        // a plate crop in a plate read and in the violation of the same vehicle: one sha, and
+        // with delivery classes both events may arrive before it
+        let mut t = Tally::default();
+        assert!(!t.referenced("aa", "site/dev", 7));
+        assert!(!t.referenced("aa", "site/dev", 9));
+        assert!(!t.referenced("bb", "site/dev", 9));
+        assert_eq!(
+            t.arrived("aa"),
+            vec![("site/dev".to_string(), 7), ("site/dev".to_string(), 9)]
+        );
+        t.evidence_ok.insert("aa".into());
+        assert!(t.arrived("aa").is_empty(), "credited once");
+        assert!(t.referenced("aa", "site/dev", 11), "already here");
+        assert_eq!(t.awaited.len(), 1, "bb still missing");
     }
 }
