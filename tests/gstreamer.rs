@@ -2,7 +2,8 @@
 //! gstreamer`): an H.265 copy of the Hải Phòng clip, made with ffmpeg at test time, decoded through
 //! the GStreamer source (every frame, with the H.264 original's timestamps), `edge-agent replay`
 //! on it tracking about as many vehicles as on the original, a live H.265 RTSP camera on 127.0.0.1
-//! that is killed and restarted, and a machine without gstreamer1.0-libav.
+//! that is killed and restarted, event clips of its own H.265, and a machine without
+//! gstreamer1.0-libav.
 #![cfg(feature = "gstreamer")]
 
 mod common;
@@ -234,4 +235,82 @@ fn without_gstreamer1_0_libav_the_error_names_the_package() {
     assert!(err.contains("haiphong_h265.mp4"), "{err}");
     assert!(err.contains("found no H.265"), "{err}");
     assert!(err.contains("gstreamer1.0-libav"), "{err}");
+}
+
+#[test]
+fn a_live_h265_camera_gives_event_clips_of_its_own_h265() {
+    let server = common::rtsp::RtspServer::start_codec(h265_clip(), "/cam", "h265");
+    let tap = edge_agent::clips::EncodedTap::new(
+        16 << 20,
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+    );
+    let opts = SourceOptions {
+        encoded: Some(tap.clone()),
+        ..gst_opts()
+    };
+    let limit = Duration::from_secs(15);
+    let mut src = source::open(&server.url(), &opts).unwrap();
+    let (_, frames) = connect_and_stream(src.as_mut(), limit, 40);
+    let at = frames.last().unwrap().stream_time;
+    let event = edge_agent::events::examples::example(edge_agent::events::EventKind::WrongWay);
+    tap.request(event, at);
+    let started = Instant::now();
+    let cut = loop {
+        if let Some(cut) = tap.take_ready().pop() {
+            break cut;
+        }
+        assert!(started.elapsed() < limit, "no clip within {limit:?}");
+        next_within(src.as_mut(), limit, "frame");
+    };
+    drop(src);
+    assert!(cut.complete, "the stream went on past post_s");
+    assert!(cut.units[0].keyframe);
+    assert_eq!(cut.units[0].codec, edge_agent::clips::VideoCodec::H265);
+    let dims = cut.dims.expect("picture size");
+    assert_eq!(dims, (1006, 720));
+    let mp4 = edge_agent::clips::remux(&cut.units, dims).expect("remux");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clip.mp4");
+    std::fs::write(&out, &mp4).unwrap();
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,codec_tag_string,nb_read_frames:format=duration",
+        ])
+        .args(["-of", "default=nw=1"])
+        .arg(&out)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    eprintln!(
+        "live H.265 clip: {} units, {} bytes\n{text}",
+        cut.units.len(),
+        mp4.len()
+    );
+    assert!(
+        probe.status.success() && probe.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(
+        text.contains("codec_name=hevc") && text.contains("codec_tag_string=hvc1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("nb_read_frames={}", cut.units.len())),
+        "every unit is a picture that decodes: {text}"
+    );
+    let duration: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    // from the keyframe before `at - 1 s` (the stream's start here) to `at + 0.5 s`
+    let want = (at + Duration::from_millis(500)).as_secs_f64();
+    assert!(
+        duration >= 1.5 && duration <= want + 0.5,
+        "{duration} s, at most about {want} s"
+    );
 }

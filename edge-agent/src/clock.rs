@@ -2,6 +2,7 @@
 //! (the Moonfire NVR `Clocks` idea in DESIGN.md) instead of sleeping in tests.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,8 @@ pub trait Clock: Send + Sync + 'static {
     fn now_utc(&self) -> DateTime<Utc>;
     /// Monotonic time for timeouts, backoff and latency.
     fn monotonic(&self) -> Instant;
+    /// Waits until `monotonic()` reaches `deadline`; false, at once, when `stop` is set.
+    fn sleep_until(&self, deadline: Instant, stop: &AtomicBool) -> bool;
 }
 
 /// The real clocks of the machine.
@@ -24,6 +27,18 @@ impl Clock for SystemClock {
     }
     fn monotonic(&self) -> Instant {
         Instant::now()
+    }
+    fn sleep_until(&self, deadline: Instant, stop: &AtomicBool) -> bool {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+        }
     }
 }
 
@@ -55,6 +70,15 @@ impl Clock for ManualClock {
     }
     fn monotonic(&self) -> Instant {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+    /// Simulated time: the clock jumps to the deadline.
+    fn sleep_until(&self, deadline: Instant, stop: &AtomicBool) -> bool {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let ahead = deadline.saturating_duration_since(self.monotonic());
+        self.advance(ahead);
+        true
     }
 }
 

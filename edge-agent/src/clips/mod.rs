@@ -1,5 +1,5 @@
 //! Event clips: each camera keeps its last seconds of encoded video as it came from the camera or
-//! file (a bounded ring of H.264 access units), and a rule event gets an MP4 cut from that ring by
+//! file (a bounded ring of H.264 or H.265 access units), and a rule event gets an MP4 cut from that ring by
 //! remuxing — no decode, no encode, the stream's own timing — from the last keyframe before
 //! `pre_s` to `post_s` after the event.
 //!
@@ -8,12 +8,16 @@
 //! hold unpixelated people, so by default they stay on the device ([`ClipStore`], bounded in
 //! bytes and age) and only their hash and length travel in an `update` of the event.
 
+mod codec;
 pub mod config;
 mod mp4;
+#[cfg(test)]
+pub(crate) mod probe;
 mod recorder;
 mod ring;
 mod store;
 
+pub use codec::{CodecDataError, LengthPrefixed, VideoCodec};
 pub use config::{ClipMode, ClipsConfig};
 pub use mp4::remux;
 pub use recorder::{ClipCounts, ClipEvent, ClipRecorder, ClipStats};

@@ -4,21 +4,23 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use super::codec::VideoCodec;
 use crate::events::Event;
 
 /// Clips asked for but not yet cut, per camera; beyond this the oldest request is dropped (and
 /// counted): a camera that raises more events than this within `post_s` is misconfigured.
 const MAX_PENDING: usize = 64;
 
-/// One picture's worth of H.264 in Annex B (start codes), as the source received it.
+/// One picture's worth of H.264 or H.265 in Annex B (start codes), as the source received it.
 #[derive(Debug, Clone)]
 pub struct AccessUnit {
     /// Media time on the clock of the frames' `stream_time`.
     pub stream_time: Duration,
     /// Wall clock when the source received it (live) or file start plus media time (files).
     pub capture_time: SystemTime,
-    /// An IDR picture: a clip may start here.
+    /// An IDR (H.265: IRAP) picture: a clip may start here.
     pub keyframe: bool,
+    pub codec: VideoCodec,
     pub annexb: Arc<[u8]>,
 }
 
@@ -79,11 +81,6 @@ impl std::fmt::Debug for EncodedTap {
     }
 }
 
-/// Whether an Annex B access unit holds an IDR slice (NAL type 5).
-fn has_idr(annexb: &[u8]) -> bool {
-    super::mp4::nal_units(annexb).any(|n| n.first().is_some_and(|b| b & 0x1f == 5))
-}
-
 impl EncodedTap {
     /// A ring of at most `max_bytes` that keeps enough for clips of `pre` before and `post` after
     /// an event.
@@ -113,15 +110,21 @@ impl EncodedTap {
         &self,
         stream_time: Duration,
         capture_time: SystemTime,
+        codec: VideoCodec,
         annexb: &[u8],
         dims: (u32, u32),
     ) {
         let unit = AccessUnit {
             stream_time,
             capture_time,
-            keyframe: has_idr(annexb),
+            keyframe: codec.is_keyframe(annexb),
+            codec,
             annexb: Arc::from(annexb),
         };
+        if self.ring().units.back().is_some_and(|u| u.codec != codec) {
+            // a camera that changed codec: no clip mixes the two
+            self.gap();
+        }
         let mut r = self.ring();
         r.dims = Some(dims);
         r.bytes += unit.annexb.len();
@@ -222,14 +225,15 @@ impl Ring {
         }
     }
 
-    /// Moves the requests whose window the ring now covers to `ready`.
+    /// Moves the requests whose window the ring now covers to `ready`: once a unit past the end
+    /// has come (with B-frames, pictures shown before the last one may still follow it).
     fn cut_due(&mut self) {
         let Some(latest) = self.latest() else {
             return;
         };
         let mut i = 0;
         while i < self.pending.len() {
-            if self.pending[i].end <= latest {
+            if self.pending[i].end < latest {
                 let p = self.pending.remove(i);
                 let cut = self.cut(p, true);
                 self.ready.push(cut);
@@ -300,6 +304,7 @@ mod tests {
             tap.push(
                 ms(t),
                 SystemTime::UNIX_EPOCH,
+                VideoCodec::H264,
                 &unit((t / 100) % gop == 0, size),
                 (64, 48),
             );
@@ -313,6 +318,11 @@ mod tests {
         tap.request(example(), ms(4500));
         assert!(tap.take_ready().is_empty(), "post has not passed yet");
         feed(&tap, 5000, 5600, 10, 100);
+        assert!(
+            tap.take_ready().is_empty(),
+            "the picture at the end has come, not yet one past it (B-frames may still follow)"
+        );
+        feed(&tap, 5600, 5700, 10, 100);
         let ready = tap.take_ready();
         assert_eq!(ready.len(), 1);
         let c = &ready[0];

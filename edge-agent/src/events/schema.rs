@@ -90,8 +90,8 @@ never penalties.\n\n",
         "## Clips\n\nA violation or watchlist hit on a camera with `[clips]` on (the default: `store`) \
 gets a second message once `post_s` has passed: an `update` of the same kind on the same topic, \
 `refers_to` the first one's `event_id`, whose only evidence is the `clip` — an MP4 remuxed from \
-the camera's own H.264 (no re-encode) from the keyframe before `pre_s` to `post_s` after the \
-event. `clip.complete` is false when the stream was lost or ended early, or had no `pre_s` of \
+the camera's own H.264 or H.265 (no re-encode; H.265 through the GStreamer decoder) from the \
+keyframe before `pre_s` to `post_s` after the event. `clip.complete` is false when the stream was lost or ended early, or had no `pre_s` of \
 past yet; the clip then holds what existed. With `on_request: true` the file stays on the device \
 (it shows unpixelated people) under `[clips] store_mb` and `[privacy.retention] clip_hours` until \
 the centre asks for it with a signed `evidence/get` ([remote.md](remote.md)). A clip that travels \

@@ -14,6 +14,7 @@ use super::h264::{Decoded, H264Decoder, avcc_to_annexb};
 use super::{
     Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
 };
+use crate::clips::VideoCodec;
 
 /// Decodes the H.264 track of an mp4/mov file.
 pub(crate) struct Mp4Source {
@@ -26,6 +27,8 @@ pub(crate) struct Mp4Source {
     length_size: usize,
     /// SPS and PPS from avcC in Annex B form, sent before every keyframe.
     params: Vec<u8>,
+    /// Picture size from the track header (the clip ring's MP4 track).
+    dims: (u32, u32),
     decoder: H264Decoder,
     ready: VecDeque<Decoded>,
     description: Option<String>,
@@ -113,6 +116,7 @@ impl Mp4Source {
             track.sample_count()
         );
         let track_id = track.track_id();
+        let dims = (u32::from(track.width()), u32::from(track.height()));
         let sample_count = track.sample_count();
         let timescale = track.timescale().max(1);
         let length_size = usize::from(avcc.length_size_minus_one & 3) + 1;
@@ -130,6 +134,7 @@ impl Mp4Source {
             timescale,
             length_size,
             params,
+            dims,
             decoder,
             ready: VecDeque::new(),
             description: Some(description),
@@ -174,16 +179,17 @@ impl Mp4Source {
             return Ok(true);
         }
         let pts = sample.start_time as i64 + i64::from(sample.rendering_offset);
-        match self.decoder.push(&self.annexb, pts, self.opened_wall) {
-            Ok(Some(d)) => {
-                if self.opts.encoded.is_some() {
-                    let t = self.stream_time_of(d.pts);
-                    if let Some(tap) = &self.opts.encoded {
-                        tap.push(t, self.opened_wall + t, &self.annexb, (d.width, d.height));
-                    }
-                }
-                self.ready.push_back(d)
+        if self.opts.encoded.is_some() {
+            // every unit at its own presentation time: with B-frames the decoder answers a
+            // sample with another (earlier) picture, or with none yet
+            let t = self.stream_time_of(pts);
+            if let Some(tap) = &self.opts.encoded {
+                let at = self.opened_wall + t;
+                tap.push(t, at, VideoCodec::H264, &self.annexb, self.dims);
             }
+        }
+        match self.decoder.push(&self.annexb, pts, self.opened_wall) {
+            Ok(Some(d)) => self.ready.push_back(d),
             Ok(None) => {}
             Err(e) => {
                 self.counters.decode_errors += 1;
@@ -301,5 +307,37 @@ mod tests {
                 "{name}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_clip_of_a_file_with_b_frames_is_its_own_packets_shown_in_order() {
+        // The High-profile junction clip reorders pictures (B-frames): each unit goes into the
+        // ring at its own presentation time, whatever picture the decoder answers it with.
+        let file = clip("vn_citycam_haiphong.mp4");
+        let tap = crate::clips::EncodedTap::new(
+            16 << 20,
+            Duration::from_millis(1000),
+            Duration::from_millis(800),
+        );
+        let opts = SourceOptions {
+            encoded: Some(tap.clone()),
+            ..SourceOptions::default()
+        };
+        let mut src = Mp4Source::open(&file, &opts).unwrap();
+        while let Some(item) = src.next_item().unwrap() {
+            if let SourceItem::Frame(f) = item
+                && f.seq == 60
+            {
+                let event = crate::events::examples::example(crate::events::EventKind::WrongWay);
+                tap.request(event, f.stream_time);
+            }
+        }
+        tap.finish();
+        let cuts = tap.take_ready();
+        assert_eq!(cuts.len(), 1);
+        assert!(cuts[0].complete && cuts[0].units[0].keyframe);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("clip.mp4");
+        crate::clips::probe::assert_clip_of(&file, &out, &cuts[0], (1006, 720), 0);
     }
 }

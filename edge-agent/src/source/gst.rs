@@ -7,13 +7,14 @@
 //!
 //! The appsink callback runs on GStreamer's streaming thread: it copies each picture into a pooled
 //! buffer and hands it over a bounded channel (dropping and counting for live cameras, waiting for
-//! files). Timing, numbering, stall detection and reconnects happen in `next_item`, with the same
-//! rules as the built-in sources.
+//! files). A camera is a [`Connection`] of the live-source loop (`live.rs`), which times, numbers,
+//! tells stalls and reconnects as for every live camera; a file is read to its end by [`GstFile`].
+//! For event clips, a probe on the stream's parser takes each access unit it hands the decoder.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,16 +25,24 @@ use gstreamer_video as gst_video;
 use gst::prelude::*;
 use gst_video::prelude::*;
 
-use super::live_clock::LiveClock;
+use super::live::{
+    Connection, EncodedUnit as LiveUnit, LiveSource, OpenFailure, Picture as LivePicture,
+};
 use super::{
     Decoding, Frame, FrameSource, SharedCounters, SourceCounters, SourceError, SourceItem,
     SourceOptions, StreamStatus,
 };
-use crate::backoff::{Backoff, Jitter};
+use crate::clips::{LengthPrefixed, VideoCodec};
 
 /// Decoded pictures waiting for the pipeline. Small: each is a whole RGB frame (2.7 MB at
 /// 1006x720), and a live camera should drop rather than fall behind.
 const QUEUE: usize = 4;
+/// Encoded access units between the parser's streaming thread and the source (event clips): a
+/// few seconds of video; when full, units are dropped and the clip ring starts again.
+const ENCODED_QUEUE: usize = 128;
+/// Encoded units held for a decoded picture to put them on the frames' clock; beyond this the
+/// oldest go (the ring starts again).
+const MAX_WAITING_UNITS: usize = 256;
 /// How often blocked waits look at the stop flag and the bus.
 const POLL: Duration = Duration::from_millis(50);
 /// RTP jitter-buffer latency for RTSP (ms). Over TCP nothing arrives out of order, so a small
@@ -52,29 +61,50 @@ enum Target {
     },
 }
 
-/// A camera or file decoded by GStreamer.
-pub(crate) struct GstSource {
+/// The GStreamer pipelines of one camera or file, one per connection: what the live-source loop
+/// (`live.rs`) runs for an RTSP camera, and [`GstFile`] for a file.
+pub(crate) struct GstConnection {
     place: String,
     target: Target,
     /// The configured decoder element (`None`: decodebin).
     element: Option<String>,
     opts: SourceOptions,
     session: Option<Session>,
-    backoff: Backoff,
-    retry_at: Option<Instant>,
-    /// Items to hand out before pulling more (a status and the frame that caused it).
+    counters: Arc<SharedCounters>,
+    /// Encoded access units waiting for the decoded picture that times them (`opts.encoded`).
+    waiting_units: VecDeque<EncodedUnit>,
+    /// A live connection's first picture, taken while opening (its size and decoder go into the
+    /// `Connected` description) and handed out first.
+    first: Option<Picture>,
+}
+
+/// A file decoded by GStreamer: media time from the file, to its end.
+pub(crate) struct GstFile {
+    conn: GstConnection,
+    /// `Connected` goes out with the first picture.
+    described: bool,
     pending: VecDeque<SourceItem>,
     seq: u64,
     opened: Instant,
     opened_wall: SystemTime,
-    /// Last stream_time of a file, to keep it increasing.
+    /// Last stream_time, to keep it increasing.
     last_time: Option<Duration>,
-    /// stream_time of a live stream: across reconnects and jumps (`live_clock`).
-    clock: LiveClock,
-    /// First PTS of a file, its stream_time zero.
+    /// First PTS, stream_time zero.
     first_pts: Option<u64>,
-    counters: Arc<SharedCounters>,
     finished: bool,
+}
+
+/// An access unit as the stream's parser handed it to the decoder, in Annex B.
+struct EncodedUnit {
+    pts: Option<u64>,
+    codec: VideoCodec,
+    annexb: Vec<u8>,
+}
+
+/// The receiving end of a session's encoded units, and how many were dropped on a full queue.
+struct EncodedUnits {
+    rx: Receiver<EncodedUnit>,
+    dropped: Arc<AtomicU64>,
 }
 
 /// A picture as the streaming thread hands it over.
@@ -92,12 +122,11 @@ struct Session {
     pipeline: gst::Pipeline,
     rx: Receiver<Picture>,
     quit: Arc<AtomicBool>,
-    started: Instant,
-    last_frame: Option<Instant>,
-    frames: u64,
     /// What a `missing-plugin` bus message said was missing, for the error that follows it.
     missing: Option<String>,
     eos: bool,
+    /// The stream's encoded access units, when the camera keeps clips.
+    encoded: Option<EncodedUnits>,
 }
 
 impl Drop for Session {
@@ -112,9 +141,17 @@ impl Drop for Session {
 enum End {
     /// Worth retrying (live): the reason.
     Failed(String),
-    Stalled(Duration),
-    /// End of a file.
+    /// End of a file, or the server ended the stream.
     Eos,
+}
+
+impl End {
+    fn reason(self) -> String {
+        match self {
+            End::Failed(reason) => reason,
+            End::Eos => "the server ended the stream".into(),
+        }
+    }
 }
 
 /// Why a pipeline could not be started.
@@ -125,10 +162,24 @@ enum StartError {
     Retry(String),
 }
 
-impl GstSource {
-    /// Checks the elements and, for a file, starts decoding so a missing or unreadable file fails
-    /// here. An RTSP camera connects on the first `next_item`.
-    pub fn open(url: &str, opts: &SourceOptions) -> Result<Self, SourceError> {
+/// Opens an RTSP camera (the live-source loop; it connects on the first `next_item`) or a file
+/// (decoding starts here, so a missing or unreadable file fails here) through GStreamer.
+pub(crate) fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+    let conn = GstConnection::new(url, opts)?;
+    if !conn.is_file() {
+        let place = conn.place.clone();
+        let counters = conn.counters.clone();
+        let clock = Arc::new(crate::clock::SystemClock);
+        return Ok(Box::new(LiveSource::new(
+            place, conn, opts, counters, clock,
+        )));
+    }
+    Ok(Box::new(GstFile::open(conn)?))
+}
+
+impl GstConnection {
+    /// Checks the URL and that the elements exist.
+    fn new(url: &str, opts: &SourceOptions) -> Result<Self, SourceError> {
         let place = super::redact_url(url);
         init(&place)?;
         let element = match &opts.decoding {
@@ -153,38 +204,16 @@ impl GstSource {
                 });
             }
         }
-        let mut src = Self {
+        Ok(Self {
             place,
             target,
             element,
             opts: opts.clone(),
             session: None,
-            backoff: Backoff::new(
-                opts.backoff_min,
-                opts.backoff_max,
-                Jitter::Symmetric(opts.backoff_jitter),
-            ),
-            retry_at: None,
-            pending: VecDeque::new(),
-            seq: 0,
-            opened: Instant::now(),
-            opened_wall: SystemTime::now(),
-            last_time: None,
-            clock: LiveClock::new(Instant::now()),
-            first_pts: None,
             counters: Arc::new(SharedCounters::default()),
-            finished: false,
-        };
-        if src.is_file() {
-            src.session = Some(src.start().map_err(|e| match e {
-                StartError::Fatal(e) => e,
-                StartError::Retry(reason) => SourceError::Decode {
-                    place: src.place.clone(),
-                    reason,
-                },
-            })?);
-        }
-        Ok(src)
+            waiting_units: VecDeque::new(),
+            first: None,
+        })
     }
 
     fn is_file(&self) -> bool {
@@ -228,6 +257,11 @@ impl GstSource {
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
             .ok_or_else(|| fatal("the pipeline has no appsink".into()))?;
+        let encoded = self
+            .opts
+            .encoded
+            .is_some()
+            .then(|| tap_parser(&pipeline, self.place.clone()));
         let (tx, rx) = sync_channel(QUEUE);
         let quit = Arc::new(AtomicBool::new(false));
         sink.set_callbacks(
@@ -246,11 +280,9 @@ impl GstSource {
             pipeline,
             rx,
             quit,
-            started: Instant::now(),
-            last_frame: None,
-            frames: 0,
             missing: None,
             eos: false,
+            encoded,
         };
         let changed = session.pipeline.set_state(gst::State::Playing);
         if live {
@@ -316,48 +348,30 @@ impl GstSource {
         "GStreamer could not start the pipeline (no error message on the bus)".into()
     }
 
-    /// A live camera's session ended: queues `Stalled` (if so) and `Disconnected`, and schedules
-    /// the reconnect.
-    fn lost(&mut self, end: End) {
-        let had_frames = self.session.take().is_some_and(|s| s.frames > 0);
-        if had_frames {
-            self.backoff.reset();
-        }
-        let why = match end {
-            End::Failed(reason) => reason,
-            End::Eos => "the server ended the stream".into(),
-            End::Stalled(for_) => {
-                SharedCounters::add(&self.counters.stalls);
-                self.pending
-                    .push_back(SourceItem::Status(StreamStatus::Stalled { for_ }));
-                format!("no frame for {:.1} s", for_.as_secs_f64())
-            }
-        };
-        let retry_in = self.backoff.next_delay();
-        self.retry_at = Some(Instant::now() + retry_in);
-        SharedCounters::add(&self.counters.reconnects);
-        let reason = format!("{}: {why}", self.place);
-        tracing::warn!(camera = %self.place, %reason, retry_in_ms = retry_in.as_millis() as u64, "GStreamer stream lost; reconnecting");
-        self.pending
-            .push_back(SourceItem::Status(StreamStatus::Disconnected {
-                reason,
-                retry_in,
-            }));
-    }
-
     /// Waits up to POLL for a picture or news on the bus.
     fn poll(&mut self) -> Result<Option<Picture>, End> {
-        let live = !self.is_file();
-        let stall = self.opts.stall_timeout;
         let Some(session) = self.session.as_mut() else {
             return Err(End::Failed("no pipeline".into()));
         };
-        match session.rx.recv_timeout(POLL) {
-            Ok(p) => {
-                session.last_frame = Some(Instant::now());
-                session.frames += 1;
-                return Ok(Some(p));
+        let received = session.rx.recv_timeout(POLL);
+        if let Some(units) = &session.encoded {
+            if units.dropped.swap(0, Ordering::Relaxed) > 0 {
+                // a hole in the encoded stream: no clip may span it
+                self.waiting_units.clear();
+                if let Some(tap) = &self.opts.encoded {
+                    tap.gap();
+                }
             }
+            self.waiting_units.extend(units.rx.try_iter());
+            if self.waiting_units.len() > MAX_WAITING_UNITS {
+                self.waiting_units.clear();
+                if let Some(tap) = &self.opts.encoded {
+                    tap.gap();
+                }
+            }
+        }
+        match received {
+            Ok(p) => return Ok(Some(p)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(End::Failed("the GStreamer pipeline stopped".into()));
@@ -393,65 +407,21 @@ impl GstSource {
                 }
             }
         }
-        if live {
-            match session.last_frame {
-                Some(t) if t.elapsed() >= stall => return Err(End::Stalled(t.elapsed())),
-                None if session.started.elapsed() >= stall => {
-                    return Err(End::Failed(format!(
-                        "no picture within {:.1} s of connecting",
-                        stall.as_secs_f64()
-                    )));
-                }
-                _ => {}
-            }
-        }
         Ok(None)
     }
 
-    /// Times and numbers a picture.
-    fn frame(&mut self, p: Picture) -> Frame {
-        let (stream_time, discontinuity) = if self.is_file() {
-            let pts = p.pts.unwrap_or(0);
-            let first = *self.first_pts.get_or_insert(pts);
-            let mut t = Duration::from_nanos(pts.saturating_sub(first));
-            if let Some(last) = self.last_time
-                && t <= last
-            {
-                t = last + Duration::from_micros(1);
-            }
-            self.last_time = Some(t);
-            (t, false)
-        } else {
-            let stamped = self
-                .clock
-                .stamp(p.pts.map(Duration::from_nanos), Instant::now());
-            if stamped.1 {
-                tracing::warn!(camera = %self.place, "stream time jumped; the camera's tracks restart");
-            }
-            stamped
+    /// The encoded units the parser passed before the picture of PTS `pts` (all of them when
+    /// timestamps are missing), in decode order.
+    fn take_units(&mut self, pts: Option<u64>) -> Vec<EncodedUnit> {
+        let n = match pts {
+            Some(p) => self
+                .waiting_units
+                .iter()
+                .position(|u| u.pts.is_some_and(|u| u > p))
+                .unwrap_or(self.waiting_units.len()),
+            None => self.waiting_units.len(),
         };
-        let capture_time = if self.is_file() {
-            self.opened_wall + stream_time
-        } else {
-            p.received
-        };
-        let frame = Frame {
-            seq: self.seq,
-            capture_time,
-            clock: if self.is_file() {
-                super::CaptureClock::FileStart
-            } else {
-                super::CaptureClock::Receipt
-            },
-            stream_time,
-            discontinuity,
-            width: p.width,
-            height: p.height,
-            rgb: p.rgb,
-        };
-        self.seq += 1;
-        SharedCounters::add(&self.counters.frames);
-        frame
+        self.waiting_units.drain(..n).collect()
     }
 
     /// What the running pipeline decodes with, for the `Connected` status.
@@ -472,10 +442,147 @@ impl GstSource {
     }
 }
 
-impl FrameSource for GstSource {
+impl Connection for GstConnection {
+    fn open(&mut self) -> Result<String, OpenFailure> {
+        self.session = Some(self.start().map_err(|e| match e {
+            StartError::Fatal(e) => OpenFailure::Fatal(e),
+            StartError::Retry(why) => OpenFailure::Retry(why),
+        })?);
+        // rtspsrc connects in the background: the camera is up once its first picture is here,
+        // and `Connected` says what it sends
+        let deadline = Instant::now() + self.opts.stall_timeout;
+        let failed = loop {
+            if self.opts.stop.load(Ordering::Relaxed) {
+                break "stopped".to_string();
+            }
+            match self.poll() {
+                Ok(Some(p)) => {
+                    let description = self.description(&p);
+                    self.first = Some(p);
+                    return Ok(description);
+                }
+                Ok(None) if Instant::now() < deadline => {}
+                Ok(None) => {
+                    break format!(
+                        "no picture within {:.1} s of connecting",
+                        self.opts.stall_timeout.as_secs_f64()
+                    );
+                }
+                Err(end) => break end.reason(),
+            }
+        };
+        self.close();
+        Err(OpenFailure::Retry(failed))
+    }
+
+    fn next_picture(&mut self, _limit: Duration) -> Result<Option<LivePicture>, String> {
+        let p = match self.first.take() {
+            Some(p) => p,
+            None => match self.poll() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(None),
+                Err(end) => return Err(end.reason()),
+            },
+        };
+        let units = self
+            .take_units(p.pts)
+            .into_iter()
+            .map(|u| LiveUnit {
+                media_time: u.pts.map(Duration::from_nanos),
+                codec: u.codec,
+                annexb: u.annexb,
+            })
+            .collect();
+        Ok(Some(LivePicture {
+            media_time: p.pts.map(Duration::from_nanos),
+            received: p.received,
+            width: p.width,
+            height: p.height,
+            rgb: p.rgb,
+            units,
+        }))
+    }
+
+    fn close(&mut self) {
+        self.session = None;
+        self.waiting_units.clear();
+        self.first = None;
+    }
+}
+
+impl GstFile {
+    /// Starts decoding, so that a missing or unreadable file fails here.
+    fn open(mut conn: GstConnection) -> Result<Self, SourceError> {
+        conn.session = Some(conn.start().map_err(|e| match e {
+            StartError::Fatal(e) => e,
+            StartError::Retry(reason) => SourceError::Decode {
+                place: conn.place.clone(),
+                reason,
+            },
+        })?);
+        Ok(Self {
+            conn,
+            described: false,
+            pending: VecDeque::new(),
+            seq: 0,
+            opened: Instant::now(),
+            opened_wall: SystemTime::now(),
+            last_time: None,
+            first_pts: None,
+            finished: false,
+        })
+    }
+
+    /// Media time since the file's first picture.
+    fn media_time(&mut self, pts: Option<u64>) -> Duration {
+        let pts = pts.unwrap_or(0);
+        let first = *self.first_pts.get_or_insert(pts);
+        Duration::from_nanos(pts.saturating_sub(first))
+    }
+
+    /// Times and numbers a picture (kept increasing), and hands the clip ring the units the
+    /// parser passed before it, each at its own media time.
+    fn frame(&mut self, p: Picture) -> Frame {
+        let mut t = self.media_time(p.pts);
+        if let Some(last) = self.last_time
+            && t <= last
+        {
+            t = last + Duration::from_micros(1);
+        }
+        self.last_time = Some(t);
+        let units = self.conn.take_units(p.pts);
+        if let Some(tap) = self.conn.opts.encoded.clone() {
+            for u in units {
+                let at = self.media_time(u.pts.or(p.pts));
+                tap.push(
+                    at,
+                    self.opened_wall + at,
+                    u.codec,
+                    &u.annexb,
+                    (p.width, p.height),
+                );
+            }
+        }
+        let frame = Frame {
+            seq: self.seq,
+            capture_time: self.opened_wall + t,
+            clock: super::CaptureClock::FileStart,
+            stream_time: t,
+            discontinuity: false,
+            width: p.width,
+            height: p.height,
+            rgb: p.rgb,
+        };
+        self.seq += 1;
+        SharedCounters::add(&self.conn.counters.frames);
+        frame
+    }
+}
+
+impl FrameSource for GstFile {
     fn next_item(&mut self) -> Result<Option<SourceItem>, SourceError> {
         loop {
-            if self.stopped() {
+            if self.conn.opts.stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
             if let Some(item) = self.pending.pop_front() {
@@ -484,39 +591,21 @@ impl FrameSource for GstSource {
             if self.finished {
                 return Ok(None);
             }
-            if self.session.is_none() {
-                if self.is_file() {
-                    self.finished = true;
-                    continue;
-                }
-                if let Some(at) = self.retry_at.take()
-                    && !super::sleep_until(at, &self.opts.stop)
-                {
-                    return Ok(None);
-                }
-                match self.start() {
-                    Ok(s) => {
-                        self.clock.new_session();
-                        self.session = Some(s);
-                    }
-                    Err(StartError::Fatal(e)) => return Err(e),
-                    Err(StartError::Retry(why)) => self.lost(End::Failed(why)),
-                }
-                continue;
-            }
-            match self.poll() {
+            match self.conn.poll() {
                 Ok(Some(p)) => {
-                    let first = self.session.as_ref().is_some_and(|s| s.frames == 1);
-                    let description = first.then(|| self.description(&p));
+                    let description = (!self.described).then(|| self.conn.description(&p));
                     let frame = self.frame(p);
-                    if self.opts.realtime
-                        && self.is_file()
-                        && !super::sleep_until(self.opened + frame.stream_time, &self.opts.stop)
+                    if self.conn.opts.realtime
+                        && !super::sleep_until(
+                            self.opened + frame.stream_time,
+                            &self.conn.opts.stop,
+                        )
                     {
                         return Ok(None);
                     }
                     if let Some(description) = description {
-                        tracing::info!(source = %self.place, %description, "GStreamer source connected");
+                        self.described = true;
+                        tracing::info!(source = %self.conn.place, %description, "GStreamer source connected");
                         self.pending.push_back(SourceItem::Frame(frame));
                         return Ok(Some(SourceItem::Status(StreamStatus::Connected {
                             description,
@@ -525,29 +614,28 @@ impl FrameSource for GstSource {
                     return Ok(Some(SourceItem::Frame(frame)));
                 }
                 Ok(None) => {}
-                Err(End::Eos) if self.is_file() => {
-                    self.session = None;
+                Err(End::Eos) => {
+                    self.conn.close();
                     self.finished = true;
                 }
-                Err(End::Failed(reason)) if self.is_file() => {
-                    self.session = None;
+                Err(End::Failed(reason)) => {
+                    self.conn.close();
                     self.finished = true;
                     return Err(SourceError::Decode {
-                        place: self.place.clone(),
+                        place: self.conn.place.clone(),
                         reason,
                     });
                 }
-                Err(end) => self.lost(end),
             }
         }
     }
 
     fn describe(&self) -> String {
-        self.place.clone()
+        self.conn.place.clone()
     }
 
     fn counters(&self) -> SourceCounters {
-        self.counters.snapshot()
+        self.conn.counters.snapshot()
     }
 }
 
@@ -763,6 +851,90 @@ fn decoder_name(pipeline: &gst::Pipeline) -> Option<String> {
         })
 }
 
+/// Watches for the stream's H.264 or H.265 parser (inside decodebin or parsebin) and takes each
+/// access unit it hands the decoder, as Annex B: what event clips are cut from, without a second
+/// pipeline branch (so cameras whose streams are neither play as before).
+fn tap_parser(pipeline: &gst::Pipeline, place: String) -> EncodedUnits {
+    let (tx, rx) = sync_channel(ENCODED_QUEUE);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let hooked = AtomicBool::new(false);
+    let lost = dropped.clone();
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        let Some(factory) = element.factory() else {
+            return;
+        };
+        let codec = match factory.name().as_str() {
+            "h264parse" => VideoCodec::H264,
+            "h265parse" => VideoCodec::H265,
+            _ => return,
+        };
+        let Some(pad) = element.static_pad("src") else {
+            return;
+        };
+        if hooked.swap(true, Ordering::Relaxed) {
+            return; // the first parser is the stream's
+        }
+        let (tx, lost, place) = (tx.clone(), lost.clone(), place.clone());
+        let warned = AtomicBool::new(false);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(buffer) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            match encoded_unit(pad, buffer, codec) {
+                Ok(unit) => {
+                    if tx.try_send(unit).is_err() {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) if !warned.swap(true, Ordering::Relaxed) => {
+                    tracing::warn!(source = %place, error = %e, "no event clips from this stream");
+                }
+                Err(_) => {}
+            }
+            gst::PadProbeReturn::Ok
+        });
+    });
+    EncodedUnits { rx, dropped }
+}
+
+/// One parsed buffer as Annex B, whatever stream format the parser negotiated with the decoder
+/// (start codes, or lengths with the parameter sets in `codec_data`).
+fn encoded_unit(
+    pad: &gst::Pad,
+    buffer: &gst::BufferRef,
+    codec: VideoCodec,
+) -> Result<EncodedUnit, String> {
+    let caps = pad.current_caps().ok_or("the parser has no caps yet")?;
+    let s = caps.structure(0).ok_or("the parser's caps are empty")?;
+    if s.get::<&str>("alignment").is_ok_and(|a| a != "au") {
+        return Err("the parser hands out single NAL units, not access units".into());
+    }
+    let map = buffer.map_readable().map_err(|e| e.to_string())?;
+    let annexb = match s.get::<&str>("stream-format").unwrap_or("byte-stream") {
+        "byte-stream" => map.as_slice().to_vec(),
+        format => {
+            let record = s
+                .get::<gst::Buffer>("codec_data")
+                .map_err(|_| format!("stream-format {format} without codec_data"))?;
+            let record = record.map_readable().map_err(|e| e.to_string())?;
+            let lp = LengthPrefixed::from_record(codec, record.as_slice())
+                .map_err(|e| format!("codec_data: {e}"))?;
+            let unit = lp.to_annexb(map.as_slice(), false).map_err(|e| e.0)?;
+            let in_band = super::nal_units(&unit).any(|n| codec.is_parameter_set(n));
+            if codec.is_keyframe(&unit) && !in_band {
+                lp.to_annexb(map.as_slice(), true).map_err(|e| e.0)?
+            } else {
+                unit
+            }
+        }
+    };
+    Ok(EncodedUnit {
+        pts: buffer.pts().map(gst::ClockTime::nseconds),
+        codec,
+        annexb,
+    })
+}
+
 /// The appsink callback: copies the picture out of GStreamer's buffer (dropping row padding) and
 /// hands it over. Live cameras drop and count when the consumer is behind; files wait.
 fn on_sample(
@@ -842,9 +1014,8 @@ mod tests {
     use std::path::Path;
     use std::process::Command;
 
-    /// An H.265 copy of the first `frames` pictures of the Hải Phòng clip, made with ffmpeg
-    /// (libx265) in `dir`: H.265 footage is not in the shared mirror.
-    fn h265_clip(dir: &Path, frames: u32) -> PathBuf {
+    /// The Hải Phòng junction clip (H.264) in the shared mirror.
+    fn haiphong() -> PathBuf {
         let shared = std::env::var_os("EDGE_AGENT_SHARED")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
@@ -854,6 +1025,13 @@ mod tests {
             "missing footage {} (set EDGE_AGENT_SHARED)",
             src.display()
         );
+        src
+    }
+
+    /// An H.265 copy of the first `frames` pictures of the Hải Phòng clip, made with ffmpeg
+    /// (libx265) in `dir`: H.265 footage is not in the shared mirror.
+    fn h265_clip(dir: &Path, frames: u32) -> PathBuf {
+        let src = haiphong();
         let out = dir.join("h265.mp4");
         let status = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-i"])
@@ -883,7 +1061,7 @@ mod tests {
         }
     }
 
-    fn read_all(src: &mut GstSource) -> (String, Vec<Frame>) {
+    fn read_all(src: &mut dyn FrameSource) -> (String, Vec<Frame>) {
         let mut description = String::new();
         let mut frames = Vec::new();
         while let Some(item) = src.next_item().unwrap() {
@@ -914,8 +1092,8 @@ mod tests {
         let clip = h265_clip(dir.path(), 30);
         for element in [None, Some("avdec_h265")] {
             let started = Instant::now();
-            let mut src = GstSource::open(clip.to_str().unwrap(), &gst_opts(element)).unwrap();
-            let (description, frames) = read_all(&mut src);
+            let mut src = open(clip.to_str().unwrap(), &gst_opts(element)).unwrap();
+            let (description, frames) = read_all(src.as_mut());
             let took = started.elapsed();
             eprintln!(
                 "{element:?}: {} frames in {took:?} ({:.0} fps): {description}",
@@ -959,8 +1137,70 @@ mod tests {
     }
 
     #[test]
+    fn gst_clips_are_cut_from_h265_and_h264_without_reencoding() {
+        let dir = tempfile::tempdir().unwrap();
+        // H.265 with a keyframe every 20 pictures; the shared clip itself is H.264 (avc in MP4,
+        // so the parser's length-prefixed units and avcC are what the tap converts)
+        let h265 = dir.path().join("gop.mp4");
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(h265_clip(dir.path(), 80))
+            .args([
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args([
+                "-x265-params",
+                "log-level=error:keyint=20:min-keyint=20:bframes=0",
+            ])
+            .arg(&h265)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success());
+        let h264 = haiphong();
+        for (file, codec) in [(&h265, "hevc"), (&h264, "h264")] {
+            let tap = crate::clips::EncodedTap::new(
+                16 << 20,
+                Duration::from_millis(1000),
+                Duration::from_millis(800),
+            );
+            let mut opts = gst_opts(None);
+            opts.encoded = Some(tap.clone());
+            let mut src = open(file.to_str().unwrap(), &opts).unwrap();
+            let mut frames = 0;
+            while let Some(item) = src.next_item().unwrap() {
+                if let SourceItem::Frame(f) = item {
+                    frames += 1;
+                    if frames == 50 {
+                        let event =
+                            crate::events::examples::example(crate::events::EventKind::WrongWay);
+                        tap.request(event, f.stream_time);
+                    }
+                }
+            }
+            tap.finish();
+            let cuts = tap.take_ready();
+            assert_eq!(cuts.len(), 1, "{codec}: one clip");
+            let cut = &cuts[0];
+            assert!(cut.complete, "{codec}: the file went on past post_s");
+            assert!(cut.units[0].keyframe, "{codec}");
+            let dims = cut.dims.expect("the picture size");
+            assert_eq!(dims, (1006, 720), "{codec}");
+            let out = dir.path().join(format!("clip-{codec}.mp4"));
+            // the first packet differs: ffmpeg's muxer keeps x265's SEI in the file's hvcC, the
+            // parser hands it over in the keyframe, and the clip keeps it there
+            let skip = usize::from(codec == "hevc");
+            crate::clips::probe::assert_clip_of(file, &out, cut, dims, skip);
+        }
+    }
+
+    #[test]
     fn a_missing_file_is_named_with_the_cause() {
-        let err = GstSource::open("/no/such/clip.mp4", &gst_opts(None))
+        let err = open("/no/such/clip.mp4", &gst_opts(None))
             .err()
             .expect("a missing file must fail at open")
             .to_string();
@@ -977,7 +1217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("notes.mp4");
         std::fs::write(&f, "not a video at all").unwrap();
-        let err = GstSource::open(f.to_str().unwrap(), &gst_opts(None))
+        let err = open(f.to_str().unwrap(), &gst_opts(None))
             .err()
             .expect("text must not open as video")
             .to_string();
@@ -987,13 +1227,13 @@ mod tests {
 
     #[test]
     fn a_missing_decoder_element_is_named_with_advice() {
-        let err = GstSource::open("/no/matter.mp4", &gst_opts(Some("nosuchdec")))
+        let err = open("/no/matter.mp4", &gst_opts(Some("nosuchdec")))
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("`nosuchdec` is not installed"), "{err}");
         assert!(err.contains("gst-inspect-1.0 nosuchdec"), "{err}");
-        let err = GstSource::open("/no/matter.mp4", &gst_opts(Some("x ! fakesink")))
+        let err = open("/no/matter.mp4", &gst_opts(Some("x ! fakesink")))
             .err()
             .unwrap()
             .to_string();
@@ -1048,7 +1288,7 @@ mod tests {
             .port();
         let opts = gst_opts(None);
         let url = format!("rtsp://cam:s3cret@127.0.0.1:{port}/live");
-        let mut src = GstSource::open(&url, &opts).unwrap();
+        let mut src = open(&url, &opts).unwrap();
         for _ in 0..2 {
             match src.next_item().unwrap() {
                 Some(SourceItem::Status(StreamStatus::Disconnected { reason, retry_in })) => {

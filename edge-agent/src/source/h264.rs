@@ -211,14 +211,16 @@ pub(crate) fn avcc_to_annexb(
     Ok(())
 }
 
-/// Exp-Golomb bit reader over an RBSP (emulation-prevention bytes removed).
-struct Bits {
+/// Exp-Golomb bit reader over an RBSP (emulation-prevention bytes removed); H.265 parameter
+/// sets are read with it too (`clips`).
+pub(crate) struct Bits {
     data: Vec<u8>,
     pos: usize,
 }
 
 impl Bits {
-    fn new(nal: &[u8]) -> Self {
+    /// A reader of `nal`'s payload (after its header), emulation prevention taken out.
+    pub(crate) fn new(nal: &[u8]) -> Self {
         let mut data = Vec::with_capacity(nal.len());
         let mut zeros = 0;
         for &b in nal {
@@ -232,18 +234,29 @@ impl Bits {
         Self { data, pos: 0 }
     }
 
-    fn bit(&mut self) -> Option<u32> {
+    pub(crate) fn bit(&mut self) -> Option<u32> {
         let byte = *self.data.get(self.pos / 8)?;
         let b = (byte >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
         Some(u32::from(b))
     }
 
-    fn bits(&mut self, n: u32) -> Option<u32> {
+    pub(crate) fn bits(&mut self, n: u32) -> Option<u32> {
         (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
     }
 
-    fn ue(&mut self) -> Option<u32> {
+    /// Skips `n` bits; `None` past the end.
+    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
+        self.pos += n;
+        (self.pos <= self.data.len() * 8).then_some(())
+    }
+
+    /// The RBSP bytes read so far and after.
+    pub(crate) fn rbsp(&self) -> &[u8] {
+        &self.data
+    }
+
+    pub(crate) fn ue(&mut self) -> Option<u32> {
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;

@@ -43,10 +43,12 @@ impl LiveClock {
             Some(m) => {
                 let anchor =
                     |t_floor: Option<Duration>| (m, since_open.max(t_floor.unwrap_or_default()));
+                // a new session's first picture is anchored, not a jump (its gap is the outage)
+                let fresh = self.base.is_none();
                 let (m0, t0) = *self.base.get_or_insert_with(|| anchor(floor));
                 let t = m.checked_sub(m0).map(|d| t0 + d);
                 match (t, self.last) {
-                    (Some(t), Some(last)) if t > last + MAX_MEDIA_STEP => {
+                    (Some(t), Some(last)) if !fresh && t > last + MAX_MEDIA_STEP => {
                         jumped = true;
                         None
                     }

@@ -1,14 +1,17 @@
 //! Video sources: every camera or file becomes a stream of decoded RGB frames with timing, behind
 //! one trait, so the pipeline never cares whether pixels came from RTSP, a USB camera, an mp4 file
 //! or a folder of images. Live sources never end: they report trouble as [`StreamStatus`] items and
-//! reconnect with backoff, which the pipeline turns into camera-health events.
+//! reconnect with backoff, which the pipeline turns into camera-health events. All of them run one
+//! loop (`live.rs`); a camera kind (`rtsp.rs`, `gst.rs`, `v4l2.rs`) only opens a connection and
+//! hands over its next picture.
 
 mod error;
 mod file;
 mod folder;
 #[cfg(feature = "gstreamer")]
 mod gst;
-mod h264;
+pub(crate) mod h264;
+mod live;
 mod live_clock;
 mod pool;
 mod rtsp;
@@ -157,7 +160,7 @@ pub struct SourceOptions {
     pub stop: Arc<AtomicBool>,
     /// How RTSP streams and video files are decoded (the camera's `decoder`).
     pub decoding: Decoding,
-    /// Where the built-in RTSP and file sources also put each encoded access unit, for event
+    /// Where RTSP and file sources (built-in and GStreamer) also put each encoded access unit, for event
     /// clips; `None`: clips are off for this camera (or its source cannot give them).
     pub encoded: Option<crate::clips::EncodedTap>,
 }
@@ -201,7 +204,7 @@ pub fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Sou
     let gstreamer = matches!(opts.decoding, Decoding::Gstreamer { .. });
     let path = match CameraUrl::parse(url)? {
         CameraUrl::Rtsp if gstreamer => return open_gstreamer(url, opts),
-        CameraUrl::Rtsp => return Ok(Box::new(rtsp::RtspSource::open(url, opts)?)),
+        CameraUrl::Rtsp => return rtsp::open(url, opts),
         CameraUrl::V4l2 { .. } => return v4l2::open(url, opts),
         CameraUrl::Local(path) => path,
     };
@@ -232,7 +235,7 @@ pub fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Sou
 fn open_gstreamer(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
     #[cfg(feature = "gstreamer")]
     {
-        Ok(Box::new(gst::GstSource::open(url, opts)?))
+        gst::open(url, opts)
     }
     #[cfg(not(feature = "gstreamer"))]
     {
@@ -329,16 +332,8 @@ impl CameraUrl {
 
 /// Sleeps until `deadline` in short steps; returns false if the stop flag was set meanwhile.
 pub(crate) fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
-    }
+    use crate::clock::Clock;
+    crate::clock::SystemClock.sleep_until(deadline, stop)
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 //! USB/CSI cameras through V4L2 (nokhwa, behind the `v4l2` cargo feature). The device sits behind
 //! a small trait so that pixel conversion, timing, and open/unplug handling are tested with a fake
 //! device here, where no V4L2 device exists (stack-facts §3); capture itself needs real hardware.
-//! A camera that stops delivering without an error (a hung USB device) is reported as stalled
-//! after `stall_timeout` and reopened with backoff, like a silent RTSP stream.
+//! It runs in the live-source loop (`live.rs`): a camera that stops delivering without an error
+//! (a hung USB device) is reported as stalled after `stall_timeout` and reopened with backoff,
+//! like a silent RTSP stream.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use super::{
-    Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
-};
-use crate::backoff::{Backoff, Jitter};
+use super::live::{Connection, OpenFailure, Picture};
+use super::{FrameSource, SharedCounters, SourceError, SourceOptions};
 
 /// Pixel layouts a camera may deliver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +51,20 @@ pub(crate) fn open(url: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSourc
     let index = device_index(url)?;
     #[cfg(feature = "v4l2")]
     {
-        let device = native::NokhwaDevice::new(index);
-        Ok(Box::new(V4l2Source::new(url.to_string(), device, opts)))
+        let counters = Arc::new(SharedCounters::default());
+        let conn = V4l2Connection {
+            device: native::NokhwaDevice::new(index),
+            counters: counters.clone(),
+            place: url.to_string(),
+        };
+        let clock = Arc::new(crate::clock::SystemClock);
+        Ok(Box::new(super::live::LiveSource::new(
+            url.to_string(),
+            conn,
+            opts,
+            counters,
+            clock,
+        )))
     }
     #[cfg(not(feature = "v4l2"))]
     {
@@ -76,141 +88,48 @@ pub(crate) fn device_index(url: &str) -> Result<u32, SourceError> {
         })
 }
 
-/// A V4L2 camera as a live source: it reopens the device with backoff when it fails or is unplugged.
-pub(crate) struct V4l2Source<D: CaptureDevice> {
-    place: String,
+/// A V4L2 camera as a live connection: the live-source loop reopens it with backoff when it
+/// fails, is unplugged or hangs.
+pub(crate) struct V4l2Connection<D: CaptureDevice> {
     device: D,
-    is_open: bool,
-    backoff: Backoff,
-    retry_at: Option<Instant>,
-    /// A stall was just reported; the reconnect it causes is reported next.
-    stalled: Option<Duration>,
-    seq: u64,
-    opened: Instant,
-    last_time: Option<Duration>,
-    opts: SourceOptions,
-    counters: SourceCounters,
+    counters: Arc<SharedCounters>,
+    place: String,
 }
 
-impl<D: CaptureDevice> V4l2Source<D> {
-    pub fn new(place: String, device: D, opts: &SourceOptions) -> Self {
-        Self {
-            place,
-            device,
-            is_open: false,
-            backoff: Backoff::new(
-                opts.backoff_min,
-                opts.backoff_max,
-                Jitter::Symmetric(opts.backoff_jitter),
-            ),
-            retry_at: None,
-            stalled: None,
-            seq: 0,
-            opened: Instant::now(),
-            last_time: None,
-            opts: opts.clone(),
-            counters: SourceCounters::default(),
+impl<D: CaptureDevice> Connection for V4l2Connection<D> {
+    fn open(&mut self) -> Result<String, OpenFailure> {
+        self.device
+            .open()
+            .map_err(|e| OpenFailure::Retry(format!("cannot open the camera: {e}")))
+    }
+
+    fn next_picture(&mut self, limit: Duration) -> Result<Option<Picture>, String> {
+        let raw = match self.device.capture(limit) {
+            Ok(raw) => raw,
+            Err(CaptureFailure::Error(e)) => return Err(format!("capture failed: {e}")),
+            // the loop tells the stall by its clock
+            Err(CaptureFailure::Stalled) => return Ok(None),
+        };
+        let received = SystemTime::now();
+        match to_rgb(&raw) {
+            Ok((rgb, width, height)) => Ok(Some(Picture {
+                media_time: None,
+                received,
+                width,
+                height,
+                rgb,
+                units: Vec::new(),
+            })),
+            Err(e) => {
+                SharedCounters::add(&self.counters.decode_errors);
+                tracing::debug!(camera = %self.place, error = %e, "dropping a bad camera buffer");
+                Ok(None)
+            }
         }
     }
 
-    fn disconnected(&mut self, why: String) -> SourceItem {
-        let retry_in = self.backoff.next_delay();
-        self.retry_at = Some(Instant::now() + retry_in);
-        self.counters.reconnects += 1;
-        let reason = format!("{}: {why}", self.place);
-        tracing::warn!(camera = %self.place, %reason, "V4L2 camera unavailable; retrying");
-        SourceItem::Status(StreamStatus::Disconnected { reason, retry_in })
-    }
-}
-
-impl<D: CaptureDevice> FrameSource for V4l2Source<D> {
-    fn next_item(&mut self) -> Result<Option<SourceItem>, SourceError> {
-        loop {
-            if self.opts.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                return Ok(None);
-            }
-            if let Some(for_) = self.stalled.take() {
-                let why = format!("no frame for {:.1} s", for_.as_secs_f64());
-                return Ok(Some(self.disconnected(why)));
-            }
-            if let Some(at) = self.retry_at.take()
-                && !super::sleep_until(at, &self.opts.stop)
-            {
-                return Ok(None);
-            }
-            if !self.is_open {
-                return Ok(Some(match self.device.open() {
-                    Ok(description) => {
-                        self.is_open = true;
-                        SourceItem::Status(StreamStatus::Connected { description })
-                    }
-                    Err(e) => self.disconnected(format!("cannot open the camera: {e}")),
-                }));
-            }
-            let raw = match self.device.capture(self.opts.stall_timeout) {
-                Ok(raw) => raw,
-                Err(CaptureFailure::Error(e)) => {
-                    self.device.close();
-                    self.is_open = false;
-                    return Ok(Some(self.disconnected(format!("capture failed: {e}"))));
-                }
-                Err(CaptureFailure::Stalled) => {
-                    self.device.close();
-                    self.is_open = false;
-                    self.counters.stalls += 1;
-                    let for_ = self.opts.stall_timeout;
-                    self.stalled = Some(for_);
-                    tracing::warn!(camera = %self.place, stalled_ms = for_.as_millis() as u64, "V4L2 camera delivers nothing");
-                    return Ok(Some(SourceItem::Status(StreamStatus::Stalled { for_ })));
-                }
-            };
-            let received = SystemTime::now();
-            let rgb = match to_rgb(&raw) {
-                Ok(rgb) => rgb,
-                Err(e) => {
-                    self.counters.decode_errors += 1;
-                    tracing::debug!(camera = %self.place, error = %e, "dropping a bad camera buffer");
-                    continue;
-                }
-            };
-            self.backoff.reset();
-            let mut stream_time = self.opened.elapsed();
-            if let Some(last) = self.last_time
-                && stream_time <= last
-            {
-                stream_time = last + Duration::from_micros(1);
-            }
-            self.last_time = Some(stream_time);
-            let frame = Frame {
-                seq: self.seq,
-                capture_time: received,
-                clock: super::CaptureClock::Receipt,
-                stream_time,
-                discontinuity: false,
-                width: rgb.1,
-                height: rgb.2,
-                rgb: rgb.0,
-            };
-            self.seq += 1;
-            self.counters.frames += 1;
-            return Ok(Some(SourceItem::Frame(frame)));
-        }
-    }
-
-    fn describe(&self) -> String {
-        self.place.clone()
-    }
-
-    fn counters(&self) -> SourceCounters {
-        self.counters
-    }
-}
-
-impl<D: CaptureDevice> Drop for V4l2Source<D> {
-    fn drop(&mut self) {
-        if self.is_open {
-            self.device.close();
-        }
+    fn close(&mut self) {
+        self.device.close();
     }
 }
 
@@ -424,11 +343,45 @@ mod tests {
 
     use super::*;
 
-    /// Scripted device: each open/capture pops the next planned outcome.
+    use crate::clock::ManualClock;
+    use crate::source::live::LiveSource;
+    use crate::source::{SourceItem, StreamStatus};
+
+    /// Scripted device: each open/capture pops the next planned outcome. A hang takes the whole
+    /// time allowed, on the test's clock.
     struct FakeDevice {
         opens: VecDeque<Result<String, String>>,
         captures: VecDeque<Result<RawFrame, CaptureFailure>>,
         closed: usize,
+        clock: Arc<ManualClock>,
+    }
+
+    fn fake(
+        opens: Vec<Result<String, String>>,
+        captures: Vec<Result<RawFrame, CaptureFailure>>,
+    ) -> FakeDevice {
+        FakeDevice {
+            opens: opens.into(),
+            captures: captures.into(),
+            closed: 0,
+            clock: Arc::new(ManualClock::new(chrono::Utc::now())),
+        }
+    }
+
+    /// The device in the live-source loop, on its simulated clock.
+    fn live(
+        place: &str,
+        device: FakeDevice,
+        opts: &SourceOptions,
+    ) -> LiveSource<V4l2Connection<FakeDevice>> {
+        let counters = Arc::new(SharedCounters::default());
+        let clock = device.clock.clone();
+        let conn = V4l2Connection {
+            device,
+            counters: counters.clone(),
+            place: place.into(),
+        };
+        LiveSource::new(place.into(), conn, opts, counters, clock)
     }
 
     impl CaptureDevice for FakeDevice {
@@ -437,10 +390,15 @@ mod tests {
                 .pop_front()
                 .unwrap_or(Err("no such device".into()))
         }
-        fn capture(&mut self, _limit: Duration) -> Result<RawFrame, CaptureFailure> {
-            self.captures
+        fn capture(&mut self, limit: Duration) -> Result<RawFrame, CaptureFailure> {
+            let next = self
+                .captures
                 .pop_front()
-                .unwrap_or(Err(CaptureFailure::Error("unplugged".into())))
+                .unwrap_or(Err(CaptureFailure::Error("unplugged".into())));
+            if matches!(next, Err(CaptureFailure::Stalled)) {
+                self.clock.advance(limit);
+            }
+            next
         }
         fn close(&mut self) {
             self.closed += 1;
@@ -497,13 +455,13 @@ mod tests {
             backoff_max: Duration::from_millis(20),
             ..SourceOptions::default()
         };
-        let device = FakeDevice {
-            opens: VecDeque::from([
+        let device = fake(
+            vec![
                 Err("Permission denied".into()),
                 Ok("YUYV 4x2 at 30 fps".into()),
                 Ok("YUYV 4x2 at 30 fps".into()),
-            ]),
-            captures: VecDeque::from([
+            ],
+            vec![
                 Ok(yuyv(4, 2, 235, 128, 128)),
                 Ok(RawFrame {
                     format: PixelFormat::Mjpeg,
@@ -514,10 +472,9 @@ mod tests {
                 Ok(yuyv(4, 2, 16, 128, 128)),
                 Err(CaptureFailure::Error("No such device (os error 19)".into())),
                 Ok(yuyv(4, 2, 126, 128, 128)),
-            ]),
-            closed: 0,
-        };
-        let mut src = V4l2Source::new("v4l2:///dev/video0".into(), device, &opts);
+            ],
+        );
+        let mut src = live("v4l2:///dev/video0", device, &opts);
         let mut log = Vec::new();
         let mut frames = Vec::new();
         while frames.len() < 3 {
@@ -556,7 +513,7 @@ mod tests {
         );
         let c = src.counters();
         assert_eq!((c.frames, c.decode_errors, c.reconnects), (3, 1, 2));
-        assert_eq!(src.device.closed, 1);
+        assert_eq!(src.connection().device.closed, 1);
     }
 
     #[test]
@@ -566,16 +523,15 @@ mod tests {
             backoff_max: Duration::from_millis(10),
             ..SourceOptions::default()
         };
-        let device = FakeDevice {
-            opens: VecDeque::from([Ok("YUYV 4x2".into()), Ok("YUYV 4x2".into())]),
-            captures: VecDeque::from([
+        let device = fake(
+            vec![Ok("YUYV 4x2".into()), Ok("YUYV 4x2".into())],
+            vec![
                 Ok(yuyv(4, 2, 235, 128, 128)),
                 Err(CaptureFailure::Stalled),
                 Ok(yuyv(4, 2, 16, 128, 128)),
-            ]),
-            closed: 0,
-        };
-        let mut src = V4l2Source::new("v4l2:///dev/video1".into(), device, &opts);
+            ],
+        );
+        let mut src = live("v4l2:///dev/video1", device, &opts);
         let mut log = Vec::new();
         let mut seqs = Vec::new();
         while seqs.len() < 2 {
@@ -609,7 +565,11 @@ mod tests {
         assert_eq!(seqs, [0, 1], "seq continues across the reopen");
         let c = src.counters();
         assert_eq!((c.stalls, c.reconnects), (1, 1));
-        assert_eq!(src.device.closed, 1, "the hung device was closed");
+        assert_eq!(
+            src.connection().device.closed,
+            1,
+            "the hung device was closed"
+        );
     }
 
     #[test]
