@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use edge_agent::inference::{Rect, RgbImage};
@@ -55,6 +55,14 @@ pub struct Args {
     /// With --plates: the plate OCR model.
     #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
     ocr_model: String,
+    /// Instead of models, measure event clips on an MP4's H.264 track: the camera ring's memory at
+    /// the video's bitrate (default `[clips]`: 5 s before, 5 s after, 16 MiB) and the remux of each
+    /// clip, without decoding.
+    #[arg(long, value_name = "VIDEO")]
+    clips: Option<PathBuf>,
+    /// With --clips: ask for a clip every this many seconds of video.
+    #[arg(long, default_value_t = 10.0)]
+    clip_every: f64,
     /// Agent config whose `[runtime]` (spin_wait, cpu_arena, ONNX Runtime library) the sessions use;
     /// `--threads` still sets the intra-op threads.
     #[arg(long)]
@@ -86,6 +94,9 @@ fn ms(d: Duration) -> f64 {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.plates {
         return plates(&args, dir);
+    }
+    if let Some(video) = &args.clips {
+        return clips(&args, video);
     }
     let frame_path = match &args.frame {
         Some(p) => p.clone(),
@@ -416,5 +427,130 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
     if let Some(kb) = resources::peak_rss_kb() {
         println!("peak RSS of this run: {:.1} MB", kb as f64 / 1024.0);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --clips VIDEO`: the event-clip ring and remux on a file's H.264 track, without
+/// decoding: the memory a camera's ring holds at the stream's bitrate and what cutting a clip
+/// costs. A clip is asked for every `--clip-every` seconds of the video.
+fn clips(args: &Args, video: &Path) -> anyhow::Result<ExitCode> {
+    use edge_agent::clips::{ClipsConfig, EncodedTap, LengthPrefixed, VideoCodec};
+    let file =
+        std::fs::File::open(video).with_context(|| format!("opening {}", video.display()))?;
+    let size = file.metadata()?.len();
+    let mut reader = mp4::Mp4Reader::read_header(std::io::BufReader::new(file), size)
+        .with_context(|| format!("{}: not an MP4 file", video.display()))?;
+    let track = reader
+        .tracks()
+        .values()
+        .find(|t| matches!(t.media_type(), Ok(mp4::MediaType::H264)))
+        .with_context(|| format!("{}: no H.264 track", video.display()))?;
+    let (track_id, timescale, samples) = (
+        track.track_id(),
+        u64::from(track.timescale().max(1)),
+        track.sample_count(),
+    );
+    let dims = (u32::from(track.width()), u32::from(track.height()));
+    let avcc = &track
+        .trak
+        .mdia
+        .minf
+        .stbl
+        .stsd
+        .avc1
+        .as_ref()
+        .context("the H.264 track has no avc1 sample entry")?
+        .avcc;
+    let units = LengthPrefixed {
+        length_size: usize::from(avcc.length_size_minus_one & 3) + 1,
+        parameter_sets: avcc
+            .sequence_parameter_sets
+            .iter()
+            .chain(&avcc.picture_parameter_sets)
+            .map(|n| n.bytes.clone())
+            .collect(),
+    };
+    let config = ClipsConfig::default();
+    let ring_limit = usize::try_from(config.ring_mb << 20).unwrap_or(usize::MAX);
+    let tap = EncodedTap::new(ring_limit, config.pre(), config.post());
+    let every = Duration::from_secs_f64(args.clip_every.max(0.1));
+    let (mut next_request, mut bytes, mut last) = (every, 0u64, Duration::ZERO);
+    let (mut peak, mut remux, mut sizes, mut lengths) = (
+        edge_agent::clips::RingStats::default(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let event = edge_agent::events::examples::example(edge_agent::events::EventKind::WrongWay);
+    let mut cut_ready = |tap: &EncodedTap| -> anyhow::Result<()> {
+        for cut in tap.take_ready() {
+            let started = Instant::now();
+            let mp4 = edge_agent::clips::remux(&cut.units, dims)?;
+            remux.push(started.elapsed());
+            sizes.push(mp4.len() as f64);
+            if let (Some(a), Some(b)) = (cut.units.first(), cut.units.last()) {
+                lengths.push(b.stream_time.saturating_sub(a.stream_time).as_secs_f64());
+            }
+        }
+        Ok(())
+    };
+    for id in 1..=samples {
+        let Some(sample) = reader.read_sample(track_id, id)? else {
+            break;
+        };
+        let annexb = units.to_annexb(&sample.bytes, sample.is_sync)?;
+        let pts = u64::try_from(sample.start_time as i64 + i64::from(sample.rendering_offset))
+            .unwrap_or(0);
+        let t = Duration::from_nanos(pts * 1_000_000_000 / timescale);
+        tap.push(
+            t,
+            std::time::SystemTime::now(),
+            VideoCodec::H264,
+            &annexb,
+            dims,
+        );
+        bytes += annexb.len() as u64;
+        last = last.max(t);
+        let s = tap.stats();
+        if s.bytes > peak.bytes {
+            peak = s;
+        }
+        if t >= next_request {
+            tap.request(event.clone(), t);
+            next_request += every;
+        }
+        cut_ready(&tap)?;
+    }
+    tap.finish();
+    cut_ready(&tap)?;
+    let secs = last.as_secs_f64().max(1e-3);
+    println!(
+        "{}: H.264 {}x{}, {samples} pictures in {secs:.1} s, {:.2} Mbit/s",
+        video.display(),
+        dims.0,
+        dims.1,
+        bytes as f64 * 8.0 / secs / 1e6
+    );
+    println!(
+        "ring (pre_s {} s, post_s {} s, ring_mb {}): peak {:.1} MiB in {} access units",
+        config.pre_s,
+        config.post_s,
+        config.ring_mb,
+        peak.bytes as f64 / f64::from(1 << 20),
+        peak.units
+    );
+    anyhow::ensure!(
+        !remux.is_empty(),
+        "the video is too short for a clip (--clip-every)"
+    );
+    let n = remux.len();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "{n} clips of {:.1} s on average, {:.2} MB each; remux median {:.1} ms, max {:.1} ms",
+        mean(&lengths),
+        mean(&sizes) / 1e6,
+        ms(median(remux.clone())),
+        ms(remux.iter().copied().max().unwrap_or_default())
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -915,7 +915,7 @@ pub fn insecure_links(m: &MqttConfig) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod health_tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -943,11 +943,6 @@ mod health_tests {
                 .all(|d| !d.to_string().contains("[health]") && !d.to_string().contains("health.")),
         );
     }
-}
-
-#[cfg(test)]
-mod location_tests {
-    use super::*;
 
     /// Each location problem is pinned to its key; a swapped latitude and longitude is said, and a
     /// place outside Vietnam is a warning (it may be a test bench abroad), not an error.
@@ -1000,11 +995,6 @@ location = { lat = 48.85, lon = 2.35, heading_deg = 90 }
         assert_eq!(locations["c2"].heading_deg, Some(10.0), "the device's");
         assert_eq!(locations["c2"].lat, 11.13);
     }
-}
-
-#[cfg(test)]
-mod security_tests {
-    use super::*;
 
     fn diagnostics(mqtt: &str) -> Vec<String> {
         let text = format!("[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[mqtt]\n{mqtt}");

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod report;
 pub mod runner;
 pub mod sampler;
+pub mod scene_cut;
 pub mod sink;
 
 use crate::config::{CameraConfig, CameraRole};

@@ -638,15 +638,21 @@ fn spawn_decoder(
         .name(format!("decode-{}", cam.spec_id))
         .spawn(move || {
             let mut sampler = FpsSampler::new(fps);
+            let mut scene = super::scene_cut::SceneCut::new();
             let mut last_report: Option<Instant> = None;
             let mut connection = 0u64;
             loop {
                 match src.next_item() {
                     Ok(Some(SourceItem::Frame(frame))) => {
                         cam.decoded.fetch_add(1, Ordering::Relaxed);
-                        // A jump in media time is a gap like a reconnect: the next frame
-                        // processed ends the camera's tracks (also when this one is not sampled).
-                        if frame.discontinuity {
+                        // A jump in media time, or a cut to another view (a PTZ preset), is a
+                        // gap like a reconnect: the next frame processed ends the camera's
+                        // tracks (also when this one is not sampled).
+                        let cut = scene.is_cut(&frame.rgb, frame.width, frame.height);
+                        if cut && !frame.discontinuity {
+                            tracing::info!(camera = %cam.spec_id, "the view changed at once (a PTZ preset, another input); the camera's tracks restart");
+                        }
+                        if frame.discontinuity || cut {
                             connection += 1;
                         }
                         // Health is checked on every decoded frame (cheap: one small grey copy
@@ -690,6 +696,7 @@ fn spawn_decoder(
                     }
                     Ok(Some(SourceItem::Status(status))) => {
                         monitor.on_stream(&status);
+                        scene.reset();
                         if !matches!(status, StreamStatus::Connected { .. }) {
                             connection += 1;
                         }
