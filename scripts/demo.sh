@@ -30,12 +30,15 @@ ffmpeg -v error -y -i "$CLIP" -vf reverse -an -c:v libx264 -preset ultrafast -pi
 
 # The junction camera's config (configs/junction-rules.toml) with the demo's clip, a spool under
 # .cache, the embedded broker on a spare port, and the integration centre's key pinned (it signs
-# the requests for the clips the device keeps).
+# the requests for the clips the device keeps). The operator's `watch` reads the embedded broker
+# directly, and a clip comes as one burst of 256 KiB pieces (about 6 MB here): the broker's log
+# must hold a whole clip (the 16 KiB default keeps the last two pieces; a site has its own
+# broker, docs/delivery.md).
 PORT=18830
 CENTRE_KEY="$("$BIN" sign-remote --key "$OUT/centre.key" --public)"
 printf '[remote]\ncentre_keys = ["%s"]\n' "$CENTRE_KEY" |
   junction_config "$OUT/agent.toml" "$OUT/reversed.mp4" "$OUT/spool" \
-    "embedded_listen = \"127.0.0.1:$PORT\""
+    "embedded_listen = \"127.0.0.1:$PORT\"" "embedded_log_kb = 16384"
 
 log "edge-agent watch: the operator's view, subscribed to the agent's embedded broker; it asks for each violation's clip (kept on the device) with a signed evidence/get"
 "$BIN" watch --broker "mqtt://127.0.0.1:$PORT" --topic-prefix haiphong/traffic --clean-session \

@@ -246,7 +246,7 @@ fn a_live_h265_camera_gives_event_clips_of_its_own_h265() {
         Duration::from_millis(500),
     );
     let opts = SourceOptions {
-        encoded: Some(tap.clone()),
+        encoded: Some(std::sync::Arc::new(tap.clone())),
         ..gst_opts()
     };
     let limit = Duration::from_secs(15);

@@ -8,7 +8,6 @@
 //! hold unpixelated people, so by default they stay on the device ([`ClipStore`], bounded in
 //! bytes and age) and only their hash and length travel in an `update` of the event.
 
-mod codec;
 pub mod config;
 mod mp4;
 #[cfg(test)]
@@ -17,7 +16,7 @@ mod recorder;
 mod ring;
 mod store;
 
-pub use codec::{CodecDataError, LengthPrefixed, VideoCodec};
+pub use crate::source::{CodecDataError, LengthPrefixed, VideoCodec};
 pub use config::{ClipMode, ClipsConfig};
 pub use mp4::remux;
 pub use recorder::{ClipCounts, ClipEvent, ClipRecorder, ClipStats};

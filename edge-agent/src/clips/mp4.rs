@@ -10,8 +10,8 @@ use mp4::{
 };
 
 use super::ClipError;
-use super::codec::{VideoCodec, hvcc_record};
 use super::ring::AccessUnit;
+use crate::source::{VideoCodec, hvcc_record};
 
 /// MP4 media timescale: RTP's video clock, so camera timing survives to the tick.
 const TIMESCALE: u32 = 90_000;

@@ -104,3 +104,107 @@ pub(crate) fn assert_clip_of(
         "{name}: the clip's packets are not a run of the source's"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clips::EncodedTap;
+    use crate::source::{self, SourceItem, SourceOptions};
+
+    fn clip(name: &str) -> PathBuf {
+        let shared = std::env::var_os("EDGE_AGENT_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        let p = shared.join("footage/video").join(name);
+        assert!(
+            p.is_file(),
+            "missing footage {} (set EDGE_AGENT_SHARED)",
+            p.display()
+        );
+        p
+    }
+
+    /// Plays `file` through a source with a clip ring (pre 1 s, post 0.8 s) and asks for a clip
+    /// at its `at`-th picture; the one clip cut.
+    fn clip_of(file: &Path, mut opts: SourceOptions, at: u64) -> ClipCut {
+        let tap = EncodedTap::new(
+            16 << 20,
+            Duration::from_millis(1000),
+            Duration::from_millis(800),
+        );
+        opts.encoded = Some(Arc::new(tap.clone()));
+        let mut src = source::open(file.to_str().unwrap_or_default(), &opts).expect("open");
+        while let Some(item) = src.next_item().expect("decode") {
+            if let SourceItem::Frame(f) = item
+                && f.seq == at
+            {
+                let event = crate::events::examples::example(crate::events::EventKind::WrongWay);
+                tap.request(event, f.stream_time);
+            }
+        }
+        tap.finish();
+        let mut cuts = tap.take_ready();
+        assert_eq!(cuts.len(), 1);
+        let cut = cuts.remove(0);
+        assert!(cut.complete, "the file went on past post_s");
+        assert!(cut.units[0].keyframe);
+        cut
+    }
+
+    #[test]
+    fn a_clip_of_a_file_with_b_frames_is_its_own_packets_shown_in_order() {
+        // The High-profile junction clip reorders pictures (B-frames): each unit goes into the
+        // ring at its own presentation time, whatever picture the decoder answers it with.
+        let file = clip("vn_citycam_haiphong.mp4");
+        let cut = clip_of(&file, SourceOptions::default(), 60);
+        let dir = tempfile::tempdir().unwrap();
+        assert_clip_of(&file, &dir.path().join("clip.mp4"), &cut, (1006, 720), 0);
+    }
+
+    #[cfg(feature = "gstreamer")]
+    #[test]
+    fn gst_clips_are_cut_from_h265_and_h264_without_reencoding() {
+        let dir = tempfile::tempdir().unwrap();
+        // H.265 with a keyframe every 20 pictures (libx265: H.265 footage is not in the mirror);
+        // the junction clip itself is H.264 in MP4, so the parser's units are length-prefixed
+        let h265 = dir.path().join("gop.mp4");
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(clip("vn_citycam_haiphong.mp4"))
+            .args([
+                "-an",
+                "-frames:v",
+                "80",
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+            ])
+            .args(["-pix_fmt", "yuv420p"])
+            .args([
+                "-x265-params",
+                "log-level=error:keyint=20:min-keyint=20:bframes=0",
+            ])
+            .arg(&h265)
+            .status()
+            .expect("run ffmpeg (scripts/test.sh installs it)");
+        assert!(status.success());
+        let opts = SourceOptions {
+            decoding: source::Decoding::Gstreamer { element: None },
+            ..SourceOptions::default()
+        };
+        for (file, name) in [(h265, "hevc"), (clip("vn_citycam_haiphong.mp4"), "h264")] {
+            let cut = clip_of(&file, opts.clone(), 49);
+            assert_eq!(cut.dims, Some((1006, 720)), "{name}");
+            // the first packet differs: ffmpeg's muxer keeps x265's SEI in the file's hvcC, the
+            // parser hands it over in the keyframe, and the clip keeps it there
+            let skip = usize::from(name == "hevc");
+            let out = dir.path().join(format!("clip-{name}.mp4"));
+            assert_clip_of(&file, &out, &cut, (1006, 720), skip);
+        }
+    }
+}

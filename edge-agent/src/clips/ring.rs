@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::codec::VideoCodec;
 use crate::events::Event;
+use crate::source::{EncodedSink, VideoCodec};
 
 /// Clips asked for but not yet cut, per camera; beyond this the oldest request is dropped (and
 /// counted): a camera that raises more events than this within `post_s` is misconfigured.
@@ -78,6 +78,23 @@ pub struct EncodedTap(Arc<Mutex<Ring>>);
 impl std::fmt::Debug for EncodedTap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("EncodedTap").field(&self.stats()).finish()
+    }
+}
+
+impl EncodedSink for EncodedTap {
+    fn push(
+        &self,
+        stream_time: Duration,
+        capture_time: SystemTime,
+        codec: VideoCodec,
+        annexb: &[u8],
+        dims: (u32, u32),
+    ) {
+        EncodedTap::push(self, stream_time, capture_time, codec, annexb, dims);
+    }
+
+    fn gap(&self) {
+        EncodedTap::gap(self);
     }
 }
 

@@ -366,7 +366,10 @@ impl Pipeline {
         let mut so = self.opts.source.clone();
         so.stop = stop.clone();
         so.decoding = spec.decoding.clone();
-        so.encoded = self.sink.encoded_tap(&spec.id);
+        so.encoded = self
+            .sink
+            .encoded_tap(&spec.id)
+            .map(|tap| Arc::new(tap) as Arc<dyn crate::source::EncodedSink>);
         let src = source::open(&spec.url, &so).map_err(|e| PipelineError::Source {
             camera: spec.id.clone(),
             error: e,

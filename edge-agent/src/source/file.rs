@@ -10,11 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mp4::{MediaType, Mp4Reader, TrackType};
 
+use super::VideoCodec;
 use super::h264::{Decoded, H264Decoder, avcc_to_annexb};
 use super::{
     Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
 };
-use crate::clips::VideoCodec;
 
 /// Decodes the H.264 track of an mp4/mov file.
 pub(crate) struct Mp4Source {
@@ -307,37 +307,5 @@ mod tests {
                 "{name}: {got:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_clip_of_a_file_with_b_frames_is_its_own_packets_shown_in_order() {
-        // The High-profile junction clip reorders pictures (B-frames): each unit goes into the
-        // ring at its own presentation time, whatever picture the decoder answers it with.
-        let file = clip("vn_citycam_haiphong.mp4");
-        let tap = crate::clips::EncodedTap::new(
-            16 << 20,
-            Duration::from_millis(1000),
-            Duration::from_millis(800),
-        );
-        let opts = SourceOptions {
-            encoded: Some(tap.clone()),
-            ..SourceOptions::default()
-        };
-        let mut src = Mp4Source::open(&file, &opts).unwrap();
-        while let Some(item) = src.next_item().unwrap() {
-            if let SourceItem::Frame(f) = item
-                && f.seq == 60
-            {
-                let event = crate::events::examples::example(crate::events::EventKind::WrongWay);
-                tap.request(event, f.stream_time);
-            }
-        }
-        tap.finish();
-        let cuts = tap.take_ready();
-        assert_eq!(cuts.len(), 1);
-        assert!(cuts[0].complete && cuts[0].units[0].keyframe);
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("clip.mp4");
-        crate::clips::probe::assert_clip_of(&file, &out, &cuts[0], (1006, 720), 0);
     }
 }

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+use super::VideoCodec;
 use super::live_clock::LiveClock;
 use super::{
     CaptureClock, Frame, FrameSource, SharedCounters, SourceCounters, SourceError, SourceItem,
     SourceOptions, StreamStatus,
 };
 use crate::backoff::{Backoff, Jitter};
-use crate::clips::VideoCodec;
 use crate::clock::Clock;
 
 /// A decoded picture as a connection hands it over, before the loop times and numbers it.
@@ -320,8 +320,22 @@ mod tests {
         }
     }
 
-    fn source(steps: Vec<Step>) -> (LiveSource<Scripted>, Arc<ManualClock>) {
+    /// What reached the clip ring: units (their stream time) and gaps, in order.
+    #[derive(Debug, Default)]
+    struct Recorded(std::sync::Mutex<Vec<Option<Duration>>>);
+
+    impl super::super::EncodedSink for Recorded {
+        fn push(&self, t: Duration, _: SystemTime, _: VideoCodec, _: &[u8], _: (u32, u32)) {
+            self.0.lock().unwrap().push(Some(t));
+        }
+        fn gap(&self) {
+            self.0.lock().unwrap().push(None);
+        }
+    }
+
+    fn source(steps: Vec<Step>) -> (LiveSource<Scripted>, Arc<ManualClock>, Arc<Recorded>) {
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let ring = Arc::new(Recorded::default());
         let conn = Scripted {
             steps: steps.into(),
             clock: clock.clone(),
@@ -333,11 +347,7 @@ mod tests {
             backoff_max: Duration::from_secs(8),
             backoff_jitter: 0.0,
             stall_timeout: Duration::from_secs(10),
-            encoded: Some(crate::clips::EncodedTap::new(
-                1 << 20,
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            )),
+            encoded: Some(ring.clone()),
             ..SourceOptions::default()
         };
         let src = LiveSource::new(
@@ -347,7 +357,7 @@ mod tests {
             Arc::new(SharedCounters::default()),
             clock.clone(),
         );
-        (src, clock)
+        (src, clock, ring)
     }
 
     /// Everything the source yields until the script runs out, as short words.
@@ -377,7 +387,7 @@ mod tests {
 
     #[test]
     fn refusals_back_off_then_a_stall_and_a_loss_reconnect_with_seq_and_time_going_on() {
-        let (mut src, clock) = source(vec![
+        let (mut src, clock, _) = source(vec![
             Step::Open(Err("connection refused")),
             Step::Open(Err("connection refused")),
             Step::Open(Ok("H.264 2x2")),
@@ -447,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_jump_in_media_time_is_a_discontinuity_and_restarts_the_clip_ring() {
-        let (mut src, _clock) = source(vec![
+        let (mut src, _clock, ring) = source(vec![
             Step::Open(Ok("H.264 2x2")),
             Step::Picture(Some(Duration::from_secs(50))),
             Step::Picture(Some(Duration::from_millis(50_040))),
@@ -460,13 +470,17 @@ mod tests {
             [false, false, true]
         );
         assert!(frames[2].stream_time > frames[1].stream_time);
-        let ring = src.opts.encoded.as_ref().expect("tap").stats();
-        assert_eq!(ring.units, 1, "the ring started again at the jump");
+        // each unit at its picture's time, and the ring told of the jump before the third
+        let times: Vec<Option<Duration>> = frames.iter().map(|f| Some(f.stream_time)).collect();
+        assert_eq!(
+            *ring.0.lock().unwrap(),
+            [times[0], times[1], None, times[2]]
+        );
     }
 
     #[test]
     fn stop_ends_a_retry_wait_at_once() {
-        let (mut src, _clock) = source(vec![Step::Open(Err("refused"))]);
+        let (mut src, _clock, _) = source(vec![Step::Open(Err("refused"))]);
         assert!(matches!(
             src.next_item(),
             Ok(Some(SourceItem::Status(StreamStatus::Disconnected { .. })))

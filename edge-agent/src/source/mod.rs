@@ -5,6 +5,7 @@
 //! loop (`live.rs`); a camera kind (`rtsp.rs`, `gst.rs`, `v4l2.rs`) only opens a connection and
 //! hands over its next picture.
 
+mod codec;
 mod error;
 mod file;
 mod folder;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+pub use codec::{CodecDataError, LengthPrefixed, VideoCodec, hvcc_record};
 pub use error::SourceError;
 /// Annex B NAL units (the clip recorder reads the same streams the decoder is fed).
 pub(crate) use h264::nal_units;
@@ -160,9 +162,26 @@ pub struct SourceOptions {
     pub stop: Arc<AtomicBool>,
     /// How RTSP streams and video files are decoded (the camera's `decoder`).
     pub decoding: Decoding,
-    /// Where RTSP and file sources (built-in and GStreamer) also put each encoded access unit, for event
-    /// clips; `None`: clips are off for this camera (or its source cannot give them).
-    pub encoded: Option<crate::clips::EncodedTap>,
+    /// Where RTSP and file sources (built-in and GStreamer) also put each encoded access unit,
+    /// for event clips (the camera's clip ring); `None`: clips are off for this camera (or its
+    /// source cannot give them).
+    pub encoded: Option<Arc<dyn EncodedSink>>,
+}
+
+/// What takes a camera's encoded video as the source receives it (the clip recorder's ring).
+pub trait EncodedSink: Send + Sync + std::fmt::Debug {
+    /// One access unit (Annex B, parameter sets before keyframes) of a `dims` picture, at its own
+    /// presentation time on the frames' clock.
+    fn push(
+        &self,
+        stream_time: Duration,
+        capture_time: SystemTime,
+        codec: VideoCodec,
+        annexb: &[u8],
+        dims: (u32, u32),
+    );
+    /// The stream broke (reconnect, a jump, lost units): nothing joins across it.
+    fn gap(&self);
 }
 
 /// Which decoder turns RTSP streams and video files into pictures.

@@ -16,10 +16,10 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 
+use super::VideoCodec;
 use super::h264::H264Decoder;
 use super::live::{Connection, EncodedUnit, LiveSource, OpenFailure, Picture};
 use super::{FrameSource, SharedCounters, SourceError, SourceOptions};
-use crate::clips::VideoCodec;
 
 /// The longest one wait for the next picture blocks, so the loop sees the stop flag promptly.
 const POLL: Duration = Duration::from_millis(100);

@@ -1,9 +1,10 @@
-//! What a clip needs to know of H.264 and H.265: which NAL units are keyframes and parameter
-//! sets, how a demuxer's length-prefixed samples and `avcC`/`hvcC` records become Annex B, and
-//! the `hvcC` record an MP4 track needs (the MP4 crate writes only a stub for it).
+//! What the sources and the clip recorder know of H.264 and H.265 bitstreams: which NAL units are
+//! keyframes, parameter sets and slices, how a demuxer's length-prefixed samples and `avcC`/`hvcC`
+//! records become Annex B, and the `hvcC` record an MP4 track needs (the MP4 crate writes only a
+//! stub for it).
 
-use crate::source::h264::{Bits, avcc_to_annexb};
-use crate::source::nal_units;
+use super::h264::{Bits, avcc_to_annexb};
+use super::nal_units;
 
 /// The video codecs clips are cut from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
