@@ -6,7 +6,8 @@
 #   1. 25 s with the broker down: events wait in the spool (evidence retention set to 1 hour).
 #   2. The wall clock steps 2 hours forward. The spooled events must not expire: their ages follow
 #      the step.
-#   3. mosquitto and a consumer come up: every spooled event and every new one arrives, evidence
+#   3. mosquitto and a consumer come up (the consumer subscribed before the agent can reach the
+#      broker): every spooled event and every new one arrives, evidence
 #      included, in seq order with no gap.
 #   4. The wall clock steps back to 5 minutes behind real time (2 h 5 min backwards). Frames keep
 #      flowing and events keep arriving, still in seq order.
@@ -73,16 +74,45 @@ ok "phase 1: $spooled events spooled with the broker down"
 
 step "+2h" 1
 sleep 8
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$MQTT_PORT" > "$WORK/mosquitto.conf"
+# mosquitto on a port of its own: the consumer subscribes there first; only then does the agent's
+# broker address lead to it (a loopback forwarder), so no spooled event goes out before anyone
+# listens (mosquitto keeps nothing for a subscription that does not exist yet)
+BROKER_PORT="$(free_port)"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$BROKER_PORT" > "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &
 PIDS+=($!)
 # the consumer runs on the real clock; each line stamped with when it arrived
-("$BIN" --log-format text watch --broker "mqtt://127.0.0.1:$MQTT_PORT" --topic-prefix haiphong/traffic \
+("$BIN" --log-format text watch --broker "mqtt://127.0.0.1:$BROKER_PORT" --topic-prefix haiphong/traffic \
    --json --timeout 120 2> "$WORK/watch.log" \
    | python3 -u -c 'import sys, time
 for line in sys.stdin: sys.stdout.write(f"{time.time():.3f} {line}")' > "$WORK/consumer.txt") &
 PIDS+=($!)
-sleep 22
+for _ in $(seq 100); do grep -q "connected session_present" "$WORK/watch.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "connected session_present" "$WORK/watch.log" || { cat "$WORK/watch.log" >&2; fail "the consumer did not connect"; }
+sleep 1
+python3 - "$MQTT_PORT" "$BROKER_PORT" <<'PY' &
+import socket, sys, threading
+listen, target = int(sys.argv[1]), int(sys.argv[2])
+def pipe(a, b):
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+server = socket.create_server(("127.0.0.1", listen))
+while True:
+    client, _ = server.accept()
+    upstream = socket.create_connection(("127.0.0.1", target))
+    for a, b in ((client, upstream), (upstream, client)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+PY
+PIDS+=($!)
+sleep 21
 step "-5m" 2
 sleep 25
 kill -INT "$AGENT"
