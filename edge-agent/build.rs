@@ -10,7 +10,7 @@ fn main() {
     let models = manifest_dir.join("../models");
     println!("cargo:rerun-if-changed={}", models.display());
     let mut out = String::from(
-        "/// Built-in manifests: (name, TOML text).\npub static MANIFESTS: &[(&str, &str)] = &[\n",
+        "/// Built-in manifests: (name, TOML text).\npub(super) static MANIFESTS: &[(&str, &str)] = &[\n",
     );
     for path in files(&models, "toml") {
         println!("cargo:rerun-if-changed={}", path.display());
@@ -30,7 +30,7 @@ fn main() {
     // Weights we trained ourselves are committed beside their manifests (third-party weights never
     // are) and travel inside the binary: a device fetches them from itself, with no mirror.
     out.push_str(
-        "/// Built-in weight files: (file name, bytes).\npub static WEIGHTS: &[(&str, &[u8])] = &[\n",
+        "/// Built-in weight files: (file name, bytes).\npub(super) static WEIGHTS: &[(&str, &[u8])] = &[\n",
     );
     for path in files(&models, "onnx") {
         println!("cargo:rerun-if-changed={}", path.display());

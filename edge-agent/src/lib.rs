@@ -2,6 +2,13 @@
 //!
 //! The stages follow `DESIGN.md`: config → runtime (ONNX Runtime) → models → … Each module owns one
 //! concern and its tests.
+//!
+//! What a module's users outside the crate never reach is `pub(crate)` or narrower: the lint
+//! below keeps a `pub` from standing where nothing outside can use it. Unit tests sit in
+//! `mod tests` at the end of their file (a directory module with long tests keeps them in
+//! `tests.rs` beside its `mod.rs`).
+
+#![warn(unreachable_pub)]
 
 pub mod anpr;
 pub mod api;

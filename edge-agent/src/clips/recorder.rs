@@ -52,7 +52,7 @@ pub struct ClipRecorder {
 
 /// Size of the pieces a clip travels in: each is one spooled, acknowledged message, so a link
 /// lost halfway resends only the pieces not yet acknowledged.
-pub const PART_BYTES: usize = 256 * 1024;
+pub(super) const PART_BYTES: usize = 256 * 1024;
 
 /// `event` (whose evidence is one `clip`) made to carry the clip: `on_request: false`, the number
 /// of pieces, and the pieces as files to publish.

@@ -21,7 +21,7 @@ pub fn create_session(model_path: &Path, rt: &RuntimeConfig) -> Result<Session, 
 
 /// Creates one session from model bytes held in memory (a rewritten copy of `model_path`, which
 /// names it in errors).
-pub fn create_session_from_memory(
+pub(super) fn create_session_from_memory(
     model_path: &Path,
     bytes: &[u8],
     rt: &RuntimeConfig,

@@ -13,7 +13,7 @@ use super::InferenceError;
 use super::preprocess::TensorData;
 
 /// An ONNX model loaded by tract, its output selected by name, with a plan per input shape.
-pub struct TractModel {
+pub(super) struct TractModel {
     path: PathBuf,
     model: InferenceModel,
     plans: Vec<(Vec<usize>, Arc<TypedRunnableModel>)>,
@@ -21,7 +21,7 @@ pub struct TractModel {
 
 impl TractModel {
     /// Parses the model and keeps only `output` (an ONNX tensor name) as its output.
-    pub fn load(path: &Path, output: &str) -> Result<Self, InferenceError> {
+    pub(super) fn load(path: &Path, output: &str) -> Result<Self, InferenceError> {
         let err = |stage: &str, e: TractError| InferenceError::Session {
             model: path.to_path_buf(),
             message: format!("tract, {stage}: {e:#}"),
@@ -68,7 +68,7 @@ impl TractModel {
     }
 
     /// Runs one input tensor; returns the selected output's shape and values as f32.
-    pub fn run(
+    pub(super) fn run(
         &mut self,
         name: &str,
         shape: &[usize],

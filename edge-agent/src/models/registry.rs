@@ -10,7 +10,7 @@ mod builtin {
 }
 
 /// The bytes of a weight file built into the binary (ours, committed under `models/`), if any.
-pub fn builtin_weights(file: &str) -> Option<&'static [u8]> {
+pub(super) fn builtin_weights(file: &str) -> Option<&'static [u8]> {
     builtin::WEIGHTS
         .iter()
         .find(|(name, _)| *name == file)

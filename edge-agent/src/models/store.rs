@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 use super::{ModelError, ModelManifest};
 
 /// Env var that overrides the default cache directory.
-pub const CACHE_ENV: &str = "EDGE_AGENT_MODEL_CACHE";
+pub(super) const CACHE_ENV: &str = "EDGE_AGENT_MODEL_CACHE";
 /// Default cache directory on a device.
-pub const DEFAULT_CACHE_DIR: &str = "/var/lib/edge-agent/models";
+pub(super) const DEFAULT_CACHE_DIR: &str = "/var/lib/edge-agent/models";
 
 /// Lower-case hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {

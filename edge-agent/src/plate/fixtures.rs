@@ -14,7 +14,7 @@ use super::ctc::{COL_OTHER, COL_SEP, CTC_WIDTH, CtcLattice};
 use super::decode::SlotProbs;
 
 #[derive(Debug, Deserialize)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub alphabet: String,
     pub ctc_columns: Vec<String>,
     pub slot: Vec<SlotCase>,
@@ -22,7 +22,7 @@ pub struct Recorded {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SlotCase {
+pub(crate) struct SlotCase {
     pub id: String,
     pub gt: String,
     pub argmax: String,
@@ -30,19 +30,19 @@ pub struct SlotCase {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CtcCase {
+pub(crate) struct CtcCase {
     pub id: String,
     pub gt: String,
     pub greedy: String,
     pub logp: Vec<Vec<f32>>,
 }
 
-pub fn recorded() -> Recorded {
+pub(crate) fn recorded() -> Recorded {
     serde_json::from_str(include_str!("testdata/ocr_probs.json")).expect("fixture parses")
 }
 
 impl SlotCase {
-    pub fn probs(&self, alphabet: &str) -> SlotProbs {
+    pub(crate) fn probs(&self, alphabet: &str) -> SlotProbs {
         SlotProbs {
             alphabet: alphabet.chars().collect(),
             pad: '_',
@@ -55,7 +55,7 @@ impl SlotCase {
 impl CtcCase {
     /// The recorded columns (blank, 36 symbols, `-`, `.`, space, other) folded onto the lattice
     /// layout (the three separators summed).
-    pub fn lattice(&self) -> CtcLattice {
+    pub(crate) fn lattice(&self) -> CtcLattice {
         let mut probs = Vec::with_capacity(self.logp.len() * CTC_WIDTH);
         for row in &self.logp {
             let p: Vec<f32> = row.iter().map(|l| l.exp()).collect();
@@ -72,7 +72,7 @@ impl CtcCase {
 
 /// A real model from the manifests and the model cache (`EDGE_AGENT_MODEL_CACHE`), on ONNX
 /// Runtime (`ORT_DYLIB_PATH`).
-pub fn load_model(name: &str, rt: &crate::config::RuntimeConfig) -> crate::inference::Model {
+pub(crate) fn load_model(name: &str, rt: &crate::config::RuntimeConfig) -> crate::inference::Model {
     crate::runtime::init(None).expect("ONNX Runtime (set ORT_DYLIB_PATH)");
     let set = crate::models::ManifestSet::load(None).expect("manifests");
     let manifest = set.require(name).expect("manifest");
@@ -82,7 +82,7 @@ pub fn load_model(name: &str, rt: &crate::config::RuntimeConfig) -> crate::infer
 }
 
 /// The shared models/footage mirror (`../shared` beside the checkout, or `EDGE_AGENT_SHARED`).
-pub fn shared_dir() -> PathBuf {
+pub(crate) fn shared_dir() -> PathBuf {
     let dir = std::env::var_os("EDGE_AGENT_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
@@ -95,7 +95,7 @@ pub fn shared_dir() -> PathBuf {
 }
 
 /// Rows of a shared CSV file as (header → value) maps. The files have no quoted fields.
-pub fn csv_rows(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
+pub(crate) fn csv_rows(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(shared_dir().join(rel)).expect("read shared csv");
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -118,7 +118,7 @@ pub fn csv_rows(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
 
 /// Microseconds per call of `f` over `inputs`: (fastest, median) of `batches` passes. The fastest
 /// pass is the figure to quote on a shared machine; the median shows the noise.
-pub fn micros_per_call<T>(
+pub(crate) fn micros_per_call<T>(
     inputs: &[T],
     batches: usize,
     mut f: impl FnMut(&T) -> usize,
@@ -142,7 +142,7 @@ pub fn micros_per_call<T>(
 /// every pair of classes of the two positions (`row0`, `row1`, each summing to about 1): pairs of
 /// digits (`digit_of` maps a class to its digit) whose code is in `local` weigh `k`, every other
 /// pair 1. The reference for `decode::apply_code_prior`'s closed form.
-pub fn code_digit_posterior(
+pub(crate) fn code_digit_posterior(
     row0: &[f32],
     row1: &[f32],
     digit_of: impl Fn(usize) -> Option<usize>,

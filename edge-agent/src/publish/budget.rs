@@ -14,7 +14,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// Bytes sent over the last hour and day, against their limits.
 #[derive(Debug)]
-pub struct UplinkBudget {
+pub(super) struct UplinkBudget {
     per_hour: Option<u64>,
     per_day: Option<u64>,
     /// (start of the minute, bytes sent in it), oldest first.
@@ -23,7 +23,7 @@ pub struct UplinkBudget {
 
 impl UplinkBudget {
     /// `None` or 0: no limit for that window.
-    pub fn new(per_hour: Option<u64>, per_day: Option<u64>) -> Self {
+    pub(super) fn new(per_hour: Option<u64>, per_day: Option<u64>) -> Self {
         Self {
             per_hour: per_hour.filter(|b| *b > 0),
             per_day: per_day.filter(|b| *b > 0),
@@ -32,7 +32,7 @@ impl UplinkBudget {
     }
 
     /// Whether any limit is set.
-    pub fn limited(&self) -> bool {
+    pub(super) fn limited(&self) -> bool {
         self.per_hour.is_some() || self.per_day.is_some()
     }
 
@@ -47,7 +47,7 @@ impl UplinkBudget {
     }
 
     /// Bytes sent within `window` before `now`.
-    pub fn used(&self, now: Instant, window: Duration) -> u64 {
+    pub(super) fn used(&self, now: Instant, window: Duration) -> u64 {
         self.buckets
             .iter()
             .filter(|(t, _)| now.saturating_duration_since(*t) < window)
@@ -57,7 +57,7 @@ impl UplinkBudget {
 
     /// Whether `bytes` more stay within every limit. A message larger than a whole limit goes
     /// when the window is empty, or it would wait for ever.
-    pub fn allows(&mut self, now: Instant, bytes: u64) -> bool {
+    pub(super) fn allows(&mut self, now: Instant, bytes: u64) -> bool {
         self.trim(now);
         [(self.per_hour, HOUR), (self.per_day, DAY)]
             .into_iter()
@@ -70,7 +70,7 @@ impl UplinkBudget {
     }
 
     /// Counts `bytes` handed to the link.
-    pub fn record(&mut self, now: Instant, bytes: u64) {
+    pub(super) fn record(&mut self, now: Instant, bytes: u64) {
         match self.buckets.back_mut() {
             Some((start, b)) if now.saturating_duration_since(*start) < BUCKET => *b += bytes,
             _ => self.buckets.push_back((now, bytes)),

@@ -79,7 +79,7 @@ pub fn parse_window(s: &str) -> Result<Window, String> {
 }
 
 /// The calibration as a homography from image pixels to ground metres.
-pub fn calibration_homography(c: &CalibrationConfig) -> Result<Homography, Problem> {
+pub(super) fn calibration_homography(c: &CalibrationConfig) -> Result<Homography, Problem> {
     let problem = |key: &'static str, message: String, hint: &str| Problem {
         at: vec![At::Key("calibration"), At::Key(key)],
         message,
@@ -157,7 +157,7 @@ pub fn calibration_homography(c: &CalibrationConfig) -> Result<Homography, Probl
 
 /// Checks a camera's zones, lines, rules and calibration. Empty means the engine will accept it.
 /// Most corners a zone may have (config files, remote documents and the API alike).
-pub const MAX_POLYGON_POINTS: usize = 256;
+pub(super) const MAX_POLYGON_POINTS: usize = 256;
 
 pub fn check_camera(cam: &CameraGeometry<'_>) -> Vec<Problem> {
     let mut out = Vec::new();

@@ -56,7 +56,7 @@ impl Add for P {
 
 /// Bottom-centre of an `[x1, y1, x2, y2]` box: where the object touches the road, the anchor every
 /// rule uses (Frigate, DeepStream).
-pub fn anchor(bbox: [f32; 4]) -> P {
+pub(super) fn anchor(bbox: [f32; 4]) -> P {
     P::new(
         (f64::from(bbox[0]) + f64::from(bbox[2])) / 2.0,
         f64::from(bbox[3]),
@@ -64,7 +64,7 @@ pub fn anchor(bbox: [f32; 4]) -> P {
 }
 
 /// Even-odd point-in-polygon test; points on an edge may fall either way.
-pub fn in_polygon(poly: &[P], p: P) -> bool {
+pub(super) fn in_polygon(poly: &[P], p: P) -> bool {
     let mut inside = false;
     let n = poly.len();
     for i in 0..n {
@@ -80,7 +80,7 @@ pub fn in_polygon(poly: &[P], p: P) -> bool {
 }
 
 /// Whether segments `a1-a2` and `b1-b2` properly intersect or touch.
-pub fn segments_intersect(a1: P, a2: P, b1: P, b2: P) -> bool {
+pub(super) fn segments_intersect(a1: P, a2: P, b1: P, b2: P) -> bool {
     let d1 = b2.sub(b1).cross(a1.sub(b1));
     let d2 = b2.sub(b1).cross(a2.sub(b1));
     let d3 = a2.sub(a1).cross(b1.sub(a1));
@@ -102,7 +102,7 @@ pub fn segments_intersect(a1: P, a2: P, b1: P, b2: P) -> bool {
 
 /// The first pair of non-adjacent edges that cross, as edge indices (edge i runs from corner i to
 /// corner i+1).
-pub fn self_intersection(poly: &[P]) -> Option<(usize, usize)> {
+pub(super) fn self_intersection(poly: &[P]) -> Option<(usize, usize)> {
     let n = poly.len();
     for i in 0..n {
         for j in i + 1..n {
@@ -119,7 +119,7 @@ pub fn self_intersection(poly: &[P]) -> Option<(usize, usize)> {
 }
 
 /// Twice the signed area; zero for a degenerate polygon.
-pub fn area2(poly: &[P]) -> f64 {
+pub(super) fn area2(poly: &[P]) -> f64 {
     let n = poly.len();
     (0..n).map(|i| poly[i].cross(poly[(i + 1) % n])).sum()
 }

@@ -33,7 +33,7 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Visible tracks in id order, so events come out in a stable order.
-    pub fn visible_tracks(&self) -> Vec<&Track> {
+    pub(crate) fn visible_tracks(&self) -> Vec<&Track> {
         let mut ids: Vec<u64> = self.visible.iter().copied().collect();
         ids.sort_unstable();
         ids.iter().filter_map(|id| self.tracks.get(id)).collect()
@@ -66,18 +66,18 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn class_ok(&self, tr: &Track) -> bool {
+    pub(crate) fn class_ok(&self, tr: &Track) -> bool {
         self.classes.contains(&tr.label)
     }
 
-    pub fn in_zone(&self, tr: &Track) -> bool {
+    pub(crate) fn in_zone(&self, tr: &Track) -> bool {
         self.zone
             .is_none_or(|z| tr.zones.get(z).is_some_and(|m| m.inside))
     }
 
     /// Whether `tr` is one of this rule's classes inside its zone. A track of its classes that has
     /// left the zone is forgotten, and its open event ends with reason `left_zone`.
-    pub fn in_scope(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>, tr: &Track) -> bool {
+    pub(crate) fn in_scope(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>, tr: &Track) -> bool {
         if !self.class_ok(tr) {
             return false;
         }
@@ -91,7 +91,7 @@ impl Core {
 
     /// This frame's crossings of the rule's line by tracks of its classes, with their direction
     /// (`true`: forward); on a directed line only forward ones count.
-    pub fn crossings<'c>(&self, ctx: &'c Ctx<'_>) -> Vec<(&'c Track, bool)> {
+    pub(crate) fn crossings<'c>(&self, ctx: &'c Ctx<'_>) -> Vec<(&'c Track, bool)> {
         let Some(li) = self.line else {
             return Vec::new();
         };
@@ -105,17 +105,17 @@ impl Core {
     }
 
     /// Whether an event of `key` (a track, or None for the rule's track-less event) is open.
-    pub fn is_open(&self, key: Option<u64>) -> bool {
+    pub(crate) fn is_open(&self, key: Option<u64>) -> bool {
         self.open.contains_key(&key)
     }
 
     /// The details last sent for the open event of `key`.
-    pub fn open_details(&self, key: Option<u64>) -> Option<&Value> {
+    pub(crate) fn open_details(&self, key: Option<u64>) -> Option<&Value> {
         self.open.get(&key).map(|o| &o.details)
     }
 
     /// Tracks with an open event.
-    pub fn open_tracks(&self) -> HashSet<u64> {
+    pub(crate) fn open_tracks(&self) -> HashSet<u64> {
         self.open.keys().filter_map(|k| *k).collect()
     }
 
@@ -129,7 +129,7 @@ impl Core {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn emit(
+    pub(crate) fn emit(
         &self,
         out: &mut Vec<RuleEvent>,
         phase: Phase,
@@ -164,7 +164,13 @@ impl Core {
     }
 
     /// An instantaneous event of `track` (a crossing): `new` and `end` in this frame.
-    pub fn instant(&self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>, track: &Track, details: Value) {
+    pub(crate) fn instant(
+        &self,
+        ctx: &Ctx<'_>,
+        out: &mut Vec<RuleEvent>,
+        track: &Track,
+        details: Value,
+    ) {
         let (zones, lines) = (ctx.zones, ctx.lines);
         self.emit(
             out,
@@ -179,7 +185,7 @@ impl Core {
     }
 
     /// Opens the event of `track` (None: the rule's track-less one) or, rate-limited, updates it.
-    pub fn raise(
+    pub(crate) fn raise(
         &mut self,
         ctx: &Ctx<'_>,
         out: &mut Vec<RuleEvent>,
@@ -213,7 +219,7 @@ impl Core {
 
     /// Sets the details of the track-less event without sending anything; true when it was not
     /// open before (periodic reports, which send on their own schedule).
-    pub fn hold_open(&mut self, t: f64, details: Value) -> bool {
+    pub(crate) fn hold_open(&mut self, t: f64, details: Value) -> bool {
         let fresh = !self.open.contains_key(&None);
         let o = self.open.entry(None).or_insert(Open {
             started: t,
@@ -249,7 +255,7 @@ impl Core {
     }
 
     /// Ends the open event of `track` (or the rule's track-less event, for `None`) at this frame.
-    pub fn end_event(
+    pub(crate) fn end_event(
         &mut self,
         ctx: &Ctx<'_>,
         out: &mut Vec<RuleEvent>,
@@ -289,7 +295,7 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    pub fn new(
+    pub(super) fn new(
         r: &RuleConfig,
         zone: Option<usize>,
         line: Option<usize>,
@@ -318,7 +324,7 @@ impl Rule {
         self.windows.is_empty() || local.is_none_or(|s| self.windows.iter().any(|w| w.contains(s)))
     }
 
-    pub fn step(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
+    pub(super) fn step(&mut self, ctx: &Ctx<'_>, out: &mut Vec<RuleEvent>) {
         for &(old, new) in ctx.renamed {
             self.behaviour.rename(old, new);
             if let Some(o) = self.core.open.remove(&Some(old)) {
@@ -356,7 +362,7 @@ impl Rule {
     /// The stream broke (reconnect): events of single tracks end with reason `stream_gap` and
     /// per-track state is forgotten, so no motion is inferred across the gap; zone- and line-wide
     /// events and line counts go on.
-    pub fn discontinuity(
+    pub(super) fn discontinuity(
         &mut self,
         t: f64,
         td: Duration,
@@ -378,7 +384,7 @@ impl Rule {
         self.behaviour.forget_tracks();
     }
 
-    pub fn finish(
+    pub(super) fn finish(
         &mut self,
         t: f64,
         td: Duration,

@@ -19,7 +19,7 @@ const LIT_SHARE: f64 = 0.08;
 /// Lit frames in a row that start red.
 const CONFIRM_RED: u32 = 2;
 /// Seconds without a lit frame that end red (longer than any flicker).
-pub const RELEASE_S: f64 = 1.0;
+pub(super) const RELEASE_S: f64 = 1.0;
 /// Seconds of red runs kept.
 const HISTORY_S: f64 = 60.0;
 /// Pixels of a zone sampled at most (a lamp zone is small; a careless large one stays cheap).
@@ -47,7 +47,7 @@ pub(crate) struct Signal {
 
 impl Signal {
     /// Feeds one frame's reading at stream time `t`.
-    pub fn feed(&mut self, t: f64, seen: Lamp) {
+    pub(crate) fn feed(&mut self, t: f64, seen: Lamp) {
         if seen == Lamp::Red {
             if self.ongoing
                 && let Some(run) = self.runs.back_mut()
@@ -76,7 +76,7 @@ impl Signal {
 
     /// Since when the lamp had been red at stream time `t`, if lit frames on both sides of `t`
     /// (or at it) show it was; `None` also when later frames have not told yet.
-    pub fn red_at(&self, t: f64) -> Option<f64> {
+    pub(crate) fn red_at(&self, t: f64) -> Option<f64> {
         self.runs
             .iter()
             .find(|(first, last)| *first <= t + 1e-9 && t <= *last + 1e-9)
@@ -84,13 +84,13 @@ impl Signal {
     }
 
     /// Whether `t` can no longer turn out red: no run covers it and [`RELEASE_S`] has passed.
-    pub fn settled_not_red(&self, t: f64, now: f64) -> bool {
+    pub(crate) fn settled_not_red(&self, t: f64, now: f64) -> bool {
         self.red_at(t).is_none() && now - t >= RELEASE_S
     }
 }
 
 /// Reads the lamp in `poly` from an RGB frame (`width` × `height`, 3 bytes a pixel).
-pub fn read_lamp(rgb: &[u8], width: u32, height: u32, poly: &[P]) -> Lamp {
+pub(super) fn read_lamp(rgb: &[u8], width: u32, height: u32, poly: &[P]) -> Lamp {
     let (w, h) = (width as usize, height as usize);
     if poly.len() < 3 || rgb.len() < w * h * 3 {
         return Lamp::Unknown;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use super::geometry::{P, anchor, in_polygon};
 
 /// Seconds of anchor history kept per track (enough for every rule's look-back).
-pub const HISTORY_S: f64 = 10.0;
+pub(super) const HISTORY_S: f64 = 10.0;
 
 /// One observation of a track.
 #[derive(Debug, Clone, Copy)]
-pub struct Obs {
+pub(crate) struct Obs {
     pub t: f64,
     pub p: P,
     pub bbox: [f32; 4],
@@ -20,7 +20,7 @@ pub struct Obs {
 
 impl Obs {
     /// Box diagonal in pixels: the object's apparent size, which scales jitter.
-    pub fn diag(&self) -> f64 {
+    pub(crate) fn diag(&self) -> f64 {
         let w = f64::from(self.bbox[2] - self.bbox[0]);
         let h = f64::from(self.bbox[3] - self.bbox[1]);
         (w * w + h * h).sqrt()
@@ -29,7 +29,7 @@ impl Obs {
 
 /// Membership of one track in one zone.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Membership {
+pub(crate) struct Membership {
     pub inside: bool,
     /// Consecutive frames the raw test disagreed with `inside`.
     streak: u32,
@@ -39,7 +39,7 @@ pub struct Membership {
 
 impl Membership {
     /// Feeds one frame's raw test; returns `Some(new_state)` when membership flips.
-    pub fn feed(&mut self, raw: bool, t: f64, inertia: u32) -> Option<bool> {
+    pub(crate) fn feed(&mut self, raw: bool, t: f64, inertia: u32) -> Option<bool> {
         if raw == self.inside {
             self.streak = 0;
             return None;
@@ -58,7 +58,7 @@ impl Membership {
 
 /// Which side of a line a track has settled on.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LineSide {
+pub(crate) struct LineSide {
     /// +1, -1, or 0 while not yet clear of the dead band.
     pub side: i8,
     /// Last anchor seen clear of the band on `side`.
@@ -72,7 +72,7 @@ pub struct LineSide {
 /// The reference point is the running mean of the anchors since the object stopped; a moving
 /// object pulls away from its own mean (a slow car by half its travel), a jittering one does not.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Still {
+pub(super) struct Still {
     pub since: f64,
     mean: P,
     n: u32,
@@ -83,12 +83,12 @@ pub struct Still {
 
 impl Still {
     /// Radius an anchor may wander and still be stationary: `fixed`, else 8 % of the box diagonal.
-    pub fn radius(fixed: Option<f64>, o: &Obs) -> f64 {
+    pub(super) fn radius(fixed: Option<f64>, o: &Obs) -> f64 {
         fixed.unwrap_or_else(|| (0.08 * o.diag()).max(3.0))
     }
 
     /// Feeds one observation; returns the seconds stationary so far (0 when moving).
-    pub fn feed(&mut self, o: &Obs, radius: f64) -> f64 {
+    pub(super) fn feed(&mut self, o: &Obs, radius: f64) -> f64 {
         let limit = if self.latched { 2.0 * radius } else { radius };
         if self.n == 0 || o.p.dist(self.mean) > limit {
             self.since = o.t;
@@ -106,14 +106,14 @@ impl Still {
         o.t - self.since
     }
 
-    pub fn latch(&mut self, on: bool) {
+    pub(super) fn latch(&mut self, on: bool) {
         self.latched = on;
     }
 }
 
 /// A track as the engine sees it.
 #[derive(Debug, Clone)]
-pub struct Track {
+pub(crate) struct Track {
     pub id: u64,
     pub label: String,
     pub hist: VecDeque<Obs>,
@@ -127,7 +127,7 @@ pub struct Track {
 }
 
 impl Track {
-    pub fn new(id: u64, label: &str, t: f64, zones: usize, lines: usize) -> Self {
+    pub(crate) fn new(id: u64, label: &str, t: f64, zones: usize, lines: usize) -> Self {
         Self {
             id,
             label: label.to_string(),
@@ -139,11 +139,11 @@ impl Track {
         }
     }
 
-    pub fn last(&self) -> Option<&Obs> {
+    pub(crate) fn last(&self) -> Option<&Obs> {
         self.hist.back()
     }
 
-    pub fn push(&mut self, t: f64, bbox: [f32; 4]) -> Obs {
+    pub(crate) fn push(&mut self, t: f64, bbox: [f32; 4]) -> Obs {
         let o = Obs {
             t,
             p: anchor(bbox),
@@ -157,7 +157,7 @@ impl Track {
     }
 
     /// Velocity in px/s from a least-squares fit over the last `window_s` seconds.
-    pub fn velocity(&self, window_s: f64) -> Option<P> {
+    pub(crate) fn velocity(&self, window_s: f64) -> Option<P> {
         let last = self.last()?;
         let pts: Vec<&Obs> = self
             .hist
@@ -168,7 +168,7 @@ impl Track {
     }
 
     /// Where the track should be at `t`, from its recent velocity.
-    pub fn predict(&self, t: f64) -> Option<P> {
+    pub(crate) fn predict(&self, t: f64) -> Option<P> {
         let last = self.last()?;
         let v = self.velocity(0.5).unwrap_or_default();
         Some(last.p.add(v.scale((t - last.t).clamp(0.0, 2.0))))
@@ -176,7 +176,7 @@ impl Track {
 }
 
 /// Least-squares slope of positions against time; `None` with fewer than 2 distinct times.
-pub fn fit_velocity(pts: impl Iterator<Item = (f64, P)>) -> Option<P> {
+pub(super) fn fit_velocity(pts: impl Iterator<Item = (f64, P)>) -> Option<P> {
     let pts: Vec<(f64, P)> = pts.collect();
     let n = pts.len() as f64;
     if pts.len() < 2 {
@@ -195,11 +195,11 @@ pub fn fit_velocity(pts: impl Iterator<Item = (f64, P)>) -> Option<P> {
 }
 
 /// Zone membership test on the anchor.
-pub fn anchor_in(poly: &[P], o: &Obs) -> bool {
+pub(super) fn anchor_in(poly: &[P], o: &Obs) -> bool {
     in_polygon(poly, o.p)
 }
 
 /// Seconds as `f64` from a stream time.
-pub fn secs(t: Duration) -> f64 {
+pub(super) fn secs(t: Duration) -> f64 {
     t.as_secs_f64()
 }

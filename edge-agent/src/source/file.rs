@@ -43,7 +43,7 @@ pub(crate) struct Mp4Source {
 }
 
 impl Mp4Source {
-    pub fn open(path: &Path, opts: &SourceOptions) -> Result<Self, SourceError> {
+    pub(super) fn open(path: &Path, opts: &SourceOptions) -> Result<Self, SourceError> {
         let place = path.display().to_string();
         let container = |reason: String| SourceError::Container {
             place: place.clone(),

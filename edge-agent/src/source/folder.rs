@@ -25,7 +25,7 @@ pub(crate) struct FolderSource {
 }
 
 impl FolderSource {
-    pub fn open(dir: &Path, opts: &SourceOptions) -> Result<Self, SourceError> {
+    pub(super) fn open(dir: &Path, opts: &SourceOptions) -> Result<Self, SourceError> {
         let io = |source| SourceError::Io {
             path: dir.to_path_buf(),
             source,

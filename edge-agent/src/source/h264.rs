@@ -34,7 +34,7 @@ pub(crate) struct H264Decoder {
 }
 
 impl H264Decoder {
-    pub fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
         let decoder = Decoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| format!("cannot start the openh264 decoder: {e}"))?;
@@ -48,7 +48,7 @@ impl H264Decoder {
 
     /// Feeds one access unit in Annex B form. Returns the picture the decoder released, if any
     /// (with B-frames it releases pictures later, in presentation order).
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         annexb: &[u8],
         pts: i64,
@@ -83,7 +83,7 @@ impl H264Decoder {
     }
 
     /// Releases the pictures still held for reordering, at the end of a stream or session.
-    pub fn flush(&mut self) -> Result<Vec<Decoded>, String> {
+    pub(crate) fn flush(&mut self) -> Result<Vec<Decoded>, String> {
         let full_range = self.full_range;
         let pictures: Vec<(Vec<u8>, u32, u32)> = self
             .decoder

@@ -85,7 +85,7 @@ pub(crate) struct LiveSource<C: Connection> {
 impl<C: Connection> LiveSource<C> {
     /// `place` names the camera in messages (its URL, password redacted); `counters` are shared
     /// with the connection, which counts what it drops and cannot decode.
-    pub fn new(
+    pub(super) fn new(
         place: String,
         conn: C,
         opts: &SourceOptions,

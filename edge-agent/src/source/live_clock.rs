@@ -19,7 +19,7 @@ pub(crate) struct LiveClock {
 }
 
 impl LiveClock {
-    pub fn new(opened: Instant) -> Self {
+    pub(super) fn new(opened: Instant) -> Self {
         Self {
             opened,
             last: None,
@@ -28,13 +28,13 @@ impl LiveClock {
     }
 
     /// A new session (reconnect): its media time starts afresh.
-    pub fn new_session(&mut self) {
+    pub(super) fn new_session(&mut self) {
         self.base = None;
     }
 
     /// The stream_time of a picture with media time `media` (None: no timestamp, use receipt),
     /// received `now`; and whether it follows a jump in the media time.
-    pub fn stamp(&mut self, media: Option<Duration>, now: Instant) -> (Duration, bool) {
+    pub(super) fn stamp(&mut self, media: Option<Duration>, now: Instant) -> (Duration, bool) {
         let since_open = now.saturating_duration_since(self.opened);
         let floor = self.last.map(|l| l + Duration::from_micros(1));
         let mut jumped = false;

@@ -216,7 +216,7 @@ mod native {
     }
 
     impl NokhwaDevice {
-        pub fn new(index: u32) -> Self {
+        pub(super) fn new(index: u32) -> Self {
             let (requests, replies) = spawn(index);
             Self {
                 index,

@@ -30,7 +30,7 @@ pub(super) struct Crowd {
 }
 
 impl Crowd {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         let congestion = r.kind == RuleKind::Congestion;
         Self {
             congestion,

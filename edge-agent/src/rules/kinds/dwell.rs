@@ -13,7 +13,7 @@ pub(super) struct Dwell {
 }
 
 impl Dwell {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         let dwell_s = match r.kind {
             RuleKind::Zone => 0.0,
             RuleKind::Intrusion => r.dwell_s.unwrap_or(0.0),

@@ -22,7 +22,7 @@ pub(super) struct LineCount {
 }
 
 impl LineCount {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         Self {
             interval_s: r.interval_s.unwrap_or(60.0),
             counts: Default::default(),

@@ -25,7 +25,7 @@ pub(super) struct RedLight {
 }
 
 impl RedLight {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         Self {
             min_red_s: r.min_duration_s.unwrap_or(1.0),
             pending: Vec::new(),

@@ -31,7 +31,7 @@ struct OverLimit {
 }
 
 impl Speeding {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         Self {
             limit_kmh: r.limit_kmh.unwrap_or(f64::INFINITY),
             min_frames: r.min_frames.unwrap_or(3),

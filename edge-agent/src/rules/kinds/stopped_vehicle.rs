@@ -19,7 +19,7 @@ pub(super) struct StoppedVehicle {
 }
 
 impl StoppedVehicle {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         Self {
             dwell_s: r.dwell_s.unwrap_or(30.0),
             still_radius_px: r.still_radius_px,

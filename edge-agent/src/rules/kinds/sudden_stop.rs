@@ -36,7 +36,7 @@ struct Approach {
 }
 
 impl SuddenStop {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         Self {
             min_speed: match (r.min_speed_kmh, r.min_speed_px_s) {
                 (Some(k), _) => Speed::Kmh(k),

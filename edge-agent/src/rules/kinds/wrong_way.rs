@@ -38,7 +38,7 @@ struct Progress {
 }
 
 impl WrongWay {
-    pub fn new(r: &RuleConfig) -> Self {
+    pub(super) fn new(r: &RuleConfig) -> Self {
         Self {
             min_distance: match (r.min_distance_m, r.min_distance_px) {
                 (Some(m), _) => Distance::M(m),
