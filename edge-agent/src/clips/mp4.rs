@@ -11,7 +11,7 @@ use mp4::{
 
 use super::ClipError;
 use super::ring::AccessUnit;
-use crate::source::{VideoCodec, hvcc_record};
+use crate::source::{H264_PPS, H264_SPS, VideoCodec, hvcc_record};
 
 /// MP4 media timescale: RTP's video clock, so camera timing survives to the tick.
 const TIMESCALE: u32 = 90_000;
@@ -46,7 +46,7 @@ pub fn remux(units: &[AccessUnit], dims: (u32, u32)) -> Result<Vec<u8>, ClipErro
     };
     let (media_conf, hvcc) = match codec {
         VideoCodec::H264 => {
-            let (Some(sps), Some(pps)) = (of(7), of(8)) else {
+            let (Some(sps), Some(pps)) = (of(H264_SPS), of(H264_PPS)) else {
                 return Err(ClipError::NoKeyframe(units.len()));
             };
             let avc = AvcConfig {

@@ -116,16 +116,7 @@ mod tests {
     use crate::source::{self, SourceItem, SourceOptions};
 
     fn clip(name: &str) -> PathBuf {
-        let shared = std::env::var_os("EDGE_AGENT_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-        let p = shared.join("footage/video").join(name);
-        assert!(
-            p.is_file(),
-            "missing footage {} (set EDGE_AGENT_SHARED)",
-            p.display()
-        );
-        p
+        crate::plate::fixtures::footage_video(name)
     }
 
     /// Plays `file` through a source with a clip ring (pre 1 s, post 0.8 s) and asks for a clip

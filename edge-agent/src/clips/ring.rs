@@ -81,7 +81,10 @@ impl std::fmt::Debug for EncodedTap {
     }
 }
 
+/// The source's side: every access unit it receives, and the breaks in its stream.
 impl EncodedSink for EncodedTap {
+    /// Adds one access unit (Annex B, parameter sets before keyframes, as decoders are fed) of a
+    /// `dims` picture.
     fn push(
         &self,
         stream_time: Duration,
@@ -90,11 +93,29 @@ impl EncodedSink for EncodedTap {
         annexb: &[u8],
         dims: (u32, u32),
     ) {
-        EncodedTap::push(self, stream_time, capture_time, codec, annexb, dims);
+        let unit = AccessUnit {
+            stream_time,
+            capture_time,
+            keyframe: codec.is_keyframe(annexb),
+            codec,
+            annexb: Arc::from(annexb),
+        };
+        let mut r = self.ring();
+        if r.units.back().is_some_and(|u| u.codec != codec) {
+            // a camera that changed codec: no clip mixes the two
+            r.restart();
+        }
+        r.dims = Some(dims);
+        r.bytes += unit.annexb.len();
+        r.units.push_back(unit);
+        r.evict();
+        r.cut_due();
     }
 
+    /// The stream broke (reconnect, new session): waiting clips are closed at what exists and the
+    /// ring starts again, so no clip joins two sessions.
     fn gap(&self) {
-        EncodedTap::gap(self);
+        self.ring().restart();
     }
 }
 
@@ -119,44 +140,6 @@ impl EncodedTap {
     fn ring(&self) -> MutexGuard<'_, Ring> {
         // A panic elsewhere mid-push leaves a usable ring; the video keeps flowing.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds one access unit (Annex B, parameter sets before keyframes, as decoders are fed) of a
-    /// `dims` picture.
-    pub fn push(
-        &self,
-        stream_time: Duration,
-        capture_time: SystemTime,
-        codec: VideoCodec,
-        annexb: &[u8],
-        dims: (u32, u32),
-    ) {
-        let unit = AccessUnit {
-            stream_time,
-            capture_time,
-            keyframe: codec.is_keyframe(annexb),
-            codec,
-            annexb: Arc::from(annexb),
-        };
-        if self.ring().units.back().is_some_and(|u| u.codec != codec) {
-            // a camera that changed codec: no clip mixes the two
-            self.gap();
-        }
-        let mut r = self.ring();
-        r.dims = Some(dims);
-        r.bytes += unit.annexb.len();
-        r.units.push_back(unit);
-        r.evict();
-        r.cut_due();
-    }
-
-    /// The stream broke (reconnect, new session): waiting clips are closed at what exists and the
-    /// ring starts again, so no clip joins two sessions.
-    pub fn gap(&self) {
-        let mut r = self.ring();
-        r.close_all();
-        r.units.clear();
-        r.bytes = 0;
     }
 
     /// The stream ended: waiting clips are closed at what exists.
@@ -199,6 +182,13 @@ impl EncodedTap {
 }
 
 impl Ring {
+    /// Closes the waiting clips at what exists and empties the ring.
+    fn restart(&mut self) {
+        self.close_all();
+        self.units.clear();
+        self.bytes = 0;
+    }
+
     fn latest(&self) -> Option<Duration> {
         self.units.back().map(|u| u.stream_time)
     }

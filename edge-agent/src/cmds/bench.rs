@@ -435,6 +435,7 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
 /// costs. A clip is asked for every `--clip-every` seconds of the video.
 fn clips(args: &Args, video: &Path) -> anyhow::Result<ExitCode> {
     use edge_agent::clips::{ClipsConfig, EncodedTap, LengthPrefixed, VideoCodec};
+    use edge_agent::source::EncodedSink;
     let file =
         std::fs::File::open(video).with_context(|| format!("opening {}", video.display()))?;
     let size = file.metadata()?.len();
@@ -451,25 +452,8 @@ fn clips(args: &Args, video: &Path) -> anyhow::Result<ExitCode> {
         track.sample_count(),
     );
     let dims = (u32::from(track.width()), u32::from(track.height()));
-    let avcc = &track
-        .trak
-        .mdia
-        .minf
-        .stbl
-        .stsd
-        .avc1
-        .as_ref()
-        .context("the H.264 track has no avc1 sample entry")?
-        .avcc;
-    let units = LengthPrefixed {
-        length_size: usize::from(avcc.length_size_minus_one & 3) + 1,
-        parameter_sets: avcc
-            .sequence_parameter_sets
-            .iter()
-            .chain(&avcc.picture_parameter_sets)
-            .map(|n| n.bytes.clone())
-            .collect(),
-    };
+    let units =
+        LengthPrefixed::of_h264_track(track).context("the H.264 track has no avc1 sample entry")?;
     let config = ClipsConfig::default();
     let ring_limit = usize::try_from(config.ring_mb << 20).unwrap_or(usize::MAX);
     let tap = EncodedTap::new(ring_limit, config.pre(), config.post());

@@ -96,17 +96,7 @@ mod tests {
 
     /// Every picture of a shared clip, as RGB.
     fn pictures(name: &str) -> Vec<(Vec<u8>, u32, u32)> {
-        let shared = std::env::var_os("EDGE_AGENT_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-            });
-        let path = shared.join("footage/video").join(name);
-        assert!(
-            path.is_file(),
-            "missing footage {} (set EDGE_AGENT_SHARED)",
-            path.display()
-        );
+        let path = crate::plate::fixtures::footage_video(name);
         let mut src = source::open(path.to_str().unwrap_or_default(), &SourceOptions::default())
             .expect("open the clip");
         let mut out = Vec::new();

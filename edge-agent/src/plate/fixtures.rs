@@ -94,6 +94,17 @@ pub(crate) fn shared_dir() -> PathBuf {
     dir
 }
 
+/// A clip of the shared footage (`footage/video/NAME`), which must be there.
+pub(crate) fn footage_video(name: &str) -> PathBuf {
+    let p = shared_dir().join("footage/video").join(name);
+    assert!(
+        p.is_file(),
+        "missing footage {} (set EDGE_AGENT_SHARED)",
+        p.display()
+    );
+    p
+}
+
 /// Rows of a shared CSV file as (header → value) maps. The files have no quoted fields.
 pub(crate) fn csv_rows(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(shared_dir().join(rel)).expect("read shared csv");

@@ -13,6 +13,11 @@ pub enum VideoCodec {
     H265,
 }
 
+/// H.264 NAL unit types (ITU-T H.264 table 7-1).
+pub(crate) const H264_SPS: u8 = 7;
+pub(crate) const H264_PPS: u8 = 8;
+const H264_AUD: u8 = 9;
+
 /// H.265 NAL unit types (ITU-T H.265 table 7-1).
 const HEVC_VPS: u8 = 32;
 const HEVC_SPS: u8 = 33;
@@ -45,7 +50,7 @@ impl VideoCodec {
     pub fn is_out_of_band(self, nal: &[u8]) -> bool {
         let t = self.nal_type(nal);
         match self {
-            VideoCodec::H264 => matches!(t, 7..=9),
+            VideoCodec::H264 => matches!(t, H264_SPS..=H264_AUD),
             VideoCodec::H265 => matches!(t, HEVC_VPS..=HEVC_AUD),
         }
     }
@@ -63,7 +68,7 @@ impl VideoCodec {
     pub fn is_parameter_set(self, nal: &[u8]) -> bool {
         let t = self.nal_type(nal);
         match self {
-            VideoCodec::H264 => matches!(t, 7 | 8),
+            VideoCodec::H264 => matches!(t, H264_SPS | H264_PPS),
             VideoCodec::H265 => matches!(t, HEVC_VPS..=HEVC_PPS),
         }
     }
@@ -158,6 +163,38 @@ impl LengthPrefixed {
         })
     }
 
+    /// The H.264 track of an MP4 file as its `avc1` sample entry's `avcC` describes it; `None`
+    /// when the track has no such entry.
+    pub fn of_h264_track(track: &mp4::Mp4Track) -> Option<Self> {
+        let avcc = &track.trak.mdia.minf.stbl.stsd.avc1.as_ref()?.avcc;
+        Some(LengthPrefixed {
+            length_size: usize::from(avcc.length_size_minus_one & 3) + 1,
+            parameter_sets: avcc
+                .sequence_parameter_sets
+                .iter()
+                .chain(&avcc.picture_parameter_sets)
+                .map(|n| n.bytes.clone())
+                .collect(),
+        })
+    }
+
+    /// Appends one sample as Annex B to `out`, the record's parameter sets first when
+    /// `with_parameter_sets`.
+    pub fn write_annexb(
+        &self,
+        sample: &[u8],
+        with_parameter_sets: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecDataError> {
+        if with_parameter_sets {
+            for p in &self.parameter_sets {
+                out.extend_from_slice(&[0, 0, 0, 1]);
+                out.extend_from_slice(p);
+            }
+        }
+        avcc_to_annexb(sample, self.length_size, out).map_err(CodecDataError)
+    }
+
     /// One sample as Annex B, the record's parameter sets first when `with_parameter_sets`.
     pub fn to_annexb(
         &self,
@@ -165,13 +202,7 @@ impl LengthPrefixed {
         with_parameter_sets: bool,
     ) -> Result<Vec<u8>, CodecDataError> {
         let mut out = Vec::with_capacity(sample.len() + 64);
-        if with_parameter_sets {
-            for p in &self.parameter_sets {
-                out.extend_from_slice(&[0, 0, 0, 1]);
-                out.extend_from_slice(p);
-            }
-        }
-        avcc_to_annexb(sample, self.length_size, &mut out).map_err(CodecDataError)?;
+        self.write_annexb(sample, with_parameter_sets, &mut out)?;
         Ok(out)
     }
 }

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mp4::{MediaType, Mp4Reader, TrackType};
 
-use super::VideoCodec;
-use super::h264::{Decoded, H264Decoder, avcc_to_annexb};
+use super::h264::{Decoded, H264Decoder};
 use super::{
     Frame, FrameSource, SourceCounters, SourceError, SourceItem, SourceOptions, StreamStatus,
 };
+use super::{LengthPrefixed, VideoCodec};
 
 /// Decodes the H.264 track of an mp4/mov file.
 pub(crate) struct Mp4Source {
@@ -24,9 +24,8 @@ pub(crate) struct Mp4Source {
     sample_count: u32,
     next_sample: u32,
     timescale: u32,
-    length_size: usize,
-    /// SPS and PPS from avcC in Annex B form, sent before every keyframe.
-    params: Vec<u8>,
+    /// The track's NAL length size and its SPS and PPS (from avcC), sent before every keyframe.
+    units: LengthPrefixed,
     /// Picture size from the track header (the clip ring's MP4 track).
     dims: (u32, u32),
     decoder: H264Decoder,
@@ -89,25 +88,8 @@ impl Mp4Source {
                 "has {found}; the built-in decoder reads H.264 only: set decoder = \"gstreamer\" on the camera (an edge-agent built with `--features gstreamer`), or transcode with `ffmpeg -i IN -c:v libx264 OUT.mp4`"
             )));
         };
-        let avc1 = track
-            .trak
-            .mdia
-            .minf
-            .stbl
-            .stsd
-            .avc1
-            .as_ref()
+        let units = LengthPrefixed::of_h264_track(track)
             .ok_or_else(|| container("H.264 track without an avc1 sample entry".into()))?;
-        let avcc = &avc1.avcc;
-        let mut params = Vec::new();
-        for nal in avcc
-            .sequence_parameter_sets
-            .iter()
-            .chain(&avcc.picture_parameter_sets)
-        {
-            params.extend_from_slice(&[0, 0, 0, 1]);
-            params.extend_from_slice(&nal.bytes);
-        }
         let description = format!(
             "H.264 {}x{} from {} ({} frames)",
             track.width(),
@@ -119,7 +101,6 @@ impl Mp4Source {
         let dims = (u32::from(track.width()), u32::from(track.height()));
         let sample_count = track.sample_count();
         let timescale = track.timescale().max(1);
-        let length_size = usize::from(avcc.length_size_minus_one & 3) + 1;
         let decoder = H264Decoder::new().map_err(|reason| SourceError::Decode {
             place: place.clone(),
             reason,
@@ -132,8 +113,7 @@ impl Mp4Source {
             sample_count,
             next_sample: 1,
             timescale,
-            length_size,
-            params,
+            units,
             dims,
             decoder,
             ready: VecDeque::new(),
@@ -170,10 +150,10 @@ impl Mp4Source {
             Err(e) => return Err(self.truncated(id, e.to_string())),
         };
         self.annexb.clear();
-        if sample.is_sync {
-            self.annexb.extend_from_slice(&self.params);
-        }
-        if let Err(e) = avcc_to_annexb(&sample.bytes, self.length_size, &mut self.annexb) {
+        let converted = self
+            .units
+            .write_annexb(&sample.bytes, sample.is_sync, &mut self.annexb);
+        if let Err(e) = converted {
             self.counters.decode_errors += 1;
             tracing::warn!(file = %self.place, sample = id, error = %e, "skipping a malformed sample");
             return Ok(true);
@@ -276,16 +256,7 @@ mod tests {
     use super::*;
 
     fn clip(name: &str) -> std::path::PathBuf {
-        let shared = std::env::var_os("EDGE_AGENT_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-        let p = shared.join("footage/video").join(name);
-        assert!(
-            p.is_file(),
-            "missing footage {} (set EDGE_AGENT_SHARED)",
-            p.display()
-        );
-        p
+        crate::plate::fixtures::footage_video(name)
     }
 
     #[test]
@@ -296,10 +267,7 @@ mod tests {
             ("vn_citycam_haiphong_cbp640_10fps.mp4", None),
         ] {
             let src = Mp4Source::open(&clip(name), &SourceOptions::default()).unwrap();
-            let sps = super::super::h264::nal_units(&src.params)
-                .next()
-                .unwrap()
-                .to_vec();
+            let sps = src.units.parameter_sets[0].clone();
             assert_eq!(sps[0] & 0x1f, 7);
             let got = super::super::h264::sps_full_range(&sps);
             assert!(

@@ -1016,16 +1016,7 @@ mod tests {
 
     /// The Hải Phòng junction clip (H.264) in the shared mirror.
     fn haiphong() -> PathBuf {
-        let shared = std::env::var_os("EDGE_AGENT_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-        let src = shared.join("footage/video/vn_citycam_haiphong.mp4");
-        assert!(
-            src.is_file(),
-            "missing footage {} (set EDGE_AGENT_SHARED)",
-            src.display()
-        );
-        src
+        crate::plate::fixtures::footage_video("vn_citycam_haiphong.mp4")
     }
 
     /// An H.265 copy of the first `frames` pictures of the Hải Phòng clip, made with ffmpeg

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use codec::{CodecDataError, LengthPrefixed, VideoCodec, hvcc_record};
+pub(crate) use codec::{H264_PPS, H264_SPS};
 pub use error::SourceError;
 /// Annex B NAL units (the clip recorder reads the same streams the decoder is fed).
 pub(crate) use h264::nal_units;

@@ -133,7 +133,7 @@ impl Connection for RtspConnection {
         // retina spawns onto the runtime (the demuxer's reader, a TEARDOWN on drop)
         let _context = self.rt.enter();
         let (rt, stop, step) = (&self.rt, &*self.stop, self.step);
-        let retry = |e: String| OpenFailure::Retry(e);
+        let retry = OpenFailure::Retry;
         let options = SessionOptions::default()
             .creds(self.creds.clone())
             .user_agent(format!("edge-agent/{}", env!("CARGO_PKG_VERSION")));
