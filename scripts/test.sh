@@ -18,8 +18,13 @@ log "scripts/peer-fast-alpr.py parses"
 python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' scripts/peer-fast-alpr.py
 # The OCR's training data generator (models/training): its formats against the grammar and its
 # images, in a small pinned environment (training itself never runs in CI).
-log "models/training: the plate generator (test_plategen.py)"
+log "models/training: the training scripts parse; the plate generator and its fonts (test_plategen.py)"
+python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' models/training/*.py
+PLATEGEN_FONTS="$(models/training/fonts.sh)"
+export PLATEGEN_FONTS
 PLATEGEN_REQUIRE_IMAGES=1 "$(plategen_python)" models/training/test_plategen.py
+log "models/training: the plate detector's composite frames (test_platecomp.py)"
+EDGE_AGENT_SHARED="$SHARED" "$(plategen_python)" models/training/test_platecomp.py
 log "fetching models from $EDGE_AGENT_MIRROR into $EDGE_AGENT_MODEL_CACHE"
 cargo run -q --locked -- models fetch
 log "cargo test"

@@ -80,6 +80,25 @@ fn the_site_prior_reads_more_local_plates() {
     );
 }
 
+/// Our own reader (`vn_plate_ocr_ea_ctc_10x37_64x128`, trained in `models/training/`): the slot
+/// reader alone, where its own glyph reading shows. Not the default (whole images read fewer),
+/// but its crop figures must not fall back with a retrained model: the weights committed on
+/// 2026-12-07 read 23 crops trusted, 25 any and 9 of 14 image plates (the OSP-DIN-only weights
+/// before them: 16, 18 and 7).
+#[test]
+fn our_own_reader_keeps_its_crop_figures() {
+    let r = report_with(&[
+        "--readers",
+        "slot",
+        "--ocr-model",
+        "vn_plate_ocr_ea_ctc_10x37_64x128",
+    ]);
+    assert_eq!(r["crops_scored"], 59, "{r}");
+    assert!(r["crops_exact"].as_u64().unwrap() >= 23, "{r}");
+    assert!(r["crops_exact_any"].as_u64().unwrap() >= 25, "{r}");
+    assert!(r["images_exact"].as_u64().unwrap() >= 9, "{r}");
+}
+
 /// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call
 /// (`docs/plates.md`) still reads every scored plate.
 #[test]

@@ -26,10 +26,12 @@ CLI::
     plategen.py --texts N --seed S                 # "text,fmt" lines, stdlib only
     plategen.py --out DIR -n N --seed S [--workers W]
     plategen.py --sheet PATH.png --seed S [--real DIR]
-    common: --province-prior "77:5,81:5"  --font PATH  --fmt FORMAT
+    common: --province-prior "77:5,81:5"  --font PATH  --fonts PATH[@SHARE],...  --fmt FORMAT
 
 Font: OSP-DIN (OFL, Debian ``fonts-opendin``) from
-``/usr/share/fonts/truetype/opendin/OSP-DIN.ttf``, else ``--font`` / ``$PLATEGEN_FONT``.
+``/usr/share/fonts/truetype/opendin/OSP-DIN.ttf``, else ``--font`` / ``$PLATEGEN_FONT``. With
+``--fonts`` / ``$PLATEGEN_FONTS`` (``set_fonts``) each plate is drawn in one font of a mix:
+``models/training/fonts.sh`` installs the licensed condensed fonts ``train.sh`` mixes.
 """
 
 from __future__ import annotations
@@ -237,6 +239,7 @@ def random_plate(rng, fmt: str | None = None, province_weights: dict | None = No
 _np = None
 _cv2 = None
 _FONT_PATH = None
+_FONT_MIX: list | None = None
 _GLYPHS: dict = {}
 
 
@@ -258,6 +261,44 @@ def set_font(path: str | None):
     _GLYPHS.clear()
 
 
+def parse_font_mix(spec: str) -> list[tuple[str, float]]:
+    """``PATH[@SHARE],PATH[@SHARE],...`` -> [(path, share)] (share 1 where not given); every
+    file must exist, so a missing font fails before any sample is drawn."""
+    mix = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        path, _, share = part.rpartition("@")
+        try:
+            share = float(share)
+        except ValueError:  # no share, and an '@' in the path (npm's @fontsource)
+            path, share = part, 1.0
+        if not os.path.isfile(path):
+            raise FileNotFoundError("plate font %s (from the font mix) not found" % path)
+        mix.append((path, share))
+    if not mix or sum(s for _, s in mix) <= 0:
+        raise ValueError("empty font mix: %r" % spec)
+    return mix
+
+
+def set_fonts(mix: list[tuple[str, float]] | None):
+    """Draw each plate in one font of ``mix`` ([(path, share)], picked by share), or, with
+    ``None``, always in the one plate font (`set_font`). A reader trained on one font learns that
+    font's glyphs; condensed sans fonts around the plate font teach it the strokes they share."""
+    global _FONT_MIX
+    _FONT_MIX = mix
+    _GLYPHS.clear()
+
+
+def _pick_font(rng) -> str:
+    """The font this plate is drawn in; draws from ``rng`` only when several are mixed, so one-font
+    samples stay the same for a given seed."""
+    if not _FONT_MIX:
+        return font_path()
+    if len(_FONT_MIX) == 1:
+        return _FONT_MIX[0][0]
+    shares = [s for _, s in _FONT_MIX]
+    return _FONT_MIX[_wpick(rng, range(len(_FONT_MIX)), [s / sum(shares) for s in shares])][0]
+
+
 def font_path() -> str:
     cands = [DEFAULT_FONT, _FONT_PATH, os.environ.get("PLATEGEN_FONT")]
     for c in cands:
@@ -272,19 +313,21 @@ def font_path() -> str:
 _REF = 96  # reference font size for the glyph cache
 
 
-def _glyph(ch: str, weight: int):
-    """Float32 ink mask (0..1) of ``ch`` cropped to its ink box, at the reference size."""
-    key = (ch, weight)
+def _glyph(ch: str, weight: int, font_file: str | None = None):
+    """Float32 ink mask (0..1) of ``ch`` in ``font_file`` (default: the plate font) cropped to its
+    ink box, at the reference size."""
+    font_file = font_file or font_path()
+    key = (font_file, ch, weight)
     g = _GLYPHS.get(key)
     if g is not None:
         return g
     np, cv2 = _imports()
     from PIL import Image, ImageDraw, ImageFont
 
-    fkey = ("__font__",)
+    fkey = ("__font__", font_file)
     font = _GLYPHS.get(fkey)
     if font is None:
-        font = ImageFont.truetype(font_path(), _REF)
+        font = ImageFont.truetype(font_file, _REF)
         _GLYPHS[fkey] = font
     base = "D" if ch == "Đ" else ch
     sw = max(0, weight)  # PIL stroke width in px at the reference size
@@ -296,7 +339,7 @@ def _glyph(ch: str, weight: int):
         a = cv2.erode(a, np.ones((3, 3), np.uint8), iterations=-weight)
     ys, xs = np.nonzero(a > 0.05)
     a = a[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1].copy()
-    if ch == "Đ":  # OSP-DIN has no Đ: add the bar across the stem of D
+    if ch == "Đ":  # OSP-DIN has no Đ (nor have most fonts): add the bar across the stem of D
         h, w = a.shape
         t = max(2, int(round(h * 0.085)))
         y0 = int(h * 0.47) - t // 2
@@ -333,7 +376,7 @@ def _glyph_aspect(ch):
     return 0.54
 
 
-def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86):
+def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86, font_file=None):
     """Draw ``text`` into ``ink`` (float mask) centred in [x0, x1] around yc, glyphs ch_h high."""
     np, cv2 = _imports()
     H, W = ink.shape
@@ -365,7 +408,7 @@ def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86):
             xa = int(round(x + (w - d) / 2.0))
             cv2.circle(ink, (xa + d // 2, y + d // 2), max(1, d // 2), 1.0, -1, cv2.LINE_AA)
         else:
-            g = _glyph(c, weight)
+            g = _glyph(c, weight, font_file)
             gw = max(2, int(round(w)))
             gh = max(2, int(round(ch_h)))
             gr = cv2.resize(g, (gw, gh), interpolation=cv2.INTER_AREA)
@@ -391,6 +434,7 @@ def render_plate(plate: Plate, rng):
     W = int(round(W * _u(rng, 0.97, 1.03)))
     ink = np.zeros((H, W), np.float32)
     weight = int(_wpick(rng, (-1, 0, 1, 2, 3), (0.08, 0.25, 0.35, 0.22, 0.10)))
+    font_file = _pick_font(rng)
     # border: rounded rectangle line, slightly inset
     inset = max(1, int(round(H * _u(rng, 0.02, 0.045))))
     th = max(1, int(round(H * _u(rng, 0.018, 0.035))))
@@ -399,7 +443,7 @@ def render_plate(plate: Plate, rng):
     if not two:
         ch_h = H * _u(rng, 0.62, 0.72)
         _draw_row(ink, plate.rows[0], m + 2, W - m - 2, H / 2.0 + _u(rng, -0.02, 0.02) * H,
-                  ch_h, weight, rng, fill=_u(rng, 0.84, 0.92))
+                  ch_h, weight, rng, fill=_u(rng, 0.84, 0.92), font_file=font_file)
     else:
         inner = H - 2 * m
         ch_h = inner * _u(rng, 0.38, 0.43)
@@ -407,8 +451,8 @@ def render_plate(plate: Plate, rng):
         y1 = m + gap + ch_h / 2.0
         y2 = H - m - gap - ch_h / 2.0
         fill = _u(rng, 0.80, 0.92)
-        _draw_row(ink, plate.rows[0], m + 1, W - m - 1, y1, ch_h, weight, rng, fill=fill * 0.92)
-        _draw_row(ink, plate.rows[1], m + 1, W - m - 1, y2, ch_h, weight, rng, fill=fill)
+        _draw_row(ink, plate.rows[0], m + 1, W - m - 1, y1, ch_h, weight, rng, fill=fill * 0.92, font_file=font_file)
+        _draw_row(ink, plate.rows[1], m + 1, W - m - 1, y2, ch_h, weight, rng, fill=fill, font_file=font_file)
     bg, fg = _COLORS[plate.color]
     bg = np.array(bg, np.float32) + _u(rng, -14, 10) \
         + np.array([_u(rng, -5, 5) for _ in range(3)], np.float32)
@@ -681,10 +725,12 @@ def _sample_rng(seed, i):
 
 
 def _write_range(args):
-    out, seed, start, stop, fmt, prior, font = args
+    out, seed, start, stop, fmt, prior, font, fonts = args
     _, cv2 = _imports()
     if font:
         set_font(font)
+    if fonts:
+        set_fonts(fonts)
     rows = []
     for i in range(start, stop):
         img, plate = sample(_sample_rng(seed, i), fmt, prior)
@@ -694,13 +740,13 @@ def _write_range(args):
     return rows
 
 
-def write_dataset(out, n, seed, workers=1, fmt=None, prior=None, font=None):
+def write_dataset(out, n, seed, workers=1, fmt=None, prior=None, font=None, fonts=None):
     os.makedirs(out, exist_ok=True)
     font_path()  # fail early with a clear message
     chunks = []
     step = max(1, min(1000, (n + max(1, workers) - 1) // max(1, workers)))
     for s in range(0, n, step):
-        chunks.append((out, seed, s, min(n, s + step), fmt, prior, font))
+        chunks.append((out, seed, s, min(n, s + step), fmt, prior, font, fonts))
     if workers > 1:
         import multiprocessing as mp
 
@@ -808,7 +854,14 @@ def main(argv=None):
     ap.add_argument("--fmt", choices=FORMATS, help="only this format")
     ap.add_argument("--province-prior", help='e.g. "77:5,81:5" (others weight 1)')
     ap.add_argument("--font", help="path to OSP-DIN.ttf if not installed")
+    ap.add_argument("--fonts", default=os.environ.get("PLATEGEN_FONTS"),
+                    help="a font mix, PATH[@SHARE],... (train.sh's: models/training/fonts.sh); default $PLATEGEN_FONTS, else the one plate font")
     a = ap.parse_args(argv)
+    try:
+        fonts = parse_font_mix(a.fonts) if a.fonts else None
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit("plategen: %s" % e)
+    set_fonts(fonts)
     prior = parse_province_prior(a.province_prior)
     if a.font:
         set_font(a.font)
@@ -828,7 +881,7 @@ def main(argv=None):
         except FileNotFoundError as e:
             sys.exit("plategen: %s" % e)
     if a.out:
-        write_dataset(a.out, a.n, a.seed, a.workers, a.fmt, prior, a.font or os.environ.get("PLATEGEN_FONT"))
+        write_dataset(a.out, a.n, a.seed, a.workers, a.fmt, prior, a.font or os.environ.get("PLATEGEN_FONT"), fonts)
         did = True
     if a.sheet:
         make_sheet(a.sheet, a.seed, a.real, prior)

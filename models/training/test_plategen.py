@@ -112,6 +112,50 @@ def test_images():
         assert clean.shape[0] >= 64
 
 
+def test_font_mix():
+    """Every font of the training mix ($PLATEGEN_FONTS, from fonts.sh) draws every plate symbol
+    as ink of its own, and a mixed sample stays deterministic and uses several fonts."""
+    spec = os.environ.get("PLATEGEN_FONTS")
+    for bad in ("", "/nonexistent/font.ttf@1"):
+        try:
+            plategen.parse_font_mix(bad)
+            raise AssertionError(f"font mix {bad!r} accepted")
+        except (FileNotFoundError, ValueError):
+            pass
+    if not spec:
+        if os.environ.get("PLATEGEN_REQUIRE_IMAGES"):
+            raise SystemExit("error: the font test needs PLATEGEN_FONTS (models/training/fonts.sh prints it)")
+        print("skip font mix test: PLATEGEN_FONTS is not set")
+        return
+    import numpy as np
+
+    mix = plategen.parse_font_mix(spec)
+    at = [p for p, _ in mix if "@" in p]
+    if at:  # a path with '@' in it and no share is one font of share 1
+        assert plategen.parse_font_mix(at[0]) == [(at[0], 1.0)]
+    assert len(mix) >= 2, mix
+    symbols = DIG + CIV + "RĐ"
+    shapes = {}
+    for path, _ in mix:
+        glyphs = [plategen._glyph(c, 0, path) for c in symbols]
+        for c, g in zip(symbols, glyphs):
+            assert g.size > 0 and g.max() > 0.5, f"{path}: no ink for {c!r}"
+        # a font without the glyphs draws one box for all of them
+        sizes = {g.shape for g in glyphs}
+        assert len(sizes) > 3, f"{path}: every symbol has the same ink box {sizes}"
+        shapes[path] = plategen._glyph("8", 0, path).shape
+    assert len(set(shapes.values())) > 1, "every font draws 8 alike: the mix is one font"
+    plategen.set_fonts(mix)
+    try:
+        a = [plategen.sample(np.random.default_rng([5, i]))[0] for i in range(3)]
+        b = [plategen.sample(np.random.default_rng([5, i]))[0] for i in range(3)]
+        assert all(x.shape == y.shape and (x == y).all() for x, y in zip(a, b)), "mixed samples not deterministic"
+        picked = {plategen._pick_font(np.random.default_rng(i)) for i in range(200)}
+        assert len(picked) >= len(mix) - 1, f"200 plates used {len(picked)} of {len(mix)} fonts"
+    finally:
+        plategen.set_fonts(None)
+
+
 if __name__ == "__main__":
     for name, fn in list(globals().items()):
         if name.startswith("test_") and callable(fn):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for our plate OCR: installs the OFL plate font (Debian fonts-opendin), builds the
+# One command for our plate OCR: installs the licensed plate fonts (fonts.sh), builds the
 # pinned CPU environment in .cache/ocr-venv from PyPI, trains and exports ONNX into models/.
 # The CTC reader (train_ctc.py, the one that ships) by default; `--model slot` runs the fixed-slot
 # trainer (train_ocr.py). Other arguments go to the trainer, e.g.:
@@ -9,7 +9,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 require_shared
-need_apt fonts-opendin python3-venv
+need_apt python3-venv
+# the synthetic plates' licensed fonts: the mix fonts.sh prints (OSP-DIN and five condensed sans
+# fonts), unless $PLATEGEN_FONTS names others (the first weights: OSP-DIN.ttf alone)
+mix="$("$REPO/models/training/fonts.sh")"
+export PLATEGEN_FONTS="${PLATEGEN_FONTS:-$mix}"
 VENV="$CACHE/ocr-venv"
 REQ="$REPO/models/training/requirements.txt"
 if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQ" "$VENV/requirements.txt"; then

@@ -270,6 +270,42 @@ def exact_rate(params, xs, ys):
     return float(np.mean([a == text_of(y) for a, y in zip(texts, ys)]))
 
 
+def params_from_onnx(path: Path, xs_u8: np.ndarray):
+    """Trainable parameters and batch-norm statistics that compute what an exported reader
+    computes, so a run can go on from the committed model (whose `.npz` is not kept): each
+    convolution takes the export's folded weights, and its batch norm is set to undo the batch
+    statistics of `xs_u8` (g = sqrt(v + eps), b = folded bias + m), layer by layer. The head
+    gets the calibration temperature multiplied back out."""
+    import jax.numpy as jnp
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    meta = {p.key: p.value for p in model.metadata_props}
+    temperature = float(meta.get("temperature", "1"))
+    x = xs_u8.astype(np.float32) / 255.0
+    params, stats = [], []
+    for n, layer in enumerate(ARCH):
+        if layer[0] == "P":
+            x = np.asarray(_pool(jnp.asarray(x), *layer[1]))
+            continue
+        _, (kh, kw), stride = layer
+        if f"w{n}" not in inits:
+            raise SystemExit(f"error: {path}: no weights w{n}: not an export of this architecture")
+        w = np.transpose(inits[f"w{n}"], (2, 3, 1, 0))
+        b = inits[f"b{n}"]
+        if w.shape[:2] != (kh, kw):
+            raise SystemExit(f"error: {path}: layer {n} is {w.shape[:2]}, this architecture has {(kh, kw)}")
+        z = np.asarray(_conv(jnp.asarray(x), jnp.asarray(w), stride, _pad(kh, kw)))
+        m, v = z.mean((0, 1, 2)), z.var((0, 1, 2))
+        params.append({"w": jnp.asarray(w), "g": jnp.asarray(np.sqrt(v + BN_EPS)), "b": jnp.asarray(b + m)})
+        stats.append({"m": jnp.asarray(m), "v": jnp.asarray(v)})
+        x = np.maximum(z + b, 0)
+    params.append({"w": jnp.asarray(np.transpose(inits["wh"], (2, 3, 1, 0)) * temperature), "b": jnp.asarray(inits["bh"] * temperature)})
+    return params, stats
+
+
 # ---------------------------------------------------------------- ONNX export
 
 
@@ -349,7 +385,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--init", default=None, help="start from these parameters (.npz)")
+    ap.add_argument("--init", default=None, help="start from these parameters (.npz), or from an exported reader (.onnx, params_from_onnx)")
+    ap.add_argument("--fonts", default=os.environ.get("PLATEGEN_FONTS"), help="the synthetic plates' font mix, PATH[@SHARE],... (train.sh: fonts.sh); default $PLATEGEN_FONTS, else OSP-DIN alone")
     ap.add_argument("--cache", default=str(HERE.parents[1] / ".cache" / "ocr-train"))
     args = ap.parse_args()
 
@@ -371,15 +408,19 @@ def main():
         print(f"[{time.time() - t0:7.1f}s]", *a, flush=True)
 
     mild_tag = f"_mild{round(args.mild * 100)}" if args.mild else ""
+    if args.fonts:
+        import hashlib
+
+        mild_tag += "_fonts" + hashlib.sha256(args.fonts.encode()).hexdigest()[:8]
     syn_file = cache / f"syn_rows_{args.synthetic}_{args.seed}_uniform{mild_tag}.npz"
     if syn_file.exists():
         d = np.load(syn_file)
         xs_syn, ys_syn, tops_syn = d["x"], d["y"], d["top"]
     else:
-        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None, args.mild)
+        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None, args.mild, args.fonts)
         np.savez(syn_file, x=xs_syn, y=ys_syn, top=tops_syn)
     log(f"synthetic: {len(xs_syn)} ({syn_file.name})")
-    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None, args.mild)
+    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None, args.mild, args.fonts)
 
     # splits by plate text, as train_ocr.py (same seeds: the same held-out plates)
     def split(items, frac):
@@ -412,7 +453,10 @@ def main():
     shares = np.array([p[3] for p in pools])
     shares /= shares.sum()
 
-    if args.init:
+    if args.init and args.init.endswith(".onnx"):
+        params, stats = params_from_onnx(Path(args.init), xs_syn[:512])
+        log(f"from {args.init}: synthetic val exact {exact_rate(fold(params, stats), xs_sval, ys_sval):.3f}")
+    elif args.init:
         d = np.load(args.init, allow_pickle=True)
         params = jax.tree_util.tree_map(jnp.asarray, list(d["params"]))
         stats = jax.tree_util.tree_map(jnp.asarray, list(d["stats"]))
@@ -492,7 +536,7 @@ def main():
     meta = {
         "name": name,
         "variant": args.variant,
-        "licence": "Apache-2.0" if args.variant == "shippable" else "LicenseRef-edge-agent-internal-evaluation"  # trained on unlicensed data: never shipped,
+        "licence": "Apache-2.0" if args.variant == "shippable" else "LicenseRef-edge-agent-internal-evaluation",  # trained on unlicensed data: never shipped
         "alphabet": ALPHABET,
         "slots": SLOTS,
         "head": "ctc, greedy collapse in graph",
@@ -500,6 +544,7 @@ def main():
         "train_steps": steps,
         "batch": args.batch,
         "command": " ".join(sys.argv),
+        "fonts": ",".join(os.path.basename(f.rpartition("@")[0] or f) for f in args.fonts.split(",")) if args.fonts else "OSP-DIN.ttf",
     }
     export_onnx(params, temperature, onnx_path, meta)
 

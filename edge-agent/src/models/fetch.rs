@@ -3,16 +3,11 @@
 //! Every file is written to a temporary name, hashed, and renamed into place only when its sha256
 //! matches the manifest, so a corrupt source never leaves a file in the cache.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::registry::builtin_weights;
+use super::store::BUILTIN_ORIGIN;
 use super::{FileState, ModelError, ModelManifest, ModelStore};
-
-/// Where built-in weights come from, as `models fetch` reports it.
-const BUILTIN_ORIGIN: &str = "the agent binary";
 
 /// Where a file may come from, tried in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +72,7 @@ pub fn fetch_model(
             continue;
         }
         if let Some(mut bytes) = builtin_weights(file) {
-            let n = write_verified(store, file, expected, BUILTIN_ORIGIN, &mut bytes)?;
+            let n = store.write_verified(file, expected, BUILTIN_ORIGIN, &mut bytes)?;
             outcomes.push(FetchOutcome::Fetched {
                 file: file.to_string(),
                 from: BUILTIN_ORIGIN.to_string(),
@@ -145,70 +140,6 @@ pub fn fetch_model(
     Ok(outcomes)
 }
 
-/// Streams `reader` into a temp file in the cache while hashing, then renames it into place if the
-/// hash matches.
-fn write_verified(
-    store: &ModelStore,
-    file: &str,
-    expected: &str,
-    origin: &str,
-    reader: &mut dyn Read,
-) -> Result<u64, ModelError> {
-    let dest = store.path_of(file);
-    // Not a predictable name, and never through an existing path: `models fetch` may run as root
-    // in a directory the service user owns, where a planted `.NAME.partial` symlink would
-    // otherwise turn this write into a root write anywhere (issue 19). `create_new` is O_EXCL,
-    // which does not follow a symlink.
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tmp = store.path_of(&format!(".{file}.{}.{nonce}.partial", std::process::id()));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ModelError::Io { path, source }
-    };
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        // O_NOFOLLOW on top of O_EXCL, and a mode that does not depend on the caller's umask:
-        // readable by the service user, writable by whoever fetched.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.custom_flags(libc::O_NOFOLLOW).mode(0o644);
-        }
-        let mut out = opts.open(&tmp).map_err(io(&tmp))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut total = 0u64;
-        loop {
-            let n = reader.read(&mut buf).map_err(io(Path::new(origin)))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io(&tmp))?;
-            total += n as u64;
-        }
-        out.sync_all().map_err(io(&tmp))?;
-        let actual = hex::encode(hasher.finalize());
-        if actual != expected {
-            return Err(ModelError::HashMismatch {
-                file: file.to_string(),
-                origin: origin.to_string(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
-        std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
-        Ok(total)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 fn copy_verified(
     store: &ModelStore,
     file: &str,
@@ -219,13 +150,7 @@ fn copy_verified(
         path: src.to_path_buf(),
         source,
     })?;
-    write_verified(
-        store,
-        file,
-        expected,
-        &src.display().to_string(),
-        &mut reader,
-    )
+    store.write_verified(file, expected, &src.display().to_string(), &mut reader)
 }
 
 /// Downloads and verifies one file; `Ok(None)` when the server has no such file (404).
@@ -246,7 +171,9 @@ fn download_verified(
         }
     };
     let mut reader = response.into_body().into_reader();
-    write_verified(store, file, expected, url, &mut reader).map(Some)
+    store
+        .write_verified(file, expected, url, &mut reader)
+        .map(Some)
 }
 
 #[cfg(test)]
@@ -283,5 +210,32 @@ mod tests {
         // a third-party model is never built in: it comes from a mirror
         let theirs = set.require("vn_plate_ocr_9x37_64x128").unwrap();
         assert!(builtin_weights(&theirs.file).is_none());
+    }
+
+    /// An agent upgraded with retrained weights finds the previous release's copy in its cache:
+    /// loading replaces it from the binary. Another model's mismatching copy stays an error.
+    #[test]
+    fn a_stale_cached_copy_of_our_weights_is_replaced_on_load() {
+        let set = ManifestSet::builtin().unwrap();
+        let ours = set
+            .iter()
+            .find(|m| builtin_weights(&m.file).is_some())
+            .unwrap();
+        let theirs = set.require("vn_plate_ocr_9x37_64x128").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path());
+        for m in [ours, theirs] {
+            std::fs::write(store.path_of(&m.file), b"the previous release").unwrap();
+        }
+        let path = store.verified_path(ours).unwrap();
+        assert_eq!(path, store.path_of(&ours.file));
+        assert_eq!(store.verify(ours).unwrap()[0].state, FileState::Ok);
+        assert!(matches!(
+            store.verified_path(theirs),
+            Err(ModelError::HashMismatch { .. })
+        ));
+        // and a missing copy of ours is written too, with no `models fetch`
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(store.verified_path(ours).unwrap(), path);
     }
 }

@@ -1,11 +1,15 @@
 //! The local weight cache: a directory of files, each checked against its manifest's sha256.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::registry::builtin_weights;
 use super::{ModelError, ModelManifest};
+
+/// Where built-in weights come from, as `models fetch` reports it.
+pub(super) const BUILTIN_ORIGIN: &str = "the agent binary";
 
 /// Env var that overrides the default cache directory.
 pub(super) const CACHE_ENV: &str = "EDGE_AGENT_MODEL_CACHE";
@@ -136,8 +140,19 @@ impl ModelStore {
     }
 
     /// Path of a verified weight file; an error that says what to do otherwise.
+    ///
+    /// Weights built into the binary (ours) are written from it when the cache lacks them or
+    /// holds another version: an agent upgraded with retrained weights finds the previous
+    /// release's copy in its cache, and that copy is stale, not corrupt.
     pub fn verified_path(&self, manifest: &ModelManifest) -> Result<PathBuf, ModelError> {
         let status = self.check_file(&manifest.file, &manifest.sha256)?;
+        if status.state != FileState::Ok
+            && let Some(mut bytes) = builtin_weights(&manifest.file)
+        {
+            self.write_verified(&manifest.file, &manifest.sha256, BUILTIN_ORIGIN, &mut bytes)?;
+            tracing::info!(model = %manifest.name, "wrote the built-in weights into the cache");
+            return Ok(status.path);
+        }
         match status.state {
             FileState::Ok => Ok(status.path),
             FileState::Missing => Err(ModelError::Io {
@@ -157,5 +172,69 @@ impl ModelStore {
                 actual,
             }),
         }
+    }
+
+    /// Streams `reader` into a temp file in the cache while hashing, then renames it into place if the
+    /// hash matches.
+    pub(super) fn write_verified(
+        &self,
+        file: &str,
+        expected: &str,
+        origin: &str,
+        reader: &mut dyn Read,
+    ) -> Result<u64, ModelError> {
+        let dest = self.path_of(file);
+        // Not a predictable name, and never through an existing path: `models fetch` may run as root
+        // in a directory the service user owns, where a planted `.NAME.partial` symlink would
+        // otherwise turn this write into a root write anywhere (issue 19). `create_new` is O_EXCL,
+        // which does not follow a symlink.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let tmp = self.path_of(&format!(".{file}.{}.{nonce}.partial", std::process::id()));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Io { path, source }
+        };
+        let result = (|| {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            // O_NOFOLLOW on top of O_EXCL, and a mode that does not depend on the caller's umask:
+            // readable by the service user, writable by whoever fetched.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.custom_flags(libc::O_NOFOLLOW).mode(0o644);
+            }
+            let mut out = opts.open(&tmp).map_err(io(&tmp))?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            loop {
+                let n = reader.read(&mut buf).map_err(io(Path::new(origin)))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(io(&tmp))?;
+                total += n as u64;
+            }
+            out.sync_all().map_err(io(&tmp))?;
+            let actual = hex::encode(hasher.finalize());
+            if actual != expected {
+                return Err(ModelError::HashMismatch {
+                    file: file.to_string(),
+                    origin: origin.to_string(),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+            std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+            Ok(total)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
     }
 }
