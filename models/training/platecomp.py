@@ -387,13 +387,7 @@ def write_dataset(out, n, seed, workers=1, shared=None, fonts=None):
     os.makedirs(os.path.join(out, "labels"), exist_ok=True)
     step = max(1, min(500, (n + workers - 1) // max(1, workers)))
     chunks = [(out, seed, s, min(n, s + step), shared, fonts) for s in range(0, n, step)]
-    if workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as pool:
-            results = pool.map(_write_range, chunks)
-    else:
-        results = [_write_range(c) for c in chunks]
+    results = plategen.map_chunks(_write_range, chunks, workers)
     with open(os.path.join(out, "frames.csv"), "w") as fh:
         fh.write("frame,source,decoys,plates,ignored\n")
         for rows in results:

@@ -740,6 +740,16 @@ def _write_range(args):
     return rows
 
 
+def map_chunks(fn, chunks, workers):
+    """``[fn(c) for c in chunks]``, on ``workers`` spawned processes when more than one."""
+    if workers <= 1:
+        return [fn(c) for c in chunks]
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        return pool.map(fn, chunks)
+
+
 def write_dataset(out, n, seed, workers=1, fmt=None, prior=None, font=None, fonts=None):
     os.makedirs(out, exist_ok=True)
     font_path()  # fail early with a clear message
@@ -747,13 +757,7 @@ def write_dataset(out, n, seed, workers=1, fmt=None, prior=None, font=None, font
     step = max(1, min(1000, (n + max(1, workers) - 1) // max(1, workers)))
     for s in range(0, n, step):
         chunks.append((out, seed, s, min(n, s + step), fmt, prior, font, fonts))
-    if workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as pool:
-            results = pool.map(_write_range, chunks)
-    else:
-        results = [_write_range(c) for c in chunks]
+    results = map_chunks(_write_range, chunks, workers)
     with open(os.path.join(out, "labels.csv"), "w") as f:
         f.write("filename,text,fmt,color\n")
         for rows in results:

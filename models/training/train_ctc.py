@@ -50,6 +50,7 @@ from train_ocr import (  # noqa: E402
     SLOTS,
     H,
     W,
+    OnnxGraph,
     fold,
     softmax,
     split_by_text,
@@ -310,17 +311,10 @@ def params_from_onnx(path: Path, xs_u8: np.ndarray):
 
 
 def export_onnx(params, temperature: float, path: Path, meta: dict):
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
 
-    nodes, inits = [], []
-
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.asarray(arr), name))
-        return name
-
-    def node(op, ins, out, **kw):
-        nodes.append(helper.make_node(op, ins, [out], **kw))
-        return out
+    g = OnnxGraph()
+    const, node = g.const, g.node
 
     cur = node("Cast", ["input"], "xf", to=TensorProto.FLOAT)
     cur = node("Div", [cur, const("c255", np.array(255.0, np.float32))], "xn")
@@ -364,7 +358,7 @@ def export_onnx(params, temperature: float, path: Path, meta: dict):
     pad_row[0, 0, PAD] = 1.0
     pads = node("Mul", [empty, const("pad_row", pad_row)], "pad_probs")
     node("Add", [filled_probs, pads], "probs")
-    save_model(nodes, inits, "vn_plate_ocr_ctc", K, meta, path)
+    save_model(g.nodes, g.inits, "vn_plate_ocr_ctc", K, meta, path)
 
 
 # ---------------------------------------------------------------- training

@@ -33,6 +33,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -123,6 +124,25 @@ def _conv(x, w, stride, depthwise):
     return jax.lax.conv_general_dilated(x, w, (stride, stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
 
 
+def walk(ops, x):
+    """The architecture, once, for every backend: `ops` computes each step (`cbr(name, h, act)`,
+    `add(a, b, name)`, `up(t, name)`, `out(level, f)`); returns the three levels' raw outputs."""
+    h, taps = x, []
+    for i, (kind, _, _, _) in enumerate(BACKBONE):
+        if kind == "c":
+            h = ops.cbr(f"b{i}", h)
+        elif kind == "d":
+            h = ops.cbr(f"b{i}pw", ops.cbr(f"b{i}dw", h))
+        else:
+            h = ops.add(h, ops.cbr(f"b{i}pw", ops.cbr(f"b{i}dw", h), act=False), f"b{i}.add")
+        if i in TAPS:
+            taps.append(h)
+    p5 = ops.cbr("lat2", taps[2])
+    p4 = ops.cbr("fuse1pw", ops.cbr("fuse1dw", ops.add(ops.cbr("lat1", taps[1]), ops.up(p5, "up5"), "sum4")))
+    p3 = ops.cbr("fuse0pw", ops.cbr("fuse0dw", ops.add(ops.cbr("lat0", taps[0]), ops.up(p4, "up4"), "sum3")))
+    return [ops.out(lvl, ops.cbr(f"head{lvl}pw", ops.cbr(f"head{lvl}dw", f))) for lvl, f in enumerate((p3, p4, p5))]
+
+
 def forward(params, x, stats=None, train=False):
     """[B, H, W, 3] floats in 0..1 -> per level [B, H/s, W/s, 6] raw outputs (and, training, the
     batch statistics). With `stats` None and not training, `params` are folded (export graph)."""
@@ -147,25 +167,17 @@ def forward(params, x, stats=None, train=False):
             z = z + p["b"]
         return jax.nn.relu(z) if act else z
 
-    h, taps = x, []
-    for i, (kind, _, _, _) in enumerate(BACKBONE):
-        if kind == "c":
-            h = cbr(f"b{i}", h)
-        elif kind == "d":
-            h = cbr(f"b{i}pw", cbr(f"b{i}dw", h))
-        else:
-            h = h + cbr(f"b{i}pw", cbr(f"b{i}dw", h), act=False)
-        if i in TAPS:
-            taps.append(h)
-    up = lambda t: jnp.repeat(jnp.repeat(t, 2, axis=1), 2, axis=2)  # noqa: E731
-    p5 = cbr("lat2", taps[2])
-    p4 = cbr("fuse1pw", cbr("fuse1dw", cbr("lat1", taps[1]) + up(p5)))
-    p3 = cbr("fuse0pw", cbr("fuse0dw", cbr("lat0", taps[0]) + up(p4)))
-    outs = []
-    for lvl, f in enumerate((p3, p4, p5)):
-        f = cbr(f"head{lvl}pw", cbr(f"head{lvl}dw", f))
+    def out(lvl, f):
         o = params[f"out{lvl}"]
-        outs.append(_conv(f, o["w"], 1, False) + o["b"])
+        return _conv(f, o["w"], 1, False) + o["b"]
+
+    ops = SimpleNamespace(
+        cbr=cbr,
+        add=lambda a, b, _name: a + b,
+        up=lambda t, _name: jnp.repeat(jnp.repeat(t, 2, axis=1), 2, axis=2),
+        out=out,
+    )
+    outs = walk(ops, x)
     return (outs, batch_stats) if train else outs
 
 
@@ -364,62 +376,40 @@ def recall_fp(folded, frames, threshold=0.3):
 
 
 def export_onnx(folded, path: Path, meta: dict):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    nodes, inits = [], []
+    from train_ocr import OnnxGraph, write_onnx
+
+    g = OnnxGraph()
     specs = {s[0]: s for s in layer_specs()}
-
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.asarray(arr), name))
-        return name
-
-    def node(op, ins, out, **kw):
-        nodes.append(helper.make_node(op, ins, [out], **kw))
-        return out
 
     def cbr(name, x, act=True):
         _, kh, kw, cin, _, dw, stride = specs[name]
         w = np.transpose(np.asarray(folded[name]["w"], np.float32), (3, 2, 0, 1))
-        y = node("Conv", [x, const(name + ".w", w), const(name + ".b", np.asarray(folded[name]["b"], np.float32))], name, kernel_shape=[kh, kw], strides=[stride, stride], pads=[kh // 2, kw // 2, kh // 2, kw // 2], group=cin if dw else 1)
-        return node("Relu", [y], name + ".relu") if act else y
+        y = g.node("Conv", [x, g.const(name + ".w", w), g.const(name + ".b", np.asarray(folded[name]["b"], np.float32))], name, kernel_shape=[kh, kw], strides=[stride, stride], pads=[kh // 2, kw // 2, kh // 2, kw // 2], group=cin if dw else 1)
+        return g.node("Relu", [y], name + ".relu") if act else y
 
     def up(x, name):
-        return node("Resize", [x, "", const(name + ".scales", np.array([1, 1, 2, 2], np.float32))], name, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        # nearest, 2x: what jnp.repeat does
+        return g.node("Resize", [x, "", g.const(name + ".scales", np.array([1, 1, 2, 2], np.float32))], name, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
-    h, taps = "images", []
-    for i, (kind, _, _, _) in enumerate(BACKBONE):
-        if kind == "c":
-            h = cbr(f"b{i}", h)
-        elif kind == "d":
-            h = cbr(f"b{i}pw", cbr(f"b{i}dw", h))
-        else:
-            h = node("Add", [h, cbr(f"b{i}pw", cbr(f"b{i}dw", h), act=False)], f"b{i}.add")
-        if i in TAPS:
-            taps.append(h)
-    p5 = cbr("lat2", taps[2])
-    p4 = cbr("fuse1pw", cbr("fuse1dw", node("Add", [cbr("lat1", taps[1]), up(p5, "up5")], "sum4")))
-    p3 = cbr("fuse0pw", cbr("fuse0dw", node("Add", [cbr("lat0", taps[0]), up(p4, "up4")], "sum3")))
-    levels = []
-    for lvl, f in enumerate((p3, p4, p5)):
-        f = cbr(f"head{lvl}pw", cbr(f"head{lvl}dw", f))
+    def out(lvl, f):
         o = folded[f"out{lvl}"]
         w = np.transpose(np.asarray(o["w"], np.float32), (3, 2, 0, 1))
-        raw = node("Conv", [f, const(f"out{lvl}.w", w), const(f"out{lvl}.b", np.asarray(o["b"], np.float32))], f"out{lvl}", kernel_shape=[1, 1])
-        box = node("Slice", [raw, const(f"s{lvl}a", np.array([0], np.int64)), const(f"s{lvl}b", np.array([4], np.int64)), const(f"s{lvl}c", np.array([1], np.int64))], f"box{lvl}")
-        sc = node("Slice", [raw, const(f"t{lvl}a", np.array([4], np.int64)), const(f"t{lvl}b", np.array([OUT], np.int64)), const(f"t{lvl}c", np.array([1], np.int64))], f"scorelogit{lvl}")
-        cat = node("Concat", [box, node("Sigmoid", [sc], f"score{lvl}")], f"cat{lvl}", axis=1)
-        r = node("Reshape", [cat, const(f"shape{lvl}", np.array([0, OUT, -1], np.int64))], f"flat{lvl}")
-        levels.append(node("Transpose", [r], f"anchors{lvl}", perm=[0, 2, 1]))
-    node("Concat", levels, "output", axis=1)
+        raw = g.node("Conv", [f, g.const(f"out{lvl}.w", w), g.const(f"out{lvl}.b", np.asarray(o["b"], np.float32))], f"out{lvl}", kernel_shape=[1, 1])
+        # the yolox family: box as raw offsets and log sizes, objectness and class as probabilities
+        cut = lambda a, b, n: g.node("Slice", [raw, g.const(f"{n}a", np.array([a], np.int64)), g.const(f"{n}b", np.array([b], np.int64)), g.const(f"{n}c", np.array([1], np.int64))], n)  # noqa: E731
+        score = g.node("Sigmoid", [cut(4, OUT, f"scorelogit{lvl}")], f"score{lvl}")
+        cat = g.node("Concat", [cut(0, 4, f"box{lvl}"), score], f"cat{lvl}", axis=1)
+        r = g.node("Reshape", [cat, g.const(f"shape{lvl}", np.array([0, OUT, -1], np.int64))], f"flat{lvl}")
+        return g.node("Transpose", [r], f"anchors{lvl}", perm=[0, 2, 1])
+
+    ops = SimpleNamespace(cbr=cbr, add=lambda a, b, name: g.node("Add", [a, b], name), up=up, out=out)
+    g.node("Concat", walk(ops, "images"), "output", axis=1)
     n = sum((EXPORT // s) ** 2 for s in STRIDES)
-    graph = helper.make_graph(nodes, "vn_plate_det_ea", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, EXPORT, EXPORT])], [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, n, OUT])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edge-agent models/training")
-    model.ir_version = 7
-    for k, v in meta.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(model, full_check=True)
-    path.write_bytes(model.SerializeToString())
+    inputs = [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, EXPORT, EXPORT])]
+    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, n, OUT])]
+    write_onnx(g.nodes, g.inits, "vn_plate_det_ea", inputs, outputs, meta, path)
 
 
 # ---------------------------------------------------------------- training

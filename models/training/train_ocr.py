@@ -347,25 +347,49 @@ def output_path(args, cache: Path, name: str) -> Path:
     return out / f"{name}.onnx"
 
 
-def save_model(nodes, inits, graph_name: str, classes: int, meta: dict, path: Path):
-    """The graph `nodes` (uint8 NHWC `input` → `probs` N x SLOTS x classes) as a checked ONNX file
-    with `meta` in its metadata."""
-    import onnx
-    from onnx import TensorProto, helper
+class OnnxGraph:
+    """ONNX nodes and initialisers being assembled by an exporter."""
 
-    graph = helper.make_graph(
-        nodes,
-        graph_name,
-        [helper.make_tensor_value_info("input", TensorProto.UINT8, ["N", H, W, 3])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", SLOTS, classes])],
-        inits,
-    )
+    def __init__(self):
+        self.nodes, self.inits = [], []
+
+    def const(self, name, arr):
+        """An initialiser; returns its name."""
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def node(self, op, ins, out, **kw):
+        """One node with one output; returns the output's name."""
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, ins, [out], **kw))
+        return out
+
+
+def write_onnx(nodes, inits, graph_name: str, inputs, outputs, meta: dict, path: Path):
+    """The graph (`inputs`, `outputs`: value infos) as a checked opset-13 ONNX file with `meta`
+    in its metadata."""
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, graph_name, inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edge-agent models/training")
     model.ir_version = 7
     for k, v in meta.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
     onnx.checker.check_model(model, full_check=True)
     path.write_bytes(model.SerializeToString())
+
+
+def save_model(nodes, inits, graph_name: str, classes: int, meta: dict, path: Path):
+    """A plate reader's graph (uint8 NHWC `input` → `probs` N x SLOTS x classes), `write_onnx`."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info("input", TensorProto.UINT8, ["N", H, W, 3])]
+    outputs = [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", SLOTS, classes])]
+    write_onnx(nodes, inits, graph_name, inputs, outputs, meta, path)
 
 
 def finish(args, name: str, onnx_path: Path, sess, golden_inputs, fields: dict, log):
