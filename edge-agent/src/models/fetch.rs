@@ -223,6 +223,10 @@ mod tests {
             .unwrap();
         let theirs = set.require("vn_plate_ocr_9x37_64x128").unwrap();
         let dir = tempfile::tempdir().unwrap();
+        // a device that never ran `models fetch` has no cache directory yet
+        let fresh = ModelStore::new(dir.path().join("never-fetched"));
+        assert_eq!(fresh.verify(ours).unwrap()[0].state, FileState::Missing);
+        assert!(fresh.verified_path(ours).is_ok());
         let store = ModelStore::new(dir.path());
         for m in [ours, theirs] {
             std::fs::write(store.path_of(&m.file), b"the previous release").unwrap();

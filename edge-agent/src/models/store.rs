@@ -149,6 +149,10 @@ impl ModelStore {
         if status.state != FileState::Ok
             && let Some(mut bytes) = builtin_weights(&manifest.file)
         {
+            std::fs::create_dir_all(&self.dir).map_err(|source| ModelError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
             self.write_verified(&manifest.file, &manifest.sha256, BUILTIN_ORIGIN, &mut bytes)?;
             tracing::info!(model = %manifest.name, "wrote the built-in weights into the cache");
             return Ok(status.path);
