@@ -24,43 +24,16 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from train_det import EXPORT, PAD, STRIDES, box_iou  # noqa: E402
-
-
-def letterbox(img):
-    h, w = img.shape[:2]
-    k = EXPORT / max(h, w)
-    nw, nh = int(round(w * k)), int(round(h * k))
-    canvas = np.full((EXPORT, EXPORT, 3), PAD, np.uint8)
-    dx, dy = (EXPORT - nw) // 2, (EXPORT - nh) // 2
-    canvas[dy: dy + nh, dx: dx + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return canvas, k, dx, dy
-
-
-def nms(dets, iou):
-    dets = sorted(dets, key=lambda d: -d[1])
-    out = []
-    for b, s in dets:
-        if all(box_iou(b, o[0]) < iou for o in out):
-            out.append((b, s))
-    return out
+from train_det import EXPORT, box_iou, decode_boxes, keep_boxes, letterbox_frame, match  # noqa: E402
 
 
 def decode(family, out, threshold):
+    """One image's detections (box in the 640 x 640 input, score) from a model's output."""
+    rows = out[0]
     if family == "yolo_end2end":
-        return nms([(r[:4], float(r[4])) for r in out[0] if r[4] >= threshold], 0.7)
-    rows, dets, start = out[0], [], 0
-    for s in STRIDES:
-        g = EXPORT // s
-        for i in range(g * g):
-            r = rows[start + i]
-            score = r[4] * r[5]
-            if score >= threshold:
-                cx, cy = (r[0] + i % g) * s, (r[1] + i // g) * s
-                w, h = np.exp(r[2]) * s, np.exp(r[3]) * s
-                dets.append((np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]), float(score)))
-        start += g * g
-    return nms(dets, 0.45)
+        return keep_boxes(rows[:, :4], rows[:, 4], threshold, 0.7)
+    # yolox: the graph gives objectness and class as probabilities, the box raw
+    return keep_boxes(np.asarray(decode_boxes(rows[None], EXPORT))[0], rows[:, 4] * rows[:, 5], threshold, 0.45)
 
 
 def main():
@@ -94,20 +67,16 @@ def main():
         ious, ms = [], []
         for f in files:
             img = cv2.imread(str(footage / f), cv2.IMREAD_COLOR)[..., ::-1]
-            canvas, k, dx, dy = letterbox(img)
+            canvas, k, dx, dy = letterbox_frame(img, cv2.INTER_LINEAR)
             x = np.transpose(canvas[None].astype(np.float32) / 255.0, (0, 3, 1, 2))
             t = time.perf_counter()
             out = sess.run(None, {name: x})[0]
             ms.append((time.perf_counter() - t) * 1000)
             dets = [((b - np.array([dx, dy, dx, dy])) / k, s) for b, s in decode(family, out, args.threshold)]
-            used = set()
-            for _, g in truth.get(f, []):
-                best = max(((box_iou(d[0], g), j) for j, d in enumerate(dets) if j not in used), default=(0.0, -1))
-                if best[0] >= 0.3:
-                    r3 += 1
-                    used.add(best[1])
-                    ious.append(best[0])
-                    r5 += best[0] >= 0.5
+            found, used = match(dets, [g for _, g in truth.get(f, [])], 0.3)
+            r3 += len(found)
+            r5 += sum(i >= 0.5 for i in found)
+            ious += found
             # a detection on an unscored plate (unreadable far cars) is not counted either way
             fp += sum(1 for j, d in enumerate(dets) if j not in used and not any(box_iou(d[0], g) > 0 for g in known.get(f, [])))
         n = sum(len(v) for v in truth.values())

@@ -66,8 +66,7 @@ class Frame:
     ignored: list = field(default_factory=list)  # (x0, y0, x1, y1) of plates mostly hidden
 
 
-def _np_cv2():
-    return plategen._imports()
+_np_cv2 = plategen._imports  # numpy and OpenCV, imported on first use
 
 
 def _background(rng, w, h):
@@ -142,7 +141,7 @@ def _plate_for(rng, kind):
     return plategen.random_plate(rng, fmt)
 
 
-def _decoys(rng, img, owner, x0, y0, bw, bh, plate_box):
+def _decoys(rng, img, x0, y0, bw, bh, plate_box):
     """Things on a vehicle that look like plates to a detector, never labelled: lights, a window
     sticker, a painted phone number, a brand badge. Returns how many were drawn."""
     np, cv2 = _np_cv2()
@@ -204,7 +203,8 @@ def _decoy_font(rng, size):
 
 def _vehicle(rng, img, owner, kind, cx, bottom, plate_h, plate_id):
     """Draws one vehicle seen from behind or in front, with its plate, into ``img``; marks its
-    pixels in ``owner`` (-1 body, ``plate_id`` plate). Returns (plate, decoys)."""
+    pixels in ``owner`` (-1 body, ``plate_id`` plate). Returns (plate, decoys drawn, the plate's
+    area in pixels before anything covers it)."""
     np, cv2 = _np_cv2()
     plate = _plate_for(rng, kind)
     clean = plategen.render_plate(plate, rng).astype(np.float32)
@@ -251,7 +251,7 @@ def _vehicle(rng, img, owner, kind, cx, bottom, plate_h, plate_id):
         sub[:] = sub * (1 - a) + pimg[ay0 - py: ay1 - py, ax0 - px: ax1 - px] * a
         own = owner[ay0:ay1, ax0:ax1]
         own[a[..., 0] >= 0.5] = plate_id
-    decoys = _decoys(rng, img, owner, x0, y0, bw, bh, (px, py, px + qw, py + qh))
+    decoys = _decoys(rng, img, x0, y0, bw, bh, (px, py, px + qw, py + qh))
     full_area = float((alpha >= 0.5).sum())
     return plate, decoys, full_area
 

@@ -295,8 +295,7 @@ def _pick_font(rng) -> str:
         return font_path()
     if len(_FONT_MIX) == 1:
         return _FONT_MIX[0][0]
-    shares = [s for _, s in _FONT_MIX]
-    return _FONT_MIX[_wpick(rng, range(len(_FONT_MIX)), [s / sum(shares) for s in shares])][0]
+    return _wpick(rng, [p for p, _ in _FONT_MIX], [s for _, s in _FONT_MIX])
 
 
 def font_path() -> str:

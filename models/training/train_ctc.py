@@ -401,12 +401,12 @@ def main():
     def log(*a):
         print(f"[{time.time() - t0:7.1f}s]", *a, flush=True)
 
-    mild_tag = f"_mild{round(args.mild * 100)}" if args.mild else ""
+    tag = f"_mild{round(args.mild * 100)}" if args.mild else ""
     if args.fonts:
         import hashlib
 
-        mild_tag += "_fonts" + hashlib.sha256(args.fonts.encode()).hexdigest()[:8]
-    syn_file = cache / f"syn_rows_{args.synthetic}_{args.seed}_uniform{mild_tag}.npz"
+        tag += "_fonts" + hashlib.sha256(args.fonts.encode()).hexdigest()[:8]
+    syn_file = cache / f"syn_rows_{args.synthetic}_{args.seed}_uniform{tag}.npz"
     if syn_file.exists():
         d = np.load(syn_file)
         xs_syn, ys_syn, tops_syn = d["x"], d["y"], d["top"]

@@ -27,6 +27,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -74,12 +75,12 @@ def _bn_conv(key, kh, kw, cin, cout, depthwise=False):
     shape = (kh, kw, 1, cin) if depthwise else (kh, kw, cin, cout)
     fan_in = kh * kw * (1 if depthwise else cin)
     w = jax.random.normal(key, shape) * np.sqrt(2.0 / fan_in)
-    c = cin if depthwise else cout
-    return {"w": w, "g": np.ones(c, np.float32), "b": np.zeros(c, np.float32)}
+    return {"w": w, "g": np.ones(cout, np.float32), "b": np.zeros(cout, np.float32)}
 
 
 def layer_specs():
-    """Every batch-normed convolution in order: (name, kh, kw, cin, cout, depthwise, stride)."""
+    """Every batch-normed convolution in order: (name, kh, kw, cin, cout, depthwise, stride); a
+    depthwise one has cout = cin."""
     specs = []
     for i, (kind, cin, cout, s) in enumerate(BACKBONE):
         if kind == "c":
@@ -111,7 +112,7 @@ def init_params(seed):
         b = np.zeros(OUT, np.float32)
         b[4] = b[5] = -4.6  # a plate is rare: start every cell near "no"
         params[f"out{lvl}"] = {"w": jax.random.normal(k, (1, 1, NECK, OUT)) * 0.01, "b": b}
-    stats = {name: {"m": np.zeros(cout if not dw else cin, np.float32), "v": np.ones(cout if not dw else cin, np.float32)} for name, _, _, cin, cout, dw, _ in layer_specs()}
+    stats = {name: {"m": np.zeros(cout, np.float32), "v": np.ones(cout, np.float32)} for name, _, _, _, cout, _, _ in layer_specs()}
     return params, stats
 
 
@@ -195,15 +196,18 @@ def fold(params, stats):
 # ---------------------------------------------------------------- data
 
 
-def letterbox_frame(img):
-    """A frame into the agent's 640 x 640 canvas: scaled to fit, centred, grey 114 around it.
-    Returns (canvas, scale, dx, dy)."""
+def letterbox_frame(img, interpolation=None):
+    """A frame into the agent's 640 x 640 canvas: scaled to fit, centred, grey 114 around it
+    (`interpolation` default: area when shrinking, bilinear when growing; the agent itself is
+    bilinear, `cv2.INTER_LINEAR`). Returns (canvas, scale, dx, dy)."""
     h, w = img.shape[:2]
     k = EXPORT / max(h, w)
     nw, nh = int(round(w * k)), int(round(h * k))
     canvas = np.full((EXPORT, EXPORT, 3), PAD, np.uint8)
     dx, dy = (EXPORT - nw) // 2, (EXPORT - nh) // 2
-    canvas[dy: dy + nh, dx: dx + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    if interpolation is None:
+        interpolation = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    canvas[dy: dy + nh, dx: dx + nw] = cv2.resize(img, (nw, nh), interpolation=interpolation)
     return canvas, k, dx, dy
 
 
@@ -236,42 +240,45 @@ def window(rng, img, boxes, ignored):
     return win, out, ign
 
 
-def grids(size):
-    return [(size // s, size // s, s) for s in STRIDES]
+@functools.lru_cache(maxsize=None)
+def cells(size):
+    """Every output cell of a `size` x `size` input, levels in stride order and rows first (the
+    export's output order): its column, row and stride. Cached; never modified."""
+    gx, gy, st = [], [], []
+    for s in STRIDES:
+        ys, xs = np.mgrid[0: size // s, 0: size // s]
+        gx.append(xs.ravel())
+        gy.append(ys.ravel())
+        st.append(np.full(xs.size, s))
+    return tuple(np.concatenate(a).astype(np.float32) for a in (gx, gy, st))
 
 
 def assign(boxes, ignored, size=WIN):
-    """Per cell (all levels, stride order, row-major): positive mask, objectness weight, target box."""
-    levels = grids(size)
-    n = sum(gh * gw for gh, gw, _ in levels)
+    """Per cell (`cells` order): positive mask, objectness weight, target box."""
+    gx, gy, st = cells(size)
+    cx, cy = (gx + 0.5) * st, (gy + 0.5) * st
+    n = len(gx)
     pos = np.zeros(n, np.float32)
     weight = np.ones(n, np.float32)
     target = np.zeros((n, 4), np.float32)
     owner_area = np.full(n, np.inf, np.float32)
-    start = 0
-    centres = []
-    for gh, gw, s in levels:
-        ys, xs = np.mgrid[0:gh, 0:gw]
-        centres.append((start, (xs.ravel() + 0.5) * s, (ys.ravel() + 0.5) * s, s))
-        start += gh * gw
     for x0, y0, x1, y1 in ignored:
-        for st, cx, cy, _ in centres:
-            inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
-            weight[st: st + len(cx)][inside] = 0.0
+        weight[(cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)] = 0.0
     for x0, y0, x1, y1 in boxes:
         size_b = np.sqrt(max(1.0, (x1 - x0) * (y1 - y0)))
         bx, by = (x0 + x1) / 2, (y0 + y1) / 2
-        for lvl, (st, cx, cy, s) in enumerate(centres):
-            lo, hi = LEVEL_SIZES[lvl]
+        for s, (lo, hi) in zip(STRIDES, LEVEL_SIZES):
             if not lo <= size_b <= hi:
                 continue
+            level = st == s
             inside = (cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)
             near = (np.abs(cx - bx) < 2.5 * s) & (np.abs(cy - by) < 2.5 * s)
-            idx = np.nonzero(inside & near)[0]
+            idx = np.nonzero(level & inside & near)[0]
             if len(idx) == 0:
-                idx = np.array([np.argmin((cx - bx) ** 2 + (cy - by) ** 2)])
+                cand = np.nonzero(level)[0]
+                idx = cand[[np.argmin((cx[cand] - bx) ** 2 + (cy[cand] - by) ** 2)]]
             area = (x1 - x0) * (y1 - y0)
-            for j in idx + st:
+            for j in idx:
                 if area < owner_area[j]:
                     owner_area[j] = area
                     pos[j] = 1.0
@@ -284,13 +291,7 @@ def decode_boxes(raw, size):
     """Raw [B, A, 6] -> boxes [B, A, 4] (x0, y0, x1, y1) as the agent's yolox decoder computes."""
     import jax.numpy as jnp
 
-    gx, gy, st = [], [], []
-    for gh, gw, s in grids(size):
-        ys, xs = np.mgrid[0:gh, 0:gw]
-        gx.append(xs.ravel())
-        gy.append(ys.ravel())
-        st.append(np.full(gh * gw, s))
-    gx, gy, st = (np.concatenate(a).astype(np.float32) for a in (gx, gy, st))
+    gx, gy, st = cells(size)
     cx = (raw[..., 0] + gx) * st
     cy = (raw[..., 1] + gy) * st
     w = jnp.exp(jnp.clip(raw[..., 2], -6, 6)) * st
@@ -325,18 +326,22 @@ def bce(logit, target):
     return jnp.maximum(logit, 0) - logit * target + jnp.log1p(jnp.exp(-jnp.abs(logit)))
 
 
+def keep_boxes(boxes, scores, threshold, nms):
+    """(box, score) of the boxes scoring at least `threshold`, best first, each overlapping no
+    better-scoring kept box by IoU `nms` or more: what the agent's decoders keep."""
+    keep = np.nonzero(scores >= threshold)[0]
+    out = []
+    for i in keep[np.argsort(-scores[keep])]:
+        if all(box_iou(boxes[i], o[0]) < nms for o in out):
+            out.append((boxes[i], float(scores[i])))
+    return out
+
+
 def detections(raw_flat, size, threshold=0.3, nms=0.45):
     """Boxes and scores of one image's raw outputs (numpy), as the agent's decoder keeps them."""
     boxes = np.asarray(decode_boxes(raw_flat[None], size))[0]
     score = 1 / (1 + np.exp(-raw_flat[:, 4])) / (1 + np.exp(-raw_flat[:, 5]))
-    keep = np.nonzero(score >= threshold)[0]
-    keep = keep[np.argsort(-score[keep])]
-    out = []
-    for i in keep:
-        b = boxes[i]
-        if all(box_iou(b, o[0]) < nms for o in out):
-            out.append((b, float(score[i])))
-    return out
+    return keep_boxes(boxes, score, threshold, nms)
 
 
 def box_iou(a, b):
@@ -347,29 +352,40 @@ def box_iou(a, b):
     return inter / u if u > 0 else 0.0
 
 
+def match(dets, gts, min_iou):
+    """Each ground-truth box, in order, takes the unused detection it overlaps most if that IoU is
+    at least `min_iou`: (the IoUs of the matches, the indices of the detections used)."""
+    ious, used = [], set()
+    for g in gts:
+        best = max(((box_iou(d[0], g), j) for j, d in enumerate(dets) if j not in used), default=(0.0, -1))
+        if best[0] >= min_iou:
+            used.add(best[1])
+            ious.append(best[0])
+    return ious, used
+
+
+@functools.cache
+def _inference():
+    """The folded model's forward pass, compiled once."""
+    import jax
+
+    return jax.jit(lambda p, x: flat(forward(p, x)))
+
+
 def recall_fp(folded, frames, threshold=0.3):
     """Recall at IoU >= 0.5, false positives per frame and mean IoU of found plates on frames
     (letterboxed to 640, the export's input), with the folded parameters."""
-    import jax
-
-    f = jax.jit(lambda p, x: flat(forward(p, x)))
-    found = total = fps = 0
+    total = fps = 0
     ious = []
     for img, boxes, _ in frames:
         canvas, k, dx, dy = letterbox_frame(img)
-        raw = np.asarray(f(folded, canvas[None].astype(np.float32) / 255.0))[0]
+        raw = np.asarray(_inference()(folded, canvas[None].astype(np.float32) / 255.0))[0]
         dets = detections(raw, EXPORT, threshold)
-        gts = [np.array(b) * k + np.array([dx, dy, dx, dy]) for b in boxes]
-        used = set()
-        for g in gts:
-            best = max(((box_iou(d[0], g), j) for j, d in enumerate(dets) if j not in used), default=(0, -1))
-            if best[0] >= 0.5:
-                found += 1
-                used.add(best[1])
-                ious.append(best[0])
-        total += len(gts)
+        found, used = match(dets, [np.array(b) * k + np.array([dx, dy, dx, dy]) for b in boxes], 0.5)
+        ious += found
+        total += len(boxes)
         fps += len(dets) - len(used)
-    return found / max(1, total), fps / max(1, len(frames)), float(np.mean(ious)) if ious else 0.0
+    return len(ious) / max(1, total), fps / max(1, len(frames)), float(np.mean(ious)) if ious else 0.0
 
 
 # ---------------------------------------------------------------- ONNX export
