@@ -159,14 +159,12 @@ impl Mp4Source {
             return Ok(true);
         }
         let pts = sample.start_time as i64 + i64::from(sample.rendering_offset);
-        if self.opts.encoded.is_some() {
+        if let Some(tap) = &self.opts.encoded {
             // every unit at its own presentation time: with B-frames the decoder answers a
             // sample with another (earlier) picture, or with none yet
-            let t = self.stream_time_of(pts);
-            if let Some(tap) = &self.opts.encoded {
-                let at = self.opened_wall + t;
-                tap.push(t, at, VideoCodec::H264, &self.annexb, self.dims);
-            }
+            let t = stream_time(&mut self.first_pts, self.timescale, pts);
+            let at = self.opened_wall + t;
+            tap.push(t, at, VideoCodec::H264, &self.annexb, self.dims);
         }
         match self.decoder.push(&self.annexb, pts, self.opened_wall) {
             Ok(Some(d)) => self.ready.push_back(d),
@@ -190,16 +188,8 @@ impl Mp4Source {
         }
     }
 
-    /// Media time of a picture since the first one.
-    fn stream_time_of(&mut self, pts: i64) -> Duration {
-        let first = *self.first_pts.get_or_insert(pts);
-        let ticks = u128::try_from(pts - first).unwrap_or(0);
-        let nanos = ticks * 1_000_000_000 / u128::from(self.timescale);
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
     fn make_frame(&mut self, d: Decoded) -> Frame {
-        let stream_time = self.stream_time_of(d.pts);
+        let stream_time = stream_time(&mut self.first_pts, self.timescale, d.pts);
         let frame = Frame {
             seq: self.seq,
             capture_time: self.opened_wall + stream_time,
@@ -249,6 +239,15 @@ impl FrameSource for Mp4Source {
     fn counters(&self) -> SourceCounters {
         self.counters
     }
+}
+
+/// Media time of a picture since the first one, `first` being set by the first call: a field
+/// borrow, so a caller can hold another field (the clip tap) meanwhile.
+fn stream_time(first: &mut Option<i64>, timescale: u32, pts: i64) -> Duration {
+    let first = *first.get_or_insert(pts);
+    let ticks = u128::try_from(pts - first).unwrap_or(0);
+    let nanos = ticks * 1_000_000_000 / u128::from(timescale);
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
