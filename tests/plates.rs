@@ -99,6 +99,63 @@ fn our_own_reader_keeps_its_crop_figures() {
     assert!(r["images_exact"].as_u64().unwrap() >= 9, "{r}");
 }
 
+/// `--report` with two OCR models scores each (one JSON line apiece, named) and compares them side
+/// by side: today's reader and ours, as `docs/plates.md` reports them.
+#[test]
+fn the_report_compares_two_readers_side_by_side() {
+    let out = run(bin()
+        .args(["plates", "--json", "--readers", "slot", "--ocr-model"])
+        .arg("vn_plate_ocr_9x37_64x128,vn_plate_ocr_ea_ctc_10x37_64x128")
+        .arg("--report")
+        .arg(shared_dir().join("footage"))
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let named = |m: &str| {
+        lines
+            .iter()
+            .find(|l| l["ocr_model"] == m)
+            .unwrap_or_else(|| panic!("no summary for {m}: {text}"))
+    };
+    let (today, ours) = (
+        named("vn_plate_ocr_9x37_64x128"),
+        named("vn_plate_ocr_ea_ctc_10x37_64x128"),
+    );
+    assert_eq!(today["images_exact"], 14, "{today}");
+    assert!(ours["crops_exact"].as_u64().unwrap() >= 23, "{ours}");
+    // Today's slot reader alone trusts fewer crops than ours: the two runs are not the same model.
+    assert_ne!(today["crops_exact"], ours["crops_exact"], "{text}");
+    let table = text
+        .split("side by side:")
+        .nth(1)
+        .expect("side-by-side table");
+    assert!(
+        table.contains("vn_plate_ocr_ea_ctc_10x37_64x128"),
+        "{table}"
+    );
+    assert!(table.contains(">= 0.99"), "{table}");
+}
+
+/// Several OCR models are for `--report` only.
+#[test]
+fn several_ocr_models_without_report_are_refused() {
+    let img = shared_dir().join("footage/images/vn_moto_parked_01.jpg");
+    let out = run(bin()
+        .args(["plates", "--ocr-model", "a,b"])
+        .arg(&img)
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("only for --report"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call
 /// (`docs/plates.md`) still reads every scored plate.
 #[test]

@@ -71,8 +71,10 @@ pub struct Args {
     vehicle_model: String,
     #[arg(long, default_value = "vn_plate_det_yolo26n_640_e2e")]
     plate_model: String,
-    #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
-    ocr_model: String,
+    /// Plate OCR; with `--report`, several (comma-separated) are scored one after the other and
+    /// compared side by side at the end.
+    #[arg(long, value_delimiter = ',', default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
+    ocr_model: Vec<String>,
     #[arg(long, default_value = "ppocrv4_rec")]
     recognizer_model: String,
     /// Model cache directory.
@@ -86,10 +88,10 @@ pub struct Args {
     threads: usize,
 }
 
-fn reader(args: &Args) -> anyhow::Result<PlateReader> {
+fn reader(args: &Args, ocr_model: &str) -> anyhow::Result<PlateReader> {
     let cache = args.cache_dir.as_ref();
     let plate = load_model(&args.plate_model, args.config.as_ref(), cache, args.threads)?;
-    let ocr = load_model(&args.ocr_model, args.config.as_ref(), cache, args.threads)?;
+    let ocr = load_model(ocr_model, args.config.as_ref(), cache, args.threads)?;
     let needs_vehicles = !args.crops && args.mode != PlateMode::FullFrame;
     let vehicles = if needs_vehicles {
         Some(load_model(
@@ -161,10 +163,29 @@ fn plate_json(p: &FramePlate) -> Value {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut reader = reader(&args)?;
     if let Some(dir) = &args.report {
-        return report(&mut reader, dir, args.json);
+        let mut summaries = Vec::with_capacity(args.ocr_model.len());
+        for model in &args.ocr_model {
+            if args.ocr_model.len() > 1 {
+                println!("== --ocr-model {model}");
+            }
+            let summary = report(&mut reader(&args, model)?, dir)?;
+            if args.json {
+                let mut line = summary.json();
+                line["ocr_model"] = json!(model);
+                println!("{line}");
+            }
+            summaries.push((model.as_str(), summary));
+        }
+        if summaries.len() > 1 {
+            print_side_by_side(&summaries);
+        }
+        return Ok(ExitCode::SUCCESS);
     }
+    let [ocr_model] = args.ocr_model.as_slice() else {
+        anyhow::bail!("several --ocr-model values are only for --report (side by side)");
+    };
+    let mut reader = reader(&args, ocr_model)?;
     if !args.crops && args.frames_per_call > 1 {
         return read_in_groups(&mut reader, &args.images, args.frames_per_call);
     }
@@ -235,7 +256,89 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
         .collect())
 }
 
-fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::Result<ExitCode> {
+/// What `--report` measured for one OCR model.
+struct ReportSummary {
+    images_exact: usize,
+    images_exact_any: usize,
+    images_scored: usize,
+    crops_exact: usize,
+    crops_exact_any: usize,
+    crops_trusted_wrong: usize,
+    crops_scored: usize,
+    crops_trusted_precision: f64,
+    at97: Option<CurvePoint>,
+    /// The precision–recall curve at [`CURVE_THRESHOLDS`].
+    curve: Vec<CurvePoint>,
+    image_counts: edge_agent::anpr::ReadCounts,
+    crop_counts: edge_agent::anpr::ReadCounts,
+}
+
+/// Where `--report` prints the crops' precision–recall curve.
+const CURVE_THRESHOLDS: [f32; 9] = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
+
+impl ReportSummary {
+    /// The `--json` summary line.
+    fn json(&self) -> Value {
+        json!({"images_exact": self.images_exact, "images_exact_any": self.images_exact_any,
+               "images_scored": self.images_scored,
+               "crops_exact": self.crops_exact, "crops_exact_any": self.crops_exact_any,
+               "crops_trusted_wrong": self.crops_trusted_wrong,
+               "crops_scored": self.crops_scored, "crops_trusted_precision": self.crops_trusted_precision,
+               "crops_coverage_at_97": self.at97.map_or(0.0, |p| p.coverage),
+               "crops_threshold_at_97": self.at97.map(|p| p.threshold),
+               "image_plates": self.image_counts.plates,
+               "image_plates_recognized": self.image_counts.recognized,
+               "crops_recognized": self.crop_counts.recognized})
+    }
+}
+
+/// Several OCR models' reports as one table, then their precision–recall curves column by column.
+fn print_side_by_side(summaries: &[(&str, ReportSummary)]) {
+    println!("side by side:");
+    println!(
+        "  {:<36} {:>7} {:>14} {:>10} {:>22}",
+        "ocr model", "images", "crops ok/any", "precision", "97 % precision keeps"
+    );
+    for (model, s) in summaries {
+        println!(
+            "  {model:<36} {:>7} {:>14} {:>8.1} % {:>22}",
+            format!("{}/{}", s.images_exact, s.images_scored),
+            format!(
+                "{}/{} of {}",
+                s.crops_exact, s.crops_exact_any, s.crops_scored
+            ),
+            100.0 * s.crops_trusted_precision,
+            s.at97.map_or("none".to_string(), |p| format!(
+                "{:.1} % (>= {:.3})",
+                100.0 * p.coverage,
+                p.threshold
+            )),
+        );
+    }
+    println!("  precision / recall of crops at each confidence threshold:");
+    let w = summaries
+        .iter()
+        .map(|(m, _)| m.len())
+        .max()
+        .unwrap_or(0)
+        .max(17);
+    let mut header = format!("  {:<10}", "confidence");
+    for (model, _) in summaries {
+        header.push_str(&format!(" {model:>w$}"));
+    }
+    println!("{header}");
+    for (i, t) in CURVE_THRESHOLDS.iter().enumerate() {
+        let mut line = format!("  >= {t:<7.2}");
+        for (_, s) in summaries {
+            let p = s.curve[i];
+            let cell = format!("{:.1} % / {:.1} %", 100.0 * p.precision, 100.0 * p.coverage);
+            line.push_str(&format!(" {cell:>w$}"));
+        }
+        println!("{line}");
+    }
+}
+
+fn report(reader: &mut PlateReader, dir: &Path) -> anyhow::Result<ReportSummary> {
     // Images: a scored plate counts when a trusted read with its exact text overlaps its box.
     let gt = read_csv(&dir.join("ground_truth.csv"))?;
     let mut by_file: Vec<(String, Vec<&HashMap<String, String>>)> = Vec::new();
@@ -344,7 +447,8 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
     );
     println!("precision-recall (crops; recall = right trusted reads / all crops):");
     println!("  confidence  trusted  right  precision  recall");
-    for p in curve.points_at(&[0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]) {
+    let points = curve.points_at(&CURVE_THRESHOLDS);
+    for p in &points {
         println!(
             "  >= {:<7.2} {:>7}  {:>5}  {:>8.1} %  {:>5.1} %",
             p.threshold,
@@ -358,19 +462,20 @@ fn report(reader: &mut PlateReader, dir: &Path, json_summary: bool) -> anyhow::R
         "text recogniser ran on {}/{} image plates, {}/{} crops",
         image_counts.recognized, image_counts.plates, crop_counts.recognized, crop_counts.plates
     );
-    if json_summary {
-        println!(
-            "{}",
-            json!({"images_exact": img_ok, "images_exact_any": img_any, "images_scored": img_total,
-                   "crops_exact": crop_ok, "crops_exact_any": crop_any, "crops_trusted_wrong": crop_wrong,
-                   "crops_scored": scored.len(), "crops_trusted_precision": precision,
-                   "crops_coverage_at_97": at97.map_or(0.0, |p| p.coverage),
-                   "crops_threshold_at_97": at97.map(|p| p.threshold),
-                   "image_plates": image_counts.plates, "image_plates_recognized": image_counts.recognized,
-                   "crops_recognized": crop_counts.recognized})
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(ReportSummary {
+        images_exact: img_ok,
+        images_exact_any: img_any,
+        images_scored: img_total,
+        crops_exact: crop_ok,
+        crops_exact_any: crop_any,
+        crops_trusted_wrong: crop_wrong,
+        crops_scored: scored.len(),
+        crops_trusted_precision: precision,
+        at97,
+        curve: points,
+        image_counts,
+        crop_counts,
+    })
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
