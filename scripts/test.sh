@@ -25,6 +25,8 @@ export PLATEGEN_FONTS
 PLATEGEN_REQUIRE_IMAGES=1 "$(plategen_python)" models/training/test_plategen.py
 log "models/training: the plate detector's composite frames (test_platecomp.py)"
 EDGE_AGENT_SHARED="$SHARED" "$(plategen_python)" models/training/test_platecomp.py
+log "models/training: a site's own crops as training labels, and its export's manifest (test_train_ctc.py)"
+"$(plategen_python)" models/training/test_train_ctc.py
 log "fetching models from $EDGE_AGENT_MIRROR into $EDGE_AGENT_MODEL_CACHE"
 cargo run -q --locked -- models fetch
 log "cargo test"

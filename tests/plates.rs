@@ -156,6 +156,54 @@ fn several_ocr_models_without_report_are_refused() {
     );
 }
 
+/// `--save-crops DIR` writes each plate found as a crop with a proposed, unverified label, in the
+/// `labels.csv` layout the training scripts read; running again on the same image adds nothing.
+#[test]
+fn plates_save_crops_writes_a_labelling_set_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("site crops");
+    let img = shared_dir().join("footage/images/vn_moto_parked_01.jpg");
+    let save = || {
+        run(bin()
+            .arg("plates")
+            .arg("--save-crops")
+            .arg(&out_dir)
+            .arg(&img)
+            .env("ORT_DYLIB_PATH", ort_lib()))
+    };
+    let out = save();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    let found = line["plates"].as_array().unwrap().len();
+    assert!(found >= 3, "{line}");
+    let labels = std::fs::read_to_string(out_dir.join("labels.csv")).unwrap();
+    let rows: Vec<&str> = labels.lines().collect();
+    assert_eq!(
+        rows[0],
+        "filename,plate_norm,rows,verified,confidence,source"
+    );
+    assert_eq!(rows.len(), 1 + found, "{labels}");
+    let proposed: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(1).unwrap())
+        .collect();
+    assert!(proposed.contains(&"29V737694"), "{labels}");
+    for row in &rows[1..] {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[3], "no", "{row}");
+        let crop = edge_agent::imageio::read_rgb(&out_dir.join(cells[0])).unwrap();
+        assert!(crop.width() >= 20 && crop.height() >= 10, "{row}");
+    }
+    // A plate read as 29-V7 376.94 is a 2-row motorbike plate.
+    assert!(labels.contains(",29V737694,2,no,"), "{labels}");
+    let again = save();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("labels.csv")).unwrap(),
+        labels
+    );
+}
+
 /// The fast scene-camera configuration: slot OCR, vehicle crops, two images per detector call
 /// (`docs/plates.md`) still reads every scored plate.
 #[test]

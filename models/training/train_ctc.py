@@ -19,7 +19,10 @@ probability 1. No new decoder in the agent; its grammar-constrained decoding see
 distributions as before.
 
 Data (`--variant`) exactly as `train_ocr.py`: `shippable` = synthetic (OFL font) + MIT crops +
-Apache-2.0 Chinese crops; `real` adds the unlicensed vito crops. Never `../shared/footage/`.
+Apache-2.0 Chinese crops; `real` adds the unlicensed vito crops; `site` adds a site's own crops
+(`--site DIR`, collected with `edge-agent plates --save-crops DIR`; only rows someone marked
+`verified = yes`), whose weights belong to that site and stay in the cache. Never
+`../shared/footage/`.
 
 Usage (from the repository root; `models/training/train.sh --model ctc` builds the environment):
     python models/training/train_ctc.py --variant shippable --wall-minutes 85
@@ -28,6 +31,7 @@ Usage (from the repository root; `models/training/train.sh --model ctc` builds t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -102,6 +106,9 @@ def labelled_rows(folder: Path, group: str = "") -> list[tuple[Path, str, int]]:
     with open(folder / "labels.csv", newline="") as f:
         for row in csv.DictReader(f):
             text = row["plate_norm"].strip()
+            # a collected crop's label is only a proposal until someone checks it
+            if row.get("verified", "yes").strip().lower() != "yes":
+                continue
             if text and len(text) <= SLOTS and all(c in ALPHABET[:-1] for c in text):
                 out.append((folder / row["filename"], text, top_row_length(text, row.get("rows", ""), row.get("group", group))))
     return out
@@ -364,11 +371,41 @@ def export_onnx(params, temperature: float, path: Path, meta: dict):
 # ---------------------------------------------------------------- training
 
 
+def write_manifest(onnx_path: Path, name: str, variant: str, sites: list[str]):
+    """`{name}.toml` beside an export that does not go into models/ (the real and site variants),
+    from the shipped reader's manifest with this file's name, hash, size, licence and data, so the
+    agent loads it from there with `[models] manifest_dir`."""
+    import re
+
+    text = (HERE.parent / "vn_plate_ocr_ea_ctc_10x37_64x128.toml").read_text()
+    data = {
+        "real": ("LicenseRef-edge-agent-internal-evaluation", "Trained with the unlicensed vito crops: internal evaluation only, never shipped.",
+                 "the shippable data plus the unlicensed vn_plates_autolabel_vito crops"),
+        "site": ("LicenseRef-edge-agent-site-data", "Our reader trained further on this site's own verified crops; the site decides how its weights may be used.",
+                 "the shippable data plus this site's verified crops: " + ", ".join(sites)),
+    }[variant]
+    fields = {
+        "name": name,
+        "file": onnx_path.name,
+        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        "licence": data[0],
+        "licence_note": data[1],
+        "training_data": data[2],
+    }
+    for key, value in fields.items():
+        text = re.sub(rf'^{key} = ".*"$', lambda _: f"{key} = {json.dumps(value)}", text, count=1, flags=re.M)
+    text = re.sub(r"^size_bytes = \d+$", f"size_bytes = {onnx_path.stat().st_size}", text, count=1, flags=re.M)
+    text = re.sub(r"^known_limits = \[.*?^\]$", f"known_limits = [{json.dumps('trained by models/training/train_ctc.py --variant ' + variant + '; see its .train.json')}]",
+                  text, count=1, flags=re.M | re.S)
+    onnx_path.with_suffix(".toml").write_text(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variant", choices=["shippable", "real"], default="shippable")
+    ap.add_argument("--variant", choices=["shippable", "real", "site"], default="shippable")
+    ap.add_argument("--site", action="append", default=[], help="--variant site: a folder of the site's own crops (plates --save-crops), rows verified = yes; repeatable")
     ap.add_argument("--shared", default=os.environ.get("EDGE_AGENT_SHARED", str(HERE.parents[2] / "shared")))
-    ap.add_argument("--out", default=None, help="where the ONNX goes (default: models/ for shippable, the cache for real)")
+    ap.add_argument("--out", default=None, help="where the ONNX goes (default: models/ for shippable, the cache for real and site)")
     ap.add_argument("--name", default=None)
     ap.add_argument("--synthetic", type=int, default=160_000, help="synthetic samples generated up front")
     ap.add_argument("--wall-minutes", type=float, default=85.0, help="training time; the learning-rate schedule follows it")
@@ -392,7 +429,16 @@ def main():
     for need in ["datasets/vn_moto_parked_det_mrzaizai2k", "datasets/cn_lprnet_test1k"]:
         if not (shared / need / "labels.csv").exists():
             raise SystemExit(f"error: {shared / need}/labels.csv is missing: put the shared folder beside the checkout or pass --shared")
-    name = args.name or ("vn_plate_ocr_ea_ctc_10x37_64x128" if args.variant == "shippable" else "vn_plate_ocr_ea_ctc_real_10x37_64x128")
+    if (args.variant == "site") != bool(args.site):
+        raise SystemExit("error: --site DIR and --variant site go together")
+    for d in args.site:
+        if not (Path(d) / "labels.csv").exists():
+            raise SystemExit(f"error: {d}/labels.csv is missing: collect crops with `edge-agent plates --save-crops {d}`")
+    name = args.name or {
+        "shippable": "vn_plate_ocr_ea_ctc_10x37_64x128",
+        "real": "vn_plate_ocr_ea_ctc_real_10x37_64x128",
+        "site": "vn_plate_ocr_ea_ctc_site_10x37_64x128",
+    }[args.variant]
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
@@ -428,20 +474,25 @@ def main():
     vito_train, vito_held = split(labelled_rows(vito_dir), 0.2) if (vito_dir / "labels.csv").exists() else ([], [])
     if args.variant == "real" and not vito_train:
         raise SystemExit(f"error: {vito_dir}/labels.csv is missing: the real variant trains on it")
-    real_train = mit_train + (vito_train if args.variant == "real" else [])
+    site_train, site_held = split([r for d in args.site for r in labelled_rows(Path(d))], 0.2)
+    if args.variant == "site" and not site_train:
+        raise SystemExit(f"error: no verified crops in {', '.join(args.site)}: mark checked rows verified = yes")
+    real_train = mit_train + (vito_train if args.variant == "real" else []) + site_train
     xs_r, ys_r, tops_r = augmented(real_train, 8, rng)
     xs_cn, ys_cn, tops_cn = augmented(cn_train, 1, rng, degrade=False)
     xs_e, ys_e, _ = augmented(vito_held, 3, np.random.default_rng(12345))
+    # a site's held-out crops are already camera crops: scored and calibrated on as they are
+    xs_site, ys_site, _ = augmented(site_held, 1, rng, degrade=False)
     if args.variant == "real":
         xs_h, ys_h = xs_e, ys_e
     else:
         xm, ym, _ = augmented(mit_held, 3, np.random.default_rng(12346))
         xc, yc, _ = augmented(cn_held, 1, rng, degrade=False)
-        xs_h, ys_h = np.concatenate([xm, xc]), np.concatenate([ym, yc])
-    log(f"real: train {len(real_train)} VN crops x8 + {len(cn_train)} CN; calibration {len(xs_h)}; evaluation (vito held-out) {len(vito_held)} x3")
+        xs_h, ys_h = np.concatenate([xm, xc, xs_site]), np.concatenate([ym, yc, ys_site])
+    log(f"real: train {len(real_train)} VN crops x8 ({len(site_train)} of the site's) + {len(cn_train)} CN; calibration {len(xs_h)}; evaluation (vito held-out) {len(vito_held)} x3")
 
     # the MIT crops are 6 plates: a small share, or the reader learns their strings
-    real_share = 0.3 if args.variant == "real" else 0.05
+    real_share = 0.3 if args.variant in ("real", "site") else 0.05
     pools = [(xs_syn, ys_syn, tops_syn, 0.9 - real_share), (xs_r, ys_r, tops_r, real_share), (xs_cn, ys_cn, tops_cn, 0.1)]
     pools = [p for p in pools if len(p[0])]
     shares = np.array([p[3] for p in pools])
@@ -524,13 +575,17 @@ def main():
     temperature = fit_temperature(frame_logits(params, xs_h), ys_h)
     texts, conf = reads(collapse(softmax(frame_logits(params, xs_e) / temperature))) if len(xs_e) else ([], np.zeros(0))
     correct, th97, cov97, ece = held_out_scores(texts, conf, ys_e)
+    site_exact = exact_rate(params, xs_site, ys_site) if len(xs_site) else None
+    if site_exact is not None:
+        log(f"site held-out: {len(xs_site)} crops, exact {site_exact:.3f}")
     log(f"temperature {temperature:.3f}; vito held-out exact {correct.mean() if len(correct) else float('nan'):.3f}, ECE {ece:.3f}; 97% precision at confidence >= {th97:.3f} keeps {cov97:.3f}")
 
     onnx_path = output_path(args, cache, name)
     meta = {
         "name": name,
         "variant": args.variant,
-        "licence": "Apache-2.0" if args.variant == "shippable" else "LicenseRef-edge-agent-internal-evaluation",  # trained on unlicensed data: never shipped
+        # real: trained on unlicensed data, never shipped; site: the site's own crops, its weights
+        "licence": {"shippable": "Apache-2.0", "real": "LicenseRef-edge-agent-internal-evaluation", "site": "LicenseRef-edge-agent-site-data"}[args.variant],
         "alphabet": ALPHABET,
         "slots": SLOTS,
         "head": "ctc, greedy collapse in graph",
@@ -552,6 +607,8 @@ def main():
     log(f"ONNX vs JAX collapse max abs diff {err:.2e}")
     if err > 1e-4:
         raise SystemExit(f"error: the exported graph disagrees with the trained model ({err})")
+    if args.variant != "shippable":
+        write_manifest(onnx_path, name, args.variant, args.site)
     finish(args, name, onnx_path, sess, xs_sval[:6], {
         "minutes": round((time.time() - t0) / 60, 1),
         "steps": steps,
@@ -563,6 +620,9 @@ def main():
         "evaluation_ece": ece,
         "threshold_97": th97,
         "coverage_97": cov97,
+        "site": args.site,
+        "site_train_crops": len(site_train),
+        "site_held_exact": site_exact,
         "history": history,
     }, log)
 

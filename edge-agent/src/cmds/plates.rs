@@ -34,6 +34,12 @@ pub struct Args {
     /// Print a JSON summary line at the end of --report.
     #[arg(long)]
     json: bool,
+    /// Also write every plate found as the crop the OCR read (JPEG) into this folder, with a row
+    /// in its `labels.csv` proposing the read as the label (`verified = no` until someone checks
+    /// it): a site's own training crops for `models/training/train_ctc.py --site`. A plate
+    /// already collected (same image, same plate) is not written again.
+    #[arg(long, conflicts_with_all = ["report", "crops"])]
+    save_crops: Option<PathBuf>,
     /// OCR views per plate (1 = the crop only; more average the OCR over slightly inset crops).
     #[arg(long, default_value_t = 1)]
     ocr_views: usize,
@@ -186,8 +192,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("several --ocr-model values are only for --report (side by side)");
     };
     let mut reader = reader(&args, ocr_model)?;
+    let mut collector = args
+        .save_crops
+        .as_deref()
+        .map(CropCollector::open)
+        .transpose()?;
     if !args.crops && args.frames_per_call > 1 {
-        return read_in_groups(&mut reader, &args.images, args.frames_per_call);
+        return read_in_groups(
+            &mut reader,
+            &args.images,
+            args.frames_per_call,
+            collector.as_mut(),
+        );
     }
     super::output::for_each_input(&args.images, |path| {
         let img = edge_agent::imageio::read_rgb(path)?;
@@ -196,7 +212,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let low = !d.valid || d.confidence < args.min_confidence;
             vec![read_json(&d, low)]
         } else {
-            reader.read_frame(&img)?.iter().map(plate_json).collect()
+            let plates = reader.read_frame(&img)?;
+            if let Some(c) = collector.as_mut() {
+                c.save(path, &img, &plates)?;
+            }
+            plates.iter().map(plate_json).collect()
         };
         super::output::line(json!({"file": path, "plates": plates}))
     })
@@ -208,6 +228,7 @@ fn read_in_groups(
     reader: &mut PlateReader,
     paths: &[std::path::PathBuf],
     n: usize,
+    mut collector: Option<&mut CropCollector>,
 ) -> anyhow::Result<ExitCode> {
     super::output::for_each_group(paths, n, |group| {
         let loaded: Vec<anyhow::Result<RgbImage>> = group
@@ -224,13 +245,115 @@ fn read_in_groups(
             .iter()
             .zip(loaded)
             .map(|(path, img)| {
-                img?;
+                let img = img?;
                 let plates = read.next().context("no read for a loaded image")??;
+                if let Some(c) = collector.as_deref_mut() {
+                    c.save(path, &img, &plates)?;
+                }
                 let plates: Vec<Value> = plates.iter().map(plate_json).collect();
                 super::output::line(json!({"file": path, "plates": plates}))
             })
             .collect()
     })
+}
+
+/// `--save-crops DIR`: the plate crops of the images read, for a site's own training set.
+struct CropCollector {
+    dir: PathBuf,
+    labels: std::fs::File,
+}
+
+/// The columns of the collected `labels.csv` (`plate_norm` and `rows` as the training scripts and
+/// `plates --report` read them).
+const COLLECTED_HEADER: &str = "filename,plate_norm,rows,verified,confidence,source";
+
+impl CropCollector {
+    fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("labels.csv");
+        let mut labels = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let len = labels
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if len == 0 {
+            use std::io::Write;
+            writeln!(labels, "{COLLECTED_HEADER}")
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            labels,
+        })
+    }
+
+    /// Writes each plate's crop and its proposed label. The crop's name is the image's stem, a
+    /// hash of its path (two cameras' `frame1.jpg` do not collide) and the plate's index.
+    fn save(&mut self, source: &Path, img: &RgbImage, plates: &[FramePlate]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let stem: String = source
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let tag =
+            &edge_agent::events::evidence::sha256_hex(source.to_string_lossy().as_bytes())[..8];
+        for (k, p) in plates.iter().enumerate() {
+            let name = format!("{stem}_{tag}_p{k}.jpg");
+            let path = self.dir.join(&name);
+            if path.exists() {
+                continue;
+            }
+            let crop = edge_agent::events::evidence::encode_crop(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                p.bbox,
+                0.0,
+                0,
+                95,
+            )?;
+            std::fs::write(&path, &crop.jpeg)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let (text, rows) = match &p.read.plate {
+                Some(plate) if p.read.valid => (
+                    p.read.text.as_str(),
+                    plate.rows.map_or(String::new(), |r| r.to_string()),
+                ),
+                _ => ("", String::new()),
+            };
+            writeln!(
+                self.labels,
+                "{name},{text},{rows},no,{:.4},{}",
+                p.read.confidence,
+                csv_field(&source.to_string_lossy())
+            )
+            .with_context(|| format!("writing {}", self.dir.join("labels.csv").display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Minimal CSV reading (header row, optional double quotes); the ground-truth files are simple.
