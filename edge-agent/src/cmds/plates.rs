@@ -292,7 +292,8 @@ impl CropCollector {
     }
 
     /// Writes each plate's crop and its proposed label. The crop's name is the image's stem, a
-    /// hash of its path (two cameras' `frame1.jpg` do not collide) and the plate's index.
+    /// hash of its path (two cameras' `frame1.jpg` do not collide) and the box's top-left corner
+    /// (the same plate whatever reader ran).
     fn save(&mut self, source: &Path, img: &RgbImage, plates: &[FramePlate]) -> anyhow::Result<()> {
         use std::io::Write;
         let stem: String = source
@@ -311,8 +312,9 @@ impl CropCollector {
             .collect();
         let tag =
             &edge_agent::events::evidence::sha256_hex(source.to_string_lossy().as_bytes())[..8];
-        for (k, p) in plates.iter().enumerate() {
-            let name = format!("{stem}_{tag}_p{k}.jpg");
+        for p in plates {
+            let [x, y, ..] = p.bbox.map(|v| v.max(0.0).round() as u32);
+            let name = format!("{stem}_{tag}_{x}_{y}.jpg");
             let path = self.dir.join(&name);
             if path.exists() {
                 continue;
