@@ -9,7 +9,10 @@ licensed font mix), it is warped in perspective onto the plausible place of a dr
 motorbikes and trucks) at 12-80 px plate height, and the frame goes through what cameras do to
 it (blur, motion, night and IR, glare, JPEG). Vehicles carry what today's detector mistakes for
 plates, unlabelled: tail and head lights, window stickers, phone numbers on bus bodies, brand
-badges. A share of frames are the MIT frames with their own boxes.
+badges. A share of frames are the MIT frames with their own boxes. With ``--real-plates DIR`` a
+share of the plates are real crops instead of renders (a folder with ``labels.csv``: the MIT or
+Chinese crops we may use, a site's own verified crops, or - for a variant never shipped - the
+unlicensed vito crops, to measure what real plate faces are worth).
 
 Labels are the boxes of what is visible of each plate after everything in front of it was
 drawn: a plate hidden to more than 40 % is not a label but an ``ignored`` box (``frames.csv``),
@@ -17,16 +20,17 @@ which a trainer should neither reward nor punish.
 
 Module API:
 
-* ``composite(rng, size=(640, 360), mit=None) -> Frame`` - one frame: ``image`` (RGB uint8),
+* ``composite(rng, size=(640, 360), mit=None, real=None, real_share=0) -> Frame`` - one frame: ``image`` (RGB uint8),
   ``boxes`` ([(x0, y0, x1, y1, rows)], pixels, x1/y1 exclusive), ``texts``, ``masks`` (the
   visible pixels of each labelled plate, for tests), ``negatives`` (how many decoys were drawn).
 * ``mit_frames(shared) -> list[(path, boxes)]`` - the MIT frames and their YOLO boxes.
+* ``load_real_plates(folder) -> {rows: [(image, text)]}`` - real crops for ``composite(real=)``.
 * ``yolo_lines(frame) -> list[str]`` - ``0 cx cy w h`` normalised: one class, a plate (the
   rows are in ``boxes`` and ``frames.csv``: the MIT labels do not say them, 0 there).
 
 CLI::
 
-    platecomp.py --out DIR -n N --seed S [--workers W] [--shared ../shared]
+    platecomp.py --out DIR -n N --seed S [--workers W] [--shared ../shared] [--real-plates DIR --real-share 0.5]
     platecomp.py --sheet PATH.png --seed S [--shared ../shared]
 
 Fonts as ``plategen`` (``--fonts`` / ``$PLATEGEN_FONTS``, ``models/training/fonts.sh``).
@@ -130,6 +134,39 @@ def _warp_plate(rng, plate_img, plate_h):
     return img, alpha, quad
 
 
+def load_real_plates(folder):
+    """Real plate crops to paste instead of rendered plates: ``{rows: [(RGB uint8, text)]}`` from a
+    folder's ``labels.csv`` (``filename``, ``plate_norm``, ``rows``; a ``verified`` column, as
+    ``edge-agent plates --save-crops`` writes, must say yes)."""
+    import csv
+
+    np, cv2 = _np_cv2()
+    out = {1: [], 2: []}
+    with open(os.path.join(folder, "labels.csv"), newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row.get("plate_norm", "").strip()
+            if not text or row.get("verified", "yes").strip().lower() != "yes":
+                continue
+            img = cv2.imread(os.path.join(folder, row["filename"]), cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(os.path.join(folder, row["filename"]))
+            out[2 if row.get("rows", "").strip() == "2" else 1].append((np.ascontiguousarray(img[..., ::-1]), text))
+    return out
+
+
+def _real_plate(rng, real, kind):
+    """(image as float, Plate, plate height in metres) of a real crop a vehicle of ``kind`` carries,
+    or None when there is none of its row count."""
+    np, _ = _np_cv2()
+    rows = 2 if kind in ("moto", "truck") else (1 if rng.random() < 0.8 else 2)
+    pool = real.get(rows) or []
+    if not pool:
+        return None
+    img, text = pool[_randint(rng, len(pool))]
+    plate = plategen.Plate(text=text, rows=[text] * rows)
+    return img.astype(np.float32), plate, 0.11 if rows == 1 else (0.14 if kind == "moto" else 0.165)
+
+
 def _plate_for(rng, kind):
     """A plate of a format that vehicle kind carries."""
     if kind == "moto":
@@ -201,19 +238,26 @@ def _decoy_font(rng, size):
     return ImageFont.truetype(plategen.font_path(), size)
 
 
-def _vehicle(rng, img, owner, kind, cx, bottom, plate_h, plate_id):
+def _vehicle(rng, img, owner, kind, cx, bottom, plate_h, plate_id, real=None, real_share=0.0):
     """Draws one vehicle seen from behind or in front, with its plate, into ``img``; marks its
-    pixels in ``owner`` (-1 body, ``plate_id`` plate). Returns (plate, decoys drawn, the plate's
-    area in pixels before anything covers it)."""
+    pixels in ``owner`` (-1 body, ``plate_id`` plate). The plate is rendered, or with probability
+    ``real_share`` a crop of ``real`` (``load_real_plates``). Returns (plate, decoys drawn, the
+    plate's area in pixels before anything covers it)."""
     np, cv2 = _np_cv2()
-    plate = _plate_for(rng, kind)
-    clean = plategen.render_plate(plate, rng).astype(np.float32)
-    plategen._plate_marks(clean, rng)
+    # no draw without real crops: composites stay byte-identical to earlier datasets
+    picked = _real_plate(rng, real, kind) if real and rng.random() < real_share else None
+    if picked is None:
+        plate = _plate_for(rng, kind)
+        clean = plategen.render_plate(plate, rng).astype(np.float32)
+        plategen._plate_marks(clean, rng)
+        # the render's height says which plate it is: 1-row 110 mm, 2-row car 165 mm, motorbike 140 mm
+        metres = {80: 0.11, 96: 0.165}.get(clean.shape[0], 0.14)
+    else:
+        clean, plate, metres = picked
     pimg, alpha, quad = _warp_plate(rng, clean, plate_h)
     qh, qw = alpha.shape
-    # body size follows the plate at the scale of real ones (metres; the render's height says
-    # which plate it is: 1-row 110 mm, 2-row car 165 mm, motorbike 140 mm)
-    ppm = plate_h / {80: 0.11, 96: 0.165}.get(clean.shape[0], 0.14)
+    # body size follows the plate at the scale of real ones
+    ppm = plate_h / metres
     if kind == "moto":
         bw, bh = ppm * _u(rng, 0.6, 0.8), ppm * _u(rng, 1.4, 1.7)
     elif kind == "truck":
@@ -316,7 +360,7 @@ def _mit_frame(rng, mit, w, h):
     return frame
 
 
-def composite(rng, size=(640, 360), mit=None, mit_share=0.1) -> Frame:
+def composite(rng, size=(640, 360), mit=None, mit_share=0.1, real=None, real_share=0.0) -> Frame:
     """One training frame (module docstring)."""
     np, _ = _np_cv2()
     w, h = size
@@ -338,7 +382,7 @@ def composite(rng, size=(640, 360), mit=None, mit_share=0.1) -> Frame:
         bottom = horizon + (h - horizon) * (0.9 + 0.25 * t if close else 0.25 + 0.8 * t)
         kind = plategen._wpick(rng, ("car", "moto", "truck"), (0.45, 0.45, 0.1))
         cx = (slots[i] + _u(rng, 0.2, 0.8)) / n * w
-        plate, d, area = _vehicle(rng, img, owner, kind, cx, bottom, plate_h, i)
+        plate, d, area = _vehicle(rng, img, owner, kind, cx, bottom, plate_h, i, real, real_share)
         plates.append(plate)
         areas.append(area)
         decoys += d
@@ -366,13 +410,14 @@ def yolo_lines(frame: Frame) -> list[str]:
 
 
 def _write_range(args):
-    out, seed, start, stop, shared, fonts = args
+    out, seed, start, stop, shared, fonts, real_dir, real_share = args
     np, cv2 = _np_cv2()
     plategen.set_fonts(plategen.parse_font_mix(fonts) if fonts else None)
     mit = mit_frames(shared) if shared else None
+    real = load_real_plates(real_dir) if real_dir else None
     rows = []
     for i in range(start, stop):
-        f = composite(np.random.default_rng([int(seed), i]), mit=mit)
+        f = composite(np.random.default_rng([int(seed), i]), mit=mit, real=real, real_share=real_share)
         name = "%07d" % i
         cv2.imwrite(os.path.join(out, "images", name + ".jpg"), f.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
         with open(os.path.join(out, "labels", name + ".txt"), "w") as fh:
@@ -382,11 +427,11 @@ def _write_range(args):
     return rows
 
 
-def write_dataset(out, n, seed, workers=1, shared=None, fonts=None):
+def write_dataset(out, n, seed, workers=1, shared=None, fonts=None, real_dir=None, real_share=0.0):
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     os.makedirs(os.path.join(out, "labels"), exist_ok=True)
     step = max(1, min(500, (n + workers - 1) // max(1, workers)))
-    chunks = [(out, seed, s, min(n, s + step), shared, fonts) for s in range(0, n, step)]
+    chunks = [(out, seed, s, min(n, s + step), shared, fonts, real_dir, real_share) for s in range(0, n, step)]
     results = plategen.map_chunks(_write_range, chunks, workers)
     with open(os.path.join(out, "frames.csv"), "w") as fh:
         fh.write("frame,source,decoys,plates,ignored\n")
@@ -424,6 +469,8 @@ def main(argv=None):
     ap.add_argument("--sheet", help="write a contact sheet PNG")
     ap.add_argument("--shared", default=os.environ.get("EDGE_AGENT_SHARED"), help="the shared folder, for the MIT frames (none: composites only)")
     ap.add_argument("--fonts", default=os.environ.get("PLATEGEN_FONTS"), help="font mix as plategen --fonts")
+    ap.add_argument("--real-plates", help="a folder of real plate crops (labels.csv) pasted instead of renders")
+    ap.add_argument("--real-share", type=float, default=0.5, help="with --real-plates: the share of plates that are real crops")
     a = ap.parse_args(argv)
     try:
         fonts = plategen.parse_font_mix(a.fonts) if a.fonts else None
@@ -432,7 +479,7 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as e:
         sys.exit("platecomp: %s" % e)
     if a.out:
-        write_dataset(a.out, a.n, a.seed, a.workers, a.shared, a.fonts)
+        write_dataset(a.out, a.n, a.seed, a.workers, a.shared, a.fonts, a.real_plates, a.real_share if a.real_plates else 0.0)
     if a.sheet:
         make_sheet(a.sheet, a.seed, a.shared)
     if not (a.out or a.sheet):

@@ -463,6 +463,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--out", default=None, help="where the ONNX goes (default: the cache; models/ once it ships)")
+    ap.add_argument("--init", default=None, help="start from a run's parameters (the cache's NAME_params.npz)")
+    ap.add_argument("--real-plates", default=None, help="paste real plate crops from this folder (labels.csv) instead of renders (platecomp)")
+    ap.add_argument("--real-share", type=float, default=0.5, help="with --real-plates: the share of pasted plates that are real")
+    ap.add_argument("--licence", default=None, help="the export's licence (default Apache-2.0; with --real-plates LicenseRef-edge-agent-internal-evaluation unless the crops' licence allows it)")
+    ap.add_argument("--name", default=None, help=f"export name (default {NAME}; with --real-plates {NAME.replace('_ea_', '_ea_real_')})")
     ap.add_argument("--cache", default=str(HERE.parents[1] / ".cache" / "det-train"))
     args = ap.parse_args()
 
@@ -479,18 +484,29 @@ def main():
 
     fonts = os.environ.get("PLATEGEN_FONTS", "")
     tag = hashlib.sha256(fonts.encode()).hexdigest()[:8]
+    name = args.name or (NAME.replace("_ea_", "_ea_real_") if args.real_plates else NAME)
+    licence = args.licence or ("LicenseRef-edge-agent-internal-evaluation" if args.real_plates else "Apache-2.0")
+    real_share = args.real_share if args.real_plates else 0.0
+    # training frames with real crops are their own dataset; validation stays the plain composites
+    real_tag = f"_real{round(real_share * 100)}_{hashlib.sha256(str(Path(args.real_plates).resolve()).encode()).hexdigest()[:8]}" if args.real_plates else ""
     cache = Path(args.cache)
-    train_dir = cache / f"frames_{args.frames}_{args.seed}_{tag}"
+    train_dir = cache / f"frames_{args.frames}_{args.seed}_{tag}{real_tag}"
     val_dir = cache / f"val_{args.val_frames}_{args.seed + 999}_{tag}"
-    for folder, n, seed in ((train_dir, args.frames, args.seed), (val_dir, args.val_frames, args.seed + 999)):
+    for folder, n, seed, real_dir in ((train_dir, args.frames, args.seed, args.real_plates), (val_dir, args.val_frames, args.seed + 999, None)):
         if not (folder / "frames.csv").exists():
             log(f"generating {n} frames into {folder}")
-            platecomp.write_dataset(str(folder), n, seed, args.workers, args.shared, fonts or None)
+            platecomp.write_dataset(str(folder), n, seed, args.workers, args.shared, fonts or None, real_dir, real_share if real_dir else 0.0)
     train = load_frames(train_dir)
     val = [(cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_COLOR)[..., ::-1], b, i) for d, b, i in load_frames(val_dir)]
     log(f"frames: train {len(train)}, validation {len(val)} (synthetic, held out by seed)")
 
-    params, stats = init_params(args.seed)
+    if args.init:
+        d = np.load(args.init, allow_pickle=True)
+        params = jax.tree_util.tree_map(jnp.asarray, d["params"][0])
+        stats = jax.tree_util.tree_map(jnp.asarray, d["stats"][0])
+        log(f"from {args.init}: synthetic validation recall@0.5 {recall_fp(fold(params, stats), val[:100])[0]:.3f}")
+    else:
+        params, stats = init_params(args.seed)
     opt = optax.chain(optax.clip_by_global_norm(10.0), optax.inject_hyperparams(optax.adamw)(learning_rate=args.lr, weight_decay=5e-4))
     state = opt.init(params)
 
@@ -556,15 +572,15 @@ def main():
             rec = {"step": steps, "minutes": round((time.time() - start) / 60, 2), "loss": np.mean(losses[-250:], axis=0).round(4).tolist(), "val_recall_50": round(r, 4), "val_fp_per_frame": round(fp, 3), "val_mean_iou": round(miou, 4)}
             history.append(rec)
             log(json.dumps(rec))
-            np.savez(cache / f"{NAME}_params.npz", params=np.array([params], dtype=object), stats=np.array([stats], dtype=object))
+            np.savez(cache / f"{name}_params.npz", params=np.array([params], dtype=object), stats=np.array([stats], dtype=object))
     stop.set()
     log(f"trained {steps} steps of {args.batch}")
     folded = fold(params, stats)
     r, fp, miou = recall_fp(folded, val)
     out = Path(args.out or cache)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{NAME}.onnx"
-    export_onnx(folded, path, {"name": NAME, "licence": "Apache-2.0", "train_steps": steps, "batch": args.batch, "command": " ".join(sys.argv), "fonts": fonts})
+    path = out / f"{name}.onnx"
+    export_onnx(folded, path, {"name": name, "licence": licence, "train_steps": steps, "batch": args.batch, "command": " ".join(sys.argv), "fonts": fonts, "real_plates": args.real_plates or ""})
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -577,8 +593,8 @@ def main():
     log(f"validation (synthetic, {len(val)} frames): recall@0.5 {r:.3f}, false positives/frame {fp:.2f}, mean IoU {miou:.3f}; ONNX vs JAX max abs diff {err:.2e}")
     if err > 1e-3:
         raise SystemExit(f"error: the exported graph disagrees with the trained model ({err})")
-    report = {"name": NAME, "steps": steps, "batch": args.batch, "minutes": round((time.time() - t0) / 60, 1), "val_recall_50": r, "val_fp_per_frame": fp, "val_mean_iou": miou, "history": history, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "size_bytes": path.stat().st_size}
-    (cache / f"{NAME}.train.json").write_text(json.dumps(report, indent=1) + "\n")
+    report = {"name": name, "licence": licence, "real_plates": args.real_plates, "real_share": real_share, "init": args.init, "steps": steps, "batch": args.batch, "minutes": round((time.time() - t0) / 60, 1), "val_recall_50": r, "val_fp_per_frame": fp, "val_mean_iou": miou, "history": history, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "size_bytes": path.stat().st_size}
+    (cache / f"{name}.train.json").write_text(json.dumps(report, indent=1) + "\n")
     log(f"wrote {path} ({report['size_bytes']} bytes)")
 
 
