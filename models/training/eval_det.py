@@ -47,9 +47,10 @@ def has_text(sess, image, box, short=160, margin=0.15):
     """Whether PP-OCRv4's text detector finds a text region whose centre lies inside `box` (x1, y1,
     x2, y2 in image pixels) in a crop of the box grown by `margin` of its size on each side.
 
-    Pre- and post-processing as MODELS.md verified for plate crops: BGR, short side scaled to >= 160,
-    sides rounded to multiples of 32, (x/255 - 0.5)/0.5; probability > 0.3, 2 x 2 dilation,
-    components of >= 50 px with mean probability >= 0.5."""
+    Pre- and post-processing as MODELS.md verified for plate crops (there with `short` = 160): BGR,
+    short side scaled to >= `short` (long side at most 960), sides rounded to multiples of 32,
+    (x/255 - 0.5)/0.5; probability > 0.3, 2 x 2 dilation, components of >= 50 px at 160 (scaled with
+    the area) with mean probability >= 0.5."""
     h, w = image.shape[:2]
     bw, bh = box[2] - box[0], box[3] - box[1]
     x1, y1 = int(max(0, box[0] - margin * bw)), int(max(0, box[1] - margin * bh))
@@ -172,6 +173,7 @@ def main():
         print(f"{Path(path).name} | {score(per_image)} | {np.median(ms[1:] or ms):.1f}")
         if text is not None:
             print(f"{Path(path).name} + text check | {score(checked)} | +{np.median(check_ms):.1f} (max +{max(check_ms):.1f})")
+
 
 if __name__ == "__main__":
     main()
