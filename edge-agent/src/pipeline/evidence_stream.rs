@@ -8,10 +8,19 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::inference::RgbImage;
 use crate::source::{self, FrameSource, SourceItem, SourceOptions, StreamStatus};
+
+/// The main stream's state before its first connection has ended, either way.
+const NOT_CONNECTED_YET: &str = "not connected yet";
+
+/// How long a main stream may take to send its first frame before the camera's health calls it
+/// lost: an RTSP handshake takes a second or two on a loaded device, and a stream that was never up
+/// is not lost yet. A first connection that fails says so at once (its reason replaces
+/// [`NOT_CONNECTED_YET`]).
+pub const FIRST_CONNECT_GRACE: Duration = Duration::from_secs(10);
 
 /// Thumbnail side for comparing a detection frame with main-stream candidates (grey, 16 × 12).
 const THUMB_W: u32 = 16;
@@ -68,6 +77,9 @@ struct Kept {
 pub struct EvidenceStreamStats {
     /// Frames flowing now.
     pub up: bool,
+    /// Down, but only because its first connection is still under way (within
+    /// [`FIRST_CONNECT_GRACE`] of opening): not a loss.
+    pub connecting: bool,
     /// Why not, when down.
     pub reason: Option<String>,
     /// Detection frames given a main-stream frame.
@@ -83,6 +95,8 @@ struct Shared {
     /// Signalled at every new frame, for a detection frame waiting for its moment.
     arrived: Condvar,
     status: Mutex<(bool, Option<String>)>,
+    /// When the stream was opened (for [`FIRST_CONNECT_GRACE`]).
+    opened: Instant,
     matched: AtomicU64,
     fell_back: AtomicU64,
 }
@@ -119,7 +133,8 @@ impl EvidenceStream {
         let shared = Arc::new(Shared {
             frames: Mutex::new(VecDeque::new()),
             arrived: Condvar::new(),
-            status: Mutex::new((false, Some("not connected yet".into()))),
+            status: Mutex::new((false, Some(NOT_CONNECTED_YET.into()))),
+            opened: Instant::now(),
             matched: AtomicU64::new(0),
             fell_back: AtomicU64::new(0),
         });
@@ -212,6 +227,7 @@ impl EvidenceStream {
             .map_or((0, 0), |k| (k.image.width(), k.image.height()));
         EvidenceStreamStats {
             up,
+            connecting: first_connect_pending(up, reason.as_deref(), self.shared.opened.elapsed()),
             reason,
             matched: self.shared.matched.load(Ordering::Relaxed),
             fell_back: self.shared.fell_back.load(Ordering::Relaxed),
@@ -235,6 +251,11 @@ impl Drop for EvidenceStream {
             tracing::error!(stream = %self.url, "the main-stream thread panicked");
         }
     }
+}
+
+/// Whether a stream that is not up is still on its first connection, within the grace.
+fn first_connect_pending(up: bool, reason: Option<&str>, since_open: Duration) -> bool {
+    !up && reason == Some(NOT_CONNECTED_YET) && since_open < FIRST_CONNECT_GRACE
 }
 
 fn feed(camera: &str, src: &mut dyn FrameSource, shared: &Shared, stop: &AtomicBool, keep: usize) {
@@ -291,5 +312,33 @@ fn feed(camera: &str, src: &mut dyn FrameSource, shared: &Shared, stop: &AtomicB
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_main_stream_is_not_lost_while_its_first_connection_is_under_way() {
+        let second = Duration::from_secs(1);
+        assert!(first_connect_pending(
+            false,
+            Some(NOT_CONNECTED_YET),
+            second
+        ));
+        // past the grace, a stream that never sent a frame is lost
+        assert!(!first_connect_pending(
+            false,
+            Some(NOT_CONNECTED_YET),
+            FIRST_CONNECT_GRACE
+        ));
+        // a first connection that failed says so at once
+        assert!(!first_connect_pending(
+            false,
+            Some("connection refused"),
+            second
+        ));
+        assert!(!first_connect_pending(true, None, second));
     }
 }

@@ -671,7 +671,10 @@ fn spawn_decoder(
                             || last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
                         {
                             let mut report = monitor.report(counters, Some(frame.capture_time));
-                            if evidence.as_ref().is_some_and(|s| !s.stats().up) {
+                            if evidence.as_ref().is_some_and(|s| {
+                                let st = s.stats();
+                                !st.up && !st.connecting
+                            }) {
                                 report.active.push(crate::health::Condition::MainStreamLost);
                             }
                             sink.health_report(&cam.spec_id, &report);
