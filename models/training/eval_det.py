@@ -31,7 +31,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from train_det import EXPORT, box_iou, decode_boxes, keep_boxes, letterbox_frame, match  # noqa: E402
+from train_det import EXPORT, box_iou, decode_boxes, frame_labels, keep_boxes, letterbox_frame, match, pixel_boxes  # noqa: E402
 
 
 def decode(family, out, threshold):
@@ -97,19 +97,13 @@ def composite_set(folder):
     """A platecomp.py --out folder in footage_set's shape: every labelled plate is scored, plates
     mostly hidden (its ``ignored`` boxes) are known but not scored."""
     files, truth, known = [], {}, {}
-    with open(folder / "frames.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            f = folder / "images" / f"{row['frame']}.jpg"
-            h, w = cv2.imread(str(f), cv2.IMREAD_COLOR).shape[:2]
-            files.append(f)
-            for line in (folder / "labels" / f"{row['frame']}.txt").read_text().splitlines():
-                _, cx, cy, bw, bh = (float(v) for v in line.split())
-                box = np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
-                truth.setdefault(f, []).append(("", box))
-                known.setdefault(f, []).append(box)
-            for b in row["ignored"].split(";"):
-                if b.strip():
-                    known.setdefault(f, []).append(np.array([float(v) for v in b.split()]))
+    for f, yolo, ignored in frame_labels(folder):
+        h, w = cv2.imread(str(f), cv2.IMREAD_COLOR).shape[:2]
+        files.append(f)
+        for box in map(np.array, pixel_boxes(yolo, w, h)):
+            truth.setdefault(f, []).append(("", box))
+            known.setdefault(f, []).append(box)
+        known.setdefault(f, []).extend(map(np.array, ignored))
     return files, truth, known
 
 

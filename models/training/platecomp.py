@@ -144,8 +144,8 @@ def load_real_plates(folder):
     out = {1: [], 2: []}
     with open(os.path.join(folder, "labels.csv"), newline="") as fh:
         for row in csv.DictReader(fh):
-            text = row.get("plate_norm", "").strip()
-            if not text or row.get("verified", "yes").strip().lower() != "yes":
+            text = plategen.checked_label(row)
+            if not text:
                 continue
             img = cv2.imread(os.path.join(folder, row["filename"]), cv2.IMREAD_COLOR)
             if img is None:

@@ -108,6 +108,15 @@ def normalise(s: str) -> str:
     return "".join(c for c in s if c.isascii() and c.isalnum())
 
 
+def checked_label(row: dict) -> str:
+    """A ``labels.csv`` row's plate text, or "" when it has none or when its ``verified`` column (a
+    crop ``edge-agent plates --save-crops`` collected) does not say yes: a collected crop's label
+    is only a proposal until someone checks it. The shared datasets have no such column."""
+    if row.get("verified", "yes").strip().lower() != "yes":
+        return ""
+    return (row.get("plate_norm") or "").strip()
+
+
 # --------------------------------------------------------------------------------------------
 # Random helpers that work with numpy Generator and random.Random (only .random() is used)
 # --------------------------------------------------------------------------------------------

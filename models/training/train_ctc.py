@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE))
 
 import csv  # noqa: E402
 
+import plategen  # noqa: E402
 from train_ocr import augmented as slot_augmented  # noqa: E402
 from train_ocr import (  # noqa: E402
     ALPHABET,
@@ -105,10 +106,7 @@ def labelled_rows(folder: Path, group: str = "") -> list[tuple[Path, str, int]]:
     out = []
     with open(folder / "labels.csv", newline="") as f:
         for row in csv.DictReader(f):
-            text = row["plate_norm"].strip()
-            # a collected crop's label is only a proposal until someone checks it
-            if row.get("verified", "yes").strip().lower() != "yes":
-                continue
+            text = plategen.checked_label(row)
             if text and len(text) <= SLOTS and all(c in ALPHABET[:-1] for c in text):
                 out.append((folder / row["filename"], text, top_row_length(text, row.get("rows", ""), row.get("group", group))))
     return out

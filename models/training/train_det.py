@@ -431,23 +431,33 @@ def export_onnx(folded, path: Path, meta: dict):
 # ---------------------------------------------------------------- training
 
 
-def load_frames(folder: Path):
-    """(jpeg bytes, boxes, ignored) of a platecomp.py --out folder."""
+def frame_labels(folder: Path):
+    """(image path, YOLO boxes as normalised (cx, cy, w, h), ignored boxes in pixels) of each frame
+    of a platecomp.py --out folder."""
     import csv
 
     out = []
     with open(folder / "frames.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             name = row["frame"]
-            data = (folder / "images" / f"{name}.jpg").read_bytes()
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            h, w = img.shape[:2]
-            boxes = []
-            for line in (folder / "labels" / f"{name}.txt").read_text().splitlines():
-                _, cx, cy, bw, bh = (float(v) for v in line.split())
-                boxes.append(((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
+            yolo = [tuple(float(v) for v in line.split()[1:]) for line in (folder / "labels" / f"{name}.txt").read_text().splitlines()]
             ignored = [tuple(float(v) for v in b.split()) for b in row["ignored"].split(";") if b.strip()]
-            out.append((data, boxes, ignored))
+            out.append((folder / "images" / f"{name}.jpg", yolo, ignored))
+    return out
+
+
+def pixel_boxes(yolo, w, h):
+    """Normalised (cx, cy, w, h) boxes as (x1, y1, x2, y2) in pixels of a w x h frame."""
+    return [((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h) for cx, cy, bw, bh in yolo]
+
+
+def load_frames(folder: Path):
+    """(jpeg bytes, boxes, ignored) of a platecomp.py --out folder."""
+    out = []
+    for path, yolo, ignored in frame_labels(folder):
+        data = path.read_bytes()
+        h, w = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+        out.append((data, pixel_boxes(yolo, w, h), ignored))
     return out
 
 
