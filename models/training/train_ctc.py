@@ -395,6 +395,10 @@ def write_manifest(onnx_path: Path, name: str, variant: str, sites: list[str]):
     text = re.sub(r"^size_bytes = \d+$", f"size_bytes = {onnx_path.stat().st_size}", text, count=1, flags=re.M)
     text = re.sub(r"^known_limits = \[.*?^\]$", f"known_limits = [{json.dumps('trained by models/training/train_ctc.py --variant ' + variant + '; see its .train.json')}]",
                   text, count=1, flags=re.M | re.S)
+    # The shipped reader's trust thresholds were calibrated for its weights, not these: without
+    # them the agent falls back to 0.5 and says so until `plates --report` on a calibration set
+    # gives this export its own [trust].
+    text = re.sub(r"\n(#[^\n]*\n)*\[trust\]\n.*\Z", "\n", text, count=1, flags=re.S)
     onnx_path.with_suffix(".toml").write_text(text)
 
 

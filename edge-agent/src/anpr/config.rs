@@ -20,9 +20,11 @@ pub struct PlatesConfig {
     /// Text recogniser manifest for `ppocr` and `fused`. Default `ppocrv4_rec`.
     #[serde(default = "default_recognizer")]
     pub recognizer: String,
-    /// Read confidence (0–1) under which a read is reported as low-confidence. Default 0.5.
-    #[serde(default = "default_plate_min_confidence")]
-    pub min_confidence: f32,
+    /// Read confidence (0–1) under which a read is reported as low-confidence. Default: the OCR
+    /// model's calibrated threshold for the configured readers (its manifest's `[trust]`: 97 % of
+    /// trusted reads right on its calibration set), or 0.5 for a model without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
     /// Plate detector score (0–1) for a candidate to be read at all. Default 0.25.
     #[serde(default = "default_candidate_score")]
     pub candidate_score: f32,
@@ -59,9 +61,6 @@ fn default_readers() -> super::Readers {
 fn default_recognizer() -> String {
     "ppocrv4_rec".into()
 }
-fn default_plate_min_confidence() -> f32 {
-    0.5
-}
 fn default_candidate_score() -> f32 {
     0.25
 }
@@ -84,7 +83,7 @@ impl Default for PlatesConfig {
             mode: default_plate_mode(),
             readers: default_readers(),
             recognizer: default_recognizer(),
-            min_confidence: default_plate_min_confidence(),
+            min_confidence: None,
             candidate_score: default_candidate_score(),
             local_codes: Vec::new(),
             local_factor: default_local_factor(),
@@ -124,19 +123,21 @@ impl PlatesConfig {
     /// Values the reader cannot work with.
     pub fn check(&self) -> Vec<SectionProblem> {
         let mut out: Vec<SectionProblem> = [
-            SectionProblem::out_of_range(
-                "min_confidence",
-                self.min_confidence,
-                0.0,
-                1.0,
-                "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
-            ),
+            self.min_confidence.and_then(|v| {
+                SectionProblem::out_of_range(
+                    "min_confidence",
+                    v,
+                    0.0,
+                    1.0,
+                    "it is a probability; leave it out for the OCR model's calibrated threshold",
+                )
+            }),
             SectionProblem::out_of_range(
                 "candidate_score",
                 self.candidate_score,
                 0.0,
                 1.0,
-                "it is a probability; 0.5 (min_confidence) and 0.25 (candidate_score) are the defaults",
+                "it is a probability; 0.25 is the default",
             ),
             SectionProblem::out_of_range(
                 "crops_per_call",
@@ -191,7 +192,7 @@ mod tests {
     fn the_plates_section_checks_its_own_keys() {
         assert!(PlatesConfig::default().check().is_empty());
         let bad = PlatesConfig {
-            min_confidence: 1.5,
+            min_confidence: Some(1.5),
             fuse_below: f32::NAN,
             local_factor: 0.5,
             local_codes: vec![70, 13],

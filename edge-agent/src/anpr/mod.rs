@@ -44,6 +44,17 @@ pub enum Readers {
     Fused,
 }
 
+impl Readers {
+    /// As the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slot => "slot",
+            Self::Ppocr => "ppocr",
+            Self::Fused => "fused",
+        }
+    }
+}
+
 /// Reader settings.
 #[derive(Debug, Clone)]
 pub struct ReaderOptions {
@@ -53,8 +64,10 @@ pub struct ReaderOptions {
     /// Plate detector score for a candidate to be read at all.
     pub candidate_score: f32,
     /// Read confidence (the decoder's minimum slot probability) below which a read is reported as
-    /// low-confidence.
-    pub min_confidence: f32,
+    /// low-confidence. `None` (the default): the threshold calibrated for the OCR model and
+    /// readers in the model's manifest (`[trust]`), else [`FALLBACK_MIN_CONFIDENCE`]; see
+    /// [`PlateReader::trust`].
+    pub min_confidence: Option<f32>,
     /// Vehicle detector labels whose crops are searched for plates.
     pub vehicle_labels: Vec<String>,
     /// Vehicle detector score for a crop to be searched.
@@ -90,13 +103,54 @@ pub const DEFAULT_PLATE_OCR: &str = "vn_plate_ocr_9x37_64x128";
 /// Default [`ReaderOptions::fuse_below`].
 pub const DEFAULT_FUSE_BELOW: f32 = 0.9;
 
+/// `min_confidence` when neither the config nor the OCR model's manifest gives one: an even
+/// chance, which says nothing about how often trusted reads are right.
+pub const FALLBACK_MIN_CONFIDENCE: f32 = 0.5;
+
+/// The confidence from which the reader trusts a read, and where that figure comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrustThreshold {
+    pub min_confidence: f32,
+    pub source: TrustSource,
+}
+
+/// Where [`TrustThreshold::min_confidence`] comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "from")]
+pub enum TrustSource {
+    /// Set by the config or the command line.
+    Configured,
+    /// The model's `[trust]`: right at `precision` on its calibration set.
+    Calibrated { model: String, precision: f32 },
+    /// No calibration for this model and readers: [`FALLBACK_MIN_CONFIDENCE`].
+    Uncalibrated { model: String },
+}
+
+impl std::fmt::Display for TrustThreshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "confidence >= {}", self.min_confidence)?;
+        match &self.source {
+            TrustSource::Configured => write!(f, " (configured)"),
+            TrustSource::Calibrated { model, precision } => write!(
+                f,
+                " ({model} [trust]: {:.0} % of trusted reads right on its calibration set)",
+                100.0 * precision
+            ),
+            TrustSource::Uncalibrated { model } => write!(
+                f,
+                " (fallback: {model} has no calibrated threshold for these readers)"
+            ),
+        }
+    }
+}
+
 impl Default for ReaderOptions {
     fn default() -> Self {
         Self {
             mode: PlateMode::Both,
             readers: Readers::Slot,
             candidate_score: 0.25,
-            min_confidence: 0.5,
+            min_confidence: None,
             vehicle_labels: ["car", "motorcycle", "bus", "truck", "Motor"]
                 .map(String::from)
                 .to_vec(),
@@ -134,6 +188,8 @@ pub struct PlateReader {
     /// The CTC text recogniser and its dictionary folded onto plate symbols.
     recognizer: Option<(Model, CtcLabelMap)>,
     opts: ReaderOptions,
+    /// From which confidence a read is trusted (resolved from `opts` and the manifests).
+    trust: TrustThreshold,
     /// Plates read and plates sent to the recogniser since the last [`PlateReader::take_counts`].
     counts: ReadCounts,
     /// The canvas vehicle crops are packed into (kept between frames).
@@ -152,6 +208,43 @@ pub struct ReadCounts {
 struct Candidate {
     det: Detection,
     vehicle: Option<(Arc<str>, VehicleKind)>,
+}
+
+/// The trust threshold for these options: the configured one, else the calibrated one of the model
+/// that decides the read (the recogniser for `ppocr`, the OCR otherwise), else the fallback. Before
+/// the recogniser is added, `ppocr` and `fused` resolve as if it were absent.
+pub fn trust_threshold(
+    opts: &ReaderOptions,
+    ocr: &crate::models::ModelManifest,
+    recognizer: Option<&crate::models::ModelManifest>,
+) -> TrustThreshold {
+    if let Some(min_confidence) = opts.min_confidence {
+        return TrustThreshold {
+            min_confidence,
+            source: TrustSource::Configured,
+        };
+    }
+    let (model, calibrated) = match (opts.readers, recognizer) {
+        (Readers::Ppocr, Some(rec)) => (rec, rec.trust.as_ref().and_then(|t| t.ppocr)),
+        (Readers::Fused, Some(_)) => (ocr, ocr.trust.as_ref().and_then(|t| t.fused)),
+        (Readers::Slot, _) => (ocr, ocr.trust.as_ref().and_then(|t| t.slot)),
+        (_, None) => (ocr, None),
+    };
+    match (calibrated, &model.trust) {
+        (Some(min_confidence), Some(t)) => TrustThreshold {
+            min_confidence,
+            source: TrustSource::Calibrated {
+                model: model.name.clone(),
+                precision: t.precision,
+            },
+        },
+        _ => TrustThreshold {
+            min_confidence: FALLBACK_MIN_CONFIDENCE,
+            source: TrustSource::Uncalibrated {
+                model: model.name.clone(),
+            },
+        },
+    }
 }
 
 /// The plate family a detector label implies (motorbike plates are two-row).
@@ -177,12 +270,14 @@ impl PlateReader {
                 opts.mode
             )));
         }
+        let trust = trust_threshold(&opts, ocr.manifest(), None);
         Ok(Self {
             plate_detector,
             ocr,
             vehicle_detector,
             recognizer: None,
             opts,
+            trust,
             counts: ReadCounts::default(),
             mosaic: None,
         })
@@ -204,12 +299,23 @@ impl PlateReader {
         if let Some(min) = self.opts.rec_min_width {
             recognizer.set_fixed_height_width(min, 8)?;
         }
+        self.trust = trust_threshold(&self.opts, self.ocr.manifest(), Some(recognizer.manifest()));
         self.recognizer = Some((recognizer, map));
         Ok(self)
     }
 
     pub fn options(&self) -> &ReaderOptions {
         &self.opts
+    }
+
+    /// The confidence from which a read is trusted (not `low_confidence`), and its source.
+    pub fn trust(&self) -> &TrustThreshold {
+        &self.trust
+    }
+
+    /// Whether a read is shown but not trusted: not a valid plate, or under the trust threshold.
+    pub fn is_low_confidence(&self, read: &PlateDecode) -> bool {
+        !read.valid || read.confidence < self.trust.min_confidence
     }
 
     /// The plate detector's manifest (its input size and padding), for callers that compose the
@@ -279,7 +385,7 @@ impl PlateReader {
         let reads = self.read_items(&items, &kinds)?;
         let mut out: Vec<Vec<FramePlate>> = frames.iter().map(|_| Vec::new()).collect();
         for ((i, c, _), read) in kept.into_iter().zip(reads) {
-            let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
+            let low_confidence = self.is_low_confidence(&read);
             out[i].push(FramePlate {
                 bbox: c.det.bbox,
                 detector_score: c.det.score,
@@ -425,7 +531,7 @@ impl PlateReader {
         let reads = self.read_regions(frame, &regions, found.iter().map(|f| vehicles[f.0].1))?;
         let mut out: Vec<Option<FramePlate>> = vec![None; vehicles.len()];
         for ((i, det, _), read) in found.into_iter().zip(reads) {
-            let low_confidence = !read.valid || read.confidence < self.opts.min_confidence;
+            let low_confidence = self.is_low_confidence(&read);
             out[i] = Some(FramePlate {
                 bbox: det.bbox,
                 detector_score: det.score,
@@ -831,6 +937,47 @@ mod tests {
             Readers::Slot => r,
             _ => r.with_recognizer(model("ppocrv4_rec")).expect("recogniser"),
         }
+    }
+
+    #[test]
+    fn the_trust_threshold_is_the_configured_one_else_the_models_calibrated_one() {
+        let set = crate::models::ManifestSet::builtin().expect("built-in manifests");
+        let ocr = set.require("vn_plate_ocr_9x37_64x128").expect("ocr");
+        let rec = set.require("ppocrv4_rec").expect("rec");
+        let cal = ocr.trust.clone().expect("[trust]");
+        let opts = |readers, min_confidence| ReaderOptions {
+            readers,
+            min_confidence,
+            ..ReaderOptions::default()
+        };
+        let at = |o: &ReaderOptions, r: Option<&crate::models::ModelManifest>| {
+            trust_threshold(o, ocr, r)
+        };
+        let t = at(&opts(Readers::Fused, None), Some(rec));
+        assert_eq!(t.min_confidence, cal.fused.expect("fused"));
+        assert!(matches!(&t.source, TrustSource::Calibrated { model, .. } if model == &ocr.name));
+        assert_eq!(
+            at(&opts(Readers::Slot, None), None).min_confidence,
+            cal.slot.expect("slot")
+        );
+        let t = at(&opts(Readers::Ppocr, None), Some(rec));
+        assert_eq!(
+            Some(t.min_confidence),
+            rec.trust.as_ref().and_then(|t| t.ppocr)
+        );
+        assert!(matches!(&t.source, TrustSource::Calibrated { model, .. } if model == &rec.name));
+        // A number in the config wins; a model without [trust] falls back to an even chance and
+        // says so.
+        let t = at(&opts(Readers::Fused, Some(0.6)), Some(rec));
+        assert_eq!(
+            (t.min_confidence, &t.source),
+            (0.6, &TrustSource::Configured)
+        );
+        let mut bare = ocr.clone();
+        bare.trust = None;
+        let t = trust_threshold(&opts(Readers::Fused, None), &bare, Some(rec));
+        assert_eq!(t.min_confidence, FALLBACK_MIN_CONFIDENCE);
+        assert!(t.to_string().contains("fallback"), "{t}");
     }
 
     #[test]

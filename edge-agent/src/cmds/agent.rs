@@ -119,12 +119,16 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
                 None,
                 opts,
             )?;
-            Some(match cfg.plates.readers {
+            let reader = match cfg.plates.readers {
                 Readers::Slot => reader,
                 Readers::Ppocr | Readers::Fused => {
                     reader.with_recognizer(load("plate_recognizer", &cfg.plates.recognizer)?)?
                 }
-            })
+            };
+            if workers.is_empty() {
+                tracing::info!(trusted = %reader.trust(), "plate reads");
+            }
+            Some(reader)
         } else {
             None
         };

@@ -118,6 +118,18 @@ fn cards(ctx: &Context_, names: &[String]) -> anyhow::Result<ExitCode> {
         if let Some(note) = &m.licence_note {
             println!("  licence note:  {note}");
         }
+        if let Some(t) = &m.trust {
+            let at = [("slot", t.slot), ("fused", t.fused), ("ppocr", t.ppocr)]
+                .into_iter()
+                .filter_map(|(readers, v)| v.map(|v| format!("{readers} >= {v}")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!(
+                "  trusted reads: {at} ({:.0} % right on its calibration set: {})",
+                100.0 * t.precision,
+                t.calibration_set
+            );
+        }
         println!("  known limits:");
         if c.known_limits.is_empty() {
             println!("    (none recorded)");

@@ -61,9 +61,10 @@ pub struct Args {
     /// canvas), OCR is batched across them. 1 reads each image alone; 2 suits wide camera frames.
     #[arg(long, default_value_t = 1)]
     frames_per_call: usize,
-    /// Read confidence below which a read is reported as low-confidence.
-    #[arg(long, default_value_t = 0.5)]
-    min_confidence: f32,
+    /// Read confidence below which a read is reported as low-confidence. Default: the OCR model's
+    /// calibrated threshold for these readers (its manifest's `[trust]`), else 0.5.
+    #[arg(long)]
+    min_confidence: Option<f32>,
     /// `fused`: a valid slot read at or above this confidence skips the text recogniser; the rest
     /// are read by both and fused (above 1 fuses every plate).
     #[arg(long, default_value_t = edge_agent::anpr::DEFAULT_FUSE_BELOW)]
@@ -209,8 +210,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let img = edge_agent::imageio::read_rgb(path)?;
         let plates: Vec<Value> = if args.crops {
             let d = reader.read_crops(&[&img])?.pop().context("no read")?;
-            let low = !d.valid || d.confidence < args.min_confidence;
-            vec![read_json(&d, low)]
+            vec![read_json(&d, reader.is_low_confidence(&d))]
         } else {
             let plates = reader.read_frame(&img)?;
             if let Some(c) = collector.as_mut() {
@@ -391,6 +391,8 @@ struct ReportSummary {
     crops_trusted_wrong: usize,
     crops_scored: usize,
     crops_trusted_precision: f64,
+    /// The threshold the trusted counts were taken at.
+    trust: edge_agent::anpr::TrustThreshold,
     at97: Option<CurvePoint>,
     /// The precision–recall curve at [`CURVE_THRESHOLDS`].
     curve: Vec<CurvePoint>,
@@ -409,6 +411,8 @@ impl ReportSummary {
                "crops_exact": self.crops_exact, "crops_exact_any": self.crops_exact_any,
                "crops_trusted_wrong": self.crops_trusted_wrong,
                "crops_scored": self.crops_scored, "crops_trusted_precision": self.crops_trusted_precision,
+               "min_confidence": self.trust.min_confidence,
+               "min_confidence_from": self.trust.source,
                "crops_coverage_at_97": self.at97.map_or(0.0, |p| p.coverage),
                "crops_threshold_at_97": self.at97.map(|p| p.threshold),
                "image_plates": self.image_counts.plates,
@@ -421,12 +425,13 @@ impl ReportSummary {
 fn print_side_by_side(summaries: &[(&str, ReportSummary)]) {
     println!("side by side:");
     println!(
-        "  {:<36} {:>7} {:>14} {:>10} {:>22}",
-        "ocr model", "images", "crops ok/any", "precision", "97 % precision keeps"
+        "  {:<36} {:>8} {:>7} {:>14} {:>10} {:>22}",
+        "ocr model", "trusted", "images", "crops ok/any", "precision", "97 % precision keeps"
     );
     for (model, s) in summaries {
         println!(
-            "  {model:<36} {:>7} {:>14} {:>8.1} % {:>22}",
+            "  {model:<36} {:>8} {:>7} {:>14} {:>8.1} % {:>22}",
+            format!("≥ {}", s.trust.min_confidence),
             format!("{}/{}", s.images_exact, s.images_scored),
             format!(
                 "{}/{} of {}",
@@ -521,7 +526,8 @@ fn report(reader: &mut PlateReader, dir: &Path) -> anyhow::Result<ReportSummary>
     let reads = reader.read_crops(&refs)?;
     let crop_counts = reader.take_counts();
     let (mut crop_ok, mut crop_any, mut crop_wrong) = (0, 0, 0);
-    let min_conf = reader.options().min_confidence;
+    let trust = reader.trust().clone();
+    println!("trusted reads: {trust}");
     // (confidence of a valid read, right?) for the precision–recall curve; invalid reads are never
     // trusted, whatever the threshold.
     let mut scored_reads: Vec<(f32, bool)> = Vec::with_capacity(reads.len());
@@ -530,7 +536,7 @@ fn report(reader: &mut PlateReader, dir: &Path) -> anyhow::Result<ReportSummary>
         if read.valid {
             scored_reads.push((read.confidence, right));
         }
-        let trusted = read.valid && read.confidence >= min_conf;
+        let trusted = !reader.is_low_confidence(read);
         let hit = trusted && right;
         crop_ok += usize::from(hit);
         crop_any += usize::from(right);
@@ -557,8 +563,9 @@ fn report(reader: &mut PlateReader, dir: &Path) -> anyhow::Result<ReportSummary>
     let precision = ratio(crop_ok, trusted);
     let at97 = curve.coverage_at(0.97);
     println!(
-        "plate crops: trusted reads {:.1} % right ({crop_ok}/{trusted}) at confidence >= {min_conf}; at 97 % precision: {}",
+        "plate crops: trusted reads {:.1} % right ({crop_ok}/{trusted}) at confidence >= {}; at 97 % precision: {}",
         100.0 * precision,
+        trust.min_confidence,
         match at97 {
             Some(p) => format!(
                 "confidence >= {:.3} keeps {}/{} ({:.1} %)",
@@ -596,6 +603,7 @@ fn report(reader: &mut PlateReader, dir: &Path) -> anyhow::Result<ReportSummary>
         crops_trusted_wrong: crop_wrong,
         crops_scored: scored.len(),
         crops_trusted_precision: precision,
+        trust,
         at97,
         curve: points,
         image_counts,

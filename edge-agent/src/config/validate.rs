@@ -741,6 +741,40 @@ impl Validator<'_> {
                 Some(rec) => self.model_licence(&at("recognizer"), "recognizer", rec, &set, m),
             }
         }
+        self.plates_trust(p, m);
+    }
+
+    /// Reads trusted from an uncalibrated threshold: a warning, since `low_confidence` then says
+    /// nothing about how often a trusted read is right.
+    fn plates_trust(&mut self, p: &PlatesConfig, m: &ModelsConfig) {
+        if p.min_confidence.is_some() || m.plate_ocr.is_empty() || !self.local_files {
+            return;
+        }
+        let Ok(set) = self.loaded.manifests() else {
+            return;
+        };
+        let Some(ocr) = set.get(&m.plate_ocr) else {
+            return;
+        };
+        let rec = set.get(&p.recognizer);
+        if rec.is_none() && p.readers != crate::anpr::Readers::Slot {
+            return; // an unknown recogniser is already an error
+        }
+        let t = crate::anpr::trust_threshold(&p.reader_options(), ocr, rec);
+        if let crate::anpr::TrustSource::Uncalibrated { model } = &t.source {
+            self.warn(
+                &[Key("plates"), Key("min_confidence")],
+                format!(
+                    "`{model}` has no calibrated trust threshold for readers = \"{}\": reads are trusted from confidence {}, which says nothing of how often they are right",
+                    p.readers.as_str(),
+                    t.min_confidence
+                ),
+                format!(
+                    "measure it on a calibration set that is not your validation footage (`edge-agent plates --report DIR --ocr-model {}`) and add [trust] to the model's manifest, or set [plates] min_confidence",
+                    m.plate_ocr
+                ),
+            );
+        }
     }
 
     fn storage(&mut self, s: &StorageConfig, clips_mb: u64) {

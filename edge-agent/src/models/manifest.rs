@@ -52,6 +52,52 @@ pub struct ModelManifest {
     pub input: InputSpec,
     pub output: OutputSpec,
     pub decoder: DecoderSpec,
+    /// `[trust]` of a plate reader's model: the read confidence from which its reads were right at a
+    /// stated precision on a calibration set. The reader's default `min_confidence`.
+    #[serde(default)]
+    pub trust: Option<TrustSpec>,
+}
+
+/// `[trust]`: thresholds chosen on a calibration set that is never the validation footage, so a
+/// read marked trusted means what the precision says. One threshold per way the model reads.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSpec {
+    /// Share of trusted reads that were right on the calibration set (0–1), e.g. 0.97.
+    pub precision: f32,
+    /// What the calibration set is and how the thresholds were measured.
+    pub calibration_set: String,
+    /// This OCR read alone (`readers = "slot"`).
+    #[serde(default)]
+    pub slot: Option<f32>,
+    /// This OCR fused with the default text recogniser (`readers = "fused"`).
+    #[serde(default)]
+    pub fused: Option<f32>,
+    /// This text recogniser alone (`readers = "ppocr"`).
+    #[serde(default)]
+    pub ppocr: Option<f32>,
+}
+
+impl TrustSpec {
+    fn check(&self) -> Result<(), String> {
+        let named = [
+            ("precision", Some(self.precision)),
+            ("slot", self.slot),
+            ("fused", self.fused),
+            ("ppocr", self.ppocr),
+        ];
+        for (key, value) in named {
+            if let Some(v) = value
+                && !(0.0..=1.0).contains(&v)
+            {
+                return Err(format!("[trust] {key} = {v} is outside 0..=1"));
+            }
+        }
+        if self.slot.is_none() && self.fused.is_none() && self.ppocr.is_none() {
+            return Err("[trust] names no threshold (slot, fused or ppocr)".into());
+        }
+        Ok(())
+    }
 }
 
 /// The model card summary that goes out in the `status` birth message: what a reviewer or a
@@ -355,6 +401,15 @@ impl ModelManifest {
             return Err(format!(
                 "dictionary `{dictionary}` must also be listed in [[files]]"
             ));
+        }
+        if let Some(trust) = &self.trust {
+            if !matches!(self.task, ModelTask::PlateOcr | ModelTask::TextRecognition) {
+                return Err(format!(
+                    "[trust] is for plate readers; a {} model has no reads to trust",
+                    self.task.as_str()
+                ));
+            }
+            trust.check()?;
         }
         Ok(())
     }

@@ -141,6 +141,42 @@ mod tests {
     }
 
     #[test]
+    fn trust_thresholds_belong_to_plate_readers_and_are_probabilities() {
+        let set = ManifestSet::builtin().unwrap();
+        // Every reader the agent can default to carries its calibrated thresholds.
+        for (name, readers) in [
+            ("vn_plate_ocr_9x37_64x128", ["slot", "fused"].as_slice()),
+            ("vn_plate_ocr_ea_ctc_10x37_64x128", &["slot", "fused"]),
+            ("ppocrv4_rec", &["ppocr"]),
+        ] {
+            let t = set.require(name).unwrap().trust.clone().expect(name);
+            let got = [("slot", t.slot), ("fused", t.fused), ("ppocr", t.ppocr)];
+            for (r, v) in got {
+                assert_eq!(v.is_some(), readers.contains(&r), "{name} {r}");
+            }
+            assert!(t.precision >= 0.97, "{name}");
+        }
+        let ocr = include_str!("../../../models/vn_plate_ocr_9x37_64x128.toml");
+        let origin = Path::new("site/vn_plate_ocr_9x37_64x128.toml");
+        let err = |text: &str| ModelManifest::parse(origin, text).unwrap_err().to_string();
+        let e = err(&ocr.replace("fused = 0.942", "fused = 94.2"));
+        assert!(
+            e.contains("[trust] fused = 94.2 is outside 0..=1") && e.contains("site/"),
+            "{e}"
+        );
+        let bare = ocr
+            .replace("slot = 0.916\n", "")
+            .replace("fused = 0.942\n", "");
+        assert!(err(&bare).contains("names no threshold"), "{}", err(&bare));
+        let detector = include_str!("../../../models/yolox_nano_coco_416.toml").to_string()
+            + "\n[trust]\nprecision = 0.97\ncalibration_set = \"x\"\nslot = 0.9\n";
+        let e = ModelManifest::parse(origin, &detector)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("object_detection model has no reads"), "{e}");
+    }
+
+    #[test]
     fn unknown_model_error_lists_known_names() {
         let set = ManifestSet::builtin().unwrap();
         let err = set.require("nope").unwrap_err().to_string();
