@@ -119,7 +119,8 @@ fn cards(ctx: &Context_, names: &[String]) -> anyhow::Result<ExitCode> {
             println!("  licence note:  {note}");
         }
         if let Some(t) = &m.trust {
-            let at = [("slot", t.slot), ("fused", t.fused), ("ppocr", t.ppocr)]
+            let at = t
+                .thresholds()
                 .into_iter()
                 .filter_map(|(readers, v)| v.map(|v| format!("{readers} >= {v}")))
                 .collect::<Vec<_>>()

@@ -726,40 +726,42 @@ impl Validator<'_> {
 
     fn plates(&mut self, p: &PlatesConfig, m: &ModelsConfig) {
         self.problems(&[Key("plates")], p.check());
-        let at = |k| [Key("plates"), Key(k)];
-        if p.readers != crate::anpr::Readers::Slot
-            && !m.plate_ocr.is_empty()
-            && self.local_files
-            && let Ok(set) = self.loaded.manifests()
-        {
-            match set.get(&p.recognizer) {
-                None => self.error(
-                    &at("recognizer"),
-                    format!("unknown model `{}` for the text recogniser", p.recognizer),
-                    format!("known models: {}", set.names().join(", ")),
-                ),
-                Some(rec) => self.model_licence(&at("recognizer"), "recognizer", rec, &set, m),
-            }
-        }
-        self.plates_trust(p, m);
-    }
-
-    /// Reads trusted from an uncalibrated threshold: a warning, since `low_confidence` then says
-    /// nothing about how often a trusted read is right.
-    fn plates_trust(&mut self, p: &PlatesConfig, m: &ModelsConfig) {
-        if p.min_confidence.is_some() || m.plate_ocr.is_empty() || !self.local_files {
+        if m.plate_ocr.is_empty() || !self.local_files {
             return;
         }
         let Ok(set) = self.loaded.manifests() else {
             return;
         };
-        let Some(ocr) = set.get(&m.plate_ocr) else {
-            return;
-        };
+        let at = |k| [Key("plates"), Key(k)];
         let rec = set.get(&p.recognizer);
-        if rec.is_none() && p.readers != crate::anpr::Readers::Slot {
-            return; // an unknown recogniser is already an error
+        if p.readers != crate::anpr::Readers::Slot {
+            match rec {
+                None => {
+                    self.error(
+                        &at("recognizer"),
+                        format!("unknown model `{}` for the text recogniser", p.recognizer),
+                        format!("known models: {}", set.names().join(", ")),
+                    );
+                    return;
+                }
+                Some(rec) => self.model_licence(&at("recognizer"), "recognizer", rec, &set, m),
+            }
         }
+        if p.min_confidence.is_none()
+            && let Some(ocr) = set.get(&m.plate_ocr)
+        {
+            self.plates_trust(p, ocr, rec);
+        }
+    }
+
+    /// Reads trusted from an uncalibrated threshold: a warning, since `low_confidence` then says
+    /// nothing about how often a trusted read is right.
+    fn plates_trust(
+        &mut self,
+        p: &PlatesConfig,
+        ocr: &crate::models::ModelManifest,
+        rec: Option<&crate::models::ModelManifest>,
+    ) {
         let t = crate::anpr::trust_threshold(&p.reader_options(), ocr, rec);
         if let crate::anpr::TrustSource::Uncalibrated { model } = &t.source {
             self.warn(
@@ -771,7 +773,7 @@ impl Validator<'_> {
                 ),
                 format!(
                     "measure it on a calibration set that is not your validation footage (`edge-agent plates --report DIR --ocr-model {}`) and add [trust] to the model's manifest, or set [plates] min_confidence",
-                    m.plate_ocr
+                    ocr.name
                 ),
             );
         }

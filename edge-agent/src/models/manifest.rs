@@ -79,21 +79,25 @@ pub struct TrustSpec {
 }
 
 impl TrustSpec {
-    fn check(&self) -> Result<(), String> {
-        let named = [
-            ("precision", Some(self.precision)),
+    /// Each way of reading, spelt as `[plates] readers` spells it, with its threshold if any.
+    pub fn thresholds(&self) -> [(&'static str, Option<f32>); 3] {
+        [
             ("slot", self.slot),
             ("fused", self.fused),
             ("ppocr", self.ppocr),
-        ];
-        for (key, value) in named {
+        ]
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let values = std::iter::once(("precision", Some(self.precision))).chain(self.thresholds());
+        for (key, value) in values {
             if let Some(v) = value
                 && !(0.0..=1.0).contains(&v)
             {
                 return Err(format!("[trust] {key} = {v} is outside 0..=1"));
             }
         }
-        if self.slot.is_none() && self.fused.is_none() && self.ppocr.is_none() {
+        if self.thresholds().iter().all(|(_, v)| v.is_none()) {
             return Err("[trust] names no threshold (slot, fused or ppocr)".into());
         }
         Ok(())

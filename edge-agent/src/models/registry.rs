@@ -150,8 +150,7 @@ mod tests {
             ("ppocrv4_rec", &["ppocr"]),
         ] {
             let t = set.require(name).unwrap().trust.clone().expect(name);
-            let got = [("slot", t.slot), ("fused", t.fused), ("ppocr", t.ppocr)];
-            for (r, v) in got {
+            for (r, v) in t.thresholds() {
                 assert_eq!(v.is_some(), readers.contains(&r), "{name} {r}");
             }
             assert!(t.precision >= 0.97, "{name}");
