@@ -297,6 +297,42 @@ def set_fonts(mix: list[tuple[str, float]] | None):
     _GLYPHS.clear()
 
 
+_VARIATION = {"glyphs": 0.0, "sharpen": 0.0}
+
+
+def set_variation(glyphs: float = 0.0, sharpen: float = 0.0):
+    """Shares of plates drawn with per-glyph shape jitter (each glyph its own width, height,
+    baseline, shear and slight rotation, as stamped plates and hand-repainted ones vary) and of
+    crops passed through a camera's sharpening (an unsharp mask with its bright and dark halos,
+    which every IP camera's image pipeline applies). 0 draws nothing from the random stream, so
+    samples without them stay byte-identical for a given seed."""
+    for name, v in (("glyphs", glyphs), ("sharpen", sharpen)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError("variation %s share %r is not in 0..1" % (name, v))
+    _VARIATION["glyphs"], _VARIATION["sharpen"] = float(glyphs), float(sharpen)
+
+
+def _jitter_glyph(g, rng):
+    """``g`` (ink mask) sheared by up to ±0.12 and turned by up to ±3°, cropped to its new ink box."""
+    np, cv2 = _imports()
+    pad = max(2, int(0.2 * max(g.shape)))
+    g = cv2.copyMakeBorder(g, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0)
+    h, w = g.shape
+    sh = _u(rng, -0.12, 0.12)
+    ang = math.radians(_u(rng, -3.0, 3.0))
+    c, s = math.cos(ang), math.sin(ang)
+    # rotation about the glyph's centre, then a shear of x along y (italic-like lean)
+    m = np.float32([[c, -s + sh, 0.0], [s, c, 0.0]])
+    cx, cy = w / 2.0, h / 2.0
+    m[0, 2] = cx - (m[0, 0] * cx + m[0, 1] * cy)
+    m[1, 2] = cy - (m[1, 0] * cx + m[1, 1] * cy)
+    out = cv2.warpAffine(g, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    ys, xs = np.nonzero(out > 0.05)
+    if len(ys) == 0:
+        return g[pad:-pad, pad:-pad]
+    return out[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+
+
 def _pick_font(rng) -> str:
     """The font this plate is drawn in; draws from ``rng`` only when several are mixed, so one-font
     samples stay the same for a given seed."""
@@ -384,8 +420,9 @@ def _glyph_aspect(ch):
     return 0.54
 
 
-def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86, font_file=None):
-    """Draw ``text`` into ``ink`` (float mask) centred in [x0, x1] around yc, glyphs ch_h high."""
+def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86, font_file=None, jitter=False):
+    """Draw ``text`` into ``ink`` (float mask) centred in [x0, x1] around yc, glyphs ch_h high;
+    ``jitter``: each glyph its own shape (see `set_variation`)."""
     np, cv2 = _imports()
     H, W = ink.shape
     asp = [_glyph_aspect(c) * _u(rng, 0.95, 1.07) for c in text]
@@ -419,8 +456,14 @@ def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86, font_file=Non
             g = _glyph(c, weight, font_file)
             gw = max(2, int(round(w)))
             gh = max(2, int(round(ch_h)))
+            dy = 0.0
+            if jitter:
+                gw = max(2, int(round(w * _u(rng, 0.88, 1.1))))
+                gh = max(2, int(round(ch_h * _u(rng, 0.93, 1.04))))
+                dy = _u(rng, -0.04, 0.04) * ch_h + (ch_h - gh) / 2.0
+                g = _jitter_glyph(g, rng)
             gr = cv2.resize(g, (gw, gh), interpolation=cv2.INTER_AREA)
-            xa, ya = int(round(x)), int(round(top))
+            xa, ya = int(round(x + (w - gw) / 2.0)) if jitter else int(round(x)), int(round(top + dy))
             xb, yb = min(W, xa + gw), min(H, ya + gh)
             xa2, ya2 = max(0, xa), max(0, ya)
             if xb > xa2 and yb > ya2:
@@ -443,6 +486,7 @@ def render_plate(plate: Plate, rng):
     ink = np.zeros((H, W), np.float32)
     weight = int(_wpick(rng, (-1, 0, 1, 2, 3), (0.08, 0.25, 0.35, 0.22, 0.10)))
     font_file = _pick_font(rng)
+    jitter = _VARIATION["glyphs"] > 0 and rng.random() < _VARIATION["glyphs"]
     # border: rounded rectangle line, slightly inset
     inset = max(1, int(round(H * _u(rng, 0.02, 0.045))))
     th = max(1, int(round(H * _u(rng, 0.018, 0.035))))
@@ -451,7 +495,7 @@ def render_plate(plate: Plate, rng):
     if not two:
         ch_h = H * _u(rng, 0.62, 0.72)
         _draw_row(ink, plate.rows[0], m + 2, W - m - 2, H / 2.0 + _u(rng, -0.02, 0.02) * H,
-                  ch_h, weight, rng, fill=_u(rng, 0.84, 0.92), font_file=font_file)
+                  ch_h, weight, rng, fill=_u(rng, 0.84, 0.92), font_file=font_file, jitter=jitter)
     else:
         inner = H - 2 * m
         ch_h = inner * _u(rng, 0.38, 0.43)
@@ -459,8 +503,10 @@ def render_plate(plate: Plate, rng):
         y1 = m + gap + ch_h / 2.0
         y2 = H - m - gap - ch_h / 2.0
         fill = _u(rng, 0.80, 0.92)
-        _draw_row(ink, plate.rows[0], m + 1, W - m - 1, y1, ch_h, weight, rng, fill=fill * 0.92, font_file=font_file)
-        _draw_row(ink, plate.rows[1], m + 1, W - m - 1, y2, ch_h, weight, rng, fill=fill, font_file=font_file)
+        _draw_row(ink, plate.rows[0], m + 1, W - m - 1, y1, ch_h, weight, rng, fill=fill * 0.92,
+                  font_file=font_file, jitter=jitter)
+        _draw_row(ink, plate.rows[1], m + 1, W - m - 1, y2, ch_h, weight, rng, fill=fill,
+                  font_file=font_file, jitter=jitter)
     bg, fg = _COLORS[plate.color]
     bg = np.array(bg, np.float32) + _u(rng, -14, 10) \
         + np.array([_u(rng, -5, 5) for _ in range(3)], np.float32)
@@ -653,6 +699,10 @@ def degrade(clean, rng, mild=0.0):
     img = cv2.resize(crop, (ow, out_h), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.2:  # camera resampling softness
         img = cv2.GaussianBlur(img, (0, 0), _u(rng, 0.3, 0.6))
+    if _VARIATION["sharpen"] > 0 and rng.random() < _VARIATION["sharpen"]:
+        # the camera's sharpening at the sensor's scale: halos on both sides of every stroke
+        soft = cv2.GaussianBlur(img, (0, 0), _u(rng, 0.6, 1.3))
+        img = np.clip(img + (img - soft) * _u(rng, 0.4, 1.6), 0, 255)
 
     # photometry
     r = rng.random()
@@ -733,8 +783,9 @@ def _sample_rng(seed, i):
 
 
 def _write_range(args):
-    out, seed, start, stop, fmt, prior, font, fonts = args
+    out, seed, start, stop, fmt, prior, font, fonts, variation = args
     _, cv2 = _imports()
+    set_variation(*variation)
     if font:
         set_font(font)
     if fonts:
@@ -764,7 +815,8 @@ def write_dataset(out, n, seed, workers=1, fmt=None, prior=None, font=None, font
     chunks = []
     step = max(1, min(1000, (n + max(1, workers) - 1) // max(1, workers)))
     for s in range(0, n, step):
-        chunks.append((out, seed, s, min(n, s + step), fmt, prior, font, fonts))
+        chunks.append((out, seed, s, min(n, s + step), fmt, prior, font, fonts,
+                       (_VARIATION["glyphs"], _VARIATION["sharpen"])))
     results = map_chunks(_write_range, chunks, workers)
     with open(os.path.join(out, "labels.csv"), "w") as f:
         f.write("filename,text,fmt,color\n")
@@ -868,9 +920,14 @@ def main(argv=None):
     ap.add_argument("--font", help="path to OSP-DIN.ttf if not installed")
     ap.add_argument("--fonts", default=os.environ.get("PLATEGEN_FONTS"),
                     help="a font mix, PATH[@SHARE],... (train.sh's: models/training/fonts.sh); default $PLATEGEN_FONTS, else the one plate font")
+    ap.add_argument("--glyph-jitter", type=float, default=0.0,
+                    help="share of plates whose glyphs each get their own shape (set_variation)")
+    ap.add_argument("--sharpen", type=float, default=0.0,
+                    help="share of crops sharpened like a camera's image pipeline (set_variation)")
     a = ap.parse_args(argv)
     try:
         fonts = parse_font_mix(a.fonts) if a.fonts else None
+        set_variation(a.glyph_jitter, a.sharpen)
     except (FileNotFoundError, ValueError) as e:
         sys.exit("plategen: %s" % e)
     set_fonts(fonts)

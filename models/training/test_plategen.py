@@ -156,6 +156,44 @@ def test_font_mix():
         plategen.set_fonts(None)
 
 
+def test_variation():
+    """Glyph jitter and camera sharpening: off by default (samples byte-identical to a plain
+    draw), on they change the sample and stay deterministic, and a share outside 0..1 is refused."""
+    for bad in (-0.1, 1.5):
+        try:
+            plategen.set_variation(glyphs=bad)
+            raise AssertionError(f"glyph share {bad} accepted")
+        except ValueError:
+            pass
+    try:
+        import numpy as np
+
+        plategen.font_path()
+    except (ImportError, FileNotFoundError) as e:
+        if os.environ.get("PLATEGEN_REQUIRE_IMAGES"):
+            raise SystemExit(f"error: the variation test needs numpy and the font: {e}")
+        print("skip variation test:", e)
+        return
+    plain = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+    try:
+        plategen.set_variation(0.0, 0.0)
+        again = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+        assert all((a == b).all() for a, b in zip(plain, again)), "zero shares changed the samples"
+        plategen.set_variation(1.0, 1.0)
+        varied = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+        twice = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+        assert all(a.shape == b.shape and (a == b).all() for a, b in zip(varied, twice)), "varied samples not deterministic"
+        assert any(a.shape != b.shape or (a != b).any() for a, b in zip(plain, varied)), "variation changed nothing"
+        for v in varied:
+            assert v.dtype == np.uint8 and 14 <= v.shape[0] <= 40, v.shape
+        # a jittered glyph keeps its ink, cropped to its own box
+        g = plategen._glyph("8", 0)
+        j = plategen._jitter_glyph(g, np.random.default_rng(3))
+        assert j.max() > 0.5 and j.shape[0] >= g.shape[0] * 0.9, (g.shape, j.shape)
+    finally:
+        plategen.set_variation(0.0, 0.0)
+
+
 if __name__ == "__main__":
     for name, fn in list(globals().items()):
         if name.startswith("test_") and callable(fn):

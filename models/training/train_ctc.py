@@ -414,6 +414,8 @@ def main():
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps even if time is left")
     ap.add_argument("--loss", choices=["rows", "sequence"], default="rows", help="one CTC loss per grid row (default), or the 64 frames as one sequence (run 1)")
     ap.add_argument("--mild", type=float, default=0.0, help="share of large, sharp synthetic crops (18-110 px; plategen.degrade)")
+    ap.add_argument("--glyph-jitter", type=float, default=0.0, help="share of synthetic plates whose glyphs each get their own shape (plategen.set_variation)")
+    ap.add_argument("--sharpen", type=float, default=0.0, help="share of synthetic crops sharpened like a camera's image pipeline (plategen.set_variation)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
@@ -450,6 +452,9 @@ def main():
         print(f"[{time.time() - t0:7.1f}s]", *a, flush=True)
 
     tag = f"_mild{round(args.mild * 100)}" if args.mild else ""
+    variation = (args.glyph_jitter, args.sharpen)
+    if any(variation):
+        tag += f"_jit{round(args.glyph_jitter * 100)}_sharp{round(args.sharpen * 100)}"
     if args.fonts:
         import hashlib
 
@@ -459,10 +464,10 @@ def main():
         d = np.load(syn_file)
         xs_syn, ys_syn, tops_syn = d["x"], d["y"], d["top"]
     else:
-        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None, args.mild, args.fonts)
+        xs_syn, ys_syn, tops_syn = synthetic(args.synthetic, args.seed, args.workers, None, args.mild, args.fonts, variation)
         np.savez(syn_file, x=xs_syn, y=ys_syn, top=tops_syn)
     log(f"synthetic: {len(xs_syn)} ({syn_file.name})")
-    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None, args.mild, args.fonts)
+    xs_sval, ys_sval, _ = synthetic(2000, args.seed + 999, args.workers, None, args.mild, args.fonts, variation)
 
     # splits by plate text, as train_ocr.py (same seeds: the same held-out plates)
     def split(items, frac):

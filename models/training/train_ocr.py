@@ -59,10 +59,11 @@ def stretch(img: np.ndarray) -> np.ndarray:
 
 
 def _syn_worker(args):
-    seed, n, prior, mild, fonts = args
+    seed, n, prior, mild, fonts, variation = args
     import plategen
 
     plategen.set_fonts(plategen.parse_font_mix(fonts) if fonts else None)
+    plategen.set_variation(*variation)
 
     rng = np.random.default_rng(seed)
     xs = np.empty((n, H, W, 3), np.uint8)
@@ -76,12 +77,13 @@ def _syn_worker(args):
     return xs, ys, tops
 
 
-def synthetic(n: int, seed: int, workers: int, prior, mild: float = 0.0, fonts: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic(n: int, seed: int, workers: int, prior, mild: float = 0.0, fonts: str | None = None, variation: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`n` synthetic crops: images, slot labels, and how many characters sit on the top row
     (`mild`: the share of large, sharp crops, see plategen.degrade; `fonts`: a font mix,
-    plategen.parse_font_mix, else the one plate font)."""
+    plategen.parse_font_mix, else the one plate font; `variation`: the shares of per-glyph
+    jitter and camera sharpening, plategen.set_variation)."""
     chunk = 2000
-    jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk), prior, mild, fonts) for k in range((n + chunk - 1) // chunk)]
+    jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk), prior, mild, fonts, variation) for k in range((n + chunk - 1) // chunk)]
     with mp.Pool(workers) as pool:
         parts = pool.map(_syn_worker, jobs)
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
