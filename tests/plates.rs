@@ -132,9 +132,9 @@ fn the_site_prior_reads_more_local_plates() {
 /// Our own reader (`vn_plate_ocr_ea_ctc_10x37_64x128`, trained in `models/training/`): the slot
 /// reader alone, where its own glyph reading shows. Not the default (whole images read fewer),
 /// but its crop figures must not fall back with a retrained model: the weights trained with
-/// per-glyph jitter and camera sharpening (2026-12-07, run 5) read 27 crops trusted, 29 any and 10
-/// of 14 image plates (the six-font weights before them: 23, 25 and 9; the OSP-DIN-only ones: 16,
-/// 18 and 7).
+/// per-glyph jitter and camera sharpening (2026-12-07, run 6) read 29 crops trusted, 30 any and 12
+/// of 14 image plates (run 5: 27, 29, 10; the six-font weights: 23, 25 and 9; the OSP-DIN-only
+/// ones: 16, 18 and 7).
 #[test]
 fn our_own_reader_keeps_its_crop_figures() {
     let r = report_with(&[
@@ -146,9 +146,9 @@ fn our_own_reader_keeps_its_crop_figures() {
         "vn_plate_ocr_ea_ctc_10x37_64x128",
     ]);
     assert_eq!(r["crops_scored"], 59, "{r}");
-    assert!(r["crops_exact"].as_u64().unwrap() >= 27, "{r}");
-    assert!(r["crops_exact_any"].as_u64().unwrap() >= 29, "{r}");
-    assert!(r["images_exact"].as_u64().unwrap() >= 10, "{r}");
+    assert!(r["crops_exact"].as_u64().unwrap() >= 29, "{r}");
+    assert!(r["crops_exact_any"].as_u64().unwrap() >= 30, "{r}");
+    assert!(r["images_exact"].as_u64().unwrap() >= 12, "{r}");
 }
 
 /// `--report` with two OCR models scores each (one JSON line apiece, named) and compares them side
@@ -186,7 +186,7 @@ fn the_report_compares_two_readers_side_by_side() {
         named("vn_plate_ocr_ea_ctc_10x37_64x128"),
     );
     assert_eq!(today["images_exact"], 14, "{today}");
-    assert!(ours["crops_exact"].as_u64().unwrap() >= 27, "{ours}");
+    assert!(ours["crops_exact"].as_u64().unwrap() >= 29, "{ours}");
     // Today's slot reader alone trusts fewer crops than ours: the two runs are not the same model.
     assert_ne!(today["crops_exact"], ours["crops_exact"], "{text}");
     let table = text

@@ -453,6 +453,7 @@ def main():
 
     tag = f"_mild{round(args.mild * 100)}" if args.mild else ""
     variation = (args.glyph_jitter, args.sharpen)
+    plategen.set_variation(*variation)  # a share outside 0..1 fails here, before any sample
     if any(variation):
         tag += f"_jit{round(args.glyph_jitter * 100)}_sharp{round(args.sharpen * 100)}"
     if args.fonts:
