@@ -463,7 +463,9 @@ def _draw_row(ink, text, x0, x1, yc, ch_h, weight, rng, fill=0.86, font_file=Non
                 dy = _u(rng, -0.04, 0.04) * ch_h + (ch_h - gh) / 2.0
                 g = _jitter_glyph(g, rng)
             gr = cv2.resize(g, (gw, gh), interpolation=cv2.INTER_AREA)
-            xa, ya = int(round(x + (w - gw) / 2.0)) if jitter else int(round(x)), int(round(top + dy))
+            # a jittered glyph stays centred in its slot; unjittered ones keep their exact place
+            xa = int(round(x + (w - gw) / 2.0)) if jitter else int(round(x))
+            ya = int(round(top + dy))
             xb, yb = min(W, xa + gw), min(H, ya + gh)
             xa2, ya2 = max(0, xa), max(0, ya)
             if xb > xa2 and yb > ya2:

@@ -89,7 +89,9 @@ def test_plate_rows():
     assert n > 450, n
 
 
-def test_images():
+def image_numpy(test):
+    """numpy when the image side can run (numpy, OpenCV, Pillow and the plate font), else None
+    after saying why ``test`` is skipped; with $PLATEGEN_REQUIRE_IMAGES (CI) a missing piece fails."""
     try:
         import numpy as np
 
@@ -98,8 +100,15 @@ def test_images():
         import PIL  # noqa: F401
     except (ImportError, FileNotFoundError) as e:
         if os.environ.get("PLATEGEN_REQUIRE_IMAGES"):
-            raise SystemExit(f"error: the image test needs numpy, OpenCV, Pillow and the font: {e}")
-        print("skip image test:", e)
+            raise SystemExit(f"error: the {test} test needs numpy, OpenCV, Pillow and the font: {e}")
+        print(f"skip {test} test:", e)
+        return None
+    return np
+
+
+def test_images():
+    np = image_numpy("image")
+    if np is None:
         return
     for fmt in plategen.FORMATS:
         rng = np.random.default_rng(1)
@@ -165,14 +174,8 @@ def test_variation():
             raise AssertionError(f"glyph share {bad} accepted")
         except ValueError:
             pass
-    try:
-        import numpy as np
-
-        plategen.font_path()
-    except (ImportError, FileNotFoundError) as e:
-        if os.environ.get("PLATEGEN_REQUIRE_IMAGES"):
-            raise SystemExit(f"error: the variation test needs numpy and the font: {e}")
-        print("skip variation test:", e)
+    np = image_numpy("variation")
+    if np is None:
         return
     plain = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
     try:
