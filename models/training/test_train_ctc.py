@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Checks for train_ctc.py's site path without training: a collected crop's proposed label is left
-out until someone marks it `verified = yes`, and an export outside models/ gets a manifest the
-agent reads (its own name, file, hash, size and licence; the input and decoder of the shipped
-reader). Needs numpy and OpenCV (scripts/test.sh runs it in the plate generator's environment)."""
+"""Checks for train_ctc.py without training: a collected crop's proposed label is left out until
+someone marks it `verified = yes`; an export outside models/ gets a manifest the agent reads (its
+own name, file, hash, size and licence; the input and decoder of the shipped reader); the
+calibration temperature makes a read's confidence the share of such reads that are right. Needs
+numpy and OpenCV (scripts/test.sh runs it in the plate generator's environment)."""
 
 import os
 import sys
@@ -54,6 +55,33 @@ def test_a_site_export_gets_a_manifest_the_agent_reads():
             assert m[section] == shipped[section], section
         # Thresholds calibrated for the shipped weights do not carry over to new ones.
         assert "trust" in shipped and "trust" not in m, m.keys()
+
+
+def test_the_temperature_makes_a_read_confidence_a_probability():
+    import numpy as np
+    from train_ocr import encode
+
+    def frames(text, margin):
+        z = np.zeros((train_ctc.FRAMES, train_ctc.K), np.float32)
+        z[:, train_ctc.BLANK] = margin
+        for t, c in enumerate(text):  # one frame per character, blanks after
+            z[t, train_ctc.BLANK] = 0
+            z[t, train_ctc.ALPHABET.index(c)] = margin
+        return z
+
+    logits = np.stack([frames("51F12345", 8.0)] * 100)
+    for right, lowest in [(100, True), (90, False), (50, False)]:
+        ys = np.stack([encode("51F12345")] * right + [encode("51F12346")] * (100 - right))
+        t = train_ctc.fit_temperature(logits, ys)
+        _, conf = train_ctc.reads(train_ctc.collapse(train_ctc.softmax(logits / t)))
+        if lowest:
+            # every read right: as sharp as the grid allows
+            assert t < 0.45, t
+        else:
+            # margin 8 says 99 % sure; the temperature brings it to the share actually right
+            assert t > 1.0, t
+            assert abs(float(conf.mean()) - right / 100) < 0.05, (t, conf.mean())
+    assert train_ctc.fit_temperature(logits[:0], np.zeros((0, 10), np.int32)) == 1.0
 
 
 if __name__ == "__main__":
