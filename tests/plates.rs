@@ -22,6 +22,9 @@ const CROPS_LOCAL_ANY_EXACT_FLOOR: u64 = 29; // of 59, every read (how the peer'
 const CROPS_CALIBRATED_PRECISION_FLOOR: f64 = 0.80;
 const CROPS_CALIBRATED_TRUSTED_WRONG_CEILING: u64 = 3;
 const CROPS_CALIBRATED_TRUSTED_EXACT_FLOOR: u64 = 14;
+/// Our own reader's slot reads at confidence >= 0.5 (run 6 weights), of 59: one figure, asserted
+/// alone and side by side with today's reader, raised together when the weights are retrained.
+const OURS_SLOT_CROPS_TRUSTED_FLOOR: u64 = 29;
 
 fn report(min_confidence: &str) -> Value {
     report_with(&["--min-confidence", min_confidence])
@@ -146,7 +149,10 @@ fn our_own_reader_keeps_its_crop_figures() {
         "vn_plate_ocr_ea_ctc_10x37_64x128",
     ]);
     assert_eq!(r["crops_scored"], 59, "{r}");
-    assert!(r["crops_exact"].as_u64().unwrap() >= 29, "{r}");
+    assert!(
+        r["crops_exact"].as_u64().unwrap() >= OURS_SLOT_CROPS_TRUSTED_FLOOR,
+        "{r}"
+    );
     assert!(r["crops_exact_any"].as_u64().unwrap() >= 30, "{r}");
     assert!(r["images_exact"].as_u64().unwrap() >= 12, "{r}");
 }
@@ -186,7 +192,10 @@ fn the_report_compares_two_readers_side_by_side() {
         named("vn_plate_ocr_ea_ctc_10x37_64x128"),
     );
     assert_eq!(today["images_exact"], 14, "{today}");
-    assert!(ours["crops_exact"].as_u64().unwrap() >= 29, "{ours}");
+    assert!(
+        ours["crops_exact"].as_u64().unwrap() >= OURS_SLOT_CROPS_TRUSTED_FLOOR,
+        "{ours}"
+    );
     // Today's slot reader alone trusts fewer crops than ours: the two runs are not the same model.
     assert_ne!(today["crops_exact"], ours["crops_exact"], "{text}");
     let table = text

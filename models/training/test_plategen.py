@@ -177,14 +177,18 @@ def test_variation():
     np = image_numpy("variation")
     if np is None:
         return
-    plain = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+    def draw():
+        """Six samples from fixed seeds, under the variation set now."""
+        return [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+
+    plain = draw()
     try:
         plategen.set_variation(0.0, 0.0)
-        again = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+        again = draw()
         assert all((a == b).all() for a, b in zip(plain, again)), "zero shares changed the samples"
         plategen.set_variation(1.0, 1.0)
-        varied = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
-        twice = [plategen.sample(np.random.default_rng([7, i]))[0] for i in range(6)]
+        varied = draw()
+        twice = draw()
         assert all(a.shape == b.shape and (a == b).all() for a, b in zip(varied, twice)), "varied samples not deterministic"
         assert any(a.shape != b.shape or (a != b).any() for a, b in zip(plain, varied)), "variation changed nothing"
         for v in varied:
