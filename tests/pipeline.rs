@@ -415,11 +415,14 @@ target_fps = 5
     assert!(field("tracks") >= 1, "{summary}");
 
     let _ = sub.0.kill();
-    let mut out = String::new();
+    // Evidence images come through as binary payloads: read bytes, not a UTF-8 string (which
+    // would fail on the first JPEG and leave nothing to look at).
+    let mut raw = Vec::new();
     if let Some(mut so) = sub.0.stdout.take() {
         use std::io::Read;
-        let _ = so.read_to_string(&mut out);
+        let _ = so.read_to_end(&mut raw);
     }
+    let out = String::from_utf8_lossy(&raw);
     assert!(
         out.contains("edge/test-site/edge-1/events/camera_health"),
         "the subscriber saw no camera_health event: {out}"

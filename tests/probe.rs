@@ -114,7 +114,16 @@ fn a_good_config_passes_with_exit_0() {
     assert!(cams[0].2.starts_with("640x458, 10.0 fps"), "{}", cams[0].2);
     assert!(cams[1].2.starts_with("1006x720"), "{}", cams[1].2);
     let models = rows(&table, "model");
-    assert_eq!(models.len(), 3, "detector, plate detector, OCR: {table}");
+    assert_eq!(
+        models.len(),
+        4,
+        "detector, plate detector, OCR, second OCR: {table}"
+    );
+    assert!(
+        models[3].0 == "plate_ocr_second vn_plate_ocr_ea_ctc_10x37_64x128"
+            && models[3].2.contains("(may ship)"),
+        "{table}"
+    );
     for (target, result, detail) in &models {
         // A model that runs but may not ship is a warning: the licence is part of commissioning.
         let expected = match detail.contains("(may ship)") {

@@ -100,6 +100,10 @@ pub const DEFAULT_CROPS_PER_CALL: usize = 4;
 /// The plate OCR a camera, `plates` and `bench --plates` use unless told otherwise.
 pub const DEFAULT_PLATE_OCR: &str = "vn_plate_ocr_9x37_64x128";
 
+/// The second slot OCR that reads every plate with [`DEFAULT_PLATE_OCR`] unless told otherwise
+/// (our own, built in): the two read as independent experts ([`SlotProbs::product`]).
+pub const DEFAULT_PLATE_OCR_SECOND: &str = "vn_plate_ocr_ea_ctc_10x37_64x128";
+
 /// Default [`ReaderOptions::fuse_below`].
 pub const DEFAULT_FUSE_BELOW: f32 = 0.9;
 
@@ -184,6 +188,8 @@ pub struct FramePlate {
 pub struct PlateReader {
     plate_detector: Model,
     ocr: Model,
+    /// A second slot OCR whose probabilities multiply the first's ([`SlotProbs::product`]).
+    second_ocr: Option<Model>,
     vehicle_detector: Option<Model>,
     /// The CTC text recogniser and its dictionary folded onto plate symbols.
     recognizer: Option<(Model, CtcLabelMap)>,
@@ -211,11 +217,13 @@ struct Candidate {
 }
 
 /// The trust threshold for these options: the configured one, else the calibrated one of the model
-/// that decides the read (the recogniser for `ppocr`, the OCR otherwise), else the fallback. Before
-/// the recogniser is added, `ppocr` and `fused` resolve as if it were absent.
+/// that decides the read (the recogniser for `ppocr`, the OCR otherwise; with a second slot OCR,
+/// the OCR's `[trust.with.SECOND]`), else the fallback. Before the recogniser is added, `ppocr`
+/// and `fused` resolve as if it were absent.
 pub fn trust_threshold(
     opts: &ReaderOptions,
     ocr: &crate::models::ModelManifest,
+    second: Option<&crate::models::ModelManifest>,
     recognizer: Option<&crate::models::ModelManifest>,
 ) -> TrustThreshold {
     if let Some(min_confidence) = opts.min_confidence {
@@ -224,25 +232,37 @@ pub fn trust_threshold(
             source: TrustSource::Configured,
         };
     }
+    let slot_trust = |fused: bool| {
+        ocr.trust.as_ref().and_then(|t| match second {
+            None if fused => t.fused,
+            None => t.slot,
+            Some(s) => t
+                .with
+                .get(&s.name)
+                .and_then(|p| if fused { p.fused } else { p.slot }),
+        })
+    };
     let (model, calibrated) = match (opts.readers, recognizer) {
         (Readers::Ppocr, Some(rec)) => (rec, rec.trust.as_ref().and_then(|t| t.ppocr)),
-        (Readers::Fused, Some(_)) => (ocr, ocr.trust.as_ref().and_then(|t| t.fused)),
-        (Readers::Slot, _) => (ocr, ocr.trust.as_ref().and_then(|t| t.slot)),
+        (Readers::Fused, Some(_)) => (ocr, slot_trust(true)),
+        (Readers::Slot, _) => (ocr, slot_trust(false)),
         (_, None) => (ocr, None),
+    };
+    let name = match second {
+        Some(s) if opts.readers != Readers::Ppocr => format!("{} with {}", model.name, s.name),
+        _ => model.name.clone(),
     };
     match (calibrated, &model.trust) {
         (Some(min_confidence), Some(t)) => TrustThreshold {
             min_confidence,
             source: TrustSource::Calibrated {
-                model: model.name.clone(),
+                model: name,
                 precision: t.precision,
             },
         },
         _ => TrustThreshold {
             min_confidence: FALLBACK_MIN_CONFIDENCE,
-            source: TrustSource::Uncalibrated {
-                model: model.name.clone(),
-            },
+            source: TrustSource::Uncalibrated { model: name },
         },
     }
 }
@@ -270,10 +290,11 @@ impl PlateReader {
                 opts.mode
             )));
         }
-        let trust = trust_threshold(&opts, ocr.manifest(), None);
+        let trust = trust_threshold(&opts, ocr.manifest(), None, None);
         Ok(Self {
             plate_detector,
             ocr,
+            second_ocr: None,
             vehicle_detector,
             recognizer: None,
             opts,
@@ -299,9 +320,52 @@ impl PlateReader {
         if let Some(min) = self.opts.rec_min_width {
             recognizer.set_fixed_height_width(min, 8)?;
         }
-        self.trust = trust_threshold(&self.opts, self.ocr.manifest(), Some(recognizer.manifest()));
         self.recognizer = Some((recognizer, map));
+        self.refresh_trust();
         Ok(self)
+    }
+
+    /// Adds a second slot OCR that reads every plate the first reads; each slot's probabilities
+    /// are the two models' product ([`SlotProbs::product`]). It must be a slot OCR with the first's
+    /// alphabet and pad; it may have more slots (a 10-slot model beside a 9-slot one).
+    pub fn with_second_ocr(mut self, second: Model) -> Result<Self, InferenceError> {
+        let (a, b) = (self.ocr.manifest(), second.manifest());
+        let spec = |m: &crate::models::ModelManifest| match &m.decoder {
+            crate::models::DecoderSpec::SlotOcr {
+                alphabet, pad_char, ..
+            } => Some((alphabet.clone(), *pad_char)),
+            _ => None,
+        };
+        let Some(theirs) = spec(b) else {
+            return Err(InferenceError::WrongKind {
+                model: b.name.clone(),
+                kind: b.decoder.kind(),
+                wanted: "slot OCR",
+            });
+        };
+        if spec(a).is_some_and(|ours| ours != theirs) {
+            return Err(InferenceError::Spec(format!(
+                "the second plate OCR `{}` has another alphabet or pad than `{}`: they cannot read together",
+                b.name, a.name
+            )));
+        }
+        self.second_ocr = Some(second);
+        self.refresh_trust();
+        Ok(self)
+    }
+
+    fn refresh_trust(&mut self) {
+        self.trust = trust_threshold(
+            &self.opts,
+            self.ocr.manifest(),
+            self.second_ocr.as_ref().map(Model::manifest),
+            self.recognizer.as_ref().map(|(r, _)| r.manifest()),
+        );
+    }
+
+    /// The second slot OCR's name, if one reads with the first.
+    pub fn second_ocr(&self) -> Option<&str> {
+        self.second_ocr.as_ref().map(|m| m.manifest().name.as_str())
     }
 
     pub fn options(&self) -> &ReaderOptions {
@@ -605,26 +669,16 @@ impl PlateReader {
             .zip(&views)
             .flat_map(|((img, _), vs)| vs.iter().map(move |v| (*img, Some(*v))))
             .collect();
-        let max = self.ocr.manifest().input.max_batch.max(1);
-        let mut probs: Vec<Vec<f32>> = Vec::with_capacity(flat.len());
-        for chunk in flat.chunks(max) {
-            match self.ocr.infer(chunk)? {
-                ModelOutput::Slots(reads) => probs.extend(reads.into_iter().map(|r| r.probs)),
-                _ => return Err(self.not_slot_ocr()),
+        let mut means = mean_over_views(slot_ocr(&mut self.ocr, &flat)?, &views);
+        if let Some(second) = self.second_ocr.as_mut() {
+            let theirs = mean_over_views(slot_ocr(second, &flat)?, &views);
+            let (a, b) = (&self.ocr, &*second);
+            for (mine, theirs) in means.iter_mut().zip(theirs) {
+                let both = slot_probs_of(a, std::mem::take(mine))?
+                    .product(&slot_probs_of(b, theirs)?)
+                    .map_err(|e| InferenceError::Output(e.to_string()))?;
+                *mine = both.probs;
             }
-        }
-        // Slot probabilities averaged over each item's views.
-        let mut means: Vec<Vec<f32>> = Vec::with_capacity(items.len());
-        let mut at = 0;
-        for vs in &views {
-            let group = &probs[at..at + vs.len()];
-            at += vs.len();
-            let mut mean = group[0].clone();
-            for p in &group[1..] {
-                mean.iter_mut().zip(p).for_each(|(m, v)| *m += v);
-            }
-            mean.iter_mut().for_each(|m| *m /= vs.len() as f32);
-            means.push(mean);
         }
         // The cascade: the slot read of every item, and which items the recogniser reads too.
         let mut slot_reads: Vec<Option<PlateDecode>> = Vec::with_capacity(items.len());
@@ -749,30 +803,14 @@ impl PlateReader {
             .collect())
     }
 
-    fn not_slot_ocr(&self) -> InferenceError {
-        let m = self.ocr.manifest();
-        InferenceError::WrongKind {
-            model: m.name.clone(),
-            kind: m.decoder.kind(),
-            wanted: "slot OCR",
-        }
-    }
-
+    /// The slot probabilities of a plate: the OCR's, or with a second OCR their product, which has
+    /// the longer model's slots.
     fn slot_probs(&self, probs: Vec<f32>) -> Result<SlotProbs, InferenceError> {
-        let crate::models::DecoderSpec::SlotOcr {
-            alphabet,
-            pad_char,
-            slots,
-        } = &self.ocr.manifest().decoder
-        else {
-            return Err(self.not_slot_ocr());
-        };
-        Ok(SlotProbs {
-            alphabet: alphabet.chars().collect(),
-            pad: *pad_char,
-            slots: *slots,
-            probs,
-        })
+        let mut p = slot_probs_of(&self.ocr, probs)?;
+        if let Some(second) = &self.second_ocr {
+            p.slots = p.slots.max(slot_probs_of(second, Vec::new())?.slots);
+        }
+        Ok(p)
     }
 
     fn decode_options(&self, vehicle: VehicleKind) -> DecodeOptions {
@@ -805,6 +843,70 @@ impl PlateReader {
         decode_slots(&self.slot_probs(probs)?, &self.decode_options(vehicle))
             .map_err(|e| InferenceError::Output(e.to_string()))
     }
+}
+
+fn not_slot_ocr(model: &Model) -> InferenceError {
+    let m = model.manifest();
+    InferenceError::WrongKind {
+        model: m.name.clone(),
+        kind: m.decoder.kind(),
+        wanted: "slot OCR",
+    }
+}
+
+/// `probs` as the slot OCR `model` lays them out.
+fn slot_probs_of(model: &Model, probs: Vec<f32>) -> Result<SlotProbs, InferenceError> {
+    let crate::models::DecoderSpec::SlotOcr {
+        alphabet,
+        pad_char,
+        slots,
+    } = &model.manifest().decoder
+    else {
+        return Err(not_slot_ocr(model));
+    };
+    Ok(SlotProbs {
+        alphabet: alphabet.chars().collect(),
+        pad: *pad_char,
+        slots: *slots,
+        probs,
+    })
+}
+
+/// A slot OCR's probabilities for every region, in batches of its manifest's `max_batch`.
+fn slot_ocr(
+    model: &mut Model,
+    flat: &[(&RgbImage, Option<Rect>)],
+) -> Result<Vec<Vec<f32>>, InferenceError> {
+    let max = model.manifest().input.max_batch.max(1);
+    let mut probs: Vec<Vec<f32>> = Vec::with_capacity(flat.len());
+    for chunk in flat.chunks(max) {
+        match model.infer(chunk)? {
+            ModelOutput::Slots(reads) => probs.extend(reads.into_iter().map(|r| r.probs)),
+            _ => return Err(not_slot_ocr(model)),
+        }
+    }
+    Ok(probs)
+}
+
+/// Slot probabilities averaged over each item's views (`probs` holds every view of every item in
+/// order).
+fn mean_over_views(probs: Vec<Vec<f32>>, views: &[Vec<Rect>]) -> Vec<Vec<f32>> {
+    let mut means: Vec<Vec<f32>> = Vec::with_capacity(views.len());
+    let mut it = probs.into_iter();
+    for vs in views {
+        let group: Vec<Vec<f32>> = it.by_ref().take(vs.len()).collect();
+        let Some((first, rest)) = group.split_first() else {
+            means.push(Vec::new());
+            continue;
+        };
+        let mut mean = first.clone();
+        for p in rest {
+            mean.iter_mut().zip(p).for_each(|(m, v)| *m += v);
+        }
+        mean.iter_mut().for_each(|m| *m /= group.len() as f32);
+        means.push(mean);
+    }
+    means
 }
 
 /// Whether a slot read goes on to be fused with the recogniser's (see [`ReaderOptions::fuse_below`]).
@@ -951,7 +1053,7 @@ mod tests {
             ..ReaderOptions::default()
         };
         let at = |o: &ReaderOptions, r: Option<&crate::models::ModelManifest>| {
-            trust_threshold(o, ocr, r)
+            trust_threshold(o, ocr, None, r)
         };
         let t = at(&opts(Readers::Fused, None), Some(rec));
         assert_eq!(t.min_confidence, cal.fused.expect("fused"));
@@ -975,9 +1077,25 @@ mod tests {
         );
         let mut bare = ocr.clone();
         bare.trust = None;
-        let t = trust_threshold(&opts(Readers::Fused, None), &bare, Some(rec));
+        let t = trust_threshold(&opts(Readers::Fused, None), &bare, None, Some(rec));
         assert_eq!(t.min_confidence, FALLBACK_MIN_CONFIDENCE);
         assert!(t.to_string().contains("fallback"), "{t}");
+        // Two slot OCRs reading together are trusted from the pair's own calibration, never from
+        // either model's alone; a pair nobody calibrated falls back.
+        let second = set.require(DEFAULT_PLATE_OCR_SECOND).expect("second ocr");
+        let pair = cal.with.get(&second.name).expect("[trust.with.SECOND]");
+        for (readers, want, r) in [
+            (Readers::Fused, pair.fused, Some(rec)),
+            (Readers::Slot, pair.slot, None),
+        ] {
+            let t = trust_threshold(&opts(readers, None), ocr, Some(second), r);
+            assert_eq!(Some(t.min_confidence), want, "{readers:?}");
+            assert!(t.to_string().contains(&second.name), "{t}");
+        }
+        let t = trust_threshold(&opts(Readers::Slot, None), second, Some(ocr), None);
+        assert_eq!(t.min_confidence, FALLBACK_MIN_CONFIDENCE, "{t}");
+        let t = trust_threshold(&opts(Readers::Ppocr, None), ocr, Some(second), Some(rec));
+        assert!(matches!(&t.source, TrustSource::Calibrated { model, .. } if model == &rec.name));
     }
 
     #[test]

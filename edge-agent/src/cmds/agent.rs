@@ -119,6 +119,10 @@ pub fn load_models(loaded: &LoadedConfig, plates: bool) -> anyhow::Result<Models
                 None,
                 opts,
             )?;
+            let reader = match cfg.models.plate_ocr_second() {
+                Some(name) => reader.with_second_ocr(load("plate_ocr_second", name)?)?,
+                None => reader,
+            };
             let reader = match cfg.plates.readers {
                 Readers::Slot => reader,
                 Readers::Ppocr | Readers::Fused => {

@@ -55,6 +55,9 @@ pub struct Args {
     /// With --plates: the plate OCR model.
     #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
     ocr_model: String,
+    /// With --plates: the second slot OCR (`plates --ocr-second`; `none` for the OCR alone).
+    #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR_SECOND)]
+    ocr_second: String,
     /// Instead of models, measure event clips on an MP4's H.264 track: the camera ring's memory at
     /// the video's bitrate (default `[clips]`: 5 s before, 5 s after, 16 MiB) and the remux of each
     /// clip, without decoding.
@@ -356,6 +359,10 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
                     vehicles,
                     opts,
                 )?;
+                let reader = match super::plates::second_ocr(&args.ocr_second, &args.ocr_model) {
+                    Some(second) => reader.with_second_ocr(load(second)?)?,
+                    None => reader,
+                };
                 Ok(if readers != Readers::Slot {
                     reader.with_recognizer(load("ppocrv4_rec")?)?
                 } else {

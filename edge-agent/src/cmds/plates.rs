@@ -82,6 +82,10 @@ pub struct Args {
     /// compared side by side at the end.
     #[arg(long, value_delimiter = ',', default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
     ocr_model: Vec<String>,
+    /// A second slot OCR that reads every plate with the OCR (`[models] plate_ocr_second`);
+    /// `none`, or the OCR itself, reads with the OCR alone.
+    #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR_SECOND)]
+    ocr_second: String,
     #[arg(long, default_value = "ppocrv4_rec")]
     recognizer_model: String,
     /// Model cache directory.
@@ -135,7 +139,11 @@ fn reader(args: &Args, ocr_model: &str) -> anyhow::Result<PlateReader> {
         },
         ..ReaderOptions::default()
     };
-    let reader = PlateReader::new(plate, ocr, vehicles, opts)?;
+    let mut reader = PlateReader::new(plate, ocr, vehicles, opts)?;
+    if let Some(second) = second_ocr(&args.ocr_second, ocr_model) {
+        let second = load_model(second, args.config.as_ref(), cache, args.threads)?;
+        reader = reader.with_second_ocr(second)?;
+    }
     Ok(match args.readers {
         Readers::Slot => reader,
         Readers::Ppocr | Readers::Fused => reader.with_recognizer(load_model(
@@ -145,6 +153,11 @@ fn reader(args: &Args, ocr_model: &str) -> anyhow::Result<PlateReader> {
             args.threads,
         )?)?,
     })
+}
+
+/// The second slot OCR to read with `ocr`: none for `none`, an empty name or `ocr` itself.
+pub(crate) fn second_ocr<'a>(second: &'a str, ocr: &str) -> Option<&'a str> {
+    (!second.is_empty() && second != "none" && second != ocr).then_some(second)
 }
 
 fn read_json(d: &PlateDecode, low_confidence: bool) -> Value {

@@ -142,6 +142,11 @@ pub struct ModelsConfig {
     /// Manifest for plate OCR; empty string disables it. Default `vn_plate_ocr_9x37_64x128`.
     #[serde(default = "default_plate_ocr")]
     pub plate_ocr: String,
+    /// A second slot OCR that reads every plate with `plate_ocr`, the two as independent experts
+    /// (each slot's probabilities multiplied); empty string: `plate_ocr` alone, as does naming
+    /// `plate_ocr` itself. Default `vn_plate_ocr_ea_ctc_10x37_64x128` (ours, built in).
+    #[serde(default = "default_plate_ocr_second")]
+    pub plate_ocr_second: String,
     /// Models whose licence does not allow shipping but whose rights this deployment has cleared
     /// (a commercial licence, a written permission): `check` stops warning about them. Default
     /// none: a model that may not ship is a warning, and `check --strict` refuses it.
@@ -158,6 +163,7 @@ impl Default for ModelsConfig {
             detector: default_detector(),
             plate_detector: default_plate_detector(),
             plate_ocr: default_plate_ocr(),
+            plate_ocr_second: default_plate_ocr_second(),
             rights_cleared: Vec::new(),
         }
     }
@@ -190,10 +196,20 @@ impl ModelsConfig {
             ("detector", self.detector.as_str()),
             ("plate_detector", self.plate_detector.as_str()),
             ("plate_ocr", self.plate_ocr.as_str()),
+            (
+                "plate_ocr_second",
+                self.plate_ocr_second().unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .filter(|(_, name)| !name.is_empty())
         .collect()
+    }
+
+    /// The second slot OCR, if one reads with `plate_ocr` (not empty, not `plate_ocr` itself).
+    pub fn plate_ocr_second(&self) -> Option<&str> {
+        let s = self.plate_ocr_second.as_str();
+        (!s.is_empty() && s != self.plate_ocr && !self.plate_ocr.is_empty()).then_some(s)
     }
 }
 
@@ -208,6 +224,9 @@ fn default_plate_detector() -> String {
 }
 fn default_plate_ocr() -> String {
     crate::anpr::DEFAULT_PLATE_OCR.into()
+}
+fn default_plate_ocr_second() -> String {
+    crate::anpr::DEFAULT_PLATE_OCR_SECOND.into()
 }
 
 /// `[[cameras]]`: one entry per video source.

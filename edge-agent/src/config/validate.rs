@@ -747,10 +747,31 @@ impl Validator<'_> {
                 Some(rec) => self.model_licence(&at("recognizer"), "recognizer", rec, &set, m),
             }
         }
+        let second = m.plate_ocr_second().and_then(|n| set.get(n));
+        let slot_spec = |m: &crate::models::ModelManifest| match &m.decoder {
+            crate::models::DecoderSpec::SlotOcr {
+                alphabet, pad_char, ..
+            } => Some((alphabet.clone(), *pad_char)),
+            _ => None,
+        };
+        if let (Some(second), Some(ocr)) = (second, set.get(&m.plate_ocr)) {
+            let ours = slot_spec(ocr);
+            if slot_spec(second).is_none() || (ours.is_some() && ours != slot_spec(second)) {
+                self.error(
+                    &[Key("models"), Key("plate_ocr_second")],
+                    format!(
+                        "`{}` cannot read with `{}`: the second plate OCR must be a slot OCR with the same alphabet and pad",
+                        second.name, ocr.name
+                    ),
+                    "name another slot OCR, or \"\" to read with plate_ocr alone",
+                );
+                return;
+            }
+        }
         if p.min_confidence.is_none()
             && let Some(ocr) = set.get(&m.plate_ocr)
         {
-            self.plates_trust(p, ocr, rec);
+            self.plates_trust(p, ocr, second, rec);
         }
     }
 
@@ -760,9 +781,10 @@ impl Validator<'_> {
         &mut self,
         p: &PlatesConfig,
         ocr: &crate::models::ModelManifest,
+        second: Option<&crate::models::ModelManifest>,
         rec: Option<&crate::models::ModelManifest>,
     ) {
-        let t = crate::anpr::trust_threshold(&p.reader_options(), ocr, rec);
+        let t = crate::anpr::trust_threshold(&p.reader_options(), ocr, second, rec);
         if let crate::anpr::TrustSource::Uncalibrated { model } = &t.source {
             self.warn(
                 &[Key("plates"), Key("min_confidence")],
@@ -771,10 +793,16 @@ impl Validator<'_> {
                     p.readers.as_str(),
                     t.min_confidence
                 ),
-                format!(
-                    "measure it on a calibration set that is not your validation footage (`edge-agent plates --report DIR --ocr-model {}`) and add [trust] to the model's manifest, or set [plates] min_confidence",
-                    ocr.name
-                ),
+                match second.filter(|_| p.readers != crate::anpr::Readers::Ppocr) {
+                    Some(second) => format!(
+                        "measure it on a calibration set that is not your validation footage (`edge-agent plates --report DIR --ocr-model {} --ocr-second {}`) and add [trust.with.{}] to `{}`'s manifest, set [models] plate_ocr_second = \"\" to read with plate_ocr alone, or set [plates] min_confidence",
+                        ocr.name, second.name, second.name, ocr.name
+                    ),
+                    None => format!(
+                        "measure it on a calibration set that is not your validation footage (`edge-agent plates --report DIR --ocr-model {}`) and add [trust] to the model's manifest, or set [plates] min_confidence",
+                        ocr.name
+                    ),
+                },
             );
         }
     }

@@ -76,6 +76,22 @@ pub struct TrustSpec {
     /// This text recogniser alone (`readers = "ppocr"`).
     #[serde(default)]
     pub ppocr: Option<f32>,
+    /// `[trust.with.NAME]`: this OCR reading together with the second slot OCR `NAME`
+    /// (`[models] plate_ocr_second`), at the same precision on the same calibration set.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub with: std::collections::BTreeMap<String, PairTrust>,
+}
+
+/// `[trust.with.NAME]`: thresholds of two slot OCRs reading together.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PairTrust {
+    /// The two slot OCRs alone (`readers = "slot"`).
+    #[serde(default)]
+    pub slot: Option<f32>,
+    /// The two slot OCRs fused with the text recogniser (`readers = "fused"`).
+    #[serde(default)]
+    pub fused: Option<f32>,
 }
 
 impl TrustSpec {
@@ -95,6 +111,15 @@ impl TrustSpec {
                 && !(0.0..=1.0).contains(&v)
             {
                 return Err(format!("[trust] {key} = {v} is outside 0..=1"));
+            }
+        }
+        for (name, pair) in &self.with {
+            for (key, value) in [("slot", pair.slot), ("fused", pair.fused)] {
+                if let Some(v) = value
+                    && !(0.0..=1.0).contains(&v)
+                {
+                    return Err(format!("[trust.with.{name}] {key} = {v} is outside 0..=1"));
+                }
             }
         }
         if self.thresholds().iter().all(|(_, v)| v.is_none()) {

@@ -49,7 +49,62 @@ impl SlotProbs {
         let k = self.alphabet.len();
         self.probs.get(slot * k..(slot + 1) * k).unwrap_or(&[])
     }
+
+    /// Two slot OCRs read as independent experts: each slot's row is the renormalised product of
+    /// both rows. A slot only one model has (a 9-slot model beside a 10-slot one) keeps that
+    /// model's row: the shorter model cannot see a tenth character, so it says nothing about it.
+    /// Each model's probabilities are floored at [`EXPERT_FLOOR`] first. Both must share the
+    /// alphabet and pad; a row that is not finite falls back to the mean of the two rows.
+    pub fn product(&self, other: &SlotProbs) -> Result<SlotProbs, DecodeError> {
+        if self.alphabet != other.alphabet || self.pad != other.pad {
+            return Err(DecodeError::Alphabets);
+        }
+        for s in [self, other] {
+            let classes = s.alphabet.len();
+            if s.probs.len() != s.slots * classes {
+                return Err(DecodeError::Shape {
+                    len: s.probs.len(),
+                    slots: s.slots,
+                    classes,
+                });
+            }
+        }
+        let slots = self.slots.max(other.slots);
+        let mut probs = Vec::with_capacity(slots * self.alphabet.len());
+        for j in 0..slots {
+            let (a, b) = (self.row(j), other.row(j));
+            let row: Vec<f32> = match (a.is_empty(), b.is_empty()) {
+                (false, false) => {
+                    let joint: Vec<f32> = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| x.max(EXPERT_FLOOR) * y.max(EXPERT_FLOOR))
+                        .collect();
+                    let sum: f32 = joint.iter().sum();
+                    if sum > 0.0 && sum.is_finite() {
+                        joint.iter().map(|v| v / sum).collect()
+                    } else {
+                        a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
+                    }
+                }
+                (true, _) => b.to_vec(),
+                (_, true) => a.to_vec(),
+            };
+            probs.extend(row);
+        }
+        Ok(SlotProbs {
+            alphabet: self.alphabet.clone(),
+            pad: self.pad,
+            slots,
+            probs,
+        })
+    }
 }
+
+/// Floor of each model's probability in [`SlotProbs::product`]: a softmax's far tail (1e-10,
+/// 1e-20) is not evidence, and two tails multiplied would sink below the decoder's own floor, so
+/// that one model's underflow would veto a character the other reads.
+pub const EXPERT_FLOOR: f32 = 1e-9;
 
 /// Why a probability matrix cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +127,9 @@ pub enum DecodeError {
         /// The pad character.
         pad: char,
     },
+    /// Two slot OCRs to be read together have different alphabets or pads.
+    #[error("the two slot OCRs have different alphabets or pad characters")]
+    Alphabets,
     /// More slots than the decoder supports.
     #[error("{slots} slots; the plate decoder supports 1 to {MAX_SLOTS}")]
     Slots {

@@ -563,3 +563,79 @@ fn random_matrices_give_locally_optimal_valid_text() {
     }
     assert_eq!(valid, 100);
 }
+
+#[test]
+fn two_slot_readers_that_disagree_are_decided_by_the_one_that_is_sure() {
+    // The first reader hesitates between 7 and 1 in the code; the second is sure of 7 there but
+    // hesitates in the serial, where the first is sure.
+    let a = confident("77L24314", &[(1, &[('7', 0.5), ('1', 0.45)])]);
+    let b = confident("77L24314", &[(5, &[('3', 0.5), ('8', 0.45)])]);
+    assert_eq!(
+        decode_slots(&a, &DecodeOptions::default()).unwrap().text,
+        "77L24314"
+    );
+    let both = a.product(&b).unwrap();
+    assert_eq!(both.slots, 9);
+    for j in 0..9 {
+        let sum: f32 = both.row(j).iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4, "slot {j} sums to {sum}");
+    }
+    let d = decode_slots(&both, &DecodeOptions::default()).unwrap();
+    assert_eq!(d.text, "77L24314");
+    let alone = |p: &SlotProbs| {
+        decode_slots(p, &DecodeOptions::default())
+            .unwrap()
+            .confidence
+    };
+    assert!(
+        d.confidence > alone(&a).max(alone(&b)),
+        "together {} vs alone {} and {}",
+        d.confidence,
+        alone(&a),
+        alone(&b)
+    );
+}
+
+#[test]
+fn a_tenth_slot_only_the_longer_reader_has_keeps_its_row() {
+    let nine = confident("29MD12345", &[]);
+    let mut ten = nine.clone();
+    ten.slots = 10;
+    let k = ten.alphabet.len();
+    ten.probs.truncate(8 * k);
+    for c in ['5', '6'] {
+        ten.probs.extend(
+            ten.alphabet
+                .iter()
+                .map(|&x| if x == c { 0.9 } else { 0.1 / 36.0 }),
+        );
+    }
+    let both = nine.product(&ten).unwrap();
+    assert_eq!(both.slots, 10);
+    assert_eq!(both.row(9), ten.row(9));
+    assert_eq!(both.probs.len(), 10 * k);
+    assert_eq!(ten.product(&nine).unwrap().row(9), ten.row(9));
+}
+
+#[test]
+fn slot_readers_with_other_alphabets_are_not_multiplied() {
+    let a = confident("51F12345", &[]);
+    let mut b = a.clone();
+    b.pad = '#';
+    assert_eq!(a.product(&b), Err(DecodeError::Alphabets));
+    let mut short = a.clone();
+    short.probs.pop();
+    assert!(matches!(a.product(&short), Err(DecodeError::Shape { .. })));
+}
+
+#[test]
+fn one_readers_underflow_does_not_veto_what_the_other_reads() {
+    let a = confident("51F12345", &[]);
+    let mut b = a.clone();
+    let k = b.alphabet.len();
+    // The second reader puts 1e-30 on `F` in the series slot: not evidence, a softmax tail.
+    let f = b.alphabet.iter().position(|&c| c == 'F').unwrap();
+    b.probs[2 * k + f] = 1e-30;
+    let both = a.product(&b).unwrap();
+    assert!(both.row(2)[f] > 1e-12, "{}", both.row(2)[f]);
+}
