@@ -650,7 +650,13 @@ fn the_event_schema_and_the_model_cards_print() {
     let out = run(bin().args(["models", "cards"]));
     assert!(out.status.success());
     let cards = stdout(&out);
-    for needle in ["vn_plate_ocr_9x37_64x128", "licence:", "known limits:"] {
+    for needle in [
+        "vn_plate_ocr_9x37_64x128",
+        "licence:",
+        "known limits:",
+        // The default pair's own thresholds, beside today's reader's alone.
+        "slot with vn_plate_ocr_ea_ctc_10x37_64x128 >= 0.897, fused with vn_plate_ocr_ea_ctc_10x37_64x128 >= 0.964",
+    ] {
         assert!(cards.contains(needle), "{needle} missing from:\n{cards}");
     }
 }

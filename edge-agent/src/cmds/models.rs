@@ -119,10 +119,18 @@ fn cards(ctx: &Context_, names: &[String]) -> anyhow::Result<ExitCode> {
             println!("  licence note:  {note}");
         }
         if let Some(t) = &m.trust {
+            let pairs = t.with.iter().flat_map(|(second, p)| {
+                [("slot", p.slot), ("fused", p.fused)]
+                    .into_iter()
+                    .filter_map(move |(readers, v)| {
+                        v.map(|v| format!("{readers} with {second} >= {v}"))
+                    })
+            });
             let at = t
                 .thresholds()
                 .into_iter()
                 .filter_map(|(readers, v)| v.map(|v| format!("{readers} >= {v}")))
+                .chain(pairs)
                 .collect::<Vec<_>>()
                 .join(", ");
             println!(
