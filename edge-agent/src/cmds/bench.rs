@@ -55,6 +55,10 @@ pub struct Args {
     /// With --plates: the plate OCR model.
     #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
     ocr_model: String,
+    /// With --plates: `fused` sends plates whose slot read is under this confidence to the text
+    /// recogniser (`[plates] fuse_below`).
+    #[arg(long, default_value_t = edge_agent::anpr::DEFAULT_FUSE_BELOW)]
+    fuse_below: f32,
     /// With --plates: the second slot OCR (`plates --ocr-second`; `none` for the OCR alone).
     #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR_SECOND)]
     ocr_second: String,
@@ -351,6 +355,7 @@ fn plates(args: &Args, images_dir: &Path) -> anyhow::Result<ExitCode> {
                     mode,
                     readers,
                     frames_per_call: args.frames_per_call.max(1),
+                    fuse_below: args.fuse_below,
                     ..ReaderOptions::default()
                 };
                 let reader = PlateReader::new(
