@@ -982,6 +982,42 @@ pub fn insecure_links(m: &MqttConfig) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The second plate OCR is a model role only when it reads with a first one that it is not.
+    #[test]
+    fn the_second_plate_ocr_is_a_role_only_beside_another_ocr() {
+        let roles = |models: &str| {
+            let text = format!("[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[models]\n{models}");
+            let loaded = crate::config::parse_str(Path::new("m.toml"), text).unwrap();
+            let m = &loaded.config.models;
+            let roles: Vec<String> = m.roles().iter().map(|(r, n)| format!("{r}={n}")).collect();
+            (roles, m.plate_ocr_second().map(str::to_string))
+        };
+        let (all, second) = roles("");
+        assert_eq!(
+            second.as_deref(),
+            Some(crate::anpr::DEFAULT_PLATE_OCR_SECOND)
+        );
+        assert!(
+            all.contains(&format!(
+                "plate_ocr_second={}",
+                crate::anpr::DEFAULT_PLATE_OCR_SECOND
+            )),
+            "{all:?}"
+        );
+        for alone in [
+            "plate_ocr_second = \"\"\n",
+            "plate_ocr = \"vn_plate_ocr_ea_ctc_10x37_64x128\"\n",
+            "plate_ocr = \"\"\n",
+        ] {
+            let (all, second) = roles(alone);
+            assert_eq!(second, None, "{alone}");
+            assert!(
+                !all.iter().any(|r| r.starts_with("plate_ocr_second")),
+                "{alone}: {all:?}"
+            );
+        }
+    }
+
     #[test]
     fn health_thresholds_are_checked_with_their_place() {
         let text = "[device]\nsite_id = \"s\"\ndevice_id = \"d\"\n[health]\ndefocus_ratio = 0.8\nraise_checks = 0\n";
