@@ -330,20 +330,15 @@ impl PlateReader {
     /// alphabet and pad; it may have more slots (a 10-slot model beside a 9-slot one).
     pub fn with_second_ocr(mut self, second: Model) -> Result<Self, InferenceError> {
         let (a, b) = (self.ocr.manifest(), second.manifest());
-        let spec = |m: &crate::models::ModelManifest| match &m.decoder {
-            crate::models::DecoderSpec::SlotOcr {
-                alphabet, pad_char, ..
-            } => Some((alphabet.clone(), *pad_char)),
-            _ => None,
+        let letters = |m: &crate::models::ModelManifest| {
+            m.decoder
+                .slot_layout()
+                .map(|(alphabet, pad, _)| (alphabet.to_string(), pad))
         };
-        let Some(theirs) = spec(b) else {
-            return Err(InferenceError::WrongKind {
-                model: b.name.clone(),
-                kind: b.decoder.kind(),
-                wanted: "slot OCR",
-            });
+        let Some(theirs) = letters(b) else {
+            return Err(not_slot_ocr(&second));
         };
-        if spec(a).is_some_and(|ours| ours != theirs) {
+        if letters(a).is_some_and(|ours| ours != theirs) {
             return Err(InferenceError::Spec(format!(
                 "the second plate OCR `{}` has another alphabet or pad than `{}`: they cannot read together",
                 b.name, a.name
@@ -361,11 +356,6 @@ impl PlateReader {
             self.second_ocr.as_ref().map(Model::manifest),
             self.recognizer.as_ref().map(|(r, _)| r.manifest()),
         );
-    }
-
-    /// The second slot OCR's name, if one reads with the first.
-    pub fn second_ocr(&self) -> Option<&str> {
-        self.second_ocr.as_ref().map(|m| m.manifest().name.as_str())
     }
 
     pub fn options(&self) -> &ReaderOptions {
@@ -807,8 +797,12 @@ impl PlateReader {
     /// the longer model's slots.
     fn slot_probs(&self, probs: Vec<f32>) -> Result<SlotProbs, InferenceError> {
         let mut p = slot_probs_of(&self.ocr, probs)?;
-        if let Some(second) = &self.second_ocr {
-            p.slots = p.slots.max(slot_probs_of(second, Vec::new())?.slots);
+        if let Some((_, _, slots)) = self
+            .second_ocr
+            .as_ref()
+            .and_then(|m| m.manifest().decoder.slot_layout())
+        {
+            p.slots = p.slots.max(slots);
         }
         Ok(p)
     }
@@ -856,18 +850,13 @@ fn not_slot_ocr(model: &Model) -> InferenceError {
 
 /// `probs` as the slot OCR `model` lays them out.
 fn slot_probs_of(model: &Model, probs: Vec<f32>) -> Result<SlotProbs, InferenceError> {
-    let crate::models::DecoderSpec::SlotOcr {
-        alphabet,
-        pad_char,
-        slots,
-    } = &model.manifest().decoder
-    else {
+    let Some((alphabet, pad, slots)) = model.manifest().decoder.slot_layout() else {
         return Err(not_slot_ocr(model));
     };
     Ok(SlotProbs {
         alphabet: alphabet.chars().collect(),
-        pad: *pad_char,
-        slots: *slots,
+        pad,
+        slots,
         probs,
     })
 }

@@ -748,11 +748,10 @@ impl Validator<'_> {
             }
         }
         let second = m.plate_ocr_second().and_then(|n| set.get(n));
-        let slot_spec = |m: &crate::models::ModelManifest| match &m.decoder {
-            crate::models::DecoderSpec::SlotOcr {
-                alphabet, pad_char, ..
-            } => Some((alphabet.clone(), *pad_char)),
-            _ => None,
+        let slot_spec = |m: &crate::models::ModelManifest| {
+            m.decoder
+                .slot_layout()
+                .map(|(alphabet, pad, _)| (alphabet.to_string(), pad))
         };
         if let (Some(second), Some(ocr)) = (second, set.get(&m.plate_ocr)) {
             let ours = slot_spec(ocr);

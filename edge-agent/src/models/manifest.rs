@@ -357,6 +357,19 @@ impl DecoderSpec {
         }
     }
 
+    /// A slot OCR's alphabet, pad character and slot count; `None` for the other kinds. Two slot
+    /// OCRs with the same alphabet and pad can read a plate together.
+    pub fn slot_layout(&self) -> Option<(&str, char, usize)> {
+        match self {
+            Self::SlotOcr {
+                slots,
+                alphabet,
+                pad_char,
+            } => Some((alphabet.as_str(), *pad_char, *slots)),
+            _ => None,
+        }
+    }
+
     /// The least score a detection is kept with, for detector kinds; `None` for the others.
     pub fn score_threshold_mut(&mut self) -> Option<&mut f32> {
         match self {
