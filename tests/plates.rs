@@ -256,6 +256,59 @@ fn two_slot_readers_read_more_crops_than_either_alone() {
     assert!(any(&[]) > fused_alone, "fused: today's alone {fused_alone}");
 }
 
+/// `--ocr-second` takes one value per `--ocr-model`, so the report puts the default pair beside
+/// today's reader alone: the "old and new readers side by side".
+#[test]
+fn the_report_puts_the_pair_beside_todays_reader_alone() {
+    let out = run(bin()
+        .args([
+            "plates",
+            "--json",
+            "--min-confidence",
+            "0.5",
+            "--readers",
+            "slot",
+        ])
+        .args([
+            "--ocr-model",
+            "vn_plate_ocr_9x37_64x128,vn_plate_ocr_9x37_64x128",
+        ])
+        .args(["--ocr-second", "vn_plate_ocr_ea_ctc_10x37_64x128,none"])
+        .arg("--report")
+        .arg(shared_dir().join("footage"))
+        .env("ORT_DYLIB_PATH", ort_lib()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["ocr_second"], "vn_plate_ocr_ea_ctc_10x37_64x128");
+    assert!(lines[1]["ocr_second"].is_null(), "{}", lines[1]);
+    let any = |l: &Value| l["crops_exact_any"].as_u64().unwrap();
+    assert!(any(&lines[0]) > any(&lines[1]), "{text}");
+    let table = text
+        .split("side by side:")
+        .nth(1)
+        .expect("side-by-side table");
+    assert!(
+        table.contains("vn_plate_ocr_9x37_64x128 with vn_plate_ocr_ea_ctc_10x37_64x128"),
+        "{table}"
+    );
+    // A count that matches neither one nor every model is refused.
+    let out = run(bin()
+        .args(["plates", "--report"])
+        .arg(shared_dir().join("footage"))
+        .args(["--ocr-model", "a,b,c", "--ocr-second", "x,y"]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--ocr-second has 2 values for 3"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Several OCR models are for `--report` only.
 #[test]
 fn several_ocr_models_without_report_are_refused() {

@@ -83,9 +83,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = edge_agent::anpr::DEFAULT_PLATE_OCR)]
     ocr_model: Vec<String>,
     /// A second slot OCR that reads every plate with the OCR (`[models] plate_ocr_second`);
-    /// `none`, or the OCR itself, reads with the OCR alone.
-    #[arg(long, default_value = edge_agent::anpr::DEFAULT_PLATE_OCR_SECOND)]
-    ocr_second: String,
+    /// `none`, or the OCR itself, reads with the OCR alone. With several `--ocr-model`, one value
+    /// for all of them or one each (`--ocr-model A,A --ocr-second B,none`: A with B beside A alone).
+    #[arg(long, value_delimiter = ',', default_value = edge_agent::anpr::DEFAULT_PLATE_OCR_SECOND)]
+    ocr_second: Vec<String>,
     #[arg(long, default_value = "ppocrv4_rec")]
     recognizer_model: String,
     /// Model cache directory.
@@ -99,7 +100,7 @@ pub struct Args {
     threads: usize,
 }
 
-fn reader(args: &Args, ocr_model: &str) -> anyhow::Result<PlateReader> {
+fn reader(args: &Args, ocr_model: &str, ocr_second: &str) -> anyhow::Result<PlateReader> {
     let cache = args.cache_dir.as_ref();
     let plate = load_model(&args.plate_model, args.config.as_ref(), cache, args.threads)?;
     let ocr = load_model(ocr_model, args.config.as_ref(), cache, args.threads)?;
@@ -140,7 +141,7 @@ fn reader(args: &Args, ocr_model: &str) -> anyhow::Result<PlateReader> {
         ..ReaderOptions::default()
     };
     let mut reader = PlateReader::new(plate, ocr, vehicles, opts)?;
-    if let Some(second) = second_ocr(&args.ocr_second, ocr_model) {
+    if let Some(second) = second_ocr(ocr_second, ocr_model) {
         let second = load_model(second, args.config.as_ref(), cache, args.threads)?;
         reader = reader.with_second_ocr(second)?;
     }
@@ -184,28 +185,45 @@ fn plate_json(p: &FramePlate) -> Value {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.report {
+        let seconds = match args.ocr_second.len() {
+            1 => vec![args.ocr_second[0].as_str(); args.ocr_model.len()],
+            n if n == args.ocr_model.len() => args.ocr_second.iter().map(String::as_str).collect(),
+            n => anyhow::bail!(
+                "--ocr-second has {n} values for {} --ocr-model values: give one for all, or one each",
+                args.ocr_model.len()
+            ),
+        };
         let mut summaries = Vec::with_capacity(args.ocr_model.len());
-        for model in &args.ocr_model {
+        for (model, second) in args.ocr_model.iter().zip(seconds) {
+            let second = second_ocr(second, model);
+            let label = match second {
+                Some(second) => format!("{model} with {second}"),
+                None => model.clone(),
+            };
             if args.ocr_model.len() > 1 {
-                println!("== --ocr-model {model}");
+                println!("== {label}");
             }
-            let summary = report(&mut reader(&args, model)?, dir)?;
+            let summary = report(&mut reader(&args, model, second.unwrap_or("none"))?, dir)?;
             if args.json {
                 let mut line = summary.json();
                 line["ocr_model"] = json!(model);
+                line["ocr_second"] = json!(second);
                 println!("{line}");
             }
-            summaries.push((model.as_str(), summary));
+            summaries.push((label, summary));
         }
         if summaries.len() > 1 {
             print_side_by_side(&summaries);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let [ocr_model] = args.ocr_model.as_slice() else {
-        anyhow::bail!("several --ocr-model values are only for --report (side by side)");
+    let ([ocr_model], [ocr_second]) = (args.ocr_model.as_slice(), args.ocr_second.as_slice())
+    else {
+        anyhow::bail!(
+            "several --ocr-model or --ocr-second values are only for --report (side by side)"
+        );
     };
-    let mut reader = reader(&args, ocr_model)?;
+    let mut reader = reader(&args, ocr_model, ocr_second)?;
     let mut collector = args
         .save_crops
         .as_deref()
@@ -435,15 +453,21 @@ impl ReportSummary {
 }
 
 /// Several OCR models' reports as one table, then their precision–recall curves column by column.
-fn print_side_by_side(summaries: &[(&str, ReportSummary)]) {
+fn print_side_by_side(summaries: &[(String, ReportSummary)]) {
     println!("side by side:");
+    let name_w = summaries
+        .iter()
+        .map(|(m, _)| m.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(36);
     println!(
-        "  {:<36} {:>8} {:>7} {:>14} {:>10} {:>22}",
+        "  {:<name_w$} {:>8} {:>7} {:>14} {:>10} {:>22}",
         "ocr model", "trusted", "images", "crops ok/any", "precision", "97 % precision keeps"
     );
     for (model, s) in summaries {
         println!(
-            "  {model:<36} {:>8} {:>7} {:>14} {:>8.1} % {:>22}",
+            "  {model:<name_w$} {:>8} {:>7} {:>14} {:>8.1} % {:>22}",
             format!("≥ {}", s.trust.min_confidence),
             format!("{}/{}", s.images_exact, s.images_scored),
             format!(
