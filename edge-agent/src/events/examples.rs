@@ -102,6 +102,11 @@ pub fn example(kind: EventKind) -> Event {
                 name: "vn_plate_ocr_9x37_64x128".into(),
                 sha256: "a90b6e1f03c7".into(),
             });
+            // The default reads every plate with a second slot OCR (`[models] plate_ocr_second`).
+            e.models.push(ModelId {
+                name: "vn_plate_ocr_ea_ctc_10x37_64x128".into(),
+                sha256: "b4d586f8bfb2".into(),
+            });
             let crop_sha = format!("{:064x}", 0xc0ffeeu128 + u128::from(index));
             e.evidence.push(EvidenceRef {
                 role: EvidenceRole::Object,
