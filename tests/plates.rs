@@ -38,6 +38,13 @@ fn report(min_confidence: &str) -> Value {
 }
 
 fn report_with(args: &[&str]) -> Value {
+    let (text, _) = report_lines(args);
+    serde_json::from_str(text.lines().last().unwrap_or_default()).expect("JSON summary line")
+}
+
+/// `plates --json ARGS --report footage`: its whole output and the JSON summary lines in it (one
+/// per OCR model scored).
+fn report_lines(args: &[&str]) -> (String, Vec<Value>) {
     let out = run(bin()
         .args(["plates", "--json"])
         .args(args)
@@ -45,12 +52,12 @@ fn report_with(args: &[&str]) -> Value {
         .arg(shared_dir().join("footage"))
         .env("ORT_DYLIB_PATH", ort_lib()));
     assert!(out.status.success(), "{}", stderr(&out));
-    let last = stdout(&out)
+    let text = stdout(&out);
+    let lines = text
         .lines()
-        .last()
-        .map(str::to_string)
-        .unwrap_or_default();
-    serde_json::from_str(&last).expect("JSON summary line")
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (text, lines)
 }
 
 #[test]
@@ -180,28 +187,16 @@ fn our_own_reader_keeps_its_crop_figures() {
 /// by side: today's reader and ours, as `docs/plates.md` reports them.
 #[test]
 fn the_report_compares_two_readers_side_by_side() {
-    let out = run(bin()
-        .args([
-            "plates",
-            "--json",
-            "--min-confidence",
-            "0.5",
-            "--readers",
-            "slot",
-            "--ocr-second",
-            "none",
-        ])
-        .arg("--ocr-model")
-        .arg("vn_plate_ocr_9x37_64x128,vn_plate_ocr_ea_ctc_10x37_64x128")
-        .arg("--report")
-        .arg(shared_dir().join("footage"))
-        .env("ORT_DYLIB_PATH", ort_lib()));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (text, lines) = report_lines(&[
+        "--min-confidence",
+        "0.5",
+        "--readers",
+        "slot",
+        "--ocr-second",
+        "none",
+        "--ocr-model",
+        "vn_plate_ocr_9x37_64x128,vn_plate_ocr_ea_ctc_10x37_64x128",
+    ]);
     let named = |m: &str| {
         lines
             .iter()
@@ -260,29 +255,16 @@ fn two_slot_readers_read_more_crops_than_either_alone() {
 /// today's reader alone: the "old and new readers side by side".
 #[test]
 fn the_report_puts_the_pair_beside_todays_reader_alone() {
-    let out = run(bin()
-        .args([
-            "plates",
-            "--json",
-            "--min-confidence",
-            "0.5",
-            "--readers",
-            "slot",
-        ])
-        .args([
-            "--ocr-model",
-            "vn_plate_ocr_9x37_64x128,vn_plate_ocr_9x37_64x128",
-        ])
-        .args(["--ocr-second", "vn_plate_ocr_ea_ctc_10x37_64x128,none"])
-        .arg("--report")
-        .arg(shared_dir().join("footage"))
-        .env("ORT_DYLIB_PATH", ort_lib()));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (text, lines) = report_lines(&[
+        "--min-confidence",
+        "0.5",
+        "--readers",
+        "slot",
+        "--ocr-model",
+        "vn_plate_ocr_9x37_64x128,vn_plate_ocr_9x37_64x128",
+        "--ocr-second",
+        "vn_plate_ocr_ea_ctc_10x37_64x128,none",
+    ]);
     assert_eq!(lines.len(), 2, "{text}");
     assert_eq!(lines[0]["ocr_second"], "vn_plate_ocr_ea_ctc_10x37_64x128");
     assert!(lines[1]["ocr_second"].is_null(), "{}", lines[1]);

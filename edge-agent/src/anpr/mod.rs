@@ -104,6 +104,12 @@ pub const DEFAULT_PLATE_OCR: &str = "vn_plate_ocr_9x37_64x128";
 /// (our own, built in): the two read as independent experts ([`SlotProbs::product`]).
 pub const DEFAULT_PLATE_OCR_SECOND: &str = "vn_plate_ocr_ea_ctc_10x37_64x128";
 
+/// The second slot OCR that reads with `ocr`: `second`, unless it is empty or `ocr` itself (one
+/// model read twice is not a second expert), or there is no first OCR.
+pub fn second_ocr<'a>(ocr: &str, second: &'a str) -> Option<&'a str> {
+    (!ocr.is_empty() && !second.is_empty() && second != ocr).then_some(second)
+}
+
 /// Default [`ReaderOptions::fuse_below`].
 pub const DEFAULT_FUSE_BELOW: f32 = 0.9;
 

@@ -156,9 +156,10 @@ fn reader(args: &Args, ocr_model: &str, ocr_second: &str) -> anyhow::Result<Plat
     })
 }
 
-/// The second slot OCR to read with `ocr`: none for `none`, an empty name or `ocr` itself.
+/// The second slot OCR to read with `ocr`: as `[models] plate_ocr_second` (`anpr::second_ocr`),
+/// and `none` on the command line for none.
 pub(crate) fn second_ocr<'a>(second: &'a str, ocr: &str) -> Option<&'a str> {
-    (!second.is_empty() && second != "none" && second != ocr).then_some(second)
+    edge_agent::anpr::second_ocr(ocr, second).filter(|s| *s != "none")
 }
 
 fn read_json(d: &PlateDecode, low_confidence: bool) -> Value {

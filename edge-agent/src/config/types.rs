@@ -208,8 +208,7 @@ impl ModelsConfig {
 
     /// The second slot OCR, if one reads with `plate_ocr` (not empty, not `plate_ocr` itself).
     pub fn plate_ocr_second(&self) -> Option<&str> {
-        let s = self.plate_ocr_second.as_str();
-        (!s.is_empty() && s != self.plate_ocr && !self.plate_ocr.is_empty()).then_some(s)
+        crate::anpr::second_ocr(&self.plate_ocr, &self.plate_ocr_second)
     }
 }
 
